@@ -1,0 +1,193 @@
+package spec
+
+import (
+	"strings"
+	"testing"
+)
+
+// want is one expected rule finding: severity and path, plus a fragment of
+// the message.
+type want struct {
+	sev  Severity
+	path string
+	text string
+}
+
+// ruleCases has, for every rule, cases that must fire and cases that must
+// stay quiet. TestRuleTableCoversEveryRule keeps it complete.
+var ruleCases = []struct {
+	name string // "<rule>: description"
+	yaml string
+	want []want // every rule diagnostic the spec must produce; none → quiet
+}{
+	{"release-known: known release is quiet", "base: debian\nrelease: trixie", nil},
+	{"release-known: unknown release warns", "base: debian\nrelease: hamm", []want{{SeverityWarning, "release", "not one this builder is tested with"}}},
+
+	{"init-distro: default init is quiet", "base: void", nil},
+	{"init-distro: systemd on void", "base: void\ninit: systemd", []want{{SeverityError, "init", "Void Linux ships runit"}}},
+	{"init-distro: systemd on alpine", "base: alpine\ninit: systemd", []want{{SeverityError, "init", "Alpine does not ship systemd"}}},
+	{"init-distro: runit on fedora", "base: fedora\ninit: runit", []want{{SeverityError, "init", "Fedora supports only systemd"}}},
+	{"init-distro: openrc on arch", "base: arch\ninit: openrc", []want{{SeverityError, "init", "Artix"}}},
+	{"init-distro: openrc on debian warns", "base: debian\ninit: openrc", []want{{SeverityWarning, "init", "possible but unusual"}}},
+	{"init-distro: systemd on gentoo is quiet", "base: gentoo\ninit: systemd", []want{{SeverityWarning, "base", "Gentoo compiles"}}},
+
+	{"architecture: aarch64 warns about emulation", "base: debian\narchitecture: aarch64", []want{{SeverityWarning, "architecture", "emulation"}}},
+	{"architecture: arch on aarch64", "base: arch\narchitecture: aarch64", []want{{SeverityWarning, "architecture", "Arch Linux ARM"}, {SeverityWarning, "architecture", "emulation"}}},
+
+	{"kernel: custom flags warn", "base: debian\nkernel: {customFlags: [CONFIG_BPF=y]}", []want{{SeverityWarning, "kernel.customFlags", "compiled from source"}}},
+	{"kernel: pinned version warns", "base: debian\nkernel: {version: \"6.1.99\"}", []want{{SeverityWarning, "kernel.version", "pinned"}}},
+	{"kernel: duplicate module warns", "base: debian\nkernel: {modules: [kvm, kvm]}", []want{{SeverityWarning, "kernel.modules[1]", "twice"}}},
+
+	{"gentoo-build-time: gentoo warns", "base: gentoo", []want{{SeverityWarning, "base", "hours"}}},
+
+	{"filesystem-features: zstd on btrfs is quiet", "base: debian\nfilesystem: {root: btrfs, compression: zstd, snapshots: true}", nil},
+	{"filesystem-features: lz4 on btrfs", "base: debian\nfilesystem: {root: btrfs, compression: lz4}", []want{{SeverityError, "filesystem.compression", "does not support lz4"}}},
+	{"filesystem-features: compression on xfs", "base: debian\nfilesystem: {root: xfs, compression: zstd}", []want{{SeverityError, "filesystem.compression", "no transparent compression"}}},
+	{"filesystem-features: snapshots on ext4", "base: debian\nfilesystem: {snapshots: true}", []want{{SeverityError, "filesystem.snapshots", "copy-on-write"}}},
+	{"filesystem-features: snapshots on ext4 with lvm", "base: debian\nfilesystem: {snapshots: true, lvm: true}", nil},
+	{"filesystem-features: mdraid under btrfs warns", "base: debian\nfilesystem: {root: btrfs, raid: raid1}", []want{{SeverityWarning, "filesystem.raid", "own redundancy"}}},
+
+	{"zfs-support: zfs on alpine warns", "base: alpine\nfilesystem: {root: zfs, partitions: [{mount: /boot, size: 1G, fs: ext4}]}", []want{{SeverityWarning, "filesystem.root", "zfs-lts"}}},
+	{"zfs-support: zfs /boot with grub warns", "base: debian\nfilesystem: {root: zfs}", []want{{SeverityWarning, "filesystem.root", "GRUB reads only a subset"}}},
+	{"zfs-support: zfs on fedora warns", "base: fedora\nfilesystem: {root: zfs, partitions: [{mount: /boot, size: 1G, fs: ext4}]}", []want{{SeverityWarning, "filesystem.root", "out-of-tree"}}},
+
+	{"partitions: good layout is quiet", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /boot/efi, size: 512M}\n    - {mount: swap, size: 4G}\n    - {mount: /, size: rest}", nil},
+	{"partitions: duplicate mount", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /home, size: 10G}\n    - {mount: /home, size: 20G}", []want{{SeverityError, "filesystem.partitions[1].mount", "used twice"}}},
+	{"partitions: two rest", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /, size: rest}\n    - {mount: /home, size: 100%}", []want{{SeverityError, "filesystem.partitions[1].size", "only one partition"}}},
+	{"partitions: swap with ext4", "base: debian\nfilesystem:\n  partitions:\n    - {mount: swap, size: 1G, fs: ext4}", []want{{SeverityError, "filesystem.partitions[0].fs", "fs: swap"}}},
+	{"partitions: ESP not vfat", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /efi, size: 1G, fs: ext4}", []want{{SeverityError, "filesystem.partitions[0].fs", "must be vfat"}}},
+	{"partitions: root fs mismatch", "base: debian\nfilesystem:\n  root: btrfs\n  partitions:\n    - {mount: /, size: rest, fs: xfs}", []want{{SeverityError, "filesystem.partitions[0].fs", "filesystem.root is btrfs"}}},
+	{"partitions: systemd-boot without ESP", "base: debian\ncustomization: {bootloader: systemd-boot}\nfilesystem:\n  partitions:\n    - {mount: /, size: rest}", []want{{SeverityError, "filesystem.partitions", "EFI system partition"}}},
+	{"partitions: vfat elsewhere warns", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /data, size: 1G, fs: vfat}", []want{{SeverityWarning, "filesystem.partitions[0].fs", "no permissions"}}},
+
+	{"luks-boot: luks2 with grub and no /boot", "base: debian\nfilesystem: {encryption: luks2}", []want{{SeverityError, "filesystem.encryption", "GRUB cannot unlock LUKS2"}}},
+	{"luks-boot: luks2 with grub and a /boot partition", "base: debian\nfilesystem:\n  encryption: luks2\n  partitions: [{mount: /boot, size: 1G, fs: ext4}]", nil},
+	{"luks-boot: luks1 with grub", "base: debian\nfilesystem: {encryption: luks1}", nil},
+	{"luks-boot: luks2 with systemd-boot", "base: debian\nfilesystem: {encryption: luks2}\ncustomization: {bootloader: systemd-boot}", nil},
+	{"luks-boot: bcachefs with grub", "base: arch\nfilesystem: {root: bcachefs, encryption: luks1}", []want{{SeverityError, "filesystem.root", "GRUB cannot read bcachefs"}, {SeverityWarning, "filesystem.encryption", "native encryption"}}},
+	{"luks-boot: luks under zfs warns", "base: debian\nfilesystem: {root: zfs, encryption: luks1, partitions: [{mount: /boot, size: 1G, fs: ext4}]}", []want{{SeverityWarning, "filesystem.encryption", "native encryption"}}},
+
+	{"mac-conflict: apparmor and selinux", "base: debian\nsecurityFeatures:\n  mac: [apparmor, selinux]", []want{{SeverityError, "securityFeatures.mac", "cannot both"}, {SeverityWarning, "securityFeatures.mac", "SELinux reference policy"}}},
+	{"mac-conflict: one framework is quiet", "base: debian\nsecurityFeatures:\n  mac: [apparmor]", nil},
+	{"mac-conflict: repeated framework warns", "base: ubuntu\nsecurityFeatures:\n  mac: [apparmor, apparmor]", []want{{SeverityWarning, "securityFeatures.mac", "more than once"}}},
+
+	{"mac-distro: selinux on arch warns", "base: arch\nsecurityFeatures: {mac: selinux}", []want{{SeverityWarning, "securityFeatures.mac", "AUR"}}},
+	{"mac-distro: selinux on alpine", "base: alpine\nsecurityFeatures: {mac: selinux}", []want{{SeverityError, "securityFeatures.mac", "no SELinux policy"}}},
+	{"mac-distro: apparmor on fedora warns", "base: fedora\nsecurityFeatures: {mac: apparmor}", []want{{SeverityWarning, "securityFeatures.mac", "built around SELinux"}}},
+	{"mac-distro: selinux on fedora is quiet", "base: fedora\nsecurityFeatures: {mac: selinux}", nil},
+
+	{"display-compositor: sway on wayland is quiet", "base: arch\ndisplay: {server: wayland, compositor: sway}", nil},
+	{"display-compositor: hyprland on xorg", "base: arch\ndisplay: {server: xorg, compositor: hyprland}", []want{{SeverityError, "display.compositor", "Wayland compositor"}}},
+	{"display-compositor: i3 on wayland", "base: arch\ndisplay: {server: wayland, compositor: i3}", []want{{SeverityError, "display.compositor", "X11 window manager"}}},
+	{"display-compositor: compositor without server", "base: arch\ndisplay: {compositor: gnome}", []want{{SeverityError, "display.compositor", "needs a display server"}}},
+	{"display-compositor: server without compositor warns", "base: arch\ndisplay: {server: xorg}", []want{{SeverityWarning, "display.server", "boots to a console"}}},
+	{"display-compositor: gnome on either is quiet", "base: fedora\ndisplay: {server: xorg, compositor: gnome}", nil},
+
+	{"display-components: polybar on wayland", "base: arch\ndisplay: {server: wayland, compositor: sway, bar: polybar}", []want{{SeverityError, "display.bar", "X11-only"}}},
+	{"display-components: foot on xorg", "base: arch\ndisplay: {server: xorg, compositor: i3, terminal: foot}", []want{{SeverityError, "display.terminal", "Wayland-only"}}},
+	{"display-components: xterm on wayland warns", "base: arch\ndisplay: {server: wayland, compositor: sway, terminal: xterm}", []want{{SeverityWarning, "display.terminal", "XWayland"}}},
+	{"display-components: i3lock on wayland", "base: arch\ndisplay: {server: wayland, compositor: sway, lockscreen: i3lock}", []want{{SeverityError, "display.lockscreen", "X11-only"}}},
+	{"display-components: terminal without server", "base: arch\ndisplay: {terminal: kitty}", []want{{SeverityError, "display.terminal", "needs a display server"}}},
+	{"display-components: theme without server warns", "base: arch\ndisplay: {theme: Nord}", []want{{SeverityWarning, "display.theme", "no effect"}}},
+
+	{"firewall: accept with ports warns", "base: debian\nsecurityFeatures:\n  firewall: {defaultPolicy: accept, allowedPorts: [80]}", []want{{SeverityWarning, "securityFeatures.firewall.allowedPorts", "every port is open"}}},
+	{"firewall: disabled with settings warns", "base: debian\nsecurityFeatures:\n  firewall: {enabled: false, allowedPorts: [80]}", []want{{SeverityWarning, "securityFeatures.firewall.enabled", "no effect"}}},
+	{"firewall: duplicate port warns", "base: debian\nsecurityFeatures:\n  firewall: {allowedPorts: [80, \"80/tcp\"]}", []want{{SeverityWarning, "securityFeatures.firewall.allowedPorts[1]", "twice"}}},
+	{"firewall: ordinary ruleset is quiet", "base: debian\nsecurityFeatures:\n  firewall: {allowedPorts: [80, 443, \"53/udp\"]}", nil},
+
+	{"ssh: options without enable warn", "base: debian\nsecurityFeatures:\n  ssh: {port: 2222}", []want{{SeverityWarning, "securityFeatures.ssh.port", "not enabled"}}},
+	{"ssh: root with password", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, rootLogin: \"yes\", passwordAuth: true, fail2ban: true}", []want{{SeverityWarning, "securityFeatures.ssh.rootLogin", "brute-force"}}},
+	{"ssh: password without fail2ban", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, passwordAuth: true}", []want{{SeverityWarning, "securityFeatures.ssh.passwordAuth", "fail2ban"}}},
+	{"ssh: keys only is quiet", "base: debian\nsecurityFeatures:\n  ssh: {enable: true}", nil},
+
+	{"updates: automatic on arch warns", "base: arch\nsecurityFeatures: {updates: {automatic: true}}", []want{{SeverityWarning, "securityFeatures.updates.automatic", "partial upgrade"}}},
+	{"updates: automatic on debian is quiet", "base: debian\nsecurityFeatures: {updates: {automatic: true}}", nil},
+
+	{"kernel-hardening: strict on a desktop warns", "base: fedora\ndisplay: {server: wayland, compositor: gnome}\nsecurityFeatures: {kernelHardening: strict}", []want{{SeverityWarning, "securityFeatures.kernelHardening", "user namespaces"}}},
+	{"kernel-hardening: strict on a server is quiet", "base: debian\nsecurityFeatures: {kernelHardening: strict}", nil},
+
+	{"services-conflict: mysql and mariadb", "base: debian\nservices: {databases: [mysql, mariadb]}", []want{{SeverityError, "services.databases[1]", "conflict"}}},
+	{"services-conflict: redis and valkey", "base: debian\nservices: {databases: [valkey, redis]}", []want{{SeverityError, "services.databases[0]", "conflict"}}},
+	{"services-conflict: mongodb warns", "base: debian\nservices: {databases: [mongodb]}", []want{{SeverityWarning, "services.databases[0]", "SSPL"}}},
+
+	{"backup: snapper needs btrfs", "base: debian\nbackup: {tool: snapper}", []want{{SeverityError, "backup.tool", "btrfs"}}},
+	{"backup: restic needs a destination", "base: debian\nbackup: {tool: restic}", []want{{SeverityError, "backup.destinations", "at least one destination"}}},
+	{"backup: snapper ignores destinations", "base: debian\nfilesystem: {root: btrfs}\nbackup: {tool: snapper, destinations: [/mnt]}", []want{{SeverityWarning, "backup.destinations", "ignored"}}},
+	{"backup: settings without a tool warn", "base: debian\nbackup: {schedule: daily}", []want{{SeverityWarning, "backup", "without a tool"}}},
+	{"backup: borg with a destination is quiet", "base: debian\nbackup: {tool: borg, destinations: [\"ssh://u@h/./repo\"]}", nil},
+
+	{"shell: oh-my-zsh with bash", "base: debian\ncustomization: {shellFramework: oh-my-zsh}", []want{{SeverityError, "customization.shellFramework", "zsh framework"}}},
+	{"shell: theme without framework warns", "base: debian\ncustomization: {shell: zsh, shellTheme: agnoster}", []want{{SeverityWarning, "customization.shellTheme", "needs a shell framework"}}},
+	{"shell: starship hides theme", "base: debian\ncustomization: {shell: zsh, shellFramework: oh-my-zsh, shellTheme: agnoster, starship: true}", []want{{SeverityWarning, "customization.starship", "not shown"}}},
+	{"shell: fisher with fish is quiet", "base: debian\ncustomization: {shell: fish, shellFramework: fisher}", nil},
+
+	{"bootloader: systemd-boot on void warns", "base: void\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "manual boot entries"}}},
+
+	{"post-install: duplicate script names", "base: debian\npostInstall:\n  scripts:\n    - {name: a.sh, run: echo 1}\n    - {name: a.sh, run: echo 2}", []want{{SeverityError, "postInstall.scripts[1]", "used twice"}}},
+	{"post-install: duplicate services warn", "base: debian\npostInstall: {services: [nginx, nginx]}", []want{{SeverityWarning, "postInstall.services[1]", "twice"}}},
+	{"post-install: unnamed scripts get distinct names", "base: debian\npostInstall:\n  scripts: [echo 1, echo 2]", nil},
+}
+
+func TestRules(t *testing.T) {
+	for _, tc := range ruleCases {
+		t.Run(tc.name, func(t *testing.T) {
+			doc, diags := Parse("spec.yaml", []byte(tc.yaml))
+			if doc.Spec == nil {
+				t.Fatalf("spec did not decode: %s", diags.Error())
+			}
+			var got Diagnostics
+			for _, d := range diags {
+				if d.Code != CodeRule {
+					t.Fatalf("case must decode cleanly, got %s", d)
+				}
+				got = append(got, d)
+			}
+			for _, w := range tc.want {
+				found := false
+				for _, d := range got {
+					found = found || (d.Severity == w.sev && d.Path == w.path && strings.Contains(d.Message, w.text))
+				}
+				if !found {
+					t.Errorf("missing %s at %s containing %q; got:\n%s", w.sev, w.path, w.text, dump(got))
+				}
+			}
+			if len(got) != len(tc.want) {
+				t.Errorf("got %d rule diagnostics, want %d:\n%s", len(got), len(tc.want), dump(got))
+			}
+			for _, d := range got {
+				if !d.Pos.IsValid() {
+					t.Errorf("rule diagnostic without position: %s", d)
+				}
+			}
+		})
+	}
+}
+
+func TestRuleTableCoversEveryRule(t *testing.T) {
+	for _, r := range rules {
+		fires := false
+		for _, tc := range ruleCases {
+			if strings.HasPrefix(tc.name, r.name+":") && len(tc.want) > 0 {
+				fires = true
+			}
+		}
+		if !fires {
+			t.Errorf("rule %s has no table case that makes it fire", r.name)
+		}
+	}
+}
+
+// A rule diagnostic points at the line of the field it names.
+func TestRulePositions(t *testing.T) {
+	src := "base: debian\n\n\nsecurityFeatures:\n  ssh:\n    enable: true\n  mac:\n    - apparmor\n    - selinux\n"
+	_, diags := Parse("p.yaml", []byte(src))
+	for _, d := range diags.Errors() {
+		if d.Path == "securityFeatures.mac" {
+			if d.Pos != (Pos{Line: 7, Column: 3}) {
+				t.Fatalf("mac conflict at %+v, want 7:3", d.Pos)
+			}
+			return
+		}
+	}
+	t.Fatalf("no mac conflict reported: %s", dump(diags))
+}

@@ -1,0 +1,350 @@
+package spec
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strconv"
+	"strings"
+	"unicode/utf8"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// PackageForm records which of the three package forms a spec used, so the
+// normalised spec can be written back in the same form.
+type PackageForm string
+
+// Package forms.
+const (
+	PackageFormList        PackageForm = "list"
+	PackageFormCategorized PackageForm = "categorized"
+	PackageFormMap         PackageForm = "map"
+)
+
+// Packages is the normal form of the three ways a spec may list packages:
+//
+//	packages: [git, vim]                          # a list
+//	packages: {development: [git], utils: [vim]}  # categorized
+//	packages: {git: true, nano: false}            # a map name→bool
+//
+// Items holds the requested packages in source order, without duplicates;
+// Excluded holds the names mapped to false (to be left out even when a
+// feature would add them).
+type Packages struct {
+	Form     PackageForm
+	Items    []PackageRef
+	Excluded []Name
+}
+
+// PackageRef is one requested package.
+type PackageRef struct {
+	Name     Name            `json:"name"`
+	Category PackageCategory `json:"category,omitempty"`
+}
+
+// Names returns the requested package names in order.
+func (p Packages) Names() []string {
+	out := make([]string, len(p.Items))
+	for i, it := range p.Items {
+		out[i] = string(it.Name)
+	}
+	return out
+}
+
+func (p *Packages) decodeNode(d *decoder, n *yaml.Node, path string) {
+	firstLine := map[Name]int{}
+	addName := func(item *yaml.Node, p2 string, category PackageCategory) {
+		d.positions[p2] = posOf(item)
+		var name Name
+		s, ok := d.str(item, p2, reflect.TypeFor[Name]())
+		if !ok {
+			return
+		}
+		name = Name(s)
+		if line, dup := firstLine[name]; dup {
+			d.add(posOf(item), SeverityWarning, CodeRule, p2, "", "package %s is listed twice (first at line %d)", quote(s), line)
+			return
+		}
+		firstLine[name] = item.Line
+		p.Items = append(p.Items, PackageRef{Name: name, Category: category})
+	}
+	switch n.Kind {
+	case yaml.SequenceNode:
+		p.Form = PackageFormList
+		if len(n.Content) > maxPackages {
+			d.errorf(n, CodeRange, path, "", "the list has %d packages; at most %d are allowed", len(n.Content), maxPackages)
+			return
+		}
+		for i, item := range n.Content {
+			addName(resolve(item), indexPath(path, i), "")
+		}
+	case yaml.MappingNode:
+		if len(n.Content) == 0 {
+			p.Form = PackageFormList
+			return
+		}
+		// The values decide the form: lists mean categories, booleans mean
+		// a name→bool map. Mixing the two is an error at the first value
+		// of the other kind.
+		first := resolve(n.Content[1])
+		if first.Kind == yaml.SequenceNode || (first.Kind == yaml.ScalarNode && first.Tag == "!!null") {
+			p.Form = PackageFormCategorized
+		} else {
+			p.Form = PackageFormMap
+		}
+		if p.Form == PackageFormMap && len(n.Content)/2 > maxPackages {
+			d.errorf(n, CodeRange, path, "", "the mapping has %d packages; at most %d are allowed", len(n.Content)/2, maxPackages)
+			return
+		}
+		total := 0
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, val := resolve(n.Content[i]), resolve(n.Content[i+1])
+			kp := keyPath(path, key.Value)
+			d.positions[kp] = posOf(n.Content[i])
+			if p.Form == PackageFormCategorized {
+				if code, _, hint := scalarRules[reflect.TypeFor[PackageCategory]()].check(key.Value); code != "" {
+					d.errorf(key, CodeUnknownField, kp, hint, "unknown package category %s; expected one of %s",
+						quote(key.Value), joinAny(PackageCategories))
+					continue
+				}
+				if val.Kind == yaml.ScalarNode && val.Tag == "!!null" {
+					continue
+				}
+				if val.Kind != yaml.SequenceNode {
+					d.errorf(val, CodeType, kp, "", "expected a list of packages (categorized form), got %s", describe(val))
+					continue
+				}
+				total += len(val.Content)
+				if total > maxPackages {
+					d.errorf(val, CodeRange, kp, "", "more than %d packages in all", maxPackages)
+					return
+				}
+				for j, item := range val.Content {
+					addName(resolve(item), indexPath(kp, j), PackageCategory(key.Value))
+				}
+				continue
+			}
+			if code, msg, hint := scalarRules[reflect.TypeFor[Name]()].check(key.Value); code != "" {
+				d.errorf(key, code, kp, hint, "%s", msg)
+				continue
+			}
+			if val.Kind != yaml.ScalarNode || val.Tag != "!!bool" {
+				d.errorf(val, CodeType, kp, "", "expected true or false (name→bool form), got %s", describe(val))
+				continue
+			}
+			if val.Value == "true" {
+				addName(key, kp, "")
+			} else {
+				p.Excluded = append(p.Excluded, Name(key.Value))
+			}
+		}
+	default:
+		d.errorf(n, CodeType, path, "", "expected a list of packages, a mapping of categories to lists, or a mapping of names to true/false; got %s", describe(n))
+	}
+}
+
+// maxPackages bounds the package list.
+const maxPackages = 2048
+
+// MarshalJSON writes the packages back in the form they were written in.
+func (p Packages) MarshalJSON() ([]byte, error) {
+	switch p.Form {
+	case PackageFormCategorized:
+		byCat := map[PackageCategory][]Name{}
+		for _, it := range p.Items {
+			byCat[it.Category] = append(byCat[it.Category], it.Name)
+		}
+		return json.Marshal(byCat)
+	case PackageFormMap:
+		m := map[Name]bool{}
+		for _, it := range p.Items {
+			m[it.Name] = true
+		}
+		for _, n := range p.Excluded {
+			m[n] = false
+		}
+		return json.Marshal(m)
+	default:
+		names := make([]Name, 0, len(p.Items))
+		for _, it := range p.Items {
+			names = append(names, it.Name)
+		}
+		return json.Marshal(names)
+	}
+}
+
+// IsZero reports whether no package was asked for.
+func (p Packages) IsZero() bool { return len(p.Items) == 0 && len(p.Excluded) == 0 }
+
+// MAC is the list of mandatory access control frameworks asked for. It is
+// written as one name (mac: apparmor) or a list; "none" entries are dropped.
+// More than one framework is a compatibility error, not a decoding one, so
+// the message can say why.
+type MAC []MACName
+
+func (m *MAC) decodeNode(d *decoder, n *yaml.Node, path string) {
+	items := []*yaml.Node{n}
+	if n.Kind == yaml.SequenceNode {
+		items = n.Content
+	}
+	for i, item := range items {
+		p := path
+		if n.Kind == yaml.SequenceNode {
+			p = indexPath(path, i)
+			d.positions[p] = posOf(resolve(item))
+		}
+		if s, ok := d.str(resolve(item), p, reflect.TypeFor[MACName]()); ok && MACName(s) != MACNone {
+			*m = append(*m, MACName(s))
+		}
+	}
+}
+
+// MarshalJSON writes one framework as a string, several as a list.
+func (m MAC) MarshalJSON() ([]byte, error) {
+	if len(m) == 1 {
+		return json.Marshal(string(m[0]))
+	}
+	return json.Marshal([]MACName(m))
+}
+
+// Has reports whether framework f was asked for.
+func (m MAC) Has(f MACName) bool {
+	for _, x := range m {
+		if x == f {
+			return true
+		}
+	}
+	return false
+}
+
+// KernelHardening is a hardening level, written as a level or as a boolean
+// (true = basic, false = none).
+type KernelHardening HardeningLevel
+
+func (k *KernelHardening) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!bool" {
+		*k = KernelHardening(HardeningNone)
+		if n.Value == "true" {
+			*k = KernelHardening(HardeningBasic)
+		}
+		return
+	}
+	if s, ok := d.str(n, path, reflect.TypeFor[HardeningLevel]()); ok {
+		*k = KernelHardening(s)
+	}
+}
+
+// Port is an allowed port or port range. A bare number is a TCP port;
+// strings take a range and a protocol: "8000-8100/udp".
+type Port struct {
+	From, To uint16
+	Proto    string // tcp or udp
+}
+
+// String formats the port as 22/tcp or 8000-8100/udp.
+func (p Port) String() string {
+	if p.From == p.To {
+		return fmt.Sprintf("%d/%s", p.From, p.Proto)
+	}
+	return fmt.Sprintf("%d-%d/%s", p.From, p.To, p.Proto)
+}
+
+// MarshalJSON writes a single TCP port as a number, anything else as a string.
+func (p Port) MarshalJSON() ([]byte, error) {
+	if p.From == p.To && p.Proto == "tcp" {
+		return json.Marshal(p.From)
+	}
+	return json.Marshal(p.String())
+}
+
+func (p *Port) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
+		v, err := strconv.ParseInt(n.Value, 10, 32)
+		if err != nil || v < 1 || v > 65535 {
+			d.errorf(n, CodeRange, path, "", "port %s is out of range; expected 1 to 65535", n.Value)
+			return
+		}
+		*p = Port{From: uint16(v), To: uint16(v), Proto: "tcp"}
+		return
+	}
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		d.errorf(n, CodeType, path, "", "expected a port number or a string such as \"8000-8100/udp\", got %s", describe(n))
+		return
+	}
+	if !rePort.MatchString(n.Value) {
+		d.errorf(n, CodePattern, path, "", "%s is not a port: expected a number from 1 to 65535, a range such as 8000-8100, and an optional /tcp or /udp", quote(n.Value))
+		return
+	}
+	spec, proto, _ := strings.Cut(n.Value, "/")
+	if proto == "" {
+		proto = "tcp"
+	}
+	fromS, toS, isRange := strings.Cut(spec, "-")
+	from, _ := strconv.Atoi(fromS)
+	to := from
+	if isRange {
+		to, _ = strconv.Atoi(toS)
+	}
+	if to < from {
+		d.errorf(n, CodeRule, path, "", "port range %s ends before it starts", n.Value)
+		return
+	}
+	*p = Port{From: uint16(from), To: uint16(to), Proto: proto}
+}
+
+// Dotfiles are the default user's configuration files: a repository to
+// clone (dotfiles: https://github.com/me/dots) and/or inline files.
+type Dotfiles struct {
+	Repo  RepoURL             `json:"repo,omitempty"`
+	Ref   GitRef              `json:"ref,omitempty" jsonschema_description:"Branch, tag or commit to check out. Default: the repository's default branch."`
+	Files map[HomePath]string `json:"files,omitempty" jsonschema:"maxProperties=64" jsonschema_description:"Inline files: path relative to the home directory → content."`
+}
+
+// IsZero reports whether no dotfiles were asked for.
+func (f Dotfiles) IsZero() bool { return f.Repo == "" && f.Ref == "" && len(f.Files) == 0 }
+
+func (f *Dotfiles) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode {
+		if s, ok := d.str(n, path, reflect.TypeFor[RepoURL]()); ok {
+			f.Repo = RepoURL(s)
+		}
+		return
+	}
+	d.structValue(n, path, reflect.ValueOf(f).Elem())
+}
+
+// Script is a postInstall script. It is written as the script text, or as
+// {name, run}. Scripts are data: they are copied into the image as files and
+// executed as files, never spliced into a command line.
+type Script struct {
+	Name ScriptName `json:"name,omitempty"`
+	Run  string     `json:"run" jsonschema:"required,minLength=1,maxLength=65536" jsonschema_description:"The script. Without a #! line it runs with /bin/sh."`
+}
+
+func (s *Script) decodeNode(d *decoder, n *yaml.Node, path string) {
+	if n.Kind == yaml.ScalarNode {
+		if v, ok := d.str(n, path, reflect.TypeFor[string]()); ok {
+			s.Run = v
+			d.checkScript(n, path, v)
+		}
+		return
+	}
+	d.structValue(n, path, reflect.ValueOf(s).Elem())
+	if s.Run != "" {
+		d.checkScript(n, joinPath(path, "run"), s.Run)
+	}
+}
+
+func (d *decoder) checkScript(n *yaml.Node, path, run string) {
+	switch {
+	case run == "":
+		d.errorf(n, CodeRange, path, "", "the script is empty")
+	case utf8.RuneCountInString(run) > 65536:
+		d.errorf(n, CodeRange, path, "", "the script is longer than 65536 characters")
+	case strings.TrimSpace(run) == "":
+		d.errorf(n, CodeRule, path, "", "the script is only white space")
+	case strings.ContainsRune(run, 0):
+		d.errorf(n, CodeRule, path, "", "the script contains a NUL byte")
+	}
+}

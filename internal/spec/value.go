@@ -1,0 +1,305 @@
+package spec
+
+import (
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	yaml "go.yaml.in/yaml/v3"
+)
+
+// nodeDecoder is implemented by types that accept more than one YAML shape
+// (a string or an object, a bool or a level, ...).
+type nodeDecoder interface {
+	decodeNode(d *decoder, n *yaml.Node, path string)
+}
+
+// fieldInfo is what the decoder needs to know about a struct field. The
+// constraints are read from the same `jsonschema` tags the schema generator
+// reads, so both enforce the same limits.
+type fieldInfo struct {
+	name     string
+	index    int
+	required bool
+	min, max *int64
+	maxItems int
+	unique   bool
+}
+
+var fieldCache sync.Map // reflect.Type → []fieldInfo
+
+func fieldsOf(t reflect.Type) []fieldInfo {
+	if f, ok := fieldCache.Load(t); ok {
+		return f.([]fieldInfo)
+	}
+	var fields []fieldInfo
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if name == "" || name == "-" || !sf.IsExported() {
+			continue
+		}
+		fi := fieldInfo{name: name, index: i}
+		for tag := range strings.SplitSeq(sf.Tag.Get("jsonschema"), ",") {
+			key, val, _ := strings.Cut(tag, "=")
+			switch key {
+			case "required":
+				fi.required = true
+			case "minimum":
+				n, _ := strconv.ParseInt(val, 10, 64)
+				fi.min = &n
+			case "maximum":
+				n, _ := strconv.ParseInt(val, 10, 64)
+				fi.max = &n
+			case "maxItems", "maxProperties":
+				fi.maxItems, _ = strconv.Atoi(val)
+			case "uniqueItems":
+				fi.unique = val == "true"
+			}
+		}
+		fields = append(fields, fi)
+	}
+	fieldCache.Store(t, fields)
+	return fields
+}
+
+func joinPath(parent, name string) string {
+	if parent == "" {
+		return name
+	}
+	return parent + "." + name
+}
+
+func indexPath(parent string, i int) string {
+	return parent + "[" + strconv.Itoa(i) + "]"
+}
+
+func keyPath(parent, key string) string {
+	if reWord.MatchString(key) && !strings.Contains(key, ".") {
+		return joinPath(parent, key)
+	}
+	return parent + "[" + strconv.Quote(key) + "]"
+}
+
+// describe names the shape of a node for "expected X, got Y" messages.
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		switch n.Tag {
+		case "!!int", "!!float":
+			return "the number " + n.Value
+		case "!!bool":
+			return "the boolean " + n.Value
+		case "!!null":
+			return "null"
+		case "!!str":
+			return "the string " + quote(n.Value)
+		}
+		return "a " + strings.TrimPrefix(n.Tag, "!!")
+	}
+	return "an unsupported node"
+}
+
+func resolve(n *yaml.Node) *yaml.Node {
+	for n.Kind == yaml.AliasNode && n.Alias != nil {
+		n = n.Alias
+	}
+	return n
+}
+
+// value decodes n into v. Null leaves v at its zero value ("not set").
+func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, fi fieldInfo) {
+	n = resolve(n)
+	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+		return
+	}
+	if v.CanAddr() {
+		if nd, ok := v.Addr().Interface().(nodeDecoder); ok {
+			nd.decodeNode(d, n, path)
+			return
+		}
+	}
+	switch v.Kind() {
+	case reflect.Pointer:
+		elem := reflect.New(v.Type().Elem())
+		d.value(n, path, elem.Elem(), fi)
+		v.Set(elem)
+	case reflect.Struct:
+		d.structValue(n, path, v)
+	case reflect.Slice:
+		d.sliceValue(n, path, v, fi)
+	case reflect.Map:
+		d.mapValue(n, path, v, fi)
+	case reflect.String:
+		if s, ok := d.str(n, path, v.Type()); ok {
+			v.SetString(s)
+		}
+	case reflect.Bool:
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" {
+			d.errorf(n, CodeType, path, "", "expected true or false, got %s", describe(n))
+			return
+		}
+		v.SetBool(n.Value == "true" || n.Value == "True" || n.Value == "TRUE")
+	case reflect.Int:
+		d.intValue(n, path, v, fi)
+	default:
+		// Unreachable for the spec's types; a programming error, reported
+		// rather than panicking.
+		d.errorf(n, CodeType, path, "", "internal error: cannot decode into %s", v.Type())
+	}
+}
+
+// str decodes a string scalar and checks it against the type's registered
+// rule. Numbers are refused rather than converted: YAML reads 24.10 as the
+// number 24.1, which is not the release the user meant.
+func (d *decoder) str(n *yaml.Node, path string, t reflect.Type) (string, bool) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+		hint := ""
+		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool") {
+			hint = "put it in quotes: \"" + n.Value + "\""
+		}
+		d.errorf(n, CodeType, path, hint, "expected a string, got %s", describe(n))
+		return "", false
+	}
+	if rule := scalarRules[t]; rule != nil {
+		if code, msg, hint := rule.check(n.Value); code != "" {
+			d.errorf(n, code, path, hint, "%s", msg)
+			return "", false
+		}
+	}
+	return n.Value, true
+}
+
+func (d *decoder) intValue(n *yaml.Node, path string, v reflect.Value, fi fieldInfo) {
+	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+		d.errorf(n, CodeType, path, "", "expected an integer, got %s", describe(n))
+		return
+	}
+	i, err := strconv.ParseInt(n.Value, 0, 64)
+	if err != nil {
+		d.errorf(n, CodeRange, path, "", "integer %s is out of range", n.Value)
+		return
+	}
+	if (fi.min != nil && i < *fi.min) || (fi.max != nil && i > *fi.max) {
+		d.errorf(n, CodeRange, path, "", "%d is out of range; expected %d to %d", i, *fi.min, *fi.max)
+		return
+	}
+	v.SetInt(i)
+}
+
+func (d *decoder) structValue(n *yaml.Node, path string, v reflect.Value) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, CodeType, path, "", "expected a mapping, got %s", describe(n))
+		return
+	}
+	fields := fieldsOf(v.Type())
+	seen := make([]bool, len(fields))
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, val := resolve(n.Content[i]), n.Content[i+1]
+		idx := slices.IndexFunc(fields, func(f fieldInfo) bool { return f.name == key.Value })
+		if idx < 0 {
+			names := make([]string, len(fields))
+			for j, f := range fields {
+				names[j] = f.name
+			}
+			where := "the spec"
+			if path != "" {
+				where = path
+			}
+			d.errorf(n.Content[i], CodeUnknownField, keyPath(path, key.Value), suggest(key.Value, names),
+				"unknown field %s in %s", quote(key.Value), where)
+			continue
+		}
+		if seen[idx] {
+			continue // reported as a duplicate key by check
+		}
+		seen[idx] = true
+		f := fields[idx]
+		p := joinPath(path, f.name)
+		d.positions[p] = posOf(n.Content[i])
+		d.value(val, p, v.Field(f.index), f)
+	}
+	for i, f := range fields {
+		if f.required && !seen[i] {
+			d.errorf(n, CodeRequired, joinPath(path, f.name), "", "missing required field %s", quote(f.name))
+		}
+	}
+}
+
+func (d *decoder) sliceValue(n *yaml.Node, path string, v reflect.Value, fi fieldInfo) {
+	if n.Kind != yaml.SequenceNode {
+		d.errorf(n, CodeType, path, "", "expected a list, got %s", describe(n))
+		return
+	}
+	if fi.maxItems > 0 && len(n.Content) > fi.maxItems {
+		d.errorf(n, CodeRange, path, "", "the list has %d items; at most %d are allowed", len(n.Content), fi.maxItems)
+		return
+	}
+	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
+	firstAt := map[string]int{}
+	for i, item := range n.Content {
+		p := indexPath(path, i)
+		d.positions[p] = posOf(resolve(item))
+		before := len(d.diags)
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.value(item, p, elem, fieldInfo{})
+		if len(d.diags) != before {
+			continue
+		}
+		if fi.unique && elem.Kind() == reflect.String {
+			s := elem.String()
+			if first, dup := firstAt[s]; dup {
+				d.errorf(resolve(item), CodeEnum, p, "", "%s is listed twice (first at line %d)", quote(s), d.positions[indexPath(path, first)].Line)
+				continue
+			}
+			firstAt[s] = i
+		}
+		out = reflect.Append(out, elem)
+	}
+	v.Set(out)
+}
+
+func (d *decoder) mapValue(n *yaml.Node, path string, v reflect.Value, fi fieldInfo) {
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, CodeType, path, "", "expected a mapping, got %s", describe(n))
+		return
+	}
+	if fi.maxItems > 0 && len(n.Content)/2 > fi.maxItems {
+		d.errorf(n, CodeRange, path, "", "the mapping has %d keys; at most %d are allowed", len(n.Content)/2, fi.maxItems)
+		return
+	}
+	out := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		keyNode := resolve(n.Content[i])
+		p := keyPath(path, keyNode.Value)
+		d.positions[p] = posOf(n.Content[i])
+		key := reflect.New(v.Type().Key()).Elem()
+		if rule := scalarRules[key.Type()]; rule != nil {
+			if code, msg, hint := rule.check(keyNode.Value); code != "" {
+				d.errorf(n.Content[i], code, p, hint, "key: %s", msg)
+				continue
+			}
+		}
+		key.SetString(keyNode.Value)
+		elem := reflect.New(v.Type().Elem()).Elem()
+		d.value(n.Content[i+1], p, elem, fieldInfo{})
+		out.SetMapIndex(key, elem)
+	}
+	v.Set(out)
+}
+
+func quote(s string) string {
+	const max = 60
+	if len(s) > max {
+		s = s[:max] + "…"
+	}
+	return strconv.Quote(s)
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
