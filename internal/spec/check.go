@@ -16,6 +16,10 @@ func (d *decoder) check(root *yaml.Node) bool {
 		d.errorf(deep, CodeTooDeep, "", "", "nesting is deeper than %d levels", MaxDepth)
 		return false
 	}
+	if n := nthNode(root, MaxNodes+1); n != nil {
+		d.errorf(n, CodeTooLarge, "", "", "the document has more than %d values", MaxNodes)
+		return false
+	}
 	ext := c.measure(root)
 	if ext.cyclic || ext.size > MaxNodes || ext.height > MaxDepth {
 		at := firstAlias(root)
@@ -115,6 +119,20 @@ func deepest(n *yaml.Node, depth int) *yaml.Node {
 		}
 	}
 	return nil
+}
+
+// nthNode returns the n-th node in document order (1-based), without
+// following aliases, or nil when there are fewer.
+func nthNode(root *yaml.Node, n int) *yaml.Node {
+	var found *yaml.Node
+	count := 0
+	walkRaw(root, func(x *yaml.Node) {
+		count++
+		if count == n {
+			found = x
+		}
+	})
+	return found
 }
 
 // firstAlias returns the first alias node in document order, or root.

@@ -143,7 +143,8 @@ func (d *decoder) parse(src []byte) (root *yaml.Node) {
 			var se *json.SyntaxError
 			pos := start
 			if errors.As(err, &se) {
-				pos = offsetPos(src, int(se.Offset))
+				// Offset counts the bytes read, including the bad one.
+				pos = offsetPos(src, int(se.Offset)-1)
 			}
 			d.add(pos, SeverityError, CodeSyntax, "", "", "invalid JSON: %s", strings.TrimPrefix(err.Error(), "json: "))
 			return nil
