@@ -36,6 +36,10 @@ func (d *decoder) check(root *yaml.Node) bool {
 	}
 	ok := true
 	walkRaw(root, func(n *yaml.Node) {
+		if n.Kind != yaml.AliasNode && !allowedTags[n.Tag] {
+			d.errorf(n, CodeTag, "", "remove the tag, or quote the value", "YAML tag %s is not supported in a spec", n.Tag)
+			ok = false
+		}
 		if n.Kind != yaml.MappingNode {
 			return
 		}
@@ -61,6 +65,13 @@ func (d *decoder) check(root *yaml.Node) bool {
 		}
 	})
 	return ok
+}
+
+// allowedTags are the tags of plain JSON-like data. Anything else (!!binary,
+// !!set, application tags) has no meaning in a spec.
+var allowedTags = map[string]bool{
+	"!!str": true, "!!int": true, "!!float": true, "!!bool": true, "!!null": true,
+	"!!timestamp": true, "!!map": true, "!!seq": true, "!!merge": true,
 }
 
 type extent struct {

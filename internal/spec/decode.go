@@ -92,8 +92,12 @@ func Decode(file string, src []byte) (*Document, Diagnostics) {
 	if !d.check(root) {
 		return doc, d.diags
 	}
+	if r := resolve(root); r.Kind == yaml.ScalarNode && r.Tag == "!!null" {
+		d.errorf(root, CodeRequired, "base", "", "the spec is empty; at least base is required")
+		return doc, d.diags
+	}
 	var s Spec
-	d.value(root, "", reflect.ValueOf(&s).Elem(), fieldInfo{})
+	d.structValue(resolve(root), "", reflect.ValueOf(&s).Elem())
 	doc.Spec = &s
 	return doc, d.diags
 }

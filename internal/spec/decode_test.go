@@ -229,3 +229,11 @@ func assertRoundTrip(t testing.TB, file string, s *Spec) {
 		t.Fatalf("%s: round trip changed the spec:\n%s\n%s", file, b, b2)
 	}
 }
+
+func TestNullRequiredFieldIsMissing(t *testing.T) {
+	_, diags := Parse("n.yaml", []byte("name: x\nbase:\n"))
+	errs := diags.Errors()
+	if len(errs) != 1 || errs[0].Code != CodeRequired || errs[0].Pos != (Pos{2, 1}) || !strings.Contains(errs[0].Message, "has no value") {
+		t.Fatalf("got %s", dump(diags))
+	}
+}

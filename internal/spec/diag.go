@@ -33,6 +33,7 @@ const (
 	CodeDuplicateKey Code = "duplicate-key"
 	CodeMultiDoc     Code = "multiple-documents"
 	CodeMergeKey     Code = "merge-key"
+	CodeTag          Code = "unsupported-tag"
 
 	// Structure: what the JSON Schema also decides.
 	CodeUnknownField Code = "unknown-field"

@@ -77,7 +77,7 @@ func parseBounded(t testing.TB, file string, src []byte) (*Document, Diagnostics
 	}
 }
 
-func specFiles(t *testing.T, pattern string) []string {
+func specFiles(t testing.TB, pattern string) []string {
 	t.Helper()
 	files, err := filepath.Glob(filepath.Join(repoRoot, pattern))
 	if err != nil || len(files) == 0 {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
 
 	"github.com/invopop/jsonschema"
 )
@@ -19,7 +20,10 @@ var unionSchemas = map[reflect.Type]func() *jsonschema.Schema{
 		list := &jsonschema.Schema{Type: "array", Items: name, MaxItems: ptr(uint64(maxPackages))}
 		cats := jsonschema.NewProperties()
 		for _, c := range PackageCategories {
-			cats.Set(string(c), &jsonschema.Schema{Type: "array", Items: scalarRules[reflect.TypeFor[Name]()].schema()})
+			cats.Set(string(c), &jsonschema.Schema{AnyOf: []*jsonschema.Schema{
+				{Type: "array", Items: scalarRules[reflect.TypeFor[Name]()].schema()},
+				{Type: "null"},
+			}})
 		}
 		return &jsonschema.Schema{
 			Description: "Packages to install, in one of three forms: a list of names; an object of categories (base, development, ai_ml, security, networking, databases, servers, multimedia, utils) to lists; or an object of names to true (install) or false (leave out even when a feature would add it).",
@@ -105,6 +109,9 @@ func Schema() *jsonschema.Schema {
 	s.Title = "linux-build.yaml"
 	s.Description = "A Linux system for Linux Builder to build: base distribution, kernel, init, file systems, desktop, packages, hardening, services, backups and customisation. Null values mean \"not set\"."
 	addMapKeywords(s, reflect.TypeFor[Spec](), map[reflect.Type]bool{})
+	for _, def := range s.Definitions {
+		allowNullOptional(def)
+	}
 	for name, fn := range shorthands {
 		def, ok := s.Definitions[name]
 		if !ok {
@@ -150,6 +157,25 @@ func addMapKeywords(s *jsonschema.Schema, t reflect.Type, seen map[reflect.Type]
 				prop.MaxProperties = ptr(uint64(f.maxItems))
 			}
 		}
+	}
+}
+
+// allowNullOptional lets every optional property of an object schema be
+// null, as the decoder reads null as "not set" (display: with nothing under
+// it). Required properties, list items and map values stay non-null, as
+// they are in the decoder.
+func allowNullOptional(def *jsonschema.Schema) {
+	if def.Properties == nil {
+		return
+	}
+	for pair := def.Properties.Oldest(); pair != nil; pair = pair.Next() {
+		if slices.Contains(def.Required, pair.Key) {
+			continue
+		}
+		prop := pair.Value
+		desc := prop.Description
+		prop.Description = ""
+		pair.Value = &jsonschema.Schema{Description: desc, AnyOf: []*jsonschema.Schema{prop, {Type: "null"}}}
 	}
 }
 

@@ -53,7 +53,7 @@ func compileSchema(t testing.TB) *jsonschema.Schema {
 }
 
 // toInstance converts YAML (or JSON) to the JSON value a schema validator
-// sees. Null-valued keys are dropped: the spec treats null as "not set".
+// sees.
 func toInstance(src []byte) (any, bool) {
 	var n yaml.Node
 	if err := yaml.Unmarshal(src, &n); err != nil || len(n.Content) == 0 {
@@ -81,9 +81,7 @@ func nodeToAny(n *yaml.Node) (any, bool) {
 			if !ok {
 				return nil, false
 			}
-			if v != nil {
-				m[resolve(n.Content[i]).Value] = v
-			}
+			m[resolve(n.Content[i]).Value] = v
 		}
 		return m, true
 	case yaml.SequenceNode:
@@ -97,6 +95,9 @@ func nodeToAny(n *yaml.Node) (any, bool) {
 		}
 		return out, true
 	case yaml.ScalarNode:
+		if n.Tag == "!!timestamp" {
+			return n.Value, true
+		}
 		var v any
 		if err := n.Decode(&v); err != nil {
 			return nil, false

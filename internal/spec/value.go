@@ -106,6 +106,11 @@ func describe(n *yaml.Node) string {
 	return "an unsupported node"
 }
 
+func isNull(n *yaml.Node) bool {
+	n = resolve(n)
+	return n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
 func resolve(n *yaml.Node) *yaml.Node {
 	for n.Kind == yaml.AliasNode && n.Alias != nil {
 		n = n.Alias
@@ -116,7 +121,7 @@ func resolve(n *yaml.Node) *yaml.Node {
 // value decodes n into v. Null leaves v at its zero value ("not set").
 func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, fi fieldInfo) {
 	n = resolve(n)
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!null" {
+	if isNull(n) {
 		return
 	}
 	if v.CanAddr() {
@@ -159,7 +164,9 @@ func (d *decoder) value(n *yaml.Node, path string, v reflect.Value, fi fieldInfo
 // rule. Numbers are refused rather than converted: YAML reads 24.10 as the
 // number 24.1, which is not the release the user meant.
 func (d *decoder) str(n *yaml.Node, path string, t reflect.Type) (string, bool) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!str" {
+	// A plain 2024-05-01 is a timestamp to YAML but text to the user.
+	isText := n.Tag == "!!str" || (n.Tag == "!!timestamp" && n.Style == 0)
+	if n.Kind != yaml.ScalarNode || !isText {
 		hint := ""
 		if n.Kind == yaml.ScalarNode && (n.Tag == "!!int" || n.Tag == "!!float" || n.Tag == "!!bool") {
 			hint = "put it in quotes: \"" + n.Value + "\""
@@ -219,15 +226,23 @@ func (d *decoder) structValue(n *yaml.Node, path string, v reflect.Value) {
 		if seen[idx] {
 			continue // reported as a duplicate key by check
 		}
-		seen[idx] = true
 		f := fields[idx]
 		p := joinPath(path, f.name)
 		d.positions[p] = posOf(n.Content[i])
+		if isNull(val) {
+			continue // null means "not set": a required field is still missing
+		}
+		seen[idx] = true
 		d.value(val, p, v.Field(f.index), f)
 	}
 	for i, f := range fields {
 		if f.required && !seen[i] {
-			d.errorf(n, CodeRequired, joinPath(path, f.name), "", "missing required field %s", quote(f.name))
+			p := joinPath(path, f.name)
+			if pos, written := d.positions[p]; written {
+				d.add(pos, SeverityError, CodeRequired, p, "", "required field %s has no value", quote(f.name))
+				continue
+			}
+			d.errorf(n, CodeRequired, p, "", "missing required field %s", quote(f.name))
 		}
 	}
 }
@@ -246,6 +261,10 @@ func (d *decoder) sliceValue(n *yaml.Node, path string, v reflect.Value, fi fiel
 	for i, item := range n.Content {
 		p := indexPath(path, i)
 		d.positions[p] = posOf(resolve(item))
+		if isNull(item) {
+			d.errorf(resolve(item), CodeType, p, "", "a list item cannot be null")
+			continue
+		}
 		before := len(d.diags)
 		elem := reflect.New(v.Type().Elem()).Elem()
 		d.value(item, p, elem, fieldInfo{})
@@ -287,6 +306,10 @@ func (d *decoder) mapValue(n *yaml.Node, path string, v reflect.Value, fi fieldI
 			}
 		}
 		key.SetString(keyNode.Value)
+		if isNull(n.Content[i+1]) {
+			d.errorf(resolve(n.Content[i+1]), CodeType, p, "", "a value cannot be null here")
+			continue
+		}
 		elem := reflect.New(v.Type().Elem()).Elem()
 		d.value(n.Content[i+1], p, elem, fieldInfo{})
 		out.SetMapIndex(key, elem)

@@ -1,0 +1,112 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+func runBot(t *testing.T, stdin string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errOut bytes.Buffer
+	code := run(args, strings.NewReader(stdin), &out, &errOut)
+	return code, out.String(), errOut.String()
+}
+
+func TestValidateExamplesExitZero(t *testing.T) {
+	examples, err := filepath.Glob("../../examples/*.yaml")
+	if err != nil || len(examples) < 8 {
+		t.Fatalf("examples: %v %v", examples, err)
+	}
+	code, out, stderr := runBot(t, "", append([]string{"validate"}, examples...)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, out, stderr)
+	}
+	if strings.Contains(out, ": error: ") {
+		t.Fatalf("errors printed:\n%s", out)
+	}
+}
+
+func TestValidateMACConflictNamesLineAndPath(t *testing.T) {
+	file := "../../testdata/specs/invalid/mac-conflict.yaml"
+	code, out, _ := runBot(t, "", "validate", file)
+	if code != 1 {
+		t.Fatalf("exit %d, want 1\n%s", code, out)
+	}
+	want := file + ":12:3: error: securityFeatures.mac: AppArmor and SELinux cannot both be enabled"
+	if !strings.Contains(out, want) {
+		t.Fatalf("output lacks %q:\n%s", want, out)
+	}
+}
+
+func TestValidateJSONFormat(t *testing.T) {
+	code, out, _ := runBot(t, "", "validate", "--format", "json", "../../testdata/specs/invalid/unknown-field.yaml", "../../examples/minimal-debian.yaml")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1", code)
+	}
+	var rep jsonReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, out)
+	}
+	if rep.Valid || rep.Errors != 2 || len(rep.Diagnostics) != 2 {
+		t.Fatalf("report %+v", rep)
+	}
+	d := rep.Diagnostics[0]
+	if d.Pos.Line != 6 || d.Pos.Column != 3 || d.Path != "display.compositr" || d.Code != spec.CodeUnknownField || d.Hint == "" {
+		t.Fatalf("first diagnostic %+v", d)
+	}
+}
+
+func TestValidateStdinAndMissingFile(t *testing.T) {
+	code, out, _ := runBot(t, "base: debian\n", "validate", "-")
+	if code != 0 || out != "" {
+		t.Fatalf("stdin: exit %d out %q", code, out)
+	}
+	code, out, _ = runBot(t, "", "validate", "does-not-exist.yaml")
+	if code != 1 || !strings.Contains(out, "does-not-exist.yaml: error: read spec:") {
+		t.Fatalf("missing file: exit %d out %q", code, out)
+	}
+}
+
+func TestValidateOversizeFileIsNotReadWhole(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.yaml")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("# x\n"), 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, _ := runBot(t, "", "validate", big)
+	if code != 1 || !strings.Contains(out, "the limit is 262144 bytes") {
+		t.Fatalf("exit %d out %q", code, out)
+	}
+}
+
+func TestUsageErrors(t *testing.T) {
+	for _, args := range [][]string{{"validate"}, {"validate", "--format", "xml", "x.yaml"}, {"--no-such-flag"}, {"--log-level", "loud", "schema"}} {
+		code, _, stderr := runBot(t, "", args...)
+		if code != 2 || stderr == "" {
+			t.Errorf("%v: exit %d stderr %q, want 2 and a message", args, code, stderr)
+		}
+	}
+}
+
+func TestSchemaCommandPrintsCommittedSchema(t *testing.T) {
+	code, out, _ := runBot(t, "", "schema")
+	want, err := os.ReadFile("../../schema/linux-build.schema.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || out != string(want) {
+		t.Fatalf("exit %d; schema output differs from the committed file", code)
+	}
+}
+
+func TestHelpListsCommands(t *testing.T) {
+	code, out, _ := runBot(t, "", "--help")
+	if code != 0 || !strings.Contains(out, "validate") || !strings.Contains(out, "schema") || !strings.Contains(out, "LOG_FORMAT") {
+		t.Fatalf("exit %d help:\n%s", code, out)
+	}
+}
