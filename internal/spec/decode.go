@@ -214,11 +214,23 @@ func invalidUTF8Offset(b []byte) int {
 	return len(b)
 }
 
-// offsetPos converts a byte offset into a 1-based line and column (columns
-// count characters).
+// offsetPos converts a byte offset into a 1-based line and column, counting
+// line breaks as YAML does (\n, \r\n and a lone \r); columns count
+// characters.
 func offsetPos(b []byte, off int) Pos {
 	off = min(max(off, 0), len(b))
-	line := 1 + bytes.Count(b[:off], []byte("\n"))
-	lineStart := bytes.LastIndexByte(b[:off], '\n') + 1
+	line, lineStart := 1, 0
+	for i := 0; i < off; i++ {
+		switch {
+		case b[i] == '\n', b[i] == '\r' && (i+1 >= len(b) || b[i+1] != '\n'):
+			line++
+			lineStart = i + 1
+		}
+	}
 	return Pos{Line: line, Column: 1 + utf8.RuneCount(b[lineStart:off])}
+}
+
+// lineCount is the number of lines in b, by the same rule as offsetPos.
+func lineCount(b []byte) int {
+	return offsetPos(b, len(b)).Line
 }

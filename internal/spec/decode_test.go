@@ -237,3 +237,14 @@ func TestNullRequiredFieldIsMissing(t *testing.T) {
 		t.Fatalf("got %s", dump(diags))
 	}
 }
+
+func TestOffsetPosCountsEveryLineBreak(t *testing.T) {
+	src := []byte("a\r\nb\rc\nd\xff")
+	if got := offsetPos(src, len(src)-1); got != (Pos{4, 2}) {
+		t.Fatalf("offsetPos = %+v, want 4:2", got)
+	}
+	_, diags := Parse("cr.yaml", []byte("base: debian\rname: caf\xe9\r"))
+	if errs := diags.Errors(); len(errs) != 1 || errs[0].Pos != (Pos{2, 10}) {
+		t.Fatalf("got %s", dump(diags))
+	}
+}

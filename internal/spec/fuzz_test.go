@@ -1,7 +1,6 @@
 package spec
 
 import (
-	"bytes"
 	"reflect"
 	"testing"
 )
@@ -26,7 +25,7 @@ func FuzzParse(f *testing.F) {
 	sch := compileSchema(f)
 	f.Fuzz(func(t *testing.T, src []byte) {
 		doc, diags := Parse("f.yaml", src)
-		lines := bytes.Count(src, []byte("\n")) + 1
+		lines := lineCount(src)
 		for _, d := range diags {
 			if d.File != "f.yaml" || d.Message == "" || (d.Severity != SeverityError && d.Severity != SeverityWarning) {
 				t.Fatalf("malformed diagnostic %+v", d)
