@@ -248,3 +248,16 @@ func TestOffsetPosCountsEveryLineBreak(t *testing.T) {
 		t.Fatalf("got %s", dump(diags))
 	}
 }
+
+func TestEmptyFirewallSectionEnablesDefaults(t *testing.T) {
+	for _, src := range []string{"base: debian\nsecurityFeatures: {firewall: {}}", "base: debian\nsecurityFeatures: {firewall: {allowedPorts: []}}"} {
+		doc, diags := Parse("f.yaml", []byte(src))
+		if diags.HasErrors() {
+			t.Fatal(diags.Error())
+		}
+		fw := doc.Spec.SecurityFeatures.Firewall
+		if !fw.IsEnabled() || fw.Backend != FirewallNftables || fw.DefaultPolicy != PolicyDrop {
+			t.Fatalf("%q: firewall %+v", src, fw)
+		}
+	}
+}

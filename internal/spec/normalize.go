@@ -70,11 +70,7 @@ func Normalize(s *Spec) {
 	setDefault(&s.Display.Server, DisplayNone)
 
 	sec := &s.SecurityFeatures
-	if !sec.Firewall.isZero() {
-		if sec.Firewall.Enabled == nil {
-			on := true
-			sec.Firewall.Enabled = &on
-		}
+	if sec.Firewall.Enabled != nil {
 		setDefault(&sec.Firewall.Backend, FirewallNftables)
 		setDefault(&sec.Firewall.DefaultPolicy, PolicyDrop)
 	}
@@ -100,10 +96,6 @@ func Normalize(s *Spec) {
 			sc.Name = ScriptName(fmt.Sprintf("%02d-post-install.sh", i+1))
 		}
 	}
-}
-
-func (f Firewall) isZero() bool {
-	return f.Enabled == nil && f.Backend == "" && f.DefaultPolicy == "" && len(f.AllowedPorts) == 0
 }
 
 func setDefault[T comparable](p *T, v T) {

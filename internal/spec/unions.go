@@ -348,3 +348,13 @@ func (d *decoder) checkScript(n *yaml.Node, path, run string) {
 		d.errorf(n, CodeRule, path, "", "the script contains a NUL byte")
 	}
 }
+
+// decodeNode decodes the firewall section; a section that is present turns
+// the firewall on unless it says enabled: false.
+func (f *Firewall) decodeNode(d *decoder, n *yaml.Node, path string) {
+	d.structValue(n, path, reflect.ValueOf(f).Elem())
+	if n.Kind == yaml.MappingNode && f.Enabled == nil {
+		on := true
+		f.Enabled = &on
+	}
+}

@@ -1,6 +1,7 @@
 package spec
 
 import (
+	"fmt"
 	"reflect"
 	"slices"
 	"strconv"
@@ -193,11 +194,26 @@ func (d *decoder) intValue(n *yaml.Node, path string, v reflect.Value, fi fieldI
 		d.errorf(n, CodeRange, path, "", "integer %s is out of range", n.Value)
 		return
 	}
-	if (fi.min != nil && i < *fi.min) || (fi.max != nil && i > *fi.max) {
-		d.errorf(n, CodeRange, path, "", "%d is out of range; expected %d to %d", i, *fi.min, *fi.max)
+	if fi.min != nil && i < *fi.min {
+		d.errorf(n, CodeRange, path, "", "%d is out of range; expected %s", i, rangeText(fi))
+		return
+	}
+	if fi.max != nil && i > *fi.max {
+		d.errorf(n, CodeRange, path, "", "%d is out of range; expected %s", i, rangeText(fi))
 		return
 	}
 	v.SetInt(i)
+}
+
+func rangeText(fi fieldInfo) string {
+	switch {
+	case fi.min != nil && fi.max != nil:
+		return fmt.Sprintf("%d to %d", *fi.min, *fi.max)
+	case fi.min != nil:
+		return fmt.Sprintf("at least %d", *fi.min)
+	default:
+		return fmt.Sprintf("at most %d", *fi.max)
+	}
 }
 
 func (d *decoder) structValue(n *yaml.Node, path string, v reflect.Value) {
