@@ -297,7 +297,9 @@ func (d *decoder) sliceValue(n *yaml.Node, path string, v reflect.Value, fi fiel
 		}
 		out = reflect.Append(out, elem)
 	}
-	v.Set(out)
+	if out.Len() > 0 { // an empty list is "not set", like a missing one
+		v.Set(out)
+	}
 }
 
 func (d *decoder) mapValue(n *yaml.Node, path string, v reflect.Value, fi fieldInfo) {
@@ -330,7 +332,9 @@ func (d *decoder) mapValue(n *yaml.Node, path string, v reflect.Value, fi fieldI
 		d.value(n.Content[i+1], p, elem, fieldInfo{})
 		out.SetMapIndex(key, elem)
 	}
-	v.Set(out)
+	if out.Len() > 0 {
+		v.Set(out)
+	}
 }
 
 func quote(s string) string {
