@@ -104,3 +104,28 @@ func setDefault[T comparable](p *T, v T) {
 		*p = v
 	}
 }
+
+// Rebase moves a decoded document to another distribution, as if its base
+// had been written so: the release goes back to the new distribution's
+// default (releases are per distribution), the init system too unless the
+// spec chose one, and the rules run again for the new combination. It
+// returns the new diagnostics; the document is unusable when they have
+// errors.
+func Rebase(doc *Document, base Base) (Diagnostics, error) {
+	if doc.Spec == nil {
+		return nil, fmt.Errorf("rebase: the spec did not decode")
+	}
+	if _, ok := DefaultInit[base]; !ok {
+		return nil, fmt.Errorf("rebase: unknown distribution %q; expected one of %s", base, joinAny(Bases))
+	}
+	s := doc.Spec
+	s.Base = base
+	s.Release = DefaultRelease[base]
+	if _, written := doc.positions["init"]; !written {
+		s.Init = DefaultInit[base]
+	}
+	Normalize(s)
+	diags := checkRules(doc)
+	diags.Sort()
+	return diags, nil
+}

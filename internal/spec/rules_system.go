@@ -177,6 +177,9 @@ func ruleBackup(c *ruleCtx) {
 		}
 		return
 	}
+	if _, _, err := b.Schedule.Times(); err != nil {
+		c.errorf("backup.schedule", "use hourly, daily, weekly, monthly, yearly or a cron expression such as \"30 2 * * *\"", "%v", err)
+	}
 	if (b.Tool == "snapper" || b.Tool == "btrbk") && c.s.Filesystem.Root != FSBtrfs {
 		c.errorf("backup.tool", "use root: btrfs, or restic/borg", "%s works only with a btrfs root, and filesystem.root is %s", b.Tool, c.s.Filesystem.Root)
 	}

@@ -1,0 +1,266 @@
+package render
+
+import (
+	"fmt"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+// distro is what the renderer knows about one distribution. Commands are
+// shell fragments that take no spec values; package names are appended,
+// quoted, by the templates.
+type distro struct {
+	// image is the default base image for a release and init system.
+	image func(release spec.Release, init spec.InitSystem) string
+	// env are ENV lines for the whole build.
+	env []keyValue
+	// prepare runs once before the first package installation.
+	prepare string
+	// refresh updates the package index; install is followed by packages;
+	// cleanup removes caches. They are joined with && in one RUN.
+	refresh, install, cleanup string
+	// base are always installed: the tools the setup script and a usable
+	// live system need.
+	base []string
+	// kernel returns the kernel packages for the spec.
+	kernel func(s *spec.Spec) []string
+	// live are the initramfs and live-boot packages.
+	live []string
+	// initramfs is "initramfs-tools", "dracut" or "mkinitfs": which live
+	// support files to write.
+	initramfs string
+	// initPkgs are the packages that make each init system PID 1.
+	initPkgs map[spec.InitSystem][]string
+	// adminGroup is the group whose members may use sudo.
+	adminGroup string
+	// runitDir is where enabled runit services are linked.
+	runitDir string
+	// sshService and cronService are the service names; cronPkg is the cron
+	// daemon's package for non-systemd inits.
+	sshService, cronService string
+	cronPkg                 []string
+	// updateCmd upgrades the system (automatic updates job).
+	updateCmd string
+	// selfUpdates is set where the distribution has its own unattended
+	// update mechanism that the renderer configures instead of a job.
+	selfUpdates string
+	// starshipPkg is false where the distribution does not package
+	// starship; it is then installed from its release script.
+	starshipPkg bool
+	// grubDir is where GRUB drop-ins go ("" when GRUB reads none).
+	grubDefaultDir string
+}
+
+func kernelArchSuffix(s *spec.Spec, x86, arm string) string {
+	if s.Architecture == spec.ArchAarch64 {
+		return arm
+	}
+	return x86
+}
+
+var distros = map[spec.Base]*distro{
+	spec.BaseDebian: {
+		image:   func(r spec.Release, _ spec.InitSystem) string { return "debian:" + string(r) },
+		env:     []keyValue{{"DEBIAN_FRONTEND", "noninteractive"}, {"LANG", "C.UTF-8"}},
+		refresh: "apt-get update",
+		install: "apt-get install -y --no-install-recommends",
+		cleanup: "apt-get clean && rm -rf /var/lib/apt/lists/*",
+		base:    []string{"ca-certificates", "sudo", "tzdata", "procps", "iproute2", "kmod", "less", "git", "curl"},
+		kernel: func(s *spec.Spec) []string {
+			return []string{"linux-image-" + kernelArchSuffix(s, "amd64", "arm64")}
+		},
+		live:      []string{"live-boot", "live-boot-initramfs-tools", "initramfs-tools"},
+		initramfs: "initramfs-tools",
+		initPkgs: map[spec.InitSystem][]string{
+			spec.InitSystemd: {"systemd-sysv", "dbus"},
+			spec.InitOpenRC:  {"openrc", "sysvinit-core"},
+			spec.InitRunit:   {"runit-init"},
+		},
+		adminGroup: "sudo", runitDir: "/etc/service",
+		sshService: "ssh", cronService: "cron", cronPkg: []string{"cron"},
+		updateCmd:      "apt-get update && apt-get -y upgrade",
+		selfUpdates:    "unattended-upgrades",
+		grubDefaultDir: "/etc/default/grub.d",
+	},
+	spec.BaseUbuntu: {
+		image:   func(r spec.Release, _ spec.InitSystem) string { return "ubuntu:" + string(r) },
+		env:     []keyValue{{"DEBIAN_FRONTEND", "noninteractive"}, {"LANG", "C.UTF-8"}},
+		refresh: "apt-get update",
+		install: "apt-get install -y --no-install-recommends",
+		cleanup: "apt-get clean && rm -rf /var/lib/apt/lists/*",
+		base:    []string{"ca-certificates", "sudo", "tzdata", "procps", "iproute2", "kmod", "less", "git", "curl"},
+		kernel: func(s *spec.Spec) []string {
+			if s.Kernel.Version == "latest" {
+				return []string{"linux-generic-hwe-" + string(s.Release)}
+			}
+			return []string{"linux-image-generic"}
+		},
+		live:       []string{"live-boot", "live-boot-initramfs-tools", "initramfs-tools"},
+		initramfs:  "initramfs-tools",
+		initPkgs:   map[spec.InitSystem][]string{spec.InitSystemd: {"systemd-sysv", "dbus"}},
+		adminGroup: "sudo", runitDir: "/etc/service",
+		sshService: "ssh", cronService: "cron", cronPkg: []string{"cron"},
+		updateCmd:      "apt-get update && apt-get -y upgrade",
+		selfUpdates:    "unattended-upgrades",
+		grubDefaultDir: "/etc/default/grub.d",
+	},
+	spec.BaseArch: {
+		image:   func(spec.Release, spec.InitSystem) string { return "archlinux:latest" },
+		env:     []keyValue{{"LANG", "C.UTF-8"}},
+		prepare: "pacman-key --init && pacman-key --populate archlinux",
+		refresh: "pacman -Syu --noconfirm",
+		install: "pacman -S --noconfirm --needed",
+		cleanup: "pacman -Scc --noconfirm",
+		base:    []string{"ca-certificates", "sudo", "tzdata", "procps-ng", "iproute2", "kmod", "less", "git", "curl"},
+		kernel: func(s *spec.Spec) []string {
+			if s.Kernel.Version == "latest" {
+				return []string{"linux", "linux-firmware"}
+			}
+			return []string{"linux-lts", "linux-firmware"}
+		},
+		live:       []string{"dracut", "squashfs-tools"},
+		initramfs:  "dracut",
+		initPkgs:   map[spec.InitSystem][]string{spec.InitSystemd: {"systemd", "systemd-sysvcompat"}},
+		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
+		sshService: "sshd", cronService: "cronie", cronPkg: []string{"cronie"},
+		updateCmd:   "pacman -Syu --noconfirm",
+		starshipPkg: true,
+	},
+	spec.BaseAlpine: {
+		image:   func(r spec.Release, _ spec.InitSystem) string { return "alpine:" + string(r) },
+		env:     []keyValue{{"LANG", "C.UTF-8"}},
+		refresh: "apk update",
+		install: "apk add --no-cache",
+		cleanup: "rm -rf /var/cache/apk/*",
+		base:    []string{"ca-certificates", "sudo", "tzdata", "procps", "iproute2", "kmod", "less", "git", "curl", "shadow", "bash", "util-linux"},
+		kernel: func(s *spec.Spec) []string {
+			if s.Kernel.Version == "latest" {
+				return []string{"linux-stable", "linux-firmware-none"}
+			}
+			return []string{"linux-lts", "linux-firmware-none"}
+		},
+		live:      []string{"mkinitfs", "squashfs-tools"},
+		initramfs: "mkinitfs",
+		initPkgs: map[spec.InitSystem][]string{
+			spec.InitOpenRC: {"openrc", "busybox-openrc"},
+			spec.InitS6:     {"s6", "s6-rc", "s6-linux-init"},
+			spec.InitRunit:  {"runit"},
+		},
+		adminGroup: "wheel", runitDir: "/etc/service",
+		sshService: "sshd", cronService: "crond", cronPkg: []string{"busybox-openrc"},
+		updateCmd:   "apk upgrade -U",
+		starshipPkg: true,
+	},
+	spec.BaseFedora: {
+		image:   func(r spec.Release, _ spec.InitSystem) string { return "fedora:" + string(r) },
+		env:     []keyValue{{"LANG", "C.UTF-8"}},
+		refresh: "dnf -y makecache",
+		install: "dnf -y install --setopt=install_weak_deps=False",
+		cleanup: "dnf clean all",
+		base:    []string{"ca-certificates", "sudo", "tzdata", "procps-ng", "iproute", "kmod", "less", "git", "curl", "passwd", "shadow-utils"},
+		kernel: func(*spec.Spec) []string {
+			return []string{"kernel", "linux-firmware"}
+		},
+		live:       []string{"dracut", "dracut-live", "squashfs-tools"},
+		initramfs:  "dracut",
+		initPkgs:   map[spec.InitSystem][]string{spec.InitSystemd: {"systemd"}},
+		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
+		sshService: "sshd", cronService: "crond", cronPkg: []string{"cronie"},
+		updateCmd:      "dnf -y upgrade --refresh",
+		selfUpdates:    "dnf-automatic",
+		starshipPkg:    true,
+		grubDefaultDir: "",
+	},
+	spec.BaseOpenSUSE: {
+		image: func(r spec.Release, _ spec.InitSystem) string {
+			if r == "tumbleweed" {
+				return "opensuse/tumbleweed:latest"
+			}
+			return "opensuse/leap:" + trimPrefix(string(r), "leap-")
+		},
+		env:     []keyValue{{"LANG", "C.UTF-8"}},
+		refresh: "zypper --non-interactive refresh",
+		install: "zypper --non-interactive install --no-recommends",
+		cleanup: "zypper clean --all",
+		base:    []string{"ca-certificates", "sudo", "timezone", "procps", "iproute2", "kmod", "less", "git", "curl", "shadow", "systemd-sysvcompat"},
+		kernel: func(*spec.Spec) []string {
+			return []string{"kernel-default", "kernel-firmware-all"}
+		},
+		live:       []string{"dracut", "squashfs"},
+		initramfs:  "dracut",
+		initPkgs:   map[spec.InitSystem][]string{spec.InitSystemd: {"systemd"}},
+		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
+		sshService: "sshd", cronService: "cron", cronPkg: []string{"cronie"},
+		updateCmd:   "zypper --non-interactive update",
+		starshipPkg: true,
+	},
+	spec.BaseVoid: {
+		image:   func(spec.Release, spec.InitSystem) string { return "ghcr.io/void-linux/void-glibc-full:latest" },
+		env:     []keyValue{{"LANG", "C.UTF-8"}},
+		prepare: "xbps-install -Syu xbps",
+		refresh: "xbps-install -Syu",
+		install: "xbps-install -y",
+		cleanup: "rm -rf /var/cache/xbps/*",
+		base:    []string{"ca-certificates", "sudo", "tzdata", "procps-ng", "iproute2", "kmod", "less", "git", "curl", "shadow"},
+		kernel: func(s *spec.Spec) []string {
+			if s.Kernel.Version == "latest" {
+				return []string{"linux", "linux-firmware"}
+			}
+			return []string{"linux-lts", "linux-firmware"}
+		},
+		live:      []string{"dracut", "squashfs-tools"},
+		initramfs: "dracut",
+		initPkgs: map[spec.InitSystem][]string{
+			spec.InitRunit: {"runit-void"},
+			spec.InitS6:    {"s6", "s6-rc"},
+		},
+		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
+		sshService: "sshd", cronService: "cronie", cronPkg: []string{"cronie"},
+		updateCmd:   "xbps-install -Syu",
+		starshipPkg: true,
+	},
+	spec.BaseGentoo: {
+		image: func(_ spec.Release, init spec.InitSystem) string {
+			if init == spec.InitSystemd {
+				return "gentoo/stage3:systemd"
+			}
+			return "gentoo/stage3:latest"
+		},
+		env:     []keyValue{{"LANG", "C.UTF-8"}, {"FEATURES", "-sandbox -usersandbox -ipc-sandbox -network-sandbox -pid-sandbox"}, {"EMERGE_DEFAULT_OPTS", "--jobs=2 --getbinpkg --usepkg"}},
+		prepare: "emerge-webrsync",
+		refresh: "true",
+		install: "emerge --noreplace --quiet-build=y",
+		cleanup: "rm -rf /var/cache/distfiles/* /var/cache/binpkgs/*",
+		base:    []string{"app-misc/ca-certificates", "app-admin/sudo", "sys-libs/timezone-data", "sys-process/procps", "sys-apps/iproute2", "sys-apps/kmod", "sys-apps/less", "dev-vcs/git", "net-misc/curl"},
+		kernel: func(*spec.Spec) []string {
+			return []string{"sys-kernel/gentoo-kernel-bin", "sys-kernel/linux-firmware"}
+		},
+		live:      []string{"sys-kernel/dracut", "sys-fs/squashfs-tools"},
+		initramfs: "dracut",
+		initPkgs: map[spec.InitSystem][]string{
+			spec.InitOpenRC:  {"sys-apps/openrc"},
+			spec.InitSystemd: {"sys-apps/systemd"},
+			spec.InitRunit:   {"sys-process/runit"},
+			spec.InitS6:      {"sys-apps/s6", "sys-apps/s6-rc"},
+		},
+		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
+		sshService: "sshd", cronService: "cronie", cronPkg: []string{"sys-process/cronie"},
+		updateCmd:   "emerge --sync && emerge --update --deep --newuse @world",
+		starshipPkg: true,
+	},
+}
+
+func trimPrefix(s, p string) string {
+	if len(s) >= len(p) && s[:len(p)] == p {
+		return s[len(p):]
+	}
+	return s
+}
+
+func distroFor(b spec.Base) (*distro, error) {
+	d, ok := distros[b]
+	if !ok {
+		return nil, fmt.Errorf("no distribution %q", b)
+	}
+	return d, nil
+}

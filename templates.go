@@ -1,0 +1,12 @@
+// Package linuxbuilder holds the files embedded into the bot: the templates
+// under templates/ and the SQL migrations under migrations/. They live at
+// the repository root, where go:embed can reach them, and are read through
+// this package by internal/render and internal/store.
+package linuxbuilder
+
+import "embed"
+
+// Templates is the templates/ folder.
+//
+//go:embed templates
+var Templates embed.FS
