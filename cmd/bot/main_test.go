@@ -110,3 +110,55 @@ func TestHelpListsCommands(t *testing.T) {
 		t.Fatalf("exit %d help:\n%s", code, out)
 	}
 }
+
+func TestRenderWritesAContext(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ctx")
+	code, out, stderr := runBot(t, "", "render", "../../examples/minimal-debian.yaml", "-o", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if len(strings.TrimSpace(out)) != 64 {
+		t.Fatalf("want the context hash on stdout, got %q", out)
+	}
+	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if err != nil || !strings.Contains(string(df), "FROM debian:bookworm") {
+		t.Fatalf("Dockerfile: %v\n%s", err, df)
+	}
+	// The same spec renders to the same hash.
+	code, out2, _ := runBot(t, "", "render", "../../examples/minimal-debian.yaml", "-o", filepath.Join(t.TempDir(), "again"))
+	if code != 0 || out2 != out {
+		t.Fatalf("second render: exit %d hash %q vs %q", code, out2, out)
+	}
+}
+
+func TestRenderDistroOverride(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ctx")
+	code, _, stderr := runBot(t, "", "render", "../../examples/minimal-debian.yaml", "--distro", "fedora", "-o", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	df, _ := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	if !strings.Contains(string(df), "FROM fedora:40") {
+		t.Fatalf("not rendered for fedora:\n%s", df)
+	}
+	// An init the new distribution lacks is an error at the spec's line.
+	code, _, stderr = runBot(t, "", "render", "../../examples/minimal-debian.yaml", "--distro", "alpine", "-o", filepath.Join(t.TempDir(), "x"))
+	if code != 1 || !strings.Contains(stderr, "minimal-debian.yaml:9:1: error: init:") {
+		t.Fatalf("exit %d stderr %q", code, stderr)
+	}
+	code, _, _ = runBot(t, "", "render", "../../examples/minimal-debian.yaml", "--distro", "plan9", "-o", filepath.Join(t.TempDir(), "y"))
+	if code != 2 {
+		t.Fatalf("unknown distro: exit %d, want 2", code)
+	}
+}
+
+func TestRenderRefusesInvalidSpec(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "ctx")
+	code, _, stderr := runBot(t, "", "render", "../../testdata/specs/invalid/mac-conflict.yaml", "-o", dir)
+	if code != 1 || !strings.Contains(stderr, "securityFeatures.mac") {
+		t.Fatalf("exit %d stderr %q", code, stderr)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatal("a context was written for an invalid spec")
+	}
+}

@@ -114,6 +114,8 @@ var ruleCases = []struct {
 	{"backup: restic needs a destination", "base: debian\nbackup: {tool: restic}", []want{{SeverityError, "backup.destinations", "at least one destination"}}},
 	{"backup: snapper ignores destinations", "base: debian\nfilesystem: {root: btrfs}\nbackup: {tool: snapper, destinations: [/mnt]}", []want{{SeverityWarning, "backup.destinations", "ignored"}}},
 	{"backup: settings without a tool warn", "base: debian\nbackup: {schedule: daily}", []want{{SeverityWarning, "backup", "without a tool"}}},
+	{"backup: schedule systemd cannot express", "base: debian\nbackup: {tool: borg, schedule: \"0 0 1 * 1\", destinations: [/b]}", []want{{SeverityError, "backup.schedule", "both day of month and day of week"}}},
+	{"backup: minute out of range", "base: debian\nbackup: {tool: borg, schedule: \"75 * * * *\", destinations: [/b]}", []want{{SeverityError, "backup.schedule", "not a value from 0 to 59"}}},
 	{"backup: borg with a destination is quiet", "base: debian\nbackup: {tool: borg, destinations: [\"ssh://u@h/./repo\"]}", nil},
 
 	{"shell: oh-my-zsh with bash", "base: debian\ncustomization: {shellFramework: oh-my-zsh}", []want{{SeverityError, "customization.shellFramework", "zsh framework"}}},
