@@ -116,12 +116,20 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 	sys.addRaw(d.live...)
 	sys.addRaw(d.initPkgs[s.Init]...)
 	feat := &packageSet{m: r.packages, base: s.Base, excluded: excluded, seen: sys.seen}
-	// feature adds a package a spec feature needs; unavailable ones warn
-	// at the feature's path.
-	feature := func(path, name string) {
-		if ok, _ := feat.add(name); !ok {
-			warn(path, "%s is not packaged for %s; it is left out", name, s.Base)
+	// feature adds the package a spec feature needs and reports whether
+	// the feature can be configured: a package the distribution lacks, or
+	// one the spec excludes (packages: {name: false}), leaves the feature
+	// out with a warning at its path rather than a broken build.
+	feature := func(path, name string) bool {
+		if excluded[name] {
+			warn(path, "%s is excluded by packages, so this feature is not configured", name)
+			return false
 		}
+		if ok, _ := feat.add(name); !ok {
+			warn(path, "%s is not packaged for %s; this feature is left out", name, s.Base)
+			return false
+		}
+		return true
 	}
 	m.Services = nil
 	enable := func(names ...string) {
@@ -133,13 +141,12 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 	}
 
 	sec := s.SecurityFeatures
-	if sec.SSH.Enable {
+	if sec.SSH.Enable && feature("securityFeatures.ssh", "openssh") {
 		ssh := sec.SSH
 		m.SSH = &ssh
-		feature("securityFeatures.ssh", "openssh")
 		enable(d.sshService)
 	}
-	if sec.Firewall.IsEnabled() {
+	if sec.Firewall.IsEnabled() && feature("securityFeatures.firewall.backend", string(sec.Firewall.Backend)) {
 		fw := &firewallModel{Backend: string(sec.Firewall.Backend), Policy: string(sec.Firewall.DefaultPolicy)}
 		for _, p := range sec.Firewall.AllowedPorts {
 			pr := portRange{int(p.From), int(p.To)}
@@ -157,14 +164,13 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 			fw.ForwardAccept = fw.ForwardAccept || slices.Contains(s.Packages.Names(), c)
 		}
 		m.Firewall = fw
-		feature("securityFeatures.firewall.backend", fw.Backend)
 		if fw.Backend == "ufw" {
 			enable("ufw")
 		} else {
 			m.BootTasks = true
 		}
 	}
-	if sec.SSH.Enable && sec.SSH.Fail2ban {
+	if m.SSH != nil && sec.SSH.Fail2ban && feature("securityFeatures.ssh.fail2ban", "fail2ban") {
 		f := &fail2banModel{Port: sec.SSH.Port, Backend: "auto", Banaction: "nftables-multiport", BanactionAll: "nftables-allports"}
 		if s.Init == spec.InitSystemd {
 			f.Backend = "systemd"
@@ -181,20 +187,17 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 			}
 		}
 		m.Fail2ban = f
-		feature("securityFeatures.ssh.fail2ban", "fail2ban")
 		enable("fail2ban")
 	}
 	switch {
-	case sec.MAC.Has(spec.MACAppArmor):
+	case sec.MAC.Has(spec.MACAppArmor) && feature("securityFeatures.mac", "apparmor"):
 		m.AppArmor = true
-		feature("securityFeatures.mac", "apparmor")
 		m.KernelCmdline = append(m.KernelCmdline, "apparmor=1", "security=apparmor")
 		if s.Init == spec.InitSystemd || s.Init == spec.InitOpenRC {
 			enable("apparmor")
 		}
-	case sec.MAC.Has(spec.MACSELinux):
+	case sec.MAC.Has(spec.MACSELinux) && feature("securityFeatures.mac", "selinux"):
 		m.SELinux = true
-		feature("securityFeatures.mac", "selinux")
 		m.KernelCmdline = append(m.KernelCmdline, "selinux=1", "security=selinux")
 	}
 	level := spec.HardeningLevel(sec.KernelHardening)
@@ -234,12 +237,14 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 		}
 		switch self {
 		case "unattended-upgrades":
-			m.SelfUpdates = d.selfUpdates
-			feature("securityFeatures.updates.automatic", "unattended-upgrades")
+			if feature("securityFeatures.updates.automatic", "unattended-upgrades") {
+				m.SelfUpdates = d.selfUpdates
+			}
 		case "dnf-automatic":
-			m.SelfUpdates = d.selfUpdates
-			feature("securityFeatures.updates.automatic", "unattended-upgrades")
-			m.SystemdTimers = append(m.SystemdTimers, "dnf-automatic-install.timer")
+			if feature("securityFeatures.updates.automatic", "unattended-upgrades") {
+				m.SelfUpdates = d.selfUpdates
+				m.SystemdTimers = append(m.SystemdTimers, "dnf-automatic-install.timer")
+			}
 		default:
 			j, err := newJob("update", "Upgrade all packages", d.updateCmd, "daily")
 			if err != nil {
@@ -259,8 +264,8 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 			m.Jobs = append(m.Jobs, j)
 		}
 	}
-	if b := s.Backup; b.Tool != "none" {
-		feature("backup.tool", string(b.Tool))
+	if b := s.Backup; b.Tool != "none" && feature("backup.tool", string(b.Tool)) {
+		m.Backup = true
 		if b.Tool == "snapper" && s.Init == spec.InitSystemd {
 			m.SystemdTimers = append(m.SystemdTimers, "snapper-timeline.timer", "snapper-cleanup.timer")
 		} else {
@@ -295,13 +300,22 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 		enable("linux-builder-boot")
 	}
 	if s.Defaults.DNSOverHTTPS {
-		m.DoH = true
-		feature("defaults.dnsOverHttps", "dnscrypt-proxy")
-		enable("dnscrypt-proxy")
+		if pkgs, _ := r.packages.resolve("dnscrypt-proxy", s.Base); len(pkgs) == 0 && s.Init == spec.InitSystemd {
+			// Fall back to systemd-resolved's DNS over TLS: encrypted
+			// too, though not over HTTPS.
+			warn("defaults.dnsOverHttps", "dnscrypt-proxy is not packaged for %s %s; DNS is encrypted with systemd-resolved's DNS over TLS instead", s.Base, s.Release)
+			if s.Base == spec.BaseDebian || s.Base == spec.BaseUbuntu {
+				feat.addRaw("systemd-resolved")
+			}
+			m.DoT = true
+			enable("systemd-resolved")
+		} else if feature("defaults.dnsOverHttps", "dnscrypt-proxy") {
+			m.DoH = true
+			enable("dnscrypt-proxy")
+		}
 	}
-	if s.Defaults.MACRandomization {
+	if s.Defaults.MACRandomization && feature("defaults.macRandomization", "networkmanager") {
 		m.MACRandom = true
-		feature("defaults.macRandomization", "networkmanager")
 		enable("NetworkManager")
 	}
 
@@ -324,19 +338,20 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 
 	// Shell.
 	cu := s.Customization
-	if cu.Shell != spec.ShellBash {
-		feature("customization.shell", string(cu.Shell))
+	m.Shell = string(cu.Shell)
+	if cu.Shell != spec.ShellBash && !feature("customization.shell", string(cu.Shell)) {
+		m.Shell = string(spec.ShellBash)
 	}
-	if fw, ok := frameworks[cu.ShellFramework]; ok {
+	if fw, ok := frameworks[cu.ShellFramework]; ok && frameworkShell(cu.ShellFramework) == m.Shell {
 		fw.Name = string(cu.ShellFramework)
 		m.Framework = &fw
 	}
-	if cu.Starship {
-		if d.starshipPkg {
-			feature("customization.starship", "starship")
-		} else {
-			m.StarshipScript = true
-		}
+	switch {
+	case !cu.Starship:
+	case !d.starshipPkg:
+		m.Starship, m.StarshipScript = true, true
+	case feature("customization.starship", "starship"):
+		m.Starship = true
 	}
 	m.Dotfiles = cu.Dotfiles
 

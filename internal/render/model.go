@@ -48,7 +48,9 @@ type model struct {
 	SelfUpdates               string
 	CPUGovernor, IOScheduler  string
 	Zram                      bool
-	MACRandom, DoH            bool
+	MACRandom, DoH, DoT       bool
+	Backup, Starship          bool
+	Shell                     string
 	AppArmor, SELinux         bool
 	Foreground                []keyValue
 	SystemdTimers             []string
@@ -100,6 +102,19 @@ type fail2banModel struct {
 type framework struct {
 	Name, Repo, Dest string
 	Recursive        bool
+}
+
+// frameworkShell is the shell a framework belongs to.
+func frameworkShell(f spec.ShellFramework) string {
+	switch f {
+	case "oh-my-zsh", "prezto", "zinit", "antidote":
+		return "zsh"
+	case "oh-my-bash", "bash-it":
+		return "bash"
+	case "oh-my-fish", "fisher":
+		return "fish"
+	}
+	return ""
 }
 
 var frameworks = map[spec.ShellFramework]framework{

@@ -38,7 +38,7 @@ func TestPackageMapping(t *testing.T) {
 		{"not packaged: left out with a warning", "base: debian\nservices:\n  databases: [mongodb]",
 			nil, []string{"mongodb"}, []string{"3:15 services.databases[0] not packaged for debian"}},
 		{"excluded packages stay out even when a feature adds them", "base: debian\npackages: {fail2ban: false, htop: true}\nsecurityFeatures: {ssh: {enable: true, fail2ban: true}}",
-			[]string{"'htop'"}, []string{"'fail2ban'"}, nil},
+			[]string{"'htop'"}, []string{"'fail2ban'", "jail.local"}, []string{"3:40 securityFeatures.ssh.fail2ban excluded by packages"}},
 		{"categorized warning path", "base: arch\npackages:\n  utils: [htop, zzz-unknown]",
 			[]string{"'zzz-unknown'"}, nil, []string{"3:17 packages.utils[1] no cross-distribution mapping"}},
 	}
