@@ -10,3 +10,9 @@ import "embed"
 //
 //go:embed templates
 var Templates embed.FS
+
+// Migrations is the migrations/ folder: postgres/ and sqlite/ hold the same
+// schema in each dialect.
+//
+//go:embed migrations
+var Migrations embed.FS

@@ -1,0 +1,149 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/riverqueue/river/riverdriver"
+	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
+	"github.com/riverqueue/river/riverdriver/riversqlite"
+	"github.com/riverqueue/river/rivermigrate"
+	"github.com/uptrace/bun/migrate"
+)
+
+// RiverDriver returns River's driver for db: the same *sql.DB, so River's
+// job inserts can share the store's transactions.
+func (db *DB) RiverDriver() riverdriver.Driver[*sql.Tx] {
+	if db.Dialect == SQLite {
+		return riversqlite.New(db.SQL)
+	}
+	return riverdatabasesql.New(db.SQL)
+}
+
+// MigrationStatus is one migration and whether it is applied.
+type MigrationStatus struct {
+	Name    string
+	Applied bool
+}
+
+func (db *DB) migrator(all fs.FS) (*migrate.Migrator, error) {
+	sub, err := db.migrationsFS(all)
+	if err != nil {
+		return nil, err
+	}
+	ms := migrate.NewMigrations()
+	if err := ms.Discover(sub); err != nil {
+		return nil, fmt.Errorf("discover migrations: %w", err)
+	}
+	return migrate.NewMigrator(db.Bun, ms, migrate.WithMarkAppliedOnSuccess(true)), nil
+}
+
+// MigrateUp applies every pending migration of the application schema
+// (from all, normally linuxbuilder.Migrations) and then River's. It holds
+// Bun's migration lock, so concurrent start-ups apply each migration once.
+// It returns the names applied.
+func (db *DB) MigrateUp(ctx context.Context, all fs.FS) ([]string, error) {
+	m, err := db.migrator(all)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: init: %w", err)
+	}
+	if err := m.Lock(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer func() {
+		if err := m.Unlock(context.WithoutCancel(ctx)); err != nil {
+			db.log.ErrorContext(ctx, "migrate: unlock", "err", err)
+		}
+	}()
+	group, err := m.Migrate(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate up: %w", err)
+	}
+	var applied []string
+	for _, mg := range group.Migrations {
+		applied = append(applied, mg.Name)
+	}
+	rm, err := rivermigrate.New(db.RiverDriver(), &rivermigrate.Config{Logger: db.log})
+	if err != nil {
+		return nil, fmt.Errorf("migrate river: %w", err)
+	}
+	res, err := rm.Migrate(ctx, rivermigrate.DirectionUp, nil)
+	if err != nil {
+		return nil, fmt.Errorf("migrate river up: %w", err)
+	}
+	for _, v := range res.Versions {
+		applied = append(applied, fmt.Sprintf("river_%03d", v.Version))
+	}
+	return applied, nil
+}
+
+// MigrateDown rolls back the last group of application migrations (River's
+// tables are left alone: they may hold other applications' jobs).
+func (db *DB) MigrateDown(ctx context.Context, all fs.FS) ([]string, error) {
+	m, err := db.migrator(all)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: init: %w", err)
+	}
+	if err := m.Lock(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: lock: %w", err)
+	}
+	defer func() {
+		if err := m.Unlock(context.WithoutCancel(ctx)); err != nil {
+			db.log.ErrorContext(ctx, "migrate: unlock", "err", err)
+		}
+	}()
+	group, err := m.Rollback(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migrate down: %w", err)
+	}
+	var names []string
+	for _, mg := range group.Migrations {
+		names = append(names, mg.Name)
+	}
+	return names, nil
+}
+
+// MigrationsStatus lists the application migrations and River's schema
+// version.
+func (db *DB) MigrationsStatus(ctx context.Context, all fs.FS) ([]MigrationStatus, error) {
+	m, err := db.migrator(all)
+	if err != nil {
+		return nil, err
+	}
+	if err := m.Init(ctx); err != nil {
+		return nil, fmt.Errorf("migrate: init: %w", err)
+	}
+	ms, err := m.MigrationsWithStatus(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("migration status: %w", err)
+	}
+	var out []MigrationStatus
+	for _, mg := range ms {
+		out = append(out, MigrationStatus{Name: mg.Name + "_" + mg.Comment, Applied: mg.IsApplied()})
+	}
+	rm, err := rivermigrate.New(db.RiverDriver(), &rivermigrate.Config{Logger: db.log})
+	if err != nil {
+		return nil, fmt.Errorf("river migrations: %w", err)
+	}
+	existing, err := rm.ExistingVersions(ctx)
+	if err != nil && !strings.Contains(err.Error(), "does not exist") && !strings.Contains(err.Error(), "no such table") {
+		return nil, fmt.Errorf("river migration status: %w", err)
+	}
+	have := map[int]bool{}
+	for _, v := range existing {
+		have[v.Version] = true
+	}
+	for _, v := range rm.AllVersions() {
+		out = append(out, MigrationStatus{Name: fmt.Sprintf("river_%03d_%s", v.Version, v.Name), Applied: have[v.Version]})
+	}
+	return out, nil
+}

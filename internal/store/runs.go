@@ -1,0 +1,259 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// CreateRun inserts a run outside intake (CLI and API runs). It sets ID,
+// CreatedAt and UpdatedAt.
+func (db *DB) CreateRun(ctx context.Context, run *Run) error {
+	return db.withRetry(ctx, "create run", func(ctx context.Context) error {
+		now := db.utcNow()
+		run.ID = 0
+		run.CreatedAt, run.UpdatedAt = now, now
+		if run.Status == "" {
+			run.Status = StatusPending
+		}
+		if run.Step == "" {
+			run.Step = string(StatusPending)
+		}
+		if run.Warnings == nil {
+			run.Warnings = []string{}
+		}
+		_, err := db.Bun.NewInsert().Model(run).Returning("id").Exec(ctx)
+		return err
+	})
+}
+
+// Run returns the run with id.
+func (db *DB) Run(ctx context.Context, id int64) (*Run, error) {
+	var r Run
+	err := db.withRetry(ctx, "get run", func(ctx context.Context) error {
+		return db.Bun.NewSelect().Model(&r).Where("id = ?", id).Scan(ctx)
+	})
+	if err != nil {
+		return nil, notFound(err, fmt.Sprintf("run %d", id))
+	}
+	return &r, nil
+}
+
+// RunFilter selects runs for ListRuns. Empty fields match everything.
+type RunFilter struct {
+	Repo   string
+	Ref    string
+	Status RunStatus
+	// BeforeID pages backwards: only runs with a smaller id (the last id
+	// of the previous page).
+	BeforeID int64
+	// Limit is the page size; 0 means 50, at most 500.
+	Limit int
+}
+
+// ListRuns returns runs, newest first.
+func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 50
+	}
+	limit = min(limit, 500)
+	var runs []Run
+	err := db.withRetry(ctx, "list runs", func(ctx context.Context) error {
+		runs = nil
+		q := db.Bun.NewSelect().Model(&runs).OrderExpr("id DESC").Limit(int64(limit))
+		if f.Repo != "" {
+			q = q.Where("repo = ?", f.Repo)
+		}
+		if f.Ref != "" {
+			q = q.Where("ref = ?", f.Ref)
+		}
+		if f.Status != "" {
+			q = q.Where("status = ?", f.Status)
+		}
+		if f.BeforeID > 0 {
+			q = q.Where("id < ?", f.BeforeID)
+		}
+		return q.Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return runs, nil
+}
+
+// ActiveRuns returns the runs of repo and ref that have not ended, newest
+// first: the candidates a newer push supersedes.
+func (db *DB) ActiveRuns(ctx context.Context, repo, ref string) ([]Run, error) {
+	var runs []Run
+	err := db.withRetry(ctx, "active runs", func(ctx context.Context) error {
+		runs = nil
+		return db.Bun.NewSelect().Model(&runs).
+			Where("repo = ? AND ref = ?", repo, ref).
+			Where("status IN (?)", bun.In([]RunStatus{StatusPending, StatusInProgress})).
+			OrderExpr("id DESC").Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return runs, nil
+}
+
+// LatestRun returns the newest run of repo and ref.
+func (db *DB) LatestRun(ctx context.Context, repo, ref string) (*Run, error) {
+	var r Run
+	err := db.withRetry(ctx, "latest run", func(ctx context.Context) error {
+		return db.Bun.NewSelect().Model(&r).Where("repo = ? AND ref = ?", repo, ref).OrderExpr("id DESC").Limit(1).Scan(ctx)
+	})
+	if err != nil {
+		return nil, notFound(err, "latest run of "+repo+"@"+ref)
+	}
+	return &r, nil
+}
+
+// EnterStep records that run id entered step at the store's clock: the
+// step that was running is finished as done, the new one starts, and the
+// run is IN_PROGRESS at that step — atomically. Entering the step the run
+// is already in is a no-op, so a resumed job can call it again.
+func (db *DB) EnterStep(ctx context.Context, id int64, step string) error {
+	return db.inTx(ctx, "enter step", func(ctx context.Context, tx bun.Tx) error {
+		now := db.utcNow()
+		var r Run
+		if err := tx.NewSelect().Model(&r).Column("status", "step").Where("id = ?", id).Scan(ctx); err != nil {
+			return notFound(err, fmt.Sprintf("run %d", id))
+		}
+		if r.Status.Terminal() {
+			return fmt.Errorf("run %d is %s: %w", id, r.Status, ErrRunEnded)
+		}
+		if r.Status == StatusInProgress && r.Step == step {
+			return nil
+		}
+		if err := finishSteps(ctx, tx, id, StepDone, now); err != nil {
+			return err
+		}
+		st := RunStep{RunID: id, Step: step, Status: StepRunning, StartedAt: now}
+		if _, err := tx.NewInsert().Model(&st).
+			On("CONFLICT (run_id, step) DO UPDATE").Set("status = EXCLUDED.status, started_at = EXCLUDED.started_at, finished_at = NULL, duration_ms = 0").
+			Exec(ctx); err != nil {
+			return fmt.Errorf("start step: %w", err)
+		}
+		_, err := tx.NewUpdate().Model((*Run)(nil)).
+			Set("status = ?", StatusInProgress).Set("step = ?", step).Set("updated_at = ?", now).
+			Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("update run: %w", err)
+		}
+		return nil
+	})
+}
+
+// ErrRunEnded is returned when a run that has ended is asked to change.
+var ErrRunEnded = fmt.Errorf("run has ended")
+
+// Finish ends run id with status (SUCCESS, FAILED or CANCELLED) and step
+// (the final state name), finishing its running step accordingly, and
+// records the failure reason and the total duration. Finishing a run that
+// has ended is an error wrapping ErrRunEnded, so a cancelled run is not
+// later marked successful.
+func (db *DB) Finish(ctx context.Context, id int64, status RunStatus, step, reason string) error {
+	if !status.Terminal() {
+		return fmt.Errorf("finish run %d: %s is not a final status", id, status)
+	}
+	stepStatus := map[RunStatus]StepStatus{StatusSuccess: StepDone, StatusFailed: StepFailed, StatusCancelled: StepCancelled}[status]
+	return db.inTx(ctx, "finish run", func(ctx context.Context, tx bun.Tx) error {
+		now := db.utcNow()
+		var r Run
+		if err := tx.NewSelect().Model(&r).Column("status", "created_at").Where("id = ?", id).Scan(ctx); err != nil {
+			return notFound(err, fmt.Sprintf("run %d", id))
+		}
+		if r.Status.Terminal() {
+			return fmt.Errorf("run %d is already %s: %w", id, r.Status, ErrRunEnded)
+		}
+		if err := finishSteps(ctx, tx, id, stepStatus, now); err != nil {
+			return err
+		}
+		_, err := tx.NewUpdate().Model((*Run)(nil)).
+			Set("status = ?", status).Set("step = ?", step).Set("failure_reason = ?", reason).
+			Set("build_duration_ms = ?", now.Sub(r.CreatedAt).Milliseconds()).Set("updated_at = ?", now).
+			Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("update run: %w", err)
+		}
+		return nil
+	})
+}
+
+func finishSteps(ctx context.Context, tx bun.Tx, runID int64, status StepStatus, now time.Time) error {
+	var running []RunStep
+	if err := tx.NewSelect().Model(&running).Where("run_id = ? AND status = ?", runID, StepRunning).Scan(ctx); err != nil {
+		return fmt.Errorf("read running steps: %w", err)
+	}
+	for _, st := range running {
+		_, err := tx.NewUpdate().Model((*RunStep)(nil)).
+			Set("status = ?", status).Set("finished_at = ?", now).Set("duration_ms = ?", now.Sub(st.StartedAt).Milliseconds()).
+			Where("run_id = ? AND step = ?", runID, st.Step).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("finish step %s: %w", st.Step, err)
+		}
+	}
+	return nil
+}
+
+// Steps returns the steps of run id in the order they started.
+func (db *DB) Steps(ctx context.Context, id int64) ([]RunStep, error) {
+	var steps []RunStep
+	err := db.withRetry(ctx, "run steps", func(ctx context.Context) error {
+		steps = nil
+		return db.Bun.NewSelect().Model(&steps).Where("run_id = ?", id).OrderExpr("started_at, step").Scan(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return steps, nil
+}
+
+// RunUpdate are the run fields later stages fill in; nil fields are left
+// unchanged.
+type RunUpdate struct {
+	Base, SpecJSON, SpecPath, SpecHash, KernelVersion, InitSystem, Architecture, SecurityLevel *string
+	Warnings                                                                                 []string
+	CheckRunID, ReleaseID, SupersededBy                                                      *int64
+}
+
+// UpdateRun sets the given fields of run id.
+func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
+	return db.withRetry(ctx, "update run", func(ctx context.Context) error {
+		q := db.Bun.NewUpdate().Model((*Run)(nil)).Set("updated_at = ?", db.utcNow()).Where("id = ?", id)
+		for col, v := range map[string]*string{
+			"base": u.Base, "spec": u.SpecJSON, "spec_path": u.SpecPath, "spec_hash": u.SpecHash, "kernel_version": u.KernelVersion,
+			"init_system": u.InitSystem, "architecture": u.Architecture, "security_level": u.SecurityLevel,
+		} {
+			if v != nil {
+				q = q.Set("? = ?", bun.Ident(col), *v)
+			}
+		}
+		for col, v := range map[string]*int64{"check_run_id": u.CheckRunID, "release_id": u.ReleaseID, "superseded_by": u.SupersededBy} {
+			if v != nil {
+				q = q.Set("? = ?", bun.Ident(col), *v)
+			}
+		}
+		if u.Warnings != nil {
+			b, err := json.Marshal(u.Warnings)
+			if err != nil {
+				return fmt.Errorf("warnings: %w", err)
+			}
+			q = q.Set("warnings = ?", string(b))
+		}
+		res, err := q.Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("run %d: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+}

@@ -1,0 +1,166 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/uptrace/bun"
+	"github.com/uptrace/bun/dialect/pgdialect"
+	"github.com/uptrace/bun/dialect/sqlitedialect"
+	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+)
+
+// Dialect names the database behind a DB.
+type Dialect string
+
+// Dialects.
+const (
+	Postgres Dialect = "postgres"
+	SQLite   Dialect = "sqlite"
+)
+
+// Config says which database to open.
+type Config struct {
+	// URL is a postgres:// (or postgresql://) URL. Empty means SQLite.
+	URL string
+	// DataDir holds the SQLite file (linux-builder.db) when URL is empty.
+	DataDir string
+	// Logger receives the store's own log lines; nil means slog.Default().
+	Logger *slog.Logger
+	// Now is the clock; nil means time.Now. Tests inject a fixed one.
+	Now func() time.Time
+	// Retry is the transient-error policy; the zero value means
+	// DefaultRetry.
+	Retry RetryPolicy
+}
+
+// DB is an open store.
+type DB struct {
+	Bun     *bun.DB
+	SQL     *sql.DB
+	Dialect Dialect
+	// URL is where the database is, without a password.
+	URL   string
+	log   *slog.Logger
+	now   func() time.Time
+	retry RetryPolicy
+}
+
+// Open connects to the database in cfg and checks that it answers.
+func Open(ctx context.Context, cfg Config) (*DB, error) {
+	db := &DB{log: cfg.Logger, now: cfg.Now, retry: cfg.Retry}
+	if db.log == nil {
+		db.log = slog.Default()
+	}
+	if db.now == nil {
+		db.now = time.Now
+	}
+	if db.retry == (RetryPolicy{}) {
+		db.retry = DefaultRetry
+	}
+	switch {
+	case cfg.URL == "":
+		dir := cfg.DataDir
+		if dir == "" {
+			dir = "data"
+		}
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return nil, fmt.Errorf("open store: data directory: %w", err)
+		}
+		path := filepath.Join(dir, "linux-builder.db")
+		sqldb, err := sql.Open("sqlite", sqliteDSN(path))
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		// SQLite has one writer; one connection serialises access instead
+		// of failing with SQLITE_BUSY (River's advice for its driver too).
+		sqldb.SetMaxOpenConns(1)
+		db.SQL, db.Dialect, db.URL = sqldb, SQLite, "sqlite://"+path
+		db.Bun = bun.NewDB(sqldb, sqlitedialect.New())
+	case strings.HasPrefix(cfg.URL, "postgres://") || strings.HasPrefix(cfg.URL, "postgresql://"):
+		sqldb, err := sql.Open("pgx", cfg.URL)
+		if err != nil {
+			return nil, fmt.Errorf("open store: %w", err)
+		}
+		sqldb.SetMaxOpenConns(20)
+		sqldb.SetMaxIdleConns(10)
+		sqldb.SetConnMaxIdleTime(5 * time.Minute)
+		db.SQL, db.Dialect, db.URL = sqldb, Postgres, redact(cfg.URL)
+		db.Bun = bun.NewDB(sqldb, pgdialect.New())
+	default:
+		return nil, fmt.Errorf("open store: DATABASE_URL %q: want postgres://… (or nothing, for SQLite)", redact(cfg.URL))
+	}
+	err := db.withRetry(ctx, "ping", func(ctx context.Context) error { return db.SQL.PingContext(ctx) })
+	if err != nil {
+		db.SQL.Close()
+		return nil, fmt.Errorf("open store %s: %w", db.URL, err)
+	}
+	return db, nil
+}
+
+func sqliteDSN(path string) string {
+	q := url.Values{}
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "busy_timeout(10000)")
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	q.Set("_txlock", "immediate")
+	return "file:" + path + "?" + q.Encode()
+}
+
+// redact removes the password from a database URL for logs and errors.
+func redact(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	if _, has := u.User.Password(); has {
+		u.User = url.UserPassword(u.User.Username(), "xxxxx")
+	}
+	return u.String()
+}
+
+// Close closes the database.
+func (db *DB) Close() error {
+	if err := db.Bun.Close(); err != nil {
+		return fmt.Errorf("close store: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers (for /readyz).
+func (db *DB) Ping(ctx context.Context) error {
+	if err := db.SQL.PingContext(ctx); err != nil {
+		return fmt.Errorf("ping store: %w", err)
+	}
+	return nil
+}
+
+// migrationsFS returns the migration files of db's dialect.
+func (db *DB) migrationsFS(all fs.FS) (fs.FS, error) {
+	sub, err := fs.Sub(all, "migrations/"+string(db.Dialect))
+	if err != nil {
+		return nil, fmt.Errorf("migrations for %s: %w", db.Dialect, err)
+	}
+	return sub, nil
+}
+
+// ErrNotFound is returned when a row does not exist.
+var ErrNotFound = errors.New("not found")
+
+func notFound(err error, what string) error {
+	if errors.Is(err, sql.ErrNoRows) {
+		return fmt.Errorf("%s: %w", what, ErrNotFound)
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}

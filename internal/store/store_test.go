@@ -1,0 +1,309 @@
+package store
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"slices"
+	"testing"
+	"time"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+)
+
+func TestMigrationsUpDownUp(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *DB, _ *clock) {
+		ctx := context.Background()
+		st, err := db.MigrationsStatus(ctx, linuxbuilder.Migrations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range st {
+			if !m.Applied {
+				t.Fatalf("migration %s not applied after MigrateUp", m.Name)
+			}
+		}
+		if len(st) < 2 {
+			t.Fatalf("status lists %d migrations", len(st))
+		}
+		again, err := db.MigrateUp(ctx, linuxbuilder.Migrations)
+		if err != nil || len(again) != 0 {
+			t.Fatalf("second MigrateUp applied %v (%v)", again, err)
+		}
+		down, err := db.MigrateDown(ctx, linuxbuilder.Migrations)
+		if err != nil || len(down) != 1 {
+			t.Fatalf("MigrateDown: %v %v", down, err)
+		}
+		if _, err := db.Run(ctx, 1); err == nil || errors.Is(err, ErrNotFound) {
+			t.Fatalf("runs table still there after down: %v", err)
+		}
+		if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Run(ctx, 1); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("after up again: %v", err)
+		}
+	})
+}
+
+func fakeEnqueue(jobID, into int64, err error) Enqueuer {
+	return func(context.Context, *sql.Tx, *Run) (int64, int64, error) { return jobID, into, err }
+}
+
+func delivery(id string) *Delivery {
+	return &Delivery{AppID: 42, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: OutcomeQueued, PayloadSHA256: "abc"}
+}
+
+func TestIntake(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *DB, c *clock) {
+		ctx := context.Background()
+		run := &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}
+		res, err := db.Intake(ctx, delivery("d1"), run, fakeEnqueue(7, 0, nil))
+		if err != nil || res.Duplicate || res.RunID == 0 || res.Coalesced {
+			t.Fatalf("first intake: %+v %v", res, err)
+		}
+		got, err := db.Run(ctx, res.RunID)
+		if err != nil || got.Status != StatusPending || got.JobID == nil || *got.JobID != 7 || !got.CreatedAt.Equal(c.t) {
+			t.Fatalf("run %+v %v", got, err)
+		}
+		d, err := db.Delivery(ctx, 42, "d1")
+		if err != nil || d.RunID == nil || *d.RunID != res.RunID {
+			t.Fatalf("delivery %+v %v", d, err)
+		}
+
+		// A redelivery changes nothing and points at the same run.
+		again, err := db.Intake(ctx, delivery("d1"), run, fakeEnqueue(8, 0, nil))
+		if err != nil || !again.Duplicate || again.RunID != res.RunID {
+			t.Fatalf("redelivery: %+v %v", again, err)
+		}
+		// A second delivery whose job coalesces joins the existing run.
+		co, err := db.Intake(ctx, delivery("d2"), run, fakeEnqueue(0, res.RunID, nil))
+		if err != nil || !co.Coalesced || co.RunID != res.RunID {
+			t.Fatalf("coalesced: %+v %v", co, err)
+		}
+		runs, _ := db.ListRuns(ctx, RunFilter{})
+		if len(runs) != 1 {
+			t.Fatalf("%d runs after duplicate and coalesced intake, want 1", len(runs))
+		}
+		// An enqueue failure rolls back the delivery and the run: nothing
+		// half-written, and GitHub's redelivery can try again.
+		if _, err := db.Intake(ctx, delivery("d3"), run, fakeEnqueue(0, 0, errors.New("queue down"))); err == nil {
+			t.Fatal("intake succeeded although enqueue failed")
+		}
+		if _, err := db.Delivery(ctx, 42, "d3"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("delivery d3 recorded despite the failure: %v", err)
+		}
+		if runs, _ := db.ListRuns(ctx, RunFilter{}); len(runs) != 1 {
+			t.Fatalf("%d runs after failed intake", len(runs))
+		}
+		// Deliveries that ask for no build are recorded as such.
+		ig := delivery("d4")
+		ig.Outcome, ig.Reason = OutcomeIgnored, "tag push"
+		res4, err := db.Intake(ctx, ig, nil, nil)
+		if err != nil || res4.RunID != 0 || res4.Duplicate {
+			t.Fatalf("ignored: %+v %v", res4, err)
+		}
+		d4, _ := db.Delivery(ctx, 42, "d4")
+		if d4.Outcome != OutcomeIgnored || d4.Reason != "tag push" {
+			t.Fatalf("d4 %+v", d4)
+		}
+	})
+}
+
+func TestRunLifecycle(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *DB, c *clock) {
+		ctx := context.Background()
+		run := &Run{Trigger: TriggerCLI, Repo: "o/r", Ref: "refs/heads/main"}
+		if err := db.CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		for _, step := range []string{"VALIDATING", "GENERATING", "BUILDING"} {
+			c.advance(2 * time.Second)
+			if err := db.EnterStep(ctx, run.ID, step); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := db.EnterStep(ctx, run.ID, "BUILDING"); err != nil {
+			t.Fatalf("re-entering the current step: %v", err)
+		}
+		got, _ := db.Run(ctx, run.ID)
+		if got.Status != StatusInProgress || got.Step != "BUILDING" {
+			t.Fatalf("run %s/%s", got.Status, got.Step)
+		}
+		c.advance(5 * time.Second)
+		if err := db.Finish(ctx, run.ID, StatusFailed, "FAILED", "docker build: exit 1"); err != nil {
+			t.Fatal(err)
+		}
+		steps, err := db.Steps(ctx, run.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var summary []string
+		for _, s := range steps {
+			summary = append(summary, fmt.Sprintf("%s:%s:%d", s.Step, s.Status, s.DurationMS))
+		}
+		want := []string{"VALIDATING:done:2000", "GENERATING:done:2000", "BUILDING:failed:5000"}
+		if !slices.Equal(summary, want) {
+			t.Fatalf("steps %v, want %v", summary, want)
+		}
+		got, _ = db.Run(ctx, run.ID)
+		if got.Status != StatusFailed || got.FailureReason != "docker build: exit 1" || got.BuildDuration != 11000 {
+			t.Fatalf("finished run %+v", got)
+		}
+		if err := db.Finish(ctx, run.ID, StatusSuccess, "COMPLETE", ""); !errors.Is(err, ErrRunEnded) {
+			t.Fatalf("finishing twice: %v", err)
+		}
+		if err := db.EnterStep(ctx, run.ID, "UPLOADING"); !errors.Is(err, ErrRunEnded) {
+			t.Fatalf("entering a step of an ended run: %v", err)
+		}
+		if err := db.Finish(ctx, 999999, StatusFailed, "FAILED", ""); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("finishing a missing run: %v", err)
+		}
+	})
+}
+
+func TestListAndFindRuns(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *DB, c *clock) {
+		ctx := context.Background()
+		var ids []int64
+		for i := range 7 {
+			r := &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: fmt.Sprint(i)}
+			if i%2 == 1 {
+				r.Repo = "o/other"
+			}
+			if err := db.CreateRun(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, r.ID)
+		}
+		page1, _ := db.ListRuns(ctx, RunFilter{Repo: "o/r", Limit: 2})
+		page2, _ := db.ListRuns(ctx, RunFilter{Repo: "o/r", Limit: 2, BeforeID: page1[1].ID})
+		page3, _ := db.ListRuns(ctx, RunFilter{Repo: "o/r", Limit: 2, BeforeID: page2[1].ID})
+		got := []int64{page1[0].ID, page1[1].ID, page2[0].ID, page2[1].ID}
+		if !slices.Equal(got, []int64{ids[6], ids[4], ids[2], ids[0]}) || len(page3) != 0 {
+			t.Fatalf("pages %v then %d", got, len(page3))
+		}
+		if err := db.Finish(ctx, ids[6], StatusCancelled, "CANCELLED", "superseded"); err != nil {
+			t.Fatal(err)
+		}
+		active, _ := db.ActiveRuns(ctx, "o/r", "refs/heads/main")
+		if len(active) != 3 || active[0].ID != ids[4] {
+			t.Fatalf("active runs %d", len(active))
+		}
+		latest, err := db.LatestRun(ctx, "o/r", "refs/heads/main")
+		if err != nil || latest.ID != ids[6] {
+			t.Fatalf("latest %v %v", latest, err)
+		}
+		cancelled, _ := db.ListRuns(ctx, RunFilter{Status: StatusCancelled})
+		if len(cancelled) != 1 {
+			t.Fatalf("by status: %d", len(cancelled))
+		}
+		if _, err := db.LatestRun(ctx, "o/r", "refs/heads/none"); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("latest of nothing: %v", err)
+		}
+		base, hash, cr := "debian", "h1", int64(99)
+		if err := db.UpdateRun(ctx, ids[0], RunUpdate{Base: &base, SpecHash: &hash, CheckRunID: &cr, Warnings: []string{"w1", "w2"}}); err != nil {
+			t.Fatal(err)
+		}
+		r, _ := db.Run(ctx, ids[0])
+		if r.Base != "debian" || r.SpecHash != "h1" || r.CheckRunID == nil || *r.CheckRunID != 99 || !slices.Equal(r.Warnings, []string{"w1", "w2"}) {
+			t.Fatalf("updated run %+v", r)
+		}
+		if err := db.UpdateRun(ctx, 424242, RunUpdate{Base: &base}); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("update missing run: %v", err)
+		}
+	})
+}
+
+func TestLogsArtifactsInstallations(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *DB, c *clock) {
+		ctx := context.Background()
+		run := &Run{Trigger: TriggerAPI, Repo: "o/r"}
+		if err := db.CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		var lines []RunLog
+		for i := range 1234 {
+			lines = append(lines, RunLog{RunID: run.ID, Step: "BUILDING", Message: fmt.Sprintf("line %d", i)})
+		}
+		lines[5].Level = LogError
+		if err := db.AppendLogs(ctx, lines); err != nil {
+			t.Fatal(err)
+		}
+		first, _ := db.Logs(ctx, run.ID, 0, 1000)
+		rest, _ := db.Logs(ctx, run.ID, first[len(first)-1].ID, 1000)
+		all := append(first, rest...)
+		if len(all) != 1234 || all[0].Message != "line 0" || all[1233].Message != "line 1233" || all[5].Level != LogError || all[6].Level != LogInfo {
+			t.Fatalf("read back %d lines", len(all))
+		}
+
+		exp := c.t.Add(time.Hour)
+		a := &Artifact{RunID: run.ID, Name: "image.tar.zst", Type: ArtifactDockerImage, Location: "/data/1/image.tar.zst", Size: 10, SHA256: "x", ExpiresAt: &exp}
+		if err := db.AddArtifact(ctx, a); err != nil {
+			t.Fatal(err)
+		}
+		a2 := *a
+		a2.Size = 20
+		if err := db.AddArtifact(ctx, &a2); err != nil {
+			t.Fatal(err)
+		}
+		if err := db.AddArtifact(ctx, &Artifact{RunID: run.ID, Name: "linux.iso", Type: ArtifactISO, Location: "/data/1/linux.iso"}); err != nil {
+			t.Fatal(err)
+		}
+		arts, _ := db.Artifacts(ctx, run.ID)
+		if len(arts) != 2 || arts[0].Name != "image.tar.zst" || arts[0].Size != 20 {
+			t.Fatalf("artifacts %+v", arts)
+		}
+		if err := db.AddArtifact(ctx, &Artifact{RunID: run.ID, Name: "x", Type: "floppy", Location: "/x"}); err == nil {
+			t.Fatal("unknown artifact type accepted")
+		}
+		if old, _ := db.ExpiredArtifacts(ctx, c.t, 10); len(old) != 0 {
+			t.Fatalf("expired too early: %d", len(old))
+		}
+		old, _ := db.ExpiredArtifacts(ctx, c.t.Add(2*time.Hour), 10)
+		if len(old) != 1 || old[0].Name != "image.tar.zst" {
+			t.Fatalf("expired %+v", old)
+		}
+		if err := db.DeleteArtifacts(ctx, []int64{old[0].ID}); err != nil {
+			t.Fatal(err)
+		}
+		if arts, _ := db.Artifacts(ctx, run.ID); len(arts) != 1 {
+			t.Fatalf("%d artifacts after delete", len(arts))
+		}
+
+		in := &Installation{ID: 5, Account: "octo", Repositories: []string{"octo/a"}}
+		if err := db.UpsertInstallation(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		in.Suspended, in.Repositories = true, []string{"octo/a", "octo/b"}
+		if err := db.UpsertInstallation(ctx, in); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Installation(ctx, 5)
+		if err != nil || !got.Suspended || len(got.Repositories) != 2 {
+			t.Fatalf("installation %+v %v", got, err)
+		}
+		if err := db.DeleteInstallation(ctx, 5); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := db.Installation(ctx, 5); !errors.Is(err, ErrNotFound) {
+			t.Fatalf("deleted installation: %v", err)
+		}
+	})
+}
+
+func TestConstraintViolationsAreNotRetried(t *testing.T) {
+	forEachDB(t, func(t *testing.T, db *DB, _ *clock) {
+		ctx := context.Background()
+		calls := 0
+		err := db.withRetry(ctx, "bad insert", func(ctx context.Context) error {
+			calls++
+			_, err := db.Bun.NewInsert().Model(&Run{Status: "BOGUS", Trigger: TriggerAPI, Repo: "o/r", Warnings: []string{}}).Exec(ctx)
+			return err
+		})
+		if err == nil || calls != 1 {
+			t.Fatalf("check violation: err %v after %d calls, want one call", err, calls)
+		}
+	})
+}
