@@ -219,8 +219,8 @@ func (db *DB) Steps(ctx context.Context, id int64) ([]RunStep, error) {
 // unchanged.
 type RunUpdate struct {
 	Base, SpecJSON, SpecPath, SpecHash, KernelVersion, InitSystem, Architecture, SecurityLevel *string
-	Warnings                                                                                 []string
-	CheckRunID, ReleaseID, SupersededBy                                                      *int64
+	Warnings                                                                                   []string
+	CheckRunID, ReleaseID, SupersededBy                                                        *int64
 }
 
 // UpdateRun sets the given fields of run id.
