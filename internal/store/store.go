@@ -50,10 +50,12 @@ type DB struct {
 	SQL     *sql.DB
 	Dialect Dialect
 	// URL is where the database is, without a password.
-	URL   string
-	log   *slog.Logger
-	now   func() time.Time
-	retry RetryPolicy
+	URL     string
+	connURL string
+	path    string
+	log     *slog.Logger
+	now     func() time.Time
+	retry   RetryPolicy
 }
 
 // Open connects to the database in cfg and checks that it answers.
@@ -85,7 +87,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		// SQLite has one writer; one connection serialises access instead
 		// of failing with SQLITE_BUSY (River's advice for its driver too).
 		sqldb.SetMaxOpenConns(1)
-		db.SQL, db.Dialect, db.URL = sqldb, SQLite, "sqlite://"+path
+		db.SQL, db.Dialect, db.URL, db.path = sqldb, SQLite, "sqlite://"+path, path
 		db.Bun = bun.NewDB(sqldb, sqlitedialect.New())
 	case strings.HasPrefix(cfg.URL, "postgres://") || strings.HasPrefix(cfg.URL, "postgresql://"):
 		sqldb, err := sql.Open("pgx", cfg.URL)
@@ -95,7 +97,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		sqldb.SetMaxOpenConns(20)
 		sqldb.SetMaxIdleConns(10)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
-		db.SQL, db.Dialect, db.URL = sqldb, Postgres, redact(cfg.URL)
+		db.SQL, db.Dialect, db.URL, db.connURL = sqldb, Postgres, redact(cfg.URL), cfg.URL
 		db.Bun = bun.NewDB(sqldb, pgdialect.New())
 	default:
 		return nil, fmt.Errorf("open store: DATABASE_URL %q: want postgres://… (or nothing, for SQLite)", redact(cfg.URL))
@@ -129,6 +131,14 @@ func redact(raw string) string {
 	}
 	return u.String()
 }
+
+// ConnURL is the PostgreSQL URL the store was opened with, password
+// included ("" for SQLite): for opening another connection to the same
+// database.
+func (db *DB) ConnURL() string { return db.connURL }
+
+// Path is the SQLite file ("" for PostgreSQL).
+func (db *DB) Path() string { return db.path }
 
 // Close closes the database.
 func (db *DB) Close() error {

@@ -1,0 +1,268 @@
+// Package queue runs builds as River jobs on the store's database.
+//
+// A build job is inserted in the same transaction as the delivery and run
+// rows that ask for it (store.Intake with Queue.Enqueuer), so a crash can
+// never leave a run without its job or a job without its run. River gives
+// the rest: at-least-once execution on any number of worker processes
+// sharing the database, unique jobs per (repository, head SHA, trigger) so
+// duplicate events coalesce, retries with backoff, rescue of jobs whose
+// worker died, cancellation, and a periodic artifact-retention job.
+package queue
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// BuildArgs is the build job. Only the repository, head SHA and trigger
+// make it unique: the same commit pushed twice is built once.
+type BuildArgs struct {
+	RunID   int64  `json:"run_id"`
+	Repo    string `json:"repo" river:"unique"`
+	HeadSHA string `json:"head_sha" river:"unique"`
+	Trigger string `json:"trigger" river:"unique"`
+}
+
+// Kind is the job kind in river_job.
+func (BuildArgs) Kind() string { return "build" }
+
+// uniqueBuild coalesces builds only while one is waiting or running; a
+// finished build does not block building the same commit again.
+var uniqueBuild = river.UniqueOpts{
+	ByArgs: true,
+	ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRunning,
+		rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+	},
+}
+
+// RetentionArgs is the periodic job that deletes expired artifacts.
+type RetentionArgs struct{}
+
+// Kind is the job kind in river_job.
+func (RetentionArgs) Kind() string { return "artifact_retention" }
+
+// Runner runs one build to its end. It is the pipeline; the queue only
+// calls it. An error asks River to retry the job (an infrastructure
+// failure); a build that fails on its own merits records that in the store
+// and returns nil.
+type Runner interface {
+	Run(ctx context.Context, runID int64) error
+}
+
+// Config configures a Queue.
+type Config struct {
+	// Workers is how many builds this process runs at once; 0 makes an
+	// insert-only client (intake without an in-process worker).
+	Workers int
+	// Runner runs builds; required when Workers > 0.
+	Runner Runner
+	// JobTimeout bounds one build attempt. Default 3h.
+	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay running before River assumes
+	// its worker died and makes it available again. Default JobTimeout +
+	// 15m; it must exceed JobTimeout.
+	RescueAfter time.Duration
+	// MaxAttempts is how often a build is tried. Default 3.
+	MaxAttempts int
+	// RetentionEvery is the period of the artifact-retention job. Default 1h.
+	RetentionEvery time.Duration
+	// ID names this worker in river_job.attempted_by; default host name.
+	ID     string
+	Logger *slog.Logger
+}
+
+// Queue is a River client on the store's database.
+type Queue struct {
+	client *river.Client[*sql.Tx]
+	db     *store.DB
+	log    *slog.Logger
+}
+
+// New makes a queue. Call Start to run workers.
+func New(db *store.DB, cfg Config) (*Queue, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = 3 * time.Hour
+	}
+	if cfg.RescueAfter == 0 {
+		cfg.RescueAfter = cfg.JobTimeout + 15*time.Minute
+	}
+	if cfg.MaxAttempts == 0 {
+		cfg.MaxAttempts = 3
+	}
+	if cfg.RetentionEvery == 0 {
+		cfg.RetentionEvery = time.Hour
+	}
+	if cfg.JobTimeout < 0 {
+		// River never rescues a job without a timeout: a dead worker's
+		// build would stay "running" for ever.
+		return nil, errors.New("queue: JobTimeout must be positive")
+	}
+	if cfg.RescueAfter <= cfg.JobTimeout {
+		return nil, fmt.Errorf("queue: RescueAfter (%s) must exceed JobTimeout (%s)", cfg.RescueAfter, cfg.JobTimeout)
+	}
+	q := &Queue{db: db, log: log}
+	rc := &river.Config{
+		ID:                   cfg.ID,
+		Logger:               log,
+		MaxAttempts:          cfg.MaxAttempts,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+	}
+	if cfg.Workers > 0 {
+		if cfg.Runner == nil {
+			return nil, errors.New("queue: workers need a Runner")
+		}
+		workers := river.NewWorkers()
+		if err := river.AddWorkerSafely(workers, &buildWorker{runner: cfg.Runner}); err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		if err := river.AddWorkerSafely(workers, &retentionWorker{db: db, log: log}); err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
+		rc.Workers = workers
+		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+		rc.PeriodicJobs = []*river.PeriodicJob{
+			river.NewPeriodicJob(river.PeriodicInterval(cfg.RetentionEvery),
+				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
+				&river.PeriodicJobOpts{RunOnStart: true}),
+		}
+		if db.Dialect == store.SQLite {
+			// SQLite has no LISTEN/NOTIFY: poll.
+			rc.PollOnly = true
+			rc.FetchPollInterval = 500 * time.Millisecond
+		}
+	}
+	client, err := river.NewClient(db.RiverDriver(), rc)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	q.client = client
+	return q, nil
+}
+
+// Start starts the workers (a no-op for an insert-only queue).
+func (q *Queue) Start(ctx context.Context) error {
+	if err := q.client.Start(ctx); err != nil {
+		return fmt.Errorf("start queue: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching jobs and waits for running builds to finish, until
+// ctx ends; then it cancels them (River retries them later).
+func (q *Queue) Stop(ctx context.Context) error {
+	if err := q.client.Stop(ctx); err == nil {
+		return nil
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := q.client.StopAndCancel(stopCtx); err != nil {
+		return fmt.Errorf("stop queue: %w", err)
+	}
+	return nil
+}
+
+// Enqueuer returns the function store.Intake uses to insert a build job in
+// its transaction.
+func (q *Queue) Enqueuer() store.Enqueuer {
+	return func(ctx context.Context, tx *sql.Tx, run *store.Run) (int64, int64, error) {
+		args := BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger)}
+		res, err := q.client.InsertTx(ctx, tx, args, &river.InsertOpts{UniqueOpts: uniqueBuild})
+		if err != nil {
+			return 0, 0, fmt.Errorf("insert build job: %w", err)
+		}
+		if res.UniqueSkippedAsDuplicate {
+			var existing BuildArgs
+			if err := json.Unmarshal(res.Job.EncodedArgs, &existing); err != nil {
+				return 0, 0, fmt.Errorf("read coalesced job %d: %w", res.Job.ID, err)
+			}
+			return res.Job.ID, existing.RunID, nil
+		}
+		return res.Job.ID, 0, nil
+	}
+}
+
+// CancelJob cancels a build job: a running one has its context cancelled,
+// a waiting one will not start.
+func (q *Queue) CancelJob(ctx context.Context, jobID int64) error {
+	if _, err := q.client.JobCancel(ctx, jobID); err != nil {
+		return fmt.Errorf("cancel job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// Job returns a job's row (state, attempts, errors).
+func (q *Queue) Job(ctx context.Context, jobID int64) (*rivertype.JobRow, error) {
+	j, err := q.client.JobGet(ctx, jobID)
+	if err != nil {
+		return nil, fmt.Errorf("get job %d: %w", jobID, err)
+	}
+	return j, nil
+}
+
+type buildWorker struct {
+	river.WorkerDefaults[BuildArgs]
+	runner Runner
+}
+
+func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error {
+	return w.runner.Run(ctx, job.Args.RunID)
+}
+
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	db  *store.DB
+	log *slog.Logger
+}
+
+// Work deletes the files of expired artifacts and then their rows, in
+// batches. A file already gone is fine; any other failure keeps the row so
+// the next run tries again.
+func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	for {
+		expired, err := w.db.ExpiredArtifacts(ctx, time.Now(), 200)
+		if err != nil {
+			return err
+		}
+		if len(expired) == 0 {
+			return nil
+		}
+		var done []int64
+		for _, a := range expired {
+			if strings.HasPrefix(a.Location, "/") {
+				if err := os.Remove(a.Location); err != nil && !errors.Is(err, os.ErrNotExist) {
+					w.log.WarnContext(ctx, "retention: cannot delete artifact file", "run_id", a.RunID, "path", a.Location, "err", err)
+					continue
+				}
+			}
+			done = append(done, a.ID)
+		}
+		if len(done) == 0 {
+			return nil
+		}
+		if err := w.db.DeleteArtifacts(ctx, done); err != nil {
+			return err
+		}
+		w.log.InfoContext(ctx, "retention: deleted expired artifacts", "count", len(done))
+		if len(expired) < 200 {
+			return nil
+		}
+	}
+}
