@@ -162,3 +162,29 @@ func TestRenderRefusesInvalidSpec(t *testing.T) {
 		t.Fatal("a context was written for an invalid spec")
 	}
 }
+
+func TestMigrateSQLite(t *testing.T) {
+	dir := t.TempDir()
+	code, out, stderr := runBot(t, "", "migrate", "up", "--database-url", "", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "applied 20261126000001") || !strings.Contains(out, "applied river_") {
+		t.Fatalf("up: exit %d\n%s%s", code, out, stderr)
+	}
+	code, out, _ = runBot(t, "", "migrate", "status", "--database-url", "", "--data-dir", dir)
+	if code != 0 || strings.Contains("\n"+out, "\npending ") || !strings.Contains(out, "applied  20261126000001_initial") {
+		t.Fatalf("status: exit %d\n%s", code, out)
+	}
+	code, out, _ = runBot(t, "", "migrate", "down", "--database-url", "", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "rolled back 20261126000001") {
+		t.Fatalf("down: exit %d\n%s", code, out)
+	}
+	code, out, _ = runBot(t, "", "migrate", "status", "--database-url", "", "--data-dir", dir)
+	if code != 0 || !strings.Contains(out, "pending  20261126000001_initial") {
+		t.Fatalf("status after down: exit %d\n%s", code, out)
+	}
+	if code, _, _ := runBot(t, "", "migrate", "sideways"); code != 2 {
+		t.Fatalf("bad argument: exit %d", code)
+	}
+	if code, _, stderr := runBot(t, "", "migrate", "up", "--database-url", "mysql://x"); code != 1 || !strings.Contains(stderr, "want postgres://") {
+		t.Fatalf("bad URL: exit %d %s", code, stderr)
+	}
+}

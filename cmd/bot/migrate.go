@@ -1,0 +1,96 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/spf13/cobra"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// storeFlags are the database settings shared by every command that opens
+// the store.
+type storeFlags struct {
+	url, dataDir string
+}
+
+func (f *storeFlags) register(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.url, "database-url", os.Getenv("DATABASE_URL"), "postgres:// URL (env DATABASE_URL); empty means a SQLite file in --data-dir")
+	def := os.Getenv("DATA_DIR")
+	if def == "" {
+		def = "data"
+	}
+	cmd.Flags().StringVar(&f.dataDir, "data-dir", def, "directory for the SQLite database and artifacts (env DATA_DIR)")
+}
+
+func (f *storeFlags) open(ctx context.Context) (*store.DB, error) {
+	return store.Open(ctx, store.Config{URL: f.url, DataDir: f.dataDir})
+}
+
+func newMigrateCmd() *cobra.Command {
+	var sf storeFlags
+	cmd := &cobra.Command{
+		Use:   "migrate up|down|status",
+		Short: "Apply, roll back or list the database migrations",
+		Long: `migrate up applies every pending migration (the bot's tables, then River's);
+migrate down rolls back the last group of the bot's migrations (River's tables
+stay); migrate status lists each migration and whether it is applied.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 || (args[0] != "up" && args[0] != "down" && args[0] != "status") {
+				return fmt.Errorf("%w: migrate needs one of up, down, status", errUsage)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx := cmd.Context()
+			db, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			out := cmd.OutOrStdout()
+			switch args[0] {
+			case "up":
+				applied, err := db.MigrateUp(ctx, linuxbuilder.Migrations)
+				if err != nil {
+					return err
+				}
+				if len(applied) == 0 {
+					fmt.Fprintf(out, "%s: up to date\n", db.URL)
+				}
+				for _, name := range applied {
+					fmt.Fprintf(out, "applied %s\n", name)
+				}
+			case "down":
+				names, err := db.MigrateDown(ctx, linuxbuilder.Migrations)
+				if err != nil {
+					return err
+				}
+				if len(names) == 0 {
+					fmt.Fprintln(out, "nothing to roll back")
+				}
+				for _, name := range names {
+					fmt.Fprintf(out, "rolled back %s\n", name)
+				}
+			case "status":
+				st, err := db.MigrationsStatus(ctx, linuxbuilder.Migrations)
+				if err != nil {
+					return err
+				}
+				for _, m := range st {
+					state := "pending"
+					if m.Applied {
+						state = "applied"
+					}
+					fmt.Fprintf(out, "%-8s %s\n", state, m.Name)
+				}
+			}
+			return nil
+		},
+	}
+	sf.register(cmd)
+	return cmd
+}
