@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Installs and starts what the tests and builds need, idempotently:
+# Debian packages for the real tools, and a running PostgreSQL.
+# Sourced by scripts/test.sh and .ci/run; safe to run again and again.
+set -euo pipefail
+
+export PATH="/usr/local/go/bin:$PATH"
+
+# Linters for everything the renderer writes, PostgreSQL for the store.
+APT_PACKAGES=(shellcheck zsh fish nftables iptables fail2ban postgresql postgresql-client)
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+# fail2ban's package starts its daemon; the tests only need its config checker.
+if fail2ban-client ping >/dev/null 2>&1; then
+  fail2ban-client stop >/dev/null 2>&1 || true
+fi
+
+# PostgreSQL: start the local cluster when it is not answering.
+pg_version=$(find /etc/postgresql -mindepth 1 -maxdepth 1 -printf '%f\n' 2>/dev/null | sort -V | tail -n 1)
+if [ -z "$pg_version" ]; then
+  echo "setup: no PostgreSQL cluster under /etc/postgresql" >&2
+  exit 1
+fi
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "setup: starting PostgreSQL $pg_version"
+  pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start || true
+fi
+for _ in $(seq 1 30); do
+  pg_isready -q -h 127.0.0.1 -p 5432 && break
+  sleep 1
+done
+if ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  echo "setup: PostgreSQL does not answer on 127.0.0.1:5432" >&2
+  exit 1
+fi
