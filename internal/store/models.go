@@ -53,8 +53,11 @@ type Run struct {
 	Number         *int      `bun:"number"` // pull request or issue number
 	RequestedBy    string    `bun:"requested_by,notnull"`
 	Base           string    `bun:"base,notnull"`
-	Spec           string    `bun:"spec,notnull"` // the resolved spec, JSON
+	Spec           string    `bun:"spec,notnull"`        // the resolved spec, JSON
+	SpecSource     string    `bun:"spec_source,notnull"` // the spec as written
 	SpecPath       string    `bun:"spec_path,notnull"`
+	Distro         string    `bun:"distro,notnull"`       // base override (bot build --distro)
+	ContextHash    string    `bun:"context_hash,notnull"` // render hash: the cache key
 	SpecHash       string    `bun:"spec_hash,notnull"`
 	KernelVersion  string    `bun:"kernel_version,notnull"`
 	InitSystem     string    `bun:"init_system,notnull"`

@@ -34,7 +34,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 			t.Fatalf("second MigrateUp applied %v (%v)", again, err)
 		}
 		down, err := db.MigrateDown(ctx, linuxbuilder.Migrations)
-		if err != nil || len(down) != 1 {
+		if err != nil || !slices.Contains(down, "20261126000001") {
 			t.Fatalf("MigrateDown: %v %v", down, err)
 		}
 		if _, err := db.Run(ctx, 1); err == nil || errors.Is(err, ErrNotFound) {

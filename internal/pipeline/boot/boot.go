@@ -1,0 +1,157 @@
+// Package boot boots an ISO in QEMU under software emulation (TCG: KVM
+// hangs on the builders) with the serial console in a file, and waits for
+// the marker the ISO prints once the system is up. OVMF provides UEFI.
+package boot
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+)
+
+// Tester runs QEMU.
+type Tester struct {
+	// QEMU is the emulator; default qemu-system-x86_64.
+	QEMU string
+	// OVMFCode and OVMFVars are the UEFI firmware images; defaults from
+	// Debian's ovmf package.
+	OVMFCode, OVMFVars string
+	// Memory in MiB; default 2048.
+	Memory int
+	// Accel is the QEMU accelerator; default tcg.
+	Accel string
+}
+
+var _ pipeline.BootTester = (*Tester)(nil)
+
+// ErrNoMarker is returned when the system did not print its marker in time.
+var ErrNoMarker = errors.New("the boot marker did not appear")
+
+// Boot boots req.ISO and returns how long the marker took to appear.
+func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(string)) (time.Duration, error) {
+	qemu := t.QEMU
+	if qemu == "" {
+		qemu = "qemu-system-x86_64"
+	}
+	mem, accel := t.Memory, t.Accel
+	if mem == 0 {
+		mem = 2048
+	}
+	if accel == "" {
+		accel = "tcg"
+	}
+	args := []string{"-machine", "q35", "-accel", accel, "-m", fmt.Sprint(mem), "-smp", "2",
+		"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
+		"-serial", "file:" + req.SerialLog, "-cdrom", req.ISO, "-boot", "d",
+		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}
+	if req.Firmware == pipeline.UEFI {
+		code, vars := t.OVMFCode, t.OVMFVars
+		if code == "" {
+			code = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+		}
+		if vars == "" {
+			vars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+		}
+		// The variable store is written to: give QEMU its own copy.
+		tmpVars := filepath.Join(filepath.Dir(req.SerialLog), ".ovmf-vars.fd")
+		if err := copyFile(vars, tmpVars); err != nil {
+			return 0, fmt.Errorf("OVMF variables: %w", err)
+		}
+		defer os.Remove(tmpVars)
+		args = append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+code, "-drive", "if=pflash,format=raw,file="+tmpVars)
+	}
+	_ = os.Remove(req.SerialLog)
+	timeout := req.Timeout
+	if timeout == 0 {
+		timeout = 300 * time.Second
+	}
+	bctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	cmd := exec.CommandContext(bctx, qemu, args...)
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	start := time.Now()
+	log(fmt.Sprintf("boot (%s): %s %v", req.Firmware, qemu, args))
+	if err := cmd.Start(); err != nil {
+		return 0, fmt.Errorf("start qemu: %w", err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	marker := []byte(req.Marker)
+	tick := time.NewTicker(250 * time.Millisecond)
+	defer tick.Stop()
+	var found time.Duration
+	for {
+		select {
+		case err := <-exited:
+			if found == 0 && seen(req.SerialLog, marker) {
+				found = time.Since(start)
+			}
+			if found > 0 {
+				return found, nil
+			}
+			if ctx.Err() != nil {
+				return 0, ctx.Err()
+			}
+			if bctx.Err() != nil {
+				return 0, fmt.Errorf("%w within %s", ErrNoMarker, timeout)
+			}
+			return 0, fmt.Errorf("%w: qemu exited (%v) %s", ErrNoMarker, err, lastLine(req.SerialLog))
+		case <-tick.C:
+			if found == 0 && seen(req.SerialLog, marker) {
+				found = time.Since(start)
+				log(fmt.Sprintf("boot (%s): marker after %s; waiting for power-off", req.Firmware, found.Round(100*time.Millisecond)))
+				// The system powers itself off; do not wait long for it.
+				go func() {
+					select {
+					case <-time.After(20 * time.Second):
+						cancel()
+					case <-bctx.Done():
+					}
+				}()
+			}
+		}
+	}
+}
+
+func seen(path string, marker []byte) bool {
+	b, err := os.ReadFile(path)
+	return err == nil && bytes.Contains(b, marker)
+}
+
+func lastLine(path string) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return ""
+	}
+	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
+	if len(lines) == 0 {
+		return ""
+	}
+	return "; last console line: " + string(lines[len(lines)-1])
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
+}

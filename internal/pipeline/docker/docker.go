@@ -1,0 +1,230 @@
+// Package docker builds, exports and removes images on a Docker Engine
+// through its API (the Docker client with API-version negotiation, so an
+// engine older than the client works), and imports offline base images.
+package docker
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/docker/docker/api/types/build"
+	"github.com/docker/docker/api/types/container"
+	"github.com/docker/docker/api/types/filters"
+	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/client"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+)
+
+// Engine is a Docker Engine.
+type Engine struct {
+	c *client.Client
+}
+
+var _ pipeline.ImageBuilder = (*Engine)(nil)
+
+// Connect connects to the engine DOCKER_HOST names (default the local
+// socket) and checks that it answers.
+func Connect(ctx context.Context) (*Engine, error) {
+	c, err := client.NewClientWithOpts(client.FromEnv, client.WithAPIVersionNegotiation())
+	if err != nil {
+		return nil, fmt.Errorf("docker client: %w", err)
+	}
+	if _, err := c.Ping(ctx); err != nil {
+		c.Close()
+		return nil, fmt.Errorf("docker engine is not answering (is dockerd running?): %w", err)
+	}
+	return &Engine{c: c}, nil
+}
+
+// Close closes the client.
+func (e *Engine) Close() error { return e.c.Close() }
+
+// Client is the underlying API client.
+func (e *Engine) Client() *client.Client { return e.c }
+
+// lastLines keeps the last n lines of build output for error reasons.
+type lastLines struct {
+	n     int
+	lines []string
+}
+
+func (l *lastLines) add(s string) {
+	l.lines = append(l.lines, s)
+	if len(l.lines) > l.n {
+		l.lines = l.lines[len(l.lines)-l.n:]
+	}
+}
+
+// Build streams the context to the engine and builds it, passing every
+// output line to log as it arrives. An errorDetail in the stream fails the
+// build with the last lines of output in the error. Cancelling ctx stops
+// the build. It never pulls: base images must be present locally (see
+// ImportBase), as the builders have no registry.
+func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(string)) (string, error) {
+	pr, pw := io.Pipe()
+	go func() { pw.CloseWithError(req.Context.WriteTar(pw)) }()
+	defer pr.Close()
+	resp, err := e.c.ImageBuild(ctx, pr, build.ImageBuildOptions{
+		Tags:        []string{req.Tag},
+		Labels:      req.Labels,
+		Remove:      true,
+		ForceRemove: true,
+		PullParent:  false,
+		Dockerfile:  "Dockerfile",
+		Version:     build.BuilderV1,
+	})
+	if err != nil {
+		return "", fmt.Errorf("start build: %w", err)
+	}
+	defer resp.Body.Close()
+	tail := &lastLines{n: 15}
+	var imageID string
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var msg struct {
+			Stream      string `json:"stream"`
+			Status      string `json:"status"`
+			Error       string `json:"error"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+			Aux json.RawMessage `json:"aux"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if ctx.Err() != nil {
+				return "", ctx.Err()
+			}
+			return "", fmt.Errorf("read build output: %w", err)
+		}
+		for _, text := range []string{msg.Stream, msg.Status} {
+			sc := bufio.NewScanner(strings.NewReader(text))
+			for sc.Scan() {
+				line := strings.TrimRight(sc.Text(), "\r")
+				if strings.TrimSpace(line) == "" {
+					continue
+				}
+				tail.add(line)
+				log(line)
+			}
+		}
+		if msg.Aux != nil {
+			var aux struct {
+				ID string `json:"ID"`
+			}
+			if json.Unmarshal(msg.Aux, &aux) == nil && aux.ID != "" {
+				imageID = aux.ID
+			}
+		}
+		if msg.ErrorDetail != nil || msg.Error != "" {
+			text := msg.Error
+			if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
+				text = msg.ErrorDetail.Message
+			}
+			log(text)
+			return "", fmt.Errorf("%s\n%s", text, strings.Join(tail.lines, "\n"))
+		}
+	}
+	if ctx.Err() != nil {
+		return "", ctx.Err()
+	}
+	if imageID == "" {
+		insp, err := e.c.ImageInspect(ctx, req.Tag)
+		if err != nil {
+			return "", fmt.Errorf("build finished without an image: %w", err)
+		}
+		imageID = insp.ID
+	}
+	return imageID, nil
+}
+
+// Save streams the image as a docker-save tar to w.
+func (e *Engine) Save(ctx context.Context, imageID string, w io.Writer) error {
+	rc, err := e.c.ImageSave(ctx, []string{imageID})
+	if err != nil {
+		return fmt.Errorf("save image: %w", err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil {
+		return fmt.Errorf("save image: %w", err)
+	}
+	return nil
+}
+
+// Remove deletes an image and its untagged parents.
+func (e *Engine) Remove(ctx context.Context, imageID string) error {
+	if _, err := e.c.ImageRemove(ctx, imageID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+		return fmt.Errorf("remove image: %w", err)
+	}
+	return nil
+}
+
+// Export creates a container of the image (never started) and streams its
+// file system as a tar to w, then removes the container.
+func (e *Engine) Export(ctx context.Context, imageID string, w io.Writer) error {
+	created, err := e.c.ContainerCreate(ctx, &container.Config{Image: imageID, Cmd: []string{"/bin/true"},
+		Labels: map[string]string{"io.linux-builder.export": "1"}}, nil, nil, nil, "")
+	if err != nil {
+		return fmt.Errorf("create export container: %w", err)
+	}
+	defer func() {
+		_ = e.c.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
+	}()
+	rc, err := e.c.ContainerExport(ctx, created.ID)
+	if err != nil {
+		return fmt.Errorf("export container: %w", err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(w, rc); err != nil {
+		return fmt.Errorf("export container: %w", err)
+	}
+	return nil
+}
+
+// HasImage reports whether ref is present locally.
+func (e *Engine) HasImage(ctx context.Context, ref string) (bool, error) {
+	_, err := e.c.ImageInspect(ctx, ref)
+	if err == nil {
+		return true, nil
+	}
+	if client.IsErrNotFound(err) {
+		return false, nil
+	}
+	return false, fmt.Errorf("inspect %s: %w", ref, err)
+}
+
+// Import creates image ref from a root file system tar stream.
+func (e *Engine) Import(ctx context.Context, rootfs io.Reader, ref string, changes []string) error {
+	rc, err := e.c.ImageImport(ctx, image.ImportSource{Source: rootfs, SourceName: "-"}, ref, image.ImportOptions{Changes: changes})
+	if err != nil {
+		return fmt.Errorf("import %s: %w", ref, err)
+	}
+	defer rc.Close()
+	if _, err := io.Copy(io.Discard, rc); err != nil {
+		return fmt.Errorf("import %s: %w", ref, err)
+	}
+	return nil
+}
+
+// Leftovers lists the containers and images labelled with a run id, for
+// cleanup checks.
+func (e *Engine) Leftovers(ctx context.Context, runID int64) (containers, images int, err error) {
+	f := filters.NewArgs(filters.Arg("label", fmt.Sprintf("io.linux-builder.run-id=%d", runID)))
+	cs, err := e.c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list containers: %w", err)
+	}
+	is, err := e.c.ImageList(ctx, image.ListOptions{All: true, Filters: f})
+	if err != nil {
+		return 0, 0, fmt.Errorf("list images: %w", err)
+	}
+	return len(cs), len(is), nil
+}

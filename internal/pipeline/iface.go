@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"io"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+// RunRecord is what the pipeline needs to know about a run.
+type RunRecord struct {
+	ID        int64
+	State     State // the current step, or the terminal state
+	Repo      string
+	SpecPath  string // for diagnostics: linux-build.yaml, examples/x.yaml
+	SpecSrc   []byte // the spec as the user wrote it
+	Distro    spec.Base
+	CreatedAt time.Time
+}
+
+// SpecInfo is what validation learns about a run.
+type SpecInfo struct {
+	Base, KernelVersion, InitSystem, Architecture, SecurityLevel string
+	ResolvedJSON                                                 string
+	Warnings                                                     []string
+}
+
+// LogLine is one line of a run's log.
+type LogLine struct {
+	RunID   int64
+	Step    State
+	Level   string // info, warn or error
+	Message string
+	At      time.Time
+}
+
+// ArtifactType names the kind of an artifact.
+type ArtifactType string
+
+// Artifact types the pipeline produces.
+const (
+	ArtifactImage    ArtifactType = "docker-image"
+	ArtifactISO      ArtifactType = "iso"
+	ArtifactBootLog  ArtifactType = "boot-log"
+	ArtifactLog      ArtifactType = "log"
+	ArtifactSpec     ArtifactType = "spec"
+	ArtifactChecksum ArtifactType = "checksums"
+)
+
+// Artifact is a file a run produced.
+type Artifact struct {
+	Name   string
+	Type   ArtifactType
+	Path   string
+	Size   int64
+	SHA256 string
+}
+
+// ErrNoCache is returned by Store.CachedArtifacts when no earlier run built
+// the same context.
+var ErrNoCache = errors.New("no cached build")
+
+// Store persists runs. Every method is durable when it returns.
+type Store interface {
+	LoadRun(ctx context.Context, id int64) (*RunRecord, error)
+	EnterStep(ctx context.Context, id int64, step State) error
+	Finish(ctx context.Context, id int64, final State, reason string) error
+	RecordSpec(ctx context.Context, id int64, info SpecInfo) error
+	RecordContextHash(ctx context.Context, id int64, hash string) error
+	AppendLogs(ctx context.Context, lines []LogLine) error
+	AddArtifact(ctx context.Context, id int64, a Artifact) error
+	// CachedArtifacts returns the artifacts of the newest successful run
+	// that built contextHash, or ErrNoCache.
+	CachedArtifacts(ctx context.Context, contextHash string) (fromRun int64, arts []Artifact, err error)
+}
+
+// BuildContext is a rendered build context.
+type BuildContext interface {
+	ContextHash() string
+	SpecHash() string
+	WriteTar(w io.Writer) error
+}
+
+// Renderer renders a validated spec.
+type Renderer interface {
+	Render(doc *spec.Document, diags spec.Diagnostics) (BuildContext, spec.Diagnostics, error)
+}
+
+// BuildRequest asks for an image build.
+type BuildRequest struct {
+	Context BuildContext
+	Tag     string
+	Labels  map[string]string
+}
+
+// ImageBuilder builds and exports images (pipeline/docker).
+type ImageBuilder interface {
+	Build(ctx context.Context, req BuildRequest, log func(string)) (imageID string, err error)
+	Save(ctx context.Context, imageID string, w io.Writer) error
+	Remove(ctx context.Context, imageID string) error
+}
+
+// ISORequest asks for a bootable ISO of an image.
+type ISORequest struct {
+	Image    string
+	Output   string // path of the ISO to write
+	VolumeID string
+	// Marker, when set, is printed on the serial console once the system
+	// is up, and the system then powers off: the boot test's signal. It
+	// is baked into the ISO only, not the image.
+	Marker string
+}
+
+// ISOBuilder turns an image into a bootable ISO (pipeline/iso).
+type ISOBuilder interface {
+	Build(ctx context.Context, req ISORequest, log func(string)) error
+}
+
+// Firmware is how a test machine boots.
+type Firmware string
+
+// Firmwares.
+const (
+	BIOS Firmware = "bios"
+	UEFI Firmware = "uefi"
+)
+
+// BootRequest asks for a boot test.
+type BootRequest struct {
+	ISO       string
+	Marker    string
+	Firmware  Firmware
+	SerialLog string
+	Timeout   time.Duration
+}
+
+// BootTester boots an ISO and waits for its marker (pipeline/boot).
+type BootTester interface {
+	Boot(ctx context.Context, req BootRequest, log func(string)) (timeToMarker time.Duration, err error)
+}
+
+// Publisher publishes a finished run's artifacts (GitHub releases later).
+type Publisher interface {
+	Publish(ctx context.Context, runID int64, arts []Artifact) error
+}
+
+// Reporter observes a run: transitions after they are persisted, and log
+// lines. Reporters must not block for long.
+type Reporter interface {
+	Transition(ctx context.Context, runID int64, from, to State, note string)
+	Log(ctx context.Context, line LogLine)
+}
+
+// NopPublisher publishes nothing: local builds keep their artifacts on disk.
+type NopPublisher struct{}
+
+// Publish does nothing.
+func (NopPublisher) Publish(context.Context, int64, []Artifact) error { return nil }

@@ -1,0 +1,479 @@
+package pipeline
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/klauspost/compress/zstd"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+// Config configures a Pipeline.
+type Config struct {
+	Store     Store
+	Renderer  Renderer
+	Builder   ImageBuilder
+	ISO       ISOBuilder // nil: no ISO (and no boot test)
+	Boot      BootTester // nil: no boot test
+	Publisher Publisher  // nil: NopPublisher
+	Reporters []Reporter
+	// ArtifactsDir holds <run id>/ with each run's artifacts.
+	ArtifactsDir string
+	// ImageRepo is the repository of built image tags: <repo>:<run id>.
+	ImageRepo string
+	// Firmwares to boot-test; default BIOS and UEFI.
+	Firmwares   []Firmware
+	BootTimeout time.Duration // per boot; default 300s
+	// KeepImage keeps the built image in the engine after export (for
+	// local use); otherwise it is removed once saved.
+	KeepImage bool
+	Logger    *slog.Logger
+	Now       func() time.Time
+}
+
+// Pipeline runs builds.
+type Pipeline struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New makes a pipeline.
+func New(cfg Config) (*Pipeline, error) {
+	if cfg.Store == nil || cfg.Renderer == nil || cfg.Builder == nil {
+		return nil, errors.New("pipeline: Store, Renderer and Builder are required")
+	}
+	if cfg.ArtifactsDir == "" {
+		return nil, errors.New("pipeline: ArtifactsDir is required")
+	}
+	if cfg.Publisher == nil {
+		cfg.Publisher = NopPublisher{}
+	}
+	if cfg.ImageRepo == "" {
+		cfg.ImageRepo = "linux-builder"
+	}
+	if len(cfg.Firmwares) == 0 {
+		cfg.Firmwares = []Firmware{BIOS, UEFI}
+	}
+	if cfg.BootTimeout == 0 {
+		cfg.BootTimeout = 300 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Pipeline{cfg: cfg, log: log}, nil
+}
+
+// run is one execution of the pipeline for one run.
+type run struct {
+	p        *Pipeline
+	rec      *RunRecord
+	state    State
+	logs     *logBuffer
+	warnings []string
+	arts     []Artifact
+	dir      string
+	image    string
+}
+
+// errStep is a step failure with a reason for the user; the run fails but
+// the job succeeds (River must not retry a broken spec).
+type errStep struct {
+	reason string
+	err    error
+}
+
+func (e *errStep) Error() string { return e.reason }
+func (e *errStep) Unwrap() error { return e.err }
+
+func stepFailed(reason string, err error) error { return &errStep{reason: reason, err: err} }
+
+// Run runs the build of run id to its end: it is queue.Runner. A run that
+// already ended is left alone (a redelivered job). It returns an error only
+// for infrastructure failures worth a retry (the store is unreachable); a
+// build that fails records FAILED and returns nil.
+func (p *Pipeline) Run(ctx context.Context, id int64) error {
+	rec, err := p.cfg.Store.LoadRun(ctx, id)
+	if err != nil {
+		return fmt.Errorf("load run %d: %w", id, err)
+	}
+	if rec.State.Terminal() {
+		p.log.InfoContext(ctx, "run already ended", "run_id", id, "state", rec.State)
+		return nil
+	}
+	r := &run{p: p, rec: rec, state: Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id))}
+	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, p.log)
+	defer r.logs.Close()
+	return r.execute(ctx)
+}
+
+func (r *run) execute(ctx context.Context) error {
+	if err := os.MkdirAll(r.dir, 0o750); err != nil {
+		return fmt.Errorf("artifacts directory: %w", err)
+	}
+	var doc *spec.Document
+	var diags spec.Diagnostics
+	var bctx BuildContext
+	var isoPath string
+	for {
+		var ev Event
+		var err error
+		switch r.state {
+		case Pending:
+			ev = Next
+		case Validating:
+			doc, diags, err = r.validate(ctx)
+			ev = Next
+		case Generating:
+			bctx, ev, err = r.generate(ctx, doc, diags)
+		case Building:
+			err = r.build(ctx, bctx)
+			ev = Next
+		case ISOGenerating:
+			isoPath, ev, err = r.makeISO(ctx)
+		case BootTesting:
+			ev, err = r.bootTest(ctx, isoPath)
+		case Uploading:
+			err = r.p.cfg.Publisher.Publish(ctx, r.rec.ID, r.arts)
+			if err != nil {
+				err = stepFailed("publishing failed: "+err.Error(), err)
+			}
+			ev = Next
+		}
+		if err != nil {
+			return r.end(ctx, err)
+		}
+		if ctx.Err() != nil {
+			return r.end(ctx, ctx.Err())
+		}
+		next, terr := Transition(r.state, ev)
+		if terr != nil {
+			return r.end(ctx, terr)
+		}
+		if next == Complete {
+			return r.end(ctx, nil)
+		}
+		if err := r.enter(ctx, next); err != nil {
+			return err
+		}
+	}
+}
+
+// enter persists a transition, then announces it.
+func (r *run) enter(ctx context.Context, next State) error {
+	r.logs.Flush(ctx)
+	if err := r.p.cfg.Store.EnterStep(ctx, r.rec.ID, next); err != nil {
+		return fmt.Errorf("record step %s: %w", next, err)
+	}
+	from := r.state
+	r.state = next
+	r.logs.setStep(next)
+	for _, rep := range r.p.cfg.Reporters {
+		rep.Transition(ctx, r.rec.ID, from, next, "")
+	}
+	return nil
+}
+
+// end finishes the run: COMPLETE on nil, CANCELLED when ctx was cancelled,
+// FAILED otherwise, and cleans up. Only store failures are returned.
+func (r *run) end(ctx context.Context, cause error) error {
+	final, reason := Complete, ""
+	var se *errStep
+	switch {
+	case cause == nil:
+		if len(r.warnings) > 0 {
+			reason = strings.Join(r.warnings, "; ")
+		}
+	case ctx.Err() != nil || errors.Is(cause, context.Canceled):
+		final, reason = Cancelled, "cancelled"
+		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
+			reason = "cancelled: " + c.Error()
+		}
+	case errors.As(cause, &se):
+		final, reason = Failed, se.reason
+	default:
+		final, reason = Failed, cause.Error()
+	}
+	// The run's context may be cancelled: the final records must still be
+	// written.
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	if final != Complete {
+		r.logs.Add(wctx, "error", reason)
+	}
+	r.cleanup(wctx, final)
+	r.logs.Flush(wctx)
+	if err := r.p.cfg.Store.Finish(wctx, r.rec.ID, final, reason); err != nil {
+		return fmt.Errorf("finish run %d: %w", r.rec.ID, err)
+	}
+	from := r.state
+	r.state = final
+	for _, rep := range r.p.cfg.Reporters {
+		rep.Transition(wctx, r.rec.ID, from, final, reason)
+	}
+	return nil
+}
+
+func (r *run) cleanup(ctx context.Context, final State) {
+	if r.image != "" && (final != Complete || !r.p.cfg.KeepImage) {
+		if err := r.p.cfg.Builder.Remove(ctx, r.image); err != nil {
+			r.p.log.WarnContext(ctx, "remove image", "run_id", r.rec.ID, "image", r.image, "err", err)
+		}
+	}
+	_ = os.RemoveAll(filepath.Join(r.dir, "work"))
+	if final == Cancelled || final == Failed {
+		// Partial artifacts of a failed run are useless and may be huge.
+		for _, name := range []string{"image.tar.zst", "linux.iso"} {
+			_ = os.Remove(filepath.Join(r.dir, name))
+		}
+	}
+}
+
+func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, error) {
+	doc, diags := spec.Parse(r.rec.SpecPath, r.rec.SpecSrc)
+	if r.rec.Distro != "" && doc.Spec != nil && !diags.HasErrors() {
+		rebased, err := spec.Rebase(doc, r.rec.Distro)
+		if err != nil {
+			return nil, nil, stepFailed(err.Error(), err)
+		}
+		diags = rebased
+	}
+	for _, d := range diags {
+		level := "warn"
+		if d.Severity == spec.SeverityError {
+			level = "error"
+		}
+		r.logs.Add(ctx, level, d.String())
+	}
+	if diags.HasErrors() {
+		errs := diags.Errors()
+		msg := fmt.Sprintf("the spec has %d error(s): %s", len(errs), errs[0].String())
+		return nil, nil, stepFailed(msg, errors.New(msg))
+	}
+	s := doc.Spec
+	resolved, err := json.Marshal(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("resolved spec: %w", err)
+	}
+	var warnings []string
+	for _, w := range diags.Warnings() {
+		warnings = append(warnings, w.String())
+	}
+	info := SpecInfo{
+		Base: string(s.Base), KernelVersion: string(s.Kernel.Version), InitSystem: string(s.Init),
+		Architecture: string(s.Architecture), SecurityLevel: string(s.SecurityFeatures.KernelHardening),
+		ResolvedJSON: string(resolved), Warnings: warnings,
+	}
+	if err := r.p.cfg.Store.RecordSpec(ctx, r.rec.ID, info); err != nil {
+		return nil, nil, fmt.Errorf("record spec: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(r.dir, "spec.json"), append(resolved, '\n'), 0o640); err != nil {
+		return nil, nil, fmt.Errorf("write resolved spec: %w", err)
+	}
+	if err := r.addFileArtifact(ctx, "spec.json", ArtifactSpec); err != nil {
+		return nil, nil, err
+	}
+	return doc, diags, nil
+}
+
+func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagnostics) (BuildContext, Event, error) {
+	bctx, warns, err := r.p.cfg.Renderer.Render(doc, diags)
+	if err != nil {
+		return nil, "", stepFailed("rendering failed: "+err.Error(), err)
+	}
+	for _, w := range warns {
+		r.logs.Add(ctx, "warn", w.String())
+	}
+	hash := bctx.ContextHash()
+	r.logs.Add(ctx, "info", "build context "+hash)
+	if err := r.p.cfg.Store.RecordContextHash(ctx, r.rec.ID, hash); err != nil {
+		return nil, "", fmt.Errorf("record context hash: %w", err)
+	}
+	from, arts, err := r.p.cfg.Store.CachedArtifacts(ctx, hash)
+	switch {
+	case errors.Is(err, ErrNoCache):
+		return bctx, Next, nil
+	case err != nil:
+		return nil, "", fmt.Errorf("cache lookup: %w", err)
+	}
+	for _, a := range arts {
+		if _, err := os.Stat(a.Path); err != nil {
+			r.logs.Add(ctx, "info", fmt.Sprintf("cache of run %d is incomplete (%s missing): building", from, a.Name))
+			return bctx, Next, nil
+		}
+	}
+	r.logs.Add(ctx, "info", fmt.Sprintf("cache hit: run %d built the same context; reusing its %d artifacts", from, len(arts)))
+	for _, a := range arts {
+		if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
+			return nil, "", fmt.Errorf("record cached artifact: %w", err)
+		}
+		r.arts = append(r.arts, a)
+	}
+	return bctx, CacheHit, nil
+}
+
+func (r *run) build(ctx context.Context, bctx BuildContext) error {
+	tag := fmt.Sprintf("%s:%d", r.p.cfg.ImageRepo, r.rec.ID)
+	labels := map[string]string{
+		"io.linux-builder.run-id":       fmt.Sprint(r.rec.ID),
+		"io.linux-builder.context-hash": bctx.ContextHash(),
+	}
+	id, err := r.p.cfg.Builder.Build(ctx, BuildRequest{Context: bctx, Tag: tag, Labels: labels}, func(line string) {
+		r.logs.Add(ctx, "info", line)
+	})
+	if id != "" {
+		r.image = id
+	}
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return stepFailed("docker build failed: "+err.Error(), err)
+	}
+	r.image = id
+	r.logs.Add(ctx, "info", "built "+tag+" ("+id+")")
+	path := filepath.Join(r.dir, "image.tar.zst")
+	if err := r.saveImage(ctx, id, path); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return stepFailed("saving the image failed: "+err.Error(), err)
+	}
+	return r.addFileArtifact(ctx, "image.tar.zst", ArtifactImage)
+}
+
+// saveImage streams docker save through zstd into path; memory use does
+// not depend on the image size.
+func (r *run) saveImage(ctx context.Context, id, path string) error {
+	tmp := path + ".part"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", tmp, err)
+	}
+	defer os.Remove(tmp)
+	enc, err := zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("zstd: %w", err)
+	}
+	if err := r.p.cfg.Builder.Save(ctx, id, enc); err != nil {
+		enc.Close()
+		f.Close()
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		f.Close()
+		return fmt.Errorf("zstd: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return fmt.Errorf("close %s: %w", tmp, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return fmt.Errorf("rename %s: %w", tmp, err)
+	}
+	return nil
+}
+
+func (r *run) marker() string { return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", r.rec.ID) }
+
+func (r *run) makeISO(ctx context.Context) (string, Event, error) {
+	if r.p.cfg.ISO == nil {
+		r.warn(ctx, "ISO generation is not configured; the run publishes the image only")
+		return "", SoftFail, nil
+	}
+	path := filepath.Join(r.dir, "linux.iso")
+	err := r.p.cfg.ISO.Build(ctx, ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER", Marker: r.marker()},
+		func(line string) { r.logs.Add(ctx, "info", line) })
+	if err != nil {
+		if ctx.Err() != nil {
+			return "", "", ctx.Err()
+		}
+		r.warn(ctx, "ISO generation failed: "+err.Error())
+		return "", SoftFail, nil
+	}
+	if err := r.addFileArtifact(ctx, "linux.iso", ArtifactISO); err != nil {
+		return "", "", err
+	}
+	return path, Next, nil
+}
+
+func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
+	if r.p.cfg.Boot == nil {
+		r.warn(ctx, "the boot test is not configured; the ISO was not booted")
+		return SoftFail, nil
+	}
+	failed := false
+	for _, fw := range r.p.cfg.Firmwares {
+		name := fmt.Sprintf("boot-%s.log", fw)
+		serial := filepath.Join(r.dir, name)
+		took, err := r.p.cfg.Boot.Boot(ctx, BootRequest{ISO: iso, Marker: r.marker(), Firmware: fw, SerialLog: serial, Timeout: r.p.cfg.BootTimeout},
+			func(line string) { r.logs.Add(ctx, "info", line) })
+		if ctx.Err() != nil {
+			return "", ctx.Err()
+		}
+		if _, statErr := os.Stat(serial); statErr == nil {
+			if aerr := r.addFileArtifact(ctx, name, ArtifactBootLog); aerr != nil {
+				return "", aerr
+			}
+		}
+		if err != nil {
+			failed = true
+			r.warn(ctx, fmt.Sprintf("boot test (%s) failed: %v", fw, err))
+			continue
+		}
+		r.logs.Add(ctx, "info", fmt.Sprintf("boot test (%s) passed: marker after %s", fw, took.Round(100*time.Millisecond)))
+	}
+	if failed {
+		return SoftFail, nil
+	}
+	return Next, nil
+}
+
+func (r *run) warn(ctx context.Context, msg string) {
+	r.warnings = append(r.warnings, msg)
+	r.logs.Add(ctx, "warn", msg)
+}
+
+// addFileArtifact hashes a file in the run's directory and records it.
+func (r *run) addFileArtifact(ctx context.Context, name string, typ ArtifactType) error {
+	path := filepath.Join(r.dir, name)
+	size, sum, err := hashFile(path)
+	if err != nil {
+		return fmt.Errorf("artifact %s: %w", name, err)
+	}
+	a := Artifact{Name: name, Type: typ, Path: path, Size: size, SHA256: sum}
+	if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
+		return fmt.Errorf("record artifact %s: %w", name, err)
+	}
+	r.arts = append(r.arts, a)
+	return nil
+}
+
+func hashFile(path string) (int64, string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0, "", err
+	}
+	defer f.Close()
+	var h hash.Hash = sha256.New()
+	n, err := io.Copy(h, f)
+	if err != nil {
+		return 0, "", err
+	}
+	return n, hex.EncodeToString(h.Sum(nil)), nil
+}
