@@ -1,0 +1,219 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mattn/go-isatty"
+	"github.com/spf13/cobra"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+func newBuildCmd() *cobra.Command {
+	var (
+		sf     storeFlags
+		pf     pipelineFlags
+		out    string
+		distro string
+	)
+	cmd := &cobra.Command{
+		Use:   "build SPEC",
+		Short: "Build a spec locally: image, ISO and boot test, no GitHub",
+		Long: `Build runs the whole pipeline on this machine: validate, render, docker build,
+save the image, make a hybrid BIOS+UEFI ISO and boot it in QEMU until it reports
+in. Runs are recorded in the store (a SQLite file in --data-dir by default);
+artifacts land in <data-dir>/artifacts/<run>/ (and are linked into -o DIR).
+An unchanged spec reuses the previous run's artifacts. Ctrl-C cancels the run
+and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("%w: build needs exactly one SPEC", errUsage)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			src, err := readSpec(cmd.InOrStdin(), args[0])
+			if err != nil {
+				return err
+			}
+			db, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
+				return err
+			}
+			run := &store.Run{Trigger: store.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro, RequestedBy: os.Getenv("USER")}
+			if err := db.CreateRun(ctx, run); err != nil {
+				return err
+			}
+			display := newDisplay(cmd.OutOrStdout())
+			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{display})
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			fmt.Fprintf(cmd.OutOrStdout(), "run %d: building %s\n", run.ID, args[0])
+			if err := p.Run(ctx, run.ID); err != nil {
+				return err
+			}
+			display.finish()
+			return summarize(context.WithoutCancel(ctx), cmd.OutOrStdout(), db, run.ID, out)
+		},
+	}
+	sf.register(cmd)
+	pf.register(cmd.Flags())
+	cmd.Flags().BoolVar(&pf.keepImage, "keep-image", true, "keep the built image in the engine")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "also link the artifacts into this directory")
+	cmd.Flags().StringVar(&distro, "distro", "", "build for this distribution instead of the spec's base")
+	return cmd
+}
+
+// summarize prints the run's outcome, steps and artifacts, and links the
+// artifacts into out.
+func summarize(ctx context.Context, w io.Writer, db *store.DB, runID int64, out string) error {
+	r, err := db.Run(ctx, runID)
+	if err != nil {
+		return err
+	}
+	steps, err := db.Steps(ctx, runID)
+	if err != nil {
+		return err
+	}
+	arts, err := db.Artifacts(ctx, runID)
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(w, "\nrun %d %s (%s) in %s\n", r.ID, r.Status, r.Step, (time.Duration(r.BuildDuration) * time.Millisecond).Round(100*time.Millisecond))
+	if r.FailureReason != "" {
+		fmt.Fprintf(w, "  %s\n", r.FailureReason)
+	}
+	fmt.Fprintln(w, "\nsteps:")
+	for _, s := range steps {
+		fmt.Fprintf(w, "  %-15s %-9s %8s\n", s.Step, s.Status, (time.Duration(s.DurationMS) * time.Millisecond).Round(100*time.Millisecond))
+	}
+	if len(arts) > 0 {
+		fmt.Fprintln(w, "\nartifacts:")
+	}
+	if out != "" {
+		if err := os.MkdirAll(out, 0o755); err != nil {
+			return fmt.Errorf("output directory: %w", err)
+		}
+	}
+	for _, a := range arts {
+		path := a.Location
+		if out != "" {
+			dst := filepath.Join(out, a.Name)
+			_ = os.Remove(dst)
+			if err := os.Link(a.Location, dst); err != nil {
+				if err := os.Symlink(a.Location, dst); err != nil {
+					return fmt.Errorf("link %s: %w", a.Name, err)
+				}
+			}
+			path = dst
+		}
+		fmt.Fprintf(w, "  %-16s %10s  sha256:%s  %s\n", a.Name, humanSize(a.Size), a.SHA256, path)
+	}
+	if r.Status != store.StatusSuccess {
+		return exitError{code: 1}
+	}
+	return nil
+}
+
+func humanSize(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// display is the terminal reporter: step changes as lines; on a terminal
+// the latest log line is redrawn in place with the step's elapsed time,
+// elsewhere every log line is printed.
+type display struct {
+	mu        sync.Mutex
+	w         io.Writer
+	tty       bool
+	step      pipeline.State
+	stepStart time.Time
+	drawn     bool
+}
+
+var _ pipeline.Reporter = (*display)(nil)
+
+func newDisplay(w io.Writer) *display {
+	tty := false
+	if f, ok := w.(*os.File); ok {
+		tty = isatty.IsTerminal(f.Fd())
+	}
+	return &display{w: w, tty: tty, stepStart: time.Now()}
+}
+
+func (d *display) Transition(_ context.Context, _ int64, from, to pipeline.State, note string) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clear()
+	if from != pipeline.Pending || !d.stepStart.IsZero() {
+		if from != "" && from != pipeline.Pending {
+			fmt.Fprintf(d.w, "✓ %-15s %s\n", from, time.Since(d.stepStart).Round(100*time.Millisecond))
+		}
+	}
+	if to.Terminal() {
+		if note != "" {
+			fmt.Fprintf(d.w, "■ %s: %s\n", to, note)
+		} else {
+			fmt.Fprintf(d.w, "■ %s\n", to)
+		}
+		return
+	}
+	d.step, d.stepStart = to, time.Now()
+	fmt.Fprintf(d.w, "● %s\n", to)
+}
+
+func (d *display) Log(_ context.Context, l pipeline.LogLine) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	msg := strings.TrimSpace(l.Message)
+	if !d.tty {
+		fmt.Fprintf(d.w, "  [%s] %s\n", l.Step, msg)
+		return
+	}
+	if len(msg) > 100 {
+		msg = msg[:100] + "…"
+	}
+	d.clear()
+	fmt.Fprintf(d.w, "  %s %s  %s", l.Step, time.Since(d.stepStart).Round(time.Second), msg)
+	d.drawn = true
+}
+
+func (d *display) clear() {
+	if d.tty && d.drawn {
+		fmt.Fprint(d.w, "\r\033[K")
+		d.drawn = false
+	}
+}
+
+func (d *display) finish() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.clear()
+}

@@ -1,0 +1,72 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/queue"
+)
+
+func newWorkerCmd() *cobra.Command {
+	var (
+		sf      storeFlags
+		pf      pipelineFlags
+		workers int
+		migrate bool
+	)
+	cmd := &cobra.Command{
+		Use:   "worker",
+		Short: "Run build workers on the shared queue",
+		Long: `Worker takes build jobs from the queue in the store's database and runs the
+pipeline for each. Run one per machine against the same PostgreSQL
+(DATABASE_URL) to share the work: River hands each job to one worker and
+rescues the jobs of a worker that dies. SIGINT/SIGTERM stop taking jobs and let
+running builds finish (up to 10 minutes, then they are cancelled and retried
+elsewhere).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			db, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if migrate {
+				if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
+					return err
+				}
+			}
+			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			q, err := queue.New(db, queue.Config{Workers: workers, Runner: p, Logger: slog.Default()})
+			if err != nil {
+				return err
+			}
+			if err := q.Start(ctx); err != nil {
+				return err
+			}
+			slog.Info("worker started", "workers", workers, "database", db.URL)
+			<-ctx.Done()
+			slog.Info("worker stopping")
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			return q.Stop(stopCtx)
+		},
+	}
+	sf.register(cmd)
+	pf.register(cmd.Flags())
+	cmd.Flags().IntVar(&workers, "workers", 1, "builds this process runs at once")
+	cmd.Flags().BoolVar(&migrate, "migrate", false, "apply pending migrations at start")
+	return cmd
+}
