@@ -159,9 +159,10 @@ func (e *Engine) Save(ctx context.Context, imageID string, w io.Writer) error {
 	return nil
 }
 
-// Remove deletes an image and its untagged parents.
+// Remove deletes an image. Its parent layers stay: they are the layer
+// cache the next build of a similar spec reuses.
 func (e *Engine) Remove(ctx context.Context, imageID string) error {
-	if _, err := e.c.ImageRemove(ctx, imageID, image.RemoveOptions{Force: true, PruneChildren: true}); err != nil {
+	if _, err := e.c.ImageRemove(ctx, imageID, image.RemoveOptions{Force: true, PruneChildren: false}); err != nil {
 		return fmt.Errorf("remove image: %w", err)
 	}
 	return nil
@@ -214,15 +215,14 @@ func (e *Engine) Import(ctx context.Context, rootfs io.Reader, ref string, chang
 	return nil
 }
 
-// Leftovers lists the containers and images labelled with a run id, for
-// cleanup checks.
-func (e *Engine) Leftovers(ctx context.Context, runID int64) (containers, images int, err error) {
-	f := filters.NewArgs(filters.Arg("label", fmt.Sprintf("io.linux-builder.run-id=%d", runID)))
-	cs, err := e.c.ContainerList(ctx, container.ListOptions{All: true, Filters: f})
+// Leftovers counts the containers of builds and ISO exports, and the
+// images tagged in repo, for cleanup checks.
+func (e *Engine) Leftovers(ctx context.Context, repo string) (containers, images int, err error) {
+	cs, err := e.c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "io.linux-builder.export"))})
 	if err != nil {
 		return 0, 0, fmt.Errorf("list containers: %w", err)
 	}
-	is, err := e.c.ImageList(ctx, image.ListOptions{All: true, Filters: f})
+	is, err := e.c.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("reference", repo))})
 	if err != nil {
 		return 0, 0, fmt.Errorf("list images: %w", err)
 	}

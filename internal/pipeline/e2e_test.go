@@ -1,0 +1,263 @@
+package pipeline_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/docker/docker/api/types/container"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
+	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
+	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
+	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+// realEngine connects to the local Docker engine and checks the offline
+// base image and the ISO and boot tools. Under CI=true anything missing
+// fails: scripts/setup.sh provides it all.
+func realEngine(t *testing.T) *docker.Engine {
+	t.Helper()
+	need := func(format string, args ...any) {
+		t.Helper()
+		if os.Getenv("CI") == "true" {
+			t.Fatalf(format, args...)
+		}
+		t.Skipf(format, args...)
+	}
+	ctx := context.Background()
+	eng, err := docker.Connect(ctx)
+	if err != nil {
+		need("docker: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if ok, err := eng.HasImage(ctx, "debian:bookworm"); err != nil || !ok {
+		need("base image debian:bookworm missing (bot base import debian:bookworm): %v", err)
+	}
+	for _, tool := range []string{"tar", "mksquashfs", "grub-mkrescue", "xorriso", "qemu-system-x86_64"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			need("%s is not installed", tool)
+		}
+	}
+	if _, err := os.Stat("/usr/share/OVMF/OVMF_CODE_4M.fd"); err != nil {
+		need("OVMF is not installed")
+	}
+	return eng
+}
+
+// logWatch is a reporter that remembers log lines and states.
+type logWatch struct {
+	mu     sync.Mutex
+	lines  []string
+	states []pipeline.State
+	onLog  func(string)
+}
+
+func (w *logWatch) Transition(_ context.Context, _ int64, _, to pipeline.State, _ string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.states = append(w.states, to)
+}
+
+func (w *logWatch) Log(_ context.Context, l pipeline.LogLine) {
+	w.mu.Lock()
+	w.lines = append(w.lines, l.Message)
+	f := w.onLog
+	w.mu.Unlock()
+	if f != nil {
+		f(l.Message)
+	}
+}
+
+// testRepo tags this test process's images, so leftover checks see only
+// them.
+var testRepo = fmt.Sprintf("linux-builder-test-%d", os.Getpid())
+
+func newRealPipeline(t *testing.T, db *store.DB, eng *docker.Engine, watch *logWatch, withISO bool) *pipeline.Pipeline {
+	t.Helper()
+	r, err := render.New(linuxbuilder.Templates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := pipeline.Config{
+		Store: store.PipelineStore{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
+		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: filepath.Join(t.TempDir(), "artifacts"), ImageRepo: testRepo,
+	}
+	if withISO {
+		cfg.ISO = &iso.Builder{Exporter: eng}
+		cfg.Boot = &boot.Tester{}
+	}
+	p, err := pipeline.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func createRun(t *testing.T, db *store.DB, specPath string, src []byte) int64 {
+	t.Helper()
+	r := &store.Run{Trigger: store.TriggerCLI, Repo: "local", SpecPath: specPath, SpecSource: string(src)}
+	if err := db.CreateRun(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r.ID
+}
+
+// The product's promise, end to end on the real engine: minimal-debian
+// becomes an image, an ISO, and boots to its marker under BIOS and UEFI;
+// building it again is a cache hit.
+func TestEndToEndMinimalDebian(t *testing.T) {
+	eng := realEngine(t)
+	db := storetest.SQLite(t, nil)
+	ctx := context.Background()
+	src, err := os.ReadFile("../../examples/minimal-debian.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch := &logWatch{}
+	p := newRealPipeline(t, db, eng, watch, true)
+	id := createRun(t, db, "minimal-debian.yaml", src)
+	start := time.Now()
+	if err := p.Run(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	run, _ := db.Run(ctx, id)
+	if run.Status != store.StatusSuccess || run.FailureReason != "" {
+		t.Fatalf("run %s (%s): %s", run.Status, run.Step, run.FailureReason)
+	}
+	arts, _ := db.Artifacts(ctx, id)
+	byName := map[string]store.Artifact{}
+	for _, a := range arts {
+		byName[a.Name] = a
+	}
+	for _, name := range []string{"image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "spec.json"} {
+		a, ok := byName[name]
+		if !ok || a.Size == 0 || len(a.SHA256) != 64 {
+			t.Fatalf("artifact %s missing or empty: %+v", name, a)
+		}
+	}
+	for _, fw := range []string{"bios", "uefi"} {
+		b, err := os.ReadFile(byName["boot-"+fw+".log"].Location)
+		if err != nil || !strings.Contains(string(b), "LINUX-BUILDER-BOOT-OK run=") {
+			t.Fatalf("%s serial log has no marker (%v)", fw, err)
+		}
+	}
+	steps, _ := db.Steps(ctx, id)
+	for _, s := range steps {
+		t.Logf("%-15s %s %6.1fs", s.Step, s.Status, float64(s.DurationMS)/1000)
+	}
+	t.Logf("cold run: %s", time.Since(start).Round(time.Second))
+
+	// The same spec again: nothing is rebuilt.
+	id2 := createRun(t, db, "minimal-debian.yaml", src)
+	start = time.Now()
+	if err := p.Run(ctx, id2); err != nil {
+		t.Fatal(err)
+	}
+	warm := time.Since(start)
+	run2, _ := db.Run(ctx, id2)
+	steps2, _ := db.Steps(ctx, id2)
+	var names []string
+	for _, s := range steps2 {
+		names = append(names, s.Step)
+	}
+	if run2.Status != store.StatusSuccess || strings.Join(names, ",") != "VALIDATING,GENERATING,UPLOADING" {
+		t.Fatalf("second run %s with steps %v: not a cache hit", run2.Status, names)
+	}
+	arts2, _ := db.Artifacts(ctx, id2)
+	if len(arts2) != len(arts) {
+		t.Fatalf("cache hit recorded %d artifacts, want %d", len(arts2), len(arts))
+	}
+	t.Logf("warm run (cache hit): %s", warm.Round(time.Millisecond))
+}
+
+// A RUN that fails (a package that does not exist) ends FAILED with the
+// package manager's error in the reason, and leaves no image behind.
+func TestFailingRunReportsThePackageManagersError(t *testing.T) {
+	eng := realEngine(t)
+	db := storetest.SQLite(t, nil)
+	ctx := context.Background()
+	src := []byte("base: debian\npackages: [linux-builder-no-such-package]\n")
+	p := newRealPipeline(t, db, eng, &logWatch{}, false)
+	id := createRun(t, db, "broken.yaml", src)
+	if err := p.Run(ctx, id); err != nil {
+		t.Fatal(err)
+	}
+	run, _ := db.Run(ctx, id)
+	if run.Status != store.StatusFailed || run.Step != "FAILED" || !strings.Contains(run.FailureReason, "Unable to locate package linux-builder-no-such-package") {
+		t.Fatalf("run %s/%s: %q", run.Status, run.Step, run.FailureReason)
+	}
+	if c, i, err := eng.Leftovers(ctx, testRepo); err != nil || c != 0 || i != 0 {
+		t.Fatalf("leftovers: %d containers, %d images (%v)", c, i, err)
+	}
+}
+
+// Cancelling mid-build stops the build and leaves no containers, no
+// run-labelled images and no temporary directories.
+func TestCancelMidBuildCleansUp(t *testing.T) {
+	eng := realEngine(t)
+	db := storetest.SQLite(t, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	before, err := eng.Client().ContainerList(context.Background(), container.ListOptions{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := []byte("base: debian\npostInstall:\n  scripts: [\"echo linux-builder-slow-step; sleep 600\"]\n")
+	watch := &logWatch{}
+	var once sync.Once
+	watch.onLog = func(line string) {
+		if strings.Contains(line, "linux-builder-slow-step") {
+			once.Do(func() { time.AfterFunc(2*time.Second, cancel) })
+		}
+	}
+	p := newRealPipeline(t, db, eng, watch, false)
+	id := createRun(t, db, "slow.yaml", src)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, id) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Minute):
+		t.Fatal("the build did not stop after cancellation")
+	}
+	run, _ := db.Run(context.Background(), id)
+	if run.Status != store.StatusCancelled {
+		t.Fatalf("run %s: %s", run.Status, run.FailureReason)
+	}
+	// The engine removes the build's container a moment after the client
+	// goes away.
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		after, err := eng.Client().ContainerList(context.Background(), container.ListOptions{All: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(after) <= len(before) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d containers before the build, %d after", len(before), len(after))
+		}
+		time.Sleep(time.Second)
+	}
+	if c, i, err := eng.Leftovers(context.Background(), testRepo); err != nil || c != 0 || i != 0 {
+		t.Fatalf("leftovers: %d containers, %d images (%v)", c, i, err)
+	}
+	entries, _ := filepath.Glob(filepath.Join(os.TempDir(), ".iso-work-*"))
+	if len(entries) != 0 {
+		t.Fatalf("temporary directories left: %v", entries)
+	}
+}

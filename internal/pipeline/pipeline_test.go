@@ -1,0 +1,294 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+// memStore is an in-memory Store that records every call.
+type memStore struct {
+	mu        sync.Mutex
+	rec       RunRecord
+	state     State
+	reason    string
+	steps     []State
+	logs      []LogLine
+	arts      []Artifact
+	info      *SpecInfo
+	hash      string
+	cache     map[string][]Artifact
+	failFinal bool
+}
+
+var _ Store = (*memStore)(nil)
+
+func (m *memStore) LoadRun(context.Context, int64) (*RunRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r := m.rec
+	r.State = m.state
+	return &r, nil
+}
+func (m *memStore) EnterStep(_ context.Context, _ int64, s State) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.state = s
+	m.steps = append(m.steps, s)
+	return nil
+}
+func (m *memStore) Finish(_ context.Context, _ int64, s State, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.failFinal {
+		return errors.New("database down")
+	}
+	m.state, m.reason = s, reason
+	return nil
+}
+func (m *memStore) RecordSpec(_ context.Context, _ int64, info SpecInfo) error {
+	m.info = &info
+	return nil
+}
+func (m *memStore) RecordContextHash(_ context.Context, _ int64, h string) error {
+	m.hash = h
+	return nil
+}
+func (m *memStore) AppendLogs(_ context.Context, lines []LogLine) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.logs = append(m.logs, lines...)
+	return nil
+}
+func (m *memStore) AddArtifact(_ context.Context, _ int64, a Artifact) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.arts = append(m.arts, a)
+	return nil
+}
+func (m *memStore) CachedArtifacts(_ context.Context, h string) (int64, []Artifact, error) {
+	if arts, ok := m.cache[h]; ok {
+		return 99, arts, nil
+	}
+	return 0, nil, ErrNoCache
+}
+
+type fakeContext struct{ hash string }
+
+func (c fakeContext) ContextHash() string { return c.hash }
+func (c fakeContext) SpecHash() string    { return "spec-" + c.hash }
+func (c fakeContext) WriteTar(w io.Writer) error {
+	_, err := w.Write([]byte("tar"))
+	return err
+}
+
+type fakeRenderer struct{ hash string }
+
+func (f fakeRenderer) Render(*spec.Document, spec.Diagnostics) (BuildContext, spec.Diagnostics, error) {
+	return fakeContext{f.hash}, nil, nil
+}
+
+type fakeBuilder struct {
+	fail    error
+	block   bool
+	removed []string
+}
+
+func (b *fakeBuilder) Build(ctx context.Context, _ BuildRequest, log func(string)) (string, error) {
+	log("Step 1/2 : FROM debian:bookworm")
+	if b.block {
+		<-ctx.Done()
+		return "sha256:partial", ctx.Err()
+	}
+	if b.fail != nil {
+		return "", b.fail
+	}
+	return "sha256:img", nil
+}
+func (b *fakeBuilder) Save(_ context.Context, _ string, w io.Writer) error {
+	_, err := w.Write([]byte(strings.Repeat("layer", 1000)))
+	return err
+}
+func (b *fakeBuilder) Remove(_ context.Context, id string) error {
+	b.removed = append(b.removed, id)
+	return nil
+}
+
+type fakeISO struct{ fail error }
+
+func (f fakeISO) Build(_ context.Context, req ISORequest, _ func(string)) error {
+	if f.fail != nil {
+		return f.fail
+	}
+	return os.WriteFile(req.Output, []byte("iso"), 0o644)
+}
+
+type fakeBoot struct{ fail map[Firmware]bool }
+
+func (f fakeBoot) Boot(_ context.Context, req BootRequest, _ func(string)) (time.Duration, error) {
+	if err := os.WriteFile(req.SerialLog, []byte("console "+req.Marker), 0o644); err != nil {
+		return 0, err
+	}
+	if f.fail[req.Firmware] {
+		return 0, errors.New("no marker")
+	}
+	return 30 * time.Second, nil
+}
+
+// orderReporter checks that every transition is in the store before it is
+// announced.
+type orderReporter struct {
+	t     *testing.T
+	store *memStore
+	seen  []State
+}
+
+func (r *orderReporter) Transition(_ context.Context, _ int64, from, to State, _ string) {
+	r.store.mu.Lock()
+	defer r.store.mu.Unlock()
+	if r.store.state != to {
+		r.t.Errorf("transition %s→%s announced while the store says %s", from, to, r.store.state)
+	}
+	r.seen = append(r.seen, to)
+}
+func (r *orderReporter) Log(context.Context, LogLine) {}
+
+const goodSpec = "base: debian\npackages: [curl]\n"
+
+func newTestPipeline(t *testing.T, src string, b *fakeBuilder, iso ISOBuilder, boot BootTester) (*Pipeline, *memStore, *orderReporter) {
+	t.Helper()
+	st := &memStore{rec: RunRecord{ID: 1, SpecPath: "linux-build.yaml", SpecSrc: []byte(src)}, state: Pending, cache: map[string][]Artifact{}}
+	rep := &orderReporter{t: t, store: st}
+	p, err := New(Config{Store: st, Renderer: fakeRenderer{"h1"}, Builder: b, ISO: iso, Boot: boot,
+		Reporters: []Reporter{rep}, ArtifactsDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, st, rep
+}
+
+func TestPipelineOutcomes(t *testing.T) {
+	tests := []struct {
+		name      string
+		spec      string
+		builder   *fakeBuilder
+		iso       ISOBuilder
+		boot      BootTester
+		cache     bool
+		want      State
+		steps     []State
+		reason    string
+		artifacts []string
+	}{
+		{name: "complete", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting, Uploading},
+			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log"}},
+		{name: "invalid spec fails validation", spec: "base: debain\n", builder: &fakeBuilder{},
+			want: Failed, steps: []State{Validating}, reason: `unknown value "debain"`},
+		{name: "build failure", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("E: Unable to locate package nope")},
+			want: Failed, steps: []State{Validating, Generating, Building}, reason: "Unable to locate package nope"},
+		{name: "iso failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{fail: errors.New("grub-mkrescue: no xorriso")}, boot: fakeBoot{},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, Uploading}, reason: "ISO generation failed",
+			artifacts: []string{"spec.json", "image.tar.zst"}},
+		{name: "boot failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{fail: map[Firmware]bool{UEFI: true}},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting, Uploading}, reason: "boot test (uefi) failed",
+			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log"}},
+		{name: "no iso configured", spec: goodSpec, builder: &fakeBuilder{},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, Uploading}, reason: "not configured"},
+		{name: "cache hit", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("must not build")}, cache: true,
+			want: Complete, steps: []State{Validating, Generating, Uploading}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p, st, rep := newTestPipeline(t, tc.spec, tc.builder, tc.iso, tc.boot)
+			if tc.cache {
+				f := filepath.Join(t.TempDir(), "linux.iso")
+				if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				st.cache["h1"] = []Artifact{{Name: "linux.iso", Type: ArtifactISO, Path: f}}
+			}
+			if err := p.Run(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			if st.state != tc.want || !strings.Contains(st.reason, tc.reason) {
+				t.Fatalf("ended %s (%q), want %s containing %q", st.state, st.reason, tc.want, tc.reason)
+			}
+			if fmt.Sprint(st.steps) != fmt.Sprint(tc.steps) {
+				t.Fatalf("steps %v, want %v", st.steps, tc.steps)
+			}
+			if fmt.Sprint(rep.seen) != fmt.Sprint(append(tc.steps, tc.want)) {
+				t.Fatalf("announced %v", rep.seen)
+			}
+			var names []string
+			for _, a := range st.arts {
+				names = append(names, a.Name)
+			}
+			if tc.artifacts != nil && fmt.Sprint(names) != fmt.Sprint(tc.artifacts) {
+				t.Fatalf("artifacts %v, want %v", names, tc.artifacts)
+			}
+			if tc.want == Failed && len(st.logs) == 0 {
+				t.Fatal("a failed run has no log")
+			}
+		})
+	}
+}
+
+func TestPipelineCancelledMidBuild(t *testing.T) {
+	b := &fakeBuilder{block: true}
+	p, st, _ := newTestPipeline(t, goodSpec, b, fakeISO{}, fakeBoot{})
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() {
+		for {
+			st.mu.Lock()
+			s := st.state
+			st.mu.Unlock()
+			if s == Building {
+				cancel()
+				return
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	if err := p.Run(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st.state != Cancelled {
+		t.Fatalf("ended %s, want CANCELLED", st.state)
+	}
+	if fmt.Sprint(b.removed) != "[sha256:partial]" {
+		t.Fatalf("partial image not removed: %v", b.removed)
+	}
+	entries, _ := os.ReadDir(filepath.Join(p.cfg.ArtifactsDir, "1"))
+	for _, e := range entries {
+		if e.Name() != "spec.json" {
+			t.Fatalf("left behind %s", e.Name())
+		}
+	}
+}
+
+func TestPipelineSkipsEndedRuns(t *testing.T) {
+	b := &fakeBuilder{fail: errors.New("must not run")}
+	p, st, _ := newTestPipeline(t, goodSpec, b, nil, nil)
+	st.state = Complete
+	if err := p.Run(context.Background(), 1); err != nil || len(st.steps) != 0 {
+		t.Fatalf("ran an ended run: %v %v", err, st.steps)
+	}
+}
+
+func TestPipelineReturnsStoreFailures(t *testing.T) {
+	p, st, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, nil, nil)
+	st.failFinal = true
+	if err := p.Run(context.Background(), 1); err == nil {
+		t.Fatal("a run whose end could not be recorded reported success (River must retry it)")
+	}
+}
