@@ -6,8 +6,12 @@ set -euo pipefail
 
 export PATH="/usr/local/go/bin:$PATH"
 
-# Linters for everything the renderer writes, PostgreSQL for the store.
-APT_PACKAGES=(shellcheck zsh fish nftables iptables fail2ban postgresql postgresql-client)
+# Linters for everything the renderer writes, PostgreSQL for the store, the
+# Docker engine and debootstrap for builds and offline base images, and the
+# ISO and boot-test tools.
+APT_PACKAGES=(shellcheck zsh fish nftables iptables fail2ban postgresql postgresql-client
+  docker.io debootstrap tar squashfs-tools xorriso mtools grub-common grub-pc-bin grub-efi-amd64-bin
+  qemu-system-x86 ovmf)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
@@ -41,4 +45,25 @@ done
 if ! pg_isready -q -h 127.0.0.1 -p 5432; then
   echo "setup: PostgreSQL does not answer on 127.0.0.1:5432" >&2
   exit 1
+fi
+
+# Docker engine: start dockerd in the background when it is not answering.
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: starting dockerd"
+  mkdir -p /var/log
+  nohup dockerd >/var/log/linux-builder-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 1
+  done
+fi
+if ! docker info >/dev/null 2>&1; then
+  echo "setup: the Docker engine does not answer (see /var/log/linux-builder-dockerd.log)" >&2
+  exit 1
+fi
+
+# The offline base image the examples build FROM (no registry here).
+if ! docker image inspect debian:bookworm >/dev/null 2>&1; then
+  echo "setup: importing debian:bookworm from Debian's packages"
+  go run ./cmd/bot base import debian:bookworm
 fi
