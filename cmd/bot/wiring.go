@@ -34,15 +34,8 @@ func (f *pipelineFlags) register(flags interface {
 	flags.BoolVar(&f.noISO, "no-iso", false, "build the image only (no ISO, no boot test)")
 	flags.BoolVar(&f.noBoot, "no-boot-test", false, "do not boot-test the ISO")
 	flags.StringVar(&f.firmwares, "firmware", "bios,uefi", "firmwares to boot-test: bios, uefi or both")
-	flags.StringVar(&f.imageRepo, "image-repo", envOr("DOCKER_IMAGE_REPO", "linux-builder"), "repository of built image tags (<repo>:<run id>)")
+	flags.StringVar(&f.imageRepo, "image-repo", "linux-builder", "repository of local image tags (<repo>:<run id>); set DOCKER_IMAGE_REPO with DOCKER_USERNAME/DOCKER_PASSWORD (DOCKER_REGISTRY) to also push")
 	flags.IntVar(&f.bootTimeout, "boot-timeout", 300, "seconds a boot test may take")
-}
-
-func envOr(k, def string) string {
-	if v := os.Getenv(k); v != "" {
-		return v
-	}
-	return def
 }
 
 // newPipeline wires the real engine, ISO builder and boot tester.
@@ -64,6 +57,12 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		ArtifactsDir: filepath.Join(dataDir, "artifacts"),
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,
+	}
+	if repo := os.Getenv("DOCKER_IMAGE_REPO"); repo != "" && os.Getenv("DOCKER_PASSWORD") != "" {
+		cfg.PushRepo = repo
+		cfg.Pusher = docker.Pusher{Engine: eng, Creds: docker.Credentials{
+			Username: os.Getenv("DOCKER_USERNAME"), Password: os.Getenv("DOCKER_PASSWORD"), ServerAddress: os.Getenv("DOCKER_REGISTRY"),
+		}}
 	}
 	if !f.noISO {
 		cfg.ISO = &iso.Builder{Exporter: eng}

@@ -261,3 +261,18 @@ func TestCancelMidBuildCleansUp(t *testing.T) {
 		t.Fatalf("temporary directories left: %v", entries)
 	}
 }
+
+// A push to a registry that is not there fails with an error (and the
+// pipeline then falls back to the tar: TestPushFallsBackToTheTar).
+func TestPushToUnreachableRegistryFails(t *testing.T) {
+	eng := realEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	ref := "127.0.0.1:9/linux-builder/push-test:1"
+	err := eng.Push(ctx, "debian:bookworm", ref, docker.Credentials{Username: "u", Password: "p"}, func(string) {})
+	if err == nil {
+		t.Fatal("push to 127.0.0.1:9 succeeded")
+	}
+	t.Logf("push failed as expected: %v", err)
+	_ = eng.Remove(context.Background(), ref)
+}

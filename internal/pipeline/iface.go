@@ -42,6 +42,7 @@ type ArtifactType string
 // Artifact types the pipeline produces.
 const (
 	ArtifactImage    ArtifactType = "docker-image"
+	ArtifactImageRef ArtifactType = "docker-image-ref"
 	ArtifactISO      ArtifactType = "iso"
 	ArtifactBootLog  ArtifactType = "boot-log"
 	ArtifactLog      ArtifactType = "log"
@@ -139,6 +140,11 @@ type BootRequest struct {
 // BootTester boots an ISO and waits for its marker (pipeline/boot).
 type BootTester interface {
 	Boot(ctx context.Context, req BootRequest, log func(string)) (timeToMarker time.Duration, err error)
+}
+
+// Pusher pushes a built image to a registry (pipeline/docker).
+type Pusher interface {
+	Push(ctx context.Context, imageID, ref string, log func(string)) error
 }
 
 // Publisher publishes a finished run's artifacts (GitHub releases later).

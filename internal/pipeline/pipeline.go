@@ -28,6 +28,10 @@ type Config struct {
 	ISO       ISOBuilder // nil: no ISO (and no boot test)
 	Boot      BootTester // nil: no boot test
 	Publisher Publisher  // nil: NopPublisher
+	// Pusher and PushRepo, when both set, push each built image to
+	// PushRepo:run-<id>; a failed push falls back to the saved tar.
+	Pusher    Pusher
+	PushRepo  string
 	Reporters []Reporter
 	// ArtifactsDir holds <run id>/ with each run's artifacts.
 	ArtifactsDir string
@@ -354,7 +358,26 @@ func (r *run) build(ctx context.Context, bctx BuildContext) error {
 		}
 		return stepFailed("saving the image failed: "+err.Error(), err)
 	}
-	return r.addFileArtifact(ctx, "image.tar.zst", ArtifactImage)
+	if err := r.addFileArtifact(ctx, "image.tar.zst", ArtifactImage); err != nil {
+		return err
+	}
+	if r.p.cfg.Pusher != nil && r.p.cfg.PushRepo != "" {
+		ref := fmt.Sprintf("%s:run-%d", r.p.cfg.PushRepo, r.rec.ID)
+		err := r.p.cfg.Pusher.Push(ctx, id, ref, func(line string) { r.logs.Add(ctx, "info", line) })
+		switch {
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil:
+			r.warn(ctx, "pushing the image failed, it is published as image.tar.zst instead: "+err.Error())
+		default:
+			a := Artifact{Name: "image-ref", Type: ArtifactImageRef, Path: ref}
+			if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
+				return fmt.Errorf("record image reference: %w", err)
+			}
+			r.arts = append(r.arts, a)
+		}
+	}
+	return nil
 }
 
 // saveImage streams docker save through zstd into path; memory use does

@@ -292,3 +292,34 @@ func TestPipelineReturnsStoreFailures(t *testing.T) {
 		t.Fatal("a run whose end could not be recorded reported success (River must retry it)")
 	}
 }
+
+type fakePusher struct{ err error }
+
+func (f fakePusher) Push(context.Context, string, string, func(string)) error { return f.err }
+
+func TestPushFallsBackToTheTar(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		err     error
+		wantRef bool
+	}{{"pushed", nil, true}, {"registry down", errors.New("connection refused"), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			p, st, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, nil, nil)
+			p.cfg.Pusher, p.cfg.PushRepo = fakePusher{tc.err}, "registry.example/lb"
+			if err := p.Run(context.Background(), 1); err != nil {
+				t.Fatal(err)
+			}
+			var ref, tarball bool
+			for _, a := range st.arts {
+				ref = ref || (a.Type == ArtifactImageRef && a.Path == "registry.example/lb:run-1")
+				tarball = tarball || a.Name == "image.tar.zst"
+			}
+			if st.state != Complete || ref != tc.wantRef || !tarball {
+				t.Fatalf("state %s, image ref %v, tar %v", st.state, ref, tarball)
+			}
+			if !tc.wantRef && !strings.Contains(st.reason, "pushing the image failed") {
+				t.Fatalf("no warning about the failed push: %q", st.reason)
+			}
+		})
+	}
+}

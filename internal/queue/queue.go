@@ -143,6 +143,14 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
 				&river.PeriodicJobOpts{RunOnStart: true}),
 		}
+		// Runs whose job was discarded or cancelled unstarted would never
+		// end; the reaper ends them.
+		rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(5*time.Minute),
+			func() (river.JobArgs, *river.InsertOpts) { return ReaperArgs{}, nil },
+			&river.PeriodicJobOpts{RunOnStart: true}))
+		if err := river.AddWorkerSafely(workers, &reaperWorker{db: db, abandonAfter: cfg.RescueAfter + time.Hour}); err != nil {
+			return nil, fmt.Errorf("queue: %w", err)
+		}
 		if db.Dialect == store.SQLite {
 			// SQLite has no LISTEN/NOTIFY: poll.
 			rc.PollOnly = true
@@ -215,6 +223,23 @@ func (q *Queue) Job(ctx context.Context, jobID int64) (*rivertype.JobRow, error)
 		return nil, fmt.Errorf("get job %d: %w", jobID, err)
 	}
 	return j, nil
+}
+
+// ReaperArgs is the periodic job that ends orphaned runs.
+type ReaperArgs struct{}
+
+// Kind is the job kind in river_job.
+func (ReaperArgs) Kind() string { return "run_reaper" }
+
+type reaperWorker struct {
+	river.WorkerDefaults[ReaperArgs]
+	db           *store.DB
+	abandonAfter time.Duration
+}
+
+func (w *reaperWorker) Work(ctx context.Context, _ *river.Job[ReaperArgs]) error {
+	_, err := w.db.EndOrphanedRuns(ctx, w.abandonAfter)
+	return err
 }
 
 type buildWorker struct {

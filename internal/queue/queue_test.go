@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -316,6 +317,41 @@ func TestRetentionDeletesExpiredArtifacts(t *testing.T) {
 		}
 		if _, err := os.Stat(keepFile); err != nil {
 			t.Fatalf("kept file gone: %v", err)
+		}
+	})
+}
+
+// No run stays open for ever: runs whose job was cancelled before it ran,
+// or discarded, or that have no job and stopped moving, are ended.
+func TestOrphanedRunsAreEnded(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB, c *storetest.Clock) {
+		ctx := context.Background()
+		q := mustInsertOnly(t, db)
+		cancelled := intake(t, db, q, "d1", "sha1")
+		discarded := intake(t, db, q, "d2", "sha2")
+		healthy := intake(t, db, q, "d3", "sha3")
+		r1, _ := db.Run(ctx, cancelled.RunID)
+		if err := q.CancelJob(ctx, *r1.JobID); err != nil {
+			t.Fatal(err)
+		}
+		r2, _ := db.Run(ctx, discarded.RunID)
+		if _, err := db.SQL.ExecContext(ctx, "UPDATE river_job SET state = 'discarded', finalized_at = CURRENT_TIMESTAMP WHERE id = "+fmt.Sprint(*r2.JobID)); err != nil {
+			t.Fatal(err)
+		}
+		local := &store.Run{Trigger: store.TriggerCLI, Repo: "local"}
+		if err := db.CreateRun(ctx, local); err != nil {
+			t.Fatal(err)
+		}
+		c.Advance(2 * time.Hour)
+		n, err := db.EndOrphanedRuns(ctx, time.Hour)
+		if err != nil || n != 3 {
+			t.Fatalf("ended %d runs (%v), want 3", n, err)
+		}
+		for id, want := range map[int64]store.RunStatus{cancelled.RunID: store.StatusCancelled, discarded.RunID: store.StatusFailed, local.ID: store.StatusFailed, healthy.RunID: store.StatusPending} {
+			r, _ := db.Run(ctx, id)
+			if r.Status != want {
+				t.Errorf("run %d is %s, want %s (%s)", id, r.Status, want, r.FailureReason)
+			}
 		}
 	})
 }

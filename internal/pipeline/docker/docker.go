@@ -16,6 +16,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 	"github.com/docker/docker/api/types/filters"
 	"github.com/docker/docker/api/types/image"
+	"github.com/docker/docker/api/types/registry"
 	"github.com/docker/docker/client"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
@@ -227,4 +228,65 @@ func (e *Engine) Leftovers(ctx context.Context, repo string) (containers, images
 		return 0, 0, fmt.Errorf("list images: %w", err)
 	}
 	return len(cs), len(is), nil
+}
+
+// Credentials log in to a registry for Push.
+type Credentials struct {
+	Username, Password, ServerAddress string
+}
+
+// Push tags the image as ref and pushes it with creds, reading the push
+// stream to its end: an errorDetail fails the push.
+func (e *Engine) Push(ctx context.Context, imageID, ref string, creds Credentials, log func(string)) error {
+	if err := e.c.ImageTag(ctx, imageID, ref); err != nil {
+		return fmt.Errorf("tag %s: %w", ref, err)
+	}
+	auth, err := registry.EncodeAuthConfig(registry.AuthConfig{Username: creds.Username, Password: creds.Password, ServerAddress: creds.ServerAddress})
+	if err != nil {
+		return fmt.Errorf("registry auth: %w", err)
+	}
+	rc, err := e.c.ImagePush(ctx, ref, image.PushOptions{RegistryAuth: auth})
+	if err != nil {
+		return fmt.Errorf("push %s: %w", ref, err)
+	}
+	defer rc.Close()
+	dec := json.NewDecoder(rc)
+	for {
+		var msg struct {
+			Status      string `json:"status"`
+			Error       string `json:"error"`
+			ErrorDetail *struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); err != nil {
+			if errors.Is(err, io.EOF) {
+				return nil
+			}
+			return fmt.Errorf("read push output: %w", err)
+		}
+		if msg.ErrorDetail != nil || msg.Error != "" {
+			text := msg.Error
+			if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
+				text = msg.ErrorDetail.Message
+			}
+			return fmt.Errorf("push %s: %s", ref, text)
+		}
+		if msg.Status != "" {
+			log(msg.Status)
+		}
+	}
+}
+
+// Pusher pushes with fixed credentials: pipeline.Pusher.
+type Pusher struct {
+	Engine *Engine
+	Creds  Credentials
+}
+
+var _ pipeline.Pusher = Pusher{}
+
+// Push implements pipeline.Pusher.
+func (p Pusher) Push(ctx context.Context, imageID, ref string, log func(string)) error {
+	return p.Engine.Push(ctx, imageID, ref, p.Creds, log)
 }

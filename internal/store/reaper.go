@@ -1,0 +1,56 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// EndOrphanedRuns gives every run that can no longer end by itself its
+// ending, so no run stays PENDING or IN_PROGRESS for ever:
+//   - its job was cancelled before a worker took it: CANCELLED;
+//   - its job was discarded (every attempt's worker died, or River gave
+//     up) or completed without ending the run: FAILED;
+//   - it has no job (a local build whose process died) and has not moved
+//     for abandonAfter: FAILED.
+//
+// It returns how many runs it ended.
+func (db *DB) EndOrphanedRuns(ctx context.Context, abandonAfter time.Duration) (int, error) {
+	type orphan struct {
+		ID       int64   `bun:"id"`
+		JobState *string `bun:"job_state"`
+	}
+	var orphans []orphan
+	err := db.withRetry(ctx, "find orphaned runs", func(ctx context.Context) error {
+		orphans = nil
+		return db.Bun.NewRaw(`
+			SELECT r.id AS id, j.state AS job_state
+			FROM runs r LEFT JOIN river_job j ON j.id = r.job_id
+			WHERE r.status IN ('PENDING', 'IN_PROGRESS')
+			  AND ((r.job_id IS NOT NULL AND (j.id IS NULL OR j.state IN ('discarded', 'cancelled', 'completed')))
+			    OR (r.job_id IS NULL AND r.updated_at < ?))
+			ORDER BY r.id`, db.utcNow().Add(-abandonAfter)).Scan(ctx, &orphans)
+	})
+	if err != nil {
+		return 0, err
+	}
+	ended := 0
+	for _, o := range orphans {
+		status, reason := StatusFailed, "the run was abandoned: its process stopped without ending it"
+		switch {
+		case o.JobState != nil && *o.JobState == "cancelled":
+			status, reason = StatusCancelled, "cancelled before a worker started it"
+		case o.JobState != nil && *o.JobState == "discarded":
+			reason = "the build job was given up after its last attempt (the worker was lost or kept failing)"
+		case o.JobState != nil:
+			reason = "the build job ended without ending the run"
+		}
+		step := map[RunStatus]string{StatusFailed: "FAILED", StatusCancelled: "CANCELLED"}[status]
+		if err := db.Finish(ctx, o.ID, status, step, reason); err != nil {
+			return ended, fmt.Errorf("end orphaned run %d: %w", o.ID, err)
+		}
+		db.log.WarnContext(ctx, "ended an orphaned run", "run_id", o.ID, "status", status, "reason", reason)
+		ended++
+	}
+	return ended, nil
+}
