@@ -172,21 +172,22 @@ func (d *display) Transition(_ context.Context, _ int64, from, to pipeline.State
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clear()
-	if from != pipeline.Pending || !d.stepStart.IsZero() {
-		if from != "" && from != pipeline.Pending {
-			fmt.Fprintf(d.w, "✓ %-15s %s\n", from, time.Since(d.stepStart).Round(100*time.Millisecond))
+	if from != pipeline.Pending {
+		mark := map[pipeline.State]string{pipeline.Failed: "✗", pipeline.Cancelled: "⊘"}[to]
+		if mark == "" {
+			mark = "✓"
 		}
+		fmt.Fprintf(d.w, "%s %-15s %s\n", mark, from, time.Since(d.stepStart).Round(100*time.Millisecond))
 	}
-	if to.Terminal() {
-		if note != "" {
-			fmt.Fprintf(d.w, "■ %s: %s\n", to, note)
-		} else {
-			fmt.Fprintf(d.w, "■ %s\n", to)
-		}
-		return
+	switch {
+	case to.Terminal() && note != "":
+		fmt.Fprintf(d.w, "■ %s: %s\n", to, note)
+	case to.Terminal():
+		fmt.Fprintf(d.w, "■ %s\n", to)
+	default:
+		d.step, d.stepStart = to, time.Now()
+		fmt.Fprintf(d.w, "● %s\n", to)
 	}
-	d.step, d.stepStart = to, time.Now()
-	fmt.Fprintf(d.w, "● %s\n", to)
 }
 
 func (d *display) Log(_ context.Context, l pipeline.LogLine) {

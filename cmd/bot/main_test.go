@@ -2,12 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -186,5 +188,20 @@ func TestMigrateSQLite(t *testing.T) {
 	}
 	if code, _, stderr := runBot(t, "", "migrate", "up", "--database-url", "mysql://x"); code != 1 || !strings.Contains(stderr, "want postgres://") {
 		t.Fatalf("bad URL: exit %d %s", code, stderr)
+	}
+}
+
+func TestDisplay(t *testing.T) {
+	var buf bytes.Buffer
+	d := newDisplay(&buf)
+	ctx := context.Background()
+	d.Transition(ctx, 1, pipeline.Pending, pipeline.Validating, "")
+	d.Log(ctx, pipeline.LogLine{Step: pipeline.Validating, Message: "checking"})
+	d.Transition(ctx, 1, pipeline.Validating, pipeline.Failed, "the spec has 1 error(s)")
+	out := buf.String()
+	for _, want := range []string{"● VALIDATING", "[VALIDATING] checking", "✗ VALIDATING", "■ FAILED: the spec has 1 error(s)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("display output lacks %q:\n%s", want, out)
+		}
 	}
 }

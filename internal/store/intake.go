@@ -65,17 +65,7 @@ func (db *DB) Intake(ctx context.Context, d *Delivery, run *Run, enqueue Enqueue
 			return nil
 		}
 		nr := *run
-		nr.ID = 0
-		nr.CreatedAt, nr.UpdatedAt = now, now
-		if nr.Status == "" {
-			nr.Status = StatusPending
-		}
-		if nr.Step == "" {
-			nr.Step = string(StatusPending)
-		}
-		if nr.Warnings == nil {
-			nr.Warnings = []string{}
-		}
+		prepareNewRun(&nr, now)
 		if _, err := tx.NewInsert().Model(&nr).Returning("id").Exec(ctx); err != nil {
 			return fmt.Errorf("insert run: %w", err)
 		}

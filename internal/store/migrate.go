@@ -41,33 +41,44 @@ func (db *DB) migrator(all fs.FS) (*migrate.Migrator, error) {
 	return migrate.NewMigrator(db.Bun, ms, migrate.WithMarkAppliedOnSuccess(true)), nil
 }
 
-// MigrateUp applies every pending migration of the application schema
-// (from all, normally linuxbuilder.Migrations) and then River's. It holds
-// Bun's migration lock, so concurrent start-ups apply each migration once.
-// It returns the names applied.
-func (db *DB) MigrateUp(ctx context.Context, all fs.FS) ([]string, error) {
+// withLockedMigrator runs fn with Bun's migrator initialised and its lock
+// held, so concurrent start-ups apply each migration once.
+func (db *DB) withLockedMigrator(ctx context.Context, all fs.FS, fn func(*migrate.Migrator) error) error {
 	m, err := db.migrator(all)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := m.Init(ctx); err != nil {
-		return nil, fmt.Errorf("migrate: init: %w", err)
+		return fmt.Errorf("migrate: init: %w", err)
 	}
 	if err := m.Lock(ctx); err != nil {
-		return nil, fmt.Errorf("migrate: lock: %w", err)
+		return fmt.Errorf("migrate: lock: %w", err)
 	}
 	defer func() {
 		if err := m.Unlock(context.WithoutCancel(ctx)); err != nil {
 			db.log.ErrorContext(ctx, "migrate: unlock", "err", err)
 		}
 	}()
-	group, err := m.Migrate(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate up: %w", err)
-	}
+	return fn(m)
+}
+
+// MigrateUp applies every pending migration of the application schema
+// (from all, normally linuxbuilder.Migrations) and then River's. It
+// returns the names applied.
+func (db *DB) MigrateUp(ctx context.Context, all fs.FS) ([]string, error) {
 	var applied []string
-	for _, mg := range group.Migrations {
-		applied = append(applied, mg.Name)
+	err := db.withLockedMigrator(ctx, all, func(m *migrate.Migrator) error {
+		group, err := m.Migrate(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate up: %w", err)
+		}
+		for _, mg := range group.Migrations {
+			applied = append(applied, mg.Name)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	rm, err := rivermigrate.New(db.RiverDriver(), &rivermigrate.Config{Logger: db.log})
 	if err != nil {
@@ -86,28 +97,19 @@ func (db *DB) MigrateUp(ctx context.Context, all fs.FS) ([]string, error) {
 // MigrateDown rolls back the last group of application migrations (River's
 // tables are left alone: they may hold other applications' jobs).
 func (db *DB) MigrateDown(ctx context.Context, all fs.FS) ([]string, error) {
-	m, err := db.migrator(all)
+	var names []string
+	err := db.withLockedMigrator(ctx, all, func(m *migrate.Migrator) error {
+		group, err := m.Rollback(ctx)
+		if err != nil {
+			return fmt.Errorf("migrate down: %w", err)
+		}
+		for _, mg := range group.Migrations {
+			names = append(names, mg.Name)
+		}
+		return nil
+	})
 	if err != nil {
 		return nil, err
-	}
-	if err := m.Init(ctx); err != nil {
-		return nil, fmt.Errorf("migrate: init: %w", err)
-	}
-	if err := m.Lock(ctx); err != nil {
-		return nil, fmt.Errorf("migrate: lock: %w", err)
-	}
-	defer func() {
-		if err := m.Unlock(context.WithoutCancel(ctx)); err != nil {
-			db.log.ErrorContext(ctx, "migrate: unlock", "err", err)
-		}
-	}()
-	group, err := m.Rollback(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("migrate down: %w", err)
-	}
-	var names []string
-	for _, mg := range group.Migrations {
-		names = append(names, mg.Name)
 	}
 	return names, nil
 }

@@ -13,21 +13,25 @@ import (
 // CreatedAt and UpdatedAt.
 func (db *DB) CreateRun(ctx context.Context, run *Run) error {
 	return db.withRetry(ctx, "create run", func(ctx context.Context) error {
-		now := db.utcNow()
-		run.ID = 0
-		run.CreatedAt, run.UpdatedAt = now, now
-		if run.Status == "" {
-			run.Status = StatusPending
-		}
-		if run.Step == "" {
-			run.Step = string(StatusPending)
-		}
-		if run.Warnings == nil {
-			run.Warnings = []string{}
-		}
+		prepareNewRun(run, db.utcNow())
 		_, err := db.Bun.NewInsert().Model(run).Returning("id").Exec(ctx)
 		return err
 	})
+}
+
+// prepareNewRun sets the fields a new run row starts with.
+func prepareNewRun(run *Run, now time.Time) {
+	run.ID = 0
+	run.CreatedAt, run.UpdatedAt = now, now
+	if run.Status == "" {
+		run.Status = StatusPending
+	}
+	if run.Step == "" {
+		run.Step = string(StatusPending)
+	}
+	if run.Warnings == nil {
+		run.Warnings = []string{}
+	}
 }
 
 // Run returns the run with id.

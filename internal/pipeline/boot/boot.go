@@ -8,7 +8,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,7 +61,11 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 		}
 		// The variable store is written to: give QEMU its own copy.
 		tmpVars := filepath.Join(filepath.Dir(req.SerialLog), ".ovmf-vars.fd")
-		if err := copyFile(vars, tmpVars); err != nil {
+		b, err := os.ReadFile(vars)
+		if err != nil {
+			return 0, fmt.Errorf("OVMF variables: %w", err)
+		}
+		if err := os.WriteFile(tmpVars, b, 0o600); err != nil {
 			return 0, fmt.Errorf("OVMF variables: %w", err)
 		}
 		defer os.Remove(tmpVars)
@@ -137,21 +140,4 @@ func lastLine(path string) string {
 		return ""
 	}
 	return "; last console line: " + string(lines[len(lines)-1])
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
 }
