@@ -352,13 +352,14 @@ func (r *run) build(ctx context.Context, bctx BuildContext) error {
 	r.image = id
 	r.logs.Add(ctx, "info", "built "+tag+" ("+id+")")
 	path := filepath.Join(r.dir, "image.tar.zst")
-	if err := r.saveImage(ctx, id, path); err != nil {
+	size, sum, err := r.saveImage(ctx, id, path)
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return stepFailed("saving the image failed: "+err.Error(), err)
 	}
-	if err := r.addFileArtifact(ctx, "image.tar.zst", ArtifactImage); err != nil {
+	if err := r.addArtifact(ctx, Artifact{Name: "image.tar.zst", Type: ArtifactImage, Path: path, Size: size, SHA256: sum}); err != nil {
 		return err
 	}
 	if r.p.cfg.Pusher != nil && r.p.cfg.PushRepo != "" {
@@ -370,46 +371,58 @@ func (r *run) build(ctx context.Context, bctx BuildContext) error {
 		case err != nil:
 			r.warn(ctx, "pushing the image failed, it is published as image.tar.zst instead: "+err.Error())
 		default:
-			a := Artifact{Name: "image-ref", Type: ArtifactImageRef, Path: ref}
-			if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
-				return fmt.Errorf("record image reference: %w", err)
+			if err := r.addArtifact(ctx, Artifact{Name: "image-ref", Type: ArtifactImageRef, Path: ref}); err != nil {
+				return err
 			}
-			r.arts = append(r.arts, a)
 		}
 	}
 	return nil
 }
 
-// saveImage streams docker save through zstd into path; memory use does
-// not depend on the image size.
-func (r *run) saveImage(ctx context.Context, id, path string) error {
+// saveImage streams docker save through zstd into path, computing the
+// file's size and sha256 as it is written; memory use does not depend on
+// the image size.
+func (r *run) saveImage(ctx context.Context, id, path string) (int64, string, error) {
 	tmp := path + ".part"
 	f, err := os.Create(tmp)
 	if err != nil {
-		return fmt.Errorf("create %s: %w", tmp, err)
+		return 0, "", fmt.Errorf("create %s: %w", tmp, err)
 	}
 	defer os.Remove(tmp)
-	enc, err := zstd.NewWriter(f, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
+	sum := sha256.New()
+	counted := &countWriter{w: io.MultiWriter(f, sum)}
+	enc, err := zstd.NewWriter(counted, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
 	if err != nil {
 		f.Close()
-		return fmt.Errorf("zstd: %w", err)
+		return 0, "", fmt.Errorf("zstd: %w", err)
 	}
 	if err := r.p.cfg.Builder.Save(ctx, id, enc); err != nil {
 		enc.Close()
 		f.Close()
-		return err
+		return 0, "", err
 	}
 	if err := enc.Close(); err != nil {
 		f.Close()
-		return fmt.Errorf("zstd: %w", err)
+		return 0, "", fmt.Errorf("zstd: %w", err)
 	}
 	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", tmp, err)
+		return 0, "", fmt.Errorf("close %s: %w", tmp, err)
 	}
 	if err := os.Rename(tmp, path); err != nil {
-		return fmt.Errorf("rename %s: %w", tmp, err)
+		return 0, "", fmt.Errorf("rename %s: %w", tmp, err)
 	}
-	return nil
+	return counted.n, hex.EncodeToString(sum.Sum(nil)), nil
+}
+
+type countWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (r *run) marker() string { return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", r.rec.ID) }
@@ -479,9 +492,12 @@ func (r *run) addFileArtifact(ctx context.Context, name string, typ ArtifactType
 	if err != nil {
 		return fmt.Errorf("artifact %s: %w", name, err)
 	}
-	a := Artifact{Name: name, Type: typ, Path: path, Size: size, SHA256: sum}
+	return r.addArtifact(ctx, Artifact{Name: name, Type: typ, Path: path, Size: size, SHA256: sum})
+}
+
+func (r *run) addArtifact(ctx context.Context, a Artifact) error {
 	if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
-		return fmt.Errorf("record artifact %s: %w", name, err)
+		return fmt.Errorf("record artifact %s: %w", a.Name, err)
 	}
 	r.arts = append(r.arts, a)
 	return nil

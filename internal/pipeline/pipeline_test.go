@@ -323,3 +323,23 @@ func TestPushFallsBackToTheTar(t *testing.T) {
 		})
 	}
 }
+
+// The image's size and sha256 are computed while it is written, and match
+// the file.
+func TestImageDigestComputedWhileStreaming(t *testing.T) {
+	p, st, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, nil, nil)
+	if err := p.Run(context.Background(), 1); err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range st.arts {
+		if a.Name != "image.tar.zst" {
+			continue
+		}
+		size, sum, err := hashFile(a.Path)
+		if err != nil || size != a.Size || sum != a.SHA256 || size == 0 {
+			t.Fatalf("recorded %d/%s, file %d/%s (%v)", a.Size, a.SHA256, size, sum, err)
+		}
+		return
+	}
+	t.Fatal("no image artifact")
+}

@@ -67,7 +67,7 @@ func BenchmarkSaveImageRSS(b *testing.B) {
 	before := peakRSSKiB(b)
 	b.ResetTimer()
 	for b.Loop() {
-		if err := r.saveImage(context.Background(), "img", filepath.Join(dir, "image.tar.zst")); err != nil {
+		if _, _, err := r.saveImage(context.Background(), "img", filepath.Join(dir, "image.tar.zst")); err != nil {
 			b.Fatal(err)
 		}
 	}
