@@ -280,6 +280,7 @@ func (p *Port) decodeNode(d *decoder, n *yaml.Node, path string) {
 	if proto == "" {
 		proto = "tcp"
 	}
+	// rePort matched: both numbers are 1 to 65535, so Atoi cannot fail.
 	fromS, toS, isRange := strings.Cut(spec, "-")
 	from, _ := strconv.Atoi(fromS)
 	to := from

@@ -49,13 +49,13 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 			case "required":
 				fi.required = true
 			case "minimum":
-				n, _ := strconv.ParseInt(val, 10, 64)
+				n := tagInt(t, sf, val)
 				fi.min = &n
 			case "maximum":
-				n, _ := strconv.ParseInt(val, 10, 64)
+				n := tagInt(t, sf, val)
 				fi.max = &n
 			case "maxItems", "maxProperties":
-				fi.maxItems, _ = strconv.Atoi(val)
+				fi.maxItems = int(tagInt(t, sf, val))
 			case "uniqueItems":
 				fi.unique = val == "true"
 			}
@@ -64,6 +64,17 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 	}
 	fieldCache.Store(t, fields)
 	return fields
+}
+
+// tagInt parses a number in a jsonschema tag. The tags are this package's
+// own constants, so a bad one is a programming error, caught by every test
+// that decodes a spec.
+func tagInt(t reflect.Type, sf reflect.StructField, val string) int64 {
+	n, err := strconv.ParseInt(val, 10, 64)
+	if err != nil {
+		panic(fmt.Sprintf("spec: bad number %q in the jsonschema tag of %s.%s: %v", val, t.Name(), sf.Name, err))
+	}
+	return n
 }
 
 func joinPath(parent, name string) string {

@@ -255,7 +255,11 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
 		if err != nil {
 			return err
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
+		n, err := res.RowsAffected()
+		if err != nil {
+			return err
+		}
+		if n == 0 {
 			return fmt.Errorf("run %d: %w", id, ErrNotFound)
 		}
 		return nil

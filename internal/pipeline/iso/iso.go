@@ -63,7 +63,10 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 	if err != nil {
 		return fmt.Errorf("the image has no boot-files record (was it rendered by Linux Builder?): %w", err)
 	}
-	cmdline, _ := os.ReadFile(filepath.Join(root, "etc/linux-builder/kernel-cmdline"))
+	cmdline, err := os.ReadFile(filepath.Join(root, "etc/linux-builder/kernel-cmdline"))
+	if err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("kernel command line: %w", err)
+	}
 	if err := prepareRoot(root, boot["INIT"], req.Marker); err != nil {
 		return err
 	}
