@@ -147,7 +147,7 @@ var structuralCases = []struct {
 	{"bool for string", "base: debian\nname: true", CodeType, Pos{2, 7}, "name", "expected a string"},
 	{"string for bool", "base: debian\ndefaults: {trim: yes}", CodeType, Pos{2, 18}, "defaults.trim", "expected true or false"},
 	{"float for int", "base: debian\ndefaults: {swappiness: 1.5}", CodeType, Pos{2, 24}, "defaults.swappiness", "expected an integer"},
-	{"huge int", "base: debian\ndefaults: {swappiness: 99999999999999999999}", CodeType, Pos{2, 24}, "defaults.swappiness", "expected an integer"},
+	{"huge int", "base: debian\ndefaults: {swappiness: 99999999999999999999}", CodeRange, Pos{2, 24}, "defaults.swappiness", "out of range"},
 	{"list too long", "base: debian\nbackup: {destinations: [" + strings.Repeat("/a,", 17) + "]}", CodeRange, Pos{2, 24}, "backup.destinations", "at most 16"},
 	{"duplicate service", "base: debian\nservices: {databases: [redis, redis]}", CodeEnum, Pos{2, 31}, "services.databases[1]", "listed twice"},
 	{"dotfile path escapes home", "base: debian\ncustomization:\n  dotfiles:\n    files: {\"../../etc/passwd\": x}", CodePattern, Pos{4, 13}, `customization.dotfiles.files["../../etc/passwd"]`, "inside the home directory"},
@@ -259,5 +259,15 @@ func TestEmptyFirewallSectionEnablesDefaults(t *testing.T) {
 		if !fw.IsEnabled() || fw.Backend != FirewallNftables || fw.DefaultPolicy != PolicyDrop {
 			t.Fatalf("%q: firewall %+v", src, fw)
 		}
+	}
+}
+
+func TestIntegralFloatsAreIntegers(t *testing.T) {
+	doc, diags := Parse("i.yaml", []byte("base: debian\ndefaults: {swappiness: 08}\nsecurityFeatures: {firewall: {allowedPorts: [22.0]}}\n"))
+	if diags.HasErrors() {
+		t.Fatal(diags.Error())
+	}
+	if *doc.Spec.Defaults.Swappiness != 8 || doc.Spec.SecurityFeatures.Firewall.AllowedPorts[0].From != 22 {
+		t.Fatalf("got swappiness %d, port %v", *doc.Spec.Defaults.Swappiness, doc.Spec.SecurityFeatures.Firewall.AllowedPorts)
 	}
 }

@@ -259,8 +259,7 @@ func (p Port) MarshalJSON() ([]byte, error) {
 }
 
 func (p *Port) decodeNode(d *decoder, n *yaml.Node, path string) {
-	if n.Kind == yaml.ScalarNode && n.Tag == "!!int" {
-		v, err := strconv.ParseInt(n.Value, 10, 32)
+	if v, isInt, err := integer(n); isInt {
 		if err != nil || v < 1 || v > 65535 {
 			d.errorf(n, CodeRange, path, "", "port %s is out of range; expected 1 to 65535", n.Value)
 			return

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	"math"
 	"reflect"
 	"slices"
 	"strconv"
@@ -195,12 +196,36 @@ func (d *decoder) str(n *yaml.Node, path string, t reflect.Type) (string, bool) 
 	return n.Value, true
 }
 
+// integer reads an integer scalar. Like JSON Schema's "integer", it takes
+// any number with no fractional part, so 10.0 (and YAML's 08, a float) are
+// 10 and 8.
+func integer(n *yaml.Node) (i int64, isInt bool, err error) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, false, nil
+	}
+	switch n.Tag {
+	case "!!int":
+		i, err := strconv.ParseInt(n.Value, 0, 64)
+		return i, true, err
+	case "!!float":
+		f, err := strconv.ParseFloat(n.Value, 64)
+		if err != nil || f != math.Trunc(f) || math.IsInf(f, 0) {
+			return 0, false, nil
+		}
+		if f < math.MinInt64 || f > math.MaxInt64 {
+			return 0, true, strconv.ErrRange
+		}
+		return int64(f), true, nil
+	}
+	return 0, false, nil
+}
+
 func (d *decoder) intValue(n *yaml.Node, path string, v reflect.Value, fi fieldInfo) {
-	if n.Kind != yaml.ScalarNode || n.Tag != "!!int" {
+	i, isInt, err := integer(n)
+	if !isInt {
 		d.errorf(n, CodeType, path, "", "expected an integer, got %s", describe(n))
 		return
 	}
-	i, err := strconv.ParseInt(n.Value, 0, 64)
 	if err != nil {
 		d.errorf(n, CodeRange, path, "", "integer %s is out of range", n.Value)
 		return
