@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/invopop/jsonschema"
 )
@@ -47,7 +48,8 @@ func (r *scalarRule) check(s string) (Code, string, string) {
 		}
 		return CodeEnum, "unknown value " + quote(s) + "; expected one of " + strings.Join(r.enum, ", "), suggest(s, r.enum)
 	}
-	if r.maxLen > 0 && len(s) > r.maxLen {
+	// Characters, not bytes, as JSON Schema's maxLength counts.
+	if r.maxLen > 0 && utf8.RuneCountInString(s) > r.maxLen {
 		return CodePattern, "value is longer than " + itoa(r.maxLen) + " characters", ""
 	}
 	if r.pattern != nil && !r.pattern.MatchString(s) {
