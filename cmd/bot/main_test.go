@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -203,5 +204,29 @@ func TestDisplay(t *testing.T) {
 		if !strings.Contains(out, want) {
 			t.Errorf("display output lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// bot build wires the real engine: an image-only build of the minimal
+// example completes and lists its artifacts; a second is a cache hit.
+func TestBuildImageOnly(t *testing.T) {
+	if err := exec.Command("docker", "image", "inspect", "debian:bookworm").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("docker with debian:bookworm is needed: %v", err)
+		}
+		t.Skipf("docker with debian:bookworm is needed: %v", err)
+	}
+	dir := t.TempDir()
+	args := []string{"build", "../../examples/minimal-debian.yaml", "--no-iso", "--keep-image=false", "--database-url", "", "--data-dir", dir, "-o", filepath.Join(dir, "out")}
+	code, out, stderr := runBot(t, "", args...)
+	if code != 0 || !strings.Contains(out, "run 1 SUCCESS (COMPLETE)") || !strings.Contains(out, "image.tar.zst") || !strings.Contains(out, "ISO generation is not configured") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out", "image.tar.zst")); err != nil {
+		t.Fatalf("artifact not linked into -o: %v", err)
+	}
+	code, out, _ = runBot(t, "", args...)
+	if code != 0 || !strings.Contains(out, "cache hit: run 1") {
+		t.Fatalf("second build: exit %d\n%s", code, out)
 	}
 }

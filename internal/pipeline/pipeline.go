@@ -83,6 +83,24 @@ func New(cfg Config) (*Pipeline, error) {
 	return &Pipeline{cfg: cfg, log: log}, nil
 }
 
+// cacheKey is the build context hash qualified by the outputs this
+// pipeline produces.
+func (p *Pipeline) cacheKey(contextHash string) string {
+	key := contextHash
+	if p.cfg.ISO != nil {
+		key += "+iso"
+		if p.cfg.Boot != nil {
+			for _, fw := range p.cfg.Firmwares {
+				key += "+" + string(fw)
+			}
+		}
+	}
+	if p.cfg.PushRepo != "" {
+		key += "+push:" + p.cfg.PushRepo
+	}
+	return key
+}
+
 // run is one execution of the pipeline for one run.
 type run struct {
 	p        *Pipeline
@@ -303,12 +321,14 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	for _, w := range warns {
 		r.logs.Add(ctx, "warn", w.String())
 	}
-	hash := bctx.ContextHash()
-	r.logs.Add(ctx, "info", "build context "+hash)
-	if err := r.p.cfg.Store.RecordContextHash(ctx, r.rec.ID, hash); err != nil {
+	r.logs.Add(ctx, "info", "build context "+bctx.ContextHash())
+	// The cache key is the context plus what this pipeline makes of it:
+	// an image-only run must not satisfy a later run that wants an ISO.
+	key := r.p.cacheKey(bctx.ContextHash())
+	if err := r.p.cfg.Store.RecordContextHash(ctx, r.rec.ID, key); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
 	}
-	from, arts, err := r.p.cfg.Store.CachedArtifacts(ctx, hash)
+	from, arts, err := r.p.cfg.Store.CachedArtifacts(ctx, key)
 	switch {
 	case errors.Is(err, ErrNoCache):
 		return bctx, Next, nil

@@ -215,7 +215,7 @@ func TestPipelineOutcomes(t *testing.T) {
 				if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				st.cache["h1"] = []Artifact{{Name: "linux.iso", Type: ArtifactISO, Path: f}}
+				st.cache[p.cacheKey("h1")] = []Artifact{{Name: "linux.iso", Type: ArtifactISO, Path: f}}
 			}
 			if err := p.Run(context.Background(), 1); err != nil {
 				t.Fatal(err)
@@ -342,4 +342,13 @@ func TestImageDigestComputedWhileStreaming(t *testing.T) {
 		return
 	}
 	t.Fatal("no image artifact")
+}
+
+// An image-only build does not satisfy a later build that wants an ISO.
+func TestCacheKeyDependsOnOutputs(t *testing.T) {
+	imageOnly, _, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, nil, nil)
+	withISO, _, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, fakeISO{}, fakeBoot{})
+	if imageOnly.cacheKey("h") == withISO.cacheKey("h") {
+		t.Fatal("image-only and ISO builds share a cache key")
+	}
 }
