@@ -221,6 +221,8 @@ func (r *run) end(ctx context.Context, cause error) error {
 		if len(r.warnings) > 0 {
 			reason = strings.Join(r.warnings, "; ")
 		}
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		final, reason = Failed, fmt.Sprintf("the build exceeded its time limit during %s", r.state)
 	case ctx.Err() != nil || errors.Is(cause, context.Canceled):
 		final, reason = Cancelled, "cancelled"
 		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {

@@ -352,3 +352,15 @@ func TestCacheKeyDependsOnOutputs(t *testing.T) {
 		t.Fatal("image-only and ISO builds share a cache key")
 	}
 }
+
+func TestPipelineTimeoutFails(t *testing.T) {
+	p, st, _ := newTestPipeline(t, goodSpec, &fakeBuilder{block: true}, nil, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	if err := p.Run(ctx, 1); err != nil {
+		t.Fatal(err)
+	}
+	if st.state != Failed || !strings.Contains(st.reason, "time limit during BUILDING") {
+		t.Fatalf("ended %s: %q", st.state, st.reason)
+	}
+}
