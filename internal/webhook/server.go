@@ -1,0 +1,186 @@
+// Package webhook is the GitHub App's front door: a Fiber server that
+// verifies each delivery's signature over the raw body before anything
+// else, records the delivery durably (with the run and job it asks for, in
+// one transaction) and only then acknowledges it. GitHub gives a webhook
+// ten seconds and does not redeliver on its own, so the handler does no
+// slow work: builds run on the queue.
+//
+// One small file per event decides what a delivery means (push.go, …);
+// events the bot does not act on are recorded as ignored.
+package webhook
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// MaxBody is the largest delivery accepted; GitHub caps payloads at 25 MB.
+const MaxBody = 25 << 20
+
+// Store is what the receiver needs from the database.
+type Store interface {
+	Intake(ctx context.Context, d *store.Delivery, run *store.Run, enqueue store.Enqueuer) (store.IntakeResult, error)
+	Ping(ctx context.Context) error
+}
+
+// Config configures the receiver.
+type Config struct {
+	// Secret is the webhook secret; required.
+	Secret string
+	// Path is where GitHub posts; default /webhook.
+	Path string
+	// AppID scopes delivery ids (unique per app).
+	AppID int64
+	// SpecPath is the spec's path in repositories; default linux-build.yaml.
+	SpecPath string
+	Store    Store
+	Enqueue  store.Enqueuer
+	Logger   *slog.Logger
+	Now      func() time.Time
+}
+
+// Decision is what a delivery asks for.
+type Decision struct {
+	Outcome store.Outcome
+	Reason  string
+	Run     *store.Run // set when a build is wanted
+	// Repo and Installation describe the delivery for the record.
+	Repo         string
+	Installation *int64
+	Action       string
+}
+
+func ignored(reason string) Decision { return Decision{Outcome: store.OutcomeIgnored, Reason: reason} }
+
+// handlers route events to their deciders.
+var handlers = map[string]func(cfg *Config, body []byte) (Decision, error){
+	"push": decidePush,
+}
+
+// New returns the Fiber app serving the webhook, /healthz and /readyz. It
+// refuses to start without a secret: an unsigned endpoint would build
+// anyone's spec.
+func New(cfg Config) (*fiber.App, error) {
+	if cfg.Secret == "" {
+		return nil, errors.New("webhook: a webhook secret is required (GITHUB_WEBHOOK_SECRET)")
+	}
+	if cfg.Store == nil || cfg.Enqueue == nil {
+		return nil, errors.New("webhook: Store and Enqueue are required")
+	}
+	if cfg.Path == "" {
+		cfg.Path = "/webhook"
+	}
+	if cfg.SpecPath == "" {
+		cfg.SpecPath = "linux-build.yaml"
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	app := fiber.New(fiber.Config{
+		BodyLimit:             MaxBody,
+		DisableStartupMessage: true,
+		ReadTimeout:           10 * time.Second,
+		WriteTimeout:          10 * time.Second,
+		ErrorHandler: func(c *fiber.Ctx, err error) error {
+			var fe *fiber.Error
+			if errors.As(err, &fe) {
+				return c.Status(fe.Code).SendString(fe.Message)
+			}
+			return c.Status(fiber.StatusInternalServerError).SendString("internal error")
+		},
+	})
+	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
+	app.Get("/readyz", func(c *fiber.Ctx) error {
+		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+		defer cancel()
+		if err := cfg.Store.Ping(ctx); err != nil {
+			return c.Status(fiber.StatusServiceUnavailable).SendString("database unreachable")
+		}
+		return c.SendString("ready")
+	})
+	app.Post(cfg.Path, func(c *fiber.Ctx) error { return receive(&cfg, c) })
+	return app, nil
+}
+
+// verify checks X-Hub-Signature-256 over the raw body in constant time.
+func verify(secret string, body []byte, header string) bool {
+	sig, ok := strings.CutPrefix(header, "sha256=")
+	if !ok {
+		return false
+	}
+	got, err := hex.DecodeString(sig)
+	if err != nil {
+		return false
+	}
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return hmac.Equal(got, mac.Sum(nil))
+}
+
+// Sign returns the X-Hub-Signature-256 value GitHub would send.
+func Sign(secret string, body []byte) string {
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write(body)
+	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+}
+
+func receive(cfg *Config, c *fiber.Ctx) error {
+	body := c.Body()
+	// Signature first: nothing of an unsigned body is parsed.
+	if !verify(cfg.Secret, body, c.Get("X-Hub-Signature-256")) {
+		return c.Status(fiber.StatusUnauthorized).SendString("bad or missing signature")
+	}
+	event, id := c.Get("X-GitHub-Event"), c.Get("X-GitHub-Delivery")
+	if event == "" || id == "" || len(id) > 100 {
+		return c.Status(fiber.StatusBadRequest).SendString("missing X-GitHub-Event or X-GitHub-Delivery")
+	}
+	log := cfg.Logger.With("delivery", id, "event", event)
+	if event == "ping" {
+		return c.Status(fiber.StatusOK).SendString("pong")
+	}
+	decide, ok := handlers[event]
+	dec := ignored(fmt.Sprintf("%s events are not handled", event))
+	if ok {
+		var err error
+		if dec, err = decide(cfg, body); err != nil {
+			dec = Decision{Outcome: store.OutcomeRejected, Reason: err.Error()}
+		}
+	}
+	sum := sha256.Sum256(body)
+	d := &store.Delivery{
+		AppID: cfg.AppID, DeliveryID: id, Event: event, Action: dec.Action, InstallationID: dec.Installation,
+		Repo: dec.Repo, ReceivedAt: cfg.Now().UTC(), Outcome: dec.Outcome, Reason: dec.Reason,
+		PayloadSHA256: hex.EncodeToString(sum[:]),
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
+	defer cancel()
+	res, err := cfg.Store.Intake(ctx, d, dec.Run, cfg.Enqueue)
+	if err != nil {
+		// Not acknowledged: GitHub shows the delivery as failed and it can
+		// be redelivered (by hand, or by the missed-delivery job).
+		log.ErrorContext(ctx, "intake failed", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the delivery; please redeliver")
+	}
+	if res.Duplicate {
+		return c.Status(fiber.StatusOK).SendString("already received")
+	}
+	log.InfoContext(ctx, "delivery recorded", "outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID, "coalesced", res.Coalesced)
+	if res.RunID != 0 {
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced})
+	}
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": dec.Outcome, "reason": dec.Reason})
+}

@@ -1,0 +1,268 @@
+package webhook
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/gofiber/fiber/v2"
+
+	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+const secret = "It's a Secret to Everybody"
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func newApp(t *testing.T, db *store.DB) *fiber.App {
+	t.Helper()
+	q, err := queue.New(db, queue.Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, err := New(Config{Secret: secret, AppID: 1, Store: db, Enqueue: q.Enqueuer(), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return app
+}
+
+func post(t *testing.T, app *fiber.App, event, id string, body []byte, sig string) (int, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	if sig != "" {
+		req.Header.Set("X-Hub-Signature-256", sig)
+	}
+	resp, err := app.Test(req, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+type payload struct {
+	event, name string
+	body        []byte
+}
+
+func payloads(t *testing.T) []payload {
+	t.Helper()
+	files, err := filepath.Glob("../../testdata/github/webhooks/*/*.json")
+	if err != nil || len(files) < 100 {
+		t.Fatalf("payloads: %d files, %v", len(files), err)
+	}
+	var out []payload
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, payload{event: filepath.Base(filepath.Dir(f)), name: filepath.Base(f), body: b})
+	}
+	return out
+}
+
+// Every real payload is accepted when signed, and rejected when the
+// signature is missing, wrong, or was computed over a re-serialised body.
+func TestEveryRealPayload(t *testing.T) {
+	app := newApp(t, storetest.SQLite(t, nil))
+	for i, p := range payloads(t) {
+		t.Run(p.event+"/"+p.name, func(t *testing.T) {
+			id := fmt.Sprintf("delivery-%d", i)
+			if code, body := post(t, app, p.event, id, p.body, Sign(secret, p.body)); code != 200 && code != 202 {
+				t.Fatalf("signed: %d %s", code, body)
+			}
+			if code, _ := post(t, app, p.event, id+"-nosig", p.body, ""); code != 401 {
+				t.Fatalf("unsigned: %d", code)
+			}
+			if code, _ := post(t, app, p.event, id+"-wrong", p.body, Sign("not the secret", p.body)); code != 401 {
+				t.Fatalf("wrong secret: %d", code)
+			}
+			var v any
+			if err := json.Unmarshal(p.body, &v); err != nil {
+				t.Fatal(err)
+			}
+			reser, _ := json.MarshalIndent(v, "", " ")
+			if bytes.Equal(reser, p.body) {
+				t.Fatal("re-serialising did not change the body; the test proves nothing")
+			}
+			if code, _ := post(t, app, p.event, id+"-reser", reser, Sign(secret, p.body)); code != 401 {
+				t.Fatalf("re-serialised body: %d", code)
+			}
+		})
+	}
+}
+
+// pushWithSpec is a real push payload whose head commit adds the spec.
+func pushWithSpec(t *testing.T, after string) []byte {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/github/webhooks/push/00-none.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(b, &m); err != nil {
+		t.Fatal(err)
+	}
+	m["ref"], m["after"], m["deleted"] = "refs/heads/main", after, false
+	commit := map[string]any{"id": after, "added": []string{"linux-build.yaml"}, "modified": []string{}, "removed": []string{}}
+	m["commits"], m["head_commit"] = []any{commit}, commit
+	out, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestPushRouting(t *testing.T) {
+	base := pushWithSpec(t, "0000000000000000000000000000000000000001")
+	edit := func(f func(m map[string]any)) []byte {
+		var m map[string]any
+		_ = json.Unmarshal(base, &m)
+		f(m)
+		b, _ := json.Marshal(m)
+		return b
+	}
+	tests := []struct {
+		name    string
+		body    []byte
+		wantRun bool
+		reason  string
+	}{
+		{"spec added on a branch", base, true, ""},
+		{"spec modified", edit(func(m map[string]any) {
+			c := map[string]any{"modified": []string{"linux-build.yaml"}, "added": []string{}}
+			m["commits"], m["head_commit"] = []any{c}, c
+		}), true, ""},
+		{"spec untouched", edit(func(m map[string]any) {
+			c := map[string]any{"modified": []string{"README.md"}}
+			m["commits"], m["head_commit"] = []any{c}, c
+		}), false, "not changed"},
+		{"tag push", edit(func(m map[string]any) { m["ref"] = "refs/tags/v1" }), false, "not a branch push"},
+		{"branch deleted", edit(func(m map[string]any) { m["deleted"] = true }), false, "branch deleted"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dec, err := decidePush(&Config{SpecPath: "linux-build.yaml"}, tc.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if (dec.Run != nil) != tc.wantRun || !strings.Contains(dec.Reason, tc.reason) {
+				t.Fatalf("decision %+v", dec)
+			}
+			if tc.wantRun && (dec.Run.HeadSHA == "" || dec.Run.Ref != "refs/heads/main" || dec.Run.Repo == "") {
+				t.Fatalf("run %+v", dec.Run)
+			}
+		})
+	}
+}
+
+// The same delivery sent five times at once makes exactly one run.
+func TestConcurrentRedeliveryMakesOneRun(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
+		app := newApp(t, db)
+		body := pushWithSpec(t, "0000000000000000000000000000000000000002")
+		sig := Sign(secret, body)
+		codes := make(chan int, 5)
+		var wg sync.WaitGroup
+		for range 5 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				code, _ := post(t, app, "push", "same-delivery", body, sig)
+				codes <- code
+			}()
+		}
+		wg.Wait()
+		close(codes)
+		accepted, dup := 0, 0
+		for c := range codes {
+			switch c {
+			case 202:
+				accepted++
+			case 200:
+				dup++
+			default:
+				t.Fatalf("status %d", c)
+			}
+		}
+		runs, err := db.ListRuns(context.Background(), store.RunFilter{})
+		if err != nil || len(runs) != 1 || accepted != 1 || dup != 4 {
+			t.Fatalf("%d runs, %d accepted, %d duplicates (%v)", len(runs), accepted, dup, err)
+		}
+	})
+}
+
+type downStore struct{}
+
+func (downStore) Intake(context.Context, *store.Delivery, *store.Run, store.Enqueuer) (store.IntakeResult, error) {
+	return store.IntakeResult{}, errors.New("connection refused")
+}
+func (downStore) Ping(context.Context) error { return errors.New("connection refused") }
+
+func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
+	enq := func(context.Context, *sql.Tx, *store.Run) (int64, int64, error) { return 0, 0, nil }
+	app, err := New(Config{Secret: secret, Store: downStore{}, Enqueue: enq, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	body := pushWithSpec(t, "0000000000000000000000000000000000000003")
+	if code, _ := post(t, app, "push", "d1", body, Sign(secret, body)); code != 503 {
+		t.Fatalf("database down: %d, want 503", code)
+	}
+	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
+	resp, err := app.Test(req)
+	if err != nil || resp.StatusCode != 503 {
+		t.Fatalf("readyz with the database down: %v %v", resp.StatusCode, err)
+	}
+	// The body cap is enforced by the server while reading, so it is
+	// tested over a real loopback connection.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = app.Listener(ln) }()
+	defer app.Shutdown()
+	// A client announcing a body over the cap gets 413 before it sends it.
+	conn, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: d2\r\nContent-Length: %d\r\n\r\n", MaxBody+1)
+	resp2, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatalf("oversized body: %v", err)
+	}
+	resp2.Body.Close()
+	if resp2.StatusCode != 413 {
+		t.Fatalf("oversized body: %d, want 413", resp2.StatusCode)
+	}
+	if code, _ := post(t, app, "ping", "d3", []byte("{}"), Sign(secret, []byte("{}"))); code != 200 {
+		t.Fatalf("ping: %d", code)
+	}
+	if _, err := New(Config{Store: downStore{}, Enqueue: enq}); err == nil {
+		t.Fatal("started without a webhook secret")
+	}
+}
