@@ -1,0 +1,135 @@
+// Package github is the bot's GitHub App client: installation
+// authentication (ghinstallation, one cached transport per installation,
+// GHES through configurable API and upload URLs) and the calls the bot
+// makes. The fake server in githubtest validates every request against
+// GitHub's OpenAPI description.
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bradleyfalzon/ghinstallation/v2"
+	gh "github.com/google/go-github/v60/github"
+	ghv88 "github.com/google/go-github/v88/github" // the version ghinstallation's options use
+)
+
+// Config configures the App client.
+type Config struct {
+	AppID      int64
+	PrivateKey []byte // PEM
+	// APIURL and UploadURL point at GitHub Enterprise Server; empty means
+	// github.com.
+	APIURL, UploadURL string
+	// HTTPClient is the base transport's client; nil means a client with a
+	// 30 s timeout.
+	HTTPClient *http.Client
+}
+
+// App is an authenticated GitHub App.
+type App struct {
+	cfg     Config
+	apps    *ghinstallation.AppsTransport
+	base    http.RoundTripper
+	mu      sync.Mutex
+	clients map[int64]*gh.Client
+}
+
+// NewApp checks the key and prepares the App transport.
+func NewApp(cfg Config) (*App, error) {
+	if cfg.AppID == 0 || len(cfg.PrivateKey) == 0 {
+		return nil, errors.New("github app: GITHUB_APP_ID and a private key are required")
+	}
+	base := http.DefaultTransport
+	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
+		base = cfg.HTTPClient.Transport
+	}
+	apps, err := ghinstallation.NewAppsTransport(base, cfg.AppID, cfg.PrivateKey)
+	if err != nil {
+		return nil, fmt.Errorf("github app key: %w", err)
+	}
+	if cfg.APIURL != "" {
+		apps.BaseURL = strings.TrimSuffix(cfg.APIURL, "/")
+	}
+	return &App{cfg: cfg, apps: apps, base: base, clients: map[int64]*gh.Client{}}, nil
+}
+
+// Installation returns the API client of an installation; its token is
+// fetched on first use and renewed before it expires.
+func (a *App) Installation(id int64) (*gh.Client, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if c, ok := a.clients[id]; ok {
+		return c, nil
+	}
+	tr := ghinstallation.NewFromAppsTransport(a.apps, id)
+	// An explicit (empty) options object: without it the token request's
+	// body is JSON null, which GitHub's OpenAPI description does not allow.
+	tr.InstallationTokenOptions = &ghv88.InstallationTokenOptions{}
+	if a.cfg.APIURL != "" {
+		tr.BaseURL = strings.TrimSuffix(a.cfg.APIURL, "/")
+	}
+	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	c := gh.NewClient(hc)
+	if a.cfg.APIURL != "" {
+		upload := a.cfg.UploadURL
+		if upload == "" {
+			upload = a.cfg.APIURL
+		}
+		var err error
+		if c, err = c.WithEnterpriseURLs(a.cfg.APIURL, upload); err != nil {
+			return nil, fmt.Errorf("github urls: %w", err)
+		}
+	}
+	a.clients[id] = c
+	return c, nil
+}
+
+// MaxSpecSize caps a fetched spec, like the validator's own limit.
+const MaxSpecSize = 256 << 10
+
+// FetchFile returns the raw content of path in repo ("owner/name") at the
+// exact commit sha, at most MaxSpecSize+1 bytes (so the validator can say
+// it is too large).
+func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, sha string) ([]byte, error) {
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok {
+		return nil, fmt.Errorf("fetch %s: repository %q is not owner/name", path, repo)
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return nil, err
+	}
+	req, err := c.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/contents/%s?ref=%s", owner, name, path, sha), nil)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s: %w", path, err)
+	}
+	req.Header.Set("Accept", "application/vnd.github.raw")
+	req = req.WithContext(ctx)
+	resp, err := c.Client().Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, ErrNotFound)
+	}
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, fmt.Errorf("fetch %s@%s: GitHub answered %s: %s", path, sha, resp.Status, strings.TrimSpace(string(b)))
+	}
+	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxSpecSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, err)
+	}
+	return b, nil
+}
+
+// ErrNotFound is returned when GitHub has no such file.
+var ErrNotFound = errors.New("not found on GitHub")
