@@ -18,6 +18,8 @@ import (
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v60/github"
 	ghv88 "github.com/google/go-github/v88/github" // the version ghinstallation's options use
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 )
 
 // Config configures the App client.
@@ -133,3 +135,20 @@ func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, s
 
 // ErrNotFound is returned when GitHub has no such file.
 var ErrNotFound = errors.New("not found on GitHub")
+
+// SpecFetcher fetches a run's spec from its repository at its head SHA.
+type SpecFetcher struct{ App *App }
+
+var _ pipeline.SpecFetcher = SpecFetcher{}
+
+// FetchSpec implements pipeline.SpecFetcher.
+func (f SpecFetcher) FetchSpec(ctx context.Context, rec *pipeline.RunRecord) ([]byte, error) {
+	if rec.InstallationID == 0 || rec.HeadSHA == "" {
+		return nil, fmt.Errorf("run %d has no installation or head SHA to fetch its spec from", rec.ID)
+	}
+	b, err := f.App.FetchFile(ctx, rec.InstallationID, rec.Repo, rec.SpecPath, rec.HeadSHA)
+	if errors.Is(err, ErrNotFound) {
+		return nil, fmt.Errorf("%w: %w", pipeline.ErrSpecNotFound, err)
+	}
+	return b, err
+}

@@ -11,17 +11,22 @@ import (
 
 // RunRecord is what the pipeline needs to know about a run.
 type RunRecord struct {
-	ID        int64
-	State     State // the current step, or the terminal state
-	Repo      string
-	SpecPath  string // for diagnostics: linux-build.yaml, examples/x.yaml
-	SpecSrc   []byte // the spec as the user wrote it
-	Distro    spec.Base
-	CreatedAt time.Time
+	ID       int64
+	State    State // the current step, or the terminal state
+	Repo     string
+	SpecPath string // for diagnostics: linux-build.yaml, examples/x.yaml
+	SpecSrc  []byte // the spec as the user wrote it; empty until fetched
+	// InstallationID and HeadSHA say where to fetch the spec from for runs
+	// that came from GitHub.
+	InstallationID int64
+	HeadSHA        string
+	Distro         spec.Base
+	CreatedAt      time.Time
 }
 
 // SpecInfo is what validation learns about a run.
 type SpecInfo struct {
+	Source                                                       string // the spec as fetched (empty: unchanged)
 	Base, KernelVersion, InitSystem, Architecture, SecurityLevel string
 	ResolvedJSON                                                 string
 	Warnings                                                     []string
@@ -141,6 +146,15 @@ type BootRequest struct {
 type BootTester interface {
 	Boot(ctx context.Context, req BootRequest, log func(string)) (timeToMarker time.Duration, err error)
 }
+
+// SpecFetcher fetches a run's spec from where it lives (the repository at
+// the run's head SHA). ErrSpecNotFound means there is none.
+type SpecFetcher interface {
+	FetchSpec(ctx context.Context, rec *RunRecord) ([]byte, error)
+}
+
+// ErrSpecNotFound is returned by a SpecFetcher when the spec does not exist.
+var ErrSpecNotFound = errors.New("spec not found")
 
 // Pusher pushes a built image to a registry (pipeline/docker).
 type Pusher interface {

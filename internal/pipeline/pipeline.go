@@ -28,6 +28,8 @@ type Config struct {
 	ISO       ISOBuilder // nil: no ISO (and no boot test)
 	Boot      BootTester // nil: no boot test
 	Publisher Publisher  // nil: NopPublisher
+	// Fetcher fetches specs of runs that arrive without one (GitHub runs).
+	Fetcher SpecFetcher
 	// Pusher and PushRepo, when both set, push each built image to
 	// PushRepo:run-<id>; a failed push falls back to the saved tar.
 	Pusher    Pusher
@@ -125,6 +127,14 @@ func (e *errStep) Unwrap() error { return e.err }
 
 func stepFailed(reason string, err error) error { return &errStep{reason: reason, err: err} }
 
+// errRetry is an infrastructure failure: the run is left as it is and the
+// error is returned, so the queue retries the job (and, after the last
+// attempt, the reaper ends the run).
+type errRetry struct{ err error }
+
+func (e *errRetry) Error() string { return e.err.Error() }
+func (e *errRetry) Unwrap() error { return e.err }
+
 // Run runs the build of run id to its end: it is queue.Runner. A run that
 // already ended is left alone (a redelivered job). It returns an error only
 // for infrastructure failures worth a retry (the store is unreachable); a
@@ -176,6 +186,11 @@ func (r *run) execute(ctx context.Context) error {
 				err = stepFailed("publishing failed: "+err.Error(), err)
 			}
 			ev = Next
+		}
+		var retry *errRetry
+		if errors.As(err, &retry) && ctx.Err() == nil {
+			r.logs.Add(ctx, "warn", retry.Error()+"; the job will be retried")
+			return err
 		}
 		if err != nil {
 			return r.end(ctx, err)
@@ -269,6 +284,22 @@ func (r *run) cleanup(ctx context.Context, final State) {
 }
 
 func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, error) {
+	var fetched string
+	if len(r.rec.SpecSrc) == 0 {
+		if r.p.cfg.Fetcher == nil {
+			return nil, nil, stepFailed("the run has no spec and no way to fetch one", errors.New("no spec"))
+		}
+		src, err := r.p.cfg.Fetcher.FetchSpec(ctx, r.rec)
+		switch {
+		case errors.Is(err, ErrSpecNotFound):
+			return nil, nil, stepFailed(fmt.Sprintf("%s does not exist at %s", r.rec.SpecPath, r.rec.HeadSHA), err)
+		case err != nil:
+			// GitHub unreachable or failing: worth a retry of the job.
+			return nil, nil, &errRetry{fmt.Errorf("fetch spec: %w", err)}
+		}
+		r.rec.SpecSrc, fetched = src, string(src)
+		r.logs.Add(ctx, "info", fmt.Sprintf("fetched %s at %s (%d bytes)", r.rec.SpecPath, r.rec.HeadSHA, len(src)))
+	}
 	doc, diags := spec.Parse(r.rec.SpecPath, r.rec.SpecSrc)
 	if r.rec.Distro != "" && doc.Spec != nil && !diags.HasErrors() {
 		rebased, err := spec.Rebase(doc, r.rec.Distro)
@@ -299,7 +330,8 @@ func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, e
 		warnings = append(warnings, w.String())
 	}
 	info := SpecInfo{
-		Base: string(s.Base), KernelVersion: string(s.Kernel.Version), InitSystem: string(s.Init),
+		Source: fetched,
+		Base:   string(s.Base), KernelVersion: string(s.Kernel.Version), InitSystem: string(s.Init),
 		Architecture: string(s.Architecture), SecurityLevel: string(s.SecurityFeatures.KernelHardening),
 		ResolvedJSON: string(resolved), Warnings: warnings,
 	}

@@ -364,3 +364,34 @@ func TestPipelineTimeoutFails(t *testing.T) {
 		t.Fatalf("ended %s: %q", st.state, st.reason)
 	}
 }
+
+type fakeFetcher struct {
+	src []byte
+	err error
+}
+
+func (f fakeFetcher) FetchSpec(context.Context, *RunRecord) ([]byte, error) { return f.src, f.err }
+
+func TestSpecFetching(t *testing.T) {
+	t.Run("fetched", func(t *testing.T) {
+		p, st, _ := newTestPipeline(t, "", &fakeBuilder{}, nil, nil)
+		p.cfg.Fetcher = fakeFetcher{src: []byte(goodSpec)}
+		if err := p.Run(context.Background(), 1); err != nil || st.state != Complete || st.info.Source != goodSpec {
+			t.Fatalf("state %s, err %v, source %+v", st.state, err, st.info)
+		}
+	})
+	t.Run("missing spec fails the run", func(t *testing.T) {
+		p, st, _ := newTestPipeline(t, "", &fakeBuilder{}, nil, nil)
+		p.cfg.Fetcher = fakeFetcher{err: fmt.Errorf("%w: 404", ErrSpecNotFound)}
+		if err := p.Run(context.Background(), 1); err != nil || st.state != Failed || !strings.Contains(st.reason, "does not exist") {
+			t.Fatalf("state %s (%q), err %v", st.state, st.reason, err)
+		}
+	})
+	t.Run("GitHub down is retried", func(t *testing.T) {
+		p, st, _ := newTestPipeline(t, "", &fakeBuilder{}, nil, nil)
+		p.cfg.Fetcher = fakeFetcher{err: errors.New("502 Bad Gateway")}
+		if err := p.Run(context.Background(), 1); err == nil || st.state.Terminal() {
+			t.Fatalf("want an error for River to retry and an open run; got err %v, state %s", err, st.state)
+		}
+	})
+}

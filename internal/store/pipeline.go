@@ -32,8 +32,12 @@ func (s PipelineStore) LoadRun(ctx context.Context, id int64) (*pipeline.RunReco
 			}
 		}
 	}
-	return &pipeline.RunRecord{ID: r.ID, State: state, Repo: r.Repo, SpecPath: r.SpecPath, SpecSrc: []byte(r.SpecSource),
-		Distro: spec.Base(r.Distro), CreatedAt: r.CreatedAt}, nil
+	rec := &pipeline.RunRecord{ID: r.ID, State: state, Repo: r.Repo, SpecPath: r.SpecPath, SpecSrc: []byte(r.SpecSource),
+		Distro: spec.Base(r.Distro), CreatedAt: r.CreatedAt, HeadSHA: r.HeadSHA}
+	if r.InstallationID != nil {
+		rec.InstallationID = *r.InstallationID
+	}
+	return rec, nil
 }
 
 // EnterStep implements pipeline.Store.
@@ -56,8 +60,12 @@ func (s PipelineStore) RecordSpec(ctx context.Context, id int64, info pipeline.S
 	if w == nil {
 		w = []string{}
 	}
-	return s.DB.UpdateRun(ctx, id, RunUpdate{Base: &info.Base, SpecJSON: &info.ResolvedJSON, KernelVersion: &info.KernelVersion,
-		InitSystem: &info.InitSystem, Architecture: &info.Architecture, SecurityLevel: &info.SecurityLevel, Warnings: w})
+	u := RunUpdate{Base: &info.Base, SpecJSON: &info.ResolvedJSON, KernelVersion: &info.KernelVersion,
+		InitSystem: &info.InitSystem, Architecture: &info.Architecture, SecurityLevel: &info.SecurityLevel, Warnings: w}
+	if info.Source != "" {
+		u.SpecSource = &info.Source
+	}
+	return s.DB.UpdateRun(ctx, id, u)
 }
 
 // RecordContextHash implements pipeline.Store.
