@@ -4,6 +4,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -28,9 +29,15 @@ func main() {
 // run executes the CLI and returns the exit status: 0 success, 1 failure
 // (including invalid specs), 2 usage errors.
 func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdin, stdout, stderr)
+}
+
+// runContext is run with a context whose end stops long-running commands
+// (serve, worker) as a signal would.
+func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)
 	root.SetArgs(args)
-	err := root.Execute()
+	err := root.ExecuteContext(ctx)
 	var ee exitError
 	switch {
 	case err == nil:
@@ -76,6 +83,6 @@ Environment:
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	root.PersistentFlags().StringVar(&logOpts.Format, "log-format", logOpts.Format, "log format: text, json or auto (env LOG_FORMAT)")
 	root.PersistentFlags().StringVar(&logOpts.Level, "log-level", logOpts.Level, "log level: debug, info, warn, error (env LOG_LEVEL)")
-	root.AddCommand(newValidateCmd(), newSchemaCmd(), newRenderCmd(), newMigrateCmd(), newBuildCmd(), newBaseCmd(), newWorkerCmd())
+	root.AddCommand(newValidateCmd(), newSchemaCmd(), newRenderCmd(), newMigrateCmd(), newBuildCmd(), newBaseCmd(), newWorkerCmd(), newServeCmd())
 	return root
 }

@@ -11,6 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
 )
 
@@ -44,7 +46,7 @@ elsewhere).`,
 					return err
 				}
 			}
-			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil)
+			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, workerFetcher())
 			if err != nil {
 				return err
 			}
@@ -69,4 +71,20 @@ elsewhere).`,
 	cmd.Flags().IntVar(&workers, "workers", 1, "builds this process runs at once")
 	cmd.Flags().BoolVar(&migrate, "migrate", false, "apply pending migrations at start")
 	return cmd
+}
+
+// workerFetcher fetches GitHub runs' specs when the App is configured; a
+// worker without it can still build CLI and API runs.
+func workerFetcher() pipeline.SpecFetcher {
+	ac, err := appConfigFromEnv()
+	if err != nil {
+		slog.Warn("GitHub App not configured: runs from GitHub cannot fetch their spec", "reason", err)
+		return nil
+	}
+	app, err := github.NewApp(github.Config{AppID: ac.appID, PrivateKey: ac.privateKey, APIURL: ac.apiURL, UploadURL: ac.uploadURL})
+	if err != nil {
+		slog.Warn("GitHub App not usable", "err", err)
+		return nil
+	}
+	return github.SpecFetcher{App: app}
 }

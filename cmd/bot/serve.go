@@ -1,0 +1,152 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/webhook"
+)
+
+// appConfig is the GitHub App configuration, from the environment.
+type appConfig struct {
+	appID                     int64
+	privateKey                []byte
+	secret, apiURL, uploadURL string
+}
+
+func appConfigFromEnv() (appConfig, error) {
+	var c appConfig
+	var err error
+	if v := os.Getenv("GITHUB_APP_ID"); v != "" {
+		if c.appID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return c, fmt.Errorf("GITHUB_APP_ID %q: %w", v, err)
+		}
+	}
+	c.privateKey = []byte(os.Getenv("GITHUB_PRIVATE_KEY"))
+	if p := os.Getenv("GITHUB_PRIVATE_KEY_PATH"); p != "" && len(c.privateKey) == 0 {
+		if c.privateKey, err = os.ReadFile(p); err != nil {
+			return c, fmt.Errorf("GITHUB_PRIVATE_KEY_PATH: %w", err)
+		}
+	}
+	c.secret = os.Getenv("GITHUB_WEBHOOK_SECRET")
+	c.apiURL, c.uploadURL = os.Getenv("GITHUB_API_URL"), os.Getenv("GITHUB_UPLOAD_URL")
+	switch {
+	case c.appID == 0:
+		return c, errors.New("GITHUB_APP_ID is required")
+	case len(c.privateKey) == 0:
+		return c, errors.New("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
+	case c.secret == "":
+		return c, errors.New("GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks")
+	}
+	return c, nil
+}
+
+func newServeCmd() *cobra.Command {
+	var (
+		sf         storeFlags
+		pf         pipelineFlags
+		workers    int
+		migrate    bool
+		path, addr string
+		specPath   string
+	)
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the GitHub App: webhook intake and, by default, an in-process build worker",
+		Long: `Serve receives GitHub webhooks on --path, records every delivery durably and
+queues the builds they ask for; with --workers > 0 (default 1) it also runs
+builds. Configuration: GITHUB_APP_ID, GITHUB_PRIVATE_KEY or
+GITHUB_PRIVATE_KEY_PATH, GITHUB_WEBHOOK_SECRET, GITHUB_API_URL and
+GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ac, err := appConfigFromEnv()
+			if err != nil {
+				return fmt.Errorf("%w: %w", errUsage, err)
+			}
+			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			db, err := sf.open(ctx)
+			if err != nil {
+				return err
+			}
+			defer db.Close()
+			if migrate {
+				applied, err := db.MigrateUp(ctx, linuxbuilder.Migrations)
+				if err != nil {
+					return err
+				}
+				slog.Info("migrations applied", "count", len(applied))
+			}
+			gh, err := github.NewApp(github.Config{AppID: ac.appID, PrivateKey: ac.privateKey, APIURL: ac.apiURL, UploadURL: ac.uploadURL})
+			if err != nil {
+				return err
+			}
+			qcfg := queue.Config{Logger: slog.Default()}
+			if workers > 0 {
+				p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, github.SpecFetcher{App: gh})
+				if err != nil {
+					return err
+				}
+				defer eng.Close()
+				qcfg.Workers, qcfg.Runner = workers, p
+			}
+			q, err := queue.New(db, qcfg)
+			if err != nil {
+				return err
+			}
+			if err := q.Start(ctx); err != nil {
+				return err
+			}
+			app, err := webhook.New(webhook.Config{Secret: ac.secret, Path: path, AppID: ac.appID, SpecPath: specPath,
+				Store: db, Enqueue: q.Enqueuer(), Logger: slog.Default()})
+			if err != nil {
+				return err
+			}
+			ln, err := net.Listen("tcp", addr)
+			if err != nil {
+				return fmt.Errorf("listen %s: %w", addr, err)
+			}
+			slog.Info("serving", "addr", ln.Addr().String(), "path", path, "workers", workers, "database", db.URL)
+			served := make(chan error, 1)
+			go func() { served <- app.Listener(ln) }()
+			select {
+			case err := <-served:
+				return fmt.Errorf("serve: %w", err)
+			case <-ctx.Done():
+			}
+			slog.Info("shutting down")
+			if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
+				slog.Error("http shutdown", "err", err)
+			}
+			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			return q.Stop(stopCtx)
+		},
+	}
+	sf.register(cmd)
+	pf.register(cmd.Flags())
+	host, port := os.Getenv("HOST"), os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	cmd.Flags().StringVar(&addr, "addr", net.JoinHostPort(host, port), "listen address (env HOST, PORT)")
+	cmd.Flags().StringVar(&path, "path", "/webhook", "webhook path")
+	cmd.Flags().StringVar(&specPath, "spec-path", "linux-build.yaml", "path of the spec in repositories")
+	cmd.Flags().IntVar(&workers, "workers", 1, "in-process build workers (0: intake only)")
+	cmd.Flags().BoolVar(&migrate, "migrate", true, "apply pending migrations at start")
+	return cmd
+}

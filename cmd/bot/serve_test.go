@@ -1,0 +1,146 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/webhook"
+)
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// End to end through `bot serve`: a signed real push whose commit adds
+// linux-build.yaml (examples/minimal-debian.yaml) is acknowledged, the spec
+// is fetched from the fake GitHub at the pushed SHA, and the real pipeline
+// (image only here; the ISO path has its own end-to-end test) completes
+// the run.
+func TestServePushToCompletedRun(t *testing.T) {
+	if err := exec.Command("docker", "image", "inspect", "debian:bookworm").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("docker with debian:bookworm is needed: %v", err)
+		}
+		t.Skipf("docker with debian:bookworm is needed: %v", err)
+	}
+	const sha = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+	spec, err := os.ReadFile("../../examples/minimal-debian.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile("../../testdata/github/webhooks/push/00-none.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ev map[string]any
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		t.Fatal(err)
+	}
+	// The scenario's edits: the push adds the spec, on main, through an
+	// installation of the app.
+	commit := map[string]any{"id": sha, "added": []string{"linux-build.yaml"}, "modified": []string{}, "removed": []string{}}
+	ev["ref"], ev["after"], ev["deleted"], ev["commits"], ev["head_commit"] = "refs/heads/main", sha, false, []any{commit}, commit
+	ev["installation"] = map[string]any{"id": 7}
+	body, _ := json.Marshal(ev)
+	repo := ev["repository"].(map[string]any)["full_name"].(string)
+
+	fake := githubtest.New(t)
+	fake.SetFile(repo, sha, "linux-build.yaml", spec)
+	key, _ := rsa.GenerateKey(rand.Reader, 2048)
+	const secret = "serve-test-secret"
+	t.Setenv("GITHUB_APP_ID", "1")
+	t.Setenv("GITHUB_PRIVATE_KEY", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
+	t.Setenv("GITHUB_WEBHOOK_SECRET", secret)
+	t.Setenv("GITHUB_API_URL", fake.APIURL())
+
+	dir, addr := t.TempDir(), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		exited <- runContext(ctx, []string{"serve", "--addr", addr, "--database-url", "", "--data-dir", dir, "--no-iso", "--log-format", "json", "--log-level", "warn"},
+			strings.NewReader(""), io.Discard, &stderr)
+	}()
+	defer func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(2 * time.Minute):
+			t.Error("serve did not stop")
+		}
+	}()
+	base := "http://" + addr
+	for start := time.Now(); ; {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("serve not ready: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-GitHub-Delivery", "e2e-push-1")
+	req.Header.Set("X-Hub-Signature-256", webhook.Sign(secret, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ack struct {
+		RunID int64 `json:"run_id"`
+	}
+	_ = json.NewDecoder(resp.Body).Decode(&ack)
+	resp.Body.Close()
+	if resp.StatusCode != 202 || ack.RunID == 0 {
+		t.Fatalf("push acknowledged with %d, run %d", resp.StatusCode, ack.RunID)
+	}
+	db, err := store.Open(context.Background(), store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	deadline := time.Now().Add(8 * time.Minute)
+	for {
+		r, err := db.Run(context.Background(), ack.RunID)
+		if err == nil && r.Status.Terminal() {
+			if r.Status != store.StatusSuccess || r.SpecSource != string(spec) || r.HeadSHA != sha {
+				t.Fatalf("run ended %s: %q (spec fetched: %v)\n%s", r.Status, r.FailureReason, r.SpecSource == string(spec), stderr.String())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("run %d did not finish: %+v %v\n%s", ack.RunID, r, err, stderr.String())
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+	if calls := strings.Join(fake.Calls(), "\n"); !strings.Contains(calls, fmt.Sprintf("GET /repos/%s/contents/linux-build.yaml", repo)) {
+		t.Fatalf("the spec was not fetched from GitHub:\n%s", calls)
+	}
+}
