@@ -271,3 +271,11 @@ func TestIntegralFloatsAreIntegers(t *testing.T) {
 		t.Fatalf("got swappiness %d, port %v", *doc.Spec.Defaults.Swappiness, doc.Spec.SecurityFeatures.Firewall.AllowedPorts)
 	}
 }
+
+func TestEmptyScriptInObjectFormIsAnError(t *testing.T) {
+	_, diags := Parse("s.yaml", []byte("base: debian\npostInstall:\n  scripts:\n    - run: |\n"))
+	errs := diags.Errors()
+	if len(errs) != 1 || errs[0].Code != CodeRange || !strings.Contains(errs[0].Message, "empty") {
+		t.Fatalf("got %s", dump(diags))
+	}
+}

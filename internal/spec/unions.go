@@ -330,9 +330,13 @@ func (s *Script) decodeNode(d *decoder, n *yaml.Node, path string) {
 		}
 		return
 	}
+	before := len(d.diags)
 	d.structValue(n, path, reflect.ValueOf(s).Elem())
-	if s.Run != "" {
-		d.checkScript(n, joinPath(path, "run"), s.Run)
+	// run: "" (or an empty block scalar) is an empty script, not a
+	// missing one; a missing or null run was reported by structValue.
+	runPath := joinPath(path, "run")
+	if _, written := d.positions[runPath]; written && len(d.diags) == before {
+		d.checkScript(n, runPath, s.Run)
 	}
 }
 
