@@ -32,6 +32,7 @@ const MaxBody = 25 << 20
 type Store interface {
 	Intake(ctx context.Context, d *store.Delivery, run *store.Run, enqueue store.Enqueuer) (store.IntakeResult, error)
 	Ping(ctx context.Context) error
+	Installations
 }
 
 // Config configures the receiver.
@@ -152,12 +153,30 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if event == "ping" {
 		return c.Status(fiber.StatusOK).SendString("pong")
 	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
+	defer cancel()
 	decide, ok := handlers[event]
 	dec := ignored(fmt.Sprintf("%s events are not handled", event))
-	if ok {
-		var err error
+	var err error
+	switch {
+	case event == "installation" || event == "installation_repositories":
+		if dec, err = applyInstallation(ctx, cfg.Store, event, body); err != nil {
+			log.ErrorContext(ctx, "recording the installation failed", "err", err)
+			return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the installation; please redeliver")
+		}
+	case ok:
 		if dec, err = decide(cfg, body); err != nil {
 			dec = Decision{Outcome: store.OutcomeRejected, Reason: err.Error()}
+		}
+	}
+	if dec.Run != nil {
+		off, err := suspended(ctx, cfg.Store, dec.Installation)
+		if err != nil {
+			log.ErrorContext(ctx, "installation lookup failed", "err", err)
+			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the installation; please redeliver")
+		}
+		if off {
+			dec = Decision{Outcome: store.OutcomeIgnored, Reason: "the installation is suspended", Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
 		}
 	}
 	sum := sha256.Sum256(body)
@@ -166,8 +185,6 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		Repo: dec.Repo, ReceivedAt: cfg.Now().UTC(), Outcome: dec.Outcome, Reason: dec.Reason,
 		PayloadSHA256: hex.EncodeToString(sum[:]),
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
-	defer cancel()
 	res, err := cfg.Store.Intake(ctx, d, dec.Run, cfg.Enqueue)
 	if err != nil {
 		// Not acknowledged: GitHub shows the delivery as failed and it can

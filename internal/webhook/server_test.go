@@ -220,6 +220,15 @@ func (downStore) Intake(context.Context, *store.Delivery, *store.Run, store.Enqu
 	return store.IntakeResult{}, errors.New("connection refused")
 }
 func (downStore) Ping(context.Context) error { return errors.New("connection refused") }
+func (downStore) UpsertInstallation(context.Context, *store.Installation) error {
+	return errors.New("connection refused")
+}
+func (downStore) DeleteInstallation(context.Context, int64) error {
+	return errors.New("connection refused")
+}
+func (downStore) Installation(context.Context, int64) (*store.Installation, error) {
+	return nil, errors.New("connection refused")
+}
 
 func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
 	enq := func(context.Context, *sql.Tx, *store.Run) (int64, int64, error) { return 0, 0, nil }
@@ -264,5 +273,85 @@ func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
 	}
 	if _, err := New(Config{Store: downStore{}, Enqueue: enq}); err == nil {
 		t.Fatal("started without a webhook secret")
+	}
+}
+
+func sendFile(t *testing.T, app *fiber.App, event, file, id string, edit func(map[string]any)) int {
+	t.Helper()
+	b, err := os.ReadFile("../../testdata/github/webhooks/" + event + "/" + file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		var m map[string]any
+		if err := json.Unmarshal(b, &m); err != nil {
+			t.Fatal(err)
+		}
+		edit(m)
+		b, _ = json.Marshal(m)
+	}
+	code, _ := post(t, app, event, id, b, Sign(secret, b))
+	return code
+}
+
+// Installations are recorded from their events, and a suspended
+// installation's pushes do not build.
+func TestInstallationsAndSuspension(t *testing.T) {
+	db := storetest.SQLite(t, nil)
+	app := newApp(t, db)
+	ctx := context.Background()
+	if code := sendFile(t, app, "installation", "01-created.json", "i1", nil); code != 202 {
+		t.Fatalf("created: %d", code)
+	}
+	in, err := db.Installation(ctx, 957387)
+	if err != nil || in.Account != "Codertocat" || in.Suspended || strings.Join(in.Repositories, ",") != "Codertocat/Hello-World" {
+		t.Fatalf("installation %+v %v", in, err)
+	}
+	if code := sendFile(t, app, "installation_repositories", "00-added.json", "i2", nil); code != 202 {
+		t.Fatalf("repositories added: %d", code)
+	}
+	in, _ = db.Installation(ctx, 957387)
+	if strings.Join(in.Repositories, ",") != "Codertocat/Hello-World,Codertocat/Space" {
+		t.Fatalf("repositories %v", in.Repositories)
+	}
+	// Suspend it (the payload is another installation's: point it at ours).
+	if code := sendFile(t, app, "installation", "05-suspend.json", "i3", func(m map[string]any) {
+		m["installation"].(map[string]any)["id"] = 957387
+	}); code != 202 {
+		t.Fatalf("suspend: %d", code)
+	}
+	in, _ = db.Installation(ctx, 957387)
+	if !in.Suspended {
+		t.Fatal("not suspended")
+	}
+	push := pushWithSpec(t, "0000000000000000000000000000000000000009")
+	var m map[string]any
+	_ = json.Unmarshal(push, &m)
+	m["installation"] = map[string]any{"id": 957387}
+	push, _ = json.Marshal(m)
+	if code, body := post(t, app, "push", "p1", push, Sign(secret, push)); code != 202 || !strings.Contains(body, "suspended") {
+		t.Fatalf("push of a suspended installation: %d %s", code, body)
+	}
+	if runs, _ := db.ListRuns(ctx, store.RunFilter{}); len(runs) != 0 {
+		t.Fatalf("%d runs for a suspended installation", len(runs))
+	}
+	if code := sendFile(t, app, "installation", "06-unsuspend.json", "i4", func(m map[string]any) {
+		m["installation"].(map[string]any)["id"] = 957387
+	}); code != 202 {
+		t.Fatalf("unsuspend: %d", code)
+	}
+	if code, _ := post(t, app, "push", "p2", push, Sign(secret, push)); code != 202 {
+		t.Fatalf("push after unsuspend: %d", code)
+	}
+	if runs, _ := db.ListRuns(ctx, store.RunFilter{}); len(runs) != 1 {
+		t.Fatalf("%d runs after unsuspend, want 1", len(runs))
+	}
+	if code := sendFile(t, app, "installation", "00-deleted.json", "i5", func(m map[string]any) {
+		m["installation"].(map[string]any)["id"] = 957387
+	}); code != 202 {
+		t.Fatalf("deleted: %d", code)
+	}
+	if _, err := db.Installation(ctx, 957387); !errors.Is(err, store.ErrNotFound) {
+		t.Fatalf("deleted installation still there: %v", err)
 	}
 }

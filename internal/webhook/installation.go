@@ -1,0 +1,97 @@
+package webhook
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// Installations is what installation events need from the store.
+type Installations interface {
+	UpsertInstallation(ctx context.Context, in *store.Installation) error
+	DeleteInstallation(ctx context.Context, id int64) error
+	Installation(ctx context.Context, id int64) (*store.Installation, error)
+}
+
+// applyInstallation records installation and installation_repositories
+// events. It runs before the delivery is recorded; a failure is a 503, so
+// GitHub can redeliver and the change is not lost.
+func applyInstallation(ctx context.Context, db Installations, event string, body []byte) (Decision, error) {
+	dec := Decision{Outcome: store.OutcomeIgnored}
+	switch event {
+	case "installation":
+		var ev github.InstallationEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			return Decision{Outcome: store.OutcomeRejected, Reason: "decode installation event: " + err.Error()}, nil
+		}
+		in := ev.GetInstallation()
+		id := in.GetID()
+		dec.Installation, dec.Action = &id, ev.GetAction()
+		switch ev.GetAction() {
+		case "deleted":
+			dec.Reason = "installation deleted"
+			return dec, db.DeleteInstallation(ctx, id)
+		case "created", "new_permissions_accepted", "suspend", "unsuspend":
+			repos := make([]string, 0, len(ev.Repositories))
+			for _, r := range ev.Repositories {
+				repos = append(repos, r.GetFullName())
+			}
+			if prev, err := db.Installation(ctx, id); err == nil && len(repos) == 0 {
+				repos = prev.Repositories
+			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+				return dec, err
+			}
+			dec.Reason = "installation " + ev.GetAction()
+			return dec, db.UpsertInstallation(ctx, &store.Installation{ID: id, Account: in.GetAccount().GetLogin(),
+				Suspended: ev.GetAction() == "suspend" || (in.SuspendedAt != nil && ev.GetAction() != "unsuspend"), Repositories: repos})
+		}
+		dec.Reason = "installation action " + ev.GetAction() + " not handled"
+		return dec, nil
+	case "installation_repositories":
+		var ev github.InstallationRepositoriesEvent
+		if err := json.Unmarshal(body, &ev); err != nil {
+			return Decision{Outcome: store.OutcomeRejected, Reason: "decode installation_repositories event: " + err.Error()}, nil
+		}
+		in := ev.GetInstallation()
+		id := in.GetID()
+		dec.Installation, dec.Action = &id, ev.GetAction()
+		cur := &store.Installation{ID: id, Account: in.GetAccount().GetLogin(), Suspended: in.SuspendedAt != nil}
+		if prev, err := db.Installation(ctx, id); err == nil {
+			cur = prev
+		} else if !errors.Is(err, store.ErrNotFound) {
+			return dec, err
+		}
+		for _, r := range ev.RepositoriesAdded {
+			if !slices.Contains(cur.Repositories, r.GetFullName()) {
+				cur.Repositories = append(cur.Repositories, r.GetFullName())
+			}
+		}
+		for _, r := range ev.RepositoriesRemoved {
+			cur.Repositories = slices.DeleteFunc(cur.Repositories, func(s string) bool { return s == r.GetFullName() })
+		}
+		dec.Reason = fmt.Sprintf("repositories %s", ev.GetAction())
+		return dec, db.UpsertInstallation(ctx, cur)
+	}
+	return dec, nil
+}
+
+// suspended reports whether the installation is known to be suspended.
+func suspended(ctx context.Context, db Installations, id *int64) (bool, error) {
+	if id == nil {
+		return false, nil
+	}
+	in, err := db.Installation(ctx, *id)
+	if errors.Is(err, store.ErrNotFound) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	return in.Suspended, nil
+}
