@@ -15,7 +15,6 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
-	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -49,14 +48,11 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 			if err != nil {
 				return err
 			}
-			db, err := sf.open(ctx)
+			db, err := sf.openMigrated(ctx, true)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
-				return err
-			}
 			run := &store.Run{Trigger: store.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro, RequestedBy: os.Getenv("USER")}
 			if err := db.CreateRun(ctx, run); err != nil {
 				return err

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 
 	"github.com/spf13/cobra"
@@ -28,6 +29,26 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 
 func (f *storeFlags) open(ctx context.Context) (*store.DB, error) {
 	return store.Open(ctx, store.Config{URL: f.url, DataDir: f.dataDir})
+}
+
+// openMigrated opens the store and, when migrate is set, applies pending
+// migrations (the long-running commands and bot build).
+func (f *storeFlags) openMigrated(ctx context.Context, migrate bool) (*store.DB, error) {
+	db, err := f.open(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if migrate {
+		applied, err := db.MigrateUp(ctx, linuxbuilder.Migrations)
+		if err != nil {
+			db.Close()
+			return nil, err
+		}
+		if len(applied) > 0 {
+			slog.Info("migrations applied", "count", len(applied))
+		}
+	}
+	return db, nil
 }
 
 func newMigrateCmd() *cobra.Command {

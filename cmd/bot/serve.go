@@ -14,7 +14,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/webhook"
@@ -54,6 +53,10 @@ func appConfigFromEnv() (appConfig, error) {
 	return c, nil
 }
 
+func (c appConfig) newApp() (*github.App, error) {
+	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL})
+}
+
 func newServeCmd() *cobra.Command {
 	var (
 		sf         storeFlags
@@ -79,19 +82,12 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			db, err := sf.open(ctx)
+			db, err := sf.openMigrated(ctx, migrate)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if migrate {
-				applied, err := db.MigrateUp(ctx, linuxbuilder.Migrations)
-				if err != nil {
-					return err
-				}
-				slog.Info("migrations applied", "count", len(applied))
-			}
-			gh, err := github.NewApp(github.Config{AppID: ac.appID, PrivateKey: ac.privateKey, APIURL: ac.apiURL, UploadURL: ac.uploadURL})
+			gh, err := ac.newApp()
 			if err != nil {
 				return err
 			}

@@ -10,7 +10,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -36,16 +35,11 @@ elsewhere).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			db, err := sf.open(ctx)
+			db, err := sf.openMigrated(ctx, migrate)
 			if err != nil {
 				return err
 			}
 			defer db.Close()
-			if migrate {
-				if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
-					return err
-				}
-			}
 			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, workerFetcher())
 			if err != nil {
 				return err
@@ -81,7 +75,7 @@ func workerFetcher() pipeline.SpecFetcher {
 		slog.Warn("GitHub App not configured: runs from GitHub cannot fetch their spec", "reason", err)
 		return nil
 	}
-	app, err := github.NewApp(github.Config{AppID: ac.appID, PrivateKey: ac.privateKey, APIURL: ac.apiURL, UploadURL: ac.uploadURL})
+	app, err := ac.newApp()
 	if err != nil {
 		slog.Warn("GitHub App not usable", "err", err)
 		return nil

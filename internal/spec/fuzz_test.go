@@ -45,11 +45,7 @@ func FuzzParse(f *testing.F) {
 			}
 			assertRoundTrip(t, "fuzz", doc.Spec)
 		}
-		structural, input := false, false
-		for _, d := range diags.Errors() {
-			structural = structural || d.Code.IsStructural()
-			input = input || (!d.Code.IsStructural() && d.Code != CodeRule)
-		}
+		structural, input := errorKinds(diags)
 		if input {
 			return
 		}

@@ -107,6 +107,16 @@ func nodeToAny(n *yaml.Node) (any, bool) {
 	return nil, false
 }
 
+// errorKinds says whether diags has structural errors (the schema must
+// reject the spec) and input errors (no JSON instance to compare exists).
+func errorKinds(diags Diagnostics) (structural, input bool) {
+	for _, d := range diags.Errors() {
+		structural = structural || d.Code.IsStructural()
+		input = input || (!d.Code.IsStructural() && d.Code != CodeRule)
+	}
+	return structural, input
+}
+
 // driftCases gathers every spec the tests know: examples, fixtures, and the
 // inline cases of the decoder and rule tests.
 func driftCases(t *testing.T) map[string][]byte {
@@ -136,11 +146,7 @@ func TestSchemaAgreesWithDecoder(t *testing.T) {
 	for name, src := range cases {
 		name := filepath.Base(name)
 		_, diags := Parse(name, src)
-		structural, input := false, false
-		for _, d := range diags.Errors() {
-			structural = structural || d.Code.IsStructural()
-			input = input || (!d.Code.IsStructural() && d.Code != CodeRule)
-		}
+		structural, input := errorKinds(diags)
 		if input {
 			continue
 		}

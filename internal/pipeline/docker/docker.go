@@ -88,15 +88,7 @@ func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(
 	var imageID string
 	dec := json.NewDecoder(resp.Body)
 	for {
-		var msg struct {
-			Stream      string `json:"stream"`
-			Status      string `json:"status"`
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-			Aux json.RawMessage `json:"aux"`
-		}
+		var msg streamMessage
 		if err := dec.Decode(&msg); err != nil {
 			if errors.Is(err, io.EOF) {
 				break
@@ -125,11 +117,7 @@ func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(
 				imageID = aux.ID
 			}
 		}
-		if msg.ErrorDetail != nil || msg.Error != "" {
-			text := msg.Error
-			if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
-				text = msg.ErrorDetail.Message
-			}
+		if text := msg.failure(); text != "" {
 			log(text)
 			return "", fmt.Errorf("%s\n%s", text, strings.Join(tail.lines, "\n"))
 		}
@@ -145,6 +133,25 @@ func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(
 		imageID = insp.ID
 	}
 	return imageID, nil
+}
+
+// streamMessage is one line of the engine's JSON progress streams.
+type streamMessage struct {
+	Stream      string `json:"stream"`
+	Status      string `json:"status"`
+	Error       string `json:"error"`
+	ErrorDetail *struct {
+		Message string `json:"message"`
+	} `json:"errorDetail"`
+	Aux json.RawMessage `json:"aux"`
+}
+
+// failure is the stream message's error text, or "".
+func (m *streamMessage) failure() string {
+	if m.ErrorDetail != nil && m.ErrorDetail.Message != "" {
+		return m.ErrorDetail.Message
+	}
+	return m.Error
 }
 
 // Save streams the image as a docker-save tar to w.
@@ -252,24 +259,14 @@ func (e *Engine) Push(ctx context.Context, imageID, ref string, creds Credential
 	defer rc.Close()
 	dec := json.NewDecoder(rc)
 	for {
-		var msg struct {
-			Status      string `json:"status"`
-			Error       string `json:"error"`
-			ErrorDetail *struct {
-				Message string `json:"message"`
-			} `json:"errorDetail"`
-		}
+		var msg streamMessage
 		if err := dec.Decode(&msg); err != nil {
 			if errors.Is(err, io.EOF) {
 				return nil
 			}
 			return fmt.Errorf("read push output: %w", err)
 		}
-		if msg.ErrorDetail != nil || msg.Error != "" {
-			text := msg.Error
-			if msg.ErrorDetail != nil && msg.ErrorDetail.Message != "" {
-				text = msg.ErrorDetail.Message
-			}
+		if text := msg.failure(); text != "" {
 			return fmt.Errorf("push %s: %s", ref, text)
 		}
 		if msg.Status != "" {
