@@ -16,6 +16,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
@@ -57,6 +58,13 @@ func (c appConfig) newApp() (*github.App, error) {
 	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL})
 }
 
+// githubJobs are the queue's GitHub jobs: deciding deferred deliveries
+// (pull requests, comment commands) and redelivering missed ones.
+func githubJobs(db *store.DB, gh *github.App, appID int64) (*webhook.Events, *webhook.Redeliverer) {
+	return &webhook.Events{GitHub: gh, Store: db, Logger: slog.Default()},
+		&webhook.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()}
+}
+
 func newServeCmd() *cobra.Command {
 	var (
 		sf         storeFlags
@@ -93,6 +101,7 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 			}
 			qcfg := queue.Config{Logger: slog.Default()}
 			if workers > 0 {
+				qcfg.Events, qcfg.Redeliver = githubJobs(db, gh, ac.appID)
 				p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, github.SpecFetcher{App: gh})
 				if err != nil {
 					return err
@@ -104,11 +113,17 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 			if err != nil {
 				return err
 			}
+			if ev, ok := qcfg.Events.(*webhook.Events); ok {
+				ev.Jobs = q // the event jobs insert builds on this queue
+			}
 			if err := q.Start(ctx); err != nil {
 				return err
 			}
+			// Group commit: concurrent deliveries share a transaction.
+			committer := store.NewCommitter(db, q, 0, 0)
+			defer committer.Close()
 			app, err := webhook.New(webhook.Config{Secret: ac.secret, Path: path, AppID: ac.appID, SpecPath: specPath,
-				Store: db, Enqueue: q.Enqueuer(), Logger: slog.Default()})
+				Store: db, Intake: committer, Logger: slog.Default()})
 			if err != nil {
 				return err
 			}

@@ -13,6 +13,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 func newWorkerCmd() *cobra.Command {
@@ -40,14 +41,27 @@ elsewhere).`,
 				return err
 			}
 			defer db.Close()
-			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, workerFetcher())
+			gh, appID := workerApp()
+			var fetcher pipeline.SpecFetcher
+			qcfg := queue.Config{Workers: workers, Logger: slog.Default()}
+			var events *webhook.Events
+			if gh != nil {
+				fetcher = github.SpecFetcher{App: gh}
+				events, qcfg.Redeliver = githubJobs(db, gh, appID)
+				qcfg.Events = events
+			}
+			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, fetcher)
 			if err != nil {
 				return err
 			}
 			defer eng.Close()
-			q, err := queue.New(db, queue.Config{Workers: workers, Runner: p, Logger: slog.Default()})
+			qcfg.Runner = p
+			q, err := queue.New(db, qcfg)
 			if err != nil {
 				return err
+			}
+			if events != nil {
+				events.Jobs = q
 			}
 			if err := q.Start(ctx); err != nil {
 				return err
@@ -67,18 +81,19 @@ elsewhere).`,
 	return cmd
 }
 
-// workerFetcher fetches GitHub runs' specs when the App is configured; a
-// worker without it can still build CLI and API runs.
-func workerFetcher() pipeline.SpecFetcher {
+// workerApp is the GitHub App when it is configured: it fetches GitHub
+// runs' specs and decides deferred deliveries. A worker without it can
+// still build CLI and API runs.
+func workerApp() (*github.App, int64) {
 	ac, err := appConfigFromEnv()
 	if err != nil {
-		slog.Warn("GitHub App not configured: runs from GitHub cannot fetch their spec", "reason", err)
-		return nil
+		slog.Warn("GitHub App not configured: runs from GitHub cannot fetch their spec, pull requests and commands wait for a worker that has it", "reason", err)
+		return nil, 0
 	}
 	app, err := ac.newApp()
 	if err != nil {
 		slog.Warn("GitHub App not usable", "err", err)
-		return nil
+		return nil, 0
 	}
-	return github.SpecFetcher{App: app}
+	return app, ac.appID
 }

@@ -41,6 +41,7 @@ type App struct {
 	base    http.RoundTripper
 	mu      sync.Mutex
 	clients map[int64]*gh.Client
+	perms   permCache
 }
 
 // NewApp checks the key and prepares the App transport.

@@ -48,6 +48,37 @@ var uniqueBuild = river.UniqueOpts{
 	},
 }
 
+// QueueEvents is the queue of event jobs: deciding deferred deliveries
+// (pull requests, comment commands) and redelivering missed ones. Builds
+// run on River's default queue.
+const QueueEvents = "events"
+
+// EventArgs is the job that decides a deferred delivery.
+type EventArgs struct {
+	store.EventJob
+}
+
+// Kind is the job kind in river_job.
+func (EventArgs) Kind() string { return "github_event" }
+
+// EventHandler decides deferred deliveries (webhook.Events). An error is
+// retried with backoff (GitHub unreachable).
+type EventHandler interface {
+	HandleEvent(ctx context.Context, ev *store.EventJob) error
+}
+
+// Redeliverer asks GitHub to redeliver the webhook deliveries that failed
+// and were never recorded.
+type Redeliverer interface {
+	RedeliverMissed(ctx context.Context) error
+}
+
+// RedeliverArgs is the periodic missed-delivery job.
+type RedeliverArgs struct{}
+
+// Kind is the job kind in river_job.
+func (RedeliverArgs) Kind() string { return "redeliver_missed" }
+
 // RetentionArgs is the periodic job that deletes expired artifacts.
 type RetentionArgs struct{}
 
@@ -79,6 +110,14 @@ type Config struct {
 	MaxAttempts int
 	// RetentionEvery is the period of the artifact-retention job. Default 1h.
 	RetentionEvery time.Duration
+	// Events decides deferred deliveries; without it, event jobs wait
+	// for a worker that has one.
+	Events EventHandler
+	// EventWorkers is how many event jobs run at once. Default 4.
+	EventWorkers int
+	// Redeliver, when set, runs every RedeliverEvery (default 10m).
+	Redeliver      Redeliverer
+	RedeliverEvery time.Duration
 	// ID names this worker in river_job.attempted_by; default host name.
 	ID     string
 	Logger *slog.Logger
@@ -138,6 +177,15 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 		}
 		rc.Workers = workers
 		rc.Queues = map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}}
+		if cfg.Events != nil {
+			if cfg.EventWorkers <= 0 {
+				cfg.EventWorkers = 4
+			}
+			if err := river.AddWorkerSafely(workers, &eventWorker{h: cfg.Events}); err != nil {
+				return nil, fmt.Errorf("queue: %w", err)
+			}
+			rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: cfg.EventWorkers}
+		}
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.RetentionEvery),
 				func() (river.JobArgs, *river.InsertOpts) { return RetentionArgs{}, nil },
@@ -150,6 +198,21 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 			&river.PeriodicJobOpts{RunOnStart: true}))
 		if err := river.AddWorkerSafely(workers, &reaperWorker{db: db, abandonAfter: cfg.RescueAfter + time.Hour}); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
+		}
+		if cfg.Redeliver != nil {
+			if cfg.RedeliverEvery == 0 {
+				cfg.RedeliverEvery = 10 * time.Minute
+			}
+			if err := river.AddWorkerSafely(workers, &redeliverWorker{r: cfg.Redeliver}); err != nil {
+				return nil, fmt.Errorf("queue: %w", err)
+			}
+			if _, ok := rc.Queues[QueueEvents]; !ok {
+				rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 1}
+			}
+			rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(cfg.RedeliverEvery),
+				func() (river.JobArgs, *river.InsertOpts) {
+					return RedeliverArgs{}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 1}
+				}, &river.PeriodicJobOpts{RunOnStart: true}))
 		}
 		if db.Dialect == store.SQLite {
 			// SQLite has no LISTEN/NOTIFY: poll.
@@ -187,29 +250,48 @@ func (q *Queue) Stop(ctx context.Context) error {
 	return nil
 }
 
-// Enqueuer returns the function store.Intake uses to insert a build job in
-// its transaction.
-func (q *Queue) Enqueuer() store.Enqueuer {
-	return func(ctx context.Context, tx *sql.Tx, run *store.Run) (int64, int64, error) {
-		args := BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger)}
-		res, err := q.client.InsertTx(ctx, tx, args, &river.InsertOpts{UniqueOpts: uniqueBuild})
-		if err != nil {
-			return 0, 0, fmt.Errorf("insert build job: %w", err)
-		}
-		if res.UniqueSkippedAsDuplicate {
-			var existing BuildArgs
-			if err := json.Unmarshal(res.Job.EncodedArgs, &existing); err != nil {
-				return 0, 0, fmt.Errorf("read coalesced job %d: %w", res.Job.ID, err)
-			}
-			return res.Job.ID, existing.RunID, nil
-		}
-		return res.Job.ID, 0, nil
+var _ store.Jobs = (*Queue)(nil)
+
+// EnqueueBuild implements store.Jobs: it inserts run's build job in tx,
+// or reports the run of an equivalent job already waiting or running.
+func (q *Queue) EnqueueBuild(ctx context.Context, tx *sql.Tx, run *store.Run) (int64, int64, error) {
+	args := BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger)}
+	res, err := q.client.InsertTx(ctx, tx, args, &river.InsertOpts{UniqueOpts: uniqueBuild})
+	if err != nil {
+		return 0, 0, fmt.Errorf("insert build job: %w", err)
 	}
+	if res.UniqueSkippedAsDuplicate {
+		var existing BuildArgs
+		if err := json.Unmarshal(res.Job.EncodedArgs, &existing); err != nil {
+			return 0, 0, fmt.Errorf("read coalesced job %d: %w", res.Job.ID, err)
+		}
+		return res.Job.ID, existing.RunID, nil
+	}
+	return res.Job.ID, 0, nil
 }
 
-// CancelJob cancels a build job: a running one has its context cancelled,
-// a waiting one will not start.
-func (q *Queue) CancelJob(ctx context.Context, jobID int64) error {
+// EnqueueEvent implements store.Jobs: it inserts the job that decides a
+// deferred delivery, on the events queue (so long builds never delay it).
+func (q *Queue) EnqueueEvent(ctx context.Context, tx *sql.Tx, ev *store.EventJob) (int64, error) {
+	res, err := q.client.InsertTx(ctx, tx, EventArgs{EventJob: *ev}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 10})
+	if err != nil {
+		return 0, fmt.Errorf("insert event job: %w", err)
+	}
+	return res.Job.ID, nil
+}
+
+// CancelJob implements store.Jobs: it cancels a job in tx. A job that is
+// gone (pruned after it finished) is nothing to cancel.
+func (q *Queue) CancelJob(ctx context.Context, tx *sql.Tx, jobID int64) error {
+	if _, err := q.client.JobCancelTx(ctx, tx, jobID); err != nil && !errors.Is(err, river.ErrNotFound) {
+		return fmt.Errorf("cancel job %d: %w", jobID, err)
+	}
+	return nil
+}
+
+// Cancel cancels a job outside any transaction: a running one has its
+// context cancelled, a waiting one will not start.
+func (q *Queue) Cancel(ctx context.Context, jobID int64) error {
 	if _, err := q.client.JobCancel(ctx, jobID); err != nil {
 		return fmt.Errorf("cancel job %d: %w", jobID, err)
 	}
@@ -241,6 +323,29 @@ func (w *reaperWorker) Work(ctx context.Context, _ *river.Job[ReaperArgs]) error
 	_, err := w.db.EndOrphanedRuns(ctx, w.abandonAfter)
 	return err
 }
+
+type eventWorker struct {
+	river.WorkerDefaults[EventArgs]
+	h EventHandler
+}
+
+func (w *eventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error {
+	return w.h.HandleEvent(ctx, &job.Args.EventJob)
+}
+
+// Timeout bounds one decision: a few GitHub calls.
+func (w *eventWorker) Timeout(*river.Job[EventArgs]) time.Duration { return 2 * time.Minute }
+
+type redeliverWorker struct {
+	river.WorkerDefaults[RedeliverArgs]
+	r Redeliverer
+}
+
+func (w *redeliverWorker) Work(ctx context.Context, _ *river.Job[RedeliverArgs]) error {
+	return w.r.RedeliverMissed(ctx)
+}
+
+func (w *redeliverWorker) Timeout(*river.Job[RedeliverArgs]) time.Duration { return 5 * time.Minute }
 
 type buildWorker struct {
 	river.WorkerDefaults[BuildArgs]

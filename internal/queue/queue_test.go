@@ -50,11 +50,21 @@ func (f *fakeRunner) Run(ctx context.Context, runID int64) error {
 func intake(t *testing.T, db *store.DB, q *Queue, delivery, sha string) store.IntakeResult {
 	t.Helper()
 	d := &store.Delivery{AppID: 1, DeliveryID: delivery, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-	res, err := db.Intake(context.Background(), d, &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}, q.Enqueuer())
+	res, err := db.Intake(context.Background(), &store.IntakeItem{Delivery: d, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return res
+}
+
+// crashAfterEnqueue inserts the job, then fails the transaction.
+type crashAfterEnqueue struct{ *Queue }
+
+func (c crashAfterEnqueue) EnqueueBuild(ctx context.Context, tx *sql.Tx, run *store.Run) (int64, int64, error) {
+	if _, _, err := c.Queue.EnqueueBuild(ctx, tx, run); err != nil {
+		return 0, 0, err
+	}
+	return 0, 0, errors.New("crash after enqueue")
 }
 
 func waitRun(t *testing.T, r *fakeRunner, want int64) {
@@ -93,14 +103,9 @@ func TestIntakeEnqueuesInTheSameTransaction(t *testing.T) {
 			t.Fatalf("third intake %+v", third)
 		}
 		// A transaction that fails after enqueueing leaves no job behind.
-		failing := func(ctx context.Context, tx *sql.Tx, run *store.Run) (int64, int64, error) {
-			if _, _, err := q.Enqueuer()(ctx, tx, run); err != nil {
-				return 0, 0, err
-			}
-			return 0, 0, errors.New("crash after enqueue")
-		}
+		failing := crashAfterEnqueue{q}
 		d := &store.Delivery{AppID: 1, DeliveryID: "d4", Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-		if _, err := db.Intake(ctx, d, &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "sha3"}, failing); err == nil {
+		if _, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "sha3"}}, failing); err == nil {
 			t.Fatal("intake succeeded")
 		}
 		var jobs int
@@ -149,7 +154,7 @@ func TestWorkerRunsBuildsAndCancels(t *testing.T) {
 			}
 		}
 		run, _ := db.Run(ctx, waiting.RunID)
-		if err := q.CancelJob(ctx, *run.JobID); err != nil {
+		if err := q.Cancel(ctx, *run.JobID); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(30 * time.Second)
@@ -331,7 +336,7 @@ func TestOrphanedRunsAreEnded(t *testing.T) {
 		discarded := intake(t, db, q, "d2", "sha2")
 		healthy := intake(t, db, q, "d3", "sha3")
 		r1, _ := db.Run(ctx, cancelled.RunID)
-		if err := q.CancelJob(ctx, *r1.JobID); err != nil {
+		if err := q.Cancel(ctx, *r1.JobID); err != nil {
 			t.Fatal(err)
 		}
 		r2, _ := db.Run(ctx, discarded.RunID)

@@ -41,3 +41,19 @@ func (db *DB) DeleteInstallation(ctx context.Context, id int64) error {
 		return err
 	})
 }
+
+// SetSpecPath sets where installation id's repositories keep their spec
+// (empty: the bot's default).
+func (db *DB) SetSpecPath(ctx context.Context, id int64, path string) error {
+	return db.withRetry(ctx, "set spec path", func(ctx context.Context) error {
+		r, err := db.Bun.NewUpdate().Model((*Installation)(nil)).Set("spec_path = ?", path).Set("updated_at = ?", db.utcNow()).
+			Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := r.RowsAffected(); n == 0 {
+			return fmt.Errorf("installation %d: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+}

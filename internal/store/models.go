@@ -182,10 +182,13 @@ type Artifact struct {
 type Installation struct {
 	bun.BaseModel `bun:"table:installations,alias:i"`
 
-	ID           int64     `bun:"id,pk"`
-	Account      string    `bun:"account,notnull"`
-	Suspended    bool      `bun:"suspended,notnull"`
-	Repositories []string  `bun:"repositories,notnull"`
-	CreatedAt    time.Time `bun:"created_at,notnull"`
-	UpdatedAt    time.Time `bun:"updated_at,notnull"`
+	ID           int64    `bun:"id,pk"`
+	Account      string   `bun:"account,notnull"`
+	Suspended    bool     `bun:"suspended,notnull"`
+	Repositories []string `bun:"repositories,notnull"`
+	// SpecPath is where this installation's repositories keep their spec;
+	// empty means the bot's default (linux-build.yaml).
+	SpecPath  string    `bun:"spec_path,notnull"`
+	CreatedAt time.Time `bun:"created_at,notnull"`
+	UpdatedAt time.Time `bun:"updated_at,notnull"`
 }

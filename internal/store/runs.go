@@ -170,11 +170,16 @@ func (db *DB) Finish(ctx context.Context, id int64, status RunStatus, step, reas
 	return db.inTx(ctx, "finish run", func(ctx context.Context, tx bun.Tx) error {
 		now := db.utcNow()
 		var r Run
-		if err := tx.NewSelect().Model(&r).Column("status", "created_at").Where("id = ?", id).Scan(ctx); err != nil {
+		if err := tx.NewSelect().Model(&r).Column("status", "created_at", "superseded_by").Where("id = ?", id).Scan(ctx); err != nil {
 			return notFound(err, fmt.Sprintf("run %d", id))
 		}
 		if r.Status.Terminal() {
 			return fmt.Errorf("run %d is already %s: %w", id, r.Status, ErrRunEnded)
+		}
+		if status == StatusCancelled && r.SupersededBy != nil {
+			// The worker only saw its context cancelled; the reason is
+			// the newer run.
+			reason = fmt.Sprintf("superseded by run %d", *r.SupersededBy)
 		}
 		if err := finishSteps(ctx, tx, id, stepStatus, now); err != nil {
 			return err

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"sync"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 
@@ -81,17 +83,67 @@ func applyInstallation(ctx context.Context, db Installations, event string, body
 	return dec, nil
 }
 
-// suspended reports whether the installation is known to be suspended.
-func suspended(ctx context.Context, db Installations, id *int64) (bool, error) {
+// installCacheTTL bounds how stale an installation's settings (suspended,
+// spec path) may be in a process that did not receive the change itself.
+const installCacheTTL = 30 * time.Second
+
+// installCache keeps installations briefly, so a busy webhook does not
+// read the same row for every delivery.
+type installCache struct {
+	db  Installations
+	ttl time.Duration
+	mu  sync.Mutex
+	m   map[int64]cachedInstall
+}
+
+type cachedInstall struct {
+	in store.Installation
+	at time.Time
+}
+
+func newInstallCache(db Installations, ttl time.Duration) *installCache {
+	return &installCache{db: db, ttl: ttl, m: map[int64]cachedInstall{}}
+}
+
+// get returns installation id (a zero Installation when id is nil or the
+// installation was never recorded).
+func (c *installCache) get(ctx context.Context, id *int64) (store.Installation, error) {
 	if id == nil {
-		return false, nil
+		return store.Installation{}, nil
 	}
-	in, err := db.Installation(ctx, *id)
-	if errors.Is(err, store.ErrNotFound) {
-		return false, nil
+	c.mu.Lock()
+	e, ok := c.m[*id]
+	c.mu.Unlock()
+	if ok && time.Since(e.at) < c.ttl {
+		return e.in, nil
 	}
+	in, err := c.db.Installation(ctx, *id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		in = &store.Installation{ID: *id}
+	case err != nil:
+		return store.Installation{}, err
+	}
+	c.mu.Lock()
+	c.m[*id] = cachedInstall{*in, time.Now()}
+	c.mu.Unlock()
+	return *in, nil
+}
+
+func (c *installCache) forget(id int64) {
+	c.mu.Lock()
+	delete(c.m, id)
+	c.mu.Unlock()
+}
+
+// specPath is where installation id keeps its spec.
+func (cfg *Config) specPath(ctx context.Context, id *int64) (string, error) {
+	in, err := cfg.installs.get(ctx, id)
 	if err != nil {
-		return false, err
+		return "", transientError{fmt.Errorf("read installation: %w", err)}
 	}
-	return in.Suspended, nil
+	if in.SpecPath != "" {
+		return in.SpecPath, nil
+	}
+	return cfg.SpecPath, nil
 }

@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -12,8 +13,9 @@ import (
 )
 
 // decidePush builds a branch push whose commits add or change the spec.
-// Pushing needs write access to the repository, so a push is trusted.
-func decidePush(cfg *Config, body []byte) (Decision, error) {
+// Pushing needs write access to the repository, so a push is trusted. A
+// newer push to the branch supersedes the runs still going on it.
+func decidePush(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
 	var ev github.PushEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode push event: %w", err)
@@ -32,21 +34,28 @@ func decidePush(cfg *Config, body []byte) (Decision, error) {
 		dec.Reason = "not a branch push: " + ref
 		return dec, nil
 	}
+	specPath, err := cfg.specPath(ctx, dec.Installation)
+	if err != nil {
+		return dec, err
+	}
 	changed := false
+	touches := func(c *github.HeadCommit) bool {
+		return slices.Contains(c.Added, specPath) || slices.Contains(c.Modified, specPath)
+	}
 	for _, c := range ev.Commits {
-		changed = changed || slices.Contains(c.Added, cfg.SpecPath) || slices.Contains(c.Modified, cfg.SpecPath)
+		changed = changed || touches(c)
 	}
 	if hc := ev.GetHeadCommit(); hc != nil {
-		changed = changed || slices.Contains(hc.Added, cfg.SpecPath) || slices.Contains(hc.Modified, cfg.SpecPath)
+		changed = changed || touches(hc)
 	}
 	if !changed {
-		dec.Reason = cfg.SpecPath + " is not changed by this push"
+		dec.Reason = specPath + " is not changed by this push"
 		return dec, nil
 	}
-	dec.Outcome, dec.Reason = store.OutcomeQueued, ""
+	dec.Outcome, dec.Reason, dec.Supersede = store.OutcomeQueued, "", true
 	dec.Run = &store.Run{
 		Trigger: store.TriggerPush, InstallationID: dec.Installation, Repo: dec.Repo, Ref: ref, HeadSHA: ev.GetAfter(),
-		RequestedBy: ev.GetPusher().GetName(), SpecPath: cfg.SpecPath,
+		RequestedBy: ev.GetPusher().GetName(), SpecPath: specPath,
 	}
 	if ev.GetSender().GetLogin() != "" {
 		dec.Run.RequestedBy = ev.GetSender().GetLogin()

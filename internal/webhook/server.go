@@ -28,11 +28,29 @@ import (
 // MaxBody is the largest delivery accepted; GitHub caps payloads at 25 MB.
 const MaxBody = 25 << 20
 
-// Store is what the receiver needs from the database.
+// Store is what the receiver reads from the database.
 type Store interface {
-	Intake(ctx context.Context, d *store.Delivery, run *store.Run, enqueue store.Enqueuer) (store.IntakeResult, error)
 	Ping(ctx context.Context) error
 	Installations
+	Run(ctx context.Context, id int64) (*store.Run, error)
+	LatestRunAt(ctx context.Context, repo, sha string) (*store.Run, error)
+}
+
+// Intaker durably records a delivery and what it asks for: a
+// store.Committer (group commit), or DirectIntake.
+type Intaker interface {
+	Intake(ctx context.Context, item *store.IntakeItem) (store.IntakeResult, error)
+}
+
+// DirectIntake records each delivery in its own transaction.
+type DirectIntake struct {
+	DB   *store.DB
+	Jobs store.Jobs
+}
+
+// Intake implements Intaker.
+func (d DirectIntake) Intake(ctx context.Context, item *store.IntakeItem) (store.IntakeResult, error) {
+	return d.DB.Intake(ctx, item, d.Jobs)
 }
 
 // Config configures the receiver.
@@ -44,18 +62,29 @@ type Config struct {
 	// AppID scopes delivery ids (unique per app).
 	AppID int64
 	// SpecPath is the spec's path in repositories; default linux-build.yaml.
+	// An installation's own spec path (store.Installation.SpecPath)
+	// takes precedence.
 	SpecPath string
 	Store    Store
-	Enqueue  store.Enqueuer
+	Intake   Intaker
 	Logger   *slog.Logger
 	Now      func() time.Time
+
+	installs *installCache
 }
 
 // Decision is what a delivery asks for.
 type Decision struct {
 	Outcome store.Outcome
 	Reason  string
-	Run     *store.Run // set when a build is wanted
+	// Run is set when a build is wanted; Supersede cancels the older
+	// active runs of its repository and ref.
+	Run       *store.Run
+	Supersede bool
+	// Event defers the decision to a job (Outcome is OutcomeDeferred).
+	Event *store.EventJob
+	// Cancel ends active runs.
+	Cancel *store.Cancel
 	// Repo and Installation describe the delivery for the record.
 	Repo         string
 	Installation *int64
@@ -64,9 +93,15 @@ type Decision struct {
 
 func ignored(reason string) Decision { return Decision{Outcome: store.OutcomeIgnored, Reason: reason} }
 
-// handlers route events to their deciders.
-var handlers = map[string]func(cfg *Config, body []byte) (Decision, error){
-	"push": decidePush,
+type decider func(ctx context.Context, cfg *Config, body []byte) (Decision, error)
+
+// handlers route events to their deciders, one file each.
+var handlers = map[string]decider{
+	"push":          decidePush,
+	"pull_request":  decidePullRequest,
+	"issue_comment": decideComment,
+	"check_run":     decideCheckRun,
+	"check_suite":   decideCheckSuite,
 }
 
 // New returns the Fiber app serving the webhook, /healthz and /readyz. It
@@ -76,9 +111,10 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.Secret == "" {
 		return nil, errors.New("webhook: a webhook secret is required (GITHUB_WEBHOOK_SECRET)")
 	}
-	if cfg.Store == nil || cfg.Enqueue == nil {
-		return nil, errors.New("webhook: Store and Enqueue are required")
+	if cfg.Store == nil || cfg.Intake == nil {
+		return nil, errors.New("webhook: Store and Intake are required")
 	}
+	cfg.installs = newInstallCache(cfg.Store, installCacheTTL)
 	if cfg.Path == "" {
 		cfg.Path = "/webhook"
 	}
@@ -160,22 +196,30 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	var err error
 	switch {
 	case event == "installation" || event == "installation_repositories":
-		if dec, err = applyInstallation(ctx, cfg.Store, event, body); err != nil {
+		if dec, err = applyInstallation(ctx, cfg.Store, event, body); err == nil && dec.Installation != nil {
+			cfg.installs.forget(*dec.Installation)
+		}
+		if err != nil {
 			log.ErrorContext(ctx, "recording the installation failed", "err", err)
 			return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the installation; please redeliver")
 		}
 	case ok:
-		if dec, err = decide(cfg, body); err != nil {
-			dec = Decision{Outcome: store.OutcomeRejected, Reason: err.Error()}
+		if dec, err = decide(ctx, cfg, body); err != nil {
+			var te transientError
+			if errors.As(err, &te) {
+				log.ErrorContext(ctx, "deciding the delivery failed", "err", err)
+				return c.Status(fiber.StatusServiceUnavailable).SendString("could not decide the delivery; please redeliver")
+			}
+			dec = Decision{Outcome: store.OutcomeRejected, Reason: err.Error(), Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
 		}
 	}
-	if dec.Run != nil {
-		off, err := suspended(ctx, cfg.Store, dec.Installation)
+	if dec.Run != nil || dec.Event != nil {
+		in, err := cfg.installs.get(ctx, dec.Installation)
 		if err != nil {
 			log.ErrorContext(ctx, "installation lookup failed", "err", err)
 			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the installation; please redeliver")
 		}
-		if off {
+		if in.Suspended {
 			dec = Decision{Outcome: store.OutcomeIgnored, Reason: "the installation is suspended", Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
 		}
 	}
@@ -185,7 +229,7 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		Repo: dec.Repo, ReceivedAt: cfg.Now().UTC(), Outcome: dec.Outcome, Reason: dec.Reason,
 		PayloadSHA256: hex.EncodeToString(sum[:]),
 	}
-	res, err := cfg.Store.Intake(ctx, d, dec.Run, cfg.Enqueue)
+	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Run: dec.Run, Supersede: dec.Supersede, Event: dec.Event, Cancel: dec.Cancel})
 	if err != nil {
 		// Not acknowledged: GitHub shows the delivery as failed and it can
 		// be redelivered (by hand, or by the missed-delivery job).
@@ -195,9 +239,16 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if res.Duplicate {
 		return c.Status(fiber.StatusOK).SendString("already received")
 	}
-	log.InfoContext(ctx, "delivery recorded", "outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID, "coalesced", res.Coalesced)
+	log.InfoContext(ctx, "delivery recorded", "outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID, "coalesced", res.Coalesced, "cancelled", res.Cancelled)
 	if res.RunID != 0 {
-		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced})
+		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced, "cancelled": res.Cancelled})
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": dec.Outcome, "reason": dec.Reason})
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": dec.Outcome, "reason": dec.Reason, "cancelled": res.Cancelled})
 }
+
+// transientError marks a decision that failed for a reason worth a
+// redelivery (the database was unreachable): the webhook answers 503.
+type transientError struct{ err error }
+
+func (e transientError) Error() string { return e.err.Error() }
+func (e transientError) Unwrap() error { return e.err }

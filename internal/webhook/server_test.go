@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
@@ -36,7 +36,9 @@ func newApp(t *testing.T, db *store.DB) *fiber.App {
 	if err != nil {
 		t.Fatal(err)
 	}
-	app, err := New(Config{Secret: secret, AppID: 1, Store: db, Enqueue: q.Enqueuer(), Logger: quiet})
+	c := store.NewCommitter(db, q, 0, 0)
+	t.Cleanup(c.Close)
+	app, err := New(Config{Secret: secret, AppID: 1, Store: db, Intake: c, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -164,7 +166,8 @@ func TestPushRouting(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			dec, err := decidePush(&Config{SpecPath: "linux-build.yaml"}, tc.body)
+			cfg := &Config{SpecPath: "linux-build.yaml", installs: newInstallCache(downStore{}, time.Minute)}
+			dec, err := decidePush(context.Background(), cfg, tc.body)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -216,8 +219,16 @@ func TestConcurrentRedeliveryMakesOneRun(t *testing.T) {
 
 type downStore struct{}
 
-func (downStore) Intake(context.Context, *store.Delivery, *store.Run, store.Enqueuer) (store.IntakeResult, error) {
+type downIntake struct{}
+
+func (downIntake) Intake(context.Context, *store.IntakeItem) (store.IntakeResult, error) {
 	return store.IntakeResult{}, errors.New("connection refused")
+}
+func (downStore) Run(context.Context, int64) (*store.Run, error) {
+	return nil, errors.New("connection refused")
+}
+func (downStore) LatestRunAt(context.Context, string, string) (*store.Run, error) {
+	return nil, errors.New("connection refused")
 }
 func (downStore) Ping(context.Context) error { return errors.New("connection refused") }
 func (downStore) UpsertInstallation(context.Context, *store.Installation) error {
@@ -231,8 +242,7 @@ func (downStore) Installation(context.Context, int64) (*store.Installation, erro
 }
 
 func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
-	enq := func(context.Context, *sql.Tx, *store.Run) (int64, int64, error) { return 0, 0, nil }
-	app, err := New(Config{Secret: secret, Store: downStore{}, Enqueue: enq, Logger: quiet})
+	app, err := New(Config{Secret: secret, Store: downStore{}, Intake: downIntake{}, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,7 +281,7 @@ func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
 	if code, _ := post(t, app, "ping", "d3", []byte("{}"), Sign(secret, []byte("{}"))); code != 200 {
 		t.Fatalf("ping: %d", code)
 	}
-	if _, err := New(Config{Store: downStore{}, Enqueue: enq}); err == nil {
+	if _, err := New(Config{Store: downStore{}, Intake: downIntake{}}); err == nil {
 		t.Fatal("started without a webhook secret")
 	}
 }

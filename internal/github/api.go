@@ -1,0 +1,209 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+)
+
+func splitRepo(repo string) (string, string, error) {
+	owner, name, ok := strings.Cut(repo, "/")
+	if !ok || owner == "" || name == "" || strings.Contains(name, "/") {
+		return "", "", fmt.Errorf("repository %q is not owner/name", repo)
+	}
+	return owner, name, nil
+}
+
+// permissionTTL is how long a collaborator permission is trusted: short,
+// so a revoked maintainer stops being able to approve builds quickly.
+const permissionTTL = time.Minute
+
+type permEntry struct {
+	perm string
+	at   time.Time
+}
+
+type permCache struct {
+	mu sync.Mutex
+	m  map[string]permEntry
+}
+
+// Permission returns user's permission on repo as GitHub's
+// collaborator-permission API reports it: admin, write, read or none
+// (maintainers report write, triagers read). It is the source of trust
+// for builds: a comment's author_association misreports private
+// organisation members. Answers are cached for a minute.
+func (a *App) Permission(ctx context.Context, installationID int64, repo, user string) (string, error) {
+	key := fmt.Sprintf("%d|%s|%s", installationID, strings.ToLower(repo), strings.ToLower(user))
+	a.perms.mu.Lock()
+	if e, ok := a.perms.m[key]; ok && time.Since(e.at) < permissionTTL {
+		a.perms.mu.Unlock()
+		return e.perm, nil
+	}
+	a.perms.mu.Unlock()
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return "", err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return "", err
+	}
+	lvl, resp, err := c.Repositories.GetPermissionLevel(ctx, owner, name, user)
+	perm := lvl.GetPermission()
+	switch {
+	case err != nil && resp != nil && resp.StatusCode == http.StatusNotFound:
+		// Not a collaborator (or no such user): no permission.
+		perm = "none"
+	case err != nil:
+		return "", fmt.Errorf("permission of %s on %s: %w", user, repo, err)
+	}
+	a.perms.mu.Lock()
+	if a.perms.m == nil {
+		a.perms.m = map[string]permEntry{}
+	}
+	a.perms.m[key] = permEntry{perm, time.Now()}
+	a.perms.mu.Unlock()
+	return perm, nil
+}
+
+// PullRequest returns pull request number of repo.
+func (a *App) PullRequest(ctx context.Context, installationID int64, repo string, number int) (*gh.PullRequest, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return nil, err
+	}
+	pr, _, err := c.PullRequests.Get(ctx, owner, name, number)
+	if err != nil {
+		return nil, fmt.Errorf("get pull request %s#%d: %w", repo, number, err)
+	}
+	return pr, nil
+}
+
+// maxFilePages bounds the files listing: GitHub lists at most 3000 files
+// of a pull request, 100 a page.
+const maxFilePages = 30
+
+// PullRequestFiles lists the files pull request number changes.
+func (a *App) PullRequestFiles(ctx context.Context, installationID int64, repo string, number int) ([]*gh.CommitFile, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return nil, err
+	}
+	var all []*gh.CommitFile
+	opts := &gh.ListOptions{PerPage: 100}
+	for page := 0; page < maxFilePages; page++ {
+		files, resp, err := c.PullRequests.ListFiles(ctx, owner, name, number, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list files of %s#%d: %w", repo, number, err)
+		}
+		all = append(all, files...)
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	return all, nil
+}
+
+// Comment posts body on issue or pull request number of repo.
+func (a *App) Comment(ctx context.Context, installationID int64, repo string, number int, body string) (int64, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return 0, err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return 0, err
+	}
+	cm, _, err := c.Issues.CreateComment(ctx, owner, name, number, &gh.IssueComment{Body: gh.String(body)})
+	if err != nil {
+		return 0, fmt.Errorf("comment on %s#%d: %w", repo, number, err)
+	}
+	return cm.GetID(), nil
+}
+
+// appClient is the client authenticated as the App itself (a JWT), for
+// the /app endpoints.
+func (a *App) appClient() (*gh.Client, error) {
+	c := gh.NewClient(&http.Client{Transport: a.apps, Timeout: 30 * time.Second})
+	if a.cfg.APIURL != "" {
+		upload := a.cfg.UploadURL
+		if upload == "" {
+			upload = a.cfg.APIURL
+		}
+		var err error
+		if c, err = c.WithEnterpriseURLs(a.cfg.APIURL, upload); err != nil {
+			return nil, fmt.Errorf("github urls: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// Delivery is one attempt of a webhook delivery, as GitHub lists them.
+type Delivery struct {
+	ID          int64 // the attempt; what a redelivery names
+	GUID        string
+	DeliveredAt time.Time
+	StatusCode  int
+	Redelivery  bool
+	Event       string
+}
+
+// Deliveries lists the App's webhook delivery attempts, newest first,
+// back to since (or at most maxPages pages of 100).
+func (a *App) Deliveries(ctx context.Context, since time.Time, maxPages int) ([]Delivery, error) {
+	c, err := a.appClient()
+	if err != nil {
+		return nil, err
+	}
+	var out []Delivery
+	opts := &gh.ListCursorOptions{PerPage: 100}
+	for page := 0; page < maxPages; page++ {
+		list, resp, err := c.Apps.ListHookDeliveries(ctx, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list webhook deliveries: %w", err)
+		}
+		for _, d := range list {
+			at := d.GetDeliveredAt().Time
+			if at.Before(since) {
+				return out, nil
+			}
+			out = append(out, Delivery{ID: d.GetID(), GUID: d.GetGUID(), DeliveredAt: at, StatusCode: d.GetStatusCode(),
+				Redelivery: d.GetRedelivery(), Event: d.GetEvent()})
+		}
+		if resp.Cursor == "" || len(list) == 0 {
+			return out, nil
+		}
+		opts.Cursor = resp.Cursor
+	}
+	return out, nil
+}
+
+// Redeliver asks GitHub to send delivery attempt id again.
+func (a *App) Redeliver(ctx context.Context, id int64) error {
+	c, err := a.appClient()
+	if err != nil {
+		return err
+	}
+	_, _, err = c.Apps.RedeliverHookDelivery(ctx, id)
+	var accepted *gh.AcceptedError
+	if err != nil && !errors.As(err, &accepted) {
+		return fmt.Errorf("redeliver %d: %w", id, err)
+	}
+	return nil
+}

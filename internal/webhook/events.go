@@ -1,0 +1,247 @@
+package webhook
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// GitHub is what deciding deferred deliveries asks of GitHub
+// (internal/github.App).
+type GitHub interface {
+	Permission(ctx context.Context, installationID int64, repo, user string) (string, error)
+	PullRequest(ctx context.Context, installationID int64, repo string, number int) (*github.PullRequest, error)
+	PullRequestFiles(ctx context.Context, installationID int64, repo string, number int) ([]*github.CommitFile, error)
+	Comment(ctx context.Context, installationID int64, repo string, number int, body string) (int64, error)
+}
+
+// EventStore is what deciding deferred deliveries needs from the store.
+type EventStore interface {
+	Resolve(ctx context.Context, deliveryRowID int64, r store.Resolution, jobs store.Jobs) (store.ResolveResult, error)
+	Approved(ctx context.Context, repo string, number int, sha string) (string, bool, error)
+	LatestRunOf(ctx context.Context, repo string, number int) (*store.Run, error)
+}
+
+// Prompter builds from a plain-English description (/build <prompt>). Nil
+// when no AI service is configured.
+type Prompter interface {
+	Prompt(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error)
+}
+
+// Events decides deferred deliveries: it is the queue's EventHandler. It
+// applies the trust rules: pushes and same-repository pull requests by
+// users with write access build; pull requests from forks or from users
+// without write access build only once a user with write access has
+// commented "/build approve", and the approval covers only the head
+// commit it was given for. Permission comes from GitHub's
+// collaborator-permission API.
+type Events struct {
+	GitHub   GitHub
+	Store    EventStore
+	Jobs     store.Jobs
+	Prompter Prompter
+	Logger   *slog.Logger
+}
+
+// HandleEvent implements queue.EventHandler. Errors (GitHub or the store
+// unreachable) are retried by the queue; a delivery is resolved once.
+func (e *Events) HandleEvent(ctx context.Context, ev *store.EventJob) error {
+	log := e.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("delivery_row", ev.DeliveryRowID, "repo", ev.Repo, "number", ev.Number, "kind", ev.Kind)
+	var (
+		res   store.Resolution
+		reply string
+		err   error
+	)
+	switch ev.Kind {
+	case store.EventPullRequest:
+		res, reply, err = e.pullRequest(ctx, ev)
+	case store.EventCommand:
+		res, reply, err = e.command(ctx, ev)
+	default:
+		res = store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown event job kind " + ev.Kind}
+	}
+	if err != nil {
+		return err
+	}
+	out, err := e.Store.Resolve(ctx, ev.DeliveryRowID, res, e.Jobs)
+	if err != nil {
+		return fmt.Errorf("resolve delivery: %w", err)
+	}
+	log.InfoContext(ctx, "event decided", "outcome", res.Outcome, "reason", res.Reason, "run_id", out.RunID,
+		"already", out.Already, "cancelled", out.Cancelled)
+	if reply != "" {
+		reply = expandReply(reply, out)
+		if _, err := e.GitHub.Comment(ctx, ev.InstallationID, ev.Repo, ev.Number, reply); err != nil {
+			// The decision stands; the job is retried to post the reply
+			// (Resolve is idempotent).
+			return fmt.Errorf("reply: %w", err)
+		}
+	}
+	return nil
+}
+
+// Placeholders in a reply, replaced by what the resolution did.
+const (
+	runPlaceholder       = "{run}"
+	cancelledPlaceholder = "{cancelled}"
+)
+
+func expandReply(reply string, out store.ResolveResult) string {
+	run := "a run"
+	if out.RunID != 0 {
+		run = fmt.Sprintf("run %d", out.RunID)
+		if out.Coalesced {
+			run += " (already queued)"
+		}
+	}
+	cancelled := "no active build"
+	switch n := len(out.Cancelled); {
+	case n == 1:
+		cancelled = fmt.Sprintf("run %d", out.Cancelled[0])
+	case n > 1:
+		cancelled = fmt.Sprintf("%d runs (%s)", n, strings.Trim(fmt.Sprint(out.Cancelled), "[]"))
+	}
+	return strings.NewReplacer(runPlaceholder, run, cancelledPlaceholder, cancelled).Replace(reply)
+}
+
+// writer reports whether permission allows starting builds.
+func writer(permission string) bool { return permission == "admin" || permission == "write" || permission == "maintain" }
+
+func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
+	files, err := e.GitHub.PullRequestFiles(ctx, ev.InstallationID, ev.Repo, ev.Number)
+	if err != nil {
+		return store.Resolution{}, "", err
+	}
+	changed := false
+	for _, f := range files {
+		if f.GetFilename() == ev.SpecPath && f.GetStatus() != "removed" {
+			changed = true
+		}
+	}
+	if !changed {
+		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: ev.SpecPath + " is not changed by the pull request"}, "", nil
+	}
+	trusted, why, err := e.trusted(ctx, ev)
+	if err != nil {
+		return store.Resolution{}, "", err
+	}
+	if !trusted {
+		res := store.Resolution{Outcome: store.OutcomeIgnored, Reason: "awaiting approval: " + why}
+		reply := ""
+		if ev.Action == "opened" || ev.Action == "reopened" {
+			reply = fmt.Sprintf("This pull request changes `%s`, but %s, so it is not built automatically: builds run the spec's scripts. "+
+				"A maintainer can review it and comment `/build approve` to build commit %s. Each new push needs a new approval.",
+				ev.SpecPath, why, short(ev.HeadSHA))
+		}
+		return res, reply, nil
+	}
+	return store.Resolution{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{
+		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: pullRef(ev.Number),
+		HeadSHA: ev.HeadSHA, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath,
+	}}, "", nil
+}
+
+// trusted decides whether a pull request head builds without approval.
+func (e *Events) trusted(ctx context.Context, ev *store.EventJob) (bool, string, error) {
+	if by, ok, err := e.Store.Approved(ctx, ev.Repo, ev.Number, ev.HeadSHA); err != nil {
+		return false, "", fmt.Errorf("read approval: %w", err)
+	} else if ok {
+		return true, "approved by " + by, nil
+	}
+	if ev.Fork {
+		return false, "it comes from a fork", nil
+	}
+	perm, err := e.GitHub.Permission(ctx, ev.InstallationID, ev.Repo, ev.Actor)
+	if err != nil {
+		return false, "", err
+	}
+	if !writer(perm) {
+		return false, fmt.Sprintf("@%s has %s permission on this repository", ev.Actor, perm), nil
+	}
+	return true, "", nil
+}
+
+func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
+	if ev.Command == CmdHelp {
+		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}, HelpText, nil
+	}
+	perm, err := e.GitHub.Permission(ctx, ev.InstallationID, ev.Repo, ev.Actor)
+	if err != nil {
+		return store.Resolution{}, "", err
+	}
+	if !writer(perm) {
+		return store.Resolution{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("%s has %s permission", ev.Actor, perm)},
+			fmt.Sprintf("@%s `/build %s` needs write access to this repository (you have %s).", ev.Actor, ev.Command, perm), nil
+	}
+	switch ev.Command {
+	case CmdBuild, CmdApprove:
+		if !ev.IsPullRequest {
+			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build " + ev.Command + " on an issue"},
+				fmt.Sprintf("@%s `/build %s` works on pull requests; on an issue, describe the system: `/build <description>`.\n\n%s",
+					ev.Actor, ev.Command, HelpText), nil
+		}
+		pr, err := e.GitHub.PullRequest(ctx, ev.InstallationID, ev.Repo, ev.Number)
+		if err != nil {
+			return store.Resolution{}, "", err
+		}
+		if pr.GetState() != "open" {
+			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "pull request is " + pr.GetState()},
+				fmt.Sprintf("@%s this pull request is %s: nothing to build.", ev.Actor, pr.GetState()), nil
+		}
+		sha := pr.GetHead().GetSHA()
+		trigger := store.TriggerComment
+		if ev.Command == CmdApprove {
+			trigger = store.TriggerPullRequest
+		}
+		res := store.Resolution{Outcome: store.OutcomeQueued, Supersede: true,
+			// A maintainer asking for the build approves this commit.
+			Approve: &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: sha, ApprovedBy: ev.Actor},
+			Run: &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: pullRef(ev.Number),
+				HeadSHA: sha, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath}}
+		verb := "Building"
+		if ev.Command == CmdApprove {
+			verb = "Approved and building"
+		}
+		return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, short(sha), runPlaceholder, ev.Actor), nil
+	case CmdRetry:
+		prev, err := e.Store.LatestRunOf(ctx, ev.Repo, ev.Number)
+		if errors.Is(err, store.ErrNotFound) {
+			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "nothing to retry"},
+				fmt.Sprintf("@%s there is no earlier build here to retry.", ev.Actor), nil
+		}
+		if err != nil {
+			return store.Resolution{}, "", err
+		}
+		return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: rerun(prev, ev.Actor)},
+			fmt.Sprintf("Retrying run %d (%s at %s) as %s.", prev.ID, prev.SpecPath, short(prev.HeadSHA), runPlaceholder), nil
+	case CmdCancel:
+		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
+				Cancel: &store.Cancel{Repo: ev.Repo, Number: ev.Number, Reason: "cancelled by " + ev.Actor}},
+			"@" + ev.Actor + " cancelled " + cancelledPlaceholder + ".", nil
+	case CmdPrompt:
+		if e.Prompter == nil {
+			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "no AI service configured for prompt builds"},
+				fmt.Sprintf("@%s building from a description needs the AI service, which this installation of Linux Builder does not have configured. "+
+					"Commit a `%s` instead, or ask the operator to set `OLLAMA_URL`.", ev.Actor, ev.SpecPath), nil
+		}
+		return e.Prompter.Prompt(ctx, ev)
+	}
+	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, HelpText, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
