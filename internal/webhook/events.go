@@ -115,7 +115,9 @@ func expandReply(reply string, out store.ResolveResult) string {
 }
 
 // writer reports whether permission allows starting builds.
-func writer(permission string) bool { return permission == "admin" || permission == "write" || permission == "maintain" }
+func writer(permission string) bool {
+	return permission == "admin" || permission == "write" || permission == "maintain"
+}
 
 func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
 	files, err := e.GitHub.PullRequestFiles(ctx, ev.InstallationID, ev.Repo, ev.Number)
