@@ -18,43 +18,87 @@ const (
 	ActionRebuild = "rebuild"
 )
 
+// checkRunEvent is the part of a check_run payload the bot reads. It is
+// decoded on its own rather than with go-github's CheckRunEvent: GitHub's
+// recorded payloads carry the app's timestamps as "2018-04-25 20:42:10",
+// which go-github's Timestamp rejects, and the bot needs none of them.
+type checkRunEvent struct {
+	Action   string `json:"action"`
+	CheckRun struct {
+		HeadSHA    string `json:"head_sha"`
+		ExternalID string `json:"external_id"`
+		App        struct {
+			ID int64 `json:"id"`
+		} `json:"app"`
+	} `json:"check_run"`
+	RequestedAction *struct {
+		Identifier string `json:"identifier"`
+	} `json:"requested_action"`
+	Repo         github.Repository `json:"repository"`
+	Installation *struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+	Sender github.User `json:"sender"`
+}
+
+// checkSuiteEvent is the part of a check_suite payload the bot reads (see
+// checkRunEvent).
+type checkSuiteEvent struct {
+	Action     string `json:"action"`
+	CheckSuite struct {
+		HeadSHA string `json:"head_sha"`
+		App     struct {
+			ID int64 `json:"id"`
+		} `json:"app"`
+	} `json:"check_suite"`
+	Repo         github.Repository `json:"repository"`
+	Installation *struct {
+		ID int64 `json:"id"`
+	} `json:"installation"`
+	Sender github.User `json:"sender"`
+}
+
 // decideCheckRun handles the buttons of the bot's check runs: "Re-run"
 // (rerequested) and the Cancel and Rebuild actions. Only users with write
 // access see them, so they are trusted. Check runs of other apps are
 // ignored.
 func decideCheckRun(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
-	var ev github.CheckRunEvent
+	var ev checkRunEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode check_run event: %w", err)
 	}
-	cr := ev.GetCheckRun()
 	dec := ignored("")
-	dec.Repo, dec.Action = ev.GetRepo().GetFullName(), ev.GetAction()
-	if id := ev.GetInstallation().GetID(); id != 0 {
-		dec.Installation = &id
+	dec.Repo, dec.Action = ev.Repo.GetFullName(), ev.Action
+	if ev.Installation != nil && ev.Installation.ID != 0 {
+		dec.Installation = &ev.Installation.ID
 	}
-	if app := cr.GetApp().GetID(); cfg.AppID != 0 && app != cfg.AppID {
+	if app := ev.CheckRun.App.ID; cfg.AppID != 0 && app != cfg.AppID {
 		dec.Reason = fmt.Sprintf("check run of another app (%d)", app)
 		return dec, nil
 	}
-	identifier := ev.GetRequestedAction().Identifier
+	identifier := ""
+	if ev.RequestedAction != nil {
+		identifier = ev.RequestedAction.Identifier
+	}
+	by := ev.Sender.GetLogin()
 	switch {
-	case ev.GetAction() == "rerequested", ev.GetAction() == "requested_action" && identifier == ActionRebuild:
-	case ev.GetAction() == "requested_action" && identifier == ActionCancel:
-		prev, err := checkRunRun(ctx, cfg, dec.Repo, cr)
+	case ev.Action == "rerequested", ev.Action == "requested_action" && identifier == ActionRebuild:
+	case ev.Action == "requested_action" && identifier == ActionCancel:
+		prev, err := checkRunRun(ctx, cfg, dec.Repo, ev.CheckRun.ExternalID, ev.CheckRun.HeadSHA)
 		if err != nil || prev == nil {
+			dec.Reason = "no run of this check run to cancel"
 			return dec, err
 		}
 		dec.Reason = fmt.Sprintf("cancel of run %d requested", prev.ID)
-		dec.Cancel = &store.Cancel{RunID: prev.ID, Reason: "cancelled by " + ev.GetSender().GetLogin() + " from the check run"}
+		dec.Cancel = &store.Cancel{RunID: prev.ID, Reason: "cancelled by " + by + " from the check run"}
 		return dec, nil
-	case ev.GetAction() == "requested_action":
+	case ev.Action == "requested_action":
 		return dec, fmt.Errorf("unknown check run action %q", identifier)
 	default:
-		dec.Reason = "check_run action " + ev.GetAction() + " is not handled"
+		dec.Reason = "check_run action " + ev.Action + " is not handled"
 		return dec, nil
 	}
-	prev, err := checkRunRun(ctx, cfg, dec.Repo, cr)
+	prev, err := checkRunRun(ctx, cfg, dec.Repo, ev.CheckRun.ExternalID, ev.CheckRun.HeadSHA)
 	if err != nil {
 		return dec, err
 	}
@@ -62,45 +106,45 @@ func decideCheckRun(ctx context.Context, cfg *Config, body []byte) (Decision, er
 		dec.Reason = "no run of this check run to rebuild"
 		return dec, nil
 	}
-	return rebuild(dec, prev, ev.GetSender().GetLogin()), nil
+	return rebuild(dec, prev, by), nil
 }
 
 // decideCheckSuite rebuilds the newest run of a re-requested check suite's
 // head commit ("Re-run all checks").
 func decideCheckSuite(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
-	var ev github.CheckSuiteEvent
+	var ev checkSuiteEvent
 	if err := json.Unmarshal(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode check_suite event: %w", err)
 	}
-	cs := ev.GetCheckSuite()
 	dec := ignored("")
-	dec.Repo, dec.Action = ev.GetRepo().GetFullName(), ev.GetAction()
-	if id := ev.GetInstallation().GetID(); id != 0 {
-		dec.Installation = &id
+	dec.Repo, dec.Action = ev.Repo.GetFullName(), ev.Action
+	if ev.Installation != nil && ev.Installation.ID != 0 {
+		dec.Installation = &ev.Installation.ID
 	}
-	if ev.GetAction() != "rerequested" {
-		dec.Reason = "check_suite action " + ev.GetAction() + " is not handled (pushes and pull requests start builds)"
+	if ev.Action != "rerequested" {
+		dec.Reason = "check_suite action " + ev.Action + " is not handled (pushes and pull requests start builds)"
 		return dec, nil
 	}
-	if app := cs.GetApp().GetID(); cfg.AppID != 0 && app != 0 && app != cfg.AppID {
+	if app := ev.CheckSuite.App.ID; cfg.AppID != 0 && app != cfg.AppID {
 		dec.Reason = fmt.Sprintf("check suite of another app (%d)", app)
 		return dec, nil
 	}
-	prev, err := cfg.Store.LatestRunAt(ctx, dec.Repo, cs.GetHeadSHA())
+	sha := ev.CheckSuite.HeadSHA
+	prev, err := cfg.Store.LatestRunAt(ctx, dec.Repo, sha)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		dec.Reason = "no run at " + cs.GetHeadSHA() + " to rebuild"
+		dec.Reason = "no run at " + sha + " to rebuild"
 		return dec, nil
 	case err != nil:
 		return dec, transientError{err}
 	}
-	return rebuild(dec, prev, ev.GetSender().GetLogin()), nil
+	return rebuild(dec, prev, ev.Sender.GetLogin()), nil
 }
 
 // checkRunRun finds the run behind a check run: its external_id is the
 // run id; failing that, the newest run of its head commit. Nil when none.
-func checkRunRun(ctx context.Context, cfg *Config, repo string, cr *github.CheckRun) (*store.Run, error) {
-	if id, err := strconv.ParseInt(cr.GetExternalID(), 10, 64); err == nil && id > 0 {
+func checkRunRun(ctx context.Context, cfg *Config, repo, externalID, sha string) (*store.Run, error) {
+	if id, err := strconv.ParseInt(externalID, 10, 64); err == nil && id > 0 {
 		r, err := cfg.Store.Run(ctx, id)
 		switch {
 		case err == nil && r.Repo == repo:
@@ -109,7 +153,7 @@ func checkRunRun(ctx context.Context, cfg *Config, repo string, cr *github.Check
 			return nil, transientError{err}
 		}
 	}
-	r, err := cfg.Store.LatestRunAt(ctx, repo, cr.GetHeadSHA())
+	r, err := cfg.Store.LatestRunAt(ctx, repo, sha)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, nil

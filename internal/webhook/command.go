@@ -50,7 +50,10 @@ func ParseCommand(body string) (Command, bool) {
 		return Command{}, false // "/builder", "/build-it"
 	}
 	args = strings.TrimSpace(args)
-	verb, tail, _ := strings.Cut(args, " ")
+	verb, tail := args, ""
+	if i := strings.IndexAny(args, " \t"); i >= 0 {
+		verb, tail = args[:i], args[i+1:]
+	}
 	switch strings.ToLower(verb) {
 	case "":
 		return Command{Name: CmdBuild}, true

@@ -1,8 +1,11 @@
 // Package githubtest is a fake GitHub for tests. Every request the bot
 // sends is validated against GitHub's own OpenAPI description
 // (testdata/github/openapi/rest-subset.json): an undocumented endpoint, a
-// bad parameter or body fails the test. It serves installation tokens and
-// repository contents; tests add files with SetFile.
+// bad parameter or body fails the test. It serves installation tokens,
+// repository contents, collaborator permissions, pull requests and their
+// files, issue comments and the App's webhook deliveries; tests set the
+// state with SetFile, SetPermission, SetPullRequest and AddDelivery and
+// read what the bot did with Comments, Redelivered and Calls.
 package githubtest
 
 import (
@@ -32,6 +35,49 @@ type Server struct {
 	mu     sync.Mutex
 	files  map[string][]byte // "owner/repo@sha:path"
 	calls  []string
+
+	perms       map[string]string // "owner/repo|login" → permission
+	pulls       map[string]*PullRequest
+	comments    []Comment
+	nextID      int64
+	deliveries  []HookDelivery // newest first
+	redelivered []int64
+}
+
+// PullRequest is a pull request of the fake.
+type PullRequest struct {
+	Repo     string // base repository
+	Number   int
+	State    string // open (default) or closed
+	HeadSHA  string
+	HeadRepo string // "" for a deleted fork
+	Author   string
+	Files    []File
+}
+
+// File is a file a pull request changes.
+type File struct {
+	Name   string
+	Status string // added, modified, removed, renamed
+}
+
+// Comment is an issue or pull request comment the bot posted.
+type Comment struct {
+	ID     int64
+	Repo   string
+	Number int
+	Body   string
+}
+
+// HookDelivery is an attempt of a webhook delivery, as GET
+// /app/hook/deliveries lists them.
+type HookDelivery struct {
+	ID          int64
+	GUID        string
+	DeliveredAt time.Time
+	StatusCode  int
+	Redelivery  bool
+	Event       string
 }
 
 var (
@@ -66,7 +112,7 @@ func New(t testing.TB) *Server {
 	if err != nil {
 		t.Fatalf("openapi router: %v", err)
 	}
-	s := &Server{t: t, router: router, files: map[string][]byte{}}
+	s := &Server{t: t, router: router, files: map[string][]byte{}, perms: map[string]string{}, pulls: map[string]*PullRequest{}, nextID: 1000}
 	s.Server = httptest.NewServer(http.HandlerFunc(s.serve))
 	t.Cleanup(s.Close)
 	return s
@@ -80,6 +126,45 @@ func (s *Server) SetFile(repo, sha, path string, content []byte) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.files[repo+"@"+sha+":"+path] = content
+}
+
+// SetPermission sets login's permission on repo (admin, write, read; a
+// login without one is not a collaborator: 404).
+func (s *Server) SetPermission(repo, login, perm string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.perms[repo+"|"+login] = perm
+}
+
+// SetPullRequest adds or replaces a pull request.
+func (s *Server) SetPullRequest(pr PullRequest) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if pr.State == "" {
+		pr.State = "open"
+	}
+	s.pulls[fmt.Sprintf("%s#%d", pr.Repo, pr.Number)] = &pr
+}
+
+// Comments returns the comments posted so far.
+func (s *Server) Comments() []Comment {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Comment(nil), s.comments...)
+}
+
+// AddDelivery records a delivery attempt (listed newest first).
+func (s *Server) AddDelivery(d HookDelivery) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deliveries = append([]HookDelivery{d}, s.deliveries...)
+}
+
+// Redelivered lists the delivery attempts the bot asked to redeliver.
+func (s *Server) Redelivered() []int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]int64(nil), s.redelivered...)
 }
 
 // Calls lists "METHOD path" of every request, in order.
@@ -107,34 +192,178 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "invalid request", http.StatusUnprocessableEntity)
 		return
 	}
-	if !strings.HasPrefix(r.Header.Get("Authorization"), "Bearer ") && !strings.HasPrefix(r.Header.Get("Authorization"), "token ") {
-		s.t.Errorf("fake GitHub: %s %s without credentials", r.Method, r.URL.Path)
-		http.Error(w, "Requires authentication", http.StatusUnauthorized)
+	auth := r.Header.Get("Authorization")
+	appAuth := strings.HasPrefix(route.Path, "/app/") // the App's own endpoints take its JWT
+	switch {
+	case appAuth && !strings.HasPrefix(auth, "Bearer "):
+		s.t.Errorf("fake GitHub: %s %s needs the App's JWT (Bearer), got %q", r.Method, r.URL.Path, auth)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "A JSON web token could not be decoded"})
+		return
+	case !appAuth && !strings.HasPrefix(auth, "token ") && !strings.HasPrefix(auth, "Bearer ghs_"):
+		s.t.Errorf("fake GitHub: %s %s needs an installation token, got %q", r.Method, r.URL.Path, auth)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Requires authentication"})
 		return
 	}
-	switch {
-	case route.Path == "/app/installations/{installation_id}/access_tokens":
-		w.Header().Set("Content-Type", "application/json")
-		w.WriteHeader(http.StatusCreated)
-		_ = json.NewEncoder(w).Encode(map[string]any{
+	repo := params["owner"] + "/" + params["repo"]
+	switch route.Path {
+	case "/app/installations/{installation_id}/access_tokens":
+		writeJSON(w, http.StatusCreated, map[string]any{
 			"token": "ghs_fake" + params["installation_id"], "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
-			"permissions": map[string]string{"contents": "read", "checks": "write"}, "repository_selection": "all",
+			"permissions":          map[string]string{"contents": "write", "checks": "write", "issues": "write", "pull_requests": "read", "metadata": "read"},
+			"repository_selection": "all",
 		})
-	case route.Path == "/repos/{owner}/{repo}/contents/{path}":
-		key := params["owner"] + "/" + params["repo"] + "@" + r.URL.Query().Get("ref") + ":" + params["path"]
+	case "/repos/{owner}/{repo}/contents/{path}":
+		key := repo + "@" + r.URL.Query().Get("ref") + ":" + params["path"]
 		s.mu.Lock()
 		content, ok := s.files[key]
 		s.mu.Unlock()
 		if !ok {
-			w.Header().Set("Content-Type", "application/json")
-			w.WriteHeader(http.StatusNotFound)
-			fmt.Fprint(w, `{"message":"Not Found","documentation_url":"https://docs.github.com/rest/repos/contents#get-repository-content"}`)
+			notFound(w, "https://docs.github.com/rest/repos/contents#get-repository-content")
 			return
 		}
 		w.Header().Set("Content-Type", "application/vnd.github.raw")
 		_, _ = w.Write(content)
+	case "/repos/{owner}/{repo}/collaborators/{username}/permission":
+		s.mu.Lock()
+		perm, ok := s.perms[repo+"|"+params["username"]]
+		s.mu.Unlock()
+		if !ok {
+			writeJSON(w, http.StatusNotFound, map[string]string{"message": params["username"] + " is not a user",
+				"documentation_url": "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"permission": perm, "role_name": perm,
+			"user": map[string]any{"login": params["username"], "id": 1, "type": "User"}})
+	case "/repos/{owner}/{repo}/pulls/{pull_number}":
+		pr, ok := s.pull(repo, params["pull_number"])
+		if !ok {
+			notFound(w, "https://docs.github.com/rest/pulls/pulls#get-a-pull-request")
+			return
+		}
+		writeJSON(w, http.StatusOK, pr.json(s.URL))
+	case "/repos/{owner}/{repo}/pulls/{pull_number}/files":
+		pr, ok := s.pull(repo, params["pull_number"])
+		if !ok {
+			notFound(w, "https://docs.github.com/rest/pulls/pulls#list-pull-requests-files")
+			return
+		}
+		page, per := pageParams(r)
+		files := []map[string]any{}
+		for i := (page - 1) * per; i < min(page*per, len(pr.Files)); i++ {
+			f := pr.Files[i]
+			files = append(files, map[string]any{"sha": "bbcd538c8e72b8c175046e27cc8f907076331401", "filename": f.Name, "status": f.Status,
+				"additions": 1, "deletions": 0, "changes": 1, "blob_url": s.URL + "/blob", "raw_url": s.URL + "/raw", "contents_url": s.URL + "/contents"})
+		}
+		if page*per < len(pr.Files) {
+			next := *r.URL
+			q := next.Query()
+			q.Set("page", fmt.Sprint(page+1))
+			next.RawQuery = q.Encode()
+			w.Header().Set("Link", fmt.Sprintf(`<%s/api/v3%s>; rel="next"`, s.URL, next.RequestURI()))
+		}
+		writeJSON(w, http.StatusOK, files)
+	case "/repos/{owner}/{repo}/issues/{issue_number}/comments":
+		var in struct {
+			Body string `json:"body"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			s.t.Errorf("fake GitHub: comment body: %v", err)
+		}
+		var n int
+		fmt.Sscan(params["issue_number"], &n)
+		s.mu.Lock()
+		s.nextID++
+		c := Comment{ID: s.nextID, Repo: repo, Number: n, Body: in.Body}
+		s.comments = append(s.comments, c)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"id": c.ID, "node_id": "IC_fake", "body": c.Body,
+			"html_url": fmt.Sprintf("https://github.com/%s/issues/%d#issuecomment-%d", repo, n, c.ID),
+			"user":     map[string]any{"login": "linux-builder[bot]", "type": "Bot"}, "created_at": time.Now().UTC().Format(time.RFC3339)})
+	case "/app/hook/deliveries":
+		// Cursor pagination: the cursor is the index of the next attempt.
+		per := 30
+		if v := r.URL.Query().Get("per_page"); v != "" {
+			fmt.Sscan(v, &per)
+		}
+		start := 0
+		if c := r.URL.Query().Get("cursor"); c != "" {
+			fmt.Sscan(c, &start)
+		}
+		s.mu.Lock()
+		all := append([]HookDelivery(nil), s.deliveries...)
+		s.mu.Unlock()
+		out := []map[string]any{}
+		for i := start; i < min(start+per, len(all)); i++ {
+			d := all[i]
+			status := "OK"
+			if d.StatusCode < 200 || d.StatusCode >= 300 {
+				status = "Invalid HTTP Response: " + fmt.Sprint(d.StatusCode)
+			}
+			out = append(out, map[string]any{"id": d.ID, "guid": d.GUID, "delivered_at": d.DeliveredAt.UTC().Format(time.RFC3339),
+				"redelivery": d.Redelivery, "duration": 0.27, "status": status, "status_code": d.StatusCode, "event": d.Event,
+				"action": nil, "installation_id": 1, "repository_id": 1})
+		}
+		if start+per < len(all) {
+			w.Header().Set("Link", fmt.Sprintf(`<%s/api/v3/app/hook/deliveries?per_page=%d&cursor=%d>; rel="next"`, s.URL, per, start+per))
+		}
+		writeJSON(w, http.StatusOK, out)
+	case "/app/hook/deliveries/{delivery_id}/attempts":
+		var id int64
+		fmt.Sscan(params["delivery_id"], &id)
+		s.mu.Lock()
+		s.redelivered = append(s.redelivered, id)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusAccepted, map[string]any{})
 	default:
 		s.t.Errorf("fake GitHub: %s %s is documented but not faked yet", r.Method, route.Path)
 		http.Error(w, "not implemented", http.StatusNotImplemented)
 	}
+}
+
+func (s *Server) pull(repo, number string) (*PullRequest, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pr, ok := s.pulls[repo+"#"+number]
+	if !ok {
+		return nil, false
+	}
+	cp := *pr
+	return &cp, true
+}
+
+func (pr *PullRequest) json(base string) map[string]any {
+	owner, _, _ := strings.Cut(pr.Repo, "/")
+	var headRepo any
+	if pr.HeadRepo != "" {
+		ho, _, _ := strings.Cut(pr.HeadRepo, "/")
+		headRepo = map[string]any{"full_name": pr.HeadRepo, "fork": pr.HeadRepo != pr.Repo, "owner": map[string]any{"login": ho}}
+	}
+	return map[string]any{
+		"url": fmt.Sprintf("%s/repos/%s/pulls/%d", base, pr.Repo, pr.Number), "number": pr.Number, "state": pr.State,
+		"title": "Change the spec", "user": map[string]any{"login": pr.Author, "type": "User"},
+		"head": map[string]any{"sha": pr.HeadSHA, "ref": "feature", "label": "feature", "repo": headRepo},
+		"base": map[string]any{"sha": "0000000000000000000000000000000000000000", "ref": "main", "label": owner + ":main",
+			"repo": map[string]any{"full_name": pr.Repo, "owner": map[string]any{"login": owner}}},
+	}
+}
+
+func pageParams(r *http.Request) (page, per int) {
+	page, per = 1, 30
+	if v := r.URL.Query().Get("page"); v != "" {
+		fmt.Sscan(v, &page)
+	}
+	if v := r.URL.Query().Get("per_page"); v != "" {
+		fmt.Sscan(v, &per)
+	}
+	return max(page, 1), max(per, 1)
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(code)
+	_ = json.NewEncoder(w).Encode(v)
+}
+
+func notFound(w http.ResponseWriter, doc string) {
+	writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "documentation_url": doc})
 }
