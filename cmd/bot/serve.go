@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	_ "net/http/pprof" // for --debug-addr
 	"os"
 	"os/signal"
 	"strconv"
@@ -73,6 +75,9 @@ func newServeCmd() *cobra.Command {
 		migrate    bool
 		path, addr string
 		specPath   string
+		debugAddr  string
+		committers int
+		maxBatch   int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -120,12 +125,20 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 				return err
 			}
 			// Group commit: concurrent deliveries share a transaction.
-			committer := store.NewCommitter(db, q, 0, 0)
+			committer := store.NewCommitter(db, q, committers, maxBatch)
 			defer committer.Close()
 			app, err := webhook.New(webhook.Config{Secret: ac.secret, Path: path, AppID: ac.appID, SpecPath: specPath,
 				Store: db, Intake: committer, Logger: slog.Default()})
 			if err != nil {
 				return err
+			}
+			if debugAddr != "" {
+				// Profiles for operators, on their own (loopback) address.
+				go func() {
+					if err := http.ListenAndServe(debugAddr, nil); err != nil {
+						slog.Error("debug server", "err", err)
+					}
+				}()
 			}
 			ln, err := net.Listen("tcp", addr)
 			if err != nil {
@@ -159,5 +172,8 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 	cmd.Flags().StringVar(&specPath, "spec-path", "linux-build.yaml", "path of the spec in repositories")
 	cmd.Flags().IntVar(&workers, "workers", 1, "in-process build workers (0: intake only)")
 	cmd.Flags().BoolVar(&migrate, "migrate", true, "apply pending migrations at start")
+	cmd.Flags().IntVar(&committers, "intake-committers", 2, "transactions recording deliveries at once (group commit)")
+	cmd.Flags().IntVar(&maxBatch, "intake-batch", 256, "most deliveries recorded in one transaction")
+	cmd.Flags().StringVar(&debugAddr, "debug-addr", "", "serve Go profiles (/debug/pprof) on this address, e.g. 127.0.0.1:6060")
 	return cmd
 }

@@ -125,9 +125,10 @@ type Config struct {
 
 // Queue is a River client on the store's database.
 type Queue struct {
-	client *river.Client[*sql.Tx]
-	db     *store.DB
-	log    *slog.Logger
+	client  *river.Client[*sql.Tx]
+	working bool // has workers: Start starts them
+	db      *store.DB
+	log     *slog.Logger
 }
 
 // New makes a queue. Call Start to run workers.
@@ -224,12 +225,15 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	q.client = client
+	q.client, q.working = client, cfg.Workers > 0
 	return q, nil
 }
 
 // Start starts the workers (a no-op for an insert-only queue).
 func (q *Queue) Start(ctx context.Context) error {
+	if !q.working {
+		return nil // an insert-only client has nothing to start
+	}
 	if err := q.client.Start(ctx); err != nil {
 		return fmt.Errorf("start queue: %w", err)
 	}
@@ -239,6 +243,9 @@ func (q *Queue) Start(ctx context.Context) error {
 // Stop stops fetching jobs and waits for running builds to finish, until
 // ctx ends; then it cancels them (River retries them later).
 func (q *Queue) Stop(ctx context.Context) error {
+	if !q.working {
+		return nil
+	}
 	if err := q.client.Stop(ctx); err == nil {
 		return nil
 	}
@@ -252,22 +259,33 @@ func (q *Queue) Stop(ctx context.Context) error {
 
 var _ store.Jobs = (*Queue)(nil)
 
-// EnqueueBuild implements store.Jobs: it inserts run's build job in tx,
-// or reports the run of an equivalent job already waiting or running.
-func (q *Queue) EnqueueBuild(ctx context.Context, tx *sql.Tx, run *store.Run) (int64, int64, error) {
-	args := BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger)}
-	res, err := q.client.InsertTx(ctx, tx, args, &river.InsertOpts{UniqueOpts: uniqueBuild})
-	if err != nil {
-		return 0, 0, fmt.Errorf("insert build job: %w", err)
-	}
-	if res.UniqueSkippedAsDuplicate {
-		var existing BuildArgs
-		if err := json.Unmarshal(res.Job.EncodedArgs, &existing); err != nil {
-			return 0, 0, fmt.Errorf("read coalesced job %d: %w", res.Job.ID, err)
+// EnqueueBuilds implements store.Jobs: it inserts the runs' build jobs in
+// tx with one statement, and reports the run of each equivalent job
+// already waiting or running.
+func (q *Queue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run) ([]store.Enqueued, error) {
+	params := make([]river.InsertManyParams, len(runs))
+	for i, run := range runs {
+		params[i] = river.InsertManyParams{
+			Args:       BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger)},
+			InsertOpts: &river.InsertOpts{UniqueOpts: uniqueBuild},
 		}
-		return res.Job.ID, existing.RunID, nil
 	}
-	return res.Job.ID, 0, nil
+	res, err := q.client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("insert build jobs: %w", err)
+	}
+	out := make([]store.Enqueued, len(res))
+	for i, r := range res {
+		out[i].JobID = r.Job.ID
+		if r.UniqueSkippedAsDuplicate {
+			var existing BuildArgs
+			if err := json.Unmarshal(r.Job.EncodedArgs, &existing); err != nil {
+				return nil, fmt.Errorf("read coalesced job %d: %w", r.Job.ID, err)
+			}
+			out[i].CoalescedInto = existing.RunID
+		}
+	}
+	return out, nil
 }
 
 // EnqueueEvent implements store.Jobs: it inserts the job that decides a

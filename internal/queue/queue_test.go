@@ -60,11 +60,11 @@ func intake(t *testing.T, db *store.DB, q *Queue, delivery, sha string) store.In
 // crashAfterEnqueue inserts the job, then fails the transaction.
 type crashAfterEnqueue struct{ *Queue }
 
-func (c crashAfterEnqueue) EnqueueBuild(ctx context.Context, tx *sql.Tx, run *store.Run) (int64, int64, error) {
-	if _, _, err := c.Queue.EnqueueBuild(ctx, tx, run); err != nil {
-		return 0, 0, err
+func (c crashAfterEnqueue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run) ([]store.Enqueued, error) {
+	if _, err := c.Queue.EnqueueBuilds(ctx, tx, runs); err != nil {
+		return nil, err
 	}
-	return 0, 0, errors.New("crash after enqueue")
+	return nil, errors.New("crash after enqueue")
 }
 
 func waitRun(t *testing.T, r *fakeRunner, want int64) {

@@ -98,11 +98,11 @@ func (db *DB) Resolve(ctx context.Context, deliveryRowID int64, r Resolution, jo
 			}
 		}
 		if r.Run != nil {
-			id, co, cancelled, err := startRun(ctx, tx, now, r.Run, r.Supersede, jobs)
-			if err != nil {
+			g := &runGroup{run: *r.Run, items: []int{0}, supersede: r.Supersede, bornSuperseded: -1}
+			if err := startRuns(ctx, tx, now, []*runGroup{g}, jobs); err != nil {
 				return err
 			}
-			out.RunID, out.Coalesced, out.Cancelled = id, co, cancelled
+			out.RunID, out.Coalesced, out.Cancelled = g.run.ID, g.coalesced, g.cancelled
 		}
 		if r.Cancel != nil {
 			ids, err := cancelRuns(ctx, tx, now, jobs, *r.Cancel, nil)

@@ -2,6 +2,7 @@ package store_test
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"slices"
 	"sync"
@@ -137,6 +138,63 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 			t.Fatalf("cancelled run %+v", r)
 		}
 	})
+}
+
+// Pushes to one branch in one batch: only the newest is queued, the
+// others are recorded as superseded by it, and the active run from before
+// the batch is cancelled.
+func TestBatchOfPushesToOneBranch(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *DB, _ *storetest.Clock) {
+		ctx := context.Background()
+		jobs := &fakeJobs{jobID: 70}
+		push := func(id, sha string) *IntakeItem {
+			return &IntakeItem{Delivery: delivery(id), Supersede: true,
+				Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}
+		}
+		before, err := db.Intake(ctx, push("p0", "s0"), jobs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var queued int
+		counting := &countingJobs{fakeJobs: jobs, queued: &queued}
+		jobs.jobID = 71
+		res, errs := db.IntakeBatch(ctx, []*IntakeItem{push("p1", "s1"), push("p2", "s2"), push("p3", "s3"), push("p3b", "s3")}, counting)
+		for _, err := range errs {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if queued != 1 {
+			t.Fatalf("%d builds queued for one batch on one branch, want 1", queued)
+		}
+		newest := res[2].RunID
+		if res[3].RunID != newest || !res[3].Coalesced {
+			t.Fatalf("same commit twice: %+v", res[3])
+		}
+		for _, r := range []int64{before.RunID, res[0].RunID, res[1].RunID} {
+			got, _ := db.Run(ctx, r)
+			if got.Status != StatusCancelled || got.SupersededBy == nil || *got.SupersededBy != newest ||
+				got.FailureReason != fmt.Sprintf("superseded by run %d", newest) {
+				t.Fatalf("run %d: %+v", r, got)
+			}
+		}
+		if got, _ := db.Run(ctx, newest); got.Status != StatusPending || got.JobID == nil || *got.JobID != 71 {
+			t.Fatalf("newest run %+v", got)
+		}
+		if !slices.Equal(jobs.cancelled, []int64{70}) {
+			t.Fatalf("cancelled jobs %v, want the job of the run from before the batch", jobs.cancelled)
+		}
+	})
+}
+
+type countingJobs struct {
+	*fakeJobs
+	queued *int
+}
+
+func (c *countingJobs) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*Run) ([]Enqueued, error) {
+	*c.queued += len(runs)
+	return c.fakeJobs.EnqueueBuilds(ctx, tx, runs)
 }
 
 func TestResolveDeferredDeliveryOnce(t *testing.T) {

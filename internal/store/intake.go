@@ -1,9 +1,12 @@
 package store
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -13,17 +16,23 @@ import (
 // a run and its job are committed together or not at all. The queue
 // package implements it on River.
 type Jobs interface {
-	// EnqueueBuild inserts the build job of run. When an equivalent job
-	// is already waiting or running (same repository, head SHA and
-	// trigger) it inserts nothing and returns that job's run id as
-	// coalescedInto.
-	EnqueueBuild(ctx context.Context, tx *sql.Tx, run *Run) (jobID, coalescedInto int64, err error)
+	// EnqueueBuilds inserts the build jobs of runs, one result each in
+	// order. When an equivalent job is already waiting or running (same
+	// repository, head SHA and trigger) it inserts nothing for that run
+	// and returns the existing job's run id as CoalescedInto.
+	EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*Run) ([]Enqueued, error)
 	// EnqueueEvent inserts the job that finishes deciding a deferred
 	// delivery (it needs GitHub's API, which the webhook must not wait on).
 	EnqueueEvent(ctx context.Context, tx *sql.Tx, ev *EventJob) (jobID int64, err error)
 	// CancelJob cancels a job: a waiting one never starts, a running one
 	// has its context cancelled.
 	CancelJob(ctx context.Context, tx *sql.Tx, jobID int64) error
+}
+
+// Enqueued is what EnqueueBuilds did for one run.
+type Enqueued struct {
+	JobID         int64
+	CoalescedInto int64
 }
 
 // Cancel asks intake to end the active runs it selects: one run, the runs
@@ -87,13 +96,19 @@ func (db *DB) Intake(ctx context.Context, item *IntakeItem, jobs Jobs) (IntakeRe
 func (db *DB) IntakeBatch(ctx context.Context, items []*IntakeItem, jobs Jobs) ([]IntakeResult, []error) {
 	res := make([]IntakeResult, len(items))
 	errs := make([]error, len(items))
-	err := db.inTx(ctx, "intake", func(ctx context.Context, tx bun.Tx) error {
-		out, err := intakeTx(ctx, tx, db, items, jobs)
-		if err == nil {
-			copy(res, out)
-		}
-		return err
-	})
+	record := func(optimistic bool) error {
+		return db.inTx(ctx, "intake", func(ctx context.Context, tx bun.Tx) error {
+			out, err := intakeTx(ctx, tx, db, items, jobs, optimistic)
+			if err == nil {
+				copy(res, out)
+			}
+			return err
+		})
+	}
+	err := record(true)
+	if errors.Is(err, errSeenBefore) {
+		err = record(false)
+	}
 	if err == nil {
 		return res, errs
 	}
@@ -116,164 +131,45 @@ type returnedDelivery struct {
 	DeliveryID string `bun:"delivery_id"`
 }
 
-func intakeTx(ctx context.Context, tx bun.Tx, db *DB, items []*IntakeItem, jobs Jobs) ([]IntakeResult, error) {
-	now := db.utcNow()
-	res := make([]IntakeResult, len(items))
-	// One statement inserts every delivery; those already recorded (or
-	// repeated in this batch) are not returned.
-	rows := make([]Delivery, len(items))
-	for i, it := range items {
-		rows[i] = *it.Delivery
-		rows[i].ID, rows[i].RunID = 0, nil
-		if rows[i].ReceivedAt.IsZero() {
-			rows[i].ReceivedAt = now
-		}
-		rows[i].ReceivedAt = rows[i].ReceivedAt.UTC()
-	}
-	var inserted []returnedDelivery
-	if _, err := tx.NewInsert().Model(&rows).On("CONFLICT (app_id, delivery_id) DO NOTHING").
-		Returning("id, delivery_id").Exec(ctx, &inserted); err != nil {
-		return nil, fmt.Errorf("insert deliveries: %w", err)
-	}
-	fresh := make(map[string]int64, len(inserted))
-	for _, r := range inserted {
-		fresh[r.DeliveryID] = r.ID
-	}
-	var dups []int
-	linked := map[int64][]int64{} // run id → delivery rows to link
-	groups := map[string]int{}    // repo|sha|trigger → index of the item that made the run
-	for i, it := range items {
-		rowID, ok := fresh[it.Delivery.DeliveryID]
-		if !ok {
-			dups = append(dups, i)
-			continue
-		}
-		delete(fresh, it.Delivery.DeliveryID) // a second copy in this batch is a duplicate
-		res[i].DeliveryRowID = rowID
-		if it.Run != nil {
-			key := it.Run.Repo + "|" + it.Run.HeadSHA + "|" + string(it.Run.Trigger)
-			if first, ok := groups[key]; ok {
-				// The same build asked twice in one batch: one run.
-				res[i].RunID, res[i].Coalesced = res[first].RunID, true
-			} else {
-				groups[key] = i
-				runID, coalesced, cancelled, err := startRun(ctx, tx, now, it.Run, it.Supersede, jobs)
-				if err != nil {
-					return nil, err
-				}
-				res[i].RunID, res[i].Coalesced, res[i].Cancelled = runID, coalesced, cancelled
-			}
-			linked[res[i].RunID] = append(linked[res[i].RunID], rowID)
-		}
-		if it.Event != nil {
-			ev := *it.Event
-			ev.DeliveryRowID = rowID
-			if _, err := jobs.EnqueueEvent(ctx, tx.Tx, &ev); err != nil {
-				return nil, fmt.Errorf("enqueue event: %w", err)
-			}
-		}
-		if it.Cancel != nil {
-			ids, err := cancelRuns(ctx, tx, now, jobs, *it.Cancel, nil)
-			if err != nil {
-				return nil, err
-			}
-			res[i].Cancelled = append(res[i].Cancelled, ids...)
-		}
-	}
-	for runID, deliveries := range linked {
-		if _, err := tx.NewUpdate().Model((*Delivery)(nil)).Set("run_id = ?", runID).
-			Where("id IN (?)", bun.In(deliveries)).Exec(ctx); err != nil {
-			return nil, fmt.Errorf("link deliveries to run %d: %w", runID, err)
-		}
-	}
-	for _, i := range dups {
-		var prev Delivery
-		d := items[i].Delivery
-		if err := tx.NewSelect().Model(&prev).Column("id", "run_id").
-			Where("app_id = ? AND delivery_id = ?", d.AppID, d.DeliveryID).Scan(ctx); err != nil {
-			return nil, fmt.Errorf("read recorded delivery: %w", err)
-		}
-		res[i] = IntakeResult{Duplicate: true, DeliveryRowID: prev.ID}
-		if prev.RunID != nil {
-			res[i].RunID = *prev.RunID
-		}
-	}
-	return res, nil
-}
-
-// startRun inserts run and its job. When an equivalent job is queued the
-// run is not kept and the existing run's id is returned with coalesced
-// set. With supersede, older active runs of the same repository, ref and
-// trigger are cancelled and point at the new run.
-func startRun(ctx context.Context, tx bun.Tx, now time.Time, run *Run, supersede bool, jobs Jobs) (runID int64, coalesced bool, cancelled []int64, err error) {
-	nr := *run
-	prepareNewRun(&nr, now)
-	if _, err := tx.NewInsert().Model(&nr).Returning("id").Exec(ctx); err != nil {
-		return 0, false, nil, fmt.Errorf("insert run: %w", err)
-	}
-	jobID, into, err := jobs.EnqueueBuild(ctx, tx.Tx, &nr)
-	if err != nil {
-		return 0, false, nil, fmt.Errorf("enqueue build: %w", err)
-	}
-	if into != 0 {
-		// An equivalent job is queued: this delivery joins its run.
-		if _, err := tx.NewDelete().Model((*Run)(nil)).Where("id = ?", nr.ID).Exec(ctx); err != nil {
-			return 0, false, nil, fmt.Errorf("drop coalesced run: %w", err)
-		}
-		return into, true, nil, nil
-	}
-	if _, err := tx.NewUpdate().Model((*Run)(nil)).Set("job_id = ?", jobID).Where("id = ?", nr.ID).Exec(ctx); err != nil {
-		return 0, false, nil, fmt.Errorf("record job id: %w", err)
-	}
-	if supersede && nr.Ref != "" {
-		by := nr.ID
-		cancelled, err = cancelRuns(ctx, tx, now, jobs, Cancel{Repo: nr.Repo, Ref: nr.Ref,
-			Reason: fmt.Sprintf("superseded by run %d", nr.ID)}, &by)
-		if err != nil {
-			return 0, false, nil, err
-		}
-	}
-	return nr.ID, false, cancelled, nil
-}
-
 // cancelRuns ends the active runs c selects (never the run supersededBy
 // points at). Their jobs are cancelled; a run that has not started is
 // marked CANCELLED now, a running one ends as CANCELLED when its worker
 // sees the cancellation. With supersededBy, the runs record it.
+type endedRun struct {
+	ID    int64  `bun:"id"`
+	JobID *int64 `bun:"job_id"`
+}
+
 func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Cancel, supersededBy *int64) ([]int64, error) {
-	var runs []Run
-	q := tx.NewSelect().Model(&runs).Column("id", "status", "job_id", "trigger").
+	// One statement ends the waiting runs, marks the running ones and
+	// returns both with their jobs.
+	up := tx.NewUpdate().Model((*Run)(nil)).Set("updated_at = ?", now).
+		Set("status = CASE WHEN status = ? THEN ? ELSE status END", StatusPending, StatusCancelled).
+		Set("step = CASE WHEN status = ? THEN ? ELSE step END", StatusPending, "CANCELLED").
+		Set("failure_reason = CASE WHEN status = ? THEN ? ELSE failure_reason END", StatusPending, c.Reason).
 		Where("status IN (?)", bun.In([]RunStatus{StatusPending, StatusInProgress}))
 	switch {
 	case c.RunID != 0:
-		q = q.Where("id = ?", c.RunID)
+		up = up.Where("id = ?", c.RunID)
 	case c.Number != 0:
-		q = q.Where("repo = ? AND number = ?", c.Repo, c.Number)
+		up = up.Where("repo = ? AND number = ?", c.Repo, c.Number)
 	default:
-		q = q.Where("repo = ? AND ref = ?", c.Repo, c.Ref)
+		up = up.Where("repo = ? AND ref = ?", c.Repo, c.Ref)
 	}
 	if supersededBy != nil {
-		q = q.Where("id < ?", *supersededBy)
+		up = up.Set("superseded_by = ?", *supersededBy).Where("id < ?", *supersededBy)
 	}
-	if err := q.OrderExpr("id").Scan(ctx); err != nil {
-		return nil, fmt.Errorf("find runs to cancel: %w", err)
+	var ended []endedRun
+	if _, err := up.Returning("id, job_id").Exec(ctx, &ended); err != nil {
+		return nil, fmt.Errorf("cancel runs: %w", err)
 	}
-	var ids []int64
-	for _, r := range runs {
+	slices.SortFunc(ended, func(a, b endedRun) int { return cmp.Compare(a.ID, b.ID) })
+	ids := make([]int64, 0, len(ended))
+	for _, r := range ended {
 		if r.JobID != nil {
 			if err := jobs.CancelJob(ctx, tx.Tx, *r.JobID); err != nil {
 				return nil, fmt.Errorf("cancel job of run %d: %w", r.ID, err)
 			}
-		}
-		up := tx.NewUpdate().Model((*Run)(nil)).Set("updated_at = ?", now).Where("id = ?", r.ID)
-		if supersededBy != nil {
-			up = up.Set("superseded_by = ?", *supersededBy)
-		}
-		if r.Status == StatusPending {
-			up = up.Set("status = ?", StatusCancelled).Set("step = ?", "CANCELLED").Set("failure_reason = ?", c.Reason)
-		}
-		if _, err := up.Exec(ctx); err != nil {
-			return nil, fmt.Errorf("cancel run %d: %w", r.ID, err)
 		}
 		ids = append(ids, r.ID)
 	}

@@ -13,7 +13,8 @@ import (
 	"strings"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // database/sql driver "pgx"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
@@ -90,10 +91,18 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.SQL, db.Dialect, db.URL, db.path = sqldb, SQLite, "sqlite://"+path, path
 		db.Bun = bun.NewDB(sqldb, sqlitedialect.New())
 	case strings.HasPrefix(cfg.URL, "postgres://") || strings.HasPrefix(cfg.URL, "postgresql://"):
-		sqldb, err := sql.Open("pgx", cfg.URL)
+		pcfg, err := pgx.ParseConfig(cfg.URL)
 		if err != nil {
-			return nil, fmt.Errorf("open store: %w", err)
+			return nil, fmt.Errorf("open store: DATABASE_URL: %w", err)
 		}
+		if !strings.Contains(cfg.URL, "default_query_exec_mode") {
+			// Bun writes values into the SQL text, so nearly every
+			// statement is new: preparing and caching each one (pgx's
+			// default) costs a round trip and evicts useful entries. Exec
+			// mode sends parse, bind and execute in one round trip.
+			pcfg.DefaultQueryExecMode = pgx.QueryExecModeExec
+		}
+		sqldb := stdlib.OpenDB(*pcfg)
 		sqldb.SetMaxOpenConns(20)
 		sqldb.SetMaxIdleConns(10)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)

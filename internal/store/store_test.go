@@ -49,7 +49,7 @@ func TestMigrationsUpDownUp(t *testing.T) {
 	})
 }
 
-// fakeJobs is a queue that answers EnqueueBuild with fixed values.
+// fakeJobs is a queue that answers EnqueueBuilds with fixed values.
 type fakeJobs struct {
 	jobID, into int64
 	err         error
@@ -61,8 +61,12 @@ func fakeEnqueue(jobID, into int64, err error) *fakeJobs {
 	return &fakeJobs{jobID: jobID, into: into, err: err}
 }
 
-func (f *fakeJobs) EnqueueBuild(context.Context, *sql.Tx, *Run) (int64, int64, error) {
-	return f.jobID, f.into, f.err
+func (f *fakeJobs) EnqueueBuilds(_ context.Context, _ *sql.Tx, runs []*Run) ([]Enqueued, error) {
+	out := make([]Enqueued, len(runs))
+	for i := range out {
+		out[i] = Enqueued{JobID: f.jobID, CoalescedInto: f.into}
+	}
+	return out, f.err
 }
 
 func (f *fakeJobs) EnqueueEvent(_ context.Context, _ *sql.Tx, ev *EventJob) (int64, error) {

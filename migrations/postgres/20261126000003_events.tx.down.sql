@@ -1,3 +1,4 @@
+DROP INDEX runs_active_repo_ref;
 DROP INDEX runs_repo_head_sha_id;
 DROP INDEX runs_repo_number_id;
 ALTER TABLE installations DROP COLUMN spec_path;

@@ -32,3 +32,5 @@ CREATE TABLE approvals (
 ALTER TABLE installations ADD COLUMN spec_path TEXT NOT NULL DEFAULT '';
 CREATE INDEX runs_repo_number_id ON runs (repo, number, id DESC) WHERE number IS NOT NULL;
 CREATE INDEX runs_repo_head_sha_id ON runs (repo, head_sha, id DESC);
+-- Active runs of a branch or pull request: what a newer push supersedes.
+CREATE INDEX runs_active_repo_ref ON runs (repo, ref, id) WHERE status IN ('PENDING', 'IN_PROGRESS');

@@ -1,0 +1,126 @@
+// Command linux-builder-webhook is the GitHub App's webhook receiver on its
+// own: it verifies, records and queues deliveries, and nothing else. It is
+// what `bot serve --workers 0` does, in a small process that holds no
+// GitHub private key and links none of the build machinery, so receivers
+// can be run (and restarted) apart from the workers (`bot worker`), which
+// decide deferred deliveries and run the builds from the same database.
+//
+// Configuration (environment): GITHUB_WEBHOOK_SECRET (required),
+// GITHUB_APP_ID, DATABASE_URL (PostgreSQL; empty means SQLite in DATA_DIR),
+// HOST, PORT, WEBHOOK_PATH, SPEC_PATH, LOG_FORMAT, LOG_LEVEL, MIGRATE
+// (apply pending migrations at start: true or false, default false),
+// INTAKE_COMMITTERS, INTAKE_BATCH.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/webhook"
+)
+
+func main() {
+	logger, err := logging.New(os.Stderr, logging.FromEnv())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "linux-builder-webhook:", err)
+		os.Exit(2)
+	}
+	slog.SetDefault(logger)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx); err != nil {
+		slog.Error("linux-builder-webhook", "err", err)
+		os.Exit(1)
+	}
+}
+
+func envInt(name string, def int) (int, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s %q: %w", name, v, err)
+	}
+	return n, nil
+}
+
+func run(ctx context.Context) error {
+	secret := os.Getenv("GITHUB_WEBHOOK_SECRET")
+	if secret == "" {
+		return errors.New("GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks")
+	}
+	appID, err := envInt("GITHUB_APP_ID", 0)
+	if err != nil {
+		return err
+	}
+	committers, err := envInt("INTAKE_COMMITTERS", 2)
+	if err != nil {
+		return err
+	}
+	batch, err := envInt("INTAKE_BATCH", 256)
+	if err != nil {
+		return err
+	}
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "8080"
+	}
+	dataDir := os.Getenv("DATA_DIR")
+	if dataDir == "" {
+		dataDir = "data"
+	}
+	db, err := store.Open(ctx, store.Config{URL: os.Getenv("DATABASE_URL"), DataDir: dataDir})
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	if os.Getenv("MIGRATE") == "true" {
+		if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
+			return err
+		}
+	}
+	q, err := queue.New(db, queue.Config{Logger: slog.Default()}) // insert-only
+	if err != nil {
+		return err
+	}
+	committer := store.NewCommitter(db, q, committers, batch)
+	defer committer.Close()
+	path := os.Getenv("WEBHOOK_PATH")
+	if path == "" {
+		path = "/webhook"
+	}
+	app, err := webhook.New(webhook.Config{Secret: secret, Path: path, AppID: int64(appID), SpecPath: os.Getenv("SPEC_PATH"),
+		Store: db, Intake: committer, Logger: slog.Default()})
+	if err != nil {
+		return err
+	}
+	addr := net.JoinHostPort(os.Getenv("HOST"), port)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen %s: %w", addr, err)
+	}
+	slog.Info("receiving webhooks", "addr", ln.Addr().String(), "path", path, "database", db.URL)
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	slog.Info("shutting down")
+	return app.ShutdownWithTimeout(10 * time.Second)
+}

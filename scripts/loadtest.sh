@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Webhook load benchmark (issue 6): wrk sends signed real push deliveries,
+# each with a unique delivery id, to `bot serve --workers 0` (durable intake
+# on PostgreSQL, group commit), loopback only, for a bounded time. The same
+# wrk run against a bare Fiber handler gives the ceiling of this machine, so
+# the ratio is comparable across machines.
+#
+#   scripts/loadtest.sh [DURATION_SECONDS]   (default 15; CONNS=128 THREADS=1)
+#
+# Measures `bot serve --workers 0` and the lean receiver
+# (cmd/webhook, linux-builder-webhook). Prints: bare Fiber req/s; for each,
+# deliveries/s and the ratio to bare Fiber, p99 ack latency at a paced 500
+# deliveries/s, peak RSS; and checks that every acknowledged delivery is in
+# the database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+DURATION=${1:-15}
+CONNS=${CONNS:-128}
+export THREADS=${THREADS:-1}
+command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+pg_isready -q -h 127.0.0.1 || { echo "PostgreSQL is not running on 127.0.0.1:5432" >&2; exit 1; }
+
+work=$(mktemp -d)
+db="lb_load_$$"
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  psql -q -h 127.0.0.1 -U postgres -d postgres -c "DROP DATABASE IF EXISTS $db" >/dev/null 2>&1 || true
+  [ -n "${KEEP:-}" ] && cat "$work"/*.log >&2; rm -rf "$work"
+}
+trap cleanup EXIT
+
+go build -o "$work/bot" ./cmd/bot
+go build -o "$work/loadtest" ./scripts/loadtest
+secret="load-test-secret"
+"$work/loadtest" bodies 20000 "$secret" "$work/bodies.txt"
+openssl genrsa -out "$work/key.pem" 2048 2>/dev/null
+psql -q -h 127.0.0.1 -U postgres -d postgres -c "CREATE DATABASE $db" >/dev/null
+
+wait_up() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; return 1; }
+result() { grep '^RESULT' "$1" | sed 's/^RESULT //'; }
+field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+
+# 1. The ceiling: a bare Fiber handler, same wrk settings.
+"$work/loadtest" bare 127.0.0.1:18081 & pids+=($!)
+sleep 0.5
+BODIES="$work/bodies.txt" RUN_ID=bare wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
+  -s scripts/loadtest/deliveries.lua http://127.0.0.1:18081 >"$work/bare.txt"
+bare=$(result "$work/bare.txt")
+kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
+
+# 2. The bot, then the lean receiver: durable intake on PostgreSQL, at full
+# speed and paced at 500 deliveries/s (20 connections).
+export DATABASE_URL="postgres://postgres@127.0.0.1:5432/$db?sslmode=disable"
+export GITHUB_APP_ID=1 GITHUB_PRIVATE_KEY_PATH="$work/key.pem" GITHUB_WEBHOOK_SECRET="$secret"
+export LOG_FORMAT=json LOG_LEVEL=warn
+go build -o "$work/linux-builder-webhook" ./cmd/webhook
+"$work/bot" migrate up >/dev/null
+declare -A out
+for target in bot webhook; do
+  if [ "$target" = bot ]; then
+    "$work/bot" serve --workers 0 --migrate=false --addr 127.0.0.1:18082 ${DEBUG_ADDR:+--debug-addr $DEBUG_ADDR} >"$work/$target.log" 2>&1 & pids+=($!)
+  else
+    HOST=127.0.0.1 PORT=18082 "$work/linux-builder-webhook" >"$work/$target.log" 2>&1 & pids+=($!)
+  fi
+  pid=${pids[-1]}
+  wait_up http://127.0.0.1:18082/readyz
+  # Steady load first (the latency target), then saturation (throughput).
+  BODIES="$work/bodies.txt" THREADS=1 RATE=500 RUN_ID="$target-paced" wrk -t1 -c20 -d"${DURATION}s" \
+    -s scripts/loadtest/deliveries.lua http://127.0.0.1:18082 >"$work/$target-paced.txt"
+  out[$target-rss-paced]=$("$work/loadtest" rss "$pid")
+  BODIES="$work/bodies.txt" RUN_ID="$target-max" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
+    -s scripts/loadtest/deliveries.lua http://127.0.0.1:18082 >"$work/$target-max.txt"
+  out[$target-max]=$(result "$work/$target-max.txt")
+  out[$target-paced]=$(result "$work/$target-paced.txt")
+  out[$target-rss]=$("$work/loadtest" rss "$pid")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+done
+
+sent=0
+for k in bot-max bot-paced webhook-max webhook-paced; do
+  sent=$(( sent + $(field "${out[$k]}" requests) ))
+  if [ "$(field "${out[$k]}" errors_status)" != 0 ] || [ "$(field "${out[$k]}" errors_io)" != 0 ]; then
+    echo "FAIL: $k: some deliveries were not acknowledged: ${out[$k]}" >&2; exit 1
+  fi
+done
+recorded=$(psql -tA -h 127.0.0.1 -U postgres -d "$db" -c "SELECT count(*) FROM deliveries")
+runs=$(psql -tA -h 127.0.0.1 -U postgres -d "$db" -c "SELECT count(*) FROM runs")
+jobs=$(psql -tA -h 127.0.0.1 -U postgres -d "$db" -c "SELECT count(*) FROM river_job WHERE kind = 'build'")
+bare_rps=$(field "$bare" rps)
+echo "bare fiber:            $bare"
+for target in bot webhook; do
+  rps=$(field "${out[$target-max]}" rps)
+  echo "$target (max):           ${out[$target-max]}"
+  echo "$target (500/s paced):   ${out[$target-paced]}"
+  echo "$target: ratio to bare $(awk -v a="$rps" -v b="$bare_rps" 'BEGIN { printf "%.3f", a / b }') (target >= 0.13); p99 at 500/s $(field "${out[$target-paced]}" p99_ms) ms (target <= 10); peak RSS ${out[$target-rss-paced]} MiB after the paced run, ${out[$target-rss]} MiB after the saturating one (target <= 32)"
+done
+echo "deliveries: acknowledged $sent (wrk counts answers), recorded $recorded; runs $runs; build jobs $jobs"
+if [ "$recorded" -lt "$sent" ]; then
+  echo "FAIL: $sent deliveries acknowledged but only $recorded recorded" >&2; exit 1
+fi
