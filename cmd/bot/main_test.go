@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -228,5 +229,34 @@ func TestBuildImageOnly(t *testing.T) {
 	code, out, _ = runBot(t, "", args...)
 	if code != 0 || !strings.Contains(out, "cache hit: run 1") {
 		t.Fatalf("second build: exit %d\n%s", code, out)
+	}
+}
+
+func TestInstallationSpecPath(t *testing.T) {
+	dir := t.TempDir()
+	if code, out, stderr := runBot(t, "", "migrate", "up", "--database-url", "", "--data-dir", dir); code != 0 {
+		t.Fatalf("migrate: %d %s %s", code, out, stderr)
+	}
+	db, err := store.Open(context.Background(), store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.UpsertInstallation(context.Background(), &store.Installation{ID: 5, Account: "octo"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	code, out, stderr := runBot(t, "", "installation", "spec-path", "5", "ci/linux-build.yaml", "--database-url", "", "--data-dir", dir)
+	if code != 0 || out != "installation 5 (octo): ci/linux-build.yaml\n" {
+		t.Fatalf("set: exit %d %q %s", code, out, stderr)
+	}
+	code, out, _ = runBot(t, "", "installation", "spec-path", "5", "", "--database-url", "", "--data-dir", dir)
+	if code != 0 || out != "installation 5 (octo): (default)\n" {
+		t.Fatalf("reset: exit %d %q", code, out)
+	}
+	if code, _, stderr := runBot(t, "", "installation", "spec-path", "6", "x.yaml", "--database-url", "", "--data-dir", dir); code != 1 || !strings.Contains(stderr, "installation 6") {
+		t.Fatalf("unknown installation: exit %d %s", code, stderr)
+	}
+	if code, _, _ := runBot(t, "", "installation", "spec-path", "nope"); code != 2 {
+		t.Fatalf("bad id: exit %d", code)
 	}
 }

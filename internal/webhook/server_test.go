@@ -365,3 +365,38 @@ func TestInstallationsAndSuspension(t *testing.T) {
 		t.Fatalf("deleted installation still there: %v", err)
 	}
 }
+
+// An installation may keep its spec elsewhere; pushes are routed on that
+// path and the run fetches it from there.
+func TestInstallationSpecPath(t *testing.T) {
+	db := storetest.SQLite(t, nil)
+	ctx := context.Background()
+	if err := db.UpsertInstallation(ctx, &store.Installation{ID: 77, Account: "octo"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.SetSpecPath(ctx, 77, "ci/linux-build.yaml"); err != nil {
+		t.Fatal(err)
+	}
+	app := newApp(t, db)
+	push := func(path, sha string) []byte {
+		var m map[string]any
+		_ = json.Unmarshal(pushWithSpec(t, sha), &m)
+		m["installation"] = map[string]any{"id": 77}
+		c := map[string]any{"id": sha, "added": []string{path}, "modified": []string{}, "removed": []string{}}
+		m["commits"], m["head_commit"] = []any{c}, c
+		b, _ := json.Marshal(m)
+		return b
+	}
+	b := push("linux-build.yaml", "0000000000000000000000000000000000000077")
+	if code, body := post(t, app, "push", "sp1", b, Sign(secret, b)); code != 202 || !strings.Contains(body, "ci/linux-build.yaml is not changed") {
+		t.Fatalf("default path pushed: %d %s", code, body)
+	}
+	b = push("ci/linux-build.yaml", "0000000000000000000000000000000000000078")
+	if code, body := post(t, app, "push", "sp2", b, Sign(secret, b)); code != 202 || !strings.Contains(body, "run_id") {
+		t.Fatalf("installation's path pushed: %d %s", code, body)
+	}
+	runs, _ := db.ListRuns(ctx, store.RunFilter{})
+	if len(runs) != 1 || runs[0].SpecPath != "ci/linux-build.yaml" {
+		t.Fatalf("runs %+v", runs)
+	}
+}
