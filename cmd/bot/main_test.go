@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
-	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/spec"
+	"github.com/linux-builder/linux-builder/internal/store"
 )
 
 func runBot(t *testing.T, stdin string, args ...string) (int, string, string) {
