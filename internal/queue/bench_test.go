@@ -3,7 +3,9 @@ package queue
 import (
 	"context"
 	"fmt"
+	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -33,7 +35,7 @@ func BenchmarkIntake(b *testing.B) {
 						return db.Intake(ctx, it, q)
 					}
 					if mode == "group" {
-						c := store.NewCommitter(db, q, 0, 0)
+						c := store.NewCommitter(db, q, benchCommitters, 0)
 						defer c.Close()
 						intake = c.Intake
 					}
@@ -81,4 +83,13 @@ func BenchmarkIntake(b *testing.B) {
 			}
 		}
 	}
+}
+
+var benchCommitters = envInt("BENCH_COMMITTERS", 0)
+
+func envInt(name string, def int) int {
+	if v, err := strconv.Atoi(os.Getenv(name)); err == nil {
+		return v
+	}
+	return def
 }
