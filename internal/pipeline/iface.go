@@ -75,6 +75,12 @@ type Store interface {
 	Finish(ctx context.Context, id int64, final State, reason string) error
 	RecordSpec(ctx context.Context, id int64, info SpecInfo) error
 	RecordContextHash(ctx context.Context, id int64, hash string) error
+	// RecordDiagnostics keeps the spec's errors and warnings, with their
+	// positions, for reporting (check run annotations).
+	RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagnostics) error
+	// MarkPartial records that the run will end with the image only: the
+	// ISO or the boot test did not succeed.
+	MarkPartial(ctx context.Context, id int64, reason string) error
 	AppendLogs(ctx context.Context, lines []LogLine) error
 	AddArtifact(ctx context.Context, id int64, a Artifact) error
 	// CachedArtifacts returns the artifacts of the newest successful run

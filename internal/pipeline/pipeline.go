@@ -315,6 +315,11 @@ func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, e
 		}
 		r.logs.Add(ctx, level, d.String())
 	}
+	if len(diags) > 0 {
+		if err := r.p.cfg.Store.RecordDiagnostics(ctx, r.rec.ID, diags); err != nil {
+			return nil, nil, fmt.Errorf("record diagnostics: %w", err)
+		}
+	}
 	if diags.HasErrors() {
 		errs := diags.Errors()
 		msg := fmt.Sprintf("the spec has %d error(s): %s", len(errs), errs[0].String())
@@ -354,6 +359,11 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	}
 	for _, w := range warns {
 		r.logs.Add(ctx, "warn", w.String())
+	}
+	if len(warns) > 0 {
+		if err := r.p.cfg.Store.RecordDiagnostics(ctx, r.rec.ID, append(append(spec.Diagnostics{}, diags...), warns...)); err != nil {
+			return nil, "", fmt.Errorf("record diagnostics: %w", err)
+		}
 	}
 	r.logs.Add(ctx, "info", "build context "+bctx.ContextHash())
 	// The cache key is the context plus what this pipeline makes of it:
@@ -483,8 +493,7 @@ func (r *run) marker() string { return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d
 
 func (r *run) makeISO(ctx context.Context) (string, Event, error) {
 	if r.p.cfg.ISO == nil {
-		r.warn(ctx, "ISO generation is not configured; the run publishes the image only")
-		return "", SoftFail, nil
+		return "", SoftFail, r.partial(ctx, "ISO generation is not configured; the run publishes the image only")
 	}
 	path := filepath.Join(r.dir, "linux.iso")
 	err := r.p.cfg.ISO.Build(ctx, ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER", Marker: r.marker()},
@@ -493,8 +502,7 @@ func (r *run) makeISO(ctx context.Context) (string, Event, error) {
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()
 		}
-		r.warn(ctx, "ISO generation failed: "+err.Error())
-		return "", SoftFail, nil
+		return "", SoftFail, r.partial(ctx, "ISO generation failed: "+err.Error())
 	}
 	if err := r.addFileArtifact(ctx, "linux.iso", ArtifactISO); err != nil {
 		return "", "", err
@@ -504,10 +512,9 @@ func (r *run) makeISO(ctx context.Context) (string, Event, error) {
 
 func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
 	if r.p.cfg.Boot == nil {
-		r.warn(ctx, "the boot test is not configured; the ISO was not booted")
-		return SoftFail, nil
+		return SoftFail, r.partial(ctx, "the boot test is not configured; the ISO was not booted")
 	}
-	failed := false
+	var failed []string
 	for _, fw := range r.p.cfg.Firmwares {
 		name := fmt.Sprintf("boot-%s.log", fw)
 		serial := filepath.Join(r.dir, name)
@@ -522,16 +529,29 @@ func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
 			}
 		}
 		if err != nil {
-			failed = true
+			failed = append(failed, string(fw))
 			r.warn(ctx, fmt.Sprintf("boot test (%s) failed: %v", fw, err))
 			continue
 		}
 		r.logs.Add(ctx, "info", fmt.Sprintf("boot test (%s) passed: marker after %s", fw, took.Round(100*time.Millisecond)))
 	}
-	if failed {
-		return SoftFail, nil
+	if len(failed) > 0 {
+		return SoftFail, r.mark(ctx, "the ISO did not boot ("+strings.Join(failed, ", ")+")")
 	}
 	return Next, nil
+}
+
+// partial warns and records that the run will end with the image only.
+func (r *run) partial(ctx context.Context, msg string) error {
+	r.warn(ctx, msg)
+	return r.mark(ctx, msg)
+}
+
+func (r *run) mark(ctx context.Context, reason string) error {
+	if err := r.p.cfg.Store.MarkPartial(ctx, r.rec.ID, reason); err != nil {
+		return fmt.Errorf("record partial result: %w", err)
+	}
+	return nil
 }
 
 func (r *run) warn(ctx context.Context, msg string) {

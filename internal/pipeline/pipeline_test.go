@@ -28,6 +28,8 @@ type memStore struct {
 	hash      string
 	cache     map[string][]Artifact
 	failFinal bool
+	diags     spec.Diagnostics
+	partial   string
 }
 
 var _ Store = (*memStore)(nil)
@@ -57,6 +59,18 @@ func (m *memStore) Finish(_ context.Context, _ int64, s State, reason string) er
 }
 func (m *memStore) RecordSpec(_ context.Context, _ int64, info SpecInfo) error {
 	m.info = &info
+	return nil
+}
+func (m *memStore) RecordDiagnostics(_ context.Context, _ int64, d spec.Diagnostics) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.diags = d
+	return nil
+}
+func (m *memStore) MarkPartial(_ context.Context, _ int64, reason string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.partial = reason
 	return nil
 }
 func (m *memStore) RecordContextHash(_ context.Context, _ int64, h string) error {
@@ -188,22 +202,24 @@ func TestPipelineOutcomes(t *testing.T) {
 		steps     []State
 		reason    string
 		artifacts []string
+		partial   string // the partial reason recorded, if any
+		diags     int    // diagnostics recorded
 	}{
 		{name: "complete", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{},
 			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting, Uploading},
 			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log"}},
 		{name: "invalid spec fails validation", spec: "base: debain\n", builder: &fakeBuilder{},
-			want: Failed, steps: []State{Validating}, reason: `unknown value "debain"`},
+			want: Failed, steps: []State{Validating}, reason: `unknown value "debain"`, diags: 1},
 		{name: "build failure", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("E: Unable to locate package nope")},
 			want: Failed, steps: []State{Validating, Generating, Building}, reason: "Unable to locate package nope"},
 		{name: "iso failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{fail: errors.New("grub-mkrescue: no xorriso")}, boot: fakeBoot{},
 			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, Uploading}, reason: "ISO generation failed",
-			artifacts: []string{"spec.json", "image.tar.zst"}},
+			artifacts: []string{"spec.json", "image.tar.zst"}, partial: "ISO generation failed: grub-mkrescue"},
 		{name: "boot failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{fail: map[Firmware]bool{UEFI: true}},
 			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting, Uploading}, reason: "boot test (uefi) failed",
-			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log"}},
+			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log"}, partial: "did not boot (uefi)"},
 		{name: "no iso configured", spec: goodSpec, builder: &fakeBuilder{},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, Uploading}, reason: "not configured"},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, Uploading}, reason: "not configured", partial: "not configured"},
 		{name: "cache hit", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("must not build")}, cache: true,
 			want: Complete, steps: []State{Validating, Generating, Uploading}},
 	}
@@ -238,6 +254,12 @@ func TestPipelineOutcomes(t *testing.T) {
 			}
 			if tc.want == Failed && len(st.logs) == 0 {
 				t.Fatal("a failed run has no log")
+			}
+			if (tc.partial == "") != (st.partial == "") || !strings.Contains(st.partial, tc.partial) {
+				t.Fatalf("partial %q, want %q", st.partial, tc.partial)
+			}
+			if len(st.diags) != tc.diags || (tc.diags > 0 && st.diags[0].Pos.Line == 0) {
+				t.Fatalf("diagnostics %+v, want %d with positions", st.diags, tc.diags)
 			}
 		})
 	}

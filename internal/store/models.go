@@ -70,6 +70,19 @@ type Run struct {
 	JobID          *int64    `bun:"job_id"`
 	SupersededBy   *int64    `bun:"superseded_by"`
 	FailureReason  string    `bun:"failure_reason,notnull"`
+	// Diagnostics are the spec's errors and warnings with positions
+	// (spec.Diagnostics as JSON): the check run's annotations.
+	Diagnostics string `bun:"diagnostics,notnull"`
+	// PartialReason says why a successful run has the image only (the
+	// ISO or the boot test did not succeed): a neutral conclusion.
+	PartialReason   string `bun:"partial_reason,notnull"`
+	AnnotationsSent int    `bun:"annotations_sent,notnull"`
+	CommentID       *int64 `bun:"comment_id"` // the reply comment of a comment-triggered run
+	ReleaseURL      string `bun:"release_url,notnull"`
+	// ReportError is what could not be reported to GitHub, if anything.
+	ReportError string `bun:"report_error,notnull"`
+	// ReportedFinal is set once GitHub shows the run's conclusion.
+	ReportedFinal bool `bun:"reported_final,notnull"`
 }
 
 // Outcome is what intake did with a delivery.
@@ -174,6 +187,7 @@ type Artifact struct {
 	Location  string       `bun:"location,notnull"` // path or URL
 	Size      int64        `bun:"size,notnull"`
 	SHA256    string       `bun:"sha256,notnull"`
+	URL       string       `bun:"url,notnull"` // the release asset's download URL, once published
 	CreatedAt time.Time    `bun:"created_at,notnull"`
 	ExpiresAt *time.Time   `bun:"expires_at"`
 }

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
@@ -71,6 +72,20 @@ func (s PipelineStore) RecordSpec(ctx context.Context, id int64, info pipeline.S
 // RecordContextHash implements pipeline.Store.
 func (s PipelineStore) RecordContextHash(ctx context.Context, id int64, hash string) error {
 	return s.DB.UpdateRun(ctx, id, RunUpdate{ContextHash: &hash})
+}
+
+// RecordDiagnostics implements pipeline.Store.
+func (s PipelineStore) RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagnostics) error {
+	b, err := json.Marshal(diags)
+	if err != nil {
+		return fmt.Errorf("diagnostics: %w", err)
+	}
+	return s.DB.setRunColumn(ctx, id, "diagnostics", string(b))
+}
+
+// MarkPartial implements pipeline.Store.
+func (s PipelineStore) MarkPartial(ctx context.Context, id int64, reason string) error {
+	return s.DB.setRunColumn(ctx, id, "partial_reason", reason)
 }
 
 // AppendLogs implements pipeline.Store.

@@ -32,6 +32,9 @@ func prepareNewRun(run *Run, now time.Time) {
 	if run.Warnings == nil {
 		run.Warnings = []string{}
 	}
+	if run.Diagnostics == "" {
+		run.Diagnostics = "[]"
+	}
 }
 
 // Run returns the run with id.
@@ -265,6 +268,21 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
 			return err
 		}
 		if n == 0 {
+			return fmt.Errorf("run %d: %w", id, ErrNotFound)
+		}
+		return nil
+	})
+}
+
+// setRunColumn sets one column of run id.
+func (db *DB) setRunColumn(ctx context.Context, id int64, col string, v any) error {
+	return db.withRetry(ctx, "update run "+col, func(ctx context.Context) error {
+		res, err := db.Bun.NewUpdate().Model((*Run)(nil)).Set("? = ?", bun.Ident(col), v).
+			Set("updated_at = ?", db.utcNow()).Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("run %d: %w", id, ErrNotFound)
 		}
 		return nil
