@@ -1,0 +1,234 @@
+package render
+
+import (
+	"fmt"
+	"io/fs"
+	"strings"
+	"text/template"
+	"time"
+	"unicode/utf8"
+)
+
+// RunReport is what users see of a run on GitHub: the check run's title,
+// summary and text, and the reply comment of comment-triggered runs.
+type RunReport struct {
+	RunID         int64
+	Status        string // PENDING, IN_PROGRESS, SUCCESS, FAILED, CANCELLED
+	Repo, HeadSHA string
+	SpecPath      string
+	RequestedBy   string
+	Steps         []StepReport
+	FailureReason string
+	PartialReason string
+	Warnings      []string
+	Downloads     []Download
+	ReleaseURL    string
+	DetailsURL    string
+	CheckURL      string
+	Duration      time.Duration
+	// LogTail is the last lines of LogStep's log (a failed run's failing
+	// step).
+	LogStep string
+	LogTail []string
+}
+
+// StepReport is one step of the checklist.
+type StepReport struct {
+	Name     string // the pipeline state, e.g. BUILDING
+	Label    string
+	State    string // done, running, pending, failed, cancelled, skipped
+	Duration string
+}
+
+// Download is one published file.
+type Download struct {
+	Name   string
+	Size   int64
+	SHA256 string
+	URL    string
+}
+
+// Steps are the pipeline's steps in order, with their labels.
+var Steps = []struct{ Name, Label string }{
+	{"VALIDATING", "Validate the spec"},
+	{"GENERATING", "Render the build context"},
+	{"BUILDING", "Build the image"},
+	{"ISO_GENERATING", "Make the bootable ISO"},
+	{"BOOT_TESTING", "Boot-test the ISO (BIOS and UEFI)"},
+	{"UPLOADING", "Publish"},
+}
+
+// GitHub's limits for check run output.
+const (
+	MaxSummary = 65535
+	MaxTitle   = 255
+	truncated  = "\n\n… (truncated)"
+)
+
+// Reporter renders run reports from templates/report.
+type Reporter struct{ tmpl *template.Template }
+
+// NewReporter parses the report templates from fsys (linuxbuilder.Templates).
+func NewReporter(fsys fs.FS) (*Reporter, error) {
+	funcs := template.FuncMap{
+		"short":    short,
+		"size":     humanSize,
+		"stepMark": stepMark,
+		"headline": Headline,
+	}
+	t, err := template.New("").Funcs(funcs).Option("missingkey=error").ParseFS(fsys, "templates/report/*.tmpl")
+	if err != nil {
+		return nil, fmt.Errorf("parse report templates: %w", err)
+	}
+	return &Reporter{tmpl: t}, nil
+}
+
+// Conclusion is the check run conclusion of a run in status; "" while it
+// runs. A successful run with the image only is neutral.
+func (r *RunReport) Conclusion() string {
+	switch r.Status {
+	case "SUCCESS":
+		if r.PartialReason != "" {
+			return "neutral"
+		}
+		return "success"
+	case "FAILED":
+		return "failure"
+	case "CANCELLED":
+		return "cancelled"
+	}
+	return ""
+}
+
+// Headline is one line saying where the run is.
+func Headline(r *RunReport) string {
+	switch r.Status {
+	case "PENDING":
+		return "Queued"
+	case "IN_PROGRESS":
+		for i, s := range r.Steps {
+			if s.State == "running" {
+				return fmt.Sprintf("%s (step %d of %d)", s.Label, i+1, len(r.Steps))
+			}
+		}
+		return "Running"
+	case "SUCCESS":
+		if r.PartialReason != "" {
+			return "Built the image" + took(r.Duration) + "; no boot-tested ISO"
+		}
+		return "Built and boot-tested" + took(r.Duration)
+	case "FAILED":
+		for _, s := range r.Steps {
+			if s.State == "failed" {
+				return "Failed: " + lowerFirst(s.Label)
+			}
+		}
+		return "Failed"
+	case "CANCELLED":
+		return "Cancelled"
+	}
+	return r.Status
+}
+
+func took(d time.Duration) string {
+	if d <= 0 {
+		return ""
+	}
+	return " in " + FormatDuration(d)
+}
+
+func lowerFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToLower(s[:1]) + s[1:]
+}
+
+// Title is the check run's title (at most 255 characters).
+func (rp *Reporter) Title(r *RunReport) string { return Truncate(Headline(r), MaxTitle, "…") }
+
+// Summary is the check run's summary: the step checklist, the failure,
+// warnings and downloads (at most 65,535 characters).
+func (rp *Reporter) Summary(r *RunReport) (string, error) { return rp.exec("summary", r, MaxSummary) }
+
+// Text is the check run's text: the log tail of the failing step.
+func (rp *Reporter) Text(r *RunReport) (string, error) { return rp.exec("text", r, MaxSummary) }
+
+// Comment is the reply comment of a comment-triggered run.
+func (rp *Reporter) Comment(r *RunReport) (string, error) { return rp.exec("comment", r, MaxSummary) }
+
+func (rp *Reporter) exec(name string, r *RunReport, limit int) (string, error) {
+	var b strings.Builder
+	if err := rp.tmpl.ExecuteTemplate(&b, name, r); err != nil {
+		return "", fmt.Errorf("render %s: %w", name, err)
+	}
+	return Truncate(strings.TrimSpace(b.String())+"\n", limit, truncated), nil
+}
+
+// Truncate cuts s to at most limit characters (runes, as GitHub counts),
+// ending with marker when it was cut.
+func Truncate(s string, limit int, marker string) string {
+	if utf8.RuneCountInString(s) <= limit {
+		return s
+	}
+	keep := limit - utf8.RuneCountInString(marker)
+	if keep < 0 {
+		keep = 0
+	}
+	i, n := 0, 0
+	for i < len(s) && n < keep {
+		_, size := utf8.DecodeRuneInString(s[i:])
+		i += size
+		n++
+	}
+	return s[:i] + marker
+}
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+func stepMark(state string) string {
+	switch state {
+	case "done":
+		return "✓"
+	case "running":
+		return "●"
+	case "failed":
+		return "✗"
+	case "cancelled":
+		return "⊘"
+	}
+	return "○"
+}
+
+// FormatDuration is a short human duration: 850ms, 42s, 3m07s, 1h02m.
+func FormatDuration(d time.Duration) string {
+	switch {
+	case d < time.Second:
+		return fmt.Sprintf("%dms", d.Milliseconds())
+	case d < time.Minute:
+		return fmt.Sprintf("%ds", int(d.Round(time.Second).Seconds()))
+	case d < time.Hour:
+		d = d.Round(time.Second)
+		return fmt.Sprintf("%dm%02ds", int(d.Minutes()), int(d.Seconds())%60)
+	}
+	d = d.Round(time.Minute)
+	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
+}
+
+func humanSize(n int64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := int64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
