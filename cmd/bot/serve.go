@@ -11,12 +11,16 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/webhook"
@@ -60,11 +64,39 @@ func (c appConfig) newApp() (*github.App, error) {
 	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL})
 }
 
-// githubJobs are the queue's GitHub jobs: deciding deferred deliveries
-// (pull requests, comment commands) and redelivering missed ones.
-func githubJobs(db *store.DB, gh *github.App, appID int64) (*webhook.Events, *webhook.Redeliverer) {
-	return &webhook.Events{GitHub: gh, Store: db, Logger: slog.Default()},
-		&webhook.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()}
+// githubWork is what a worker with the App's key does for GitHub: decide
+// deferred deliveries (pull requests, comment commands), redeliver missed
+// deliveries, and keep check runs current.
+type githubWork struct {
+	events   *webhook.Events
+	redeliv  *webhook.Redeliverer
+	checks   *github.Checks
+	reporter *queue.SyncReporter
+}
+
+func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, error) {
+	reports, err := render.NewReporter(linuxbuilder.Templates)
+	if err != nil {
+		return nil, err
+	}
+	return &githubWork{
+		events:  &webhook.Events{GitHub: gh, Store: db, Logger: slog.Default()},
+		redeliv: &webhook.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
+		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
+			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
+		reporter: &queue.SyncReporter{Logger: slog.Default()},
+	}, nil
+}
+
+// configure adds the GitHub work to a queue's configuration.
+func (w *githubWork) configure(c *queue.Config) {
+	c.Events, c.Redeliver, c.Syncer = w.events, w.redeliv, w.checks
+	c.IsBusy = func(err error) bool { return errors.Is(err, github.ErrBusy) }
+}
+
+// attach gives the parts that enqueue jobs the queue they enqueue on.
+func (w *githubWork) attach(q *queue.Queue) {
+	w.events.Jobs, w.reporter.Q = q, q
 }
 
 func newServeCmd() *cobra.Command {
@@ -105,9 +137,14 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 				return err
 			}
 			qcfg := queue.Config{Logger: slog.Default()}
+			var work *githubWork
 			if workers > 0 {
-				qcfg.Events, qcfg.Redeliver = githubJobs(db, gh, ac.appID)
-				p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, github.SpecFetcher{App: gh})
+				work, err = newGithubWork(db, gh, ac.appID)
+				if err != nil {
+					return err
+				}
+				work.configure(&qcfg)
+				p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh})
 				if err != nil {
 					return err
 				}
@@ -118,8 +155,8 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 			if err != nil {
 				return err
 			}
-			if ev, ok := qcfg.Events.(*webhook.Events); ok {
-				ev.Jobs = q // the event jobs insert builds on this queue
+			if work != nil {
+				work.attach(q)
 			}
 			if err := q.Start(ctx); err != nil {
 				return err

@@ -13,7 +13,6 @@ import (
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 func newWorkerCmd() *cobra.Command {
@@ -44,13 +43,17 @@ elsewhere).`,
 			gh, appID := workerApp()
 			var fetcher pipeline.SpecFetcher
 			qcfg := queue.Config{Workers: workers, Logger: slog.Default()}
-			var events *webhook.Events
+			var work *githubWork
+			var reporters []pipeline.Reporter
 			if gh != nil {
 				fetcher = github.SpecFetcher{App: gh}
-				events, qcfg.Redeliver = githubJobs(db, gh, appID)
-				qcfg.Events = events
+				if work, err = newGithubWork(db, gh, appID); err != nil {
+					return err
+				}
+				work.configure(&qcfg)
+				reporters = append(reporters, work.reporter)
 			}
-			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, nil, fetcher)
+			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, reporters, fetcher)
 			if err != nil {
 				return err
 			}
@@ -60,8 +63,8 @@ elsewhere).`,
 			if err != nil {
 				return err
 			}
-			if events != nil {
-				events.Jobs = q
+			if work != nil {
+				work.attach(q)
 			}
 			if err := q.Start(ctx); err != nil {
 				return err

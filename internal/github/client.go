@@ -42,6 +42,10 @@ type App struct {
 	mu      sync.Mutex
 	clients map[int64]*gh.Client
 	perms   permCache
+	// transports are the clients' limit transports; backoff, when set,
+	// is their first retry delay.
+	transports []*limitTransport
+	backoff    time.Duration
 }
 
 // NewApp checks the key and prepares the App transport.
@@ -78,7 +82,12 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 	if a.cfg.APIURL != "" {
 		tr.BaseURL = strings.TrimSuffix(a.cfg.APIURL, "/")
 	}
-	hc := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	lt := newLimitTransport(tr)
+	if a.backoff > 0 {
+		lt.backoff = a.backoff
+	}
+	a.transports = append(a.transports, lt)
+	hc := &http.Client{Transport: lt, Timeout: 5 * time.Minute}
 	c := gh.NewClient(hc)
 	if a.cfg.APIURL != "" {
 		upload := a.cfg.UploadURL
@@ -152,4 +161,15 @@ func (f SpecFetcher) FetchSpec(ctx context.Context, rec *pipeline.RunRecord) ([]
 		return nil, fmt.Errorf("%w: %w", pipeline.ErrSpecNotFound, err)
 	}
 	return b, err
+}
+
+// setBackoff sets the first retry delay of every installation client's
+// transport (tests).
+func (a *App) setBackoff(d time.Duration) {
+	a.backoff = d
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for _, t := range a.transports {
+		t.backoff = d
+	}
 }

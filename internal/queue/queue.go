@@ -79,6 +79,39 @@ type RedeliverArgs struct{}
 // Kind is the job kind in river_job.
 func (RedeliverArgs) Kind() string { return "redeliver_missed" }
 
+// SyncArgs is the job that brings a run's check run up to date. It is
+// unique per run and reason while it waits, so a burst of changes makes
+// one sync; "log" syncs are delayed a few seconds to batch log progress.
+type SyncArgs struct {
+	RunID  int64  `json:"run_id" river:"unique"`
+	Reason string `json:"reason" river:"unique"` // state or log
+}
+
+// Kind is the job kind in river_job.
+func (SyncArgs) Kind() string { return "check_sync" }
+
+var uniqueSync = river.UniqueOpts{
+	ByArgs: true,
+	ByState: []rivertype.JobState{
+		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
+	},
+}
+
+// syncAttempts is how often a sync is tried: River's backoff (attempt⁴
+// seconds) spreads 12 attempts over about six hours, a GitHub outage's
+// worth.
+const syncAttempts = 12
+
+// Syncer brings a run's check run up to date (internal/github.Checks).
+// lastAttempt asks it to record a failure instead of returning it.
+type Syncer interface {
+	Sync(ctx context.Context, runID int64, lastAttempt bool) error
+}
+
+// ErrSyncBusy is what a Syncer returns when another worker is syncing the
+// run: the job is snoozed, not failed.
+var ErrSyncBusy = errors.New("sync busy")
+
 // RetentionArgs is the periodic job that deletes expired artifacts.
 type RetentionArgs struct{}
 
@@ -115,6 +148,11 @@ type Config struct {
 	Events EventHandler
 	// EventWorkers is how many event jobs run at once. Default 4.
 	EventWorkers int
+	// Syncer keeps check runs up to date; without it, sync jobs wait for
+	// a worker that has one.
+	Syncer Syncer
+	// IsBusy tells the Syncer's "another worker has it" error.
+	IsBusy func(error) bool
 	// Redeliver, when set, runs every RedeliverEvery (default 10m).
 	Redeliver      Redeliverer
 	RedeliverEvery time.Duration
@@ -197,8 +235,16 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 		rc.PeriodicJobs = append(rc.PeriodicJobs, river.NewPeriodicJob(river.PeriodicInterval(5*time.Minute),
 			func() (river.JobArgs, *river.InsertOpts) { return ReaperArgs{}, nil },
 			&river.PeriodicJobOpts{RunOnStart: true}))
-		if err := river.AddWorkerSafely(workers, &reaperWorker{db: db, abandonAfter: cfg.RescueAfter + time.Hour}); err != nil {
+		if err := river.AddWorkerSafely(workers, &reaperWorker{db: db, q: q, abandonAfter: cfg.RescueAfter + time.Hour}); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
+		}
+		if cfg.Syncer != nil {
+			if err := river.AddWorkerSafely(workers, &syncWorker{s: cfg.Syncer, busy: cfg.IsBusy}); err != nil {
+				return nil, fmt.Errorf("queue: %w", err)
+			}
+			if _, ok := rc.Queues[QueueEvents]; !ok {
+				rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 4}
+			}
 		}
 		if cfg.Redeliver != nil {
 			if cfg.RedeliverEvery == 0 {
@@ -274,6 +320,16 @@ func (q *Queue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run
 	if err != nil {
 		return nil, fmt.Errorf("insert build jobs: %w", err)
 	}
+	// Runs from GitHub get their check run at once, queued.
+	var syncs []int64
+	for i, run := range runs {
+		if run.InstallationID != nil && !res[i].UniqueSkippedAsDuplicate {
+			syncs = append(syncs, run.ID)
+		}
+	}
+	if err := q.EnqueueSyncs(ctx, tx, syncs); err != nil {
+		return nil, err
+	}
 	out := make([]store.Enqueued, len(res))
 	for i, r := range res {
 		out[i].JobID = r.Job.ID
@@ -287,6 +343,48 @@ func (q *Queue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run
 	}
 	return out, nil
 }
+
+// EnqueueSyncs implements store.Jobs: a state sync of each run's check
+// run, in tx (or on its own when tx is nil).
+func (q *Queue) EnqueueSyncs(ctx context.Context, tx *sql.Tx, runIDs []int64) error {
+	if len(runIDs) == 0 {
+		return nil
+	}
+	params := make([]river.InsertManyParams, len(runIDs))
+	for i, id := range runIDs {
+		params[i] = river.InsertManyParams{Args: SyncArgs{RunID: id, Reason: "state"}, InsertOpts: syncOpts(time.Time{})}
+	}
+	var err error
+	if tx == nil {
+		_, err = q.client.InsertMany(ctx, params)
+	} else {
+		_, err = q.client.InsertManyTx(ctx, tx, params)
+	}
+	if err != nil {
+		return fmt.Errorf("insert sync jobs: %w", err)
+	}
+	return nil
+}
+
+func syncOpts(at time.Time) *river.InsertOpts {
+	return &river.InsertOpts{Queue: QueueEvents, MaxAttempts: syncAttempts, UniqueOpts: uniqueSync, ScheduledAt: at}
+}
+
+// Sync asks for run id's check run to be brought up to date: now for a
+// state change, in a few seconds for log progress (coalesced).
+func (q *Queue) Sync(ctx context.Context, runID int64, logOnly bool) error {
+	args, at := SyncArgs{RunID: runID, Reason: "state"}, time.Time{}
+	if logOnly {
+		args.Reason, at = "log", time.Now().Add(logSyncDelay)
+	}
+	if _, err := q.client.Insert(ctx, args, syncOpts(at)); err != nil {
+		return fmt.Errorf("insert sync job: %w", err)
+	}
+	return nil
+}
+
+// logSyncDelay is the most often log progress reaches the check run.
+const logSyncDelay = 5 * time.Second
 
 // EnqueueEvent implements store.Jobs: it inserts the job that decides a
 // deferred delivery, on the events queue (so long builds never delay it).
@@ -334,11 +432,18 @@ func (ReaperArgs) Kind() string { return "run_reaper" }
 type reaperWorker struct {
 	river.WorkerDefaults[ReaperArgs]
 	db           *store.DB
+	q            *Queue
 	abandonAfter time.Duration
 }
 
 func (w *reaperWorker) Work(ctx context.Context, _ *river.Job[ReaperArgs]) error {
-	_, err := w.db.EndOrphanedRuns(ctx, w.abandonAfter)
+	ended, err := w.db.EndOrphanedRuns(ctx, w.abandonAfter)
+	if len(ended) > 0 {
+		// Their check runs must end too: none is left stale.
+		if serr := w.q.EnqueueSyncs(ctx, nil, ended); serr != nil {
+			return errors.Join(err, serr)
+		}
+	}
 	return err
 }
 
@@ -353,6 +458,22 @@ func (w *eventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error
 
 // Timeout bounds one decision: a few GitHub calls.
 func (w *eventWorker) Timeout(*river.Job[EventArgs]) time.Duration { return 2 * time.Minute }
+
+type syncWorker struct {
+	river.WorkerDefaults[SyncArgs]
+	s    Syncer
+	busy func(error) bool
+}
+
+func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
+	err := w.s.Sync(ctx, job.Args.RunID, job.Attempt >= job.MaxAttempts)
+	if err != nil && w.busy != nil && w.busy(err) {
+		return river.JobSnooze(time.Second)
+	}
+	return err
+}
+
+func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return 10 * time.Minute }
 
 type redeliverWorker struct {
 	river.WorkerDefaults[RedeliverArgs]

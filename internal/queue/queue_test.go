@@ -348,9 +348,9 @@ func TestOrphanedRunsAreEnded(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Advance(2 * time.Hour)
-		n, err := db.EndOrphanedRuns(ctx, time.Hour)
-		if err != nil || n != 3 {
-			t.Fatalf("ended %d runs (%v), want 3", n, err)
+		ended, err := db.EndOrphanedRuns(ctx, time.Hour)
+		if n := len(ended); err != nil || n != 3 {
+			t.Fatalf("ended %v (%v), want 3 runs", ended, err)
 		}
 		for id, want := range map[int64]store.RunStatus{cancelled.RunID: store.StatusCancelled, discarded.RunID: store.StatusFailed, local.ID: store.StatusFailed, healthy.RunID: store.StatusPending} {
 			r, _ := db.Run(ctx, id)

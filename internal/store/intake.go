@@ -27,6 +27,10 @@ type Jobs interface {
 	// CancelJob cancels a job: a waiting one never starts, a running one
 	// has its context cancelled.
 	CancelJob(ctx context.Context, tx *sql.Tx, jobID int64) error
+	// EnqueueSyncs asks for the runs' reports on GitHub (check runs) to
+	// be brought up to date: runs that changed without a worker (ended
+	// before they started).
+	EnqueueSyncs(ctx context.Context, tx *sql.Tx, runIDs []int64) error
 }
 
 // Enqueued is what EnqueueBuilds did for one run.
@@ -172,6 +176,11 @@ func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Canc
 			}
 		}
 		ids = append(ids, r.ID)
+	}
+	if len(ids) > 0 {
+		if err := jobs.EnqueueSyncs(ctx, tx.Tx, ids); err != nil {
+			return nil, fmt.Errorf("report cancelled runs: %w", err)
+		}
 	}
 	return ids, nil
 }

@@ -14,8 +14,8 @@ import (
 //   - it has no job (a local build whose process died) and has not moved
 //     for abandonAfter: FAILED.
 //
-// It returns how many runs it ended.
-func (db *DB) EndOrphanedRuns(ctx context.Context, abandonAfter time.Duration) (int, error) {
+// It returns the runs it ended.
+func (db *DB) EndOrphanedRuns(ctx context.Context, abandonAfter time.Duration) ([]int64, error) {
 	type orphan struct {
 		ID       int64   `bun:"id"`
 		JobState *string `bun:"job_state"`
@@ -32,9 +32,9 @@ func (db *DB) EndOrphanedRuns(ctx context.Context, abandonAfter time.Duration) (
 			ORDER BY r.id`, db.utcNow().Add(-abandonAfter)).Scan(ctx, &orphans)
 	})
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	ended := 0
+	var ended []int64
 	for _, o := range orphans {
 		status, reason := StatusFailed, "the run was abandoned: its process stopped without ending it"
 		switch {
@@ -50,7 +50,7 @@ func (db *DB) EndOrphanedRuns(ctx context.Context, abandonAfter time.Duration) (
 			return ended, fmt.Errorf("end orphaned run %d: %w", o.ID, err)
 		}
 		db.log.WarnContext(ctx, "ended an orphaned run", "run_id", o.ID, "status", status, "reason", reason)
-		ended++
+		ended = append(ended, o.ID)
 	}
 	return ended, nil
 }

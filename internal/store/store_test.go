@@ -55,6 +55,7 @@ type fakeJobs struct {
 	err         error
 	events      []EventJob
 	cancelled   []int64
+	synced      []int64
 }
 
 func fakeEnqueue(jobID, into int64, err error) *fakeJobs {
@@ -72,6 +73,11 @@ func (f *fakeJobs) EnqueueBuilds(_ context.Context, _ *sql.Tx, runs []*Run) ([]E
 func (f *fakeJobs) EnqueueEvent(_ context.Context, _ *sql.Tx, ev *EventJob) (int64, error) {
 	f.events = append(f.events, *ev)
 	return int64(len(f.events)), f.err
+}
+
+func (f *fakeJobs) EnqueueSyncs(_ context.Context, _ *sql.Tx, ids []int64) error {
+	f.synced = append(f.synced, ids...)
+	return nil
 }
 
 func (f *fakeJobs) CancelJob(_ context.Context, _ *sql.Tx, id int64) error {

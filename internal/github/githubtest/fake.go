@@ -42,6 +42,68 @@ type Server struct {
 	nextID      int64
 	deliveries  []HookDelivery // newest first
 	redelivered []int64
+	checkRuns   []*CheckRun
+	faults      []*Fault
+}
+
+// CheckRun is a check run as the fake keeps it: the latest state, every
+// annotation received (GitHub appends them) and how many writes made it.
+type CheckRun struct {
+	ID          int64
+	Repo        string
+	Name        string
+	HeadSHA     string
+	ExternalID  string
+	DetailsURL  string
+	Status      string
+	Conclusion  string
+	Title       string
+	Summary     string
+	Text        string
+	Actions     []map[string]any
+	Annotations []map[string]any
+	Writes      int
+	StartedAt   string
+	CompletedAt string
+}
+
+// Fault makes the fake answer the next matching request(s) with Status
+// and Header instead of serving them. Apply, when set, serves the request
+// first (GitHub did the work, the answer was lost) and then answers with
+// the fault.
+type Fault struct {
+	Method string
+	Path   string // an OpenAPI route, e.g. /repos/{owner}/{repo}/check-runs/{check_run_id}
+	Status int
+	Header http.Header
+	Times  int  // how many requests; 0 means 1
+	Apply  bool // do the work, then fail
+	hits   int
+}
+
+// Inject adds a fault.
+func (s *Server) Inject(f *Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.faults = append(s.faults, f)
+}
+
+// Hits is how many requests a fault answered.
+func (f *Fault) Hits() int { return f.hits }
+
+// CheckRuns returns copies of the check runs.
+func (s *Server) CheckRuns() []CheckRun {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]CheckRun, len(s.checkRuns))
+	for i, c := range s.checkRuns {
+		out[i] = *c
+		out[i].Annotations = append([]map[string]any(nil), c.Annotations...)
+	}
+	return out
 }
 
 // PullRequest is a pull request of the fake.
@@ -205,7 +267,33 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo := params["owner"] + "/" + params["repo"]
-	switch route.Path {
+	if f := s.fault(r.Method, route.Path); f != nil {
+		if f.Apply {
+			s.route(route.Path, params, repo, httptest.NewRecorder(), r)
+		}
+		for k, v := range f.Header {
+			w.Header()[k] = v
+		}
+		writeJSON(w, f.Status, map[string]string{"message": http.StatusText(f.Status) + " (injected)"})
+		return
+	}
+	s.route(route.Path, params, repo, w, r)
+}
+
+func (s *Server) fault(method, path string) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, f := range s.faults {
+		if f.Method == method && f.Path == path && f.hits < f.Times {
+			f.hits++
+			return f
+		}
+	}
+	return nil
+}
+
+func (s *Server) route(path string, params map[string]string, repo string, w http.ResponseWriter, r *http.Request) {
+	switch path {
 	case "/app/installations/{installation_id}/access_tokens":
 		writeJSON(w, http.StatusCreated, map[string]any{
 			"token": "ghs_fake" + params["installation_id"], "expires_at": time.Now().Add(time.Hour).UTC().Format(time.RFC3339),
@@ -314,10 +402,115 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.redelivered = append(s.redelivered, id)
 		s.mu.Unlock()
 		writeJSON(w, http.StatusAccepted, map[string]any{})
+	case "/repos/{owner}/{repo}/check-runs":
+		var in map[string]any
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			s.t.Errorf("fake GitHub: check run body: %v", err)
+		}
+		s.mu.Lock()
+		s.nextID++
+		cr := &CheckRun{ID: s.nextID, Repo: repo, Status: "queued"}
+		s.checkRuns = append(s.checkRuns, cr)
+		cr.apply(in)
+		out := cr.json(s.URL)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, out)
+	case "/repos/{owner}/{repo}/check-runs/{check_run_id}":
+		var id int64
+		fmt.Sscan(params["check_run_id"], &id)
+		s.mu.Lock()
+		var cr *CheckRun
+		for _, c := range s.checkRuns {
+			if c.ID == id && c.Repo == repo {
+				cr = c
+			}
+		}
+		if cr == nil {
+			s.mu.Unlock()
+			notFound(w, "https://docs.github.com/rest/checks/runs#update-a-check-run")
+			return
+		}
+		if r.Method == http.MethodPatch {
+			var in map[string]any
+			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+				s.t.Errorf("fake GitHub: check run body: %v", err)
+			}
+			cr.apply(in)
+		}
+		out := cr.json(s.URL)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, out)
+	case "/repos/{owner}/{repo}/commits/{ref}/check-runs":
+		name := r.URL.Query().Get("check_name")
+		s.mu.Lock()
+		list := []map[string]any{}
+		for _, c := range s.checkRuns {
+			if c.Repo == repo && c.HeadSHA == params["ref"] && (name == "" || c.Name == name) {
+				list = append(list, c.json(s.URL))
+			}
+		}
+		s.mu.Unlock()
+		writeJSON(w, http.StatusOK, map[string]any{"total_count": len(list), "check_runs": list})
 	default:
-		s.t.Errorf("fake GitHub: %s %s is documented but not faked yet", r.Method, route.Path)
+		s.t.Errorf("fake GitHub: %s %s is documented but not faked yet", r.Method, path)
 		http.Error(w, "not implemented", http.StatusNotImplemented)
 	}
+}
+
+// apply takes a create or update body, as GitHub does: annotations are
+// appended, the rest replaced.
+func (c *CheckRun) apply(in map[string]any) {
+	c.Writes++
+	str := func(k string, dst *string) {
+		if v, ok := in[k].(string); ok {
+			*dst = v
+		}
+	}
+	str("name", &c.Name)
+	str("head_sha", &c.HeadSHA)
+	str("external_id", &c.ExternalID)
+	str("details_url", &c.DetailsURL)
+	str("status", &c.Status)
+	str("started_at", &c.StartedAt)
+	str("completed_at", &c.CompletedAt)
+	if v, ok := in["conclusion"].(string); ok {
+		c.Conclusion, c.Status = v, "completed"
+	}
+	if o, ok := in["output"].(map[string]any); ok {
+		if v, ok := o["title"].(string); ok {
+			c.Title = v
+		}
+		if v, ok := o["summary"].(string); ok {
+			c.Summary = v
+		}
+		if v, ok := o["text"].(string); ok {
+			c.Text = v
+		}
+		if as, ok := o["annotations"].([]any); ok {
+			for _, a := range as {
+				c.Annotations = append(c.Annotations, a.(map[string]any))
+			}
+		}
+	}
+	if as, ok := in["actions"].([]any); ok {
+		c.Actions = nil
+		for _, a := range as {
+			c.Actions = append(c.Actions, a.(map[string]any))
+		}
+	}
+}
+
+func (c *CheckRun) json(base string) map[string]any {
+	var conclusion any
+	if c.Conclusion != "" {
+		conclusion = c.Conclusion
+	}
+	return map[string]any{"id": c.ID, "node_id": "CR_fake", "name": c.Name, "head_sha": c.HeadSHA, "external_id": c.ExternalID,
+		"status": c.Status, "conclusion": conclusion, "details_url": c.DetailsURL,
+		"url":      fmt.Sprintf("%s/api/v3/repos/%s/check-runs/%d", base, c.Repo, c.ID),
+		"html_url": fmt.Sprintf("https://github.com/%s/runs/%d", c.Repo, c.ID),
+		"output":   map[string]any{"title": c.Title, "summary": c.Summary, "text": c.Text, "annotations_count": len(c.Annotations)},
+		"app":      map[string]any{"id": 1, "slug": "linux-builder"}}
 }
 
 func (s *Server) pull(repo, number string) (*PullRequest, bool) {

@@ -1,0 +1,239 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/spec"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+const checkSHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
+
+func newChecks(t *testing.T) (*Checks, *githubtest.Server, *store.DB) {
+	t.Helper()
+	fake := githubtest.New(t)
+	app, err := NewApp(Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := render.NewReporter(linuxbuilder.Templates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.SQLite(t, nil)
+	return &Checks{App: app, DB: db, Reports: reports, PublicURL: "https://builder.example"}, fake, db
+}
+
+func githubRun(t *testing.T, db *store.DB) *store.Run {
+	t.Helper()
+	inst := int64(7)
+	r := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
+		SpecPath: "linux-build.yaml", RequestedBy: "octocat"}
+	if err := db.CreateRun(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func onlyCheckRun(t *testing.T, fake *githubtest.Server) githubtest.CheckRun {
+	t.Helper()
+	crs := fake.CheckRuns()
+	if len(crs) != 1 {
+		t.Fatalf("%d check runs, want 1", len(crs))
+	}
+	return crs[0]
+}
+
+// The check run follows the run: queued at intake, in progress with the
+// running step, then its conclusion, with Cancel then Rebuild buttons.
+func TestCheckRunFollowsTheRun(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	run := githubRun(t, db)
+	if err := c.Sync(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	cr := onlyCheckRun(t, fake)
+	if cr.Status != "queued" || cr.Name != "Linux build" || cr.ExternalID != fmt.Sprint(run.ID) || cr.HeadSHA != checkSHA ||
+		cr.Title != "Queued" || cr.DetailsURL != fmt.Sprintf("https://builder.example/runs/%d", run.ID) || cr.Actions[0]["identifier"] != "cancel" {
+		t.Fatalf("queued check run %+v", cr)
+	}
+	for _, step := range []string{"VALIDATING", "GENERATING", "BUILDING"} {
+		if err := db.EnterStep(ctx, run.ID, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := c.Sync(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	cr = onlyCheckRun(t, fake)
+	if cr.Status != "in_progress" || !strings.Contains(cr.Summary, "- ● Build the image") || !strings.Contains(cr.Summary, "- ✓ Validate the spec") ||
+		cr.Title != "Build the image (step 3 of 6)" {
+		t.Fatalf("running check run %q\n%s", cr.Title, cr.Summary)
+	}
+	for _, step := range []string{"ISO_GENERATING", "BOOT_TESTING", "UPLOADING"} {
+		if err := db.EnterStep(ctx, run.ID, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 1 << 20, SHA256: strings.Repeat("a", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	cr = onlyCheckRun(t, fake)
+	if cr.Status != "completed" || cr.Conclusion != "success" || cr.CompletedAt == "" || cr.Actions[0]["identifier"] != "rebuild" ||
+		!strings.Contains(cr.Summary, "| linux.iso | 1.0 MiB |") {
+		t.Fatalf("completed check run %+v", cr)
+	}
+	writes := cr.Writes
+	if err := c.Sync(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if cr = onlyCheckRun(t, fake); cr.Writes != writes {
+		t.Fatalf("a run reported final was written again (%d writes, was %d)", cr.Writes, writes)
+	}
+	// A run that did not come from GitHub has no check run.
+	local := &store.Run{Trigger: store.TriggerCLI, Repo: "local"}
+	if err := db.CreateRun(ctx, local); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, local.ID, false); err != nil || len(fake.CheckRuns()) != 1 {
+		t.Fatalf("local run: %v, %d check runs", err, len(fake.CheckRuns()))
+	}
+}
+
+// Spec errors become annotations on the spec at their lines, 50 a
+// request, and the conclusion is failure; an image-only run is neutral.
+func TestSpecErrorsBecomeAnnotations(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	run := githubRun(t, db)
+	var diags spec.Diagnostics
+	for i := 1; i <= 120; i++ {
+		sev := spec.SeverityError
+		if i%3 == 0 {
+			sev = spec.SeverityWarning
+		}
+		diags = append(diags, spec.Diagnostic{File: "linux-build.yaml", Pos: spec.Pos{Line: i, Column: 3}, Severity: sev,
+			Code: "unknown-field", Path: fmt.Sprintf("packages.install[%d]", i), Message: fmt.Sprintf("problem %d", i)})
+	}
+	if err := (store.PipelineStore{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusFailed, "FAILED", "the spec has 80 error(s)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	cr := onlyCheckRun(t, fake)
+	if cr.Conclusion != "failure" || len(cr.Annotations) != 120 || cr.Writes != 3 {
+		t.Fatalf("conclusion %q, %d annotations in %d writes", cr.Conclusion, len(cr.Annotations), cr.Writes)
+	}
+	for i, a := range cr.Annotations {
+		want := "failure"
+		if (i+1)%3 == 0 {
+			want = "warning"
+		}
+		if a["path"] != "linux-build.yaml" || a["start_line"] != float64(i+1) || a["end_line"] != float64(i+1) ||
+			a["start_column"] != float64(3) || a["annotation_level"] != want || a["message"] != fmt.Sprintf("problem %d", i+1) {
+			t.Fatalf("annotation %d: %v", i, a)
+		}
+	}
+	// The partial (image only) run is neutral.
+	run2 := githubRun(t, db)
+	if err := (store.PipelineStore{DB: db}).MarkPartial(ctx, run2.ID, "the ISO did not boot (uefi)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run2.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, run2.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, cr := range fake.CheckRuns() {
+		if cr.ExternalID == fmt.Sprint(run2.ID) && (cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "did not boot")) {
+			t.Fatalf("partial run: %+v", cr)
+		}
+	}
+}
+
+// GitHub faults: a 429 with Retry-After on an update is waited out and the
+// update lands once; a create that GitHub made but answered 502 is found
+// again, not duplicated; a sync that never lands is recorded on its last
+// attempt; another worker's sync makes this one wait.
+func TestCheckRunFaults(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	run := githubRun(t, db)
+	create := &githubtest.Fault{Method: http.MethodPost, Path: "/repos/{owner}/{repo}/check-runs", Status: 502, Apply: true}
+	fake.Inject(create)
+	if err := c.Sync(ctx, run.ID, false); err == nil {
+		t.Fatal("a 502 on create went unnoticed")
+	}
+	if err := c.Sync(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	cr := onlyCheckRun(t, fake)
+	if create.Hits() != 1 {
+		t.Fatalf("create fault hit %d times", create.Hits())
+	}
+	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
+		t.Fatal(err)
+	}
+	limited := &githubtest.Fault{Method: http.MethodPatch, Path: "/repos/{owner}/{repo}/check-runs/{check_run_id}", Status: 429,
+		Header: http.Header{"Retry-After": []string{"1"}}}
+	fake.Inject(limited)
+	start := time.Now()
+	if err := c.Sync(ctx, run.ID, false); err != nil {
+		t.Fatal(err)
+	}
+	if waited := time.Since(start); waited < time.Second || limited.Hits() != 1 {
+		t.Fatalf("429: waited %s, hits %d", waited, limited.Hits())
+	}
+	after := onlyCheckRun(t, fake)
+	if after.Writes != cr.Writes+1 || after.Status != "in_progress" {
+		t.Fatalf("after the 429: %d writes (was %d), status %s", after.Writes, cr.Writes, after.Status)
+	}
+	// Down for good: the last attempt records what could not be reported.
+	down := &githubtest.Fault{Method: http.MethodPatch, Path: "/repos/{owner}/{repo}/check-runs/{check_run_id}", Status: 503, Times: 100}
+	fake.Inject(down)
+	c.App.setBackoff(time.Millisecond)
+	if err := c.Sync(ctx, run.ID, false); err == nil {
+		t.Fatal("an outage went unnoticed")
+	}
+	if err := c.Sync(ctx, run.ID, true); err != nil {
+		t.Fatalf("last attempt: %v", err)
+	}
+	got, _ := db.Run(ctx, run.ID)
+	if !strings.Contains(got.ReportError, "503") {
+		t.Fatalf("report error %q", got.ReportError)
+	}
+	// Another worker holds the run.
+	unlock, err := db.TryLock(ctx, lockChecks, run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, run.ID, false); !errors.Is(err, ErrBusy) {
+		t.Fatalf("locked: %v", err)
+	}
+	unlock()
+}

@@ -1,0 +1,63 @@
+package queue
+
+import (
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+)
+
+// SyncReporter is the pipeline reporter that keeps check runs current: a
+// state sync at every transition, a delayed, coalesced sync for log
+// progress. It never fails a build: a sync that cannot be queued is logged.
+type SyncReporter struct {
+	Q      *Queue
+	Logger *slog.Logger
+
+	mu      sync.Mutex
+	lastLog map[int64]time.Time
+}
+
+var _ pipeline.Reporter = (*SyncReporter)(nil)
+
+// Transition implements pipeline.Reporter.
+func (r *SyncReporter) Transition(ctx context.Context, runID int64, _, _ pipeline.State, _ string) {
+	r.sync(ctx, runID, false)
+}
+
+// Log implements pipeline.Reporter.
+func (r *SyncReporter) Log(ctx context.Context, line pipeline.LogLine) {
+	// A build logs thousands of lines: ask at most once per delay (the
+	// job is unique while it waits anyway).
+	now := time.Now()
+	r.mu.Lock()
+	if r.lastLog == nil {
+		r.lastLog = map[int64]time.Time{}
+	}
+	if now.Sub(r.lastLog[line.RunID]) < logSyncDelay {
+		r.mu.Unlock()
+		return
+	}
+	r.lastLog[line.RunID] = now
+	for id, at := range r.lastLog {
+		if now.Sub(at) > time.Hour {
+			delete(r.lastLog, id)
+		}
+	}
+	r.mu.Unlock()
+	r.sync(ctx, line.RunID, true)
+}
+
+func (r *SyncReporter) sync(ctx context.Context, runID int64, logOnly bool) {
+	// The final transition comes with the run's context cancelled, when
+	// it was cancelled: queue the sync all the same.
+	if err := r.Q.Sync(context.WithoutCancel(ctx), runID, logOnly); err != nil {
+		log := r.Logger
+		if log == nil {
+			log = slog.Default()
+		}
+		log.WarnContext(ctx, "could not queue a check run sync", "run_id", runID, "err", err)
+	}
+}
