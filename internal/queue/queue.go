@@ -79,23 +79,19 @@ type RedeliverArgs struct{}
 // Kind is the job kind in river_job.
 func (RedeliverArgs) Kind() string { return "redeliver_missed" }
 
-// SyncArgs is the job that brings a run's check run up to date. It is
-// unique per run and reason while it waits, so a burst of changes makes
-// one sync; "log" syncs are delayed a few seconds to batch log progress.
+// SyncArgs is the job that brings a run's check run up to date. Syncs of
+// one run take turns (a cluster-wide lock; a busy one is snoozed) and each
+// reads the run's current state, so none is lost and the last one shows
+// the newest state. They are not unique: River's unique jobs include
+// running ones, which would drop a change made while a sync runs. Log
+// progress asks for a sync at most every few seconds (SyncReporter).
 type SyncArgs struct {
-	RunID  int64  `json:"run_id" river:"unique"`
-	Reason string `json:"reason" river:"unique"` // state or log
+	RunID  int64  `json:"run_id"`
+	Reason string `json:"reason"` // state or log
 }
 
 // Kind is the job kind in river_job.
 func (SyncArgs) Kind() string { return "check_sync" }
-
-var uniqueSync = river.UniqueOpts{
-	ByArgs: true,
-	ByState: []rivertype.JobState{
-		rivertype.JobStateAvailable, rivertype.JobStatePending, rivertype.JobStateRetryable, rivertype.JobStateScheduled,
-	},
-}
 
 // syncAttempts is how often a sync is tried: River's backoff (attempt⁴
 // seconds) spreads 12 attempts over about six hours, a GitHub outage's
@@ -367,11 +363,11 @@ func (q *Queue) EnqueueSyncs(ctx context.Context, tx *sql.Tx, runIDs []int64) er
 }
 
 func syncOpts(at time.Time) *river.InsertOpts {
-	return &river.InsertOpts{Queue: QueueEvents, MaxAttempts: syncAttempts, UniqueOpts: uniqueSync, ScheduledAt: at}
+	return &river.InsertOpts{Queue: QueueEvents, MaxAttempts: syncAttempts, ScheduledAt: at}
 }
 
 // Sync asks for run id's check run to be brought up to date: now for a
-// state change, in a few seconds for log progress (coalesced).
+// state change, in a few seconds for log progress.
 func (q *Queue) Sync(ctx context.Context, runID int64, logOnly bool) error {
 	args, at := SyncArgs{RunID: runID, Reason: "state"}, time.Time{}
 	if logOnly {

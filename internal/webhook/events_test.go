@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -16,9 +17,11 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -34,7 +37,10 @@ const (
 // runs are made and cancelled, not about building them. A run starts and
 // stays running until it is cancelled, and then ends CANCELLED, as the
 // pipeline does.
-type waitingRunner struct{ db *store.DB }
+type waitingRunner struct {
+	db *store.DB
+	q  **queue.Queue
+}
 
 func (r waitingRunner) Run(ctx context.Context, id int64) error {
 	if run, err := r.db.Run(ctx, id); err != nil || run.Status.Terminal() {
@@ -43,8 +49,11 @@ func (r waitingRunner) Run(ctx context.Context, id int64) error {
 	if err := r.db.EnterStep(ctx, id, "VALIDATING"); err != nil {
 		return nil // cancelled before it started
 	}
+	_ = (*r.q).Sync(ctx, id, false)
 	<-ctx.Done()
-	return r.db.Finish(context.WithoutCancel(ctx), id, store.StatusCancelled, "CANCELLED", "cancelled")
+	err := r.db.Finish(context.WithoutCancel(ctx), id, store.StatusCancelled, "CANCELLED", "cancelled")
+	_ = (*r.q).Sync(context.WithoutCancel(ctx), id, false) // as the pipeline's reporter does
+	return err
 }
 
 // stack is the bot's intake with real queue workers deciding deferred
@@ -72,11 +81,18 @@ func newStack(t *testing.T, db *store.DB) *stack {
 		t.Fatal(err)
 	}
 	events := &Events{GitHub: gh, Store: db, Logger: quiet}
-	q, err := queue.New(db, queue.Config{Workers: 1, Runner: waitingRunner{db}, Events: events, Logger: quiet})
+	reports, err := render.NewReporter(linuxbuilder.Templates)
 	if err != nil {
 		t.Fatal(err)
 	}
-	events.Jobs = q
+	checks := &github.Checks{App: gh, DB: db, Reports: reports, Logger: quiet}
+	var qp *queue.Queue
+	q, err := queue.New(db, queue.Config{Workers: 1, Runner: waitingRunner{db, &qp}, Events: events, Syncer: checks,
+		IsBusy: func(err error) bool { return errors.Is(err, github.ErrBusy) }, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qp, events.Jobs = q, q
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -401,6 +417,11 @@ func TestCheckRunButtons(t *testing.T) {
 	s.gh.SetPullRequest(githubtest.PullRequest{Repo: testRepo, Number: 7, HeadSHA: shaA, HeadRepo: testRepo, Author: maintainer, Files: spec})
 	first := s.send("pull_request", "00-opened.json", pullRequest("opened", shaA, testRepo, maintainer))
 	runID := *first.RunID
+	// Its check run appears on the head commit at once, with a Cancel button.
+	cr := s.waitCheckRun(runID, func(c githubtest.CheckRun) bool { return c.Status != "" })
+	if cr.HeadSHA != shaA || cr.Actions[0]["identifier"] != ActionCancel {
+		t.Fatalf("check run of the PR run: %+v", cr)
+	}
 	checkRun := func(action, identifier, externalID string, app int) func(m map[string]any) {
 		return func(m map[string]any) {
 			m["action"] = action
@@ -431,6 +452,10 @@ func TestCheckRunButtons(t *testing.T) {
 	if r, _ := db(s).Run(ctx, again.ID); r.Status != store.StatusCancelled || !strings.Contains(r.FailureReason, "cancelled by maintainer") {
 		t.Fatalf("cancel: %+v → %+v", d, r)
 	}
+	if cr := s.waitCheckRun(again.ID, func(c githubtest.CheckRun) bool { return c.Conclusion != "" }); cr.Conclusion != "cancelled" ||
+		cr.Actions[0]["identifier"] != ActionRebuild {
+		t.Fatalf("check run of the cancelled run: %+v", cr)
+	}
 	// Rebuild button without an external id: the newest run of the commit.
 	d = s.send("check_run", "06-requested_action.json", checkRun("requested_action", ActionRebuild, "", 1))
 	if d.Outcome != store.OutcomeQueued || d.RunID == nil {
@@ -458,6 +483,23 @@ func TestCheckRunButtons(t *testing.T) {
 }
 
 func db(s *stack) *store.DB { return s.db }
+
+// waitCheckRun waits for run id's check run to satisfy ok.
+func (s *stack) waitCheckRun(id int64, ok func(githubtest.CheckRun) bool) githubtest.CheckRun {
+	s.t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		for _, c := range s.gh.CheckRuns() {
+			if c.ExternalID == fmt.Sprint(id) && ok(c) {
+				return c
+			}
+		}
+		if time.Now().After(deadline) {
+			s.t.Fatalf("no check run of run %d as wanted: %+v", id, s.gh.CheckRuns())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
 
 func TestRedeliverMissedDeliveries(t *testing.T) {
 	s := newStack(t, storetest.SQLite(t, nil))
