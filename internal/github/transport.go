@@ -99,7 +99,9 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 
 type rewindError struct{}
 
-func (rewindError) Error() string { return "github: cannot repeat a request whose body cannot be re-read" }
+func (rewindError) Error() string {
+	return "github: cannot repeat a request whose body cannot be re-read"
+}
 
 var errNoRewind error = rewindError{}
 

@@ -126,4 +126,3 @@ func (db *DB) TryLock(ctx context.Context, ns int32, id int64) (unlock func(), e
 		_ = conn.Close()
 	}, nil
 }
-
