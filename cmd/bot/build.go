@@ -58,7 +58,7 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 				return err
 			}
 			display := newDisplay(cmd.OutOrStdout())
-			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{display}, nil)
+			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{display}, nil, nil)
 			if err != nil {
 				return err
 			}

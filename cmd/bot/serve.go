@@ -68,10 +68,12 @@ func (c appConfig) newApp() (*github.App, error) {
 // deferred deliveries (pull requests, comment commands), redeliver missed
 // deliveries, and keep check runs current.
 type githubWork struct {
-	events   *webhook.Events
-	redeliv  *webhook.Redeliverer
-	checks   *github.Checks
-	reporter *queue.SyncReporter
+	events    *webhook.Events
+	redeliv   *webhook.Redeliverer
+	checks    *github.Checks
+	releases  *github.Releases
+	reporter  *queue.SyncReporter
+	publisher *queue.ReleasePublisher
 }
 
 func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, error) {
@@ -84,19 +86,21 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, erro
 		redeliv: &webhook.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
 		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
-		reporter: &queue.SyncReporter{Logger: slog.Default()},
+		releases:  &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default()},
+		reporter:  &queue.SyncReporter{Logger: slog.Default()},
+		publisher: &queue.ReleasePublisher{},
 	}, nil
 }
 
 // configure adds the GitHub work to a queue's configuration.
 func (w *githubWork) configure(c *queue.Config) {
-	c.Events, c.Redeliver, c.Syncer = w.events, w.redeliv, w.checks
+	c.Events, c.Redeliver, c.Syncer, c.Releaser = w.events, w.redeliv, w.checks, w.releases
 	c.IsBusy = func(err error) bool { return errors.Is(err, github.ErrBusy) }
 }
 
 // attach gives the parts that enqueue jobs the queue they enqueue on.
 func (w *githubWork) attach(q *queue.Queue) {
-	w.events.Jobs, w.reporter.Q = q, q
+	w.events.Jobs, w.reporter.Q, w.publisher.Q = q, q, q
 }
 
 func newServeCmd() *cobra.Command {
@@ -144,7 +148,7 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 					return err
 				}
 				work.configure(&qcfg)
-				p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh})
+				p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}, work.publisher)
 				if err != nil {
 					return err
 				}

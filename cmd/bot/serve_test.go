@@ -143,4 +143,35 @@ func TestServePushToCompletedRun(t *testing.T) {
 	if calls := strings.Join(fake.Calls(), "\n"); !strings.Contains(calls, fmt.Sprintf("GET /repos/%s/contents/linux-build.yaml", repo)) {
 		t.Fatalf("the spec was not fetched from GitHub:\n%s", calls)
 	}
+	// GitHub shows it: the check run on the pushed commit ends neutral
+	// (image only: --no-iso) with the release's links, and the release
+	// holds the image, the resolved spec, the build log and SHA256SUMS.
+	for deadline := time.Now().Add(time.Minute); ; {
+		var cr *githubtest.CheckRun
+		for _, c := range fake.CheckRuns() {
+			if c.ExternalID == fmt.Sprint(ack.RunID) {
+				cr = &c
+			}
+		}
+		rels := fake.Releases()
+		if cr != nil && cr.Conclusion == "neutral" && strings.Contains(cr.Summary, "releases/download/") && len(rels) == 1 {
+			names := map[string]bool{}
+			for _, a := range rels[0].Assets {
+				names[a.Name] = a.State == "uploaded"
+			}
+			for _, n := range []string{"image.tar.zst", "spec.json", "build.log", "SHA256SUMS"} {
+				if !names[n] {
+					t.Fatalf("release assets %v lack %s", names, n)
+				}
+			}
+			if cr.HeadSHA != sha || rels[0].Target != sha {
+				t.Fatalf("check run on %s, release on %s", cr.HeadSHA, rels[0].Target)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("GitHub does not show the run: check run %+v, releases %+v\n%s", cr, rels, stderr.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 }

@@ -39,7 +39,7 @@ func (f *pipelineFlags) register(flags interface {
 }
 
 // newPipeline wires the real engine, ISO builder and boot tester.
-func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFlags, reporters []pipeline.Reporter, fetcher pipeline.SpecFetcher) (*pipeline.Pipeline, *docker.Engine, error) {
+func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFlags, reporters []pipeline.Reporter, fetcher pipeline.SpecFetcher, publisher pipeline.Publisher) (*pipeline.Pipeline, *docker.Engine, error) {
 	eng, err := docker.Connect(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -55,6 +55,7 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		Builder:      eng,
 		Reporters:    reporters,
 		Fetcher:      fetcher,
+		Publisher:    publisher,
 		ArtifactsDir: filepath.Join(dataDir, "artifacts"),
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,

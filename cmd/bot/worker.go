@@ -45,15 +45,16 @@ elsewhere).`,
 			qcfg := queue.Config{Workers: workers, Logger: slog.Default()}
 			var work *githubWork
 			var reporters []pipeline.Reporter
+			var publisher pipeline.Publisher
 			if gh != nil {
 				fetcher = github.SpecFetcher{App: gh}
 				if work, err = newGithubWork(db, gh, appID); err != nil {
 					return err
 				}
 				work.configure(&qcfg)
-				reporters = append(reporters, work.reporter)
+				reporters, publisher = append(reporters, work.reporter), work.publisher
 			}
-			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, reporters, fetcher)
+			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, reporters, fetcher, publisher)
 			if err != nil {
 				return err
 			}

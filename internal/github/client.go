@@ -103,6 +103,21 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 	return c, nil
 }
 
+// uploadClient is installation id's client without an overall timeout:
+// uploads of large files take as long as they take (the context bounds
+// them).
+func (a *App) uploadClient(id int64) (*gh.Client, error) {
+	c, err := a.Installation(id)
+	if err != nil {
+		return nil, err
+	}
+	hc := *c.Client()
+	hc.Timeout = 0
+	u := gh.NewClient(&hc)
+	u.BaseURL, u.UploadURL = c.BaseURL, c.UploadURL
+	return u, nil
+}
+
 // MaxSpecSize caps a fetched spec, like the validator's own limit.
 const MaxSpecSize = 256 << 10
 

@@ -13,7 +13,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 )
 
-func testKey(t *testing.T) []byte {
+func testKey(t testing.TB) []byte {
 	t.Helper()
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {

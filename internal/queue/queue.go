@@ -23,6 +23,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -108,6 +109,19 @@ type Syncer interface {
 // run: the job is snoozed, not failed.
 var ErrSyncBusy = errors.New("sync busy")
 
+// PublishArgs is the job that publishes a successful run's release.
+type PublishArgs struct {
+	RunID int64 `json:"run_id"`
+}
+
+// Kind is the job kind in river_job.
+func (PublishArgs) Kind() string { return "publish_release" }
+
+// Releaser publishes a run's release (internal/github.Releases).
+type Releaser interface {
+	Publish(ctx context.Context, runID int64) error
+}
+
 // RetentionArgs is the periodic job that deletes expired artifacts.
 type RetentionArgs struct{}
 
@@ -149,6 +163,9 @@ type Config struct {
 	Syncer Syncer
 	// IsBusy tells the Syncer's "another worker has it" error.
 	IsBusy func(error) bool
+	// Releaser publishes releases; without it, publish jobs wait for a
+	// worker that has one.
+	Releaser Releaser
 	// Redeliver, when set, runs every RedeliverEvery (default 10m).
 	Redeliver      Redeliverer
 	RedeliverEvery time.Duration
@@ -236,6 +253,14 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 		}
 		if cfg.Syncer != nil {
 			if err := river.AddWorkerSafely(workers, &syncWorker{s: cfg.Syncer, busy: cfg.IsBusy}); err != nil {
+				return nil, fmt.Errorf("queue: %w", err)
+			}
+			if _, ok := rc.Queues[QueueEvents]; !ok {
+				rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 4}
+			}
+		}
+		if cfg.Releaser != nil {
+			if err := river.AddWorkerSafely(workers, &publishWorker{r: cfg.Releaser, db: db, q: q}); err != nil {
 				return nil, fmt.Errorf("queue: %w", err)
 			}
 			if _, ok := rc.Queues[QueueEvents]; !ok {
@@ -470,6 +495,50 @@ func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 }
 
 func (w *syncWorker) Timeout(*river.Job[SyncArgs]) time.Duration { return 10 * time.Minute }
+
+type publishWorker struct {
+	river.WorkerDefaults[PublishArgs]
+	r  Releaser
+	db *store.DB
+	q  *Queue
+}
+
+// Work publishes once the run has ended (the pipeline asks during its
+// last step): a run still going is snoozed; a GitHub outage is retried
+// with backoff for hours, and never fails the build.
+func (w *publishWorker) Work(ctx context.Context, job *river.Job[PublishArgs]) error {
+	run, err := w.db.Run(ctx, job.Args.RunID)
+	if err != nil {
+		return err
+	}
+	if !run.Status.Terminal() {
+		return river.JobSnooze(2 * time.Second)
+	}
+	if err := w.r.Publish(ctx, job.Args.RunID); err != nil {
+		if job.Attempt >= job.MaxAttempts {
+			msg := "the release could not be published: " + err.Error()
+			return errors.Join(err, w.db.RecordReport(context.WithoutCancel(ctx), run.ID, store.ReportUpdate{ReportError: &msg}))
+		}
+		return err
+	}
+	return w.q.Sync(ctx, job.Args.RunID, false) // the check run shows the links
+}
+
+func (w *publishWorker) Timeout(*river.Job[PublishArgs]) time.Duration { return 3 * time.Hour }
+
+// ReleasePublisher is the pipeline's Publisher for GitHub runs: it queues
+// the release job, so a GitHub outage never fails a build.
+type ReleasePublisher struct{ Q *Queue }
+
+var _ pipeline.Publisher = (*ReleasePublisher)(nil)
+
+// Publish implements pipeline.Publisher.
+func (p *ReleasePublisher) Publish(ctx context.Context, runID int64, _ []pipeline.Artifact) error {
+	if _, err := p.Q.client.Insert(ctx, PublishArgs{RunID: runID}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: syncAttempts}); err != nil {
+		return fmt.Errorf("queue the release: %w", err)
+	}
+	return nil
+}
 
 type redeliverWorker struct {
 	river.WorkerDefaults[RedeliverArgs]

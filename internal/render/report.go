@@ -232,3 +232,27 @@ func humanSize(n int64) string {
 	}
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
+
+// ReleaseNotes is what a run's GitHub release says.
+type ReleaseNotes struct {
+	RunID    int64
+	Link     string
+	SpecPath string
+	HeadSHA  string
+	Trigger  string
+	Facts    []struct{ K, V string }
+	Warnings []string
+	Files    []Download
+	// Split names the files published in parts.
+	Split []string
+}
+
+// Release is the body of a run's release (at most 125,000 characters, as
+// GitHub allows).
+func (rp *Reporter) Release(n *ReleaseNotes) (string, error) {
+	var b strings.Builder
+	if err := rp.tmpl.ExecuteTemplate(&b, "release", n); err != nil {
+		return "", fmt.Errorf("render release: %w", err)
+	}
+	return Truncate(strings.TrimSpace(b.String())+"\n", 125000, truncated), nil
+}

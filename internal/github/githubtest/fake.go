@@ -10,10 +10,14 @@ package githubtest
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"path/filepath"
 	"runtime"
 	"strings"
@@ -44,7 +48,58 @@ type Server struct {
 	redelivered []int64
 	checkRuns   []*CheckRun
 	faults      []*Fault
+	releases    []*Release
+	// brokenUploads is how many uploads still fail half-way with a 502,
+	// leaving a partial ("starter") asset, as GitHub can.
+	brokenUploads int
 }
+
+// Release is a release of the fake, with its assets.
+type Release struct {
+	ID         int64
+	Repo       string
+	Tag        string
+	Target     string
+	Name       string
+	Body       string
+	Prerelease bool
+	Assets     []*Asset
+}
+
+// Asset is a release asset; the fake keeps its size and digest, not its
+// bytes (uploads are hashed as they stream).
+type Asset struct {
+	ID     int64
+	Name   string
+	Size   int64
+	Digest string // sha256:<hex>
+	State  string // uploaded, or starter for a broken upload
+}
+
+// BreakUploads makes the next n uploads fail half-way with a 502.
+func (s *Server) BreakUploads(n int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.brokenUploads = n
+}
+
+// Releases returns copies of the releases.
+func (s *Server) Releases() []Release {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]Release, len(s.releases))
+	for i, r := range s.releases {
+		out[i] = *r
+		out[i].Assets = nil
+		for _, a := range r.Assets {
+			out[i].Assets = append(out[i].Assets, &Asset{ID: a.ID, Name: a.Name, Size: a.Size, Digest: a.Digest, State: a.State})
+		}
+	}
+	return out
+}
+
+// UploadsURL is the upload base URL to configure the bot with.
+func (s *Server) UploadsURL() string { return s.URL + "/api/uploads/" }
 
 // CheckRun is a check run as the fake keeps it: the latest state, every
 // annotation received (GitHub appends them) and how many writes made it.
@@ -237,7 +292,13 @@ func (s *Server) Calls() []string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
-	r.URL.Path = strings.TrimPrefix(r.URL.Path, "/api/v3")
+	r.URL.Path = strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/api/v3"), "/api/uploads")
+	if r.URL.RawPath != "" {
+		// An escaped slash (a tag like linux-build/abc-1) is one path
+		// parameter: route on the escaped path.
+		r.URL.Path = strings.TrimPrefix(strings.TrimPrefix(r.URL.RawPath, "/api/v3"), "/api/uploads")
+		r.URL.RawPath = ""
+	}
 	s.mu.Lock()
 	s.calls = append(s.calls, r.Method+" "+r.URL.Path)
 	s.mu.Unlock()
@@ -248,7 +309,10 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	in := &openapi3filter.RequestValidationInput{Request: r, PathParams: params, Route: route,
-		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}}
+		Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc,
+			// An upload's body is the file: it is streamed into a hash,
+			// not read into memory to be validated.
+			ExcludeRequestBody: route.Path == "/repos/{owner}/{repo}/releases/{release_id}/assets" && r.Method == http.MethodPost}}
 	if err := openapi3filter.ValidateRequest(context.Background(), in); err != nil {
 		s.t.Errorf("fake GitHub: %s %s does not match GitHub's OpenAPI description: %v", r.Method, r.URL.Path, err)
 		http.Error(w, "invalid request", http.StatusUnprocessableEntity)
@@ -451,6 +515,96 @@ func (s *Server) route(path string, params map[string]string, repo string, w htt
 		}
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"total_count": len(list), "check_runs": list})
+	case "/repos/{owner}/{repo}/releases/tags/{tag}":
+		s.mu.Lock()
+		var found *Release
+		for _, rel := range s.releases {
+			if tag, _ := url.PathUnescape(params["tag"]); rel.Repo == repo && rel.Tag == tag {
+				found = rel
+			}
+		}
+		var out map[string]any
+		if found != nil {
+			out = found.json(s.URL)
+		}
+		s.mu.Unlock()
+		if found == nil {
+			notFound(w, "https://docs.github.com/rest/releases/releases#get-a-release-by-tag-name")
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
+	case "/repos/{owner}/{repo}/releases":
+		var in struct {
+			Tag        string `json:"tag_name"`
+			Target     string `json:"target_commitish"`
+			Name       string `json:"name"`
+			Body       string `json:"body"`
+			Prerelease bool   `json:"prerelease"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			s.t.Errorf("fake GitHub: release body: %v", err)
+		}
+		s.mu.Lock()
+		for _, rel := range s.releases {
+			if rel.Repo == repo && rel.Tag == in.Tag {
+				s.mu.Unlock()
+				writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed",
+					"errors": []map[string]string{{"resource": "Release", "code": "already_exists", "field": "tag_name"}}})
+				return
+			}
+		}
+		s.nextID++
+		rel := &Release{ID: s.nextID, Repo: repo, Tag: in.Tag, Target: in.Target, Name: in.Name, Body: in.Body, Prerelease: in.Prerelease}
+		s.releases = append(s.releases, rel)
+		out := rel.json(s.URL)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, out)
+	case "/repos/{owner}/{repo}/releases/{release_id}/assets":
+		var id int64
+		fmt.Sscan(params["release_id"], &id)
+		s.mu.Lock()
+		var rel *Release
+		for _, x := range s.releases {
+			if x.ID == id && x.Repo == repo {
+				rel = x
+			}
+		}
+		s.mu.Unlock()
+		if rel == nil {
+			notFound(w, "https://docs.github.com/rest/releases/assets")
+			return
+		}
+		if r.Method == http.MethodGet {
+			s.mu.Lock()
+			list := []map[string]any{}
+			for _, a := range rel.Assets {
+				list = append(list, a.json(s.URL, rel))
+			}
+			s.mu.Unlock()
+			writeJSON(w, http.StatusOK, list)
+			return
+		}
+		s.upload(w, r, rel)
+	case "/repos/{owner}/{repo}/releases/assets/{asset_id}":
+		var id int64
+		fmt.Sscan(params["asset_id"], &id)
+		s.mu.Lock()
+		deleted := false
+		for _, rel := range s.releases {
+			for i, a := range rel.Assets {
+				if a.ID == id && rel.Repo == repo {
+					rel.Assets = append(rel.Assets[:i], rel.Assets[i+1:]...)
+					deleted = true
+					break
+				}
+			}
+		}
+		s.mu.Unlock()
+		if !deleted {
+			notFound(w, "https://docs.github.com/rest/releases/assets#delete-a-release-asset")
+			return
+		}
+		w.WriteHeader(http.StatusNoContent)
 	default:
 		s.t.Errorf("fake GitHub: %s %s is documented but not faked yet", r.Method, path)
 		http.Error(w, "not implemented", http.StatusNotImplemented)
@@ -559,4 +713,68 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 
 func notFound(w http.ResponseWriter, doc string) {
 	writeJSON(w, http.StatusNotFound, map[string]string{"message": "Not Found", "documentation_url": doc})
+}
+
+// upload streams an asset's body into a hash, as GitHub stores it; a
+// name already used is a 422, as on GitHub.
+func (s *Server) upload(w http.ResponseWriter, r *http.Request, rel *Release) {
+	name := r.URL.Query().Get("name")
+	s.mu.Lock()
+	for _, a := range rel.Assets {
+		if a.Name == name {
+			s.mu.Unlock()
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed",
+				"errors": []map[string]string{{"resource": "ReleaseAsset", "code": "already_exists", "field": "name"}}})
+			return
+		}
+	}
+	broken := s.brokenUploads > 0
+	if broken {
+		s.brokenUploads--
+	}
+	s.nextID++
+	a := &Asset{ID: s.nextID, Name: name, State: "starter"}
+	rel.Assets = append(rel.Assets, a)
+	s.mu.Unlock()
+	if r.ContentLength < 0 {
+		s.t.Errorf("fake GitHub: upload of %s without a Content-Length", name)
+	}
+	h := sha256.New()
+	var n int64
+	var err error
+	if broken {
+		n, err = io.CopyN(h, r.Body, r.ContentLength/2)
+	} else {
+		n, err = io.Copy(h, r.Body)
+	}
+	s.mu.Lock()
+	a.Size = n
+	if err == nil && !broken && n == r.ContentLength {
+		a.State, a.Digest = "uploaded", "sha256:"+hex.EncodeToString(h.Sum(nil))
+	}
+	out := a.json(s.URL, rel)
+	s.mu.Unlock()
+	if broken || err != nil {
+		writeJSON(w, http.StatusBadGateway, map[string]string{"message": "Bad Gateway"})
+		return
+	}
+	writeJSON(w, http.StatusCreated, out)
+}
+
+func (rel *Release) json(base string) map[string]any {
+	return map[string]any{"id": rel.ID, "tag_name": rel.Tag, "target_commitish": rel.Target, "name": rel.Name, "body": rel.Body,
+		"prerelease": rel.Prerelease, "draft": false,
+		"html_url":   fmt.Sprintf("https://github.com/%s/releases/tag/%s", rel.Repo, rel.Tag),
+		"upload_url": fmt.Sprintf("%s/api/uploads/repos/%s/releases/%d/assets{?name,label}", base, rel.Repo, rel.ID)}
+}
+
+func (a *Asset) json(base string, rel *Release) map[string]any {
+	var digest any
+	if a.Digest != "" {
+		digest = a.Digest
+	}
+	return map[string]any{"id": a.ID, "name": a.Name, "state": a.State, "size": a.Size, "digest": digest,
+		"content_type":         "application/octet-stream",
+		"browser_download_url": fmt.Sprintf("https://github.com/%s/releases/download/%s/%s", rel.Repo, rel.Tag, a.Name),
+		"url":                  fmt.Sprintf("%s/api/v3/repos/%s/releases/assets/%d", base, rel.Repo, a.ID)}
 }

@@ -1,0 +1,402 @@
+package github
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v60/github"
+
+	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// MaxAsset is the size from which GitHub refuses a release asset (2 GiB).
+// Larger files are published in numbered parts with a reassembly note.
+const MaxAsset int64 = 2 << 30
+
+// Releases publishes a successful run as a GitHub release: tag
+// linux-build/<short sha>-<run> on the head commit (a pre-release for pull
+// request builds), the notes, and the assets — the ISO, the image tar, the
+// resolved spec, the build log, the boot serial logs and SHA256SUMS.
+// Uploads stream from disk (memory does not grow with size), are retried
+// on server errors with the partial asset deleted first, and are
+// idempotent: an asset already there with the same digest is kept.
+type Releases struct {
+	App     *App
+	DB      *store.DB
+	Reports *render.Reporter
+	// Link is the bot's home page, for the notes.
+	Link string
+	// PartSize is the size of the parts of large files; default MaxAsset
+	// - 1 MiB (tests lower it).
+	PartSize int64
+	Logger   *slog.Logger
+	// Retries of one upload after a server error; default 3.
+	Retries int
+}
+
+// Tag is the release tag of a run.
+func Tag(run *store.Run) string { return fmt.Sprintf("linux-build/%s-%d", short(run.HeadSHA), run.ID) }
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// asset is one file to publish: a section of a file on disk.
+type asset struct {
+	name   string
+	path   string
+	offset int64
+	size   int64
+	sha256 string
+	// artifactID is the artifact whose URL this asset gives (0: none).
+	artifactID int64
+}
+
+// ghAsset is a release asset as GitHub returns it (go-github v60 lacks
+// digest).
+type ghAsset struct {
+	ID                 int64  `json:"id"`
+	Name               string `json:"name"`
+	State              string `json:"state"`
+	Size               int64  `json:"size"`
+	Digest             string `json:"digest"`
+	BrowserDownloadURL string `json:"browser_download_url"`
+}
+
+// Publish publishes run id. A run that is not a successful GitHub run has
+// nothing to publish.
+func (r *Releases) Publish(ctx context.Context, id int64) error {
+	run, err := r.DB.Run(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.InstallationID == nil || run.Status != store.StatusSuccess {
+		return nil
+	}
+	arts, err := r.DB.Artifacts(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(arts) == 0 {
+		return nil
+	}
+	dir := filepath.Dir(arts[0].Location)
+	assets, split, err := r.assets(ctx, run, arts, dir)
+	if err != nil {
+		return err
+	}
+	rel, err := r.release(ctx, run, assets, split)
+	if err != nil {
+		return err
+	}
+	existing, err := r.listAssets(ctx, run, rel.GetID())
+	if err != nil {
+		return err
+	}
+	for _, a := range assets {
+		url, err := r.upload(ctx, run, rel, a, existing)
+		if err != nil {
+			return err
+		}
+		if a.artifactID != 0 {
+			if err := r.DB.SetArtifactURL(ctx, a.artifactID, url); err != nil {
+				return err
+			}
+		}
+	}
+	relID, relURL, notFinal := rel.GetID(), rel.GetHTMLURL(), false
+	// The check run shows the links: its final sync runs again.
+	return r.DB.RecordReport(ctx, id, store.ReportUpdate{ReleaseID: &relID, ReleaseURL: &relURL, ReportedFinal: &notFinal})
+}
+
+// assets lists what to publish: the artifacts (in parts when too large),
+// the build log and SHA256SUMS, both written next to the artifacts.
+func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Artifact, dir string) ([]asset, []string, error) {
+	part := r.PartSize
+	if part <= 0 {
+		part = MaxAsset - 1<<20
+	}
+	var out []asset
+	var split []string
+	for _, a := range arts {
+		if a.Type == store.ArtifactDockerImageRef || !strings.HasPrefix(a.Location, "/") {
+			continue
+		}
+		fi, err := os.Stat(a.Location)
+		if err != nil {
+			return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
+		}
+		if fi.Size() < MaxAsset && fi.Size() <= part {
+			out = append(out, asset{name: a.Name, path: a.Location, size: fi.Size(), sha256: a.SHA256, artifactID: a.ID})
+			continue
+		}
+		split = append(split, a.Name)
+		n := 0
+		for off := int64(0); off < fi.Size(); off += part {
+			n++
+			size := min(part, fi.Size()-off)
+			sum, err := hashSection(a.Location, off, size)
+			if err != nil {
+				return nil, nil, err
+			}
+			out = append(out, asset{name: fmt.Sprintf("%s.part%02d", a.Name, n), path: a.Location, offset: off, size: size, sha256: sum})
+		}
+	}
+	logPath := filepath.Join(dir, "build.log")
+	if err := r.writeLog(ctx, run.ID, logPath); err != nil {
+		return nil, nil, err
+	}
+	if a, err := fileAsset("build.log", logPath); err != nil {
+		return nil, nil, err
+	} else {
+		out = append(out, a)
+	}
+	// SHA256SUMS covers whole files (parts are checked after reassembly)
+	// and the parts too.
+	var lines []string
+	for _, a := range arts {
+		if a.Type != store.ArtifactDockerImageRef && strings.HasPrefix(a.Location, "/") {
+			lines = append(lines, a.SHA256+"  "+a.Name)
+		}
+	}
+	for _, a := range out {
+		if strings.Contains(a.name, ".part") || a.name == "build.log" {
+			lines = append(lines, a.sha256+"  "+a.name)
+		}
+	}
+	sort.Strings(lines)
+	sums := filepath.Join(dir, "SHA256SUMS")
+	if err := os.WriteFile(sums, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
+		return nil, nil, fmt.Errorf("write SHA256SUMS: %w", err)
+	}
+	a, err := fileAsset("SHA256SUMS", sums)
+	if err != nil {
+		return nil, nil, err
+	}
+	return append(out, a), split, nil
+}
+
+func fileAsset(name, path string) (asset, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return asset{}, err
+	}
+	sum, err := hashSection(path, 0, fi.Size())
+	if err != nil {
+		return asset{}, err
+	}
+	return asset{name: name, path: path, size: fi.Size(), sha256: sum}, nil
+}
+
+func hashSection(path string, off, size int64) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, io.NewSectionReader(f, off, size)); err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// writeLog writes the run's whole log, one line per record.
+func (r *Releases) writeLog(ctx context.Context, id int64, path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("build log: %w", err)
+	}
+	defer f.Close()
+	after := int64(0)
+	for {
+		lines, err := r.DB.Logs(ctx, id, after, 5000)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			fmt.Fprintf(f, "%s %-14s %-5s %s\n", l.At.UTC().Format(time.RFC3339), l.Step, l.Level, l.Message)
+			after = l.ID
+		}
+		if len(lines) < 5000 {
+			return f.Close()
+		}
+	}
+}
+
+// release returns the run's release, creating it when it is missing.
+func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string) (*gh.RepositoryRelease, error) {
+	owner, name, err := splitRepo(run.Repo)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.App.Installation(*run.InstallationID)
+	if err != nil {
+		return nil, err
+	}
+	tag := Tag(run)
+	// The tag has a slash: it is escaped in the path (go-github's
+	// GetReleaseByTag does not).
+	req, err := c.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/releases/tags/%s", owner, name, url.PathEscape(tag)), nil)
+	if err != nil {
+		return nil, err
+	}
+	rel := new(gh.RepositoryRelease)
+	resp, err := c.Do(ctx, req, rel)
+	if err == nil {
+		return rel, nil
+	}
+	if resp == nil || resp.StatusCode != http.StatusNotFound {
+		return nil, fmt.Errorf("get release %s: %w", tag, err)
+	}
+	notes := &render.ReleaseNotes{RunID: run.ID, Link: r.Link, SpecPath: run.SpecPath, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger),
+		Warnings: run.Warnings, Split: split}
+	for _, f := range []struct{ k, v string }{{"base", run.Base}, {"kernel", run.KernelVersion}, {"init", run.InitSystem},
+		{"architecture", run.Architecture}, {"kernel hardening", run.SecurityLevel}} {
+		if f.v != "" {
+			notes.Facts = append(notes.Facts, struct{ K, V string }{f.k, f.v})
+		}
+	}
+	for _, a := range assets {
+		notes.Files = append(notes.Files, render.Download{Name: a.name, Size: a.size, SHA256: a.sha256})
+	}
+	body, err := r.Reports.Release(notes)
+	if err != nil {
+		return nil, err
+	}
+	pre := run.Trigger == store.TriggerPullRequest || (run.Number != nil && strings.HasPrefix(run.Ref, "refs/pull/"))
+	rel, _, err = c.Repositories.CreateRelease(ctx, owner, name, &gh.RepositoryRelease{
+		TagName: gh.String(tag), TargetCommitish: gh.String(run.HeadSHA), Name: gh.String(fmt.Sprintf("Linux build %s (run %d)", short(run.HeadSHA), run.ID)),
+		Body: gh.String(body), Prerelease: gh.Bool(pre), Draft: gh.Bool(false),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("create release %s: %w", tag, err)
+	}
+	return rel, nil
+}
+
+func (r *Releases) listAssets(ctx context.Context, run *store.Run, releaseID int64) (map[string]ghAsset, error) {
+	owner, name, err := splitRepo(run.Repo)
+	if err != nil {
+		return nil, err
+	}
+	c, err := r.App.Installation(*run.InstallationID)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]ghAsset{}
+	for page := 1; page <= 10; page++ {
+		req, err := c.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/releases/%d/assets?per_page=100&page=%d", owner, name, releaseID, page), nil)
+		if err != nil {
+			return nil, err
+		}
+		var list []ghAsset
+		resp, err := c.Do(ctx, req, &list)
+		if err != nil {
+			return nil, fmt.Errorf("list release assets: %w", err)
+		}
+		for _, a := range list {
+			out[a.Name] = a
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+	}
+	return out, nil
+}
+
+// upload publishes one asset and returns its download URL.
+func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.RepositoryRelease, a asset, existing map[string]ghAsset) (string, error) {
+	owner, name, err := splitRepo(run.Repo)
+	if err != nil {
+		return "", err
+	}
+	c, err := r.App.uploadClient(*run.InstallationID)
+	if err != nil {
+		return "", err
+	}
+	if prev, ok := existing[a.name]; ok {
+		if prev.State == "uploaded" && prev.Digest == "sha256:"+a.sha256 && prev.Size == a.size {
+			return prev.BrowserDownloadURL, nil // already there: kept
+		}
+		if err := r.deleteAsset(ctx, run, prev.ID); err != nil {
+			return "", err
+		}
+	}
+	retries := r.Retries
+	if retries <= 0 {
+		retries = 3
+	}
+	log := r.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	for attempt := 1; ; attempt++ {
+		f, err := os.Open(a.path)
+		if err != nil {
+			return "", err
+		}
+		u := fmt.Sprintf("repos/%s/%s/releases/%d/assets?name=%s", owner, name, rel.GetID(), url.QueryEscape(a.name))
+		req, err := c.NewUploadRequest(u, io.NewSectionReader(f, a.offset, a.size), a.size, "application/octet-stream")
+		if err != nil {
+			f.Close()
+			return "", err
+		}
+		var got ghAsset
+		resp, err := c.Do(ctx, req, &got)
+		f.Close()
+		if err == nil {
+			return got.BrowserDownloadURL, nil
+		}
+		var ge *gh.ErrorResponse
+		serverErr := resp != nil && resp.StatusCode >= 500 || !errors.As(err, &ge) && ctx.Err() == nil
+		if !serverErr || attempt > retries {
+			return "", fmt.Errorf("upload %s: %w", a.name, err)
+		}
+		log.WarnContext(ctx, "upload failed; deleting the partial asset and retrying", "run_id", run.ID, "asset", a.name, "attempt", attempt, "err", err)
+		// GitHub may keep a partial ("starter") asset of that name.
+		left, lerr := r.listAssets(ctx, run, rel.GetID())
+		if lerr != nil {
+			return "", lerr
+		}
+		if p, ok := left[a.name]; ok {
+			if err := r.deleteAsset(ctx, run, p.ID); err != nil {
+				return "", err
+			}
+		}
+		if err := sleepCtx(ctx, time.Duration(attempt)*time.Second); err != nil {
+			return "", err
+		}
+	}
+}
+
+func (r *Releases) deleteAsset(ctx context.Context, run *store.Run, id int64) error {
+	owner, name, err := splitRepo(run.Repo)
+	if err != nil {
+		return err
+	}
+	c, err := r.App.Installation(*run.InstallationID)
+	if err != nil {
+		return err
+	}
+	if _, err := c.Repositories.DeleteReleaseAsset(ctx, owner, name, id); err != nil {
+		return fmt.Errorf("delete release asset %d: %w", id, err)
+	}
+	return nil
+}

@@ -1,0 +1,236 @@
+package github
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+func newReleases(t testing.TB) (*Releases, *githubtest.Server, *store.DB) {
+	t.Helper()
+	fake := githubtest.New(t)
+	app, err := NewApp(Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL(), UploadURL: fake.UploadsURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	reports, err := render.NewReporter(linuxbuilder.Templates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := storetest.SQLite(t, nil)
+	return &Releases{App: app, DB: db, Reports: reports, Link: "https://github.com/apps/linux-builder"}, fake, db
+}
+
+// successfulRun makes a successful GitHub run with artifacts on disk.
+func successfulRun(t testing.TB, db *store.DB, files map[string][]byte, trigger store.Trigger) *store.Run {
+	t.Helper()
+	ctx := context.Background()
+	inst := int64(7)
+	run := &store.Run{Trigger: trigger, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
+		SpecPath: "linux-build.yaml", Base: "debian", Warnings: []string{"dnscrypt-proxy is not packaged"}}
+	if err := db.CreateRun(ctx, run); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	types := map[string]store.ArtifactType{"linux.iso": store.ArtifactISO, "image.tar.zst": store.ArtifactDockerImage,
+		"spec.json": store.ArtifactSpec, "boot-bios.log": store.ArtifactBootLog}
+	for name, content := range files {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(content)
+		if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: name, Type: types[name], Location: p, Size: int64(len(content)),
+			SHA256: hex.EncodeToString(sum[:])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: run.ID, Step: "BUILDING", Level: store.LogInfo, Message: "Step 1/9 : FROM debian:bookworm"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+		t.Fatal(err)
+	}
+	return run
+}
+
+func digestOf(b []byte) string {
+	s := sha256.Sum256(b)
+	return "sha256:" + hex.EncodeToString(s[:])
+}
+
+// A successful run becomes a release with every asset, their digests
+// those of the files on disk; a broken upload (502 half-way) is retried
+// after its partial asset is deleted; publishing again changes nothing.
+func TestReleaseWithAllAssets(t *testing.T) {
+	r, fake, db := newReleases(t)
+	ctx := context.Background()
+	files := map[string][]byte{"linux.iso": []byte(strings.Repeat("iso", 5000)), "image.tar.zst": []byte(strings.Repeat("img", 7000)),
+		"spec.json": []byte(`{"base":"debian"}`), "boot-bios.log": []byte("LINUX-BUILDER-BOOT-OK run=1\n")}
+	run := successfulRun(t, db, files, store.TriggerPush)
+	fake.BreakUploads(1)
+	if err := r.Publish(ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	rels := fake.Releases()
+	if len(rels) != 1 {
+		t.Fatalf("%d releases", len(rels))
+	}
+	rel := rels[0]
+	if rel.Tag != fmt.Sprintf("linux-build/6113728-%d", run.ID) || rel.Target != checkSHA || rel.Prerelease ||
+		!strings.Contains(rel.Body, "dnscrypt-proxy is not packaged") || !strings.Contains(rel.Body, "sha256sum -c SHA256SUMS") {
+		t.Fatalf("release %+v", rel)
+	}
+	got := map[string]*githubtest.Asset{}
+	for _, a := range rel.Assets {
+		if got[a.Name] != nil {
+			t.Fatalf("asset %s twice", a.Name)
+		}
+		got[a.Name] = a
+	}
+	for name, content := range files {
+		a := got[name]
+		if a == nil || a.State != "uploaded" || a.Digest != digestOf(content) || a.Size != int64(len(content)) {
+			t.Fatalf("asset %s: %+v", name, a)
+		}
+	}
+	sums, err := os.ReadFile(filepath.Join(filepath.Dir(mustArtifact(t, db, run.ID).Location), "SHA256SUMS"))
+	if err != nil || got["SHA256SUMS"] == nil || got["SHA256SUMS"].Digest != digestOf(sums) || got["build.log"] == nil {
+		t.Fatalf("SHA256SUMS/build.log: %v %+v", err, got)
+	}
+	for name, content := range files {
+		if !strings.Contains(string(sums), digestOf(content)[7:]+"  "+name) {
+			t.Fatalf("SHA256SUMS lacks %s:\n%s", name, sums)
+		}
+	}
+	after, _ := db.Run(ctx, run.ID)
+	if after.ReleaseURL == "" || after.ReleaseID == nil {
+		t.Fatalf("release not recorded: %+v", after)
+	}
+	arts, _ := db.Artifacts(ctx, run.ID)
+	for _, a := range arts {
+		if !strings.HasPrefix(a.URL, "https://github.com/octo/repo/releases/download/") {
+			t.Fatalf("artifact %s has no download URL", a.Name)
+		}
+	}
+	// Idempotent: a second publish (a retried job) uploads nothing.
+	calls := len(fake.Calls())
+	if err := r.Publish(ctx, run.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range fake.Calls()[calls:] {
+		if strings.HasPrefix(c, "POST") {
+			t.Fatalf("second publish wrote: %v", fake.Calls()[calls:])
+		}
+	}
+}
+
+func mustArtifact(t *testing.T, db *store.DB, id int64) store.Artifact {
+	t.Helper()
+	arts, err := db.Artifacts(context.Background(), id)
+	if err != nil || len(arts) == 0 {
+		t.Fatalf("artifacts: %v", err)
+	}
+	return arts[0]
+}
+
+// Files too large for one asset are published in parts that reassemble to
+// the file; pull request builds are pre-releases.
+func TestLargeFilesArePublishedInParts(t *testing.T) {
+	r, fake, db := newReleases(t)
+	r.PartSize = 1000
+	iso := []byte(strings.Repeat("0123456789", 250)) // 2,500 bytes: 3 parts
+	run := successfulRun(t, db, map[string][]byte{"linux.iso": iso}, store.TriggerPullRequest)
+	if err := r.Publish(context.Background(), run.ID); err != nil {
+		t.Fatal(err)
+	}
+	rel := fake.Releases()[0]
+	var names []string
+	for _, a := range rel.Assets {
+		names = append(names, a.Name)
+	}
+	want := "[linux.iso.part01 linux.iso.part02 linux.iso.part03 build.log SHA256SUMS]"
+	if fmt.Sprint(names) != want || !rel.Prerelease || !strings.Contains(rel.Body, "cat linux.iso.part* > linux.iso") {
+		t.Fatalf("assets %v (want %s), prerelease %v\n%s", names, want, rel.Prerelease, rel.Body)
+	}
+	for i, a := range rel.Assets[:3] {
+		part := iso[i*1000 : min((i+1)*1000, len(iso))]
+		if a.Digest != digestOf(part) {
+			t.Fatalf("part %d digest", i+1)
+		}
+	}
+}
+
+// BenchmarkUploadRSS uploads a 1 GiB ISO to the fake and reports the
+// process's peak RSS: uploads stream from disk.
+//
+//	go test -run '^$' -bench UploadRSS -benchtime 1x ./internal/github
+func BenchmarkUploadRSS(b *testing.B) {
+	r, fake, db := newReleases(b)
+	dir := b.TempDir()
+	p := filepath.Join(dir, "linux.iso")
+	f, err := os.Create(p)
+	if err != nil {
+		b.Fatal(err)
+	}
+	chunk := make([]byte, 1<<20)
+	for i := range chunk {
+		chunk[i] = byte(i * 7)
+	}
+	h := sha256.New()
+	for range 1024 {
+		f.Write(chunk)
+		h.Write(chunk)
+	}
+	f.Close()
+	ctx := context.Background()
+	inst := int64(7)
+	run := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "octo/repo", HeadSHA: checkSHA, SpecPath: "linux-build.yaml"}
+	if err := db.CreateRun(ctx, run); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: p, Size: 1 << 30,
+		SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
+		b.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+		b.Fatal(err)
+	}
+	before := vmHWM(b)
+	b.ResetTimer()
+	if err := r.Publish(ctx, run.ID); err != nil {
+		b.Fatal(err)
+	}
+	b.StopTimer()
+	if a := fake.Releases()[0].Assets[0]; a.Size != 1<<30 || a.State != "uploaded" {
+		b.Fatalf("asset %+v", a)
+	}
+	b.ReportMetric(float64(before)/1024, "rss-before-MiB")
+	b.ReportMetric(float64(vmHWM(b))/1024, "peak-rss-MiB")
+}
+
+func vmHWM(t testing.TB) int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			return kb
+		}
+	}
+	return 0
+}
