@@ -358,6 +358,11 @@ func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.Repositor
 			f.Close()
 			return "", err
 		}
+		if a.size == 0 {
+			// An empty body must still say Content-Length: 0 (Go sends an
+			// empty non-nil body chunked, which GitHub refuses).
+			req.Body, req.GetBody = http.NoBody, nil
+		}
 		var got ghAsset
 		resp, err := c.Do(ctx, req, &got)
 		f.Close()

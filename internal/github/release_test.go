@@ -44,7 +44,7 @@ func successfulRun(t testing.TB, db *store.DB, files map[string][]byte, trigger 
 	}
 	dir := t.TempDir()
 	types := map[string]store.ArtifactType{"linux.iso": store.ArtifactISO, "image.tar.zst": store.ArtifactDockerImage,
-		"spec.json": store.ArtifactSpec, "boot-bios.log": store.ArtifactBootLog}
+		"spec.json": store.ArtifactSpec, "boot-bios.log": store.ArtifactBootLog, "boot-uefi.log": store.ArtifactBootLog}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, content, 0o644); err != nil {
@@ -77,7 +77,8 @@ func TestReleaseWithAllAssets(t *testing.T) {
 	r, fake, db := newReleases(t)
 	ctx := context.Background()
 	files := map[string][]byte{"linux.iso": []byte(strings.Repeat("iso", 5000)), "image.tar.zst": []byte(strings.Repeat("img", 7000)),
-		"spec.json": []byte(`{"base":"debian"}`), "boot-bios.log": []byte("LINUX-BUILDER-BOOT-OK run=1\n")}
+		"spec.json": []byte(`{"base":"debian"}`), "boot-bios.log": []byte("LINUX-BUILDER-BOOT-OK run=1\n"),
+		"boot-uefi.log": {}} // an empty file is uploaded with Content-Length: 0
 	run := successfulRun(t, db, files, store.TriggerPush)
 	fake.BreakUploads(1)
 	if err := r.Publish(ctx, run.ID); err != nil {
