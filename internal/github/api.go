@@ -207,3 +207,36 @@ func (a *App) Redeliver(ctx context.Context, id int64) error {
 	}
 	return nil
 }
+
+// React adds a reaction (eyes, rocket, confused, …) to issue comment id.
+// Reacting twice with the same content is harmless: GitHub answers 200.
+func (a *App) React(ctx context.Context, installationID int64, repo string, commentID int64, content string) error {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.Reactions.CreateIssueCommentReaction(ctx, owner, name, commentID, content); err != nil {
+		return fmt.Errorf("react %s to comment %d: %w", content, commentID, err)
+	}
+	return nil
+}
+
+// EditComment replaces the body of issue comment id.
+func (a *App) EditComment(ctx context.Context, installationID int64, repo string, commentID int64, body string) error {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return err
+	}
+	if _, _, err := c.Issues.EditComment(ctx, owner, name, commentID, &gh.IssueComment{Body: gh.String(body)}); err != nil {
+		return fmt.Errorf("edit comment %d: %w", commentID, err)
+	}
+	return nil
+}

@@ -63,9 +63,11 @@ func (c *Checks) name() string {
 }
 
 // Sync makes the check run of run id match the store. Runs that did not
-// come from GitHub have none. lastAttempt records a failure as the run's
-// report error instead of returning it.
-func (c *Checks) Sync(ctx context.Context, id int64, lastAttempt bool) error {
+// come from GitHub have none. state is set for a change of state (not mere
+// log progress): the status comment of a comment-triggered run is edited
+// then. lastAttempt records a failure as the run's report error instead
+// of returning it.
+func (c *Checks) Sync(ctx context.Context, id int64, state, lastAttempt bool) error {
 	unlock, err := c.DB.TryLock(ctx, lockChecks, id)
 	if errors.Is(err, store.ErrLocked) {
 		return ErrBusy
@@ -74,7 +76,7 @@ func (c *Checks) Sync(ctx context.Context, id int64, lastAttempt bool) error {
 		return err
 	}
 	defer unlock()
-	err = c.sync(ctx, id)
+	err = c.sync(ctx, id, state)
 	if err != nil && lastAttempt {
 		msg := "the check run could not be updated: " + err.Error()
 		if rerr := c.DB.RecordReport(context.WithoutCancel(ctx), id, store.ReportUpdate{ReportError: &msg}); rerr != nil {
@@ -93,7 +95,7 @@ func (c *Checks) log() *slog.Logger {
 	return c.Logger
 }
 
-func (c *Checks) sync(ctx context.Context, id int64) error {
+func (c *Checks) sync(ctx context.Context, id int64, state bool) error {
 	run, err := c.DB.Run(ctx, id)
 	if err != nil {
 		return err
@@ -152,7 +154,7 @@ func (c *Checks) sync(ctx context.Context, id int64) error {
 		details = gh.String(rep.DetailsURL)
 	}
 	external := strconv.FormatInt(run.ID, 10)
-	checkID := int64(0)
+	checkID, htmlURL, updated := int64(0), "", false
 	if run.CheckRunID != nil {
 		checkID = *run.CheckRunID
 	} else {
@@ -163,7 +165,7 @@ func (c *Checks) sync(ctx context.Context, id int64) error {
 			return err
 		}
 		if found != nil {
-			checkID = found.GetID()
+			checkID, htmlURL = found.GetID(), found.GetHTMLURL()
 		} else {
 			batch := next()
 			opts := gh.CreateCheckRunOptions{Name: c.name(), HeadSHA: run.HeadSHA, ExternalID: gh.String(external), DetailsURL: details,
@@ -178,14 +180,12 @@ func (c *Checks) sync(ctx context.Context, id int64) error {
 			if err != nil {
 				return err
 			}
-			checkID = cr.GetID()
+			checkID, htmlURL = cr.GetID(), cr.GetHTMLURL()
 			sent += len(batch)
 			if err := c.DB.RecordReport(ctx, id, store.ReportUpdate{CheckRunID: &checkID, AnnotationsSent: &sent}); err != nil {
 				return err
 			}
-			if len(annotations) == sent {
-				return c.finish(ctx, run, conclusion)
-			}
+			updated = len(annotations) == sent
 		}
 		if err := c.DB.RecordReport(ctx, id, store.ReportUpdate{CheckRunID: &checkID}); err != nil {
 			return err
@@ -193,16 +193,18 @@ func (c *Checks) sync(ctx context.Context, id int64) error {
 	}
 	// Updates: the state, then the remaining annotations 50 at a time
 	// (GitHub appends them). The conclusion goes with the last request.
-	for {
+	for !updated {
 		batch := next()
 		opts := gh.UpdateCheckRunOptions{Name: c.name(), ExternalID: gh.String(external), DetailsURL: details, Status: gh.String(status),
 			Output: output(batch), Actions: actions}
 		if conclusion != "" {
 			opts.Conclusion, opts.CompletedAt = gh.String(conclusion), completedAt
 		}
-		if _, err := c.App.UpdateCheckRun(ctx, *run.InstallationID, run.Repo, checkID, opts); err != nil {
+		cr, err := c.App.UpdateCheckRun(ctx, *run.InstallationID, run.Repo, checkID, opts)
+		if err != nil {
 			return err
 		}
+		htmlURL = cr.GetHTMLURL()
 		if len(batch) > 0 {
 			sent += len(batch)
 			if err := c.DB.RecordReport(ctx, id, store.ReportUpdate{AnnotationsSent: &sent}); err != nil {
@@ -211,6 +213,26 @@ func (c *Checks) sync(ctx context.Context, id int64) error {
 		}
 		if sent >= len(annotations) {
 			break
+		}
+	}
+	if run.CommentID != nil && (state || conclusion != "") {
+		// The run's status comment, edited in place: status, then links.
+		rep.CheckURL = htmlURL
+		body, err := c.Reports.Comment(rep)
+		if err != nil {
+			return err
+		}
+		if err := c.App.EditComment(ctx, *run.InstallationID, run.Repo, *run.CommentID, body); err != nil {
+			return err
+		}
+	}
+	if conclusion != "" && run.SourceComment != nil {
+		reaction := "rocket"
+		if conclusion == "failure" || conclusion == "cancelled" {
+			reaction = "confused"
+		}
+		if err := c.App.React(ctx, *run.InstallationID, run.Repo, *run.SourceComment, reaction); err != nil {
+			return err
 		}
 	}
 	return c.finish(ctx, run, conclusion)

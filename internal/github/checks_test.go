@@ -60,7 +60,7 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 	c, fake, db := newChecks(t)
 	ctx := context.Background()
 	run := githubRun(t, db)
-	if err := c.Sync(ctx, run.ID, false); err != nil {
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
@@ -73,7 +73,7 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Sync(ctx, run.ID, false); err != nil {
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	cr = onlyCheckRun(t, fake)
@@ -92,7 +92,7 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, false); err != nil {
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	cr = onlyCheckRun(t, fake)
@@ -101,7 +101,7 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 		t.Fatalf("completed check run %+v", cr)
 	}
 	writes := cr.Writes
-	if err := c.Sync(ctx, run.ID, false); err != nil {
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if cr = onlyCheckRun(t, fake); cr.Writes != writes {
@@ -112,7 +112,7 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 	if err := db.CreateRun(ctx, local); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, local.ID, false); err != nil || len(fake.CheckRuns()) != 1 {
+	if err := c.Sync(ctx, local.ID, true, false); err != nil || len(fake.CheckRuns()) != 1 {
 		t.Fatalf("local run: %v, %d check runs", err, len(fake.CheckRuns()))
 	}
 }
@@ -141,7 +141,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	if err := db.Finish(ctx, run.ID, store.StatusFailed, "FAILED", "the spec has 80 error(s)"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, false); err != nil {
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
@@ -166,7 +166,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	if err := db.Finish(ctx, run2.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run2.ID, false); err != nil {
+	if err := c.Sync(ctx, run2.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	for _, cr := range fake.CheckRuns() {
@@ -186,10 +186,10 @@ func TestCheckRunFaults(t *testing.T) {
 	run := githubRun(t, db)
 	create := &githubtest.Fault{Method: http.MethodPost, Path: "/repos/{owner}/{repo}/check-runs", Status: 502, Apply: true}
 	fake.Inject(create)
-	if err := c.Sync(ctx, run.ID, false); err == nil {
+	if err := c.Sync(ctx, run.ID, true, false); err == nil {
 		t.Fatal("a 502 on create went unnoticed")
 	}
-	if err := c.Sync(ctx, run.ID, false); err != nil {
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
@@ -203,7 +203,7 @@ func TestCheckRunFaults(t *testing.T) {
 		Header: http.Header{"Retry-After": []string{"1"}}}
 	fake.Inject(limited)
 	start := time.Now()
-	if err := c.Sync(ctx, run.ID, false); err != nil {
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
 		t.Fatal(err)
 	}
 	if waited := time.Since(start); waited < time.Second || limited.Hits() != 1 {
@@ -217,10 +217,10 @@ func TestCheckRunFaults(t *testing.T) {
 	down := &githubtest.Fault{Method: http.MethodPatch, Path: "/repos/{owner}/{repo}/check-runs/{check_run_id}", Status: 503, Times: 100}
 	fake.Inject(down)
 	c.App.setBackoff(time.Millisecond)
-	if err := c.Sync(ctx, run.ID, false); err == nil {
+	if err := c.Sync(ctx, run.ID, true, false); err == nil {
 		t.Fatal("an outage went unnoticed")
 	}
-	if err := c.Sync(ctx, run.ID, true); err != nil {
+	if err := c.Sync(ctx, run.ID, true, true); err != nil {
 		t.Fatalf("last attempt: %v", err)
 	}
 	got, _ := db.Run(ctx, run.ID)
@@ -232,7 +232,7 @@ func TestCheckRunFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, false); !errors.Is(err, ErrBusy) {
+	if err := c.Sync(ctx, run.ID, true, false); !errors.Is(err, ErrBusy) {
 		t.Fatalf("locked: %v", err)
 	}
 	unlock()

@@ -100,9 +100,10 @@ func (SyncArgs) Kind() string { return "check_sync" }
 const syncAttempts = 12
 
 // Syncer brings a run's check run up to date (internal/github.Checks).
-// lastAttempt asks it to record a failure instead of returning it.
+// state is set for a change of state (not log progress); lastAttempt asks
+// it to record a failure instead of returning it.
 type Syncer interface {
-	Sync(ctx context.Context, runID int64, lastAttempt bool) error
+	Sync(ctx context.Context, runID int64, state, lastAttempt bool) error
 }
 
 // ErrSyncBusy is what a Syncer returns when another worker is syncing the
@@ -487,7 +488,7 @@ type syncWorker struct {
 }
 
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
-	err := w.s.Sync(ctx, job.Args.RunID, job.Attempt >= job.MaxAttempts)
+	err := w.s.Sync(ctx, job.Args.RunID, job.Args.Reason != "log", job.Attempt >= job.MaxAttempts)
 	if err != nil && w.busy != nil && w.busy(err) {
 		return river.JobSnooze(time.Second)
 	}

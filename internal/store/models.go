@@ -77,7 +77,8 @@ type Run struct {
 	// ISO or the boot test did not succeed): a neutral conclusion.
 	PartialReason   string `bun:"partial_reason,notnull"`
 	AnnotationsSent int    `bun:"annotations_sent,notnull"`
-	CommentID       *int64 `bun:"comment_id"` // the reply comment of a comment-triggered run
+	CommentID       *int64 `bun:"comment_id"`        // the bot's reply comment of a comment-triggered run
+	SourceComment   *int64 `bun:"source_comment_id"` // the comment that asked for the run
 	ReleaseURL      string `bun:"release_url,notnull"`
 	// ReportError is what could not be reported to GitHub, if anything.
 	ReportError string `bun:"report_error,notnull"`

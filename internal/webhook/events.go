@@ -19,6 +19,7 @@ type GitHub interface {
 	PullRequest(ctx context.Context, installationID int64, repo string, number int) (*github.PullRequest, error)
 	PullRequestFiles(ctx context.Context, installationID int64, repo string, number int) ([]*github.CommitFile, error)
 	Comment(ctx context.Context, installationID int64, repo string, number int, body string) (int64, error)
+	React(ctx context.Context, installationID int64, repo string, commentID int64, content string) error
 }
 
 // EventStore is what deciding deferred deliveries needs from the store.
@@ -26,6 +27,7 @@ type EventStore interface {
 	Resolve(ctx context.Context, deliveryRowID int64, r store.Resolution, jobs store.Jobs) (store.ResolveResult, error)
 	Approved(ctx context.Context, repo string, number int, sha string) (string, bool, error)
 	LatestRunOf(ctx context.Context, repo string, number int) (*store.Run, error)
+	RecordReport(ctx context.Context, id int64, u store.ReportUpdate) error
 }
 
 // Prompter builds from a plain-English description (/build <prompt>). Nil
@@ -81,10 +83,18 @@ func (e *Events) HandleEvent(ctx context.Context, ev *store.EventJob) error {
 		"already", out.Already, "cancelled", out.Cancelled)
 	if reply != "" {
 		reply = expandReply(reply, out)
-		if _, err := e.GitHub.Comment(ctx, ev.InstallationID, ev.Repo, ev.Number, reply); err != nil {
+		id, err := e.GitHub.Comment(ctx, ev.InstallationID, ev.Repo, ev.Number, reply)
+		if err != nil {
 			// The decision stands; the job is retried to post the reply
 			// (Resolve is idempotent).
 			return fmt.Errorf("reply: %w", err)
+		}
+		if res.Run != nil && out.RunID != 0 && !out.Coalesced && ev.Kind == store.EventCommand {
+			// The reply is the run's status comment, edited in place as
+			// the run goes on.
+			if err := e.Store.RecordReport(ctx, out.RunID, store.ReportUpdate{CommentID: &id}); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -185,6 +195,12 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		return store.Resolution{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("%s has %s permission", ev.Actor, perm)},
 			fmt.Sprintf("@%s `/build %s` needs write access to this repository (you have %s).", ev.Actor, ev.Command, perm), nil
 	}
+	if ev.CommentID != 0 {
+		// 👀: the command was seen and is being acted on.
+		if err := e.GitHub.React(ctx, ev.InstallationID, ev.Repo, ev.CommentID, "eyes"); err != nil {
+			return store.Resolution{}, "", err
+		}
+	}
 	switch ev.Command {
 	case CmdBuild, CmdApprove:
 		if !ev.IsPullRequest {
@@ -209,7 +225,7 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 			// A maintainer asking for the build approves this commit.
 			Approve: &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: sha, ApprovedBy: ev.Actor},
 			Run: &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: pullRef(ev.Number),
-				HeadSHA: sha, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath}}
+				HeadSHA: sha, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath, SourceComment: sourceComment(ev)}}
 		verb := "Building"
 		if ev.Command == CmdApprove {
 			verb = "Approved and building"
@@ -224,7 +240,9 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		if err != nil {
 			return store.Resolution{}, "", err
 		}
-		return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: rerun(prev, ev.Actor)},
+		again := rerun(prev, ev.Actor)
+		again.SourceComment = sourceComment(ev)
+		return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: again},
 			fmt.Sprintf("Retrying run %d (%s at %s) as %s.", prev.ID, prev.SpecPath, short(prev.HeadSHA), runPlaceholder), nil
 	case CmdCancel:
 		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
@@ -239,6 +257,14 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		return e.Prompter.Prompt(ctx, ev)
 	}
 	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, HelpText, nil
+}
+
+func sourceComment(ev *store.EventJob) *int64 {
+	if ev.CommentID == 0 {
+		return nil
+	}
+	id := ev.CommentID
+	return &id
 }
 
 func short(sha string) string {

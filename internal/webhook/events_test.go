@@ -385,6 +385,37 @@ func TestCommentCommands(t *testing.T) {
 			t.Fatalf("run %d %s after /build cancel", r.ID, r.Status)
 		}
 	}
+	// The comment-triggered runs: 👀 on the command, the reply edited in
+	// place as the run ends, 😕 for a cancelled run.
+	built, _ := s.db.Run(context.Background(), runs[1].ID)
+	if built.CommentID == nil || built.SourceComment == nil {
+		t.Fatalf("comment run %+v", built)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var edited *githubtest.Comment
+		for _, c := range s.gh.Comments() {
+			if c.ID == *built.CommentID && c.Edits > 0 && strings.HasPrefix(c.Body, "Cancelled — run ") {
+				edited = &c
+			}
+		}
+		reacted := map[string]bool{}
+		for _, r := range s.gh.Reactions() {
+			if r.CommentID == *built.SourceComment {
+				reacted[r.Content] = true
+			}
+		}
+		if edited != nil && reacted["eyes"] && reacted["confused"] {
+			if !strings.Contains(edited.Body, "check run") {
+				t.Fatalf("status comment without the check run link: %q", edited.Body)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status comment %v / reactions %v", s.gh.Comments(), s.gh.Reactions())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	d = s.send("issue_comment", "00-created.json", comment("/build a minimal debian with zsh", maintainer, false))
 	if d.Outcome != store.OutcomeIgnored || !strings.Contains(d.Reason, "no AI service") {
 		t.Fatalf("prompt: %+v", d)

@@ -49,6 +49,7 @@ type Server struct {
 	checkRuns   []*CheckRun
 	faults      []*Fault
 	releases    []*Release
+	reactions   []Reaction
 	// brokenUploads is how many uploads still fail half-way with a 502,
 	// leaving a partial ("starter") asset, as GitHub can.
 	brokenUploads int
@@ -184,6 +185,20 @@ type Comment struct {
 	Repo   string
 	Number int
 	Body   string
+	Edits  int
+}
+
+// Reaction is a reaction the bot added to a comment.
+type Reaction struct {
+	CommentID int64
+	Content   string
+}
+
+// Reactions returns the reactions added so far, in order.
+func (s *Server) Reactions() []Reaction {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Reaction(nil), s.reactions...)
 }
 
 // HookDelivery is an attempt of a webhook delivery, as GET
@@ -515,6 +530,64 @@ func (s *Server) route(path string, params map[string]string, repo string, w htt
 		}
 		s.mu.Unlock()
 		writeJSON(w, http.StatusOK, map[string]any{"total_count": len(list), "check_runs": list})
+	case "/repos/{owner}/{repo}/issues/comments/{comment_id}/reactions":
+		var in struct {
+			Content string `json:"content"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			s.t.Errorf("fake GitHub: reaction body: %v", err)
+		}
+		var id int64
+		fmt.Sscan(params["comment_id"], &id)
+		s.mu.Lock()
+		code := http.StatusCreated
+		for _, x := range s.reactions {
+			if x.CommentID == id && x.Content == in.Content {
+				code = http.StatusOK // already there
+			}
+		}
+		if code == http.StatusCreated {
+			s.reactions = append(s.reactions, Reaction{CommentID: id, Content: in.Content})
+		}
+		s.nextID++
+		rid := s.nextID
+		s.mu.Unlock()
+		writeJSON(w, code, map[string]any{"id": rid, "node_id": "REA_fake", "content": in.Content,
+			"user": map[string]any{"login": "linux-builder[bot]", "type": "Bot"}, "created_at": time.Now().UTC().Format(time.RFC3339)})
+	case "/repos/{owner}/{repo}/issues/comments/{comment_id}":
+		var id int64
+		fmt.Sscan(params["comment_id"], &id)
+		var in struct {
+			Body string `json:"body"`
+		}
+		if r.Method == http.MethodPatch {
+			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+				s.t.Errorf("fake GitHub: comment body: %v", err)
+			}
+		}
+		s.mu.Lock()
+		var found *Comment
+		for i := range s.comments {
+			if s.comments[i].ID == id && s.comments[i].Repo == repo {
+				found = &s.comments[i]
+			}
+		}
+		if found != nil && r.Method == http.MethodPatch {
+			found.Body = in.Body
+			found.Edits++
+		}
+		var out map[string]any
+		if found != nil {
+			out = map[string]any{"id": found.ID, "node_id": "IC_fake", "body": found.Body,
+				"html_url": fmt.Sprintf("https://github.com/%s/issues/%d#issuecomment-%d", repo, found.Number, found.ID),
+				"user":     map[string]any{"login": "linux-builder[bot]", "type": "Bot"}}
+		}
+		s.mu.Unlock()
+		if found == nil {
+			notFound(w, "https://docs.github.com/rest/issues/comments#update-an-issue-comment")
+			return
+		}
+		writeJSON(w, http.StatusOK, out)
 	case "/repos/{owner}/{repo}/releases/tags/{tag}":
 		s.mu.Lock()
 		var found *Release
