@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -236,4 +237,45 @@ func TestCheckRunFaults(t *testing.T) {
 		t.Fatalf("locked: %v", err)
 	}
 	unlock()
+}
+
+// A real invalid spec: its errors are annotated at the lines and columns
+// the validator reports.
+func TestRealSpecErrorsAnnotatedAtTheirLines(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	src, err := os.ReadFile("../../testdata/specs/invalid/mac-conflict.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, diags := spec.Parse("linux-build.yaml", src)
+	if !diags.HasErrors() {
+		t.Fatal("the fixture has no errors")
+	}
+	run := githubRun(t, db)
+	if err := (store.PipelineStore{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusFailed, "FAILED", "the spec has errors"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+		t.Fatal(err)
+	}
+	cr := onlyCheckRun(t, fake)
+	if cr.Conclusion != "failure" || len(cr.Annotations) != len(diags) {
+		t.Fatalf("conclusion %s, %d annotations for %d diagnostics", cr.Conclusion, len(cr.Annotations), len(diags))
+	}
+	for i, d := range diags {
+		a := cr.Annotations[i]
+		if a["start_line"] != float64(d.Pos.Line) || a["start_column"] != float64(d.Pos.Column) || !strings.Contains(a["message"].(string), d.Message) {
+			t.Fatalf("annotation %v for %s", a, d)
+		}
+	}
+	if cr.Annotations[0]["start_line"] != float64(12) {
+		t.Fatalf("the MAC conflict is on line 12: %v", cr.Annotations[0])
+	}
 }
