@@ -283,10 +283,14 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 					return RedeliverArgs{}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 1}
 				}, &river.PeriodicJobOpts{RunOnStart: true}))
 		}
+		// The database/sql driver shares the store's connections and
+		// transactions but has no LISTEN: jobs are found by polling. A
+		// short interval is what puts a check run on GitHub within a
+		// second of the webhook (one cheap query per queue and interval).
+		rc.FetchPollInterval, rc.FetchCooldown = 200*time.Millisecond, 50*time.Millisecond
 		if db.Dialect == store.SQLite {
 			// SQLite has no LISTEN/NOTIFY: poll.
 			rc.PollOnly = true
-			rc.FetchPollInterval = 500 * time.Millisecond
 		}
 	}
 	client, err := river.NewClient(db.RiverDriver(), rc)

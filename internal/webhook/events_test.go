@@ -446,10 +446,12 @@ func TestCheckRunButtons(t *testing.T) {
 	ctx := context.Background()
 	spec := []githubtest.File{{Name: "linux-build.yaml", Status: "modified"}}
 	s.gh.SetPullRequest(githubtest.PullRequest{Repo: testRepo, Number: 7, HeadSHA: shaA, HeadRepo: testRepo, Author: maintainer, Files: spec})
+	sent := time.Now()
 	first := s.send("pull_request", "00-opened.json", pullRequest("opened", shaA, testRepo, maintainer))
 	runID := *first.RunID
 	// Its check run appears on the head commit at once, with a Cancel button.
 	cr := s.waitCheckRun(runID, func(c githubtest.CheckRun) bool { return c.Status != "" })
+	t.Logf("check run on GitHub %s after the pull_request webhook (deferred decision included)", time.Since(sent).Round(time.Millisecond))
 	if cr.HeadSHA != shaA || cr.Actions[0]["identifier"] != ActionCancel {
 		t.Fatalf("check run of the PR run: %+v", cr)
 	}
