@@ -97,6 +97,9 @@ func (c *Checks) log() *slog.Logger {
 
 func (c *Checks) sync(ctx context.Context, id int64, state bool) error {
 	run, err := c.DB.Run(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil // a run coalesced into another at intake: never kept
+	}
 	if err != nil {
 		return err
 	}

@@ -335,27 +335,26 @@ var _ store.Jobs = (*Queue)(nil)
 // tx with one statement, and reports the run of each equivalent job
 // already waiting or running.
 func (q *Queue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run) ([]store.Enqueued, error) {
-	params := make([]river.InsertManyParams, len(runs))
+	params := make([]river.InsertManyParams, len(runs), 2*len(runs))
 	for i, run := range runs {
 		params[i] = river.InsertManyParams{
 			Args:       BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger)},
 			InsertOpts: &river.InsertOpts{UniqueOpts: uniqueBuild},
 		}
 	}
-	res, err := q.client.InsertManyTx(ctx, tx, params)
+	// Runs from GitHub get their check run at once, queued: the sync jobs
+	// go in the same statement. A run that turns out coalesced is dropped,
+	// and its sync finds no run and does nothing.
+	for _, run := range runs {
+		if run.InstallationID != nil {
+			params = append(params, river.InsertManyParams{Args: SyncArgs{RunID: run.ID, Reason: "state"}, InsertOpts: syncOpts(time.Time{})})
+		}
+	}
+	all, err := q.client.InsertManyTx(ctx, tx, params)
 	if err != nil {
 		return nil, fmt.Errorf("insert build jobs: %w", err)
 	}
-	// Runs from GitHub get their check run at once, queued.
-	var syncs []int64
-	for i, run := range runs {
-		if run.InstallationID != nil && !res[i].UniqueSkippedAsDuplicate {
-			syncs = append(syncs, run.ID)
-		}
-	}
-	if err := q.EnqueueSyncs(ctx, tx, syncs); err != nil {
-		return nil, err
-	}
+	res := all[:len(runs)]
 	out := make([]store.Enqueued, len(res))
 	for i, r := range res {
 		out[i].JobID = r.Job.ID
