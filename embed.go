@@ -16,3 +16,9 @@ var Templates embed.FS
 //
 //go:embed migrations
 var Migrations embed.FS
+
+// Example is examples/minimal-debian.yaml: the example spec the AI's
+// system prompt shows.
+//
+//go:embed examples/minimal-debian.yaml
+var Example []byte

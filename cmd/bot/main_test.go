@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -258,5 +261,30 @@ func TestInstallationSpecPath(t *testing.T) {
 	}
 	if code, _, _ := runBot(t, "", "installation", "spec-path", "nope"); code != 2 {
 		t.Fatalf("bad id: exit %d", code)
+	}
+}
+
+func TestGenerate(t *testing.T) {
+	answers := []string{`{"name":"x","base":"debain"}`, "Sure!\n```json\n{\"name\":\"zsh box\",\"base\":\"debian\",\"customization\":{\"shell\":\"zsh\"}}\n```"}
+	n := 0
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/version" {
+			fmt.Fprint(w, `{"version":"0.6.2"}`)
+			return
+		}
+		a := answers[min(n, len(answers)-1)]
+		n++
+		_ = json.NewEncoder(w).Encode(map[string]any{"message": map[string]string{"role": "assistant", "content": a}, "done": true})
+	}))
+	defer srv.Close()
+	code, out, stderr := runBot(t, "", "generate", "a", "debian", "with", "zsh", "--ollama-url", srv.URL)
+	if code != 0 || !strings.Contains(out, "base: debian") || !strings.Contains(out, "shell: zsh") || !strings.Contains(stderr, "attempt 1: 1 problem(s)") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, stderr)
+	}
+	answers = []string{`{"base":"debain"}`}
+	n = 0
+	code, out, stderr = runBot(t, "", "generate", "x", "--ollama-url", srv.URL, "--attempts", "2")
+	if code != 1 || out != "" || !strings.Contains(stderr, `unknown value "debain"`) || !strings.Contains(stderr, "2 attempts") {
+		t.Fatalf("never valid: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
