@@ -18,6 +18,7 @@ import (
 	"github.com/spf13/cobra"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -81,8 +82,13 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, erro
 	if err != nil {
 		return nil, err
 	}
+	gen, err := ai.NewGenerator(&ai.Client{URL: os.Getenv("OLLAMA_URL"), Model: os.Getenv("OLLAMA_MODEL")}, linuxbuilder.Templates, linuxbuilder.Example)
+	if err != nil {
+		return nil, err
+	}
 	return &githubWork{
-		events:  &webhook.Events{GitHub: gh, Store: db, Logger: slog.Default()},
+		events: &webhook.Events{GitHub: gh, Store: db, Logger: slog.Default(),
+			Prompter: &webhook.PromptBuilds{GitHub: gh, Generator: gen}},
 		redeliv: &webhook.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
 		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},

@@ -240,3 +240,79 @@ func (a *App) EditComment(ctx context.Context, installationID int64, repo string
 	}
 	return nil
 }
+
+// BranchHead returns the commit at the head of branch.
+func (a *App) BranchHead(ctx context.Context, installationID int64, repo, branch string) (string, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return "", err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return "", err
+	}
+	commit, _, err := c.Repositories.GetCommit(ctx, owner, name, branch, &gh.ListOptions{})
+	if err != nil {
+		return "", fmt.Errorf("head of %s in %s: %w", branch, repo, err)
+	}
+	return commit.GetSHA(), nil
+}
+
+// SpecPR is a pull request adding a generated spec.
+type SpecPR struct {
+	Repo       string
+	Base       string // the branch to merge into
+	BaseSHA    string // where the new branch starts
+	Branch     string // the new branch
+	Path       string
+	Content    []byte
+	Title      string
+	Body       string
+	CommitText string
+}
+
+// OpenSpecPR creates a branch at BaseSHA with Content at Path and opens a
+// pull request from it, returning its URL. It is idempotent: an existing
+// branch or pull request of the same name is reused (a retried job).
+func (a *App) OpenSpecPR(ctx context.Context, installationID int64, p SpecPR) (string, error) {
+	owner, name, err := splitRepo(p.Repo)
+	if err != nil {
+		return "", err
+	}
+	c, err := a.Installation(installationID)
+	if err != nil {
+		return "", err
+	}
+	_, resp, err := c.Git.CreateRef(ctx, owner, name, &gh.Reference{Ref: gh.String("refs/heads/" + p.Branch), Object: &gh.GitObject{SHA: gh.String(p.BaseSHA)}})
+	if err != nil && (resp == nil || resp.StatusCode != http.StatusUnprocessableEntity) {
+		return "", fmt.Errorf("create branch %s: %w", p.Branch, err)
+	}
+	opts := &gh.RepositoryContentFileOptions{Message: gh.String(p.CommitText), Content: p.Content, Branch: gh.String(p.Branch)}
+	if _, resp, err := c.Repositories.CreateFile(ctx, owner, name, p.Path, opts); err != nil {
+		if resp == nil || resp.StatusCode != http.StatusUnprocessableEntity {
+			return "", fmt.Errorf("commit %s: %w", p.Path, err)
+		}
+		// The file is there from an earlier attempt: replace it.
+		cur, _, _, gerr := c.Repositories.GetContents(ctx, owner, name, p.Path, &gh.RepositoryContentGetOptions{Ref: p.Branch})
+		if gerr != nil {
+			return "", fmt.Errorf("commit %s: %w", p.Path, gerr)
+		}
+		opts.SHA = cur.SHA
+		if _, _, err := c.Repositories.UpdateFile(ctx, owner, name, p.Path, opts); err != nil {
+			return "", fmt.Errorf("commit %s: %w", p.Path, err)
+		}
+	}
+	pr, resp, err := c.PullRequests.Create(ctx, owner, name, &gh.NewPullRequest{Title: gh.String(p.Title), Head: gh.String(p.Branch),
+		Base: gh.String(p.Base), Body: gh.String(p.Body)})
+	if err == nil {
+		return pr.GetHTMLURL(), nil
+	}
+	if resp == nil || resp.StatusCode != http.StatusUnprocessableEntity {
+		return "", fmt.Errorf("open pull request: %w", err)
+	}
+	open, _, lerr := c.PullRequests.List(ctx, owner, name, &gh.PullRequestListOptions{Head: owner + ":" + p.Branch, State: "open"})
+	if lerr != nil || len(open) == 0 {
+		return "", fmt.Errorf("open pull request: %w", err)
+	}
+	return open[0].GetHTMLURL(), nil
+}

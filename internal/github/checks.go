@@ -291,6 +291,9 @@ func Report(ctx context.Context, db *store.DB, run *store.Run, publicURL string)
 	r := &render.RunReport{RunID: run.ID, Status: string(run.Status), Repo: run.Repo, HeadSHA: run.HeadSHA, SpecPath: run.SpecPath,
 		RequestedBy: run.RequestedBy, FailureReason: run.FailureReason, PartialReason: run.PartialReason, Warnings: run.Warnings,
 		ReleaseURL: run.ReleaseURL}
+	if run.Prompt != "" {
+		r.Prompt, r.GeneratedSpec = run.Prompt, run.SpecSource
+	}
 	if run.Status == store.StatusSuccess {
 		r.FailureReason = "" // a successful run's reason is its warnings, listed apart
 	}

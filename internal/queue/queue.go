@@ -11,6 +11,8 @@ package queue
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"database/sql"
 	"encoding/json"
 	"errors"
@@ -34,6 +36,10 @@ type BuildArgs struct {
 	Repo    string `json:"repo" river:"unique"`
 	HeadSHA string `json:"head_sha" river:"unique"`
 	Trigger string `json:"trigger" river:"unique"`
+	// SpecHash tells apart runs of the same commit with different inline
+	// specs (generated from descriptions); empty for specs from the
+	// repository.
+	SpecHash string `json:"spec_hash,omitempty" river:"unique"`
 }
 
 // Kind is the job kind in river_job.
@@ -338,7 +344,7 @@ func (q *Queue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run
 	params := make([]river.InsertManyParams, len(runs), 2*len(runs))
 	for i, run := range runs {
 		params[i] = river.InsertManyParams{
-			Args:       BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger)},
+			Args:       BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger), SpecHash: inlineSpecHash(run)},
 			InsertOpts: &river.InsertOpts{UniqueOpts: uniqueBuild},
 		}
 	}
@@ -367,6 +373,14 @@ func (q *Queue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run
 		}
 	}
 	return out, nil
+}
+
+func inlineSpecHash(run *store.Run) string {
+	if run.SpecSource == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(run.SpecSource))
+	return hex.EncodeToString(sum[:8])
 }
 
 // EnqueueSyncs implements store.Jobs: a state sync of each run's check
@@ -482,7 +496,12 @@ func (w *eventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error
 }
 
 // Timeout bounds one decision: a few GitHub calls.
-func (w *eventWorker) Timeout(*river.Job[EventArgs]) time.Duration { return 2 * time.Minute }
+func (w *eventWorker) Timeout(job *river.Job[EventArgs]) time.Duration {
+	if job.Args.Command == "prompt" {
+		return 30 * time.Minute // the model's attempts
+	}
+	return 2 * time.Minute
+}
 
 type syncWorker struct {
 	river.WorkerDefaults[SyncArgs]

@@ -26,6 +26,10 @@ type RunReport struct {
 	DetailsURL    string
 	CheckURL      string
 	Duration      time.Duration
+	// Prompt and GeneratedSpec are set for specs generated from a
+	// description.
+	Prompt        string
+	GeneratedSpec string
 	// LogTail is the last lines of LogStep's log (a failed run's failing
 	// step).
 	LogStep string

@@ -66,6 +66,12 @@ func reports() map[string]*RunReport {
 	r.LogStep, r.LogTail = "Build the image", []string{"Step 4/9 : RUN apt-get install -y nope", "Reading package lists...", "E: Unable to locate package nope"}
 	m["failed-build"] = r
 	r = base()
+	r.Status, r.Steps = "IN_PROGRESS", steps("done", "done", "running")
+	r.Prompt = "a minimal debian with zsh"
+	r.GeneratedSpec = "name: zsh box\nbase: debian\ncustomization:\n  shell: zsh\n"
+	r.CheckURL = "https://github.com/o/r/runs/42"
+	m["prompt-running"] = r
+	r = base()
 	r.Status, r.Steps = "CANCELLED", steps("done", "done", "cancelled", "skipped", "skipped", "skipped")
 	r.FailureReason = "superseded by run 8"
 	m["cancelled"] = r

@@ -37,6 +37,7 @@ type EventJob struct {
 	Command        string `json:"command,omitempty"` // for comments: build, approve, retry, cancel, help, prompt
 	Argument       string `json:"argument,omitempty"`
 	PRFlag         bool   `json:"pr_flag,omitempty"` // /build --pr
+	DefaultBranch  string `json:"default_branch,omitempty"`
 	CommentID      int64  `json:"comment_id,omitempty"`
 	SpecPath       string `json:"spec_path"`
 }

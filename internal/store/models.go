@@ -79,7 +79,10 @@ type Run struct {
 	AnnotationsSent int    `bun:"annotations_sent,notnull"`
 	CommentID       *int64 `bun:"comment_id"`        // the bot's reply comment of a comment-triggered run
 	SourceComment   *int64 `bun:"source_comment_id"` // the comment that asked for the run
-	ReleaseURL      string `bun:"release_url,notnull"`
+	// Prompt is the description the spec was generated from (/build
+	// <description>); empty for specs from the repository.
+	Prompt     string `bun:"prompt,notnull"`
+	ReleaseURL string `bun:"release_url,notnull"`
 	// ReportError is what could not be reported to GitHub, if anything.
 	ReportError string `bun:"report_error,notnull"`
 	// ReportedFinal is set once GitHub shows the run's conclusion.

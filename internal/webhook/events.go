@@ -254,6 +254,9 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 				fmt.Sprintf("@%s building from a description needs the AI service, which this installation of Linux Builder does not have configured. "+
 					"Commit a `%s` instead, or ask the operator to set `OLLAMA_URL`.", ev.Actor, ev.SpecPath), nil
 		}
+		if strings.TrimSpace(ev.Argument) == "" {
+			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build --pr without a description"}, HelpText, nil
+		}
 		return e.Prompter.Prompt(ctx, ev)
 	}
 	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, HelpText, nil

@@ -9,6 +9,8 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -16,6 +18,8 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+
+	"github.com/linux-builder/linux-builder/internal/ai"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/github"
@@ -59,13 +63,14 @@ func (r waitingRunner) Run(ctx context.Context, id int64) error {
 // stack is the bot's intake with real queue workers deciding deferred
 // deliveries against the fake GitHub.
 type stack struct {
-	app  *fiber.App
-	db   *store.DB
-	gh   *githubtest.Server
-	seq  int
-	mu   sync.Mutex
-	t    *testing.T
-	appC *github.App
+	events *Events
+	app    *fiber.App
+	db     *store.DB
+	gh     *githubtest.Server
+	seq    int
+	mu     sync.Mutex
+	t      *testing.T
+	appC   *github.App
 }
 
 func newStack(t *testing.T, db *store.DB) *stack {
@@ -110,7 +115,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 		t.Fatal(err)
 	}
 	fake.SetPermission(testRepo, maintainer, "write")
-	return &stack{app: app, db: db, gh: fake, t: t, appC: gh}
+	return &stack{events: events, app: app, db: db, gh: fake, t: t, appC: gh}
 }
 
 // send posts a recorded payload, edited, and returns the delivery as
@@ -610,5 +615,80 @@ func TestParseCommand(t *testing.T) {
 		if ok != tc.ok || got != tc.want {
 			t.Errorf("ParseCommand(%q) = %+v, %v; want %+v, %v", tc.body, got, ok, tc.want, tc.ok)
 		}
+	}
+}
+
+// fakeModel is an Ollama that answers every chat with answer.
+func fakeModel(t *testing.T, answer string) *ai.Generator {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/api/version" {
+			fmt.Fprint(w, `{"version":"0.6.2"}`)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"message": map[string]string{"role": "assistant", "content": answer}, "done": true})
+	}))
+	t.Cleanup(srv.Close)
+	g, err := ai.NewGenerator(&ai.Client{URL: srv.URL, Timeout: 5 * time.Second}, linuxbuilder.Templates, linuxbuilder.Example)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// "/build <description>" on an issue: the generated spec is shown in the
+// reply and built at the default branch's head; with --pr it is also
+// proposed as a pull request adding linux-build.yaml.
+func TestPromptBuilds(t *testing.T) {
+	s := newStack(t, storetest.SQLite(t, nil))
+	s.events.Prompter = &PromptBuilds{GitHub: s.appC, Generator: fakeModel(t,
+		"<think>zsh on debian</think>```json\n{\"name\":\"zsh box\",\"base\":\"debian\",\"customization\":{\"shell\":\"zsh\"}}\n```")}
+	s.gh.SetBranch(testRepo, "main", shaA)
+	d := s.send("issue_comment", "00-created.json", func(m map[string]any) {
+		comment("/build a minimal debian with zsh", maintainer, false)(m)
+		m["repository"].(map[string]any)["default_branch"] = "main"
+	})
+	if d.Outcome != store.OutcomeQueued || d.RunID == nil {
+		t.Fatalf("prompt: %+v", d)
+	}
+	run, _ := s.db.Run(context.Background(), *d.RunID)
+	if run.HeadSHA != shaA || run.Ref != "refs/heads/main" || run.Prompt != "a minimal debian with zsh" ||
+		!strings.Contains(run.SpecSource, "shell: zsh") || run.CommentID == nil {
+		t.Fatalf("run %+v", run)
+	}
+	c := s.waitComments(1)[0]
+	if !strings.Contains(c.Body, "<details>") || !strings.Contains(c.Body, "base: debian") || !strings.Contains(c.Body, fmt.Sprintf("run %d", run.ID)) {
+		t.Fatalf("reply %q", c.Body)
+	}
+	// The status comment keeps the spec as it is edited.
+	cr := s.waitCheckRun(run.ID, func(c githubtest.CheckRun) bool { return c.Status == "in_progress" })
+	if cr.HeadSHA != shaA {
+		t.Fatalf("check run on %s", cr.HeadSHA)
+	}
+	// --pr: a pull request adding the spec.
+	d = s.send("issue_comment", "00-created.json", func(m map[string]any) {
+		comment("/build --pr a minimal debian with zsh", maintainer, false)(m)
+		m["repository"].(map[string]any)["default_branch"] = "main"
+	})
+	if d.Outcome != store.OutcomeQueued {
+		t.Fatalf("--pr: %+v", d)
+	}
+	prs := s.gh.CreatedPRs()
+	if len(prs) != 1 || prs[0].Base != "main" || !strings.HasPrefix(prs[0].Head, "linux-builder/spec-") ||
+		!strings.Contains(string(prs[0].Files["linux-build.yaml"]), "shell: zsh") {
+		t.Fatalf("pull requests %+v", prs)
+	}
+	if c := s.waitComments(2)[1]; !strings.Contains(c.Body, "https://github.com/"+testRepo+"/pull/100") {
+		t.Fatalf("reply without the pull request: %q", c.Body)
+	}
+	// A model that never makes a valid spec: a clear reply, no run.
+	s.events.Prompter = &PromptBuilds{GitHub: s.appC, Generator: fakeModel(t, `{"base":"debain"}`)}
+	before := len(s.runs())
+	d = s.send("issue_comment", "00-created.json", comment("/build something", maintainer, false))
+	if d.Outcome != store.OutcomeRejected || len(s.runs()) != before {
+		t.Fatalf("invalid spec: %+v", d)
+	}
+	if c := s.waitComments(3)[2]; !strings.Contains(c.Body, `unknown value "debain"`) {
+		t.Fatalf("reply %q", c.Body)
 	}
 }

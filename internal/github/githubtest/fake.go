@@ -11,6 +11,7 @@ package githubtest
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -50,6 +51,8 @@ type Server struct {
 	faults      []*Fault
 	releases    []*Release
 	reactions   []Reaction
+	branches    map[string]string // "owner/repo:branch" → sha
+	createdPRs  []CreatedPR
 	// brokenUploads is how many uploads still fail half-way with a 502,
 	// leaving a partial ("starter") asset, as GitHub can.
 	brokenUploads int
@@ -75,6 +78,31 @@ type Asset struct {
 	Size   int64
 	Digest string // sha256:<hex>
 	State  string // uploaded, or starter for a broken upload
+}
+
+// CreatedPR is a pull request the bot opened, with the files it
+// committed on its branch.
+type CreatedPR struct {
+	Repo, Title, Head, Base, Body string
+	Number                        int
+	Files                         map[string][]byte
+}
+
+// SetBranch makes branch of repo point at sha.
+func (s *Server) SetBranch(repo, branch, sha string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.branches == nil {
+		s.branches = map[string]string{}
+	}
+	s.branches[repo+":"+branch] = sha
+}
+
+// CreatedPRs returns the pull requests the bot opened.
+func (s *Server) CreatedPRs() []CreatedPR {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]CreatedPR(nil), s.createdPRs...)
 }
 
 // BreakUploads makes the next n uploads fail half-way with a 502.
@@ -380,6 +408,36 @@ func (s *Server) route(path string, params map[string]string, repo string, w htt
 			"repository_selection": "all",
 		})
 	case "/repos/{owner}/{repo}/contents/{path}":
+		if r.Method == http.MethodPut {
+			var in struct {
+				Message string `json:"message"`
+				Content string `json:"content"`
+				Branch  string `json:"branch"`
+				SHA     string `json:"sha"`
+			}
+			if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+				s.t.Errorf("fake GitHub: contents body: %v", err)
+			}
+			content, err := base64.StdEncoding.DecodeString(in.Content)
+			if err != nil {
+				s.t.Errorf("fake GitHub: contents are not base64: %v", err)
+			}
+			key := repo + "@" + in.Branch + ":" + params["path"]
+			s.mu.Lock()
+			_, exists := s.files[key]
+			if !exists || in.SHA != "" {
+				s.files[key] = content
+			}
+			s.nextID++
+			s.mu.Unlock()
+			if exists && in.SHA == "" {
+				writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"message": `Invalid request. "sha" wasn't supplied.`})
+				return
+			}
+			writeJSON(w, http.StatusCreated, map[string]any{"content": map[string]any{"name": params["path"], "path": params["path"], "sha": fmt.Sprintf("%040d", s.nextID)},
+				"commit": map[string]any{"sha": fmt.Sprintf("%040d", s.nextID), "message": in.Message}})
+			return
+		}
 		key := repo + "@" + r.URL.Query().Get("ref") + ":" + params["path"]
 		s.mu.Lock()
 		content, ok := s.files[key]
@@ -588,6 +646,73 @@ func (s *Server) route(path string, params map[string]string, repo string, w htt
 			return
 		}
 		writeJSON(w, http.StatusOK, out)
+	case "/repos/{owner}/{repo}/commits/{ref}":
+		s.mu.Lock()
+		sha, ok := s.branches[repo+":"+params["ref"]]
+		s.mu.Unlock()
+		if !ok {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"message": "No commit found for SHA: " + params["ref"]})
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]any{"sha": sha, "node_id": "C_fake", "commit": map[string]any{"message": "head"},
+			"html_url": fmt.Sprintf("https://github.com/%s/commit/%s", repo, sha)})
+	case "/repos/{owner}/{repo}/git/refs":
+		var in struct {
+			Ref string `json:"ref"`
+			SHA string `json:"sha"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			s.t.Errorf("fake GitHub: ref body: %v", err)
+		}
+		branch := strings.TrimPrefix(in.Ref, "refs/heads/")
+		s.mu.Lock()
+		if s.branches == nil {
+			s.branches = map[string]string{}
+		}
+		_, exists := s.branches[repo+":"+branch]
+		if !exists {
+			s.branches[repo+":"+branch] = in.SHA
+		}
+		s.mu.Unlock()
+		if exists {
+			writeJSON(w, http.StatusUnprocessableEntity, map[string]string{"message": "Reference already exists"})
+			return
+		}
+		writeJSON(w, http.StatusCreated, map[string]any{"ref": in.Ref, "node_id": "REF_fake", "url": s.URL + "/ref",
+			"object": map[string]any{"type": "commit", "sha": in.SHA, "url": s.URL + "/commit"}})
+	case "/repos/{owner}/{repo}/pulls":
+		if r.Method == http.MethodGet {
+			head := r.URL.Query().Get("head")
+			s.mu.Lock()
+			list := []map[string]any{}
+			for _, pr := range s.createdPRs {
+				if pr.Repo == repo && strings.HasSuffix(head, ":"+pr.Head) {
+					list = append(list, map[string]any{"number": pr.Number, "state": "open", "title": pr.Title,
+						"html_url": fmt.Sprintf("https://github.com/%s/pull/%d", repo, pr.Number)})
+				}
+			}
+			s.mu.Unlock()
+			writeJSON(w, http.StatusOK, list)
+			return
+		}
+		var in struct {
+			Title, Head, Base, Body string
+		}
+		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
+			s.t.Errorf("fake GitHub: pull body: %v", err)
+		}
+		s.mu.Lock()
+		files := map[string][]byte{}
+		for k, v := range s.files {
+			if strings.HasPrefix(k, repo+"@"+in.Head+":") {
+				files[strings.TrimPrefix(k, repo+"@"+in.Head+":")] = v
+			}
+		}
+		pr := CreatedPR{Repo: repo, Title: in.Title, Head: in.Head, Base: in.Base, Body: in.Body, Number: 100 + len(s.createdPRs), Files: files}
+		s.createdPRs = append(s.createdPRs, pr)
+		s.mu.Unlock()
+		writeJSON(w, http.StatusCreated, map[string]any{"number": pr.Number, "state": "open", "title": pr.Title,
+			"html_url": fmt.Sprintf("https://github.com/%s/pull/%d", repo, pr.Number)})
 	case "/repos/{owner}/{repo}/releases/tags/{tag}":
 		s.mu.Lock()
 		var found *Release
