@@ -83,8 +83,14 @@ func (e *GenerateError) Error() string {
 }
 
 // Generate asks the model for a spec matching prompt, validates it, and
-// sends the errors back until it is valid or the attempts are spent.
+// sends the errors back until it is valid or the attempts are spent. Each
+// attempt is reported to g.Log.
 func (g *Generator) Generate(ctx context.Context, prompt string) (*Result, error) {
+	return g.GenerateLogged(ctx, prompt, g.Log)
+}
+
+// GenerateLogged is Generate reporting the attempts to log (nil: nowhere).
+func (g *Generator) GenerateLogged(ctx context.Context, prompt string, log func(string)) (*Result, error) {
 	prompt = strings.TrimSpace(prompt)
 	if prompt == "" {
 		return nil, errors.New("describe the system to build")
@@ -113,11 +119,11 @@ func (g *Generator) Generate(ctx context.Context, prompt string) (*Result, error
 		res, probs := check(answer)
 		if res != nil {
 			res.Attempts = attempt
-			g.log(fmt.Sprintf("attempt %d: a valid spec (%d warnings)", attempt, len(res.Warnings)))
+			logf(log, "attempt %d: a valid spec (%d warnings)", attempt, len(res.Warnings))
 			return res, nil
 		}
 		problems = probs
-		g.log(fmt.Sprintf("attempt %d: %d problem(s): %s", attempt, len(probs), strings.Join(probs, "; ")))
+		logf(log, "attempt %d: %d problem(s): %s", attempt, len(probs), strings.Join(probs, "; "))
 		var repair strings.Builder
 		if err := g.tmpl.ExecuteTemplate(&repair, "repair", map[string]any{"Errors": probs}); err != nil {
 			return nil, err
@@ -127,9 +133,9 @@ func (g *Generator) Generate(ctx context.Context, prompt string) (*Result, error
 	return nil, &GenerateError{Attempts: attempts, Problems: problems}
 }
 
-func (g *Generator) log(msg string) {
-	if g.Log != nil {
-		g.Log(msg)
+func logf(log func(string), format string, args ...any) {
+	if log != nil {
+		log(fmt.Sprintf(format, args...))
 	}
 }
 

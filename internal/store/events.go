@@ -55,6 +55,8 @@ type Resolution struct {
 	Approve *Approval
 	// Cancel ends active runs.
 	Cancel *Cancel
+	// Logs open the new run's log (how its spec was made).
+	Logs []string
 }
 
 // ResolveResult says what Resolve did.
@@ -104,6 +106,15 @@ func (db *DB) Resolve(ctx context.Context, deliveryRowID int64, r Resolution, jo
 				return err
 			}
 			out.RunID, out.Coalesced, out.Cancelled = g.run.ID, g.coalesced, g.cancelled
+			if len(r.Logs) > 0 && !g.coalesced {
+				lines := make([]RunLog, len(r.Logs))
+				for i, m := range r.Logs {
+					lines[i] = RunLog{RunID: g.run.ID, Step: "PENDING", Level: LogInfo, Message: m, At: now}
+				}
+				if _, err := tx.NewInsert().Model(&lines).Exec(ctx); err != nil {
+					return fmt.Errorf("record the run's first log lines: %w", err)
+				}
+			}
 		}
 		if r.Cancel != nil {
 			ids, err := cancelRuns(ctx, tx, now, jobs, *r.Cancel, nil)

@@ -652,6 +652,9 @@ func TestPromptBuilds(t *testing.T) {
 		t.Fatalf("prompt: %+v", d)
 	}
 	run, _ := s.db.Run(context.Background(), *d.RunID)
+	if logs, err := s.db.Logs(context.Background(), run.ID, 0, 10); err != nil || len(logs) < 2 || !strings.Contains(logs[1].Message, "generate: attempt 1: a valid spec") {
+		t.Fatalf("the run's log does not say how its spec was made: %+v %v", logs, err)
+	}
 	if run.HeadSHA != shaA || run.Ref != "refs/heads/main" || run.Prompt != "a minimal debian with zsh" ||
 		!strings.Contains(run.SpecSource, "shell: zsh") || run.CommentID == nil {
 		t.Fatalf("run %+v", run)

@@ -18,9 +18,10 @@ type PromptGitHub interface {
 	OpenSpecPR(ctx context.Context, installationID int64, p github.SpecPR) (string, error)
 }
 
-// Generator makes a spec from a description (ai.Generator).
+// Generator makes a spec from a description (ai.Generator), reporting
+// each attempt to log.
 type Generator interface {
-	Generate(ctx context.Context, prompt string) (*ai.Result, error)
+	GenerateLogged(ctx context.Context, prompt string, log func(string)) (*ai.Result, error)
 }
 
 // PromptBuilds carries out "/build <description>": the spec is generated
@@ -36,7 +37,8 @@ var _ Prompter = (*PromptBuilds)(nil)
 
 // Prompt implements Prompter.
 func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
-	res, err := p.Generator.Generate(ctx, ev.Argument)
+	var attempts []string
+	res, err := p.Generator.GenerateLogged(ctx, ev.Argument, func(msg string) { attempts = append(attempts, "generate: "+msg) })
 	var ge *ai.GenerateError
 	switch {
 	case errors.As(err, &ge):
@@ -92,7 +94,9 @@ func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Re
 	run := &store.Run{Trigger: store.TriggerComment, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: ref, HeadSHA: sha,
 		Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ai.SpecFile, SpecSource: string(res.YAML), Prompt: ev.Argument,
 		SourceComment: sourceComment(ev)}
-	return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("spec generated in %d attempt(s)", res.Attempts), Run: run}, b.String(), nil
+	// The attempts open the run's log.
+	return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("spec generated in %d attempt(s)", res.Attempts), Run: run,
+		Logs: append([]string{"generated from the description: " + ev.Argument}, attempts...)}, b.String(), nil
 }
 
 func bullet(lines []string) string {
