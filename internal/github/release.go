@@ -114,8 +114,19 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 		if err != nil {
 			return err
 		}
-		if a.artifactID != 0 {
+		switch {
+		case a.artifactID != 0:
 			if err := r.DB.SetArtifactURL(ctx, a.artifactID, url); err != nil {
+				return err
+			}
+		case a.name == "build.log" || a.name == "SHA256SUMS":
+			// Listed with the run's downloads from now on.
+			typ := store.ArtifactLog
+			if a.name == "SHA256SUMS" {
+				typ = store.ArtifactChecksums
+			}
+			if err := r.DB.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: a.name, Type: typ, Location: a.path, Size: a.size,
+				SHA256: a.sha256, URL: url}); err != nil {
 				return err
 			}
 		}
@@ -135,7 +146,7 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 	var out []asset
 	var split []string
 	for _, a := range arts {
-		if a.Type == store.ArtifactDockerImageRef || !strings.HasPrefix(a.Location, "/") {
+		if !published(a) {
 			continue
 		}
 		fi, err := os.Stat(a.Location)
@@ -171,7 +182,7 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 	// and the parts too.
 	var lines []string
 	for _, a := range arts {
-		if a.Type != store.ArtifactDockerImageRef && strings.HasPrefix(a.Location, "/") {
+		if published(a) {
 			lines = append(lines, a.SHA256+"  "+a.Name)
 		}
 	}
@@ -190,6 +201,13 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 		return nil, nil, err
 	}
 	return append(out, a), split, nil
+}
+
+// published reports whether an artifact of the pipeline is a release
+// asset as it is (the build log and SHA256SUMS are written anew).
+func published(a store.Artifact) bool {
+	return a.Type != store.ArtifactDockerImageRef && a.Type != store.ArtifactLog && a.Type != store.ArtifactChecksums &&
+		strings.HasPrefix(a.Location, "/")
 }
 
 func fileAsset(name, path string) (asset, error) {
