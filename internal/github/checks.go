@@ -77,6 +77,9 @@ func (c *Checks) Sync(ctx context.Context, id int64, state, lastAttempt bool) er
 	}
 	defer unlock()
 	err = c.sync(ctx, id, state)
+	if err == nil {
+		err = c.syncSuperseded(ctx, id)
+	}
 	if err != nil && lastAttempt {
 		msg := "the check run could not be updated: " + err.Error()
 		if rerr := c.DB.RecordReport(context.WithoutCancel(ctx), id, store.ReportUpdate{ReportError: &msg}); rerr != nil {
@@ -86,6 +89,23 @@ func (c *Checks) Sync(ctx context.Context, id int64, state, lastAttempt bool) er
 		return nil
 	}
 	return err
+}
+
+// syncSuperseded ends the check runs of the runs that run id superseded:
+// intake leaves that to the superseding run's syncs. When another worker
+// is syncing one of them (it may have read it before it was superseded)
+// the whole sync is tried again in a moment.
+func (c *Checks) syncSuperseded(ctx context.Context, id int64) error {
+	ids, err := c.DB.SupersededBy(ctx, id)
+	if err != nil {
+		return err
+	}
+	for _, old := range ids {
+		if err := c.Sync(ctx, old, true, false); err != nil {
+			return fmt.Errorf("check run of superseded run %d: %w", old, err)
+		}
+	}
+	return nil
 }
 
 func (c *Checks) log() *slog.Logger {

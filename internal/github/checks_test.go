@@ -279,3 +279,38 @@ func TestRealSpecErrorsAnnotatedAtTheirLines(t *testing.T) {
 		t.Fatalf("the MAC conflict is on line 12: %v", cr.Annotations[0])
 	}
 }
+
+// A run superseded at intake gets its conclusion from the superseding
+// run's sync.
+func TestSupersededRunsEndWithTheNewerSync(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	old := githubRun(t, db)
+	if err := c.Sync(ctx, old.ID, true, false); err != nil { // queued on GitHub
+		t.Fatal(err)
+	}
+	newer := githubRun(t, db)
+	if _, err := db.SQL.ExecContext(ctx, "UPDATE runs SET status = 'CANCELLED', step = 'CANCELLED', superseded_by = ?, failure_reason = ? WHERE id = ?",
+		newer.ID, fmt.Sprintf("superseded by run %d", newer.ID), old.ID); err != nil {
+		t.Fatal(err)
+	}
+	unlock, err := db.TryLock(ctx, lockChecks, old.ID) // another worker holds the old run
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, newer.ID, true, false); !errors.Is(err, ErrBusy) {
+		t.Fatalf("while the old run is held: %v", err)
+	}
+	unlock()
+	if err := c.Sync(ctx, newer.ID, true, false); err != nil {
+		t.Fatal(err)
+	}
+	for _, cr := range fake.CheckRuns() {
+		if cr.ExternalID == fmt.Sprint(old.ID) && (cr.Conclusion != "cancelled" || !strings.Contains(cr.Summary, fmt.Sprintf("superseded by run %d", newer.ID))) {
+			t.Fatalf("old check run %+v", cr)
+		}
+	}
+	if len(fake.CheckRuns()) != 2 {
+		t.Fatalf("%d check runs", len(fake.CheckRuns()))
+	}
+}

@@ -177,7 +177,10 @@ func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Canc
 		}
 		ids = append(ids, r.ID)
 	}
-	if len(ids) > 0 {
+	// Their check runs must show the end. Superseded runs are synced by
+	// the superseding run's first sync (already queued with it), which
+	// saves a statement in every busy intake transaction.
+	if len(ids) > 0 && supersededBy == nil {
 		if err := jobs.EnqueueSyncs(ctx, tx.Tx, ids); err != nil {
 			return nil, fmt.Errorf("report cancelled runs: %w", err)
 		}

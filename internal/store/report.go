@@ -126,3 +126,15 @@ func (db *DB) TryLock(ctx context.Context, ns int32, id int64) (unlock func(), e
 		_ = conn.Close()
 	}, nil
 }
+
+// SupersededBy returns the runs that run id superseded and whose end
+// GitHub does not show yet.
+func (db *DB) SupersededBy(ctx context.Context, id int64) ([]int64, error) {
+	var ids []int64
+	err := db.withRetry(ctx, "superseded runs", func(ctx context.Context) error {
+		ids = nil
+		return db.Bun.NewSelect().Model((*Run)(nil)).Column("id").
+			Where("superseded_by = ? AND reported_final = ? AND installation_id IS NOT NULL", id, false).OrderExpr("id").Scan(ctx, &ids)
+	})
+	return ids, err
+}
