@@ -360,3 +360,44 @@ func TestOrphanedRunsAreEnded(t *testing.T) {
 		}
 	})
 }
+
+// A run superseded while it waited keeps its job (which finds the run
+// ended); pushing that commit again must not join the ended run: the stale
+// job is cancelled and a new run queued.
+func TestSupersededWaitingJobIsReplaced(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
+		ctx := context.Background()
+		q, err := New(db, Config{Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		push := func(id, sha string) store.IntakeResult {
+			t.Helper()
+			res, err := db.Intake(ctx, &store.IntakeItem{Supersede: true,
+				Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"},
+				Run:      &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}, q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		a := push("d1", "A")
+		push("d2", "B") // supersedes A's run while it waits
+		runA, _ := db.Run(ctx, a.RunID)
+		if runA.Status != store.StatusCancelled {
+			t.Fatalf("run of A is %s", runA.Status)
+		}
+		again := push("d3", "A")
+		if again.Coalesced || again.RunID == a.RunID {
+			t.Fatalf("A again joined the ended run: %+v", again)
+		}
+		stale, err := q.Job(ctx, *runA.JobID)
+		if err != nil || stale.State != rivertype.JobStateCancelled {
+			t.Fatalf("stale job %+v %v", stale, err)
+		}
+		fresh, _ := db.Run(ctx, again.RunID)
+		if job, err := q.Job(ctx, *fresh.JobID); err != nil || job.State != rivertype.JobStateAvailable {
+			t.Fatalf("new job %+v %v", job, err)
+		}
+	})
+}

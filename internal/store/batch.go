@@ -270,6 +270,9 @@ func startRuns(ctx context.Context, tx bun.Tx, now time.Time, groups []*runGroup
 	if len(enq) != len(toQueue) {
 		return fmt.Errorf("enqueue builds: %d results for %d runs", len(enq), len(toQueue))
 	}
+	if err := replaceStaleJobs(ctx, tx, toQueue, enq, jobs); err != nil {
+		return err
+	}
 	var drop, withJob []int64
 	var jobArgs []any
 	for k, g := range queued {
@@ -326,6 +329,56 @@ func startRuns(ctx context.Context, tx bun.Tx, now time.Time, groups []*runGroup
 			return err
 		}
 		grp.cancelled = append(grp.cancelled, cancelled...)
+	}
+	return nil
+}
+
+// replaceStaleJobs handles builds that coalesced into the waiting job of a
+// run that has ended (superseded while it waited: its job is left to find
+// that out): the stale job is cancelled and the build queued anew.
+func replaceStaleJobs(ctx context.Context, tx bun.Tx, runs []*Run, enq []Enqueued, jobs Jobs) error {
+	var into []int64
+	for _, e := range enq {
+		if e.CoalescedInto != 0 {
+			into = append(into, e.CoalescedInto)
+		}
+	}
+	if len(into) == 0 {
+		return nil
+	}
+	var targets []Run
+	if err := tx.NewSelect().Model(&targets).Column("id", "status", "job_id").Where("id IN (?)", bun.In(into)).Scan(ctx); err != nil {
+		return fmt.Errorf("read coalesced runs: %w", err)
+	}
+	ended := map[int64]*int64{}
+	for _, t := range targets {
+		if t.Status.Terminal() {
+			ended[t.ID] = t.JobID
+		}
+	}
+	var again []*Run
+	var at []int
+	for i, e := range enq {
+		jobID, stale := ended[e.CoalescedInto]
+		if !stale {
+			continue
+		}
+		if jobID != nil {
+			if err := jobs.CancelJob(ctx, tx.Tx, *jobID); err != nil {
+				return fmt.Errorf("cancel the stale job of run %d: %w", e.CoalescedInto, err)
+			}
+		}
+		again, at = append(again, runs[i]), append(at, i)
+	}
+	if len(again) == 0 {
+		return nil
+	}
+	fresh, err := jobs.EnqueueBuilds(ctx, tx.Tx, again)
+	if err != nil {
+		return fmt.Errorf("enqueue builds: %w", err)
+	}
+	for k, i := range at {
+		enq[i] = fresh[k]
 	}
 	return nil
 }

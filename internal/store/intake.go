@@ -140,8 +140,9 @@ type returnedDelivery struct {
 // marked CANCELLED now, a running one ends as CANCELLED when its worker
 // sees the cancellation. With supersededBy, the runs record it.
 type endedRun struct {
-	ID    int64  `bun:"id"`
-	JobID *int64 `bun:"job_id"`
+	ID     int64     `bun:"id"`
+	JobID  *int64    `bun:"job_id"`
+	Status RunStatus `bun:"status"`
 }
 
 func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Cancel, supersededBy *int64) ([]int64, error) {
@@ -164,13 +165,17 @@ func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Canc
 		up = up.Set("superseded_by = ?", *supersededBy).Where("id < ?", *supersededBy)
 	}
 	var ended []endedRun
-	if _, err := up.Returning("id, job_id").Exec(ctx, &ended); err != nil {
+	if _, err := up.Returning("id, job_id, status").Exec(ctx, &ended); err != nil {
 		return nil, fmt.Errorf("cancel runs: %w", err)
 	}
 	slices.SortFunc(ended, func(a, b endedRun) int { return cmp.Compare(a.ID, b.ID) })
 	ids := make([]int64, 0, len(ended))
 	for _, r := range ended {
-		if r.JobID != nil {
+		// A superseded run that was waiting is over: its job, when a
+		// worker takes it, finds the run ended and does nothing (and a
+		// build of the same commit that finds that job queued replaces it:
+		// see startRuns). Only running builds need their job stopped.
+		if r.JobID != nil && (supersededBy == nil || r.Status == StatusInProgress) {
 			if err := jobs.CancelJob(ctx, tx.Tx, *r.JobID); err != nil {
 				return nil, fmt.Errorf("cancel job of run %d: %w", r.ID, err)
 			}
