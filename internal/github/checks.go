@@ -312,7 +312,7 @@ func Report(ctx context.Context, db *store.DB, run *store.Run, publicURL string)
 		RequestedBy: run.RequestedBy, FailureReason: run.FailureReason, PartialReason: run.PartialReason, Warnings: run.Warnings,
 		ReleaseURL: run.ReleaseURL}
 	if run.Prompt != "" {
-		r.Prompt, r.GeneratedSpec = run.Prompt, run.SpecSource
+		r.Prompt, r.GeneratedSpec, r.SpecPRURL = run.Prompt, run.SpecSource, run.SpecPRURL
 	}
 	if run.Status == store.StatusSuccess {
 		r.FailureReason = "" // a successful run's reason is its warnings, listed apart

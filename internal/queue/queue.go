@@ -60,6 +60,13 @@ var uniqueBuild = river.UniqueOpts{
 // run on River's default queue.
 const QueueEvents = "events"
 
+// QueueReports is the queue of check run syncs and QueuePublish that of
+// releases: a long upload or a slow model never delays a check run.
+const (
+	QueueReports = "reports"
+	QueuePublish = "publish"
+)
+
 // EventArgs is the job that decides a deferred delivery.
 type EventArgs struct {
 	store.EventJob
@@ -111,10 +118,6 @@ const syncAttempts = 12
 type Syncer interface {
 	Sync(ctx context.Context, runID int64, state, lastAttempt bool) error
 }
-
-// ErrSyncBusy is what a Syncer returns when another worker is syncing the
-// run: the job is snoozed, not failed.
-var ErrSyncBusy = errors.New("sync busy")
 
 // PublishArgs is the job that publishes a successful run's release.
 type PublishArgs struct {
@@ -262,17 +265,13 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 			if err := river.AddWorkerSafely(workers, &syncWorker{s: cfg.Syncer, busy: cfg.IsBusy}); err != nil {
 				return nil, fmt.Errorf("queue: %w", err)
 			}
-			if _, ok := rc.Queues[QueueEvents]; !ok {
-				rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 4}
-			}
+			rc.Queues[QueueReports] = river.QueueConfig{MaxWorkers: 4}
 		}
 		if cfg.Releaser != nil {
 			if err := river.AddWorkerSafely(workers, &publishWorker{r: cfg.Releaser, db: db, q: q}); err != nil {
 				return nil, fmt.Errorf("queue: %w", err)
 			}
-			if _, ok := rc.Queues[QueueEvents]; !ok {
-				rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 4}
-			}
+			rc.Queues[QueuePublish] = river.QueueConfig{MaxWorkers: 2}
 		}
 		if cfg.Redeliver != nil {
 			if cfg.RedeliverEvery == 0 {
@@ -406,7 +405,7 @@ func (q *Queue) EnqueueSyncs(ctx context.Context, tx *sql.Tx, runIDs []int64) er
 }
 
 func syncOpts(at time.Time) *river.InsertOpts {
-	return &river.InsertOpts{Queue: QueueEvents, MaxAttempts: syncAttempts, ScheduledAt: at}
+	return &river.InsertOpts{Queue: QueueReports, MaxAttempts: syncAttempts, ScheduledAt: at}
 }
 
 // Sync asks for run id's check run to be brought up to date: now for a
@@ -557,7 +556,7 @@ var _ pipeline.Publisher = (*ReleasePublisher)(nil)
 
 // Publish implements pipeline.Publisher.
 func (p *ReleasePublisher) Publish(ctx context.Context, runID int64, _ []pipeline.Artifact) error {
-	if _, err := p.Q.client.Insert(ctx, PublishArgs{RunID: runID}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: syncAttempts}); err != nil {
+	if _, err := p.Q.client.Insert(ctx, PublishArgs{RunID: runID}, &river.InsertOpts{Queue: QueuePublish, MaxAttempts: syncAttempts}); err != nil {
 		return fmt.Errorf("queue the release: %w", err)
 	}
 	return nil

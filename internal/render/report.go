@@ -30,6 +30,7 @@ type RunReport struct {
 	// description.
 	Prompt        string
 	GeneratedSpec string
+	SpecPRURL     string
 	// LogTail is the last lines of LogStep's log (a failed run's failing
 	// step).
 	LogStep string

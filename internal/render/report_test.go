@@ -70,6 +70,7 @@ func reports() map[string]*RunReport {
 	r.Prompt = "a minimal debian with zsh"
 	r.GeneratedSpec = "name: zsh box\nbase: debian\ncustomization:\n  shell: zsh\n"
 	r.CheckURL = "https://github.com/o/r/runs/42"
+	r.SpecPRURL = "https://github.com/o/r/pull/12"
 	m["prompt-running"] = r
 	r = base()
 	r.Status, r.Steps = "CANCELLED", steps("done", "done", "cancelled", "skipped", "skipped", "skipped")

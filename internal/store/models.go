@@ -81,7 +81,10 @@ type Run struct {
 	SourceComment   *int64 `bun:"source_comment_id"` // the comment that asked for the run
 	// Prompt is the description the spec was generated from (/build
 	// <description>); empty for specs from the repository.
-	Prompt     string `bun:"prompt,notnull"`
+	Prompt string `bun:"prompt,notnull"`
+	// SpecPRURL is the pull request proposing the generated spec
+	// (/build --pr).
+	SpecPRURL  string `bun:"spec_pr_url,notnull"`
 	ReleaseURL string `bun:"release_url,notnull"`
 	// ReportError is what could not be reported to GitHub, if anything.
 	ReportError string `bun:"report_error,notnull"`

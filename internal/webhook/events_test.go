@@ -376,13 +376,14 @@ func TestCommentCommands(t *testing.T) {
 	if d.Outcome != store.OutcomeQueued || len(runs) != 1 || runs[0].Trigger != store.TriggerComment || runs[0].HeadSHA != shaA || *runs[0].Number != 7 {
 		t.Fatalf("/build on the PR: %+v %+v", d, runs)
 	}
-	reply(fmt.Sprintf("as run %d", runs[0].ID))
+	// The reply names the run (it may already be its status comment).
+	reply(fmt.Sprintf("run %d", runs[0].ID))
 	d = s.send("issue_comment", "00-created.json", comment("/build retry", maintainer, true))
 	runs = s.runs()
 	if len(runs) != 2 || runs[0].Trigger != store.TriggerRerun || runs[0].HeadSHA != shaA || runs[0].RequestedBy != maintainer {
 		t.Fatalf("retry: %+v", runs)
 	}
-	reply(fmt.Sprintf("Retrying run %d", runs[1].ID))
+	reply(fmt.Sprintf("run %d", runs[0].ID))
 	d = s.send("issue_comment", "00-created.json", comment("/build cancel", maintainer, true))
 	reply("cancelled 2 runs")
 	for _, r := range s.waitEnded() {
@@ -651,7 +652,15 @@ func TestPromptBuilds(t *testing.T) {
 	if d.Outcome != store.OutcomeQueued || d.RunID == nil {
 		t.Fatalf("prompt: %+v", d)
 	}
-	run, _ := s.db.Run(context.Background(), *d.RunID)
+	c := s.waitComments(1)[0]
+	// The reply becomes the run's status comment once it is posted.
+	var run *store.Run
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		run, _ = s.db.Run(context.Background(), *d.RunID)
+		if run.CommentID != nil || time.Now().After(deadline) {
+			break
+		}
+	}
 	if logs, err := s.db.Logs(context.Background(), run.ID, 0, 10); err != nil || len(logs) < 2 || !strings.Contains(logs[1].Message, "generate: attempt 1: a valid spec") {
 		t.Fatalf("the run's log does not say how its spec was made: %+v %v", logs, err)
 	}
@@ -659,7 +668,6 @@ func TestPromptBuilds(t *testing.T) {
 		!strings.Contains(run.SpecSource, "shell: zsh") || run.CommentID == nil {
 		t.Fatalf("run %+v", run)
 	}
-	c := s.waitComments(1)[0]
 	if !strings.Contains(c.Body, "<details>") || !strings.Contains(c.Body, "base: debian") || !strings.Contains(c.Body, fmt.Sprintf("run %d", run.ID)) {
 		t.Fatalf("reply %q", c.Body)
 	}
@@ -681,7 +689,7 @@ func TestPromptBuilds(t *testing.T) {
 		!strings.Contains(string(prs[0].Files["linux-build.yaml"]), "shell: zsh") {
 		t.Fatalf("pull requests %+v", prs)
 	}
-	if c := s.waitComments(2)[1]; !strings.Contains(c.Body, "https://github.com/"+testRepo+"/pull/100") {
+	if c := s.waitComments(2)[1]; !strings.Contains(c.Body, "https://github.com/"+testRepo+"/pull/100") { // kept in the status comment
 		t.Fatalf("reply without the pull request: %q", c.Body)
 	}
 	// A model that never makes a valid spec: a clear reply, no run.

@@ -74,6 +74,7 @@ func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Re
 	if len(res.Warnings) > 0 {
 		fmt.Fprintf(&b, "**Warnings**\n\n%s\n\n", bullet(diagStrings(res.Warnings)))
 	}
+	prURL := ""
 	if ev.PRFlag {
 		base := ev.DefaultBranch
 		if base == "" {
@@ -89,10 +90,11 @@ func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Re
 			return store.Resolution{}, "", err
 		}
 		fmt.Fprintf(&b, "Proposed as a pull request: %s\n\n", url)
+		prURL = url
 	}
 	fmt.Fprintf(&b, "Building it at %s as %s.", short(sha), runPlaceholder)
 	run := &store.Run{Trigger: store.TriggerComment, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: ref, HeadSHA: sha,
-		Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ai.SpecFile, SpecSource: string(res.YAML), Prompt: ev.Argument,
+		Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ai.SpecFile, SpecSource: string(res.YAML), Prompt: ev.Argument, SpecPRURL: prURL,
 		SourceComment: sourceComment(ev)}
 	// The attempts open the run's log.
 	return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("spec generated in %d attempt(s)", res.Attempts), Run: run,

@@ -5,6 +5,7 @@ ALTER TABLE runs DROP COLUMN release_url;
 ALTER TABLE runs DROP COLUMN comment_id;
 ALTER TABLE runs DROP COLUMN source_comment_id;
 ALTER TABLE runs DROP COLUMN prompt;
+ALTER TABLE runs DROP COLUMN spec_pr_url;
 ALTER TABLE runs DROP COLUMN annotations_sent;
 ALTER TABLE runs DROP COLUMN partial_reason;
 ALTER TABLE runs DROP COLUMN diagnostics;
