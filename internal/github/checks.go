@@ -261,13 +261,14 @@ func (c *Checks) sync(ctx context.Context, id int64, state bool) error {
 	return c.finish(ctx, run, conclusion)
 }
 
-// finish records that GitHub shows the run's conclusion.
+// finish records that GitHub shows the run's conclusion — unless the
+// release was published while this sync ran (its links are not shown
+// yet: the sync the publisher queued must not find the run final).
 func (c *Checks) finish(ctx context.Context, run *store.Run, conclusion string) error {
 	if conclusion == "" {
 		return nil
 	}
-	done, empty := true, ""
-	return c.DB.RecordReport(ctx, run.ID, store.ReportUpdate{ReportedFinal: &done, ReportError: &empty})
+	return c.DB.MarkReportedFinal(ctx, run.ID, run.ReleaseURL)
 }
 
 // annotationsOf turns the spec's diagnostics into annotations on path.

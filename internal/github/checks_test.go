@@ -314,3 +314,37 @@ func TestSupersededRunsEndWithTheNewerSync(t *testing.T) {
 		t.Fatalf("%d check runs", len(fake.CheckRuns()))
 	}
 }
+
+// A release published while the final sync runs is not lost: the run is
+// not marked final, so the publisher's sync shows the links.
+func TestReleaseDuringFinalSyncIsShown(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	run := githubRun(t, db)
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 1, SHA256: "ab"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The final sync read the run without a release...
+	before, _ := db.Run(ctx, run.ID)
+	// ...the publisher records the release meanwhile...
+	url, notFinal := "https://github.com/octo/repo/releases/tag/x", false
+	if err := db.RecordReport(ctx, run.ID, store.ReportUpdate{ReleaseURL: &url, ReportedFinal: &notFinal}); err != nil {
+		t.Fatal(err)
+	}
+	// ...and the sync ends.
+	if err := c.finish(ctx, before, "success"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.Run(ctx, run.ID); got.ReportedFinal {
+		t.Fatal("marked final although the release is not shown")
+	}
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := db.Run(ctx, run.ID); !got.ReportedFinal || !strings.Contains(onlyCheckRun(t, fake).Summary, url) {
+		t.Fatalf("the release is not shown: %+v", onlyCheckRun(t, fake).Summary)
+	}
+}

@@ -138,3 +138,14 @@ func (db *DB) SupersededBy(ctx context.Context, id int64) ([]int64, error) {
 	})
 	return ids, err
 }
+
+// MarkReportedFinal records that GitHub shows run id as it ended, with the
+// release releaseURL (empty: none yet). If the run's release changed
+// since, nothing is recorded: a later sync shows it.
+func (db *DB) MarkReportedFinal(ctx context.Context, id int64, releaseURL string) error {
+	return db.withRetry(ctx, "mark reported", func(ctx context.Context) error {
+		_, err := db.Bun.NewUpdate().Model((*Run)(nil)).Set("reported_final = ?", true).Set("report_error = ?", "").
+			Where("id = ? AND release_url = ?", id, releaseURL).Exec(ctx)
+		return err
+	})
+}
