@@ -36,21 +36,10 @@ type Store interface {
 	LatestRunAt(ctx context.Context, repo, sha string) (*store.Run, error)
 }
 
-// Intaker durably records a delivery and what it asks for: a
-// store.Committer (group commit), or DirectIntake.
+// Intaker durably records a delivery and what it asks for (a
+// store.Committer: group commit).
 type Intaker interface {
 	Intake(ctx context.Context, item *store.IntakeItem) (store.IntakeResult, error)
-}
-
-// DirectIntake records each delivery in its own transaction.
-type DirectIntake struct {
-	DB   *store.DB
-	Jobs store.Jobs
-}
-
-// Intake implements Intaker.
-func (d DirectIntake) Intake(ctx context.Context, item *store.IntakeItem) (store.IntakeResult, error) {
-	return d.DB.Intake(ctx, item, d.Jobs)
 }
 
 // Config configures the receiver.
