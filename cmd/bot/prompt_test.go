@@ -2,14 +2,12 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -85,36 +83,7 @@ func TestServePromptBuild(t *testing.T) {
 	t.Setenv("GITHUB_API_URL", fake.APIURL())
 	t.Setenv("OLLAMA_URL", ollama.URL)
 
-	dir, addr := t.TempDir(), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		exited <- runContext(ctx, []string{"serve", "--addr", addr, "--database-url", "", "--data-dir", dir, "--no-iso", "--log-format", "json", "--log-level", "warn"},
-			strings.NewReader(""), io.Discard, &stderr)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(2 * time.Minute):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + addr
-	for start := time.Now(); ; {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("serve not ready: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, _, stderr := startServe(t)
 	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", bytes.NewReader(body))
 	req.Header.Set("X-GitHub-Event", "issue_comment")
 	req.Header.Set("X-GitHub-Delivery", "e2e-prompt-1")

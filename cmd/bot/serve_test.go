@@ -33,6 +33,43 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// startServe runs `bot serve` (SQLite in a temporary directory, image
+// only) until the test ends and returns its base URL, data directory and
+// log.
+func startServe(t *testing.T) (string, string, *bytes.Buffer) {
+	t.Helper()
+	dir, addr := t.TempDir(), freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	stderr := &bytes.Buffer{}
+	go func() {
+		exited <- runContext(ctx, []string{"serve", "--addr", addr, "--database-url", "", "--data-dir", dir, "--no-iso", "--log-format", "json", "--log-level", "warn"},
+			strings.NewReader(""), io.Discard, stderr)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-exited:
+		case <-time.After(2 * time.Minute):
+			t.Error("serve did not stop")
+		}
+	})
+	base := "http://" + addr
+	for start := time.Now(); ; {
+		resp, err := http.Get(base + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return base, dir, stderr
+			}
+		}
+		if time.Since(start) > 30*time.Second {
+			t.Fatalf("serve not ready: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // End to end through `bot serve`: a signed real push whose commit adds
 // linux-build.yaml (examples/minimal-debian.yaml) is acknowledged, the spec
 // is fetched from the fake GitHub at the pushed SHA, and the real pipeline
@@ -75,36 +112,7 @@ func TestServePushToCompletedRun(t *testing.T) {
 	t.Setenv("GITHUB_WEBHOOK_SECRET", secret)
 	t.Setenv("GITHUB_API_URL", fake.APIURL())
 
-	dir, addr := t.TempDir(), freeAddr(t)
-	ctx, cancel := context.WithCancel(context.Background())
-	exited := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		exited <- runContext(ctx, []string{"serve", "--addr", addr, "--database-url", "", "--data-dir", dir, "--no-iso", "--log-format", "json", "--log-level", "warn"},
-			strings.NewReader(""), io.Discard, &stderr)
-	}()
-	defer func() {
-		cancel()
-		select {
-		case <-exited:
-		case <-time.After(2 * time.Minute):
-			t.Error("serve did not stop")
-		}
-	}()
-	base := "http://" + addr
-	for start := time.Now(); ; {
-		resp, err := http.Get(base + "/readyz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Since(start) > 30*time.Second {
-			t.Fatalf("serve not ready: %v\n%s", err, stderr.String())
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	base, dir, stderr := startServe(t)
 	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", bytes.NewReader(body))
 	req.Header.Set("X-GitHub-Event", "push")
 	req.Header.Set("X-GitHub-Delivery", "e2e-push-1")

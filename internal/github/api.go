@@ -47,11 +47,7 @@ func (a *App) Permission(ctx context.Context, installationID int64, repo, user s
 		return e.perm, nil
 	}
 	a.perms.mu.Unlock()
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return "", err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return "", err
 	}
@@ -75,11 +71,7 @@ func (a *App) Permission(ctx context.Context, installationID int64, repo, user s
 
 // PullRequest returns pull request number of repo.
 func (a *App) PullRequest(ctx context.Context, installationID int64, repo string, number int) (*gh.PullRequest, error) {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -96,11 +88,7 @@ const maxFilePages = 30
 
 // PullRequestFiles lists the files pull request number changes.
 func (a *App) PullRequestFiles(ctx context.Context, installationID int64, repo string, number int) ([]*gh.CommitFile, error) {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -122,11 +110,7 @@ func (a *App) PullRequestFiles(ctx context.Context, installationID int64, repo s
 
 // Comment posts body on issue or pull request number of repo.
 func (a *App) Comment(ctx context.Context, installationID int64, repo string, number int, body string) (int64, error) {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return 0, err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return 0, err
 	}
@@ -140,18 +124,7 @@ func (a *App) Comment(ctx context.Context, installationID int64, repo string, nu
 // appClient is the client authenticated as the App itself (a JWT), for
 // the /app endpoints.
 func (a *App) appClient() (*gh.Client, error) {
-	c := gh.NewClient(&http.Client{Transport: a.apps, Timeout: 30 * time.Second})
-	if a.cfg.APIURL != "" {
-		upload := a.cfg.UploadURL
-		if upload == "" {
-			upload = a.cfg.APIURL
-		}
-		var err error
-		if c, err = c.WithEnterpriseURLs(a.cfg.APIURL, upload); err != nil {
-			return nil, fmt.Errorf("github urls: %w", err)
-		}
-	}
-	return c, nil
+	return a.newClient(&http.Client{Transport: a.apps, Timeout: 30 * time.Second})
 }
 
 // Delivery is one attempt of a webhook delivery, as GitHub lists them.
@@ -211,11 +184,7 @@ func (a *App) Redeliver(ctx context.Context, id int64) error {
 // React adds a reaction (eyes, rocket, confused, …) to issue comment id.
 // Reacting twice with the same content is harmless: GitHub answers 200.
 func (a *App) React(ctx context.Context, installationID int64, repo string, commentID int64, content string) error {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return err
 	}
@@ -227,11 +196,7 @@ func (a *App) React(ctx context.Context, installationID int64, repo string, comm
 
 // EditComment replaces the body of issue comment id.
 func (a *App) EditComment(ctx context.Context, installationID int64, repo string, commentID int64, body string) error {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return err
 	}
@@ -243,11 +208,7 @@ func (a *App) EditComment(ctx context.Context, installationID int64, repo string
 
 // BranchHead returns the commit at the head of branch.
 func (a *App) BranchHead(ctx context.Context, installationID int64, repo, branch string) (string, error) {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return "", err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return "", err
 	}
@@ -275,11 +236,7 @@ type SpecPR struct {
 // pull request from it, returning its URL. It is idempotent: an existing
 // branch or pull request of the same name is reused (a retried job).
 func (a *App) OpenSpecPR(ctx context.Context, installationID int64, p SpecPR) (string, error) {
-	owner, name, err := splitRepo(p.Repo)
-	if err != nil {
-		return "", err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, p.Repo)
 	if err != nil {
 		return "", err
 	}

@@ -374,11 +374,7 @@ func Report(ctx context.Context, db *store.DB, run *store.Run, publicURL string)
 // FindCheckRun returns the check run named name with external id
 // externalID on commit sha, or nil.
 func (a *App) FindCheckRun(ctx context.Context, installationID int64, repo, sha, name, externalID string) (*gh.CheckRun, error) {
-	owner, rname, err := splitRepo(repo)
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, rname, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -404,11 +400,7 @@ func (a *App) FindCheckRun(ctx context.Context, installationID int64, repo, sha,
 
 // CreateCheckRun creates a check run.
 func (a *App) CreateCheckRun(ctx context.Context, installationID int64, repo string, opts gh.CreateCheckRunOptions) (*gh.CheckRun, error) {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return nil, err
 	}
@@ -421,11 +413,7 @@ func (a *App) CreateCheckRun(ctx context.Context, installationID int64, repo str
 
 // UpdateCheckRun updates check run id.
 func (a *App) UpdateCheckRun(ctx context.Context, installationID int64, repo string, id int64, opts gh.UpdateCheckRunOptions) (*gh.CheckRun, error) {
-	owner, name, err := splitRepo(repo)
-	if err != nil {
-		return nil, err
-	}
-	c, err := a.Installation(installationID)
+	c, owner, name, err := a.repoClient(installationID, repo)
 	if err != nil {
 		return nil, err
 	}

@@ -87,20 +87,44 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 		lt.backoff = a.backoff
 	}
 	a.transports = append(a.transports, lt)
-	hc := &http.Client{Transport: lt, Timeout: 5 * time.Minute}
-	c := gh.NewClient(hc)
-	if a.cfg.APIURL != "" {
-		upload := a.cfg.UploadURL
-		if upload == "" {
-			upload = a.cfg.APIURL
-		}
-		var err error
-		if c, err = c.WithEnterpriseURLs(a.cfg.APIURL, upload); err != nil {
-			return nil, fmt.Errorf("github urls: %w", err)
-		}
+	c, err := a.newClient(&http.Client{Transport: lt, Timeout: 5 * time.Minute})
+	if err != nil {
+		return nil, err
 	}
 	a.clients[id] = c
 	return c, nil
+}
+
+// newClient is a go-github client on hc, pointed at GitHub Enterprise
+// Server when APIURL is set.
+func (a *App) newClient(hc *http.Client) (*gh.Client, error) {
+	c := gh.NewClient(hc)
+	if a.cfg.APIURL == "" {
+		return c, nil
+	}
+	upload := a.cfg.UploadURL
+	if upload == "" {
+		upload = a.cfg.APIURL
+	}
+	c, err := c.WithEnterpriseURLs(a.cfg.APIURL, upload)
+	if err != nil {
+		return nil, fmt.Errorf("github urls: %w", err)
+	}
+	return c, nil
+}
+
+// repoClient is installation id's client and repo split into owner and
+// name: the prologue of every repository call.
+func (a *App) repoClient(id int64, repo string) (*gh.Client, string, string, error) {
+	owner, name, err := splitRepo(repo)
+	if err != nil {
+		return nil, "", "", err
+	}
+	c, err := a.Installation(id)
+	if err != nil {
+		return nil, "", "", err
+	}
+	return c, owner, name, nil
 }
 
 // uploadClient is installation id's client without an overall timeout:

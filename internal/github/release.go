@@ -260,11 +260,7 @@ func (r *Releases) writeLog(ctx context.Context, id int64, path string) error {
 
 // release returns the run's release, creating it when it is missing.
 func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string) (*gh.RepositoryRelease, error) {
-	owner, name, err := splitRepo(run.Repo)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.App.Installation(*run.InstallationID)
+	c, owner, name, err := r.App.repoClient(*run.InstallationID, run.Repo)
 	if err != nil {
 		return nil, err
 	}
@@ -310,11 +306,7 @@ func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, 
 }
 
 func (r *Releases) listAssets(ctx context.Context, run *store.Run, releaseID int64) (map[string]ghAsset, error) {
-	owner, name, err := splitRepo(run.Repo)
-	if err != nil {
-		return nil, err
-	}
-	c, err := r.App.Installation(*run.InstallationID)
+	c, owner, name, err := r.App.repoClient(*run.InstallationID, run.Repo)
 	if err != nil {
 		return nil, err
 	}
@@ -410,11 +402,7 @@ func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.Repositor
 }
 
 func (r *Releases) deleteAsset(ctx context.Context, run *store.Run, id int64) error {
-	owner, name, err := splitRepo(run.Repo)
-	if err != nil {
-		return err
-	}
-	c, err := r.App.Installation(*run.InstallationID)
+	c, owner, name, err := r.App.repoClient(*run.InstallationID, run.Repo)
 	if err != nil {
 		return err
 	}
