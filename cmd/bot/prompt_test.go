@@ -1,17 +1,11 @@
 package main
 
 import (
-	"bytes"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -19,7 +13,6 @@ import (
 	"go.yaml.in/yaml/v3"
 
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // End to end through `bot serve` with a fake GitHub and a fake Ollama:
@@ -27,12 +20,7 @@ import (
 // → a real build at the default branch's head → the reply edited with the
 // release's links, and 👀 then 🚀 on the command.
 func TestServePromptBuild(t *testing.T) {
-	if err := exec.Command("docker", "image", "inspect", "debian:bookworm").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("docker with debian:bookworm is needed: %v", err)
-		}
-		t.Skipf("docker with debian:bookworm is needed: %v", err)
-	}
+	needDocker(t)
 	// The model answers with the minimal example (as JSON, fenced, after
 	// a thought), so the build reuses the engine's layer cache.
 	var example any
@@ -75,23 +63,12 @@ func TestServePromptBuild(t *testing.T) {
 	fake := githubtest.New(t)
 	fake.SetPermission(repo, "maintainer", "admin")
 	fake.SetBranch(repo, "main", sha)
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	const secret = "prompt-test-secret"
-	t.Setenv("GITHUB_APP_ID", "1")
-	t.Setenv("GITHUB_PRIVATE_KEY", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
-	t.Setenv("GITHUB_WEBHOOK_SECRET", secret)
-	t.Setenv("GITHUB_API_URL", fake.APIURL())
+	appEnv(t, secret, fake)
 	t.Setenv("OLLAMA_URL", ollama.URL)
 
 	base, _, stderr := startServe(t)
-	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", bytes.NewReader(body))
-	req.Header.Set("X-GitHub-Event", "issue_comment")
-	req.Header.Set("X-GitHub-Delivery", "e2e-prompt-1")
-	req.Header.Set("X-Hub-Signature-256", webhook.Sign(secret, body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := deliver(t, base, "issue_comment", "e2e-prompt-1", secret, body)
 	resp.Body.Close()
 	if resp.StatusCode != 202 {
 		t.Fatalf("comment acknowledged with %d", resp.StatusCode)

@@ -65,6 +65,47 @@ func (c appConfig) newApp() (*github.App, error) {
 	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL})
 }
 
+// startQueue makes and starts the queue of serve and worker: with
+// workers > 0 it runs builds (the real pipeline) and, when gh is set, the
+// GitHub work; with none it only inserts jobs. close releases the engine.
+func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFlags, workers int, gh *github.App, appID int64) (*queue.Queue, func(), error) {
+	qcfg := queue.Config{Logger: slog.Default()}
+	closeEngine := func() {}
+	var work *githubWork
+	if workers > 0 {
+		var reporters []pipeline.Reporter
+		var fetcher pipeline.SpecFetcher
+		var publisher pipeline.Publisher
+		if gh != nil {
+			var err error
+			if work, err = newGithubWork(db, gh, appID); err != nil {
+				return nil, nil, err
+			}
+			work.configure(&qcfg)
+			reporters, fetcher, publisher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}, work.publisher
+		}
+		p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, publisher)
+		if err != nil {
+			return nil, nil, err
+		}
+		closeEngine = func() { eng.Close() }
+		qcfg.Workers, qcfg.Runner = workers, p
+	}
+	q, err := queue.New(db, qcfg)
+	if err != nil {
+		closeEngine()
+		return nil, nil, err
+	}
+	if work != nil {
+		work.attach(q)
+	}
+	if err := q.Start(ctx); err != nil {
+		closeEngine()
+		return nil, nil, err
+	}
+	return q, closeEngine, nil
+}
+
 // githubWork is what a worker with the App's key does for GitHub: decide
 // deferred deliveries (pull requests, comment commands), redeliver missed
 // deliveries, and keep check runs current.
@@ -101,7 +142,6 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, erro
 // configure adds the GitHub work to a queue's configuration.
 func (w *githubWork) configure(c *queue.Config) {
 	c.Events, c.Redeliver, c.Syncer, c.Releaser = w.events, w.redeliv, w.checks, w.releases
-	c.IsBusy = func(err error) bool { return errors.Is(err, github.ErrBusy) }
 }
 
 // attach gives the parts that enqueue jobs the queue they enqueue on.
@@ -146,31 +186,11 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 			if err != nil {
 				return err
 			}
-			qcfg := queue.Config{Logger: slog.Default()}
-			var work *githubWork
-			if workers > 0 {
-				work, err = newGithubWork(db, gh, ac.appID)
-				if err != nil {
-					return err
-				}
-				work.configure(&qcfg)
-				p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}, work.publisher)
-				if err != nil {
-					return err
-				}
-				defer eng.Close()
-				qcfg.Workers, qcfg.Runner = workers, p
-			}
-			q, err := queue.New(db, qcfg)
+			q, closeQueue, err := startQueue(ctx, db, sf.dataDir, pf, workers, gh, ac.appID)
 			if err != nil {
 				return err
 			}
-			if work != nil {
-				work.attach(q)
-			}
-			if err := q.Start(ctx); err != nil {
-				return err
-			}
+			defer closeQueue()
 			// Group commit: concurrent deliveries share a transaction.
 			committer := store.NewCommitter(db, q, committers, maxBatch)
 			defer committer.Close()

@@ -33,6 +33,45 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// needDocker fails (CI) or skips the test without the engine and the
+// offline base image.
+func needDocker(t *testing.T) {
+	t.Helper()
+	if err := exec.Command("docker", "image", "inspect", "debian:bookworm").Run(); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("docker with debian:bookworm is needed: %v", err)
+		}
+		t.Skipf("docker with debian:bookworm is needed: %v", err)
+	}
+}
+
+// appEnv configures the GitHub App (a fresh key) against the fake.
+func appEnv(t *testing.T, secret string, fake *githubtest.Server) {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("GITHUB_APP_ID", "1")
+	t.Setenv("GITHUB_PRIVATE_KEY", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
+	t.Setenv("GITHUB_WEBHOOK_SECRET", secret)
+	t.Setenv("GITHUB_API_URL", fake.APIURL())
+}
+
+// deliver posts a signed webhook delivery.
+func deliver(t *testing.T, base, event, id, secret string, body []byte) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", event)
+	req.Header.Set("X-GitHub-Delivery", id)
+	req.Header.Set("X-Hub-Signature-256", webhook.Sign(secret, body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
 // startServe runs `bot serve` (SQLite in a temporary directory, image
 // only) until the test ends and returns its base URL, data directory and
 // log.
@@ -76,12 +115,7 @@ func startServe(t *testing.T) (string, string, *bytes.Buffer) {
 // (image only here; the ISO path has its own end-to-end test) completes
 // the run.
 func TestServePushToCompletedRun(t *testing.T) {
-	if err := exec.Command("docker", "image", "inspect", "debian:bookworm").Run(); err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("docker with debian:bookworm is needed: %v", err)
-		}
-		t.Skipf("docker with debian:bookworm is needed: %v", err)
-	}
+	needDocker(t)
 	const sha = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 	spec, err := os.ReadFile("../../examples/minimal-debian.yaml")
 	if err != nil {
@@ -105,22 +139,11 @@ func TestServePushToCompletedRun(t *testing.T) {
 
 	fake := githubtest.New(t)
 	fake.SetFile(repo, sha, "linux-build.yaml", spec)
-	key, _ := rsa.GenerateKey(rand.Reader, 2048)
 	const secret = "serve-test-secret"
-	t.Setenv("GITHUB_APP_ID", "1")
-	t.Setenv("GITHUB_PRIVATE_KEY", string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})))
-	t.Setenv("GITHUB_WEBHOOK_SECRET", secret)
-	t.Setenv("GITHUB_API_URL", fake.APIURL())
+	appEnv(t, secret, fake)
 
 	base, dir, stderr := startServe(t)
-	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", bytes.NewReader(body))
-	req.Header.Set("X-GitHub-Event", "push")
-	req.Header.Set("X-GitHub-Delivery", "e2e-push-1")
-	req.Header.Set("X-Hub-Signature-256", webhook.Sign(secret, body))
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := deliver(t, base, "push", "e2e-push-1", secret, body)
 	var ack struct {
 		RunID int64 `json:"run_id"`
 	}

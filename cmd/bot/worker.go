@@ -11,8 +11,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linux-builder/linux-builder/internal/github"
-	"github.com/linux-builder/linux-builder/internal/pipeline"
-	"github.com/linux-builder/linux-builder/internal/queue"
 )
 
 func newWorkerCmd() *cobra.Command {
@@ -41,35 +39,11 @@ elsewhere).`,
 			}
 			defer db.Close()
 			gh, appID := workerApp()
-			var fetcher pipeline.SpecFetcher
-			qcfg := queue.Config{Workers: workers, Logger: slog.Default()}
-			var work *githubWork
-			var reporters []pipeline.Reporter
-			var publisher pipeline.Publisher
-			if gh != nil {
-				fetcher = github.SpecFetcher{App: gh}
-				if work, err = newGithubWork(db, gh, appID); err != nil {
-					return err
-				}
-				work.configure(&qcfg)
-				reporters, publisher = append(reporters, work.reporter), work.publisher
-			}
-			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, reporters, fetcher, publisher)
+			q, closeQueue, err := startQueue(ctx, db, sf.dataDir, pf, workers, gh, appID)
 			if err != nil {
 				return err
 			}
-			defer eng.Close()
-			qcfg.Runner = p
-			q, err := queue.New(db, qcfg)
-			if err != nil {
-				return err
-			}
-			if work != nil {
-				work.attach(q)
-			}
-			if err := q.Start(ctx); err != nil {
-				return err
-			}
+			defer closeQueue()
 			slog.Info("worker started", "workers", workers, "database", db.URL)
 			<-ctx.Done()
 			slog.Info("worker stopping")

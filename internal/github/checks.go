@@ -51,9 +51,9 @@ type Checks struct {
 	Logger    *slog.Logger
 }
 
-// ErrBusy is returned by Sync when another worker is syncing the run: the
-// job should try again in a moment.
-var ErrBusy = errors.New("the run's check run is being synced by another worker")
+// ErrBusy is returned by Sync when another worker is syncing the run (it
+// is the store's lock error): the job tries again in a moment.
+var ErrBusy = store.ErrLocked
 
 func (c *Checks) name() string {
 	if c.Name == "" {

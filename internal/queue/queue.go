@@ -114,7 +114,8 @@ const syncAttempts = 12
 
 // Syncer brings a run's check run up to date (internal/github.Checks).
 // state is set for a change of state (not log progress); lastAttempt asks
-// it to record a failure instead of returning it.
+// it to record a failure instead of returning it. store.ErrLocked means
+// another worker is syncing the run: the job is snoozed.
 type Syncer interface {
 	Sync(ctx context.Context, runID int64, state, lastAttempt bool) error
 }
@@ -171,8 +172,6 @@ type Config struct {
 	// Syncer keeps check runs up to date; without it, sync jobs wait for
 	// a worker that has one.
 	Syncer Syncer
-	// IsBusy tells the Syncer's "another worker has it" error.
-	IsBusy func(error) bool
 	// Releaser publishes releases; without it, publish jobs wait for a
 	// worker that has one.
 	Releaser Releaser
@@ -262,7 +261,7 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 		if cfg.Syncer != nil {
-			if err := river.AddWorkerSafely(workers, &syncWorker{s: cfg.Syncer, busy: cfg.IsBusy}); err != nil {
+			if err := river.AddWorkerSafely(workers, &syncWorker{s: cfg.Syncer}); err != nil {
 				return nil, fmt.Errorf("queue: %w", err)
 			}
 			rc.Queues[QueueReports] = river.QueueConfig{MaxWorkers: 4}
@@ -504,13 +503,12 @@ func (w *eventWorker) Timeout(job *river.Job[EventArgs]) time.Duration {
 
 type syncWorker struct {
 	river.WorkerDefaults[SyncArgs]
-	s    Syncer
-	busy func(error) bool
+	s Syncer
 }
 
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	err := w.s.Sync(ctx, job.Args.RunID, job.Args.Reason != "log", job.Attempt >= job.MaxAttempts)
-	if err != nil && w.busy != nil && w.busy(err) {
+	if errors.Is(err, store.ErrLocked) { // another worker is syncing the run
 		return river.JobSnooze(time.Second)
 	}
 	return err

@@ -89,6 +89,20 @@ func groupRuns(items []*IntakeItem, fresh func(i int) bool, res []IntakeResult) 
 	return groups
 }
 
+// runResults tells each delivery of groups its run, whether it joined an
+// existing one, and (on the first delivery of a run) what it cancelled.
+func runResults(groups []*runGroup, res []IntakeResult) {
+	for _, g := range groups {
+		for k, i := range g.items {
+			res[i].RunID = g.run.ID
+			res[i].Coalesced = res[i].Coalesced || g.coalesced
+			if k == 0 {
+				res[i].Cancelled = g.cancelled
+			}
+		}
+	}
+}
+
 func intakePart(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeItem, jobs Jobs, optimistic bool) ([]IntakeResult, error) {
 	res := make([]IntakeResult, len(items))
 	rows := deliveryRows(items, now)
@@ -108,15 +122,11 @@ func intakePart(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeIt
 		if err := startRuns(ctx, tx, now, groups, jobs); err != nil {
 			return nil, err
 		}
-		for _, g := range groups {
-			for k, i := range g.items {
-				id := g.run.ID
+		runResults(groups, res)
+		for i := range rows {
+			if res[i].RunID != 0 {
+				id := res[i].RunID
 				rows[i].RunID = &id
-				res[i].RunID = id
-				res[i].Coalesced = res[i].Coalesced || g.coalesced
-				if k == 0 {
-					res[i].Cancelled = g.cancelled
-				}
 			}
 		}
 		insert := make([]Delivery, 0, len(rows))
@@ -170,13 +180,9 @@ func intakePart(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeIt
 		// Link the deliveries to their runs in one statement.
 		var ids []int64
 		var link []any
+		runResults(groups, res)
 		for _, g := range groups {
-			for k, i := range g.items {
-				res[i].RunID = g.run.ID
-				res[i].Coalesced = res[i].Coalesced || g.coalesced
-				if k == 0 {
-					res[i].Cancelled = g.cancelled
-				}
+			for _, i := range g.items {
 				ids = append(ids, res[i].DeliveryRowID)
 				link = append(link, res[i].DeliveryRowID, g.run.ID)
 			}

@@ -7,7 +7,6 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -93,7 +92,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 	checks := &github.Checks{App: gh, DB: db, Reports: reports, Logger: quiet}
 	var qp *queue.Queue
 	q, err := queue.New(db, queue.Config{Workers: 1, Runner: waitingRunner{db, &qp}, Events: events, Syncer: checks,
-		IsBusy: func(err error) bool { return errors.Is(err, github.ErrBusy) }, Logger: quiet})
+		Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
