@@ -34,7 +34,13 @@ trap cleanup EXIT
 go build -o "$work/bot" ./cmd/bot
 go build -o "$work/loadtest" ./scripts/loadtest
 secret="load-test-secret"
-"$work/loadtest" bodies 20000 "$secret" "$work/bodies.txt"
+# Every delivery is a different push (its own commit), as from GitHub; the
+# warm-up, the paced and the saturating runs each have their own commits.
+"$work/loadtest" bodies 2000 1 "$secret" "$work/warm.txt"
+"$work/loadtest" bodies $(( DURATION * 500 + 1000 )) 1000001 "$secret" "$work/paced.txt"
+"$work/loadtest" bodies $(( DURATION * 12000 )) 2000001 "$secret" "$work/max.txt"
+# The bare ceiling gets finished bodies: the cheapest requests for wrk.
+"$work/loadtest" full-bodies 20000 1 "$secret" "$work/bare-bodies.txt"
 openssl genrsa -out "$work/key.pem" 2048 2>/dev/null
 
 wait_up() { for _ in $(seq 100); do curl -fsS -o /dev/null "$1" 2>/dev/null && return 0; sleep 0.1; done; echo "server at $1 did not start" >&2; return 1; }
@@ -44,7 +50,7 @@ field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
 # 1. The ceiling: a bare Fiber handler, same wrk settings.
 "$work/loadtest" bare 127.0.0.1:18081 & pids+=($!)
 sleep 0.5
-BODIES="$work/bodies.txt" RUN_ID=bare wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
+BODIES="$work/bare-bodies.txt" RUN_ID=bare wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
   -s scripts/loadtest/deliveries.lua http://127.0.0.1:18081 >"$work/bare.txt"
 bare=$(result "$work/bare.txt")
 kill "${pids[0]}"; wait "${pids[0]}" 2>/dev/null || true; pids=()
@@ -69,13 +75,13 @@ for target in bot webhook; do
   pid=${pids[-1]}
   wait_up http://127.0.0.1:18082/readyz
   # Warm-up (connections, caches), not measured.
-  BODIES="$work/bodies.txt" THREADS=1 RATE=500 RUN_ID="$target-warm" wrk -t1 -c20 -d3s \
+  BODIES="$work/warm.txt" THREADS=1 RATE=500 RUN_ID="$target-warm" wrk -t1 -c20 -d3s \
     -s scripts/loadtest/deliveries.lua http://127.0.0.1:18082 >/dev/null
   # Steady load first (the latency target), then saturation (throughput).
-  BODIES="$work/bodies.txt" THREADS=1 RATE=500 RUN_ID="$target-paced" wrk -t1 -c20 -d"${DURATION}s" \
+  BODIES="$work/paced.txt" THREADS=1 RATE=500 RUN_ID="$target-paced" wrk -t1 -c20 -d"${DURATION}s" \
     -s scripts/loadtest/deliveries.lua http://127.0.0.1:18082 >"$work/$target-paced.txt"
   out[$target-rss-paced]=$("$work/loadtest" rss "$pid")
-  BODIES="$work/bodies.txt" RUN_ID="$target-max" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
+  BODIES="$work/max.txt" RUN_ID="$target-max" wrk -t"$THREADS" -c"$CONNS" -d"${DURATION}s" \
     -s scripts/loadtest/deliveries.lua http://127.0.0.1:18082 >"$work/$target-max.txt"
   out[$target-max]=$(result "$work/$target-max.txt")
   out[$target-paced]=$(result "$work/$target-paced.txt")

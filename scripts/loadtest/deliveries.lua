@@ -1,7 +1,16 @@
 -- wrk script: signed GitHub push deliveries, each with its own delivery id.
--- The bodies and their X-Hub-Signature-256 come from BODIES (written by
--- `loadtest bodies`): the signature covers the body only, so it is computed
--- once per body and the delivery id header can change on every request.
+-- BODIES (written by `loadtest bodies` or `loadtest full-bodies`) holds
+-- either
+--   * a payload template and, for each commit, its SHA and the body's
+--     X-Hub-Signature-256: every delivery is a different push (its own
+--     commit), as GitHub sends them. A run that sends more deliveries than
+--     there are commits starts again from the first and says so (the
+--     repeated pushes then coalesce). Used against the receivers.
+--   * finished bodies with their signatures, sent in turn: the cheapest
+--     requests wrk can make, for the bare Fiber ceiling (a costlier
+--     generator would lower the ceiling and flatter the ratio).
+-- The signature covers the body only, so it is computed ahead and the
+-- delivery id header can change on every request. Threads take turns.
 -- RATE (deliveries/s over all threads; 0 = as fast as possible) paces the
 -- requests with wrk's delay(): each thread keeps a schedule of evenly spaced
 -- send times and waits for the next free slot.
@@ -15,8 +24,11 @@ local function now_ms()
   ffi.C.gettimeofday(tv, nil)
   return tonumber(tv.tv_sec) * 1000 + tonumber(tv.tv_usec) / 1000
 end
-local bodies, sigs = {}, {}
+local parts, shas, sigs, bodies = nil, {}, {}, {}
+local template = false
+local body_len = 0 -- of the template's parts
 local counter, index, thread_id = 0, 0, 0
+wrapped = 0
 local run = os.getenv("RUN_ID") or tostring(os.time())
 local rate = tonumber(os.getenv("RATE") or "0")
 local nthreads = tonumber(os.getenv("THREADS") or "1")
@@ -32,26 +44,77 @@ end
 
 function init(args)
   thread_id = tid or 0
+  local first = true
   for line in io.lines(os.getenv("BODIES")) do
-    local sig, body = line:match("^([^\t]+)\t(.*)$")
-    table.insert(sigs, sig)
-    table.insert(bodies, body)
+    local a, b = line:match("^([^\t]+)\t(.*)$")
+    if first then
+      template, first = a == "template", false
+    end
+    if not template then
+      table.insert(sigs, a)
+      table.insert(bodies, b)
+    elseif parts == nil then
+      -- The template: split at each SHA mark.
+      parts = {}
+      for piece in (b .. "@SHA@"):gmatch("(.-)@SHA@") do
+        table.insert(parts, piece)
+        body_len = body_len + #piece
+      end
+    else
+      table.insert(sigs, a)
+      table.insert(shas, b)
+    end
   end
-  -- Threads start at different bodies.
-  index = (thread_id * 7919) % #bodies
+  if #sigs == 0 then
+    error("no deliveries in " .. tostring(os.getenv("BODIES")))
+  end
+  index = thread_id + 1 - nthreads
 end
 
 function request()
   counter = counter + 1
-  index = index % #bodies + 1
-  local headers = {
-    ["Content-Type"] = "application/json",
-    ["User-Agent"] = "GitHub-Hookshot/load",
-    ["X-GitHub-Event"] = "push",
-    ["X-GitHub-Delivery"] = string.format("%s-%d-%d", run, thread_id, counter),
-    ["X-Hub-Signature-256"] = sigs[index],
+  -- Thread t of n sends commits t+1, t+1+n, t+1+2n, …
+  index = index + nthreads
+  if index > #sigs then
+    index = (index - 1) % nthreads + 1
+    if template then
+      wrapped = wrapped + 1
+    end
+  end
+  if not template then
+    local headers = {
+      ["Content-Type"] = "application/json",
+      ["User-Agent"] = "GitHub-Hookshot/load",
+      ["X-GitHub-Event"] = "push",
+      ["X-GitHub-Delivery"] = string.format("%s-%d-%d", run, thread_id, counter),
+      ["X-Hub-Signature-256"] = sigs[index],
+    }
+    return wrk.format("POST", "/webhook", headers, bodies[index])
+  end
+  -- One concatenation makes the whole request: the body is not made on
+  -- its own first.
+  local sha = shas[index]
+  local req = {
+    "POST /webhook HTTP/1.1\r\n",
+    "Host: ", wrk.host, ":", wrk.port, "\r\n",
+    "Content-Type: application/json\r\n",
+    "User-Agent: GitHub-Hookshot/load\r\n",
+    "X-GitHub-Event: push\r\n",
+    "X-GitHub-Delivery: ", run, "-", thread_id, "-", counter, "\r\n",
+    "X-Hub-Signature-256: ", sigs[index], "\r\n",
+    "Content-Length: ", body_len + (#parts - 1) * #sha, "\r\n",
+    "\r\n",
   }
-  return wrk.format("POST", "/webhook", headers, bodies[index])
+  local n = #req
+  for i, piece in ipairs(parts) do
+    if i > 1 then
+      n = n + 1
+      req[n] = sha
+    end
+    n = n + 1
+    req[n] = piece
+  end
+  return table.concat(req, "", 1, n)
 end
 
 function delay()
@@ -78,6 +141,13 @@ function response(status, headers, body)
 end
 
 function done(summary, latency, requests)
+  local w = 0
+  for _, t in ipairs(threads) do
+    w = w + (t:get("wrapped") or 0)
+  end
+  if w > 0 then
+    io.stderr:write(string.format("warning: ran out of commits %d times: some pushes were repeated\n", w))
+  end
   local p = latency:percentile(99) / 1000
   io.write(string.format("RESULT requests=%d duration_s=%.2f rps=%.1f p50_ms=%.2f p99_ms=%.2f max_ms=%.2f errors_status=%d errors_io=%d\n",
     summary.requests, summary.duration / 1e6, summary.requests / (summary.duration / 1e6),
