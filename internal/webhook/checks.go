@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -64,7 +63,7 @@ type checkSuiteEvent struct {
 // ignored.
 func decideCheckRun(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
 	var ev checkRunEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
+	if err := decodePayload(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode check_run event: %w", err)
 	}
 	dec := ignored("")
@@ -113,7 +112,7 @@ func decideCheckRun(ctx context.Context, cfg *Config, body []byte) (Decision, er
 // head commit ("Re-run all checks").
 func decideCheckSuite(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
 	var ev checkSuiteEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
+	if err := decodePayload(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode check_suite event: %w", err)
 	}
 	dec := ignored("")

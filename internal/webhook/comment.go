@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/google/go-github/v60/github"
@@ -16,7 +15,7 @@ import (
 // and comments that are not commands are ignored.
 func decideComment(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
 	var ev github.IssueCommentEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
+	if err := decodePayload(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode issue_comment event: %w", err)
 	}
 	dec := ignored("")

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -29,7 +28,7 @@ func applyInstallation(ctx context.Context, db Installations, event string, body
 	switch event {
 	case "installation":
 		var ev github.InstallationEvent
-		if err := json.Unmarshal(body, &ev); err != nil {
+		if err := decodePayload(body, &ev); err != nil {
 			return Decision{Outcome: store.OutcomeRejected, Reason: "decode installation event: " + err.Error()}, nil
 		}
 		in := ev.GetInstallation()
@@ -57,7 +56,7 @@ func applyInstallation(ctx context.Context, db Installations, event string, body
 		return dec, nil
 	case "installation_repositories":
 		var ev github.InstallationRepositoriesEvent
-		if err := json.Unmarshal(body, &ev); err != nil {
+		if err := decodePayload(body, &ev); err != nil {
 			return Decision{Outcome: store.OutcomeRejected, Reason: "decode installation_repositories event: " + err.Error()}, nil
 		}
 		in := ev.GetInstallation()

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 
 	"github.com/google/go-github/v60/github"
@@ -16,7 +15,7 @@ import (
 // cancelled.
 func decidePullRequest(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
 	var ev github.PullRequestEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
+	if err := decodePayload(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode pull_request event: %w", err)
 	}
 	pr := ev.GetPullRequest()

@@ -2,7 +2,6 @@ package webhook
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,7 +16,7 @@ import (
 // newer push to the branch supersedes the runs still going on it.
 func decidePush(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
 	var ev github.PushEvent
-	if err := json.Unmarshal(body, &ev); err != nil {
+	if err := decodePayload(body, &ev); err != nil {
 		return Decision{}, fmt.Errorf("decode push event: %w", err)
 	}
 	dec := ignored("")
