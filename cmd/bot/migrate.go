@@ -10,6 +10,7 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/store"
+	_ "github.com/linux-builder/linux-builder/internal/store/sqlite" // SQLite when DATABASE_URL is empty
 )
 
 // storeFlags are the database settings shared by every command that opens

@@ -9,7 +9,6 @@ import (
 
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
-	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/uptrace/bun/migrate"
 )
@@ -18,7 +17,7 @@ import (
 // job inserts can share the store's transactions.
 func (db *DB) RiverDriver() riverdriver.Driver[*sql.Tx] {
 	if db.Dialect == SQLite {
-		return riversqlite.New(db.SQL)
+		return sqliteBackend.River(db.SQL)
 	}
 	return riverdatabasesql.New(db.SQL)
 }

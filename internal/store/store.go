@@ -15,10 +15,10 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/riverqueue/river/riverdriver"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
-	"github.com/uptrace/bun/dialect/sqlitedialect"
-	_ "modernc.org/sqlite" // database/sql driver "sqlite"
+	"github.com/uptrace/bun/schema"
 )
 
 // Dialect names the database behind a DB.
@@ -29,6 +29,24 @@ const (
 	Postgres Dialect = "postgres"
 	SQLite   Dialect = "sqlite"
 )
+
+// SQLiteBackend is SQLite as package store/sqlite plugs it in: the store
+// itself links only PostgreSQL, so programs that do not import that
+// package (the lean webhook receiver) carry no SQLite.
+type SQLiteBackend struct {
+	// Open opens the database file at path.
+	Open func(path string) (*sql.DB, error)
+	// Dialect is Bun's SQLite dialect.
+	Dialect schema.Dialect
+	// River is River's SQLite driver for db.
+	River func(db *sql.DB) riverdriver.Driver[*sql.Tx]
+}
+
+var sqliteBackend *SQLiteBackend
+
+// RegisterSQLite makes SQLite available to Open; package store/sqlite
+// calls it when imported.
+func RegisterSQLite(b SQLiteBackend) { sqliteBackend = &b }
 
 // Config says which database to open.
 type Config struct {
@@ -72,6 +90,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.retry = DefaultRetry
 	}
 	switch {
+	case cfg.URL == "" && sqliteBackend == nil:
+		return nil, errors.New("open store: no DATABASE_URL, and this program has no SQLite: set DATABASE_URL to a postgres:// URL")
 	case cfg.URL == "":
 		dir := cfg.DataDir
 		if dir == "" {
@@ -81,7 +101,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 			return nil, fmt.Errorf("open store: data directory: %w", err)
 		}
 		path := filepath.Join(dir, "linux-builder.db")
-		sqldb, err := sql.Open("sqlite", sqliteDSN(path))
+		sqldb, err := sqliteBackend.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("open store: %w", err)
 		}
@@ -89,7 +109,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		// of failing with SQLITE_BUSY (River's advice for its driver too).
 		sqldb.SetMaxOpenConns(1)
 		db.SQL, db.Dialect, db.URL, db.path = sqldb, SQLite, "sqlite://"+path, path
-		db.Bun = bun.NewDB(sqldb, sqlitedialect.New())
+		db.Bun = bun.NewDB(sqldb, sqliteBackend.Dialect)
 	case strings.HasPrefix(cfg.URL, "postgres://") || strings.HasPrefix(cfg.URL, "postgresql://"):
 		pcfg, err := pgx.ParseConfig(cfg.URL)
 		if err != nil {
@@ -117,16 +137,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("open store %s: %w", db.URL, err)
 	}
 	return db, nil
-}
-
-func sqliteDSN(path string) string {
-	q := url.Values{}
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "busy_timeout(10000)")
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", "immediate")
-	return "file:" + path + "?" + q.Encode()
 }
 
 // redact removes the password from a database URL for logs and errors.

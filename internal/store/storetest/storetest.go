@@ -16,6 +16,7 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/store"
+	_ "github.com/linux-builder/linux-builder/internal/store/sqlite" // the SQLite half of ForEach
 )
 
 // PostgresURL is the server the PostgreSQL half of the suite runs against.
