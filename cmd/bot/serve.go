@@ -19,6 +19,8 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/ai"
+	"github.com/linux-builder/linux-builder/internal/bridge"
+	"github.com/linux-builder/linux-builder/internal/deferred"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -110,12 +112,12 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 // deferred deliveries (pull requests, comment commands), redeliver missed
 // deliveries, and keep check runs current.
 type githubWork struct {
-	events    *webhook.Events
-	redeliv   *webhook.Redeliverer
+	events    *deferred.Events
+	redeliv   *deferred.Redeliverer
 	checks    *github.Checks
 	releases  *github.Releases
-	reporter  *queue.SyncReporter
-	publisher *queue.ReleasePublisher
+	reporter  *bridge.SyncReporter
+	publisher *bridge.ReleasePublisher
 }
 
 func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, error) {
@@ -128,14 +130,14 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, erro
 		return nil, err
 	}
 	return &githubWork{
-		events: &webhook.Events{GitHub: gh, Store: db, Logger: slog.Default(),
-			Prompter: &webhook.PromptBuilds{GitHub: gh, Generator: gen}},
-		redeliv: &webhook.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
+		events: &deferred.Events{GitHub: gh, Store: db, Logger: slog.Default(),
+			Prompter: &deferred.PromptBuilds{GitHub: gh, Generator: gen}},
+		redeliv: &deferred.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
 		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
 		releases:  &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default()},
-		reporter:  &queue.SyncReporter{Logger: slog.Default()},
-		publisher: &queue.ReleasePublisher{},
+		reporter:  &bridge.SyncReporter{Logger: slog.Default()},
+		publisher: &bridge.ReleasePublisher{},
 	}, nil
 }
 

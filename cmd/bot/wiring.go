@@ -10,6 +10,7 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
@@ -50,7 +51,7 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		return nil, nil, err
 	}
 	cfg := pipeline.Config{
-		Store:        store.PipelineStore{DB: db},
+		Store:        bridge.Store{DB: db},
 		Renderer:     r.ForPipeline(render.Options{}),
 		Builder:      eng,
 		Reporters:    reporters,

@@ -1,4 +1,4 @@
-package queue
+package bridge
 
 import (
 	"context"
@@ -7,13 +7,14 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/queue"
 )
 
 // SyncReporter is the pipeline reporter that keeps check runs current: a
 // state sync at every transition, a delayed, coalesced sync for log
 // progress. It never fails a build: a sync that cannot be queued is logged.
 type SyncReporter struct {
-	Q      *Queue
+	Q      *queue.Queue
 	Logger *slog.Logger
 
 	mu      sync.Mutex
@@ -36,7 +37,7 @@ func (r *SyncReporter) Log(ctx context.Context, line pipeline.LogLine) {
 	if r.lastLog == nil {
 		r.lastLog = map[int64]time.Time{}
 	}
-	if now.Sub(r.lastLog[line.RunID]) < logSyncDelay {
+	if now.Sub(r.lastLog[line.RunID]) < queue.LogSyncDelay {
 		r.mu.Unlock()
 		return
 	}
@@ -60,4 +61,15 @@ func (r *SyncReporter) sync(ctx context.Context, runID int64, logOnly bool) {
 		}
 		log.WarnContext(ctx, "could not queue a check run sync", "run_id", runID, "err", err)
 	}
+}
+
+// ReleasePublisher is the pipeline's Publisher for GitHub runs: it queues
+// the release job, so a GitHub outage never fails a build.
+type ReleasePublisher struct{ Q *queue.Queue }
+
+var _ pipeline.Publisher = (*ReleasePublisher)(nil)
+
+// Publish implements pipeline.Publisher.
+func (p *ReleasePublisher) Publish(ctx context.Context, runID int64, _ []pipeline.Artifact) error {
+	return p.Q.EnqueuePublish(ctx, runID)
 }

@@ -1,26 +1,33 @@
-package store
+// Package bridge connects the build pipeline to the store and the queue:
+// pipeline.Store backed by store.DB, and pipeline.Reporter and
+// pipeline.Publisher that queue check-run syncs and releases. It lives
+// apart so that neither the store nor the queue links the pipeline (and
+// with it the build machinery): the lean webhook receiver uses both.
+package bridge
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/spec"
+	"github.com/linux-builder/linux-builder/internal/store"
 )
 
-// PipelineStore adapts a DB to pipeline.Store.
-type PipelineStore struct{ DB *DB }
+// Store adapts a store.DB to pipeline.Store.
+type Store struct{ DB *store.DB }
 
-var _ pipeline.Store = PipelineStore{}
+var _ pipeline.Store = Store{}
 
 // finalStatus maps the pipeline's terminal states to run statuses.
-var finalStatus = map[pipeline.State]RunStatus{
-	pipeline.Complete: StatusSuccess, pipeline.Failed: StatusFailed, pipeline.Cancelled: StatusCancelled,
+var finalStatus = map[pipeline.State]store.RunStatus{
+	pipeline.Complete: store.StatusSuccess, pipeline.Failed: store.StatusFailed, pipeline.Cancelled: store.StatusCancelled,
 }
 
 // LoadRun implements pipeline.Store.
-func (s PipelineStore) LoadRun(ctx context.Context, id int64) (*pipeline.RunRecord, error) {
+func (s Store) LoadRun(ctx context.Context, id int64) (*pipeline.RunRecord, error) {
 	r, err := s.DB.Run(ctx, id)
 	if err != nil {
 		return nil, err
@@ -42,12 +49,12 @@ func (s PipelineStore) LoadRun(ctx context.Context, id int64) (*pipeline.RunReco
 }
 
 // EnterStep implements pipeline.Store.
-func (s PipelineStore) EnterStep(ctx context.Context, id int64, step pipeline.State) error {
+func (s Store) EnterStep(ctx context.Context, id int64, step pipeline.State) error {
 	return s.DB.EnterStep(ctx, id, string(step))
 }
 
 // Finish implements pipeline.Store.
-func (s PipelineStore) Finish(ctx context.Context, id int64, final pipeline.State, reason string) error {
+func (s Store) Finish(ctx context.Context, id int64, final pipeline.State, reason string) error {
 	status, ok := finalStatus[final]
 	if !ok {
 		return fmt.Errorf("finish run %d: %s is not a final state", id, final)
@@ -56,12 +63,12 @@ func (s PipelineStore) Finish(ctx context.Context, id int64, final pipeline.Stat
 }
 
 // RecordSpec implements pipeline.Store.
-func (s PipelineStore) RecordSpec(ctx context.Context, id int64, info pipeline.SpecInfo) error {
+func (s Store) RecordSpec(ctx context.Context, id int64, info pipeline.SpecInfo) error {
 	w := info.Warnings
 	if w == nil {
 		w = []string{}
 	}
-	u := RunUpdate{Base: &info.Base, SpecJSON: &info.ResolvedJSON, KernelVersion: &info.KernelVersion,
+	u := store.RunUpdate{Base: &info.Base, SpecJSON: &info.ResolvedJSON, KernelVersion: &info.KernelVersion,
 		InitSystem: &info.InitSystem, Architecture: &info.Architecture, SecurityLevel: &info.SecurityLevel, Warnings: w}
 	if info.Source != "" {
 		u.SpecSource = &info.Source
@@ -70,54 +77,49 @@ func (s PipelineStore) RecordSpec(ctx context.Context, id int64, info pipeline.S
 }
 
 // RecordContextHash implements pipeline.Store.
-func (s PipelineStore) RecordContextHash(ctx context.Context, id int64, hash string) error {
-	return s.DB.UpdateRun(ctx, id, RunUpdate{ContextHash: &hash})
+func (s Store) RecordContextHash(ctx context.Context, id int64, hash string) error {
+	return s.DB.UpdateRun(ctx, id, store.RunUpdate{ContextHash: &hash})
 }
 
 // RecordDiagnostics implements pipeline.Store.
-func (s PipelineStore) RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagnostics) error {
+func (s Store) RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagnostics) error {
 	b, err := json.Marshal(diags)
 	if err != nil {
 		return fmt.Errorf("diagnostics: %w", err)
 	}
-	return s.DB.setRunColumn(ctx, id, "diagnostics", string(b))
+	return s.DB.SetDiagnostics(ctx, id, string(b))
 }
 
 // MarkPartial implements pipeline.Store.
-func (s PipelineStore) MarkPartial(ctx context.Context, id int64, reason string) error {
-	return s.DB.setRunColumn(ctx, id, "partial_reason", reason)
+func (s Store) MarkPartial(ctx context.Context, id int64, reason string) error {
+	return s.DB.SetPartialReason(ctx, id, reason)
 }
 
 // AppendLogs implements pipeline.Store.
-func (s PipelineStore) AppendLogs(ctx context.Context, lines []pipeline.LogLine) error {
-	rows := make([]RunLog, len(lines))
+func (s Store) AppendLogs(ctx context.Context, lines []pipeline.LogLine) error {
+	rows := make([]store.RunLog, len(lines))
 	for i, l := range lines {
-		rows[i] = RunLog{RunID: l.RunID, Step: string(l.Step), Level: LogLevel(l.Level), Message: l.Message, At: l.At}
+		rows[i] = store.RunLog{RunID: l.RunID, Step: string(l.Step), Level: store.LogLevel(l.Level), Message: l.Message, At: l.At}
 	}
 	return s.DB.AppendLogs(ctx, rows)
 }
 
 // AddArtifact implements pipeline.Store.
-func (s PipelineStore) AddArtifact(ctx context.Context, id int64, a pipeline.Artifact) error {
-	return s.DB.AddArtifact(ctx, &Artifact{RunID: id, Name: a.Name, Type: ArtifactType(a.Type), Location: a.Path, Size: a.Size, SHA256: a.SHA256})
+func (s Store) AddArtifact(ctx context.Context, id int64, a pipeline.Artifact) error {
+	return s.DB.AddArtifact(ctx, &store.Artifact{RunID: id, Name: a.Name, Type: store.ArtifactType(a.Type), Location: a.Path, Size: a.Size, SHA256: a.SHA256})
 }
 
 // CachedArtifacts implements pipeline.Store: the newest successful run with
 // the same context hash that has artifacts.
-func (s PipelineStore) CachedArtifacts(ctx context.Context, hash string) (int64, []pipeline.Artifact, error) {
-	var runs []Run
-	err := s.DB.withRetry(ctx, "cache lookup", func(ctx context.Context) error {
-		runs = nil
-		return s.DB.Bun.NewSelect().Model(&runs).Column("id").
-			Where("context_hash = ? AND status = ?", hash, StatusSuccess).OrderExpr("id DESC").Limit(1).Scan(ctx)
-	})
+func (s Store) CachedArtifacts(ctx context.Context, hash string) (int64, []pipeline.Artifact, error) {
+	id, err := s.DB.LatestSuccessWithContext(ctx, hash)
+	if errors.Is(err, store.ErrNotFound) {
+		return 0, nil, pipeline.ErrNoCache
+	}
 	if err != nil {
 		return 0, nil, err
 	}
-	if len(runs) == 0 {
-		return 0, nil, pipeline.ErrNoCache
-	}
-	arts, err := s.DB.Artifacts(ctx, runs[0].ID)
+	arts, err := s.DB.Artifacts(ctx, id)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -128,5 +130,5 @@ func (s PipelineStore) CachedArtifacts(ctx context.Context, hash string) (int64,
 	for i, a := range arts {
 		out[i] = pipeline.Artifact{Name: a.Name, Type: pipeline.ArtifactType(a.Type), Path: a.Location, Size: a.Size, SHA256: a.SHA256}
 	}
-	return runs[0].ID, out, nil
+	return id, out, nil
 }

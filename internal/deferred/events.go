@@ -1,4 +1,9 @@
-package webhook
+// Package deferred is the worker side of the webhook: it decides the
+// deliveries the receiver deferred to event jobs (pull requests and "/build"
+// comments need the GitHub API: changed files, the commenter's permission,
+// replies), applying the trust rules, and it finds the deliveries GitHub
+// could not hand over and asks for them again (redeliver.go).
+package deferred
 
 import (
 	"context"
@@ -10,6 +15,7 @@ import (
 	"github.com/google/go-github/v60/github"
 
 	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // GitHub is what deciding deferred deliveries asks of GitHub
@@ -158,7 +164,7 @@ func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Res
 		return res, reply, nil
 	}
 	return store.Resolution{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{
-		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: pullRef(ev.Number),
+		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
 		HeadSHA: ev.HeadSHA, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath,
 	}}, "", nil
 }
@@ -184,8 +190,8 @@ func (e *Events) trusted(ctx context.Context, ev *store.EventJob) (bool, string,
 }
 
 func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
-	if ev.Command == CmdHelp {
-		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}, HelpText, nil
+	if ev.Command == webhook.CmdHelp {
+		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}, webhook.HelpText, nil
 	}
 	perm, err := e.GitHub.Permission(ctx, ev.InstallationID, ev.Repo, ev.Actor)
 	if err != nil {
@@ -202,11 +208,11 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		}
 	}
 	switch ev.Command {
-	case CmdBuild, CmdApprove:
+	case webhook.CmdBuild, webhook.CmdApprove:
 		if !ev.IsPullRequest {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build " + ev.Command + " on an issue"},
 				fmt.Sprintf("@%s `/build %s` works on pull requests; on an issue, describe the system: `/build <description>`.\n\n%s",
-					ev.Actor, ev.Command, HelpText), nil
+					ev.Actor, ev.Command, webhook.HelpText), nil
 		}
 		pr, err := e.GitHub.PullRequest(ctx, ev.InstallationID, ev.Repo, ev.Number)
 		if err != nil {
@@ -218,20 +224,20 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		}
 		sha := pr.GetHead().GetSHA()
 		trigger := store.TriggerComment
-		if ev.Command == CmdApprove {
+		if ev.Command == webhook.CmdApprove {
 			trigger = store.TriggerPullRequest
 		}
 		res := store.Resolution{Outcome: store.OutcomeQueued, Supersede: true,
 			// A maintainer asking for the build approves this commit.
 			Approve: &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: sha, ApprovedBy: ev.Actor},
-			Run: &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: pullRef(ev.Number),
+			Run: &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
 				HeadSHA: sha, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath, SourceComment: sourceComment(ev)}}
 		verb := "Building"
-		if ev.Command == CmdApprove {
+		if ev.Command == webhook.CmdApprove {
 			verb = "Approved and building"
 		}
 		return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, short(sha), runPlaceholder, ev.Actor), nil
-	case CmdRetry:
+	case webhook.CmdRetry:
 		prev, err := e.Store.LatestRunOf(ctx, ev.Repo, ev.Number)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "nothing to retry"},
@@ -240,26 +246,26 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		if err != nil {
 			return store.Resolution{}, "", err
 		}
-		again := rerun(prev, ev.Actor)
+		again := prev.Rerun(ev.Actor)
 		again.SourceComment = sourceComment(ev)
 		return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: again},
 			fmt.Sprintf("Retrying run %d (%s at %s) as %s.", prev.ID, prev.SpecPath, short(prev.HeadSHA), runPlaceholder), nil
-	case CmdCancel:
+	case webhook.CmdCancel:
 		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
 				Cancel: &store.Cancel{Repo: ev.Repo, Number: ev.Number, Reason: "cancelled by " + ev.Actor}},
 			"@" + ev.Actor + " cancelled " + cancelledPlaceholder + ".", nil
-	case CmdPrompt:
+	case webhook.CmdPrompt:
 		if e.Prompter == nil {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "no AI service configured for prompt builds"},
 				fmt.Sprintf("@%s building from a description needs the AI service, which this installation of Linux Builder does not have configured. "+
 					"Commit a `%s` instead, or ask the operator to set `OLLAMA_URL`.", ev.Actor, ev.SpecPath), nil
 		}
 		if strings.TrimSpace(ev.Argument) == "" {
-			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build --pr without a description"}, HelpText, nil
+			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build --pr without a description"}, webhook.HelpText, nil
 		}
 		return e.Prompter.Prompt(ctx, ev)
 	}
-	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, HelpText, nil
+	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, webhook.HelpText, nil
 }
 
 func sourceComment(ev *store.EventJob) *int64 {

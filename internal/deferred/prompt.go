@@ -1,4 +1,4 @@
-package webhook
+package deferred
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // PromptGitHub is what prompt builds ask of GitHub beyond GitHub.
@@ -57,7 +58,7 @@ func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Re
 		if err != nil {
 			return store.Resolution{}, "", err
 		}
-		ref, sha = pullRef(ev.Number), pr.GetHead().GetSHA()
+		ref, sha = webhook.PullRef(ev.Number), pr.GetHead().GetSHA()
 	} else {
 		branch := ev.DefaultBranch
 		if branch == "" {

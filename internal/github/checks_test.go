@@ -11,6 +11,7 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/spec"
@@ -133,7 +134,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 		diags = append(diags, spec.Diagnostic{File: "linux-build.yaml", Pos: spec.Pos{Line: i, Column: 3}, Severity: sev,
 			Code: "unknown-field", Path: fmt.Sprintf("packages.install[%d]", i), Message: fmt.Sprintf("problem %d", i)})
 	}
-	if err := (store.PipelineStore{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	if err := (bridge.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
@@ -161,7 +162,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	}
 	// The partial (image only) run is neutral.
 	run2 := githubRun(t, db)
-	if err := (store.PipelineStore{DB: db}).MarkPartial(ctx, run2.ID, "the ISO did not boot (uefi)"); err != nil {
+	if err := (bridge.Store{DB: db}).MarkPartial(ctx, run2.ID, "the ISO did not boot (uefi)"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Finish(ctx, run2.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
@@ -253,7 +254,7 @@ func TestRealSpecErrorsAnnotatedAtTheirLines(t *testing.T) {
 		t.Fatal("the fixture has no errors")
 	}
 	run := githubRun(t, db)
-	if err := (store.PipelineStore{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	if err := (bridge.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {

@@ -14,6 +14,7 @@ import (
 	"github.com/docker/docker/api/types/container"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
@@ -90,7 +91,7 @@ func newRealPipeline(t *testing.T, db *store.DB, eng *docker.Engine, watch *logW
 		t.Fatal(err)
 	}
 	cfg := pipeline.Config{
-		Store: store.PipelineStore{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
+		Store: bridge.Store{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
 		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: filepath.Join(t.TempDir(), "artifacts"), ImageRepo: testRepo,
 	}
 	if withISO {

@@ -25,7 +25,6 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
-	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -412,7 +411,7 @@ func syncOpts(at time.Time) *river.InsertOpts {
 func (q *Queue) Sync(ctx context.Context, runID int64, logOnly bool) error {
 	args, at := SyncArgs{RunID: runID, Reason: "state"}, time.Time{}
 	if logOnly {
-		args.Reason, at = "log", time.Now().Add(logSyncDelay)
+		args.Reason, at = "log", time.Now().Add(LogSyncDelay)
 	}
 	if _, err := q.client.Insert(ctx, args, syncOpts(at)); err != nil {
 		return fmt.Errorf("insert sync job: %w", err)
@@ -420,8 +419,8 @@ func (q *Queue) Sync(ctx context.Context, runID int64, logOnly bool) error {
 	return nil
 }
 
-// logSyncDelay is the most often log progress reaches the check run.
-const logSyncDelay = 5 * time.Second
+// LogSyncDelay is the most often log progress reaches the check run.
+const LogSyncDelay = 5 * time.Second
 
 // EnqueueEvent implements store.Jobs: it inserts the job that decides a
 // deferred delivery, on the events queue (so long builds never delay it).
@@ -546,15 +545,9 @@ func (w *publishWorker) Work(ctx context.Context, job *river.Job[PublishArgs]) e
 
 func (w *publishWorker) Timeout(*river.Job[PublishArgs]) time.Duration { return 3 * time.Hour }
 
-// ReleasePublisher is the pipeline's Publisher for GitHub runs: it queues
-// the release job, so a GitHub outage never fails a build.
-type ReleasePublisher struct{ Q *Queue }
-
-var _ pipeline.Publisher = (*ReleasePublisher)(nil)
-
-// Publish implements pipeline.Publisher.
-func (p *ReleasePublisher) Publish(ctx context.Context, runID int64, _ []pipeline.Artifact) error {
-	if _, err := p.Q.client.Insert(ctx, PublishArgs{RunID: runID}, &river.InsertOpts{Queue: QueuePublish, MaxAttempts: syncAttempts}); err != nil {
+// EnqueuePublish queues the release of run runID's artifacts.
+func (q *Queue) EnqueuePublish(ctx context.Context, runID int64) error {
+	if _, err := q.client.Insert(ctx, PublishArgs{RunID: runID}, &river.InsertOpts{Queue: QueuePublish, MaxAttempts: syncAttempts}); err != nil {
 		return fmt.Errorf("queue the release: %w", err)
 	}
 	return nil

@@ -213,3 +213,12 @@ type Installation struct {
 	CreatedAt time.Time `bun:"created_at,notnull"`
 	UpdatedAt time.Time `bun:"updated_at,notnull"`
 }
+
+// Rerun is a new run of the same commit, spec path and target as r, asked
+// for by by.
+func (r *Run) Rerun(by string) *Run {
+	return &Run{
+		Trigger: TriggerRerun, InstallationID: r.InstallationID, Repo: r.Repo, Ref: r.Ref, HeadSHA: r.HeadSHA,
+		Number: r.Number, RequestedBy: by, SpecPath: r.SpecPath, Distro: r.Distro, SpecSource: r.SpecSource,
+	}
+}

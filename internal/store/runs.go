@@ -288,3 +288,32 @@ func (db *DB) setRunColumn(ctx context.Context, id int64, col string, v any) err
 		return nil
 	})
 }
+
+// SetDiagnostics records the spec's errors and warnings with their
+// positions (spec.Diagnostics as JSON) on run id.
+func (db *DB) SetDiagnostics(ctx context.Context, id int64, diagnosticsJSON string) error {
+	return db.setRunColumn(ctx, id, "diagnostics", diagnosticsJSON)
+}
+
+// SetPartialReason records why successful run id has the image only.
+func (db *DB) SetPartialReason(ctx context.Context, id int64, reason string) error {
+	return db.setRunColumn(ctx, id, "partial_reason", reason)
+}
+
+// LatestSuccessWithContext is the newest successful run whose build
+// context had hash (ErrNotFound when there is none).
+func (db *DB) LatestSuccessWithContext(ctx context.Context, hash string) (int64, error) {
+	var runs []Run
+	err := db.withRetry(ctx, "cache lookup", func(ctx context.Context) error {
+		runs = nil
+		return db.Bun.NewSelect().Model(&runs).Column("id").
+			Where("context_hash = ? AND status = ?", hash, StatusSuccess).OrderExpr("id DESC").Limit(1).Scan(ctx)
+	})
+	if err != nil {
+		return 0, err
+	}
+	if len(runs) == 0 {
+		return 0, fmt.Errorf("run with context %s: %w", hash, ErrNotFound)
+	}
+	return runs[0].ID, nil
+}

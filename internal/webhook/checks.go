@@ -165,14 +165,6 @@ func checkRunRun(ctx context.Context, cfg *Config, repo, externalID, sha string)
 // rebuild asks for a new run of what prev built.
 func rebuild(dec Decision, prev *store.Run, by string) Decision {
 	dec.Outcome, dec.Reason = store.OutcomeQueued, fmt.Sprintf("rebuild of run %d", prev.ID)
-	dec.Run = rerun(prev, by)
+	dec.Run = prev.Rerun(by)
 	return dec
-}
-
-// rerun is a new run of the same commit, spec path and target as prev.
-func rerun(prev *store.Run, by string) *store.Run {
-	return &store.Run{
-		Trigger: store.TriggerRerun, InstallationID: prev.InstallationID, Repo: prev.Repo, Ref: prev.Ref, HeadSHA: prev.HeadSHA,
-		Number: prev.Number, RequestedBy: by, SpecPath: prev.SpecPath, Distro: prev.Distro, SpecSource: prev.SpecSource,
-	}
 }

@@ -32,7 +32,7 @@ func decidePullRequest(ctx context.Context, cfg *Config, body []byte) (Decision,
 	case "opened", "synchronize", "reopened":
 	case "closed":
 		dec.Reason = "pull request closed: its active runs are cancelled"
-		dec.Cancel = &store.Cancel{Repo: dec.Repo, Ref: pullRef(number), Reason: "the pull request was closed"}
+		dec.Cancel = &store.Cancel{Repo: dec.Repo, Ref: PullRef(number), Reason: "the pull request was closed"}
 		return dec, nil
 	default:
 		dec.Reason = "pull_request action " + ev.GetAction() + " is not built"
@@ -60,5 +60,5 @@ func decidePullRequest(ctx context.Context, cfg *Config, body []byte) (Decision,
 	return dec, nil
 }
 
-// pullRef is the ref GitHub keeps for a pull request's head.
-func pullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }
+// PullRef is the ref GitHub keeps for a pull request's head.
+func PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }

@@ -1,0 +1,107 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+func TestStoreMapsRunsBothWays(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
+		ctx := context.Background()
+		s := Store{DB: db}
+		inst := int64(7)
+		run := &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "abc", SpecPath: "linux-build.yaml", InstallationID: &inst}
+		if err := db.CreateRun(ctx, run); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.EnterStep(ctx, run.ID, pipeline.Validating); err != nil {
+			t.Fatal(err)
+		}
+		rec, err := s.LoadRun(ctx, run.ID)
+		if err != nil || rec.State != pipeline.Validating || rec.InstallationID != 7 || rec.HeadSHA != "abc" {
+			t.Fatalf("load %+v %v", rec, err)
+		}
+		if err := s.Finish(ctx, run.ID, pipeline.Validating, "x"); err == nil {
+			t.Fatal("finished in a state that is not final")
+		}
+		if err := s.RecordContextHash(ctx, run.ID, "h1"); err != nil {
+			t.Fatal(err)
+		}
+		// No cache until a successful run with that context has artifacts.
+		if _, _, err := s.CachedArtifacts(ctx, "h1"); !errors.Is(err, pipeline.ErrNoCache) {
+			t.Fatalf("cache before success: %v", err)
+		}
+		art := pipeline.Artifact{Name: "linux.iso", Type: pipeline.ArtifactType("iso"), Path: "/a/linux.iso", Size: 3, SHA256: "ff"}
+		if err := s.AddArtifact(ctx, run.ID, art); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Finish(ctx, run.ID, pipeline.Complete, ""); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Run(ctx, run.ID)
+		if err != nil || got.Status != store.StatusSuccess {
+			t.Fatalf("run %+v %v", got, err)
+		}
+		rec, err = s.LoadRun(ctx, run.ID)
+		if err != nil || rec.State != pipeline.Complete {
+			t.Fatalf("a successful run loads as %v (%v)", rec.State, err)
+		}
+		id, arts, err := s.CachedArtifacts(ctx, "h1")
+		if err != nil || id != run.ID || len(arts) != 1 || arts[0] != art {
+			t.Fatalf("cache: %d %+v %v", id, arts, err)
+		}
+		if err := s.MarkPartial(ctx, run.ID, "the ISO did not boot"); err != nil {
+			t.Fatal(err)
+		}
+		if got, _ := db.Run(ctx, run.ID); got.PartialReason != "the ISO did not boot" {
+			t.Fatalf("partial reason %q", got.PartialReason)
+		}
+		if err := s.MarkPartial(ctx, 999999, "x"); !errors.Is(err, store.ErrNotFound) {
+			t.Fatalf("partial on a missing run: %v", err)
+		}
+	})
+}
+
+// Log lines ask for at most one check-run sync per run per delay;
+// transitions always ask.
+func TestSyncReporterThrottlesLogSyncs(t *testing.T) {
+	db := storetest.Postgres(t, nil)
+	ctx := context.Background()
+	q, err := queue.New(db, queue.Config{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &SyncReporter{Q: q, Logger: quiet}
+	for i := 0; i < 50; i++ {
+		r.Log(ctx, pipeline.LogLine{RunID: 1, Message: "line", At: time.Now()})
+		r.Log(ctx, pipeline.LogLine{RunID: 2, Message: "line", At: time.Now()})
+	}
+	r.Transition(ctx, 1, pipeline.Validating, pipeline.Generating, "")
+	r.Transition(ctx, 1, pipeline.Generating, pipeline.Building, "")
+	var logSyncs, stateSyncs int
+	if err := db.SQL.QueryRow(`SELECT count(*) FILTER (WHERE args->>'reason' = 'log'), count(*) FILTER (WHERE args->>'reason' = 'state')
+		FROM river_job WHERE kind = 'check_sync'`).Scan(&logSyncs, &stateSyncs); err != nil {
+		t.Fatal(err)
+	}
+	if logSyncs != 2 || stateSyncs != 2 {
+		t.Fatalf("%d log syncs (want one per run), %d state syncs (want 2)", logSyncs, stateSyncs)
+	}
+	if err := (&ReleasePublisher{Q: q}).Publish(ctx, 1, nil); err != nil {
+		t.Fatal(err)
+	}
+	var publishes int
+	if err := db.SQL.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'publish_release' AND (args->>'run_id')::bigint = 1`).Scan(&publishes); err != nil || publishes != 1 {
+		t.Fatalf("%d publish jobs (%v)", publishes, err)
+	}
+}
