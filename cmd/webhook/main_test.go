@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
 	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
@@ -22,11 +23,12 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	ln.Close()
-	dir := t.TempDir()
+	// A migrated schema of its own on the test server; MIGRATE=true
+	// checks that migrating again at start is harmless.
+	db := storetest.Postgres(t, nil)
 	t.Setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
 	t.Setenv("GITHUB_APP_ID", "9")
-	t.Setenv("DATABASE_URL", "")
-	t.Setenv("DATA_DIR", dir)
+	t.Setenv("DATABASE_URL", db.ConnURL())
 	t.Setenv("MIGRATE", "true")
 	t.Setenv("HOST", "127.0.0.1")
 	t.Setenv("PORT", port)
@@ -80,11 +82,6 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
 	}
-	db, err := store.Open(context.Background(), store.Config{DataDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
 	d, err := db.Delivery(context.Background(), 9, "d-1")
 	if err != nil || d.RunID == nil || d.Outcome != store.OutcomeQueued {
 		t.Fatalf("delivery %+v %v", d, err)
@@ -101,6 +98,11 @@ func TestReceiverNeedsASecret(t *testing.T) {
 		t.Fatalf("started without a secret: %v", err)
 	}
 	t.Setenv("GITHUB_WEBHOOK_SECRET", "x")
+	// The receiver links no SQLite: it needs PostgreSQL.
+	t.Setenv("DATABASE_URL", "")
+	if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
+		t.Fatalf("started without a database: %v", err)
+	}
 	t.Setenv("INTAKE_BATCH", "many")
 	if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), "INTAKE_BATCH") {
 		t.Fatalf("bad INTAKE_BATCH: %v", err)
