@@ -1,7 +1,6 @@
 package deferred
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/webhook"
+	"github.com/linux-builder/linux-builder/internal/webhook/webhooktest"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/github"
@@ -33,7 +33,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
 
-const secret = "It's a Secret to Everybody"
+const secret = webhooktest.Secret
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -146,7 +146,7 @@ func (s *stack) send(event, file string, edit func(m map[string]any)) *store.Del
 	s.seq++
 	id := fmt.Sprintf("%s-%d", event, s.seq)
 	s.mu.Unlock()
-	if code, body := post(s.t, s.app, event, id, b, webhook.Sign(secret, b)); code != 202 {
+	if code, body := webhooktest.Post(s.t, s.app, event, id, b, webhook.Sign(secret, b)); code != 202 {
 		s.t.Fatalf("%s %s: %d %s", event, file, code, body)
 	}
 	deadline := time.Now().Add(30 * time.Second)
@@ -670,20 +670,4 @@ func TestPromptBuilds(t *testing.T) {
 	if c := s.waitComments(3)[2]; !strings.Contains(c.Body, `unknown value "debain"`) {
 		t.Fatalf("reply %q", c.Body)
 	}
-}
-
-func post(t *testing.T, app *fiber.App, event, id string, body []byte, sig string) (int, string) {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", event)
-	req.Header.Set("X-GitHub-Delivery", id)
-	req.Header.Set("X-Hub-Signature-256", sig)
-	resp, err := app.Test(req, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }

@@ -24,9 +24,10 @@ import (
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
+	"github.com/linux-builder/linux-builder/internal/webhook/webhooktest"
 )
 
-const secret = "It's a Secret to Everybody"
+const secret = webhooktest.Secret
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
@@ -43,24 +44,6 @@ func newApp(t *testing.T, db *store.DB) *fiber.App {
 		t.Fatal(err)
 	}
 	return app
-}
-
-func post(t *testing.T, app *fiber.App, event, id string, body []byte, sig string) (int, string) {
-	t.Helper()
-	req := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewReader(body))
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("X-GitHub-Event", event)
-	req.Header.Set("X-GitHub-Delivery", id)
-	if sig != "" {
-		req.Header.Set("X-Hub-Signature-256", sig)
-	}
-	resp, err := app.Test(req, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, string(b)
 }
 
 type payload struct {
@@ -92,13 +75,13 @@ func TestEveryRealPayload(t *testing.T) {
 	for i, p := range payloads(t) {
 		t.Run(p.event+"/"+p.name, func(t *testing.T) {
 			id := fmt.Sprintf("delivery-%d", i)
-			if code, body := post(t, app, p.event, id, p.body, Sign(secret, p.body)); code != 200 && code != 202 {
+			if code, body := webhooktest.Post(t, app, p.event, id, p.body, Sign(secret, p.body)); code != 200 && code != 202 {
 				t.Fatalf("signed: %d %s", code, body)
 			}
-			if code, _ := post(t, app, p.event, id+"-nosig", p.body, ""); code != 401 {
+			if code, _ := webhooktest.Post(t, app, p.event, id+"-nosig", p.body, ""); code != 401 {
 				t.Fatalf("unsigned: %d", code)
 			}
-			if code, _ := post(t, app, p.event, id+"-wrong", p.body, Sign("not the secret", p.body)); code != 401 {
+			if code, _ := webhooktest.Post(t, app, p.event, id+"-wrong", p.body, Sign("not the secret", p.body)); code != 401 {
 				t.Fatalf("wrong secret: %d", code)
 			}
 			var v any
@@ -109,7 +92,7 @@ func TestEveryRealPayload(t *testing.T) {
 			if bytes.Equal(reser, p.body) {
 				t.Fatal("re-serialising did not change the body; the test proves nothing")
 			}
-			if code, _ := post(t, app, p.event, id+"-reser", reser, Sign(secret, p.body)); code != 401 {
+			if code, _ := webhooktest.Post(t, app, p.event, id+"-reser", reser, Sign(secret, p.body)); code != 401 {
 				t.Fatalf("re-serialised body: %d", code)
 			}
 		})
@@ -193,7 +176,7 @@ func TestConcurrentRedeliveryMakesOneRun(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				code, _ := post(t, app, "push", "same-delivery", body, sig)
+				code, _ := webhooktest.Post(t, app, "push", "same-delivery", body, sig)
 				codes <- code
 			}()
 		}
@@ -247,7 +230,7 @@ func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
 		t.Fatal(err)
 	}
 	body := pushWithSpec(t, "0000000000000000000000000000000000000003")
-	if code, _ := post(t, app, "push", "d1", body, Sign(secret, body)); code != 503 {
+	if code, _ := webhooktest.Post(t, app, "push", "d1", body, Sign(secret, body)); code != 503 {
 		t.Fatalf("database down: %d, want 503", code)
 	}
 	req := httptest.NewRequest(http.MethodGet, "/readyz", nil)
@@ -278,7 +261,7 @@ func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
 	if resp2.StatusCode != 413 {
 		t.Fatalf("oversized body: %d, want 413", resp2.StatusCode)
 	}
-	if code, _ := post(t, app, "ping", "d3", []byte("{}"), Sign(secret, []byte("{}"))); code != 200 {
+	if code, _ := webhooktest.Post(t, app, "ping", "d3", []byte("{}"), Sign(secret, []byte("{}"))); code != 200 {
 		t.Fatalf("ping: %d", code)
 	}
 	if _, err := New(Config{Store: downStore{}, Intake: downIntake{}}); err == nil {
@@ -300,7 +283,7 @@ func sendFile(t *testing.T, app *fiber.App, event, file, id string, edit func(ma
 		edit(m)
 		b, _ = json.Marshal(m)
 	}
-	code, _ := post(t, app, event, id, b, Sign(secret, b))
+	code, _ := webhooktest.Post(t, app, event, id, b, Sign(secret, b))
 	return code
 }
 
@@ -339,7 +322,7 @@ func TestInstallationsAndSuspension(t *testing.T) {
 	_ = json.Unmarshal(push, &m)
 	m["installation"] = map[string]any{"id": 957387}
 	push, _ = json.Marshal(m)
-	if code, body := post(t, app, "push", "p1", push, Sign(secret, push)); code != 202 || !strings.Contains(body, "suspended") {
+	if code, body := webhooktest.Post(t, app, "push", "p1", push, Sign(secret, push)); code != 202 || !strings.Contains(body, "suspended") {
 		t.Fatalf("push of a suspended installation: %d %s", code, body)
 	}
 	if runs, _ := db.ListRuns(ctx, store.RunFilter{}); len(runs) != 0 {
@@ -350,7 +333,7 @@ func TestInstallationsAndSuspension(t *testing.T) {
 	}); code != 202 {
 		t.Fatalf("unsuspend: %d", code)
 	}
-	if code, _ := post(t, app, "push", "p2", push, Sign(secret, push)); code != 202 {
+	if code, _ := webhooktest.Post(t, app, "push", "p2", push, Sign(secret, push)); code != 202 {
 		t.Fatalf("push after unsuspend: %d", code)
 	}
 	if runs, _ := db.ListRuns(ctx, store.RunFilter{}); len(runs) != 1 {
@@ -388,11 +371,11 @@ func TestInstallationSpecPath(t *testing.T) {
 		return b
 	}
 	b := push("linux-build.yaml", "0000000000000000000000000000000000000077")
-	if code, body := post(t, app, "push", "sp1", b, Sign(secret, b)); code != 202 || !strings.Contains(body, "ci/linux-build.yaml is not changed") {
+	if code, body := webhooktest.Post(t, app, "push", "sp1", b, Sign(secret, b)); code != 202 || !strings.Contains(body, "ci/linux-build.yaml is not changed") {
 		t.Fatalf("default path pushed: %d %s", code, body)
 	}
 	b = push("ci/linux-build.yaml", "0000000000000000000000000000000000000078")
-	if code, body := post(t, app, "push", "sp2", b, Sign(secret, b)); code != 202 || !strings.Contains(body, "run_id") {
+	if code, body := webhooktest.Post(t, app, "push", "sp2", b, Sign(secret, b)); code != 202 || !strings.Contains(body, "run_id") {
 		t.Fatalf("installation's path pushed: %d %s", code, body)
 	}
 	runs, _ := db.ListRuns(ctx, store.RunFilter{})
