@@ -7,9 +7,10 @@
 //
 // Configuration (environment): GITHUB_WEBHOOK_SECRET (required),
 // GITHUB_APP_ID, DATABASE_URL (PostgreSQL, required: the receiver shares
-// it with the workers, and links no SQLite), HOST, PORT, WEBHOOK_PATH, SPEC_PATH, LOG_FORMAT, LOG_LEVEL, MIGRATE
-// (apply pending migrations at start: true or false, default false),
-// INTAKE_COMMITTERS, INTAKE_BATCH, GOGC (default 50, see main).
+// it with the workers, and links no SQLite), HOST, PORT, WEBHOOK_PATH,
+// SPEC_PATH, LOG_FORMAT, LOG_LEVEL, MIGRATE (apply pending migrations at
+// start: true or false, default false), INTAKE_COMMITTERS, INTAKE_BATCH,
+// GOGC (default 50, see main).
 package main
 
 import (

@@ -36,8 +36,9 @@ const (
 type SQLiteBackend struct {
 	// Open opens the database file at path.
 	Open func(path string) (*sql.DB, error)
-	// Dialect is Bun's SQLite dialect.
-	Dialect schema.Dialect
+	// Dialect makes Bun's SQLite dialect (one per database: a dialect
+	// holds its tables' metadata).
+	Dialect func() schema.Dialect
 	// River is River's SQLite driver for db.
 	River func(db *sql.DB) riverdriver.Driver[*sql.Tx]
 }
@@ -109,7 +110,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		// of failing with SQLITE_BUSY (River's advice for its driver too).
 		sqldb.SetMaxOpenConns(1)
 		db.SQL, db.Dialect, db.URL, db.path = sqldb, SQLite, "sqlite://"+path, path
-		db.Bun = bun.NewDB(sqldb, sqliteBackend.Dialect)
+		db.Bun = bun.NewDB(sqldb, sqliteBackend.Dialect())
 	case strings.HasPrefix(cfg.URL, "postgres://") || strings.HasPrefix(cfg.URL, "postgresql://"):
 		pcfg, err := pgx.ParseConfig(cfg.URL)
 		if err != nil {

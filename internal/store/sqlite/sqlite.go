@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riversqlite"
 	"github.com/uptrace/bun/dialect/sqlitedialect"
+	"github.com/uptrace/bun/schema"
 	_ "modernc.org/sqlite" // database/sql driver "sqlite"
 
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -22,7 +23,7 @@ func init() {
 		Open: func(path string) (*sql.DB, error) {
 			return sql.Open("sqlite", dsn(path))
 		},
-		Dialect: sqlitedialect.New(),
+		Dialect: func() schema.Dialect { return sqlitedialect.New() },
 		River:   func(db *sql.DB) riverdriver.Driver[*sql.Tx] { return riversqlite.New(db) },
 	})
 }
