@@ -214,17 +214,13 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 				return fmt.Errorf("listen %s: %w", addr, err)
 			}
 			slog.Info("serving", "addr", ln.Addr().String(), "path", path, "workers", workers, "database", db.URL)
-			served := make(chan error, 1)
-			go func() { served <- app.Listener(ln) }()
-			select {
-			case err := <-served:
-				return fmt.Errorf("serve: %w", err)
-			case <-ctx.Done():
-			}
-			slog.Info("shutting down")
-			if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
+			if err := webhook.Serve(ctx, app, ln); err != nil {
+				if ctx.Err() == nil {
+					return err
+				}
 				slog.Error("http shutdown", "err", err)
 			}
+			slog.Info("shutting down the workers")
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
 			return q.Stop(stopCtx)

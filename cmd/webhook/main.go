@@ -24,7 +24,6 @@ import (
 	"runtime/debug"
 	"strconv"
 	"syscall"
-	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/logging"
@@ -124,13 +123,7 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("listen %s: %w", addr, err)
 	}
 	slog.Info("receiving webhooks", "addr", ln.Addr().String(), "path", path, "database", db.URL)
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	slog.Info("shutting down")
-	return app.ShutdownWithTimeout(10 * time.Second)
+	err = webhook.Serve(ctx, app, ln)
+	slog.Info("stopped")
+	return err
 }

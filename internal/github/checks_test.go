@@ -21,10 +21,11 @@ import (
 
 const checkSHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
-func newChecks(t *testing.T) (*Checks, *githubtest.Server, *store.DB) {
+// fixture is an App on a fake GitHub, the report templates and a store.
+func fixture(t testing.TB) (*App, *render.Reporter, *githubtest.Server, *store.DB) {
 	t.Helper()
 	fake := githubtest.New(t)
-	app, err := NewApp(Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL()})
+	app, err := NewApp(Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL(), UploadURL: fake.UploadsURL()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +33,12 @@ func newChecks(t *testing.T) (*Checks, *githubtest.Server, *store.DB) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	db := storetest.SQLite(t, nil)
+	return app, reports, fake, storetest.SQLite(t, nil)
+}
+
+func newChecks(t *testing.T) (*Checks, *githubtest.Server, *store.DB) {
+	t.Helper()
+	app, reports, fake, db := fixture(t)
 	return &Checks{App: app, DB: db, Reports: reports, PublicURL: "https://builder.example"}, fake, db
 }
 

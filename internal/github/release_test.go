@@ -10,25 +10,13 @@ import (
 	"strings"
 	"testing"
 
-	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
-	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/store"
-	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
 
 func newReleases(t testing.TB) (*Releases, *githubtest.Server, *store.DB) {
 	t.Helper()
-	fake := githubtest.New(t)
-	app, err := NewApp(Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL(), UploadURL: fake.UploadsURL()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	reports, err := render.NewReporter(linuxbuilder.Templates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	db := storetest.SQLite(t, nil)
+	app, reports, fake, db := fixture(t)
 	return &Releases{App: app, DB: db, Reports: reports, Link: "https://github.com/apps/linux-builder"}, fake, db
 }
 

@@ -20,6 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -150,6 +151,23 @@ func New(cfg Config) (*fiber.App, error) {
 	return app, nil
 }
 
+// Serve answers on ln until ctx is done, then shuts app down, giving
+// requests in flight up to ten seconds to finish (their deliveries are
+// committed or refused, never half-answered).
+func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
+	served := make(chan error, 1)
+	go func() { served <- app.Listener(ln) }()
+	select {
+	case err := <-served:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
+		return fmt.Errorf("shut down: %w", err)
+	}
+	return nil
+}
+
 // verify checks X-Hub-Signature-256 over the raw body in constant time.
 func verify(secret string, body []byte, header string) bool {
 	sig, ok := strings.CutPrefix(header, "sha256=")
@@ -160,16 +178,18 @@ func verify(secret string, body []byte, header string) bool {
 	if err != nil {
 		return false
 	}
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return hmac.Equal(got, mac.Sum(nil))
+	return hmac.Equal(got, mac(secret, body))
 }
 
 // Sign returns the X-Hub-Signature-256 value GitHub would send.
 func Sign(secret string, body []byte) string {
-	mac := hmac.New(sha256.New, []byte(secret))
-	mac.Write(body)
-	return "sha256=" + hex.EncodeToString(mac.Sum(nil))
+	return "sha256=" + hex.EncodeToString(mac(secret, body))
+}
+
+func mac(secret string, body []byte) []byte {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write(body)
+	return m.Sum(nil)
 }
 
 func receive(cfg *Config, c *fiber.Ctx) error {
@@ -182,7 +202,10 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if event == "" || id == "" || len(id) > 100 {
 		return c.Status(fiber.StatusBadRequest).SendString("missing X-GitHub-Event or X-GitHub-Delivery")
 	}
-	log := cfg.Logger.With("delivery", id, "event", event)
+	// The delivery's attributes go on the lines written (a logger With
+	// them would be made for every delivery, logged or not).
+	with := func(args ...any) []any { return append([]any{"delivery", id, "event", event}, args...) }
+	log := cfg.Logger
 	if event == "ping" {
 		return c.Status(fiber.StatusOK).SendString("pong")
 	}
@@ -197,14 +220,14 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 			cfg.installs.forget(*dec.Installation)
 		}
 		if err != nil {
-			log.ErrorContext(ctx, "recording the installation failed", "err", err)
+			log.ErrorContext(ctx, "recording the installation failed", with("err", err)...)
 			return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the installation; please redeliver")
 		}
 	case ok:
 		if dec, err = decide(ctx, cfg, body); err != nil {
 			var te transientError
 			if errors.As(err, &te) {
-				log.ErrorContext(ctx, "deciding the delivery failed", "err", err)
+				log.ErrorContext(ctx, "deciding the delivery failed", with("err", err)...)
 				return c.Status(fiber.StatusServiceUnavailable).SendString("could not decide the delivery; please redeliver")
 			}
 			dec = Decision{Outcome: store.OutcomeRejected, Reason: err.Error(), Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
@@ -213,7 +236,7 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if dec.Run != nil || dec.Event != nil {
 		in, err := cfg.installs.get(ctx, dec.Installation)
 		if err != nil {
-			log.ErrorContext(ctx, "installation lookup failed", "err", err)
+			log.ErrorContext(ctx, "installation lookup failed", with("err", err)...)
 			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the installation; please redeliver")
 		}
 		if in.Suspended {
@@ -230,13 +253,16 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if err != nil {
 		// Not acknowledged: GitHub shows the delivery as failed and it can
 		// be redelivered (by hand, or by the missed-delivery job).
-		log.ErrorContext(ctx, "intake failed", "err", err)
+		log.ErrorContext(ctx, "intake failed", with("err", err)...)
 		return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the delivery; please redeliver")
 	}
 	if res.Duplicate {
 		return c.Status(fiber.StatusOK).SendString("already received")
 	}
-	log.InfoContext(ctx, "delivery recorded", "outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID, "coalesced", res.Coalesced, "cancelled", res.Cancelled)
+	if log.Enabled(ctx, slog.LevelInfo) {
+		log.InfoContext(ctx, "delivery recorded", with("outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID,
+			"coalesced", res.Coalesced, "cancelled", res.Cancelled)...)
+	}
 	if res.RunID != 0 {
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced, "cancelled": res.Cancelled})
 	}
