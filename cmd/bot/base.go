@@ -4,13 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
+	"github.com/linux-builder/linux-builder/internal/proc"
 )
 
 // debootstrap sources: the suites and mirrors base images come from.
@@ -79,7 +79,7 @@ func importBase(ctx context.Context, eng *docker.Engine, distro, suite, mirror, 
 	defer os.RemoveAll(dir)
 	root := filepath.Join(dir, "root")
 	fmt.Fprintf(cmd.OutOrStdout(), "debootstrap %s from %s\n", suite, mirror)
-	boot := exec.CommandContext(ctx, "debootstrap", "--variant=minbase", suite, root, mirror)
+	boot := proc.Command(ctx, "debootstrap", "--variant=minbase", suite, root, mirror)
 	boot.Stdout, boot.Stderr = cmd.ErrOrStderr(), cmd.ErrOrStderr()
 	if err := boot.Run(); err != nil {
 		return fmt.Errorf("debootstrap %s: %w", suite, err)
@@ -99,7 +99,7 @@ func importBase(ctx context.Context, eng *docker.Engine, distro, suite, mirror, 
 			_ = os.RemoveAll(m)
 		}
 	}
-	tar := exec.CommandContext(ctx, "tar", "-C", root, "--numeric-owner", "-c", ".")
+	tar := proc.Command(ctx, "tar", "-C", root, "--numeric-owner", "-c", ".")
 	out, err := tar.StdoutPipe()
 	if err != nil {
 		return err

@@ -9,11 +9,11 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/proc"
 )
 
 // Tester runs QEMU.
@@ -78,7 +78,7 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	}
 	bctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	cmd := exec.CommandContext(bctx, qemu, args...)
+	cmd := proc.Command(bctx, qemu, args...)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()

@@ -1,0 +1,98 @@
+package proc
+
+import (
+	"context"
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// TestChildSeesNoSecret is the attack: the bot's secrets are in its
+// environment, and a child process prints its environment.
+func TestChildSeesNoSecret(t *testing.T) {
+	secrets := map[string]string{
+		"GITHUB_WEBHOOK_SECRET":  "canary-webhook-secret",
+		"GITHUB_APP_PRIVATE_KEY": "canary-private-key",
+		"DATABASE_URL":           "postgres://u:canary-db-password@db/x",
+		"AWS_SECRET_ACCESS_KEY":  "canary-aws",
+		"OLLAMA_URL":             "http://user:canary-ollama@ollama",
+	}
+	for k, v := range secrets {
+		t.Setenv(k, v)
+	}
+	out, err := Command(context.Background(), "env").Output()
+	if err != nil {
+		t.Fatalf("env: %v", err)
+	}
+	for _, v := range secrets {
+		if strings.Contains(string(out), v) {
+			t.Errorf("a child process saw %q; its environment:\n%s", v, out)
+		}
+	}
+	for _, want := range []string{"PATH=", "LANG=C.UTF-8", "HOME=/nonexistent"} {
+		if !strings.Contains(string(out), want) {
+			t.Errorf("a child process lacks %s; its environment:\n%s", want, out)
+		}
+	}
+}
+
+// TestOnlyProcStartsProcesses fails when non-test code outside this
+// package calls os/exec's Command, CommandContext or os.StartProcess, so
+// no new child process can slip past Env.
+func TestOnlyProcStartsProcesses(t *testing.T) {
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := filepath.Abs(".")
+	checked := 0
+	err = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && (d.Name() == "testdata" || strings.HasPrefix(d.Name(), ".")) && p != root {
+			return filepath.SkipDir
+		}
+		if d.IsDir() || !strings.HasSuffix(p, ".go") || strings.HasSuffix(p, "_test.go") || filepath.Dir(p) == self {
+			return nil
+		}
+		checked++
+		f, err := parser.ParseFile(token.NewFileSet(), p, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		for _, imp := range f.Imports {
+			if path, _ := strconv.Unquote(imp.Path.Value); path == "os/exec" {
+				t.Errorf("%s imports os/exec: start child processes with internal/proc", p)
+			}
+		}
+		full, err := parser.ParseFile(token.NewFileSet(), p, nil, 0)
+		if err != nil {
+			return err
+		}
+		ast.Inspect(full, func(n ast.Node) bool {
+			if sel, ok := n.(*ast.SelectorExpr); ok && sel.Sel.Name == "StartProcess" {
+				if id, ok := sel.X.(*ast.Ident); ok && (id.Name == "os" || id.Name == "syscall") {
+					t.Errorf("%s calls %s.StartProcess: start child processes with internal/proc", p, id.Name)
+				}
+			}
+			return true
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 50 {
+		t.Fatalf("checked only %d files under %s: is the walk rooted right?", checked, root)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("%s is not the module root: %v", root, err)
+	}
+}
