@@ -10,7 +10,7 @@ export PATH="/usr/local/go/bin:$PATH"
 # Docker engine and debootstrap for builds and offline base images, and the
 # ISO and boot-test tools; wrk, curl and openssl for the webhook load benchmark.
 APT_PACKAGES=(shellcheck zsh fish nftables iptables fail2ban postgresql postgresql-client
-  docker.io debootstrap tar squashfs-tools xorriso mtools grub-common grub-pc-bin grub-efi-amd64-bin
+  docker.io debootstrap tar squashfs-tools-ng xorriso mtools grub-common grub-pc-bin grub-efi-amd64-bin
   qemu-system-x86 ovmf wrk curl openssl)
 
 missing=()

@@ -45,7 +45,7 @@ func realEngine(t *testing.T) *docker.Engine {
 	if ok, err := eng.HasImage(ctx, "debian:bookworm"); err != nil || !ok {
 		need("base image debian:bookworm missing (bot base import debian:bookworm): %v", err)
 	}
-	for _, tool := range []string{"tar", "mksquashfs", "grub-mkrescue", "xorriso", "qemu-system-x86_64"} {
+	for _, tool := range []string{"tar2sqfs", "sqfs2tar", "grub-mkrescue", "xorriso", "qemu-system-x86_64"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			need("%s is not installed", tool)
 		}

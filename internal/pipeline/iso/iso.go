@@ -1,24 +1,30 @@
-// Package iso turns a built image into a hybrid BIOS + UEFI live ISO with
-// host tools: GNU tar unpacks the image's exported file system,
-// mksquashfs compresses it, grub-mkrescue (xorriso) writes the ISO. They
-// come from Debian's packages (tar, squashfs-tools, grub-common,
-// grub-pc-bin, grub-efi-amd64-bin, xorriso, mtools), installed by
-// scripts/setup.sh; the unpacking needs root to keep owners and devices.
+// Package iso turns a built image into a hybrid BIOS + UEFI live ISO
+// without ever unpacking the image on the host: the image's export is
+// read as a tar stream (stream.go), rewritten into the live system's tar,
+// and piped into tar2sqfs (Debian's squashfs-tools-ng), which writes the
+// squashfs. The kernel and initramfs are taken from the stream as regular
+// files, with their names resolved inside the image's own namespace;
+// grub-mkrescue (xorriso) writes the ISO from a tree holding only files
+// this package created. The tools come from Debian's packages
+// (squashfs-tools-ng, grub-common, grub-pc-bin, grub-efi-amd64-bin,
+// xorriso, mtools), installed by scripts/setup.sh, and run with a minimal
+// environment (internal/proc).
 package iso
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/proc"
 )
 
 // Exporter streams an image's root file system as a tar.
@@ -29,8 +35,10 @@ type Exporter interface {
 // Builder makes ISOs.
 type Builder struct {
 	Exporter Exporter
-	// CompressionLevel is mksquashfs's zstd level; default 3.
+	// CompressionLevel is the squashfs's zstd level; default 3.
 	CompressionLevel int
+	// Limits bound what an image may make the step read and keep.
+	Limits Limits
 }
 
 var _ pipeline.ISOBuilder = (*Builder)(nil)
@@ -42,75 +50,75 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 	if level == 0 {
 		level = 3
 	}
+	if !validVolumeID(req.VolumeID) {
+		return fmt.Errorf("iso: volume id %q: want 1-32 of A-Z, 0-9, _", req.VolumeID)
+	}
 	work, err := os.MkdirTemp(filepath.Dir(req.Output), ".iso-work-")
 	if err != nil {
 		return fmt.Errorf("iso work directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-	root, tree := filepath.Join(work, "root"), filepath.Join(work, "iso")
-	for _, d := range []string{root, filepath.Join(tree, "boot", "grub")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	captured, tree := filepath.Join(work, "captured"), filepath.Join(work, "iso")
+	for _, d := range []string{captured, filepath.Join(tree, "boot", "grub")} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
 			return fmt.Errorf("iso work directory: %w", err)
 		}
 	}
 
 	start := time.Now()
-	if err := b.unpack(ctx, req.Image, root); err != nil {
-		return err
-	}
-	log(fmt.Sprintf("iso: unpacked the image in %s", time.Since(start).Round(100*time.Millisecond)))
-	boot, err := readKV(filepath.Join(root, "etc/linux-builder/boot-files"))
+	squashfs := filepath.Join(tree, "root.squashfs")
+	var rec *records
+	found, err := b.squash(ctx, req.Image, squashfs, level, captured, req.Marker, func(found *Rewritten) ([]file, error) {
+		r, err := readRecords(found.tree)
+		if err != nil {
+			return nil, err
+		}
+		rec = r
+		return r.liveFiles(req.Marker)
+	})
 	if err != nil {
-		return fmt.Errorf("the image has no boot-files record (was it rendered by Linux Builder?): %w", err)
-	}
-	cmdline, err := os.ReadFile(filepath.Join(root, "etc/linux-builder/kernel-cmdline"))
-	if err != nil && !os.IsNotExist(err) {
-		return fmt.Errorf("kernel command line: %w", err)
-	}
-	if err := prepareRoot(root, boot["INIT"], req.Marker); err != nil {
 		return err
 	}
+	log(fmt.Sprintf("iso: squashfs of %d entries in %s (the image streamed, never unpacked)",
+		found.Entries, time.Since(start).Round(100*time.Millisecond)))
+	for _, reason := range sortedKeys(found.Dropped) {
+		log(fmt.Sprintf("iso: dropped %d entries of the image: %s", found.Dropped[reason], reason))
+	}
 
-	var liveArgs, squashfs string
-	switch boot["INITRAMFS"] {
+	var liveArgs, squashName string
+	switch rec.initramfs {
 	case "initramfs-tools":
-		liveArgs, squashfs = "boot=live components", "live/filesystem.squashfs"
+		liveArgs, squashName = "boot=live components", "live/filesystem.squashfs"
 	case "dracut":
-		liveArgs, squashfs = "root=live:CDLABEL="+req.VolumeID+" rd.live.image", "LiveOS/squashfs.img"
+		liveArgs, squashName = "root=live:CDLABEL="+req.VolumeID+" rd.live.image", "LiveOS/squashfs.img"
 	default:
-		return fmt.Errorf("live boot with the %q initramfs is not supported yet", boot["INITRAMFS"])
+		return fmt.Errorf("live boot with the %q initramfs is not supported yet", rec.initramfs)
 	}
-	if err := os.MkdirAll(filepath.Join(tree, filepath.Dir(squashfs)), 0o755); err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Join(tree, filepath.Dir(squashName)), 0o755); err != nil {
+		return fmt.Errorf("iso tree: %w", err)
 	}
-	for src, dst := range map[string]string{boot["KERNEL"]: "boot/vmlinuz", boot["INITRD"]: "boot/initrd.img"} {
-		if err := copyFile(filepath.Join(root, src), filepath.Join(tree, dst)); err != nil {
-			return fmt.Errorf("copy %s: %w", src, err)
+	if err := os.Rename(squashfs, filepath.Join(tree, squashName)); err != nil {
+		return fmt.Errorf("iso tree: %w", err)
+	}
+	for _, f := range []struct{ key, name, dst string }{
+		{"KERNEL", rec.kernel, "boot/vmlinuz"}, {"INITRD", rec.initrd, "boot/initrd.img"},
+	} {
+		src, err := found.tree.bootFile(f.name, b.Limits.withDefaults().MaxBootFile)
+		if err != nil {
+			return fmt.Errorf("boot-files %s=%s: %w", f.key, f.name, err)
+		}
+		if err := os.Link(src, filepath.Join(tree, f.dst)); err != nil {
+			return fmt.Errorf("iso tree: %w", err)
 		}
 	}
-	// The live system needs no kernel files in /boot, nor the contents of
-	// the API file systems it mounts at boot.
-	for _, d := range []string{"boot", "proc", "sys", "run", "tmp"} {
-		if err := emptyDir(filepath.Join(root, d)); err != nil {
-			return err
-		}
-	}
-
-	start = time.Now()
-	if out, err := exec.CommandContext(ctx, "mksquashfs", root, filepath.Join(tree, squashfs),
-		"-comp", "zstd", "-Xcompression-level", fmt.Sprint(level), "-noappend", "-quiet", "-no-progress").CombinedOutput(); err != nil {
-		return fmt.Errorf("mksquashfs: %w: %s", err, lastLines(out, 5))
-	}
-	log(fmt.Sprintf("iso: squashfs in %s", time.Since(start).Round(100*time.Millisecond)))
-
-	cfg := grubConfig(req.VolumeID, liveArgs, strings.TrimSpace(string(cmdline)), boot["INIT"])
+	cfg := grubConfig(req.VolumeID, liveArgs, rec.cmdline, rec.init)
 	if err := os.WriteFile(filepath.Join(tree, "boot/grub/grub.cfg"), []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("grub.cfg: %w", err)
 	}
 	start = time.Now()
 	tmpISO := req.Output + ".part"
 	defer os.Remove(tmpISO)
-	if out, err := exec.CommandContext(ctx, "grub-mkrescue", "-o", tmpISO, tree, "--", "-volid", req.VolumeID).CombinedOutput(); err != nil {
+	if out, err := proc.Command(ctx, "grub-mkrescue", "-o", tmpISO, tree, "--", "-volid", req.VolumeID).CombinedOutput(); err != nil {
 		return fmt.Errorf("grub-mkrescue: %w: %s", err, lastLines(out, 5))
 	}
 	if err := os.Rename(tmpISO, req.Output); err != nil {
@@ -120,79 +128,66 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 	return nil
 }
 
-// unpack streams the image's export into GNU tar.
-func (b *Builder) unpack(ctx context.Context, image, root string) error {
-	cmd := exec.CommandContext(ctx, "tar", "-x", "-C", root, "--numeric-owner", "--xattrs", "--xattrs-include=*", "-f", "-")
+// squash streams the image's export through the rewriter into tar2sqfs.
+func (b *Builder) squash(ctx context.Context, image, out string, level int, captured, marker string, add extras) (*Rewritten, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	cmd := proc.Command(ctx, "tar2sqfs", "--quiet", "--no-skip", "--force",
+		"--compressor", "zstd", "--comp-extra", fmt.Sprintf("level=%d", level),
+		"--defaults", "uid=0,gid=0,mode=0755", out)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
-		return err
+		return nil, fmt.Errorf("tar2sqfs: %w", err)
 	}
 	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
+	cmd.Stdout, cmd.Stderr = &stderr, &stderr
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start tar: %w", err)
+		return nil, fmt.Errorf("start tar2sqfs (package squashfs-tools-ng): %w", err)
 	}
-	exportErr := b.Exporter.Export(ctx, image, stdin)
+
+	pr, pw := io.Pipe()
+	exported := make(chan error, 1)
+	go func() {
+		err := b.Exporter.Export(ctx, image, pw)
+		pw.CloseWithError(err)
+		exported <- err
+	}()
+	forced := []string{"etc"}
+	if marker != "" {
+		forced = append(forced, filepath.Dir(markerWant), filepath.Dir(markerRC))
+	}
+	buf := bufio.NewWriterSize(stdin, 1<<20)
+	found, rwErr := rewrite(pr, buf, captured, b.Limits, forced, add)
+	if rwErr == nil {
+		rwErr = buf.Flush()
+	}
+	if rwErr == nil {
+		// What follows the tar's end (the record padding) is read so the
+		// export ends normally; anything longer is not an export.
+		if n, err := io.Copy(io.Discard, io.LimitReader(pr, maxTrailer+1)); err != nil {
+			rwErr = fmt.Errorf("read the image's tar stream: %w", err)
+		} else if n > maxTrailer {
+			rwErr = fmt.Errorf("the image's tar stream goes on for more than %d bytes after its end", maxTrailer)
+		}
+	}
+	// Stop the export when the rewriter gave up early, and tar2sqfs when
+	// the stream is incomplete: a partial squashfs is never kept.
+	pr.CloseWithError(errors.New("the ISO step stopped reading"))
+	if rwErr != nil {
+		cancel()
+	}
 	stdin.Close()
 	waitErr := cmd.Wait()
-	if exportErr != nil {
-		return fmt.Errorf("export image: %w", exportErr)
+	exportErr := <-exported
+	switch {
+	case exportErr != nil && ctx.Err() == nil:
+		return nil, fmt.Errorf("export image: %w", exportErr)
+	case rwErr != nil:
+		return nil, fmt.Errorf("iso: %w", rwErr)
+	case waitErr != nil:
+		return nil, fmt.Errorf("tar2sqfs: %w: %s", waitErr, lastLines(stderr.Bytes(), 5))
 	}
-	if waitErr != nil {
-		return fmt.Errorf("unpack image: %w: %s", waitErr, lastLines(stderr.Bytes(), 5))
-	}
-	return nil
-}
-
-// prepareRoot turns a container's file system into a live system's:
-// no Docker traces, a fresh machine id, the spec's host name, and the
-// boot-test marker when asked.
-func prepareRoot(root, init, marker string) error {
-	_ = os.Remove(filepath.Join(root, ".dockerenv"))
-	if err := os.WriteFile(filepath.Join(root, "etc/machine-id"), nil, 0o444); err != nil {
-		return fmt.Errorf("machine-id: %w", err)
-	}
-	host := "linux-builder"
-	if b, err := os.ReadFile(filepath.Join(root, "etc/linux-builder/hostname")); err == nil && strings.TrimSpace(string(b)) != "" {
-		host = strings.TrimSpace(string(b))
-	}
-	// Docker leaves empty hostname, hosts and resolv.conf placeholders.
-	_ = os.Remove(filepath.Join(root, "etc/hostname"))
-	if err := os.WriteFile(filepath.Join(root, "etc/hostname"), []byte(host+"\n"), 0o644); err != nil {
-		return fmt.Errorf("hostname: %w", err)
-	}
-	_ = os.Remove(filepath.Join(root, "etc/hosts"))
-	hosts := "127.0.0.1\tlocalhost\n127.0.1.1\t" + host + "\n::1\tlocalhost ip6-localhost ip6-loopback\n"
-	if err := os.WriteFile(filepath.Join(root, "etc/hosts"), []byte(hosts), 0o644); err != nil {
-		return fmt.Errorf("hosts: %w", err)
-	}
-	if marker == "" {
-		return nil
-	}
-	switch init {
-	case "systemd":
-		unit := "[Unit]\nDescription=Linux Builder boot test marker\nAfter=multi-user.target\n\n[Service]\nType=oneshot\n" +
-			"ExecStart=/bin/sh -c 'echo " + marker + " > /dev/ttyS0; systemctl --no-block poweroff'\n\n[Install]\nWantedBy=multi-user.target\n"
-		dir := filepath.Join(root, "etc/systemd/system")
-		if err := os.MkdirAll(filepath.Join(dir, "multi-user.target.wants"), 0o755); err != nil {
-			return err
-		}
-		if err := os.WriteFile(filepath.Join(dir, "linux-builder-boot-marker.service"), []byte(unit), 0o644); err != nil {
-			return err
-		}
-		link := filepath.Join(dir, "multi-user.target.wants", "linux-builder-boot-marker.service")
-		_ = os.Remove(link)
-		return os.Symlink("/etc/systemd/system/linux-builder-boot-marker.service", link)
-	case "openrc":
-		dir := filepath.Join(root, "etc/local.d")
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-		script := "#!/bin/sh\necho '" + marker + "' > /dev/ttyS0\npoweroff\n"
-		return os.WriteFile(filepath.Join(dir, "zz-linux-builder-boot-marker.start"), []byte(script), 0o755)
-	default:
-		return fmt.Errorf("the boot-test marker is not supported for init %q", init)
-	}
+	return found, nil
 }
 
 func grubConfig(volid, liveArgs, cmdline, init string) string {
@@ -213,53 +208,16 @@ menuentry "Linux Builder live (%s)" {
 `, volid, init, args)
 }
 
-func readKV(path string) (map[string]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
+func validVolumeID(s string) bool {
+	if len(s) == 0 || len(s) > 32 {
+		return false
 	}
-	defer f.Close()
-	m := map[string]string{}
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
-			m[k] = v
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_') {
+			return false
 		}
 	}
-	return m, sc.Err()
-}
-
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
-	if err != nil {
-		return err
-	}
-	defer in.Close()
-	out, err := os.Create(dst)
-	if err != nil {
-		return err
-	}
-	if _, err := io.Copy(out, in); err != nil {
-		out.Close()
-		return err
-	}
-	return out.Close()
-}
-
-func emptyDir(dir string) error {
-	entries, err := os.ReadDir(dir)
-	if os.IsNotExist(err) {
-		return os.MkdirAll(dir, 0o755)
-	}
-	if err != nil {
-		return err
-	}
-	for _, e := range entries {
-		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
-			return err
-		}
-	}
-	return nil
+	return true
 }
 
 func lastLines(b []byte, n int) string {
@@ -269,3 +227,6 @@ func lastLines(b []byte, n int) string {
 	}
 	return strings.Join(lines, " | ")
 }
+
+// maxTrailer bounds the bytes after the end of an export's tar.
+const maxTrailer = 1 << 20

@@ -1,0 +1,449 @@
+package iso
+
+import (
+	"archive/tar"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path"
+	"sort"
+	"strings"
+	"time"
+)
+
+// The image's exported file system is hostile: a spec's postInstall
+// scripts decide every byte of it. It is never unpacked on the host. The
+// rewriter reads it as a tar stream and writes the live system's tar for
+// the squashfs writer, and nothing it reads ever names a host path:
+//
+//   - names are cleaned; names that climb out of the root ("..") are dropped;
+//   - device nodes, FIFOs and unknown entry types are dropped;
+//   - hard links must name an entry already written, else they are dropped;
+//   - /boot, /dev, /proc, /sys, /run and /tmp keep only their directory;
+//   - the files the ISO owns (machine-id, hostname, hosts, the boot-test
+//     marker) are dropped from the image and appended by the rewriter, and
+//     the directories above them are forced to be directories;
+//   - regular files under /boot (the kernel and initramfs) and under
+//     /etc/linux-builder (the build's records) are captured, with size caps,
+//     into files the rewriter creates itself, and symbolic links to them are
+//     resolved inside the tar's own namespace (see tree.resolve).
+//
+// Everything is bounded: entries, bytes read, bytes captured.
+
+// Limits bound what one image may make the rewriter do.
+type Limits struct {
+	MaxEntries     int   // entries in the image; default 4,000,000
+	MaxBytes       int64 // bytes of file content read from the image; default 32 GiB
+	MaxBootFile    int64 // one captured file under /boot; default 512 MiB
+	MaxBootTotal   int64 // all captured files under /boot; default 2 GiB
+	MaxRecordBytes int64 // one file under /etc/linux-builder; default 64 KiB
+}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxEntries <= 0 {
+		l.MaxEntries = 4_000_000
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = 32 << 30
+	}
+	if l.MaxBootFile <= 0 {
+		l.MaxBootFile = 512 << 20
+	}
+	if l.MaxBootTotal <= 0 {
+		l.MaxBootTotal = 2 << 30
+	}
+	if l.MaxRecordBytes <= 0 {
+		l.MaxRecordBytes = 64 << 10
+	}
+	return l
+}
+
+// emptied are the directories the live system needs but not their
+// contents: the kernel files are on the ISO, the rest are mounted at boot.
+var emptied = map[string]os.FileMode{"boot": 0o755, "dev": 0o755, "proc": 0o555, "sys": 0o555, "run": 0o755, "tmp": 0o1777}
+
+// owned are the files the ISO step writes itself; the image's are dropped.
+var owned = map[string]bool{".dockerenv": true, "etc/machine-id": true, "etc/hostname": true, "etc/hosts": true}
+
+const (
+	recordDir  = "etc/linux-builder"
+	markerUnit = "etc/systemd/system/linux-builder-boot-marker.service"
+	markerWant = "etc/systemd/system/multi-user.target.wants/linux-builder-boot-marker.service"
+	markerRC   = "etc/local.d/zz-linux-builder-boot-marker.start"
+)
+
+// entry is what the rewriter remembers of one entry of the image.
+type entry struct {
+	typ     byte   // tar.TypeReg, TypeDir, TypeSymlink or TypeLink
+	link    string // symlink target (verbatim) or hard-link target (cleaned)
+	size    int64
+	capture string // path of the captured copy ("" when not captured)
+	record  []byte // contents of a captured record file
+	tooBig  bool   // a regular file under /boot or the records over its cap
+}
+
+// tree is the image's namespace as the rewriter saw it.
+type tree struct {
+	entries map[string]*entry
+}
+
+// Rewritten is what the rewriter found in the image.
+type Rewritten struct {
+	tree    tree
+	Dropped map[string]int // reason → count of entries dropped
+	Entries int            // entries written
+	ownFrom int            // entries before the ISO step's own files
+}
+
+// extras are the entries the rewriter appends at the end of the stream.
+type extras func(found *Rewritten) ([]file, error)
+
+// file is an entry the ISO step adds to the live system.
+type file struct {
+	name string
+	mode int64
+	typ  byte
+	body string // contents, or the target of a symlink
+}
+
+// rewriter holds one stream's state.
+type rewriter struct {
+	lim       Limits
+	captureTo string // directory for captured files (the ISO step's own)
+	forceDirs map[string]bool
+	out       *tar.Writer
+	found     *Rewritten
+	read      int64
+	captured  int64
+	written   map[string]bool // regular files written (hard-link targets)
+	dirs      map[string]bool // directories written
+}
+
+// rewrite copies the image's tar from r to w as the live system's tar,
+// capturing the boot files into captureTo, and appends what add returns
+// once the whole image has been read. forceDirs are the directories that
+// must be directories (the parents of the files add may return).
+func rewrite(r io.Reader, w io.Writer, captureTo string, lim Limits, forceDirs []string, add extras) (*Rewritten, error) {
+	rw := &rewriter{
+		lim:       lim.withDefaults(),
+		captureTo: captureTo,
+		forceDirs: map[string]bool{},
+		out:       tar.NewWriter(w),
+		found:     &Rewritten{tree: tree{entries: map[string]*entry{}}, Dropped: map[string]int{}},
+		written:   map[string]bool{},
+		dirs:      map[string]bool{},
+	}
+	for _, d := range forceDirs {
+		for p := d; p != "." && p != "/"; p = path.Dir(p) {
+			rw.forceDirs[p] = true
+		}
+	}
+	in := tar.NewReader(r)
+	for n := 0; ; n++ {
+		hdr, err := in.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			return nil, fmt.Errorf("read the image's tar stream (entry %d): %w", n+1, err)
+		}
+		if n >= rw.lim.MaxEntries {
+			return nil, fmt.Errorf("the image has more than %d entries", rw.lim.MaxEntries)
+		}
+		if err := rw.entry(hdr, in); err != nil {
+			return nil, err
+		}
+	}
+	// Directories the live system needs that the image lacks.
+	for _, d := range sortedKeys(emptied) {
+		if !rw.dirs[d] {
+			if err := rw.writeDir(d, int64(emptied[d]), nil); err != nil {
+				return nil, err
+			}
+		}
+	}
+	rw.found.ownFrom = rw.found.Entries
+	files, err := add(rw.found)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range files {
+		if err := rw.add(f); err != nil {
+			return nil, err
+		}
+	}
+	if err := rw.out.Close(); err != nil {
+		return nil, fmt.Errorf("write the live system's tar stream: %w", err)
+	}
+	return rw.found, nil
+}
+
+// clean turns a tar name into a relative, slash-separated name inside the
+// root, or "" when it names the root itself or climbs out of it.
+func clean(name string) (string, bool) {
+	name = strings.TrimLeft(name, "/")
+	if name == "" {
+		return "", true
+	}
+	c := path.Clean(name)
+	if c == "." {
+		return "", true
+	}
+	if c == ".." || strings.HasPrefix(c, "../") {
+		return "", false
+	}
+	return c, true
+}
+
+// under reports whether name is dir or inside it.
+func under(name, dir string) bool {
+	return name == dir || strings.HasPrefix(name, dir+"/")
+}
+
+func (rw *rewriter) drop(reason string) { rw.found.Dropped[reason]++ }
+
+func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
+	name, ok := clean(hdr.Name)
+	if !ok || strings.ContainsRune(hdr.Name, 0) {
+		rw.drop("name outside the root")
+		return nil
+	}
+	if name == "" {
+		return nil // the root: the squashfs has its own
+	}
+	if _, dup := rw.found.tree.entries[name]; dup {
+		rw.drop("duplicate name")
+		return nil
+	}
+	top, _, _ := strings.Cut(name, "/")
+	if _, isEmptied := emptied[top]; isEmptied {
+		if name == top {
+			mode := int64(emptied[top])
+			if hdr.Typeflag == tar.TypeDir {
+				mode = hdr.Mode & 0o7777
+			}
+			rw.found.tree.entries[name] = &entry{typ: tar.TypeDir}
+			return rw.writeDir(name, mode, hdr)
+		}
+		if top == "boot" {
+			return rw.capture(name, hdr, body, rw.lim.MaxBootFile)
+		}
+		rw.drop("inside an emptied directory")
+		return nil
+	}
+	if under(name, recordDir) && name != recordDir {
+		if err := rw.capture(name, hdr, body, rw.lim.MaxRecordBytes); err != nil {
+			return err
+		}
+		// Records are also part of the system: fall through to write it.
+	}
+	if owned[name] || name == markerUnit || name == markerWant || name == markerRC {
+		rw.drop("owned by the ISO step")
+		return nil
+	}
+	if rw.forceDirs[name] && hdr.Typeflag != tar.TypeDir {
+		rw.found.tree.entries[name] = &entry{typ: tar.TypeDir}
+		return rw.writeDir(name, 0o755, nil)
+	}
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+		if _, seen := rw.found.tree.entries[name]; !seen {
+			rw.found.tree.entries[name] = &entry{typ: tar.TypeDir}
+		}
+		return rw.writeDir(name, hdr.Mode&0o7777, hdr)
+	case tar.TypeSymlink:
+		if _, seen := rw.found.tree.entries[name]; !seen {
+			rw.found.tree.entries[name] = &entry{typ: tar.TypeSymlink, link: hdr.Linkname}
+		}
+		return rw.write(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: hdr.Linkname, Mode: 0o777},
+			hdr, nil)
+	case tar.TypeLink:
+		target, ok := clean(hdr.Linkname)
+		if !ok || target == "" || !rw.written[target] {
+			rw.drop("hard link to a name not in the image")
+			return nil
+		}
+		if _, seen := rw.found.tree.entries[name]; !seen {
+			rw.found.tree.entries[name] = &entry{typ: tar.TypeLink, link: target}
+		}
+		return rw.write(&tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target}, hdr, nil)
+	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives write TypeRegA
+		e, seen := rw.found.tree.entries[name]
+		if !seen {
+			e = &entry{typ: tar.TypeReg, size: hdr.Size}
+			rw.found.tree.entries[name] = e
+		}
+		if hdr.Size < 0 {
+			return fmt.Errorf("image entry %q: negative size", name)
+		}
+		if err := rw.count(hdr.Size); err != nil {
+			return err
+		}
+		var src io.Reader = body
+		if e.record != nil {
+			src = strings.NewReader(string(e.record)) // already read by capture
+		}
+		if err := rw.write(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: hdr.Mode & 0o7777}, hdr, src); err != nil {
+			return err
+		}
+		rw.written[name] = true
+		return nil
+	default:
+		rw.drop(fmt.Sprintf("entry type %q (devices, FIFOs and the like)", hdr.Typeflag))
+		return nil
+	}
+}
+
+// count charges n bytes of file content against the image's budget.
+func (rw *rewriter) count(n int64) error {
+	rw.read += n
+	if rw.read > rw.lim.MaxBytes {
+		return fmt.Errorf("the image's files hold more than %d bytes (the limit)", rw.lim.MaxBytes)
+	}
+	return nil
+}
+
+// capture keeps a regular file (boot files to disk, records in memory)
+// and remembers links, for resolve. Nothing under /boot is written to the
+// live system.
+func (rw *rewriter) capture(name string, hdr *tar.Header, body io.Reader, max int64) error {
+	e := &entry{typ: hdr.Typeflag}
+	rw.found.tree.entries[name] = e
+	switch hdr.Typeflag {
+	case tar.TypeDir:
+	case tar.TypeSymlink:
+		e.link = hdr.Linkname
+	case tar.TypeLink:
+		target, ok := clean(hdr.Linkname)
+		if !ok || target == "" {
+			delete(rw.found.tree.entries, name)
+			rw.drop("hard link to a name not in the image")
+			return nil
+		}
+		e.link = target
+	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives write TypeRegA
+		e.typ, e.size = tar.TypeReg, hdr.Size
+		if hdr.Size < 0 {
+			return fmt.Errorf("image entry %q: negative size", name)
+		}
+		if hdr.Size > max {
+			e.tooBig = true
+			return rw.count(hdr.Size) // read past by the tar reader
+		}
+		if err := rw.count(hdr.Size); err != nil {
+			return err
+		}
+		if !under(name, "boot") {
+			b, err := io.ReadAll(io.LimitReader(body, max+1))
+			if err != nil {
+				return fmt.Errorf("read image entry %q: %w", name, err)
+			}
+			e.record = b
+			return nil
+		}
+		if rw.captured+hdr.Size > rw.lim.MaxBootTotal {
+			e.tooBig = true
+			return nil
+		}
+		rw.captured += hdr.Size
+		f, err := os.CreateTemp(rw.captureTo, "boot-file-")
+		if err != nil {
+			return fmt.Errorf("capture %q: %w", name, err)
+		}
+		_, err = io.Copy(f, io.LimitReader(body, hdr.Size))
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return fmt.Errorf("capture %q: %w", name, err)
+		}
+		e.capture = f.Name()
+	default:
+		delete(rw.found.tree.entries, name)
+		rw.drop(fmt.Sprintf("entry type %q (devices, FIFOs and the like)", hdr.Typeflag))
+	}
+	return nil
+}
+
+func (rw *rewriter) writeDir(name string, mode int64, from *tar.Header) error {
+	if rw.dirs[name] {
+		return nil
+	}
+	rw.dirs[name] = true
+	return rw.write(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode}, from, nil)
+}
+
+// write writes hdr, taking owners, times and extended attributes (only
+// those: no other PAX record) from the image's header when there is one.
+func (rw *rewriter) write(hdr *tar.Header, from *tar.Header, body io.Reader) error {
+	hdr.Format = tar.FormatPAX
+	hdr.ModTime = time.Unix(0, 0)
+	if from != nil {
+		hdr.Uid, hdr.Gid = from.Uid, from.Gid
+		if !from.ModTime.IsZero() && from.ModTime.Unix() >= 0 {
+			hdr.ModTime = from.ModTime.Truncate(time.Second)
+		}
+		for k, v := range from.PAXRecords {
+			if strings.HasPrefix(k, "SCHILY.xattr.") {
+				if hdr.PAXRecords == nil {
+					hdr.PAXRecords = map[string]string{}
+				}
+				hdr.PAXRecords[k] = v
+			}
+		}
+	}
+	if hdr.Uid < 0 || hdr.Gid < 0 {
+		hdr.Uid, hdr.Gid = 0, 0
+	}
+	if err := rw.out.WriteHeader(hdr); err != nil {
+		return fmt.Errorf("write %q to the live system's tar stream: %w", hdr.Name, err)
+	}
+	rw.found.Entries++
+	if body == nil || hdr.Size == 0 {
+		return nil
+	}
+	if _, err := io.CopyN(rw.out, body, hdr.Size); err != nil {
+		return fmt.Errorf("copy %q from the image: %w", hdr.Name, err)
+	}
+	return nil
+}
+
+// add appends one of the ISO step's own files.
+func (rw *rewriter) add(f file) error {
+	for _, d := range parents(f.name) {
+		if !rw.dirs[d] {
+			if err := rw.writeDir(d, 0o755, nil); err != nil {
+				return err
+			}
+		}
+	}
+	hdr := &tar.Header{Typeflag: f.typ, Name: f.name, Mode: f.mode}
+	var body io.Reader
+	switch f.typ {
+	case tar.TypeSymlink:
+		hdr.Linkname = f.body
+	default:
+		hdr.Size = int64(len(f.body))
+		body = strings.NewReader(f.body)
+	}
+	return rw.write(hdr, nil, body)
+}
+
+// parents lists the directories above name, outermost first.
+func parents(name string) []string {
+	var ps []string
+	for d := path.Dir(name); d != "." && d != "/"; d = path.Dir(d) {
+		ps = append([]string{d}, ps...)
+	}
+	return ps
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	ks := make([]string, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
