@@ -25,13 +25,29 @@ type pipelineFlags struct {
 	firmwares                string
 	imageRepo                string
 	bootTimeout              int
+	buildNetwork             string
+	build                    docker.BuildLimits
+	run                      pipeline.Limits
 }
 
 func (f *pipelineFlags) register(flags interface {
 	BoolVar(*bool, string, bool, string)
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
+	Int64Var(*int64, string, int64, string)
+	Float64Var(*float64, string, float64, string)
+	DurationVar(*time.Duration, string, time.Duration, string)
 }) {
+	flags.Int64Var(&f.build.MemoryBytes, "build-memory", 4<<30, "bytes of memory (swap included) a build's containers may use; 0: no limit")
+	flags.Float64Var(&f.build.CPUs, "build-cpus", 2, "CPU cores a build's containers may use; 0: no limit")
+	flags.Int64Var(&f.build.Pids, "build-pids", 4096, "processes and threads of one build (needs the engine's cgroupfs driver); 0: no limit")
+	flags.StringVar(&f.buildNetwork, "build-network", "", "Docker network for the builds' RUN steps; empty: the engine's default bridge")
+	flags.DurationVar(&f.run.BuildTimeout, "build-timeout", 60*time.Minute, "time limit of the build step (docker build and image save)")
+	flags.DurationVar(&f.run.ISOTimeout, "iso-timeout", 20*time.Minute, "time limit of the ISO step")
+	flags.DurationVar(&f.run.PublishTimeout, "publish-timeout", 30*time.Minute, "time limit of the publishing step")
+	flags.Int64Var(&f.run.MaxImageBytes, "max-image-size", 16<<30, "bytes an image may have (docker save's size, uncompressed); larger images fail the build")
+	flags.IntVar(&f.run.MaxLogLines, "max-log-lines", 20_000, "log lines kept per run; later lines are dropped after a truncation mark")
+	flags.Int64Var(&f.run.MaxLogBytes, "max-log-bytes", 8<<20, "log bytes kept per run")
 	flags.BoolVar(&f.noISO, "no-iso", false, "build the image only (no ISO, no boot test)")
 	flags.BoolVar(&f.noBoot, "no-boot-test", false, "do not boot-test the ISO")
 	flags.StringVar(&f.firmwares, "firmware", "bios,uefi", "firmwares to boot-test: bios, uefi or both")
@@ -45,6 +61,11 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 	if err != nil {
 		return nil, nil, err
 	}
+	eng.Limits, eng.Network = f.build, f.buildNetwork
+	if err := eng.CheckLimits(); err != nil {
+		eng.Close()
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
 	r, err := render.New(linuxbuilder.Templates)
 	if err != nil {
 		eng.Close()
@@ -54,6 +75,7 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		Store:        bridge.Store{DB: db},
 		Renderer:     r.ForPipeline(render.Options{}),
 		Builder:      eng,
+		Limits:       f.run,
 		Reporters:    reporters,
 		Fetcher:      fetcher,
 		Publisher:    publisher,
@@ -68,7 +90,8 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		}}
 	}
 	if !f.noISO {
-		cfg.ISO = &iso.Builder{Exporter: eng}
+		// The ISO step reads no more of an image than the build may make.
+		cfg.ISO = &iso.Builder{Exporter: eng, Limits: iso.Limits{MaxBytes: f.run.MaxImageBytes}}
 		if !f.noBoot {
 			cfg.Boot = &boot.Tester{}
 			cfg.BootTimeout = secondsDuration(f.bootTimeout)

@@ -2,18 +2,27 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 )
 
 // logBuffer batches a run's log lines into the store (every 200 lines or
-// 500 ms) and hands each line to the reporters as it arrives.
+// 500 ms) and hands each line to the reporters as it arrives. It keeps at
+// most lim's lines and bytes of a run (a build's output is a stranger's to
+// choose), cutting long lines, and marks where it stopped keeping.
 type logBuffer struct {
 	store     Store
 	reporters []Reporter
 	runID     int64
 	log       *slog.Logger
+	lim       Limits
+
+	kept      int
+	keptBytes int64
+	truncated bool
 
 	mu      sync.Mutex
 	step    State
@@ -22,8 +31,8 @@ type logBuffer struct {
 	done    chan struct{}
 }
 
-func newLogBuffer(store Store, reporters []Reporter, runID int64, log *slog.Logger) *logBuffer {
-	b := &logBuffer{store: store, reporters: reporters, runID: runID, log: log, step: Pending,
+func newLogBuffer(store Store, reporters []Reporter, runID int64, log *slog.Logger, lim Limits) *logBuffer {
+	b := &logBuffer{store: store, reporters: reporters, runID: runID, log: log, lim: lim.withDefaults(), step: Pending,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go b.loop()
 	return b
@@ -49,9 +58,24 @@ func (b *logBuffer) setStep(s State) {
 	b.mu.Unlock()
 }
 
-// Add appends a line at the current step.
+// Add appends a line at the current step, within the run's log limits.
 func (b *logBuffer) Add(ctx context.Context, level, msg string) {
+	if len(msg) > b.lim.MaxLineBytes {
+		msg = strings.ToValidUTF8(msg[:b.lim.MaxLineBytes], "") + fmt.Sprintf(" … [line cut: %d bytes]", len(msg))
+	}
 	b.mu.Lock()
+	if b.truncated {
+		b.mu.Unlock()
+		return
+	}
+	b.kept++
+	b.keptBytes += int64(len(msg))
+	if b.kept >= b.lim.MaxLogLines || b.keptBytes > b.lim.MaxLogBytes {
+		b.truncated = true
+		level = "warn"
+		msg = fmt.Sprintf("log truncated: the run's log reached its limit (%d lines or %d bytes); later output is not kept",
+			b.lim.MaxLogLines, b.lim.MaxLogBytes)
+	}
 	line := LogLine{RunID: b.runID, Step: b.step, Level: level, Message: msg, At: time.Now().UTC()}
 	b.pending = append(b.pending, line)
 	full := len(b.pending) >= 200

@@ -42,6 +42,8 @@ type Config struct {
 	// Firmwares to boot-test; default BIOS and UEFI.
 	Firmwares   []Firmware
 	BootTimeout time.Duration // per boot; default 300s
+	// Limits bound what one run may consume (zero fields take defaults).
+	Limits Limits
 	// KeepImage keeps the built image in the engine after export (for
 	// local use); otherwise it is removed once saved.
 	KeepImage bool
@@ -75,6 +77,7 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.BootTimeout == 0 {
 		cfg.BootTimeout = 300 * time.Second
 	}
+	cfg.Limits = cfg.Limits.withDefaults()
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -149,7 +152,7 @@ func (p *Pipeline) Run(ctx context.Context, id int64) error {
 		return nil
 	}
 	r := &run{p: p, rec: rec, state: Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id))}
-	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, p.log)
+	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, p.log, p.cfg.Limits)
 	defer r.logs.Close()
 	return r.execute(ctx)
 }
@@ -165,28 +168,31 @@ func (r *run) execute(ctx context.Context) error {
 	for {
 		var ev Event
 		var err error
+		sctx, cancel := r.stepContext(ctx)
 		switch r.state {
 		case Pending:
 			ev = Next
 		case Validating:
-			doc, diags, err = r.validate(ctx)
+			doc, diags, err = r.validate(sctx)
 			ev = Next
 		case Generating:
-			bctx, ev, err = r.generate(ctx, doc, diags)
+			bctx, ev, err = r.generate(sctx, doc, diags)
 		case Building:
-			err = r.build(ctx, bctx)
+			err = r.build(sctx, bctx)
 			ev = Next
 		case ISOGenerating:
-			isoPath, ev, err = r.makeISO(ctx)
+			isoPath, ev, err = r.makeISO(sctx)
 		case BootTesting:
-			ev, err = r.bootTest(ctx, isoPath)
+			ev, err = r.bootTest(sctx, isoPath)
 		case Uploading:
-			err = r.p.cfg.Publisher.Publish(ctx, r.rec.ID, r.arts)
+			err = r.p.cfg.Publisher.Publish(sctx, r.rec.ID, r.arts)
 			if err != nil {
 				err = stepFailed("publishing failed: "+err.Error(), err)
 			}
 			ev = Next
 		}
+		err = r.stepTimedOut(ctx, sctx, err)
+		cancel()
 		var retry *errRetry
 		if errors.As(err, &retry) && ctx.Err() == nil {
 			r.logs.Add(ctx, "warn", retry.Error()+"; the job will be retried")
@@ -460,7 +466,11 @@ func (r *run) saveImage(ctx context.Context, id, path string) (int64, string, er
 		f.Close()
 		return 0, "", fmt.Errorf("zstd: %w", err)
 	}
-	if err := r.p.cfg.Builder.Save(ctx, id, enc); err != nil {
+	capped := &capWriter{w: enc, left: r.p.cfg.Limits.MaxImageBytes}
+	if err := r.p.cfg.Builder.Save(ctx, id, capped); err != nil {
+		if capped.over {
+			err = fmt.Errorf("the image is larger than the limit of %d bytes", r.p.cfg.Limits.MaxImageBytes)
+		}
 		enc.Close()
 		f.Close()
 		return 0, "", err
@@ -476,6 +486,22 @@ func (r *run) saveImage(ctx context.Context, id, path string) (int64, string, er
 		return 0, "", fmt.Errorf("rename %s: %w", tmp, err)
 	}
 	return counted.n, hex.EncodeToString(sum.Sum(nil)), nil
+}
+
+// capWriter fails a write past its byte budget.
+type capWriter struct {
+	w    io.Writer
+	left int64
+	over bool
+}
+
+func (c *capWriter) Write(p []byte) (int, error) {
+	if int64(len(p)) > c.left {
+		c.over = true
+		return 0, errors.New("over the size limit")
+	}
+	c.left -= int64(len(p))
+	return c.w.Write(p)
 }
 
 type countWriter struct {

@@ -25,6 +25,12 @@ import (
 // Engine is a Docker Engine.
 type Engine struct {
 	c *client.Client
+	// Limits bound every build's containers (set before the first build).
+	Limits BuildLimits
+	// Network, when set, is the network the build's RUN steps use (see
+	// EnsureBuildNetwork); the engine's default bridge otherwise.
+	Network      string
+	cgroupDriver string
 }
 
 var _ pipeline.ImageBuilder = (*Engine)(nil)
@@ -40,7 +46,12 @@ func Connect(ctx context.Context) (*Engine, error) {
 		c.Close()
 		return nil, fmt.Errorf("docker engine is not answering (is dockerd running?): %w", err)
 	}
-	return &Engine{c: c}, nil
+	info, err := c.Info(ctx)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("docker engine info: %w", err)
+	}
+	return &Engine{c: c, cgroupDriver: info.CgroupDriver}, nil
 }
 
 // Close closes the client.
@@ -68,18 +79,33 @@ func (l *lastLines) add(s string) {
 // the build. It never pulls: base images must be present locally (see
 // ImportBase), as the builders have no registry.
 func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(string)) (string, error) {
+	parent, cleanup, err := e.pidsParent(ctx, req.Tag)
+	if err != nil {
+		return "", err
+	}
+	defer cleanup()
+	log("build limits: " + e.Limits.describe())
 	pr, pw := io.Pipe()
 	go func() { pw.CloseWithError(req.Context.WriteTar(pw)) }()
 	defer pr.Close()
-	resp, err := e.c.ImageBuild(ctx, pr, build.ImageBuildOptions{
-		Tags:        []string{req.Tag},
-		Labels:      req.Labels,
-		Remove:      true,
-		ForceRemove: true,
-		PullParent:  false,
-		Dockerfile:  "Dockerfile",
-		Version:     build.BuilderV1,
-	})
+	opts := build.ImageBuildOptions{
+		Tags:         []string{req.Tag},
+		Labels:       req.Labels,
+		Remove:       true,
+		ForceRemove:  true,
+		PullParent:   false,
+		Dockerfile:   "Dockerfile",
+		Version:      build.BuilderV1,
+		CgroupParent: parent,
+		NetworkMode:  e.Network,
+	}
+	if e.Limits.MemoryBytes > 0 {
+		opts.Memory, opts.MemorySwap = e.Limits.MemoryBytes, e.Limits.MemoryBytes
+	}
+	if e.Limits.CPUs > 0 {
+		opts.CPUPeriod, opts.CPUQuota = 100_000, int64(e.Limits.CPUs*100_000)
+	}
+	resp, err := e.c.ImageBuild(ctx, pr, opts)
 	if err != nil {
 		return "", fmt.Errorf("start build: %w", err)
 	}
