@@ -21,10 +21,10 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -62,12 +62,24 @@ type Config struct {
 	Intake   Intaker
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// MaxBody is the largest body accepted (default MaxBody): a larger
+	// one is answered 413 before it is read.
+	MaxBody int
+	// BodyBudget bounds the bytes of request bodies held in memory at
+	// once, signed or not (default DefaultBodyBudget; at least MaxBody).
+	// A body waits up to BodyWait (default DefaultBodyWait) for room,
+	// then is answered 503.
+	BodyBudget int64
+	BodyWait   time.Duration
+	// MaxConns caps the open connections (default DefaultMaxConns).
+	MaxConns int
 	// LeanMemory releases a connection's read and write buffers between
 	// its requests (fasthttp's ReduceMemoryUsage): less memory under many
 	// connections for a little more CPU. The lean receiver sets it.
 	LeanMemory bool
 
 	installs *installCache
+	bodies   *semaphore.Weighted
 }
 
 // Decision is what a delivery asks for.
@@ -111,6 +123,9 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.Store == nil || cfg.Intake == nil {
 		return nil, errors.New("webhook: Store and Intake are required")
 	}
+	if err := cfg.limitDefaults(); err != nil {
+		return nil, err
+	}
 	cfg.installs = newInstallCache(cfg.Store, installCacheTTL)
 	if cfg.Path == "" {
 		cfg.Path = "/webhook"
@@ -125,11 +140,21 @@ func New(cfg Config) (*fiber.App, error) {
 		cfg.Now = time.Now
 	}
 	app := fiber.New(fiber.Config{
-		BodyLimit:             MaxBody,
+		// Bodies are streamed: the handler reads them (raw, never
+		// decoded) only once their headers pass, within the body budget.
+		// BodyLimit is then only what fasthttp reads ahead.
+		StreamRequestBody:     true,
+		BodyLimit:             cfg.MaxBody,
 		DisableStartupMessage: true,
 		ReduceMemoryUsage:     cfg.LeanMemory,
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
+		// Headers larger than this are answered 431.
+		ReadBufferSize: 4 << 10,
+		Concurrency:    cfg.MaxConns,
+		// The whole request, headers and body, must arrive within
+		// ReadTimeout (a slow sender is cut off); a keep-alive connection
+		// idle that long is closed too.
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 10 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			var fe *fiber.Error
 			if errors.As(err, &fe) {
@@ -168,19 +193,6 @@ func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
 	return nil
 }
 
-// verify checks X-Hub-Signature-256 over the raw body in constant time.
-func verify(secret string, body []byte, header string) bool {
-	sig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(sig)
-	if err != nil {
-		return false
-	}
-	return hmac.Equal(got, mac(secret, body))
-}
-
 // Sign returns the X-Hub-Signature-256 value GitHub would send.
 func Sign(secret string, body []byte) string {
 	return "sha256=" + hex.EncodeToString(mac(secret, body))
@@ -193,15 +205,25 @@ func mac(secret string, body []byte) []byte {
 }
 
 func receive(cfg *Config, c *fiber.Ctx) error {
-	body := c.Body()
-	// Signature first: nothing of an unsigned body is parsed.
-	if !verify(cfg.Secret, body, c.Get("X-Hub-Signature-256")) {
+	// Headers first: nothing of a compressed, unsigned or oversized body
+	// is read.
+	sig, ref := precheck(cfg, c)
+	if ref != nil {
+		return refuse(c, ref)
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
+	defer cancel()
+	body, release, ref := readBody(ctx, cfg, c)
+	if ref != nil {
+		return refuse(c, ref)
+	}
+	defer release()
+	// Then the signature, over the raw bytes: nothing of an unsigned body
+	// is parsed.
+	if !hmac.Equal(sig, mac(cfg.Secret, body)) {
 		return c.Status(fiber.StatusUnauthorized).SendString("bad or missing signature")
 	}
 	event, id := c.Get("X-GitHub-Event"), c.Get("X-GitHub-Delivery")
-	if event == "" || id == "" || len(id) > 100 {
-		return c.Status(fiber.StatusBadRequest).SendString("missing X-GitHub-Event or X-GitHub-Delivery")
-	}
 	// The delivery's attributes go on the lines written (a logger With
 	// them would be made for every delivery, logged or not).
 	with := func(args ...any) []any { return append([]any{"delivery", id, "event", event}, args...) }
@@ -209,8 +231,6 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if event == "ping" {
 		return c.Status(fiber.StatusOK).SendString("pong")
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
-	defer cancel()
 	decide, ok := handlers[event]
 	dec := ignored(fmt.Sprintf("%s events are not handled", event))
 	var err error
