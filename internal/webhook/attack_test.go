@@ -47,6 +47,9 @@ func (stubStore) DeleteInstallation(context.Context, int64) error               
 func (stubStore) Installation(context.Context, int64) (*store.Installation, error) {
 	return &store.Installation{}, nil
 }
+func (stubStore) PayloadSeen(context.Context, int64, string, string, time.Time) (string, error) {
+	return "", nil
+}
 func (stubStore) Run(context.Context, int64) (*store.Run, error) { return nil, store.ErrNotFound }
 func (stubStore) LatestRunAt(context.Context, string, string) (*store.Run, error) {
 	return nil, store.ErrNotFound

@@ -32,10 +32,17 @@ import (
 // MaxBody is the largest delivery accepted; GitHub caps payloads at 25 MB.
 const MaxBody = 25 << 20
 
+// DefaultReplayWindow is how long a delivered body is remembered.
+const DefaultReplayWindow = 24 * time.Hour
+
 // Store is what the receiver reads from the database.
 type Store interface {
 	Ping(ctx context.Context) error
 	Installations
+	// PayloadSeen returns a delivery of the app with the body digest
+	// received at or after since under an id other than deliveryID ("" when
+	// none).
+	PayloadSeen(ctx context.Context, appID int64, digest, deliveryID string, since time.Time) (string, error)
 	Run(ctx context.Context, id int64) (*store.Run, error)
 	LatestRunAt(ctx context.Context, repo, sha string) (*store.Run, error)
 }
@@ -73,6 +80,10 @@ type Config struct {
 	BodyWait   time.Duration
 	// MaxConns caps the open connections (default DefaultMaxConns).
 	MaxConns int
+	// ReplayWindow is how long a payload is remembered: the same body
+	// under another delivery id within it is recorded as a replay and
+	// starts nothing (default DefaultReplayWindow; negative: never).
+	ReplayWindow time.Duration
 	// LeanMemory releases a connection's read and write buffers between
 	// its requests (fasthttp's ReduceMemoryUsage): less memory under many
 	// connections for a little more CPU. The lean receiver sets it.
@@ -125,6 +136,9 @@ func New(cfg Config) (*fiber.App, error) {
 	}
 	if err := cfg.limitDefaults(); err != nil {
 		return nil, err
+	}
+	if cfg.ReplayWindow == 0 {
+		cfg.ReplayWindow = DefaultReplayWindow
 	}
 	cfg.installs = newInstallCache(cfg.Store, installCacheTTL)
 	if cfg.Path == "" {
@@ -224,6 +238,8 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		return c.Status(fiber.StatusUnauthorized).SendString("bad or missing signature")
 	}
 	event, id := c.Get("X-GitHub-Event"), c.Get("X-GitHub-Delivery")
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:])
 	// The delivery's attributes go on the lines written (a logger With
 	// them would be made for every delivery, logged or not).
 	with := func(args ...any) []any { return append([]any{"delivery", id, "event", event}, args...) }
@@ -236,6 +252,17 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	var err error
 	switch {
 	case event == "installation" || event == "installation_repositories":
+		// These change state before the delivery is recorded: a replay
+		// (a suspension, say) is caught here, not by intake.
+		first, err := cfg.replayOf(ctx, digest, id)
+		if err != nil {
+			log.ErrorContext(ctx, "replay lookup failed", with("err", err)...)
+			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the delivery; please redeliver")
+		}
+		if first != "" {
+			dec = ignored(fmt.Sprintf("replay of delivery %s (the same payload)", first))
+			break
+		}
 		if dec, err = applyInstallation(ctx, cfg.Store, event, body); err == nil && dec.Installation != nil {
 			cfg.installs.forget(*dec.Installation)
 		}
@@ -263,13 +290,13 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 			dec = Decision{Outcome: store.OutcomeIgnored, Reason: "the installation is suspended", Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
 		}
 	}
-	sum := sha256.Sum256(body)
 	d := &store.Delivery{
 		AppID: cfg.AppID, DeliveryID: id, Event: event, Action: dec.Action, InstallationID: dec.Installation,
 		Repo: dec.Repo, ReceivedAt: cfg.Now().UTC(), Outcome: dec.Outcome, Reason: dec.Reason,
-		PayloadSHA256: hex.EncodeToString(sum[:]),
+		PayloadSHA256: digest,
 	}
-	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Run: dec.Run, Supersede: dec.Supersede, Event: dec.Event, Cancel: dec.Cancel})
+	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Run: dec.Run, Supersede: dec.Supersede, Event: dec.Event,
+		Cancel: dec.Cancel, ReplayWindow: max(cfg.ReplayWindow, 0)})
 	if err != nil {
 		// Not acknowledged: GitHub shows the delivery as failed and it can
 		// be redelivered (by hand, or by the missed-delivery job).
@@ -279,6 +306,11 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if res.Duplicate {
 		return c.Status(fiber.StatusOK).SendString("already received")
 	}
+	if res.ReplayOf != "" {
+		// Acknowledged, so GitHub does not retry; recorded; nothing started.
+		log.WarnContext(ctx, "a delivered payload came again under a new delivery id", with("replay_of", res.ReplayOf)...)
+		return c.Status(fiber.StatusOK).SendString("already received as delivery " + res.ReplayOf)
+	}
 	if log.Enabled(ctx, slog.LevelInfo) {
 		log.InfoContext(ctx, "delivery recorded", with("outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID,
 			"coalesced", res.Coalesced, "cancelled", res.Cancelled)...)
@@ -287,6 +319,19 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced, "cancelled": res.Cancelled})
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": dec.Outcome, "reason": dec.Reason, "cancelled": res.Cancelled})
+}
+
+// replayOf returns the delivery that brought this body before under
+// another id within the replay window ("" when none, or no window).
+func (cfg *Config) replayOf(ctx context.Context, digest, id string) (string, error) {
+	if cfg.ReplayWindow <= 0 {
+		return "", nil
+	}
+	first, err := cfg.Store.PayloadSeen(ctx, cfg.AppID, digest, id, cfg.Now().UTC().Add(-cfg.ReplayWindow))
+	if err != nil {
+		return "", fmt.Errorf("look up the payload: %w", err)
+	}
+	return first, nil
 }
 
 // transientError marks a decision that failed for a reason worth a

@@ -214,6 +214,9 @@ func (downStore) LatestRunAt(context.Context, string, string) (*store.Run, error
 	return nil, errors.New("connection refused")
 }
 func (downStore) Ping(context.Context) error { return errors.New("connection refused") }
+func (downStore) PayloadSeen(context.Context, int64, string, string, time.Time) (string, error) {
+	return "", errors.New("connection refused")
+}
 func (downStore) UpsertInstallation(context.Context, *store.Installation) error {
 	return errors.New("connection refused")
 }
@@ -336,6 +339,9 @@ func TestInstallationsAndSuspension(t *testing.T) {
 	}); code != 202 {
 		t.Fatalf("unsuspend: %d", code)
 	}
+	// A new push (the same body again would be a replay).
+	m["after"] = "000000000000000000000000000000000000000a"
+	push, _ = json.Marshal(m)
 	if code, _ := webhooktest.Post(t, app, "push", "p2", push, Sign(secret, push)); code != 202 {
 		t.Fatalf("push after unsuspend: %d", code)
 	}
