@@ -24,6 +24,11 @@ const (
 	// DefaultBodyWait is how long a body waits for room in the budget
 	// before the request is answered 503.
 	DefaultBodyWait = 5 * time.Second
+	// smallBody is the largest body drawn from the small bodies' own
+	// budget (smallBudget), so senders holding the main budget with slow
+	// large bodies do not hold up the usual deliveries (tens of KiB).
+	smallBody   = 256 << 10
+	smallBudget = 16 << 20
 	// DefaultMaxConns caps the open connections (fasthttp's Concurrency);
 	// beyond it a connection is answered 503 and closed.
 	DefaultMaxConns = 4096
@@ -82,11 +87,15 @@ func readBody(ctx context.Context, cfg *Config, c *fiber.Ctx) (body []byte, rele
 	}
 	wctx, cancel := context.WithTimeout(ctx, cfg.BodyWait)
 	defer cancel()
-	if err := cfg.bodies.Acquire(wctx, weight); err != nil {
+	pool := cfg.bodies
+	if n >= 0 && n <= smallBody {
+		pool = cfg.smallBodies
+	}
+	if err := pool.Acquire(wctx, weight); err != nil {
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return nil, nil, &refusal{fiber.StatusServiceUnavailable, "busy; please redeliver"}
 	}
-	release = func() { cfg.bodies.Release(weight) }
+	release = func() { pool.Release(weight) }
 	stream := c.Request().BodyStream()
 	var err error
 	switch {
@@ -137,6 +146,6 @@ func (cfg *Config) limitDefaults() error {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = DefaultMaxConns
 	}
-	cfg.bodies = semaphore.NewWeighted(cfg.BodyBudget)
+	cfg.bodies, cfg.smallBodies = semaphore.NewWeighted(cfg.BodyBudget), semaphore.NewWeighted(smallBudget)
 	return nil
 }

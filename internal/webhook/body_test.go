@@ -87,7 +87,7 @@ func rawPost(t *testing.T, addr, head string, body []byte) net.Conn {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: d1\r\nX-Hub-Signature-256: %s\r\n%s\r\n", Sign(secret, nil), head)
+	fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: d1\r\nX-Hub-Signature-256: %s\r\n%s\r\n", Sign(secret, body), head)
 	if _, err := conn.Write(body); err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,8 @@ func status(t *testing.T, conn net.Conn) int {
 
 // The bodies held in memory at once are bounded: a body that does not
 // fit in the budget while others are being read waits, then is answered
-// 503; a chunked body over the limit is answered 413.
+// 503 (small bodies have a budget of their own); a chunked body over the
+// limit is answered 413.
 func TestBodyBudget(t *testing.T) {
 	app := stubApp(t, Config{MaxBody: 4 << 20, BodyBudget: 4 << 20, BodyWait: 200 * time.Millisecond})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -127,8 +128,8 @@ func TestBodyBudget(t *testing.T) {
 		{name: "large body", head: "Content-Length: 3145728\r\n", body: make([]byte, 8<<10)},
 		{name: "chunked body (counts as the limit)", head: "Transfer-Encoding: chunked\r\n"},
 	}
-	// The first holds 2 MiB of the 4 MiB budget: it sends 8 KiB and stalls.
-	holder := rawPost(t, addr, "Content-Length: 2097152\r\n", make([]byte, 8<<10))
+	// The first holds the whole 4 MiB budget: it sends 8 KiB and stalls.
+	holder := rawPost(t, addr, "Content-Length: 4194304\r\n", make([]byte, 8<<10))
 	time.Sleep(100 * time.Millisecond)
 	for _, tt := range tests {
 		t.Run(tt.name+" while another is read", func(t *testing.T) {
@@ -137,6 +138,13 @@ func TestBodyBudget(t *testing.T) {
 			}
 		})
 	}
+	t.Run("small body while the budget is held", func(t *testing.T) {
+		b := []byte(`{}`)
+		conn := rawPost(t, addr, fmt.Sprintf("Content-Length: %d\r\n", len(b)), b)
+		if got := status(t, conn); got != 202 {
+			t.Fatalf("status %d, want 202", got)
+		}
+	})
 	holder.Close()
 	time.Sleep(100 * time.Millisecond)
 	t.Run("oversized headers", func(t *testing.T) {

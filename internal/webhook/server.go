@@ -72,8 +72,9 @@ type Config struct {
 	// MaxBody is the largest body accepted (default MaxBody): a larger
 	// one is answered 413 before it is read.
 	MaxBody int
-	// BodyBudget bounds the bytes of request bodies held in memory at
-	// once, signed or not (default DefaultBodyBudget; at least MaxBody).
+	// BodyBudget bounds the bytes of request bodies over 256 KiB held in
+	// memory at once, signed or not (default DefaultBodyBudget; at least
+	// MaxBody); smaller bodies have a 16 MiB budget of their own.
 	// A body waits up to BodyWait (default DefaultBodyWait) for room,
 	// then is answered 503.
 	BodyBudget int64
@@ -90,7 +91,8 @@ type Config struct {
 	LeanMemory bool
 
 	installs *installCache
-	bodies   *semaphore.Weighted
+	// bodies and smallBodies are the body budgets (body.go).
+	bodies, smallBodies *semaphore.Weighted
 }
 
 // Decision is what a delivery asks for.
