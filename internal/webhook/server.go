@@ -20,7 +20,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -31,9 +31,6 @@ import (
 
 // MaxBody is the largest delivery accepted; GitHub caps payloads at 25 MB.
 const MaxBody = 25 << 20
-
-// DefaultReplayWindow is how long a delivered body is remembered.
-const DefaultReplayWindow = 24 * time.Hour
 
 // Store is what the receiver reads from the database.
 type Store interface {
@@ -192,34 +189,6 @@ func New(cfg Config) (*fiber.App, error) {
 	return app, nil
 }
 
-// Serve answers on ln until ctx is done, then shuts app down, giving
-// requests in flight up to ten seconds to finish (their deliveries are
-// committed or refused, never half-answered).
-func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
-		return fmt.Errorf("shut down: %w", err)
-	}
-	return nil
-}
-
-// Sign returns the X-Hub-Signature-256 value GitHub would send.
-func Sign(secret string, body []byte) string {
-	return "sha256=" + hex.EncodeToString(mac(secret, body))
-}
-
-func mac(secret string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return m.Sum(nil)
-}
-
 func receive(cfg *Config, c *fiber.Ctx) error {
 	// Headers first: nothing of a compressed, unsigned or oversized body
 	// is read.
@@ -239,7 +208,10 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if !hmac.Equal(sig, mac(cfg.Secret, body)) {
 		return c.Status(fiber.StatusUnauthorized).SendString("bad or missing signature")
 	}
-	event, id := c.Get("X-GitHub-Event"), c.Get("X-GitHub-Delivery")
+	// Copies: Fiber's strings alias the connection's buffers, reused for
+	// the next request, and a delivery may still be committed after its
+	// request timed out.
+	event, id := strings.Clone(c.Get("X-GitHub-Event")), strings.Clone(c.Get("X-GitHub-Delivery"))
 	sum := sha256.Sum256(body)
 	digest := hex.EncodeToString(sum[:])
 	// The delivery's attributes go on the lines written (a logger With
@@ -321,19 +293,6 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced, "cancelled": res.Cancelled})
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": dec.Outcome, "reason": dec.Reason, "cancelled": res.Cancelled})
-}
-
-// replayOf returns the delivery that brought this body before under
-// another id within the replay window ("" when none, or no window).
-func (cfg *Config) replayOf(ctx context.Context, digest, id string) (string, error) {
-	if cfg.ReplayWindow <= 0 {
-		return "", nil
-	}
-	first, err := cfg.Store.PayloadSeen(ctx, cfg.AppID, digest, id, cfg.Now().UTC().Add(-cfg.ReplayWindow))
-	if err != nil {
-		return "", fmt.Errorf("look up the payload: %w", err)
-	}
-	return first, nil
 }
 
 // transientError marks a decision that failed for a reason worth a
