@@ -53,8 +53,8 @@ func appConfigFromEnv() (appConfig, error) {
 	c.secret = os.Getenv("GITHUB_WEBHOOK_SECRET")
 	c.apiURL, c.uploadURL = os.Getenv("GITHUB_API_URL"), os.Getenv("GITHUB_UPLOAD_URL")
 	switch {
-	case c.appID == 0:
-		return c, errors.New("GITHUB_APP_ID is required")
+	case c.appID <= 0:
+		return c, errors.New("GITHUB_APP_ID is required: the GitHub App's numeric id")
 	case len(c.privateKey) == 0:
 		return c, errors.New("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
 	case c.secret == "":
@@ -170,7 +170,8 @@ func newServeCmd() *cobra.Command {
 queues the builds they ask for; with --workers > 0 (default 1) it also runs
 builds. Configuration: GITHUB_APP_ID, GITHUB_PRIVATE_KEY or
 GITHUB_PRIVATE_KEY_PATH, GITHUB_WEBHOOK_SECRET, GITHUB_API_URL and
-GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT.`,
+GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT,
+WEBHOOK_BODY_BUDGET, WEBHOOK_MAX_CONNS, WEBHOOK_REPLAY_WINDOW.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ac, err := appConfigFromEnv()
@@ -196,8 +197,12 @@ GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT
 			// Group commit: concurrent deliveries share a transaction.
 			committer := store.NewCommitter(db, q, committers, maxBatch)
 			defer committer.Close()
-			app, err := webhook.New(webhook.Config{Secret: ac.secret, Path: path, AppID: ac.appID, SpecPath: specPath,
-				Store: db, Intake: committer, Logger: slog.Default()})
+			wcfg := webhook.Config{Secret: ac.secret, Path: path, AppID: ac.appID, SpecPath: specPath,
+				Store: db, Intake: committer, Logger: slog.Default()}
+			if err := webhook.LimitsFromEnv(&wcfg, os.Getenv); err != nil {
+				return fmt.Errorf("%w: %w", errUsage, err)
+			}
+			app, err := webhook.New(wcfg)
 			if err != nil {
 				return err
 			}

@@ -6,11 +6,13 @@
 // decide deferred deliveries and run the builds from the same database.
 //
 // Configuration (environment): GITHUB_WEBHOOK_SECRET (required),
-// GITHUB_APP_ID, DATABASE_URL (PostgreSQL, required: the receiver shares
-// it with the workers, and links no SQLite), HOST, PORT, WEBHOOK_PATH,
-// SPEC_PATH, LOG_FORMAT, LOG_LEVEL, MIGRATE (apply pending migrations at
-// start: true or false, default false), INTAKE_COMMITTERS, INTAKE_BATCH,
-// GOGC (default 50, see main).
+// GITHUB_APP_ID (required), DATABASE_URL (PostgreSQL, required: the
+// receiver shares it with the workers, and links no SQLite), HOST, PORT,
+// WEBHOOK_PATH, SPEC_PATH, LOG_FORMAT, LOG_LEVEL, MIGRATE (apply pending
+// migrations at start: true or false, default false), INTAKE_COMMITTERS,
+// INTAKE_BATCH, WEBHOOK_BODY_BUDGET, WEBHOOK_MAX_CONNS,
+// WEBHOOK_REPLAY_WINDOW (see webhook.LimitsFromEnv), GOGC (default 50,
+// see main).
 package main
 
 import (
@@ -72,9 +74,14 @@ func run(ctx context.Context) error {
 	if secret == "" {
 		return errors.New("GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks")
 	}
+	// Delivery ids are unique per app: without the app's id, deliveries
+	// of two apps (or a replay across them) could not be told apart.
 	appID, err := envInt("GITHUB_APP_ID", 0)
 	if err != nil {
 		return err
+	}
+	if appID <= 0 {
+		return errors.New("GITHUB_APP_ID is required: the GitHub App's numeric id (deliveries are recorded and deduplicated per app)")
 	}
 	committers, err := envInt("INTAKE_COMMITTERS", 2)
 	if err != nil {
@@ -87,6 +94,10 @@ func run(ctx context.Context) error {
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "8080"
+	}
+	var cfg webhook.Config
+	if err := webhook.LimitsFromEnv(&cfg, os.Getenv); err != nil {
+		return err
 	}
 	dbURL := os.Getenv("DATABASE_URL")
 	if dbURL == "" {
@@ -112,8 +123,9 @@ func run(ctx context.Context) error {
 	if path == "" {
 		path = "/webhook"
 	}
-	app, err := webhook.New(webhook.Config{Secret: secret, Path: path, AppID: int64(appID), SpecPath: os.Getenv("SPEC_PATH"),
-		Store: db, Intake: committer, Logger: slog.Default(), LeanMemory: true})
+	cfg.Secret, cfg.Path, cfg.AppID, cfg.SpecPath = secret, path, int64(appID), os.Getenv("SPEC_PATH")
+	cfg.Store, cfg.Intake, cfg.Logger, cfg.LeanMemory = db, committer, slog.Default(), true
+	app, err := webhook.New(cfg)
 	if err != nil {
 		return err
 	}

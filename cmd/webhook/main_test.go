@@ -92,19 +92,35 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	}
 }
 
-func TestReceiverNeedsASecret(t *testing.T) {
-	t.Setenv("GITHUB_WEBHOOK_SECRET", "")
-	if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), "GITHUB_WEBHOOK_SECRET") {
-		t.Fatalf("started without a secret: %v", err)
+// The receiver refuses to start, with an error naming what is missing,
+// without a secret, the app's id or a database.
+func TestReceiverRefusesToStart(t *testing.T) {
+	ok := map[string]string{"GITHUB_WEBHOOK_SECRET": "x", "GITHUB_APP_ID": "9", "DATABASE_URL": "", "INTAKE_BATCH": ""}
+	tests := []struct {
+		name string
+		env  map[string]string
+		want string
+	}{
+		{name: "no secret", env: map[string]string{"GITHUB_WEBHOOK_SECRET": ""}, want: "GITHUB_WEBHOOK_SECRET is required"},
+		{name: "no app id", env: map[string]string{"GITHUB_APP_ID": ""}, want: "GITHUB_APP_ID is required"},
+		{name: "app id zero", env: map[string]string{"GITHUB_APP_ID": "0"}, want: "GITHUB_APP_ID is required"},
+		{name: "app id not a number", env: map[string]string{"GITHUB_APP_ID": "my-app"}, want: "GITHUB_APP_ID"},
+		// The receiver links no SQLite: it needs PostgreSQL.
+		{name: "no database", env: map[string]string{}, want: "DATABASE_URL"},
+		{name: "bad batch", env: map[string]string{"INTAKE_BATCH": "many"}, want: "INTAKE_BATCH"},
+		{name: "bad replay window", env: map[string]string{"WEBHOOK_REPLAY_WINDOW": "a day"}, want: "WEBHOOK_REPLAY_WINDOW"},
 	}
-	t.Setenv("GITHUB_WEBHOOK_SECRET", "x")
-	// The receiver links no SQLite: it needs PostgreSQL.
-	t.Setenv("DATABASE_URL", "")
-	if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), "DATABASE_URL") {
-		t.Fatalf("started without a database: %v", err)
-	}
-	t.Setenv("INTAKE_BATCH", "many")
-	if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), "INTAKE_BATCH") {
-		t.Fatalf("bad INTAKE_BATCH: %v", err)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			for k, v := range ok {
+				t.Setenv(k, v)
+			}
+			for k, v := range tt.env {
+				t.Setenv(k, v)
+			}
+			if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("started or failed otherwise: %v, want an error with %q", err, tt.want)
+			}
+		})
 	}
 }

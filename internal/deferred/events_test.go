@@ -141,11 +141,14 @@ func (s *stack) send(event, file string, edit func(m map[string]any)) *store.Del
 	if edit != nil {
 		edit(m)
 	}
-	b, _ = json.Marshal(m)
 	s.mu.Lock()
 	s.seq++
 	id := fmt.Sprintf("%s-%d", event, s.seq)
 	s.mu.Unlock()
+	// Every GitHub delivery has a body of its own (ids, timestamps); the
+	// same body under a new delivery id is a replay and does nothing.
+	m["test_delivery"] = id
+	b, _ = json.Marshal(m)
 	if code, body := webhooktest.Post(s.t, s.app, event, id, b, webhook.Sign(secret, b)); code != 202 {
 		s.t.Fatalf("%s %s: %d %s", event, file, code, body)
 	}

@@ -104,6 +104,10 @@ func runResults(groups []*runGroup, res []IntakeResult) {
 }
 
 func intakePart(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeItem, jobs Jobs, optimistic bool) ([]IntakeResult, error) {
+	items, replayOf, err := markReplays(ctx, tx, now, items)
+	if err != nil {
+		return nil, err
+	}
 	res := make([]IntakeResult, len(items))
 	rows := deliveryRows(items, now)
 	var dups []int
@@ -224,6 +228,11 @@ func intakePart(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeIt
 		res[i] = IntakeResult{Duplicate: true, DeliveryRowID: prev.ID}
 		if prev.RunID != nil {
 			res[i].RunID = *prev.RunID
+		}
+	}
+	for i, first := range replayOf {
+		if !res[i].Duplicate {
+			res[i].ReplayOf = first
 		}
 	}
 	return res, nil

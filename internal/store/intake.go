@@ -64,6 +64,11 @@ type IntakeItem struct {
 	Event *EventJob
 	// Cancel, when set, ends active runs.
 	Cancel *Cancel
+	// ReplayWindow, when positive, makes the delivery a replay when the
+	// same body (Delivery.PayloadSHA256) was delivered under another
+	// delivery id within it: the delivery is then recorded as ignored and
+	// asks for nothing (IntakeResult.ReplayOf).
+	ReplayWindow time.Duration
 }
 
 // IntakeResult says what Intake recorded.
@@ -81,6 +86,9 @@ type IntakeResult struct {
 	Coalesced bool
 	// Cancelled lists the runs this delivery ended or asked to stop.
 	Cancelled []int64
+	// ReplayOf, when set, is the delivery whose body this one repeats
+	// under a new delivery id: it was recorded, and nothing was started.
+	ReplayOf string
 }
 
 // Intake durably records one webhook delivery and what it asks for (a run

@@ -20,11 +20,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"golang.org/x/sync/semaphore"
 
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -36,6 +36,10 @@ const MaxBody = 25 << 20
 type Store interface {
 	Ping(ctx context.Context) error
 	Installations
+	// PayloadSeen returns a delivery of the app with the body digest
+	// received at or after since under an id other than deliveryID ("" when
+	// none).
+	PayloadSeen(ctx context.Context, appID int64, digest, deliveryID string, since time.Time) (string, error)
 	Run(ctx context.Context, id int64) (*store.Run, error)
 	LatestRunAt(ctx context.Context, repo, sha string) (*store.Run, error)
 }
@@ -62,12 +66,30 @@ type Config struct {
 	Intake   Intaker
 	Logger   *slog.Logger
 	Now      func() time.Time
+	// MaxBody is the largest body accepted (default MaxBody): a larger
+	// one is answered 413 before it is read.
+	MaxBody int
+	// BodyBudget bounds the bytes of request bodies over 256 KiB held in
+	// memory at once, signed or not (default DefaultBodyBudget; at least
+	// MaxBody); smaller bodies have a 16 MiB budget of their own.
+	// A body waits up to BodyWait (default DefaultBodyWait) for room,
+	// then is answered 503.
+	BodyBudget int64
+	BodyWait   time.Duration
+	// MaxConns caps the open connections (default DefaultMaxConns).
+	MaxConns int
+	// ReplayWindow is how long a payload is remembered: the same body
+	// under another delivery id within it is recorded as a replay and
+	// starts nothing (default DefaultReplayWindow; negative: never).
+	ReplayWindow time.Duration
 	// LeanMemory releases a connection's read and write buffers between
 	// its requests (fasthttp's ReduceMemoryUsage): less memory under many
 	// connections for a little more CPU. The lean receiver sets it.
 	LeanMemory bool
 
 	installs *installCache
+	// bodies and smallBodies are the body budgets (body.go).
+	bodies, smallBodies *semaphore.Weighted
 }
 
 // Decision is what a delivery asks for.
@@ -111,6 +133,12 @@ func New(cfg Config) (*fiber.App, error) {
 	if cfg.Store == nil || cfg.Intake == nil {
 		return nil, errors.New("webhook: Store and Intake are required")
 	}
+	if err := cfg.limitDefaults(); err != nil {
+		return nil, err
+	}
+	if cfg.ReplayWindow == 0 {
+		cfg.ReplayWindow = DefaultReplayWindow
+	}
 	cfg.installs = newInstallCache(cfg.Store, installCacheTTL)
 	if cfg.Path == "" {
 		cfg.Path = "/webhook"
@@ -125,11 +153,21 @@ func New(cfg Config) (*fiber.App, error) {
 		cfg.Now = time.Now
 	}
 	app := fiber.New(fiber.Config{
-		BodyLimit:             MaxBody,
+		// Bodies are streamed: the handler reads them (raw, never
+		// decoded) only once their headers pass, within the body budget.
+		// BodyLimit is then only what fasthttp reads ahead.
+		StreamRequestBody:     true,
+		BodyLimit:             cfg.MaxBody,
 		DisableStartupMessage: true,
 		ReduceMemoryUsage:     cfg.LeanMemory,
-		ReadTimeout:           10 * time.Second,
-		WriteTimeout:          10 * time.Second,
+		// Headers larger than this are answered 431.
+		ReadBufferSize: 4 << 10,
+		Concurrency:    cfg.MaxConns,
+		// The whole request, headers and body, must arrive within
+		// ReadTimeout (a slow sender is cut off); a keep-alive connection
+		// idle that long is closed too.
+		ReadTimeout:  10 * time.Second,
+		WriteTimeout: 10 * time.Second,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			var fe *fiber.Error
 			if errors.As(err, &fe) {
@@ -151,57 +189,31 @@ func New(cfg Config) (*fiber.App, error) {
 	return app, nil
 }
 
-// Serve answers on ln until ctx is done, then shuts app down, giving
-// requests in flight up to ten seconds to finish (their deliveries are
-// committed or refused, never half-answered).
-func Serve(ctx context.Context, app *fiber.App, ln net.Listener) error {
-	served := make(chan error, 1)
-	go func() { served <- app.Listener(ln) }()
-	select {
-	case err := <-served:
-		return fmt.Errorf("serve: %w", err)
-	case <-ctx.Done():
-	}
-	if err := app.ShutdownWithTimeout(10 * time.Second); err != nil {
-		return fmt.Errorf("shut down: %w", err)
-	}
-	return nil
-}
-
-// verify checks X-Hub-Signature-256 over the raw body in constant time.
-func verify(secret string, body []byte, header string) bool {
-	sig, ok := strings.CutPrefix(header, "sha256=")
-	if !ok {
-		return false
-	}
-	got, err := hex.DecodeString(sig)
-	if err != nil {
-		return false
-	}
-	return hmac.Equal(got, mac(secret, body))
-}
-
-// Sign returns the X-Hub-Signature-256 value GitHub would send.
-func Sign(secret string, body []byte) string {
-	return "sha256=" + hex.EncodeToString(mac(secret, body))
-}
-
-func mac(secret string, body []byte) []byte {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write(body)
-	return m.Sum(nil)
-}
-
 func receive(cfg *Config, c *fiber.Ctx) error {
-	body := c.Body()
-	// Signature first: nothing of an unsigned body is parsed.
-	if !verify(cfg.Secret, body, c.Get("X-Hub-Signature-256")) {
+	// Headers first: nothing of a compressed, unsigned or oversized body
+	// is read.
+	sig, ref := precheck(cfg, c)
+	if ref != nil {
+		return refuse(c, ref)
+	}
+	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
+	defer cancel()
+	body, release, ref := readBody(ctx, cfg, c)
+	if ref != nil {
+		return refuse(c, ref)
+	}
+	defer release()
+	// Then the signature, over the raw bytes: nothing of an unsigned body
+	// is parsed.
+	if !hmac.Equal(sig, mac(cfg.Secret, body)) {
 		return c.Status(fiber.StatusUnauthorized).SendString("bad or missing signature")
 	}
-	event, id := c.Get("X-GitHub-Event"), c.Get("X-GitHub-Delivery")
-	if event == "" || id == "" || len(id) > 100 {
-		return c.Status(fiber.StatusBadRequest).SendString("missing X-GitHub-Event or X-GitHub-Delivery")
-	}
+	// Copies: Fiber's strings alias the connection's buffers, reused for
+	// the next request, and a delivery may still be committed after its
+	// request timed out.
+	event, id := strings.Clone(c.Get("X-GitHub-Event")), strings.Clone(c.Get("X-GitHub-Delivery"))
+	sum := sha256.Sum256(body)
+	digest := hex.EncodeToString(sum[:])
 	// The delivery's attributes go on the lines written (a logger With
 	// them would be made for every delivery, logged or not).
 	with := func(args ...any) []any { return append([]any{"delivery", id, "event", event}, args...) }
@@ -209,13 +221,22 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if event == "ping" {
 		return c.Status(fiber.StatusOK).SendString("pong")
 	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
-	defer cancel()
 	decide, ok := handlers[event]
 	dec := ignored(fmt.Sprintf("%s events are not handled", event))
 	var err error
 	switch {
 	case event == "installation" || event == "installation_repositories":
+		// These change state before the delivery is recorded: a replay
+		// (a suspension, say) is caught here, not by intake.
+		first, err := cfg.replayOf(ctx, digest, id)
+		if err != nil {
+			log.ErrorContext(ctx, "replay lookup failed", with("err", err)...)
+			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the delivery; please redeliver")
+		}
+		if first != "" {
+			dec = ignored(fmt.Sprintf("replay of delivery %s (the same payload)", first))
+			break
+		}
 		if dec, err = applyInstallation(ctx, cfg.Store, event, body); err == nil && dec.Installation != nil {
 			cfg.installs.forget(*dec.Installation)
 		}
@@ -243,13 +264,13 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 			dec = Decision{Outcome: store.OutcomeIgnored, Reason: "the installation is suspended", Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
 		}
 	}
-	sum := sha256.Sum256(body)
 	d := &store.Delivery{
 		AppID: cfg.AppID, DeliveryID: id, Event: event, Action: dec.Action, InstallationID: dec.Installation,
 		Repo: dec.Repo, ReceivedAt: cfg.Now().UTC(), Outcome: dec.Outcome, Reason: dec.Reason,
-		PayloadSHA256: hex.EncodeToString(sum[:]),
+		PayloadSHA256: digest,
 	}
-	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Run: dec.Run, Supersede: dec.Supersede, Event: dec.Event, Cancel: dec.Cancel})
+	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Run: dec.Run, Supersede: dec.Supersede, Event: dec.Event,
+		Cancel: dec.Cancel, ReplayWindow: max(cfg.ReplayWindow, 0)})
 	if err != nil {
 		// Not acknowledged: GitHub shows the delivery as failed and it can
 		// be redelivered (by hand, or by the missed-delivery job).
@@ -258,6 +279,11 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	}
 	if res.Duplicate {
 		return c.Status(fiber.StatusOK).SendString("already received")
+	}
+	if res.ReplayOf != "" {
+		// Acknowledged, so GitHub does not retry; recorded; nothing started.
+		log.WarnContext(ctx, "a delivered payload came again under a new delivery id", with("replay_of", res.ReplayOf)...)
+		return c.Status(fiber.StatusOK).SendString("already received as delivery " + res.ReplayOf)
 	}
 	if log.Enabled(ctx, slog.LevelInfo) {
 		log.InfoContext(ctx, "delivery recorded", with("outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID,

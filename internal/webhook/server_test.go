@@ -214,6 +214,9 @@ func (downStore) LatestRunAt(context.Context, string, string) (*store.Run, error
 	return nil, errors.New("connection refused")
 }
 func (downStore) Ping(context.Context) error { return errors.New("connection refused") }
+func (downStore) PayloadSeen(context.Context, int64, string, string, time.Time) (string, error) {
+	return "", errors.New("connection refused")
+}
 func (downStore) UpsertInstallation(context.Context, *store.Installation) error {
 	return errors.New("connection refused")
 }
@@ -246,13 +249,16 @@ func TestDatabaseDownIs503AndBodyCapIs413(t *testing.T) {
 	}
 	go func() { _ = app.Listener(ln) }()
 	defer app.Shutdown()
-	// A client announcing a body over the cap gets 413 before it sends it.
+	// A client announcing a body over the cap gets 413 before it sends
+	// it: the server reads no more than 8 KiB ahead (fasthttp's look-ahead
+	// of a streamed body) before it answers.
 	conn, err := net.Dial("tcp", ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
-	fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: d2\r\nContent-Length: %d\r\n\r\n", MaxBody+1)
+	fmt.Fprintf(conn, "POST /webhook HTTP/1.1\r\nHost: x\r\nX-GitHub-Event: push\r\nX-GitHub-Delivery: d2\r\nContent-Length: %d\r\n\r\n%s",
+		MaxBody+1, bytes.Repeat([]byte("x"), 8<<10+1))
 	resp2, err := http.ReadResponse(bufio.NewReader(conn), nil)
 	if err != nil {
 		t.Fatalf("oversized body: %v", err)
@@ -333,6 +339,9 @@ func TestInstallationsAndSuspension(t *testing.T) {
 	}); code != 202 {
 		t.Fatalf("unsuspend: %d", code)
 	}
+	// A new push (the same body again would be a replay).
+	m["after"] = "000000000000000000000000000000000000000a"
+	push, _ = json.Marshal(m)
 	if code, _ := webhooktest.Post(t, app, "push", "p2", push, Sign(secret, push)); code != 202 {
 		t.Fatalf("push after unsuspend: %d", code)
 	}

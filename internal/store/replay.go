@@ -1,0 +1,98 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/uptrace/bun"
+)
+
+// seenPayload is a recorded delivery's body digest.
+type seenPayload struct {
+	AppID      int64     `bun:"app_id"`
+	DeliveryID string    `bun:"delivery_id"`
+	Payload    string    `bun:"payload_sha256"`
+	ReceivedAt time.Time `bun:"received_at"`
+}
+
+// markReplays finds the items whose body (PayloadSHA256) was delivered
+// before under another delivery id within the item's ReplayWindow: a
+// signed body captured and sent again. Such an item is returned as a copy
+// that asks for nothing (no run, event job or cancellation) and is
+// recorded as ignored, naming the first delivery; replayOf maps its index
+// to that delivery's id. The others are returned as they are. One
+// statement looks the batch's digests up; a body twice in the batch
+// under two ids is a replay of its first copy.
+func markReplays(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeItem) ([]*IntakeItem, map[int]string, error) {
+	var digests []string
+	var window time.Duration
+	for _, it := range items {
+		if it.ReplayWindow > 0 && it.Delivery.PayloadSHA256 != "" {
+			digests = append(digests, it.Delivery.PayloadSHA256)
+			window = max(window, it.ReplayWindow)
+		}
+	}
+	if len(digests) == 0 {
+		return items, nil, nil
+	}
+	var seen []seenPayload
+	if err := tx.NewSelect().Model((*Delivery)(nil)).Column("app_id", "delivery_id", "payload_sha256", "received_at").
+		Where("payload_sha256 IN (?)", bun.In(digests)).Where("received_at >= ?", now.Add(-window)).
+		OrderExpr("received_at, id").Scan(ctx, &seen); err != nil {
+		return nil, nil, fmt.Errorf("look up payload digests: %w", err)
+	}
+	out := items
+	replayOf := map[int]string{}
+	for i, it := range items {
+		d := it.Delivery
+		if it.ReplayWindow <= 0 || d.PayloadSHA256 == "" {
+			continue
+		}
+		first := ""
+		for _, s := range seen {
+			if s.AppID == d.AppID && s.Payload == d.PayloadSHA256 && s.DeliveryID != d.DeliveryID &&
+				!s.ReceivedAt.Before(now.Add(-it.ReplayWindow)) {
+				first = s.DeliveryID
+				break
+			}
+		}
+		for _, prev := range items[:i] {
+			if first != "" {
+				break
+			}
+			if p := prev.Delivery; p.AppID == d.AppID && p.PayloadSHA256 == d.PayloadSHA256 && p.DeliveryID != d.DeliveryID {
+				first = p.DeliveryID
+			}
+		}
+		if first == "" {
+			continue
+		}
+		if len(replayOf) == 0 {
+			out = append([]*IntakeItem(nil), items...)
+		}
+		replayOf[i] = first
+		dup := *d
+		dup.Outcome, dup.Reason = OutcomeIgnored, fmt.Sprintf("replay of delivery %s (the same payload)", first)
+		out[i] = &IntakeItem{Delivery: &dup}
+	}
+	return out, replayOf, nil
+}
+
+// PayloadSeen returns a delivery of appID whose body had digest, received
+// at or after since under an id other than deliveryID ("" when none): the
+// receiver asks before it applies an installation event, which changes
+// state before intake records it.
+func (db *DB) PayloadSeen(ctx context.Context, appID int64, digest, deliveryID string, since time.Time) (string, error) {
+	var ids []string
+	err := db.withRetry(ctx, "look up payload", func(ctx context.Context) error {
+		ids = ids[:0]
+		return db.Bun.NewSelect().Model((*Delivery)(nil)).Column("delivery_id").
+			Where("payload_sha256 = ? AND received_at >= ? AND app_id = ? AND delivery_id <> ?", digest, since.UTC(), appID, deliveryID).
+			OrderExpr("received_at, id").Limit(1).Scan(ctx, &ids)
+	})
+	if err != nil || len(ids) == 0 {
+		return "", err
+	}
+	return ids[0], nil
+}
