@@ -88,14 +88,14 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	marker := []byte(req.Marker)
+	watch := &serialWatch{path: req.SerialLog, marker: []byte(req.Marker)}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var found time.Duration
 	for {
 		select {
 		case err := <-exited:
-			if found == 0 && seen(req.SerialLog, marker) {
+			if found == 0 && watch.seen() {
 				found = time.Since(start)
 			}
 			if found > 0 {
@@ -109,7 +109,12 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 			}
 			return 0, fmt.Errorf("%w: qemu exited (%v) %s", ErrNoMarker, err, lastLine(req.SerialLog))
 		case <-tick.C:
-			if found == 0 && seen(req.SerialLog, marker) {
+			if watch.size() > MaxSerialBytes {
+				cancel()
+				<-exited
+				return 0, fmt.Errorf("%w: the console wrote more than %d bytes", ErrNoMarker, MaxSerialBytes)
+			}
+			if found == 0 && watch.seen() {
 				found = time.Since(start)
 				log(fmt.Sprintf("boot (%s): marker after %s; waiting for power-off", req.Firmware, found.Round(100*time.Millisecond)))
 				// The system powers itself off; do not wait long for it.
@@ -125,16 +130,67 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	}
 }
 
-func seen(path string, marker []byte) bool {
-	b, err := os.ReadFile(path)
-	return err == nil && bytes.Contains(b, marker)
+// MaxSerialBytes caps a boot's console log: the image decides what its
+// console prints, and the log is kept and published.
+const MaxSerialBytes = 16 << 20
+
+// serialWatch looks for the marker in the console log, reading each byte
+// once (the log grows while the system boots).
+type serialWatch struct {
+	path   string
+	marker []byte
+	off    int64
+	tail   []byte
+}
+
+func (w *serialWatch) size() int64 {
+	info, err := os.Stat(w.path)
+	if err != nil {
+		return 0
+	}
+	return info.Size()
+}
+
+func (w *serialWatch) seen() bool {
+	f, err := os.Open(w.path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, 64<<10)
+	for w.off < MaxSerialBytes {
+		n, err := f.ReadAt(buf, w.off)
+		if n > 0 {
+			chunk := append(w.tail, buf[:n]...)
+			if bytes.Contains(chunk, w.marker) {
+				return true
+			}
+			keep := len(w.marker) - 1
+			if keep > len(chunk) {
+				keep = len(chunk)
+			}
+			w.tail = append([]byte(nil), chunk[len(chunk)-keep:]...)
+			w.off += int64(n)
+		}
+		if err != nil {
+			return false
+		}
+	}
+	return false
 }
 
 func lastLine(path string) string {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return ""
 	}
+	defer f.Close()
+	b := make([]byte, 4096)
+	if info, err := f.Stat(); err == nil && info.Size() > int64(len(b)) {
+		_, _ = f.Seek(info.Size()-int64(len(b)), 0)
+	}
+	n, _ := f.Read(b)
+	b = b[:n]
 	lines := bytes.Split(bytes.TrimSpace(b), []byte("\n"))
 	if len(lines) == 0 {
 		return ""
