@@ -50,7 +50,7 @@ func TestPackageFormErrors(t *testing.T) {
 		{"mixed forms", "base: debian\npackages:\n  vim: true\n  base: [git]", CodeType, Pos{4, 9}, "name→bool form"},
 		{"unknown category", "base: debian\npackages:\n  develop: [git]", CodeUnknownField, Pos{3, 3}, "unknown package category"},
 		{"scalar", "base: debian\npackages: vim", CodeType, Pos{2, 11}, "expected a list of packages"},
-		{"bad name in map form", "base: debian\npackages: {\"rm -rf\": true}", CodePattern, Pos{2, 12}, "not a valid name"},
+		{"bad name in map form", "base: debian\npackages: {\"rm -rf\": true}", CodePattern, Pos{2, 12}, "not a package name"},
 		{"number as name", "base: debian\npackages: [vim, 42]", CodeType, Pos{2, 17}, "put it in quotes"},
 	}
 	for _, tc := range tests {
@@ -164,6 +164,15 @@ var structuralCases = []struct {
 	{"non-string key", "base: debian\n? [a]\n: 1", CodeType, Pos{2, 3}, "", "plain string"},
 	{"two documents", "base: debian\n---\nbase: arch\n", CodeMultiDoc, Pos{2, 1}, "", "more than one YAML document"},
 	{"syntax error", "base: debian\npackages: [vim\n", CodeSyntax, Pos{1, 1}, "", "invalid YAML"},
+	{"package url", "base: fedora\npackages: [\"https://evil.example/x.rpm\"]", CodePattern, Pos{2, 12}, "packages[0]", "not a URL"},
+	{"package url without scheme slashes", "base: fedora\npackages: [\"http:/evil.example/x.rpm\"]", CodePattern, Pos{2, 12}, "packages[0]", "not a URL"},
+	{"package absolute path", "base: fedora\npackages: [/tmp/x.rpm]", CodePattern, Pos{2, 12}, "packages[0]", "not a URL or a path"},
+	{"package relative path", "base: debian\npackages:\n  - ./x.deb", CodePattern, Pos{3, 5}, "packages[0]", "not a URL or a path"},
+	{"package parent path", "base: debian\npackages:\n  utils: [../x.deb]", CodePattern, Pos{3, 11}, "packages.utils[0]", "not a URL or a path"},
+	{"package path inside a name", "base: gentoo\npackages: [dev-lang/../../x]", CodePattern, Pos{2, 12}, "packages[0]", "not a URL or a path"},
+	{"package url as a map key", "base: alpine\npackages: {\"https://evil.example/x.apk\": true}", CodePattern, Pos{2, 12}, `packages["https://evil.example/x.apk"]`, "not a URL"},
+	{"package slash on fedora", "base: fedora\npackages: [rpms/x]", CodeRule, Pos{2, 12}, "packages[0]", "Fedora"},
+	{"package file name", "base: opensuse\npackages: [x.rpm]", CodeRule, Pos{2, 12}, "packages[0]", "package file"},
 	{"tab indentation", "base: debian\nkernel:\n\tversion: lts\n", CodeSyntax, Pos{3, 1}, "", "invalid YAML"},
 }
 

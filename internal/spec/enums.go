@@ -269,7 +269,8 @@ var PackageCategories = enum("Package category.",
 type (
 	// Title is the human name of a build.
 	Title string
-	// Name is a package or service name: letters, digits and .+-_@:/ .
+	// Name is a package name: letters, digits and .+-_@: and at most one
+	// "prefix/" (see reName).
 	Name string
 	// Release is a distribution release (bookworm, 24.04, edge).
 	Release string
@@ -310,8 +311,9 @@ type (
 func init() {
 	pattern[Title]("Human name of the build, used in release titles.",
 		"a title (letters, digits, spaces and . _ -, starting with a letter or digit)", 64, reTitle)
-	pattern[Name]("Package or service name: letters, digits and . + - _ @ : /, starting with a letter or digit.",
-		"a valid name (letters, digits and . + - _ @ : /, starting with a letter or digit)", 128, reName)
+	pattern[Name]("Package name: letters, digits and . + - _ @ :, starting with a letter or digit, with at most one lower-case category/ (Gentoo), repository/ (Arch) or package/release (Debian, Ubuntu) slash. Never a URL or a path.",
+		"a package name (letters, digits and . + - _ @ :, starting with a letter or digit, with at most one category/ or repository/ prefix; not a URL or a path)", 128, reName)
+	hinted[Name]("name the package from the distribution's signed repositories; a URL or a file path would install unsigned code")
 	pattern[Release]("Distribution release, e.g. bookworm, 24.04, 3.20, edge, 40. Default: the distribution's current stable release.",
 		"a release name (lower-case letters, digits, . and -)", 32, reRelease)
 	pattern[KernelVersion]("Kernel: lts, latest, or a version such as 6.6 or 6.6.30. Default lts.",

@@ -37,6 +37,7 @@ var rules = []rule{
 	{"shell", ruleShell},
 	{"bootloader", ruleBootloader},
 	{"post-install", rulePostInstall},
+	{"package-names", rulePackageNames},
 }
 
 type ruleCtx struct {

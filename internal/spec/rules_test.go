@@ -125,6 +125,16 @@ var ruleCases = []struct {
 
 	{"bootloader: systemd-boot on void warns", "base: void\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "manual boot entries"}}},
 
+	{"package-names: plain names are quiet", "base: fedora\npackages: [vim, gcc-c++, python3.12, \"libfoo:i386\"]", nil},
+	{"package-names: gentoo atom is quiet", "base: gentoo\npackages: [dev-lang/python, \"app-editors/vim::gentoo\"]", []want{{SeverityWarning, "base", "hours"}}},
+	{"package-names: arch repository prefix is quiet", "base: arch\npackages: [extra/vim]", nil},
+	{"package-names: debian release suffix is quiet", "base: debian\npackages: [vim/bookworm-backports]", nil},
+	{"package-names: slash on fedora", "base: fedora\npackages: [evil.example/x]", []want{{SeverityError, "packages[0]", "not part of a package name on Fedora"}}},
+	{"package-names: slash on alpine (categorized)", "base: alpine\npackages: {utils: [vim, x/y]}", []want{{SeverityError, "packages.utils[1]", "not part of a package name on Alpine"}}},
+	{"package-names: rpm file", "base: fedora\npackages: [evil.rpm]", []want{{SeverityError, "packages[0]", "package file"}}},
+	{"package-names: deb file in the map form", "base: debian\npackages: {x.deb: true}", []want{{SeverityError, `packages["x.deb"]`, "package file"}}},
+	{"package-names: arch package archive", "base: arch\npackages: [x-1.0-1-x86_64.pkg.tar.zst]", []want{{SeverityError, "packages[0]", "package file"}}},
+
 	{"post-install: duplicate script names", "base: debian\npostInstall:\n  scripts:\n    - {name: a.sh, run: echo 1}\n    - {name: a.sh, run: echo 2}", []want{{SeverityError, "postInstall.scripts[1]", "used twice"}}},
 	{"post-install: duplicate services warn", "base: debian\npostInstall: {services: [nginx, nginx]}", []want{{SeverityWarning, "postInstall.services[1]", "twice"}}},
 	{"post-install: unnamed scripts get distinct names", "base: debian\npostInstall:\n  scripts: [echo 1, echo 2]", nil},

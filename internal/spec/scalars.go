@@ -18,7 +18,9 @@ type scalarRule struct {
 	enum        []string
 	pattern     *regexp.Regexp
 	// what describes the pattern in words, for error messages.
-	what   string
+	what string
+	// hint is what to write instead when the pattern does not match.
+	hint   string
 	maxLen int
 }
 
@@ -39,6 +41,11 @@ func pattern[T ~string](description, what string, maxLen int, re *regexp.Regexp)
 	scalarRules[reflect.TypeFor[T]()] = &scalarRule{description: description, pattern: re, what: what, maxLen: maxLen}
 }
 
+// hinted sets the hint given when a value of T does not match its pattern.
+func hinted[T ~string](hint string) {
+	scalarRules[reflect.TypeFor[T]()].hint = hint
+}
+
 // check validates s against the rule and returns a code, a message and a
 // hint ("" when valid).
 func (r *scalarRule) check(s string) (Code, string, string) {
@@ -53,7 +60,7 @@ func (r *scalarRule) check(s string) (Code, string, string) {
 		return CodePattern, "value is longer than " + itoa(r.maxLen) + " characters", ""
 	}
 	if r.pattern != nil && !r.pattern.MatchString(s) {
-		return CodePattern, quote(s) + " is not " + r.what, ""
+		return CodePattern, quote(s) + " is not " + r.what, r.hint
 	}
 	return "", "", ""
 }
@@ -77,9 +84,13 @@ func (r *scalarRule) schema() *jsonschema.Schema {
 // a config file is held to these; none allows white space, quotes, shell
 // metacharacters or a leading '-' (which a tool would read as an option).
 var (
-	// reName is the strict name rule of the issue: letters, digits and
-	// .+-_@:/ , starting with a letter or digit.
-	reName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+\-_@:/]*$`)
+	// reName is a package name: letters, digits and .+-_@: , starting with
+	// a letter or digit, with at most one lower-case "prefix/" (a Gentoo
+	// category, an Arch repository, or a Debian package before its
+	// /release). So never a URL ("://"), an absolute or relative path
+	// ("/", "./", "../") or a "." / ".." segment; which bases may use the
+	// "/" at all is the package-names rule's decision.
+	reName = regexp.MustCompile(`^([a-z0-9][a-z0-9+_.\-]*/)?[A-Za-z0-9][A-Za-z0-9.+\-_@:]*$`)
 	// reTitle is a human-readable build name.
 	reTitle = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._\-]*$`)
 	// reWord is a plain identifier: theme names, git refs' pieces.
