@@ -38,6 +38,7 @@ var rules = []rule{
 	{"bootloader", ruleBootloader},
 	{"post-install", rulePostInstall},
 	{"package-names", rulePackageNames},
+	{"users", ruleUsers},
 }
 
 type ruleCtx struct {

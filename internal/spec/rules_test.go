@@ -96,8 +96,8 @@ var ruleCases = []struct {
 	{"firewall: ordinary ruleset is quiet", "base: debian\nsecurityFeatures:\n  firewall: {allowedPorts: [80, 443, \"53/udp\"]}", nil},
 
 	{"ssh: options without enable warn", "base: debian\nsecurityFeatures:\n  ssh: {port: 2222}", []want{{SeverityWarning, "securityFeatures.ssh.port", "not enabled"}}},
-	{"ssh: root with password", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, rootLogin: \"yes\", passwordAuth: true, fail2ban: true}", []want{{SeverityWarning, "securityFeatures.ssh.rootLogin", "brute-force"}}},
-	{"ssh: password without fail2ban", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, passwordAuth: true}", []want{{SeverityWarning, "securityFeatures.ssh.passwordAuth", "fail2ban"}}},
+	{"ssh: root with password", "base: debian\n" + userWithHash + "securityFeatures:\n  ssh: {enable: true, rootLogin: \"yes\", passwordAuth: true, fail2ban: true}", []want{{SeverityWarning, "securityFeatures.ssh.rootLogin", "brute-force"}}},
+	{"ssh: password without fail2ban", "base: debian\n" + userWithHash + "securityFeatures:\n  ssh: {enable: true, passwordAuth: true}", []want{{SeverityWarning, "securityFeatures.ssh.passwordAuth", "fail2ban"}}},
 	{"ssh: keys only is quiet", "base: debian\nsecurityFeatures:\n  ssh: {enable: true}", nil},
 
 	{"updates: automatic on arch warns", "base: arch\nsecurityFeatures: {updates: {automatic: true}}", []want{{SeverityWarning, "securityFeatures.updates.automatic", "partial upgrade"}}},
@@ -135,10 +135,27 @@ var ruleCases = []struct {
 	{"package-names: deb file in the map form", "base: debian\npackages: {x.deb: true}", []want{{SeverityError, `packages["x.deb"]`, "package file"}}},
 	{"package-names: arch package archive", "base: arch\npackages: [x-1.0-1-x86_64.pkg.tar.zst]", []want{{SeverityError, "packages[0]", "package file"}}},
 
+	{"users: a key-only user is quiet", "base: debian\nusers: [{name: alice, sudo: true, sshAuthorizedKeys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPSnvmxC64iuNJC5d6CSW+r+BXpBLNmWoVwhMY1WANhT alice@laptop\"]}]\nsecurityFeatures: {ssh: {enable: true}}", nil},
+	{"users: hashes of every method are quiet", "base: debian\nusers:\n" +
+		"  - {name: a, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}\n" +
+		"  - {name: b, passwordHash: \"$5$abcdefgh$gruCpC7VkOTspMQTTSAR8mtlO9Upms.fwqE5y16JVM.\"}\n" +
+		"  - {name: c, passwordHash: \"$2b$12$EfYC3Tn9HwlR5BakwAoP1uZvMbW3oJu3V/.Pan2T7o1nFCsKWURs6\"}\n" +
+		"  - {name: d, passwordHash: \"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\"}", nil},
+	{"users: root is reserved", "base: debian\nusers: [{name: root, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}]", []want{{SeverityError, "users[0].name", "system account"}}},
+	{"users: systemd- names are reserved", "base: debian\nusers: [{name: systemd-foo, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}]", []want{{SeverityError, "users[0].name", "system account"}}},
+	{"users: duplicate names", "base: debian\nusers:\n  - {name: a, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}\n  - {name: a, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}", []want{{SeverityError, "users[1].name", "defined twice"}}},
+	{"users: no way to log in warns", "base: debian\nusers: [{name: a}]", []want{{SeverityWarning, "users[0]", "nobody can log in"}}},
+	{"users: keys without the SSH server warn", "base: debian\nusers: [{name: a, sshAuthorizedKeys: [\"ssh-rsa AAAAB3NzaC1yc2E= a@b\"]}]", []want{{SeverityWarning, "users[0].sshAuthorizedKeys", "not enabled"}}},
+	{"users: password auth without a hash", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, passwordAuth: true, fail2ban: true}", []want{{SeverityError, "securityFeatures.ssh.passwordAuth", "no user has one"}}},
+
 	{"post-install: duplicate script names", "base: debian\npostInstall:\n  scripts:\n    - {name: a.sh, run: echo 1}\n    - {name: a.sh, run: echo 2}", []want{{SeverityError, "postInstall.scripts[1]", "used twice"}}},
 	{"post-install: duplicate services warn", "base: debian\npostInstall: {services: [nginx, nginx]}", []want{{SeverityWarning, "postInstall.services[1]", "twice"}}},
 	{"post-install: unnamed scripts get distinct names", "base: debian\npostInstall:\n  scripts: [echo 1, echo 2]", nil},
 }
+
+// userWithHash is a users section with one password hash (SHA-512 of
+// "secret"), for cases that enable password logins.
+const userWithHash = "users: [{name: alice, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}]\n"
 
 func TestRules(t *testing.T) {
 	for _, tc := range ruleCases {
