@@ -321,14 +321,14 @@ func init() {
 	pattern[KernelFlag]("Kernel config assignment, e.g. CONFIG_BPF_JIT=y.",
 		"a kernel config assignment such as CONFIG_BPF_JIT=y", 256, reKernelFlag)
 	pattern[KernelModule]("Kernel module name.", "a kernel module name (lower-case letters, digits, _ and -)", 64, reModule)
-	pattern[KernelParam]("Kernel command-line parameter, key or key=value.", "a kernel parameter (key or key=value, no spaces or quotes)", 256, reKernelParam)
+	pattern[KernelParam]("Kernel command-line parameter, key or key=value.", "a kernel parameter (key or key=value of letters, digits and . _ , : = / + @ -)", 256, reKernelParam)
 	pattern[MountPoint]("Absolute mount point, or swap.", "an absolute mount point or swap", 256, reMount)
 	pattern[Size]("Size: a number with K, M, G or T (512M, 20G, 1.5T), a percentage (50%), or rest.",
 		"a size such as 512M, 20G, 50% or rest", 16, reSize)
 	pattern[Schedule]("hourly, daily, weekly, monthly, yearly, or a five-field cron expression.",
 		"hourly, daily, weekly, monthly, yearly or a five-field cron expression", 64, reSchedule)
 	pattern[Destination]("Backup destination: a path (/mnt/backup) or a tool URL (sftp:user@host:/srv/backup, s3:host/bucket, rclone:remote:path).",
-		"a destination path or URL without spaces or shell characters", 512, reDestination)
+		"a destination path or URL without spaces or shell characters, in which no name after / : or @ starts with - (ssh would take it as an option)", 512, reDestination)
 	pattern[RepoURL]("Git repository URL (https://host/owner/repo or git@host:owner/repo).",
 		"an https:// or git@ repository URL", 512, reRepoURL)
 	pattern[GitRef]("Git branch, tag or commit.", "a git ref (letters, digits, . _ / -)", 128, reGitRef)

@@ -148,6 +148,8 @@ var ruleCases = []struct {
 	{"users: keys without the SSH server warn", "base: debian\nusers: [{name: a, sshAuthorizedKeys: [\"ssh-rsa AAAAB3NzaC1yc2E= a@b\"]}]", []want{{SeverityWarning, "users[0].sshAuthorizedKeys", "not enabled"}}},
 	{"users: password auth without a hash", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, passwordAuth: true, fail2ban: true}", []want{{SeverityError, "securityFeatures.ssh.passwordAuth", "no user has one"}}},
 
+	{"kernel: parameters of the whole allowed set are quiet", "base: debian\ndefaults: {kernelParams: [\"console=ttyS0,115200n8\", \"netconsole=6665@10.0.0.1/eth0,6666@10.0.0.2/\", \"root=UUID=0a-1b\", \"a.b_c-d=e+f:g@h\"]}", nil},
+	{"backup: destinations with dashes inside names are quiet", "base: debian\nbackup: {tool: restic, destinations: [\"sftp:back-up@host-1.example.com:/srv/re-stic\", /mnt/my-disk]}", nil},
 	{"post-install: duplicate script names", "base: debian\npostInstall:\n  scripts:\n    - {name: a.sh, run: echo 1}\n    - {name: a.sh, run: echo 2}", []want{{SeverityError, "postInstall.scripts[1]", "used twice"}}},
 	{"post-install: duplicate services warn", "base: debian\npostInstall: {services: [nginx, nginx]}", []want{{SeverityWarning, "postInstall.services[1]", "twice"}}},
 	{"post-install: unnamed scripts get distinct names", "base: debian\npostInstall:\n  scripts: [echo 1, echo 2]", nil},

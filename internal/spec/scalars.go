@@ -103,16 +103,22 @@ var (
 	reKernelFlag = regexp.MustCompile(`^CONFIG_[A-Z0-9_]+=(y|m|n|[0-9]+|0x[0-9a-fA-F]+|"[A-Za-z0-9 ._,:/+\-=]*")$`)
 	// reModule is a kernel module name.
 	reModule = regexp.MustCompile(`^[a-z0-9][a-z0-9_\-]*$`)
-	// reKernelParam is a kernel command-line parameter, key or key=value.
-	reKernelParam = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*(=[A-Za-z0-9_.,:/+\-=]*)?$`)
+	// reKernelParam is a kernel command-line parameter, key or key=value,
+	// of the characters [A-Za-z0-9._,:=/+@-] only: the command line is
+	// pasted into grub.cfg and into a double-quoted GRUB_CMDLINE_LINUX_DEFAULT
+	// that a shell reads, so no space, quote, $, `, \, ;, {, } or line break.
+	reKernelParam = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*(=[A-Za-z0-9_.,:/+@\-=]*)?$`)
 	// reMount is an absolute mount point or "swap".
 	reMount = regexp.MustCompile(`^(swap|/|(/[A-Za-z0-9_.\-]+)+)$`)
 	// reSize is a partition size: 512M, 20G, 1.5T, 100%, rest.
 	reSize = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?[KMGT](i?B)?|[0-9]{1,3}%|rest)$`)
 	// reSchedule is a keyword or a five-field cron expression.
 	reSchedule = regexp.MustCompile(`^(hourly|daily|weekly|monthly|yearly|[0-9*/,\-]+( [0-9*/,\-A-Za-z]+){4})$`)
-	// reDestination is a local path or a tool URL (sftp:host:/p, s3:..., rclone:...).
-	reDestination = regexp.MustCompile(`^[A-Za-z0-9/][A-Za-z0-9@:/._+\-=~%,]*$`)
+	// reDestination is a local path or a tool URL (sftp:host:/p, s3:...,
+	// rclone:...). No name after a '/', ':' or '@' starts with '-', which
+	// borg, restic and rsync would pass on to ssh as an option
+	// (ssh://-oProxyCommand=…).
+	reDestination = regexp.MustCompile(`^/*[A-Za-z0-9][A-Za-z0-9._+=~%,\-]*([@:/]+[A-Za-z0-9._+=~%,][A-Za-z0-9._+=~%,\-]*)*[@:/]*$`)
 	// reRepoURL is an https or ssh git URL.
 	reRepoURL = regexp.MustCompile(`^(https://[A-Za-z0-9.\-]+(:[0-9]+)?(/[A-Za-z0-9._~\-]+)+/?|git@[A-Za-z0-9.\-]+:[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*)$`)
 	// reGitRef is a branch, tag or commit.
