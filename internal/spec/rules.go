@@ -39,6 +39,7 @@ var rules = []rule{
 	{"post-install", rulePostInstall},
 	{"package-names", rulePackageNames},
 	{"users", ruleUsers},
+	{"dotfiles-host", ruleDotfilesHost},
 }
 
 type ruleCtx struct {

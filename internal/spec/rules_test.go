@@ -150,6 +150,14 @@ var ruleCases = []struct {
 
 	{"kernel: parameters of the whole allowed set are quiet", "base: debian\ndefaults: {kernelParams: [\"console=ttyS0,115200n8\", \"netconsole=6665@10.0.0.1/eth0,6666@10.0.0.2/\", \"root=UUID=0a-1b\", \"a.b_c-d=e+f:g@h\"]}", nil},
 	{"backup: destinations with dashes inside names are quiet", "base: debian\nbackup: {tool: restic, destinations: [\"sftp:back-up@host-1.example.com:/srv/re-stic\", /mnt/my-disk]}", nil},
+	{"dotfiles-host: a public host is quiet", "base: debian\ncustomization: {dotfiles: \"https://github.com/a/dots\"}", nil},
+	{"dotfiles-host: git@ on a public host is quiet", "base: debian\ncustomization: {dotfiles: {repo: \"git@gitlab.com:a/dots\"}}", nil},
+	{"dotfiles-host: an IP address", "base: debian\ncustomization: {dotfiles: \"https://169.254.169.254/latest/meta-data\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+	{"dotfiles-host: localhost with a port", "base: debian\ncustomization: {dotfiles: {repo: \"https://localhost:8080/a/b\"}}", []want{{SeverityError, "customization.dotfiles.repo", "not a public host name"}}},
+	{"dotfiles-host: a single-label name", "base: debian\ncustomization: {dotfiles: \"https://gitea/a/b\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+	{"dotfiles-host: a private zone over ssh", "base: debian\ncustomization: {dotfiles: \"git@git.corp.internal:a/b\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+	{"dotfiles-host: a decimal IP", "base: debian\ncustomization: {dotfiles: \"https://2130706433/a/b\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+
 	{"post-install: duplicate script names", "base: debian\npostInstall:\n  scripts:\n    - {name: a.sh, run: echo 1}\n    - {name: a.sh, run: echo 2}", []want{{SeverityError, "postInstall.scripts[1]", "used twice"}}},
 	{"post-install: duplicate services warn", "base: debian\npostInstall: {services: [nginx, nginx]}", []want{{SeverityWarning, "postInstall.services[1]", "twice"}}},
 	{"post-install: unnamed scripts get distinct names", "base: debian\npostInstall:\n  scripts: [echo 1, echo 2]", nil},
