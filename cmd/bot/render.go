@@ -14,8 +14,8 @@ import (
 
 func newRenderCmd() *cobra.Command {
 	var (
-		out, distro, user, password, timezone string
-		images                                []string
+		out, distro, user, timezone string
+		images                      []string
 	)
 	cmd := &cobra.Command{
 		Use:   "render SPEC -o DIR",
@@ -34,7 +34,7 @@ spec always renders byte-identical files; the context hash is printed.`,
 			if out == "" {
 				return fmt.Errorf("%w: -o DIR is required", errUsage)
 			}
-			opts := render.Options{User: render.User{Name: user, Password: password}, Timezone: timezone, Images: map[spec.Base]string{}}
+			opts := render.Options{User: render.User{Name: user}, Timezone: timezone, Images: map[spec.Base]string{}}
 			for _, kv := range images {
 				b, ref, ok := strings.Cut(kv, "=")
 				if !ok {
@@ -82,8 +82,7 @@ spec always renders byte-identical files; the context hash is printed.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "", "directory to write the build context to (must not exist or be empty)")
 	cmd.Flags().StringVar(&distro, "distro", "", "render for this distribution instead of the spec's base")
 	cmd.Flags().StringArrayVar(&images, "image", nil, "base image override, DISTRO=IMAGE (repeatable)")
-	cmd.Flags().StringVar(&user, "user", "live", "login user of the live system")
-	cmd.Flags().StringVar(&password, "password", "live", "password of the login user")
+	cmd.Flags().StringVar(&user, "user", "live", "console user of a spec without users: no password, logged in automatically on the console only (users with passwords or keys go in the spec's users section)")
 	cmd.Flags().StringVar(&timezone, "timezone", "UTC", "time zone of the image")
 	return cmd
 }

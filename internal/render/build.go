@@ -6,15 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
-	"strings"
 
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
-// User is the default login user of the live system.
+// User names the console user of an image whose spec has no users. It has
+// no usable password (nothing can log in as it over the network) and logs
+// in automatically on the console.
 type User struct {
-	Name     string
-	Password string
+	Name string
 }
 
 // Options configure a Renderer. The zero value is usable.
@@ -22,7 +22,7 @@ type Options struct {
 	// Images overrides the base image per distribution ("debian" →
 	// "registry.local/debian:bookworm").
 	Images map[spec.Base]string
-	// User is the live system's login user; default live/live.
+	// User is the console user of specs without users; default live.
 	User User
 	// Timezone is an /usr/share/zoneinfo name; default UTC.
 	Timezone string
@@ -31,9 +31,6 @@ type Options struct {
 func (o Options) withDefaults() Options {
 	if o.User.Name == "" {
 		o.User.Name = "live"
-	}
-	if o.User.Password == "" {
-		o.User.Password = "live"
 	}
 	if o.Timezone == "" {
 		o.Timezone = "UTC"
@@ -44,9 +41,6 @@ func (o Options) withDefaults() Options {
 func (o Options) validate() error {
 	if !reUser.MatchString(o.User.Name) {
 		return fmt.Errorf("user name %q: want lower-case letters, digits, _ and -, starting with a letter", o.User.Name)
-	}
-	if strings.ContainsAny(o.User.Password, ":\n\r\x00") {
-		return fmt.Errorf("user password must not contain ':' or line breaks")
 	}
 	if !reTimezone.MatchString(o.Timezone) {
 		return fmt.Errorf("timezone %q: want a name such as Europe/Paris", o.Timezone)
@@ -99,7 +93,7 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 	}
 	m := &model{
 		Spec: s, SpecHash: hash, Image: image, Title: string(s.Name), Init: string(s.Init), Base: string(s.Base),
-		Hostname: hostname(s), User: opts.User, Timezone: opts.Timezone, Locale: "C.UTF-8",
+		Hostname: hostname(s), Timezone: opts.Timezone, Locale: "C.UTF-8",
 		Env: d.env, Prepare: d.prepare, Refresh: d.refresh, Install: d.install, Cleanup: d.cleanup,
 		Initramfs: d.initramfs, AdminGroup: d.adminGroup, RunitDir: d.runitDir, GrubDefaultDir: d.grubDefaultDir,
 	}
@@ -354,6 +348,9 @@ func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Di
 		m.Starship = true
 	}
 	m.Dotfiles = cu.Dotfiles
+	if err := buildUsers(m, s, opts, feature); err != nil {
+		return nil, nil, err
+	}
 
 	// Services.
 	for _, group := range []struct {

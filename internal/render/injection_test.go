@@ -30,6 +30,11 @@ func TestInjectionIsRejectedByValidation(t *testing.T) {
 		{"sysctl value", "postInstall: {systemTuning: {sysctl: {vm.x: %s}}}", `postInstall.systemTuning.sysctl["vm.x"]`},
 		{"release", "release: %s", "release"},
 		{"name", "name: %s", "name"},
+		{"user name", "users: [{name: %s}]", "users[0].name"},
+		{"user group", "users: [{name: a, groups: [%s]}]", "users[0].groups[0]"},
+		{"user shell", "users: [{name: a, shell: %s}]", "users[0].shell"},
+		{"user password hash", "users: [{name: a, passwordHash: %s}]", "users[0].passwordHash"},
+		{"user ssh key", "users: [{name: a, sshAuthorizedKeys: [%s]}]", "users[0].sshAuthorizedKeys[0]"},
 	}
 	for _, f := range fields {
 		for _, p := range payloads {

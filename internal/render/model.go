@@ -20,9 +20,12 @@ type model struct {
 	Init     string
 	Base     string
 	Hostname string
-	User     User
-	Timezone string
-	Locale   string
+	Users    []userModel
+	// Autologin is the user logged in automatically on the console, or ""
+	// (when the spec has users).
+	Autologin string
+	Timezone  string
+	Locale    string
 
 	Env                       []keyValue
 	Prepare, Refresh, Install string

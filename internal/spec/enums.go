@@ -269,7 +269,8 @@ var PackageCategories = enum("Package category.",
 type (
 	// Title is the human name of a build.
 	Title string
-	// Name is a package or service name: letters, digits and .+-_@:/ .
+	// Name is a package name: letters, digits and .+-_@: and at most one
+	// "prefix/" (see reName).
 	Name string
 	// Release is a distribution release (bookworm, 24.04, edge).
 	Release string
@@ -310,8 +311,9 @@ type (
 func init() {
 	pattern[Title]("Human name of the build, used in release titles.",
 		"a title (letters, digits, spaces and . _ -, starting with a letter or digit)", 64, reTitle)
-	pattern[Name]("Package or service name: letters, digits and . + - _ @ : /, starting with a letter or digit.",
-		"a valid name (letters, digits and . + - _ @ : /, starting with a letter or digit)", 128, reName)
+	pattern[Name]("Package name: letters, digits and . + - _ @ :, starting with a letter or digit, with at most one lower-case category/ (Gentoo), repository/ (Arch) or package/release (Debian, Ubuntu) slash. Never a URL or a path.",
+		"a package name (letters, digits and . + - _ @ :, starting with a letter or digit, with at most one category/ or repository/ prefix; not a URL or a path)", 128, reName)
+	hinted[Name]("name the package from the distribution's signed repositories; a URL or a file path would install unsigned code")
 	pattern[Release]("Distribution release, e.g. bookworm, 24.04, 3.20, edge, 40. Default: the distribution's current stable release.",
 		"a release name (lower-case letters, digits, . and -)", 32, reRelease)
 	pattern[KernelVersion]("Kernel: lts, latest, or a version such as 6.6 or 6.6.30. Default lts.",
@@ -319,14 +321,14 @@ func init() {
 	pattern[KernelFlag]("Kernel config assignment, e.g. CONFIG_BPF_JIT=y.",
 		"a kernel config assignment such as CONFIG_BPF_JIT=y", 256, reKernelFlag)
 	pattern[KernelModule]("Kernel module name.", "a kernel module name (lower-case letters, digits, _ and -)", 64, reModule)
-	pattern[KernelParam]("Kernel command-line parameter, key or key=value.", "a kernel parameter (key or key=value, no spaces or quotes)", 256, reKernelParam)
+	pattern[KernelParam]("Kernel command-line parameter, key or key=value.", "a kernel parameter (key or key=value of letters, digits and . _ , : = / + @ -)", 256, reKernelParam)
 	pattern[MountPoint]("Absolute mount point, or swap.", "an absolute mount point or swap", 256, reMount)
 	pattern[Size]("Size: a number with K, M, G or T (512M, 20G, 1.5T), a percentage (50%), or rest.",
 		"a size such as 512M, 20G, 50% or rest", 16, reSize)
 	pattern[Schedule]("hourly, daily, weekly, monthly, yearly, or a five-field cron expression.",
 		"hourly, daily, weekly, monthly, yearly or a five-field cron expression", 64, reSchedule)
 	pattern[Destination]("Backup destination: a path (/mnt/backup) or a tool URL (sftp:user@host:/srv/backup, s3:host/bucket, rclone:remote:path).",
-		"a destination path or URL without spaces or shell characters", 512, reDestination)
+		"a destination path or URL without spaces or shell characters, in which no name after / : or @ starts with - (ssh would take it as an option)", 512, reDestination)
 	pattern[RepoURL]("Git repository URL (https://host/owner/repo or git@host:owner/repo).",
 		"an https:// or git@ repository URL", 512, reRepoURL)
 	pattern[GitRef]("Git branch, tag or commit.", "a git ref (letters, digits, . _ / -)", 128, reGitRef)

@@ -37,6 +37,9 @@ var rules = []rule{
 	{"shell", ruleShell},
 	{"bootloader", ruleBootloader},
 	{"post-install", rulePostInstall},
+	{"package-names", rulePackageNames},
+	{"users", ruleUsers},
+	{"dotfiles-host", ruleDotfilesHost},
 }
 
 type ruleCtx struct {

@@ -96,8 +96,8 @@ var ruleCases = []struct {
 	{"firewall: ordinary ruleset is quiet", "base: debian\nsecurityFeatures:\n  firewall: {allowedPorts: [80, 443, \"53/udp\"]}", nil},
 
 	{"ssh: options without enable warn", "base: debian\nsecurityFeatures:\n  ssh: {port: 2222}", []want{{SeverityWarning, "securityFeatures.ssh.port", "not enabled"}}},
-	{"ssh: root with password", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, rootLogin: \"yes\", passwordAuth: true, fail2ban: true}", []want{{SeverityWarning, "securityFeatures.ssh.rootLogin", "brute-force"}}},
-	{"ssh: password without fail2ban", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, passwordAuth: true}", []want{{SeverityWarning, "securityFeatures.ssh.passwordAuth", "fail2ban"}}},
+	{"ssh: root with password", "base: debian\n" + userWithHash + "securityFeatures:\n  ssh: {enable: true, rootLogin: \"yes\", passwordAuth: true, fail2ban: true}", []want{{SeverityWarning, "securityFeatures.ssh.rootLogin", "brute-force"}}},
+	{"ssh: password without fail2ban", "base: debian\n" + userWithHash + "securityFeatures:\n  ssh: {enable: true, passwordAuth: true}", []want{{SeverityWarning, "securityFeatures.ssh.passwordAuth", "fail2ban"}}},
 	{"ssh: keys only is quiet", "base: debian\nsecurityFeatures:\n  ssh: {enable: true}", nil},
 
 	{"updates: automatic on arch warns", "base: arch\nsecurityFeatures: {updates: {automatic: true}}", []want{{SeverityWarning, "securityFeatures.updates.automatic", "partial upgrade"}}},
@@ -125,10 +125,47 @@ var ruleCases = []struct {
 
 	{"bootloader: systemd-boot on void warns", "base: void\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "manual boot entries"}}},
 
+	{"package-names: plain names are quiet", "base: fedora\npackages: [vim, gcc-c++, python3.12, \"libfoo:i386\"]", nil},
+	{"package-names: gentoo atom is quiet", "base: gentoo\npackages: [dev-lang/python, \"app-editors/vim::gentoo\"]", []want{{SeverityWarning, "base", "hours"}}},
+	{"package-names: arch repository prefix is quiet", "base: arch\npackages: [extra/vim]", nil},
+	{"package-names: debian release suffix is quiet", "base: debian\npackages: [vim/bookworm-backports]", nil},
+	{"package-names: slash on fedora", "base: fedora\npackages: [evil.example/x]", []want{{SeverityError, "packages[0]", "not part of a package name on Fedora"}}},
+	{"package-names: slash on alpine (categorized)", "base: alpine\npackages: {utils: [vim, x/y]}", []want{{SeverityError, "packages.utils[1]", "not part of a package name on Alpine"}}},
+	{"package-names: rpm file", "base: fedora\npackages: [evil.rpm]", []want{{SeverityError, "packages[0]", "package file"}}},
+	{"package-names: deb file in the map form", "base: debian\npackages: {x.deb: true}", []want{{SeverityError, `packages["x.deb"]`, "package file"}}},
+	{"package-names: arch package archive", "base: arch\npackages: [x-1.0-1-x86_64.pkg.tar.zst]", []want{{SeverityError, "packages[0]", "package file"}}},
+
+	{"users: a key-only user is quiet", "base: debian\nusers: [{name: alice, sudo: true, sshAuthorizedKeys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPSnvmxC64iuNJC5d6CSW+r+BXpBLNmWoVwhMY1WANhT alice@laptop\"]}]\nsecurityFeatures: {ssh: {enable: true}}", nil},
+	{"users: hashes of every method are quiet", "base: debian\nusers:\n" +
+		"  - {name: a, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}\n" +
+		"  - {name: b, passwordHash: \"$5$abcdefgh$gruCpC7VkOTspMQTTSAR8mtlO9Upms.fwqE5y16JVM.\"}\n" +
+		"  - {name: c, passwordHash: \"$2b$12$EfYC3Tn9HwlR5BakwAoP1uZvMbW3oJu3V/.Pan2T7o1nFCsKWURs6\"}\n" +
+		"  - {name: d, passwordHash: \"$y$j9T$F5Jx5fExrKuPp53xLKQ..1$X3DX6M94c7o.9agCG9G317fhZg9SqC.5i5rd.RhAtQ7\"}", nil},
+	{"users: root is reserved", "base: debian\nusers: [{name: root, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}]", []want{{SeverityError, "users[0].name", "system account"}}},
+	{"users: systemd- names are reserved", "base: debian\nusers: [{name: systemd-foo, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}]", []want{{SeverityError, "users[0].name", "system account"}}},
+	{"users: duplicate names", "base: debian\nusers:\n  - {name: a, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}\n  - {name: a, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}", []want{{SeverityError, "users[1].name", "defined twice"}}},
+	{"users: no way to log in warns", "base: debian\nusers: [{name: a}]", []want{{SeverityWarning, "users[0]", "nobody can log in"}}},
+	{"users: keys without the SSH server warn", "base: debian\nusers: [{name: a, sshAuthorizedKeys: [\"ssh-rsa AAAAB3NzaC1yc2E= a@b\"]}]", []want{{SeverityWarning, "users[0].sshAuthorizedKeys", "not enabled"}}},
+	{"users: password auth without a hash", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, passwordAuth: true, fail2ban: true}", []want{{SeverityError, "securityFeatures.ssh.passwordAuth", "no user has one"}}},
+
+	{"kernel: parameters of the whole allowed set are quiet", "base: debian\ndefaults: {kernelParams: [\"console=ttyS0,115200n8\", \"netconsole=6665@10.0.0.1/eth0,6666@10.0.0.2/\", \"root=UUID=0a-1b\", \"a.b_c-d=e+f:g@h\"]}", nil},
+	{"backup: destinations with dashes inside names are quiet", "base: debian\nbackup: {tool: restic, destinations: [\"sftp:back-up@host-1.example.com:/srv/re-stic\", /mnt/my-disk]}", nil},
+	{"dotfiles-host: a public host is quiet", "base: debian\ncustomization: {dotfiles: \"https://github.com/a/dots\"}", nil},
+	{"dotfiles-host: git@ on a public host is quiet", "base: debian\ncustomization: {dotfiles: {repo: \"git@gitlab.com:a/dots\"}}", nil},
+	{"dotfiles-host: an IP address", "base: debian\ncustomization: {dotfiles: \"https://169.254.169.254/latest/meta-data\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+	{"dotfiles-host: localhost with a port", "base: debian\ncustomization: {dotfiles: {repo: \"https://localhost:8080/a/b\"}}", []want{{SeverityError, "customization.dotfiles.repo", "not a public host name"}}},
+	{"dotfiles-host: a single-label name", "base: debian\ncustomization: {dotfiles: \"https://gitea/a/b\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+	{"dotfiles-host: a private zone over ssh", "base: debian\ncustomization: {dotfiles: \"git@git.corp.internal:a/b\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+	{"dotfiles-host: a decimal IP", "base: debian\ncustomization: {dotfiles: \"https://2130706433/a/b\"}", []want{{SeverityError, "customization.dotfiles", "not a public host name"}}},
+
 	{"post-install: duplicate script names", "base: debian\npostInstall:\n  scripts:\n    - {name: a.sh, run: echo 1}\n    - {name: a.sh, run: echo 2}", []want{{SeverityError, "postInstall.scripts[1]", "used twice"}}},
 	{"post-install: duplicate services warn", "base: debian\npostInstall: {services: [nginx, nginx]}", []want{{SeverityWarning, "postInstall.services[1]", "twice"}}},
 	{"post-install: unnamed scripts get distinct names", "base: debian\npostInstall:\n  scripts: [echo 1, echo 2]", nil},
 }
+
+// userWithHash is a users section with one password hash (SHA-512 of
+// "secret"), for cases that enable password logins.
+const userWithHash = "users: [{name: alice, passwordHash: \"$6$abcdefgh$ltjgWl6579NluT/Vi1nwEvcil.G5Nbc4NiXZaNGStk8PSwGfQv72N2CKPPrVACtLtip/cZ/1GM/O6IND4WQhG.\"}]\n"
 
 func TestRules(t *testing.T) {
 	for _, tc := range ruleCases {

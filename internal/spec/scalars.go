@@ -18,7 +18,9 @@ type scalarRule struct {
 	enum        []string
 	pattern     *regexp.Regexp
 	// what describes the pattern in words, for error messages.
-	what   string
+	what string
+	// hint is what to write instead when the pattern does not match.
+	hint   string
 	maxLen int
 }
 
@@ -39,6 +41,11 @@ func pattern[T ~string](description, what string, maxLen int, re *regexp.Regexp)
 	scalarRules[reflect.TypeFor[T]()] = &scalarRule{description: description, pattern: re, what: what, maxLen: maxLen}
 }
 
+// hinted sets the hint given when a value of T does not match its pattern.
+func hinted[T ~string](hint string) {
+	scalarRules[reflect.TypeFor[T]()].hint = hint
+}
+
 // check validates s against the rule and returns a code, a message and a
 // hint ("" when valid).
 func (r *scalarRule) check(s string) (Code, string, string) {
@@ -53,7 +60,7 @@ func (r *scalarRule) check(s string) (Code, string, string) {
 		return CodePattern, "value is longer than " + itoa(r.maxLen) + " characters", ""
 	}
 	if r.pattern != nil && !r.pattern.MatchString(s) {
-		return CodePattern, quote(s) + " is not " + r.what, ""
+		return CodePattern, quote(s) + " is not " + r.what, r.hint
 	}
 	return "", "", ""
 }
@@ -77,9 +84,13 @@ func (r *scalarRule) schema() *jsonschema.Schema {
 // a config file is held to these; none allows white space, quotes, shell
 // metacharacters or a leading '-' (which a tool would read as an option).
 var (
-	// reName is the strict name rule of the issue: letters, digits and
-	// .+-_@:/ , starting with a letter or digit.
-	reName = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.+\-_@:/]*$`)
+	// reName is a package name: letters, digits and .+-_@: , starting with
+	// a letter or digit, with at most one lower-case "prefix/" (a Gentoo
+	// category, an Arch repository, or a Debian package before its
+	// /release). So never a URL ("://"), an absolute or relative path
+	// ("/", "./", "../") or a "." / ".." segment; which bases may use the
+	// "/" at all is the package-names rule's decision.
+	reName = regexp.MustCompile(`^([a-z0-9][a-z0-9+_.\-]*/)?[A-Za-z0-9][A-Za-z0-9.+\-_@:]*$`)
 	// reTitle is a human-readable build name.
 	reTitle = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9 ._\-]*$`)
 	// reWord is a plain identifier: theme names, git refs' pieces.
@@ -92,16 +103,22 @@ var (
 	reKernelFlag = regexp.MustCompile(`^CONFIG_[A-Z0-9_]+=(y|m|n|[0-9]+|0x[0-9a-fA-F]+|"[A-Za-z0-9 ._,:/+\-=]*")$`)
 	// reModule is a kernel module name.
 	reModule = regexp.MustCompile(`^[a-z0-9][a-z0-9_\-]*$`)
-	// reKernelParam is a kernel command-line parameter, key or key=value.
-	reKernelParam = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*(=[A-Za-z0-9_.,:/+\-=]*)?$`)
+	// reKernelParam is a kernel command-line parameter, key or key=value,
+	// of the characters [A-Za-z0-9._,:=/+@-] only: the command line is
+	// pasted into grub.cfg and into a double-quoted GRUB_CMDLINE_LINUX_DEFAULT
+	// that a shell reads, so no space, quote, $, `, \, ;, {, } or line break.
+	reKernelParam = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*(=[A-Za-z0-9_.,:/+@\-=]*)?$`)
 	// reMount is an absolute mount point or "swap".
 	reMount = regexp.MustCompile(`^(swap|/|(/[A-Za-z0-9_.\-]+)+)$`)
 	// reSize is a partition size: 512M, 20G, 1.5T, 100%, rest.
 	reSize = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?[KMGT](i?B)?|[0-9]{1,3}%|rest)$`)
 	// reSchedule is a keyword or a five-field cron expression.
 	reSchedule = regexp.MustCompile(`^(hourly|daily|weekly|monthly|yearly|[0-9*/,\-]+( [0-9*/,\-A-Za-z]+){4})$`)
-	// reDestination is a local path or a tool URL (sftp:host:/p, s3:..., rclone:...).
-	reDestination = regexp.MustCompile(`^[A-Za-z0-9/][A-Za-z0-9@:/._+\-=~%,]*$`)
+	// reDestination is a local path or a tool URL (sftp:host:/p, s3:...,
+	// rclone:...). No name after a '/', ':' or '@' starts with '-', which
+	// borg, restic and rsync would pass on to ssh as an option
+	// (ssh://-oProxyCommand=…).
+	reDestination = regexp.MustCompile(`^/*[A-Za-z0-9][A-Za-z0-9._+=~%,\-]*([@:/]+[A-Za-z0-9._+=~%,][A-Za-z0-9._+=~%,\-]*)*[@:/]*$`)
 	// reRepoURL is an https or ssh git URL.
 	reRepoURL = regexp.MustCompile(`^(https://[A-Za-z0-9.\-]+(:[0-9]+)?(/[A-Za-z0-9._~\-]+)+/?|git@[A-Za-z0-9.\-]+:[A-Za-z0-9._~\-]+(/[A-Za-z0-9._~\-]+)*)$`)
 	// reGitRef is a branch, tag or commit.

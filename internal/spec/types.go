@@ -17,6 +17,7 @@ type Spec struct {
 	Services         Services         `json:"services,omitzero" jsonschema_description:"Services installed and enabled at boot."`
 	Backup           Backup           `json:"backup,omitzero" jsonschema_description:"Scheduled backups."`
 	Customization    Customization    `json:"customization,omitzero" jsonschema_description:"Shell, boot loader and dotfiles of the default user."`
+	Users            []User           `json:"users,omitempty" jsonschema:"maxItems=32" jsonschema_description:"Login accounts. Without any, the image has one console user (live) with no usable password that logs in automatically on the console and cannot log in over SSH."`
 	PostInstall      PostInstall      `json:"postInstall,omitzero" jsonschema_description:"Steps run after everything else is installed."`
 	Defaults         Defaults         `json:"defaults,omitzero" jsonschema_description:"System defaults: memory, storage, kernel command line, privacy."`
 }

@@ -35,6 +35,17 @@ type Packages struct {
 	Form     PackageForm
 	Items    []PackageRef
 	Excluded []Name
+	// paths are the field paths of Items, for diagnostics.
+	paths []string
+}
+
+// itemPath returns the field path of Items[i] ("packages[2]",
+// "packages.utils[0]", `packages["vim"]`).
+func (p Packages) itemPath(i int) string {
+	if i < len(p.paths) {
+		return p.paths[i]
+	}
+	return "packages"
 }
 
 // PackageRef is one requested package.
@@ -68,6 +79,7 @@ func (p *Packages) decodeNode(d *decoder, n *yaml.Node, path string) {
 		}
 		firstLine[name] = item.Line
 		p.Items = append(p.Items, PackageRef{Name: name, Category: category})
+		p.paths = append(p.paths, p2)
 	}
 	switch n.Kind {
 	case yaml.SequenceNode:
