@@ -91,7 +91,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 			return nil, nil, err
 		}
 		closeEngine = func() { eng.Close() }
-		qcfg.Workers, qcfg.Runner = workers, p
+		qcfg.Workers, qcfg.Runner, qcfg.MaxBuildsPerInstallation = workers, p, pf.perInstallation
 	}
 	q, err := queue.New(db, qcfg)
 	if err != nil {

@@ -26,6 +26,7 @@ type pipelineFlags struct {
 	imageRepo                string
 	bootTimeout              int
 	buildNetwork             string
+	perInstallation          int
 	build                    docker.BuildLimits
 	run                      pipeline.Limits
 }
@@ -42,6 +43,7 @@ func (f *pipelineFlags) register(flags interface {
 	flags.Float64Var(&f.build.CPUs, "build-cpus", 2, "CPU cores a build's containers may use; 0: no limit")
 	flags.Int64Var(&f.build.Pids, "build-pids", 4096, "processes and threads of one build (needs the engine's cgroupfs driver); 0: no limit")
 	flags.StringVar(&f.buildNetwork, "build-network", "", "Docker network for the builds' RUN steps; empty: the engine's default bridge")
+	flags.IntVar(&f.perInstallation, "max-builds-per-installation", 2, "builds of one GitHub installation running at once across all workers; 0: no bound")
 	flags.DurationVar(&f.run.BuildTimeout, "build-timeout", 60*time.Minute, "time limit of the build step (docker build and image save)")
 	flags.DurationVar(&f.run.ISOTimeout, "iso-timeout", 20*time.Minute, "time limit of the ISO step")
 	flags.DurationVar(&f.run.PublishTimeout, "publish-timeout", 30*time.Minute, "time limit of the publishing step")

@@ -161,6 +161,10 @@ type Config struct {
 	RescueAfter time.Duration
 	// MaxAttempts is how often a build is tried. Default 3.
 	MaxAttempts int
+	// MaxBuildsPerInstallation bounds the builds of one GitHub
+	// installation running at once across all workers (store build
+	// slots); a build over it waits. 0: no bound.
+	MaxBuildsPerInstallation int
 	// RetentionEvery is the period of the artifact-retention job. Default 1h.
 	RetentionEvery time.Duration
 	// Events decides deferred deliveries; without it, event jobs wait
@@ -229,7 +233,7 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 			return nil, errors.New("queue: workers need a Runner")
 		}
 		workers := river.NewWorkers()
-		if err := river.AddWorkerSafely(workers, &buildWorker{runner: cfg.Runner}); err != nil {
+		if err := river.AddWorkerSafely(workers, &buildWorker{runner: cfg.Runner, db: db, perInstallation: cfg.MaxBuildsPerInstallation}); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 		if err := river.AddWorkerSafely(workers, &retentionWorker{db: db, log: log}); err != nil {
@@ -566,10 +570,32 @@ func (w *redeliverWorker) Timeout(*river.Job[RedeliverArgs]) time.Duration { ret
 
 type buildWorker struct {
 	river.WorkerDefaults[BuildArgs]
-	runner Runner
+	runner          Runner
+	db              *store.DB
+	perInstallation int
 }
 
+// slotWait is how long a build waits when its installation's builds
+// already fill their slots.
+var slotWait = 15 * time.Second
+
 func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error {
+	if w.perInstallation > 0 {
+		run, err := w.db.Run(ctx, job.Args.RunID)
+		if err != nil {
+			return err
+		}
+		if run.InstallationID != nil && !run.Status.Terminal() {
+			release, ok, err := w.db.AcquireBuildSlot(ctx, *run.InstallationID, w.perInstallation)
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return river.JobSnooze(slotWait)
+			}
+			defer release()
+		}
+	}
 	return w.runner.Run(ctx, job.Args.RunID)
 }
 
