@@ -23,8 +23,9 @@ func newNetworkCmd() *cobra.Command {
 that drop its traffic to private (10/8, 172.16/12, 192.168/16), shared (100.64/10),
 link-local (169.254/16), loopback, multicast and reserved addresses, and to the
 host itself; DNS to the host's resolvers (port 53) is allowed. Builds on it reach
-the public internet only: the distributions' mirrors. Then run workers with
---build-network NAME; a worker refuses to start when the rules are missing.`,
+the public internet only: the distributions' mirrors. Workers build on
+linux-builder-build by default and make it (and restore its rules) at start;
+use setup for another name, bridge or subnet, then --build-network NAME.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			p, err := netip.ParsePrefix(subnet)
@@ -44,9 +45,10 @@ the public internet only: the distributions' mirrors. Then run workers with
 			return nil
 		},
 	}
-	setup.Flags().StringVar(&n.Name, "name", "linux-builder-build", "Docker network name")
-	setup.Flags().StringVar(&n.Bridge, "bridge", "lb-build0", "host bridge interface name")
-	setup.Flags().StringVar(&subnet, "subnet", "172.30.240.0/24", "IPv4 subnet of the network")
+	def := docker.DefaultBuildNetwork
+	setup.Flags().StringVar(&n.Name, "name", def.Name, "Docker network name")
+	setup.Flags().StringVar(&n.Bridge, "bridge", def.Bridge, "host bridge interface name")
+	setup.Flags().StringVar(&subnet, "subnet", def.Subnet.String(), "IPv4 subnet of the network")
 	cmd.AddCommand(setup)
 	return cmd
 }

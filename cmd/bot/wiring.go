@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -42,7 +43,7 @@ func (f *pipelineFlags) register(flags interface {
 	flags.Int64Var(&f.build.MemoryBytes, "build-memory", 4<<30, "bytes of memory (swap included) a build's containers may use; 0: no limit")
 	flags.Float64Var(&f.build.CPUs, "build-cpus", 2, "CPU cores a build's containers may use; 0: no limit")
 	flags.Int64Var(&f.build.Pids, "build-pids", 4096, "processes and threads of one build (needs the engine's cgroupfs driver); 0: no limit")
-	flags.StringVar(&f.buildNetwork, "build-network", "", "Docker network for the builds' RUN steps, made by 'bot network setup' (its egress policy is checked at start); empty: the engine's default bridge")
+	flags.StringVar(&f.buildNetwork, "build-network", docker.DefaultBuildNetwork.Name, "Docker network for the builds' RUN steps: made with its egress policy at start if missing (see 'bot network setup'); \"bridge\": the engine's default bridge, no policy")
 	flags.IntVar(&f.perInstallation, "max-builds-per-installation", 2, "builds of one GitHub installation running at once across all workers; 0: no bound")
 	flags.DurationVar(&f.run.BuildTimeout, "build-timeout", 60*time.Minute, "time limit of the build step (docker build and image save)")
 	flags.DurationVar(&f.run.ISOTimeout, "iso-timeout", 20*time.Minute, "time limit of the ISO step")
@@ -64,15 +65,20 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		return nil, nil, err
 	}
 	eng.Limits, eng.Network = f.build, f.buildNetwork
+	if f.buildNetwork == "bridge" {
+		eng.Network = ""
+	}
 	if err := eng.CheckLimits(); err != nil {
 		eng.Close()
 		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if f.buildNetwork != "" {
-		if err := eng.CheckBuildNetwork(ctx, f.buildNetwork); err != nil {
+	if f.buildNetwork != "bridge" {
+		if err := eng.PrepareBuildNetwork(ctx, f.buildNetwork); err != nil {
 			eng.Close()
-			return nil, nil, err
+			return nil, nil, fmt.Errorf("the build network's egress policy (use --build-network bridge to build on the engine's default bridge without it): %w", err)
 		}
+	} else {
+		slog.Warn("builds run on the engine's default bridge: they can reach private and link-local addresses and the host")
 	}
 	r, err := render.New(linuxbuilder.Templates)
 	if err != nil {

@@ -110,6 +110,43 @@ func (e *Engine) EnsureBuildNetwork(ctx context.Context, n BuildNetwork) error {
 	return nil
 }
 
+// DefaultBuildNetwork is the network workers build on unless told
+// otherwise; PrepareBuildNetwork makes it on first use.
+var DefaultBuildNetwork = BuildNetwork{Name: "linux-builder-build", Bridge: "lb-build0", Subnet: netip.MustParsePrefix("172.30.240.0/24")}
+
+// PrepareBuildNetwork makes sure the network name exists with its policy
+// in force: an existing one keeps its bridge and subnet and gets any
+// missing rule back (a host restart flushes iptables); a missing one is
+// made like DefaultBuildNetwork.
+func (e *Engine) PrepareBuildNetwork(ctx context.Context, name string) error {
+	n := DefaultBuildNetwork
+	n.Name = name
+	insp, err := e.c.NetworkInspect(ctx, name, network.InspectOptions{})
+	switch {
+	case client.IsErrNotFound(err):
+	case err != nil:
+		return fmt.Errorf("inspect network %s: %w", name, err)
+	default:
+		if n, err = inspected(name, insp); err != nil {
+			return err
+		}
+	}
+	return e.EnsureBuildNetwork(ctx, n)
+}
+
+// inspected is the policy of an existing build network.
+func inspected(name string, insp network.Inspect) (BuildNetwork, error) {
+	n := BuildNetwork{Name: name, Bridge: insp.Options["com.docker.network.bridge.name"]}
+	if len(insp.IPAM.Config) != 1 || n.Bridge == "" || insp.EnableIPv6 || insp.Driver != "bridge" {
+		return n, fmt.Errorf("build network %s: want a bridge with one IPv4 subnet, a named bridge interface and no IPv6 (as 'bot network setup' makes)", name)
+	}
+	var err error
+	if n.Subnet, err = netip.ParsePrefix(insp.IPAM.Config[0].Subnet); err != nil {
+		return n, fmt.Errorf("build network %s: subnet: %w", name, err)
+	}
+	return n, nil
+}
+
 // CheckBuildNetwork fails unless the network name exists with the rules
 // of its bridge and subnet: a worker must not build on a network whose
 // policy is gone (a host restart flushes iptables).
@@ -118,12 +155,9 @@ func (e *Engine) CheckBuildNetwork(ctx context.Context, name string) error {
 	if err != nil {
 		return fmt.Errorf("build network %s: %w (run 'bot network setup')", name, err)
 	}
-	n := BuildNetwork{Name: name, Bridge: insp.Options["com.docker.network.bridge.name"]}
-	if len(insp.IPAM.Config) != 1 || n.Bridge == "" || insp.EnableIPv6 {
-		return fmt.Errorf("build network %s: want one IPv4 subnet, a named bridge and no IPv6 (made by 'bot network setup')", name)
-	}
-	if n.Subnet, err = netip.ParsePrefix(insp.IPAM.Config[0].Subnet); err != nil {
-		return fmt.Errorf("build network %s: subnet: %w", name, err)
+	n, err := inspected(name, insp)
+	if err != nil {
+		return err
 	}
 	if n.Resolvers, err = hostResolvers("/etc/resolv.conf"); err != nil {
 		return err

@@ -94,4 +94,11 @@ func TestBuildNetworkPolicy(t *testing.T) {
 	if err := e.CheckBuildNetwork(ctx, n.Name); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("check with a rule missing: %v", err)
 	}
+	// A worker's start puts it back, keeping the network's own subnet.
+	if err := e.PrepareBuildNetwork(ctx, n.Name); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.CheckBuildNetwork(ctx, n.Name); err != nil {
+		t.Errorf("check after a worker's start: %v", err)
+	}
 }
