@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -57,7 +56,7 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		Reporters:    reporters,
 		Fetcher:      fetcher,
 		Publisher:    publisher,
-		ArtifactsDir: filepath.Join(dataDir, "artifacts"),
+		ArtifactsDir: artifactsDir(dataDir),
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,
 	}
