@@ -311,7 +311,7 @@ func Report(ctx context.Context, db *store.DB, run *store.Run, publicURL string)
 	}
 	r := &render.RunReport{RunID: run.ID, Status: string(run.Status), Repo: run.Repo, HeadSHA: run.HeadSHA, SpecPath: run.SpecPath,
 		RequestedBy: run.RequestedBy, FailureReason: run.FailureReason, PartialReason: run.PartialReason, Warnings: run.Warnings,
-		ReleaseURL: run.ReleaseURL}
+		ReleaseURL: run.ReleaseURL, ReleaseDraft: run.ReleaseDraft}
 	if run.Prompt != "" {
 		r.Prompt, r.GeneratedSpec, r.SpecPRURL = run.Prompt, run.SpecSource, run.SpecPRURL
 	}

@@ -106,11 +106,15 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 	if err != nil {
 		return err
 	}
+	draft, err := r.fromFork(ctx, run)
+	if err != nil {
+		return err
+	}
 	assets, split, err := r.assets(ctx, run, arts, dir)
 	if err != nil {
 		return err
 	}
-	rel, err := r.release(ctx, run, assets, split)
+	rel, err := r.release(ctx, run, assets, split, draft)
 	if err != nil {
 		return err
 	}
@@ -142,7 +146,7 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 	}
 	relID, relURL, notFinal := rel.GetID(), rel.GetHTMLURL(), false
 	// The check run shows the links: its final sync runs again.
-	return r.DB.RecordReport(ctx, id, store.ReportUpdate{ReleaseID: &relID, ReleaseURL: &relURL, ReportedFinal: &notFinal})
+	return r.DB.RecordReport(ctx, id, store.ReportUpdate{ReleaseID: &relID, ReleaseURL: &relURL, ReleaseDraft: &draft, ReportedFinal: &notFinal})
 }
 
 // assets lists what to publish: the artifacts (in parts when too large),
@@ -321,8 +325,9 @@ func (r *Releases) writeLog(ctx context.Context, id int64, dir, path string) err
 	return nil
 }
 
-// release returns the run's release, creating it when it is missing.
-func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string) (*gh.RepositoryRelease, error) {
+// release returns the run's release, creating it when it is missing: a
+// draft when draft is set (a pull request from a fork).
+func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string, draft bool) (*gh.RepositoryRelease, error) {
 	c, owner, name, err := r.App.repoClient(*run.InstallationID, run.Repo)
 	if err != nil {
 		return nil, err
@@ -342,8 +347,13 @@ func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, 
 	if resp == nil || resp.StatusCode != http.StatusNotFound {
 		return nil, fmt.Errorf("get release %s: %w", tag, err)
 	}
+	if draft {
+		if rel, err := r.draftByTag(ctx, run, tag); err != nil || rel != nil {
+			return rel, err
+		}
+	}
 	notes := &render.ReleaseNotes{RunID: run.ID, Link: r.Link, SpecPath: run.SpecPath, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger),
-		Warnings: run.Warnings, Split: split}
+		Warnings: run.Warnings, Split: split, Draft: draft}
 	for _, f := range []struct{ k, v string }{{"base", run.Base}, {"kernel", run.KernelVersion}, {"init", run.InitSystem},
 		{"architecture", run.Architecture}, {"kernel hardening", run.SecurityLevel}} {
 		if f.v != "" {
@@ -360,7 +370,7 @@ func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, 
 	pre := run.Trigger == store.TriggerPullRequest || (run.Number != nil && strings.HasPrefix(run.Ref, "refs/pull/"))
 	rel, _, err = c.Repositories.CreateRelease(ctx, owner, name, &gh.RepositoryRelease{
 		TagName: gh.String(tag), TargetCommitish: gh.String(run.HeadSHA), Name: gh.String(fmt.Sprintf("Linux build %s (run %d)", short(run.HeadSHA), run.ID)),
-		Body: gh.String(body), Prerelease: gh.Bool(pre), Draft: gh.Bool(false),
+		Body: gh.String(body), Prerelease: gh.Bool(pre || draft), Draft: gh.Bool(draft),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create release %s: %w", tag, err)

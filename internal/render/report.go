@@ -23,9 +23,12 @@ type RunReport struct {
 	Warnings      []string
 	Downloads     []Download
 	ReleaseURL    string
-	DetailsURL    string
-	CheckURL      string
-	Duration      time.Duration
+	// ReleaseDraft: the release is a draft (a pull request from a fork),
+	// seen only by people with push access to the repository.
+	ReleaseDraft bool
+	DetailsURL   string
+	CheckURL     string
+	Duration     time.Duration
 	// Prompt and GeneratedSpec are set for specs generated from a
 	// description.
 	Prompt        string
@@ -250,6 +253,9 @@ type ReleaseNotes struct {
 	Files    []Download
 	// Split names the files published in parts.
 	Split []string
+	// Draft: the release is a draft because the build came from a pull
+	// request from a fork.
+	Draft bool
 }
 
 // Release is the body of a run's release (at most 125,000 characters, as
