@@ -38,6 +38,9 @@ type RunReport struct {
 	// step).
 	LogStep string
 	LogTail []string
+	// MoreAnnotations is how many of the spec's problems the check run
+	// does not annotate (it annotates the first 50).
+	MoreAnnotations int
 }
 
 // StepReport is one step of the checklist.
@@ -83,6 +86,13 @@ func NewReporter(fsys fs.FS) (*Reporter, error) {
 		"size":     humanSize,
 		"stepMark": stepMark,
 		"headline": Headline,
+		"quote":    Quote,
+		"code":     Code,
+		"fence":    Fence,
+		"logLine":  logLine,
+		"login":    Login,
+		"endLine":  endLine,
+		"htmlText": HTMLText,
 	}
 	t, err := template.New("").Funcs(funcs).Option("missingkey=error").ParseFS(fsys, "templates/report/*.tmpl")
 	if err != nil {
