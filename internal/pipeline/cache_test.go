@@ -132,3 +132,19 @@ func snapshot(t *testing.T, dir string) string {
 	}
 	return b.String()
 }
+
+// A relative artifacts directory (DATA_DIR=data) still records absolute
+// artifact locations: the release job refuses relative ones.
+func TestArtifactLocationsAreAbsolute(t *testing.T) {
+	wd := t.TempDir()
+	t.Chdir(wd)
+	st := cacheRun(t, filepath.Join("data", "artifacts"), 1, 1, &fakeBuilder{}, nil)
+	if len(st.arts) == 0 {
+		t.Fatal("no artifacts")
+	}
+	for _, a := range st.arts {
+		if want := filepath.Join(wd, "data", "artifacts", "1", a.Name); a.Path != want {
+			t.Fatalf("artifact %s at %q, want %q", a.Name, a.Path, want)
+		}
+	}
+}

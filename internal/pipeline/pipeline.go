@@ -63,6 +63,13 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.ArtifactsDir == "" {
 		return nil, errors.New("pipeline: ArtifactsDir is required")
 	}
+	// Artifact locations are recorded absolute: the release job (another
+	// process, another working directory) refuses relative ones.
+	abs, err := filepath.Abs(cfg.ArtifactsDir)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: ArtifactsDir: %w", err)
+	}
+	cfg.ArtifactsDir = abs
 	if cfg.Publisher == nil {
 		cfg.Publisher = NopPublisher{}
 	}
