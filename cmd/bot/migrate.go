@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -28,9 +29,20 @@ func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.dataDir, "data-dir", def, "directory for the SQLite database and artifacts (env DATA_DIR)")
 }
 
+// open resolves the data directory to an absolute path (the pipeline
+// records artifact locations under it; a release refuses relative ones)
+// and opens the store.
 func (f *storeFlags) open(ctx context.Context) (*store.DB, error) {
+	abs, err := filepath.Abs(f.dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("data directory %q: %w", f.dataDir, err)
+	}
+	f.dataDir = abs
 	return store.Open(ctx, store.Config{URL: f.url, DataDir: f.dataDir})
 }
+
+// artifactsDir is where runs keep their files: <dataDir>/artifacts/<run>.
+func artifactsDir(dataDir string) string { return filepath.Join(dataDir, "artifacts") }
 
 // openMigrated opens the store and, when migrate is set, applies pending
 // migrations (the long-running commands and bot build).

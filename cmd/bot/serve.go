@@ -80,7 +80,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 		var publisher pipeline.Publisher
 		if gh != nil {
 			var err error
-			if work, err = newGithubWork(db, gh, appID); err != nil {
+			if work, err = newGithubWork(db, gh, appID, dataDir); err != nil {
 				return nil, nil, err
 			}
 			work.configure(&qcfg)
@@ -120,7 +120,7 @@ type githubWork struct {
 	publisher *bridge.ReleasePublisher
 }
 
-func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, error) {
+func newGithubWork(db *store.DB, gh *github.App, appID int64, dataDir string) (*githubWork, error) {
 	reports, err := render.NewReporter(linuxbuilder.Templates)
 	if err != nil {
 		return nil, err
@@ -135,7 +135,8 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64) (*githubWork, erro
 		redeliv: &deferred.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
 		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
-		releases:  &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default()},
+		releases: &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
+			ArtifactsDir: artifactsDir(dataDir)},
 		reporter:  &bridge.SyncReporter{Logger: slog.Default()},
 		publisher: &bridge.ReleasePublisher{},
 	}, nil

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"time"
@@ -93,7 +92,7 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		Reporters:    reporters,
 		Fetcher:      fetcher,
 		Publisher:    publisher,
-		ArtifactsDir: filepath.Join(dataDir, "artifacts"),
+		ArtifactsDir: artifactsDir(dataDir),
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,
 	}

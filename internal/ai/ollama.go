@@ -12,9 +12,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -64,6 +66,27 @@ func (c *Client) base() string {
 	return strings.TrimSuffix(c.URL, "/")
 }
 
+// unreachable is ErrUnreachable with the reason, never the URL: OLLAMA_URL
+// may carry credentials (user:password@, a token in the query), and this
+// error is quoted in pull request comments. Neither the URL nor the
+// address is in the message (net/http's errors quote both).
+func unreachable(err error) error {
+	var dns *net.DNSError
+	var ne net.Error
+	reason := "the request failed"
+	switch {
+	case errors.As(err, &dns):
+		reason = "its host name does not resolve"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		reason = "connection refused"
+	case errors.Is(err, syscall.EHOSTUNREACH) || errors.Is(err, syscall.ENETUNREACH):
+		reason = "no route to its host"
+	case errors.As(err, &ne) && ne.Timeout():
+		reason = "connecting timed out"
+	}
+	return fmt.Errorf("%w (%s)", ErrUnreachable, reason)
+}
+
 func (c *Client) model() string {
 	if c.Model == "" {
 		return "linux-builder"
@@ -89,7 +112,7 @@ func (c *Client) StructuredOutput(ctx context.Context) (bool, error) {
 	}
 	resp, err := c.http().Do(req)
 	if err != nil {
-		return false, fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base(), err)
+		return false, unreachable(err)
 	}
 	defer resp.Body.Close()
 	var v struct {
@@ -141,7 +164,7 @@ func (c *Client) Chat(ctx context.Context, messages []Message, format json.RawMe
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
-		return "", fmt.Errorf("%w at %s: %w", ErrUnreachable, c.base(), err)
+		return "", unreachable(err)
 	}
 	defer resp.Body.Close()
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))

@@ -26,6 +26,11 @@ const (
 // annotationBatch is the most annotations GitHub takes in one request.
 const annotationBatch = 50
 
+// maxAnnotations is the most annotations a check run gets: one request's
+// worth. A spec with more problems (a hostile one can have thousands)
+// gets an "N more" line in the summary instead of thousands of requests.
+const maxAnnotations = annotationBatch
+
 // maxAnnotationMessage is GitHub's limit on an annotation's message (64 KB).
 const maxAnnotationMessage = 64 << 10
 
@@ -133,6 +138,15 @@ func (c *Checks) sync(ctx context.Context, id int64, state bool) error {
 	if err != nil {
 		return err
 	}
+	var diags spec.Diagnostics
+	if err := json.Unmarshal([]byte(run.Diagnostics), &diags); err != nil {
+		return fmt.Errorf("run %d diagnostics: %w", id, err)
+	}
+	annotations := annotationsOf(run.SpecPath, diags)
+	if len(annotations) > maxAnnotations {
+		rep.MoreAnnotations = len(annotations) - maxAnnotations
+		annotations = annotations[:maxAnnotations]
+	}
 	title := c.Reports.Title(rep)
 	summary, err := c.Reports.Summary(rep)
 	if err != nil {
@@ -142,11 +156,6 @@ func (c *Checks) sync(ctx context.Context, id int64, state bool) error {
 	if err != nil {
 		return err
 	}
-	var diags spec.Diagnostics
-	if err := json.Unmarshal([]byte(run.Diagnostics), &diags); err != nil {
-		return fmt.Errorf("run %d diagnostics: %w", id, err)
-	}
-	annotations := annotationsOf(run.SpecPath, diags)
 	sent := min(run.AnnotationsSent, len(annotations))
 	next := func() []*gh.CheckRunAnnotation {
 		batch := annotations[sent:min(sent+annotationBatch, len(annotations))]
@@ -311,7 +320,7 @@ func Report(ctx context.Context, db *store.DB, run *store.Run, publicURL string)
 	}
 	r := &render.RunReport{RunID: run.ID, Status: string(run.Status), Repo: run.Repo, HeadSHA: run.HeadSHA, SpecPath: run.SpecPath,
 		RequestedBy: run.RequestedBy, FailureReason: run.FailureReason, PartialReason: run.PartialReason, Warnings: run.Warnings,
-		ReleaseURL: run.ReleaseURL}
+		ReleaseURL: run.ReleaseURL, ReleaseDraft: run.ReleaseDraft}
 	if run.Prompt != "" {
 		r.Prompt, r.GeneratedSpec, r.SpecPRURL = run.Prompt, run.SpecSource, run.SpecPRURL
 	}

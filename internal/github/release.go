@@ -1,6 +1,7 @@
 package github
 
 import (
+	"bufio"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -45,6 +46,11 @@ type Releases struct {
 	Logger   *slog.Logger
 	// Retries of one upload after a server error; default 3.
 	Retries int
+	// ArtifactsDir is the pipeline's artifacts directory (absolute): run
+	// id's own directory is <ArtifactsDir>/<id>. Every file a release
+	// publishes must be there, and the release writes build.log and
+	// SHA256SUMS only there.
+	ArtifactsDir string
 }
 
 // Tag is the release tag of a run.
@@ -96,12 +102,19 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 	if len(arts) == 0 {
 		return nil
 	}
-	dir := filepath.Dir(arts[0].Location)
+	dir, err := r.runDir(run.ID)
+	if err != nil {
+		return err
+	}
+	draft, err := r.fromFork(ctx, run)
+	if err != nil {
+		return err
+	}
 	assets, split, err := r.assets(ctx, run, arts, dir)
 	if err != nil {
 		return err
 	}
-	rel, err := r.release(ctx, run, assets, split)
+	rel, err := r.release(ctx, run, assets, split, draft)
 	if err != nil {
 		return err
 	}
@@ -133,7 +146,7 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 	}
 	relID, relURL, notFinal := rel.GetID(), rel.GetHTMLURL(), false
 	// The check run shows the links: its final sync runs again.
-	return r.DB.RecordReport(ctx, id, store.ReportUpdate{ReleaseID: &relID, ReleaseURL: &relURL, ReportedFinal: &notFinal})
+	return r.DB.RecordReport(ctx, id, store.ReportUpdate{ReleaseID: &relID, ReleaseURL: &relURL, ReleaseDraft: &draft, ReportedFinal: &notFinal})
 }
 
 // assets lists what to publish: the artifacts (in parts when too large),
@@ -148,6 +161,9 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 	for _, a := range arts {
 		if !published(a) {
 			continue
+		}
+		if err := inDir(a, dir); err != nil {
+			return nil, nil, err
 		}
 		fi, err := os.Stat(a.Location)
 		if err != nil {
@@ -170,7 +186,7 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 		}
 	}
 	logPath := filepath.Join(dir, "build.log")
-	if err := r.writeLog(ctx, run.ID, logPath); err != nil {
+	if err := r.writeLog(ctx, run.ID, dir, logPath); err != nil {
 		return nil, nil, err
 	}
 	if a, err := fileAsset("build.log", logPath); err != nil {
@@ -193,7 +209,10 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 	}
 	sort.Strings(lines)
 	sums := filepath.Join(dir, "SHA256SUMS")
-	if err := os.WriteFile(sums, []byte(strings.Join(lines, "\n")+"\n"), 0o640); err != nil {
+	if err := replaceFile(dir, sums, func(f *os.File) error {
+		_, err := f.WriteString(strings.Join(lines, "\n") + "\n")
+		return err
+	}); err != nil {
 		return nil, nil, fmt.Errorf("write SHA256SUMS: %w", err)
 	}
 	a, err := fileAsset("SHA256SUMS", sums)
@@ -204,10 +223,55 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 }
 
 // published reports whether an artifact of the pipeline is a release
-// asset as it is (the build log and SHA256SUMS are written anew).
+// asset as it is (the build log and SHA256SUMS are written anew; an image
+// reference names a registry image, not a file).
 func published(a store.Artifact) bool {
-	return a.Type != store.ArtifactDockerImageRef && a.Type != store.ArtifactLog && a.Type != store.ArtifactChecksums &&
-		strings.HasPrefix(a.Location, "/")
+	return a.Type != store.ArtifactDockerImageRef && a.Type != store.ArtifactLog && a.Type != store.ArtifactChecksums
+}
+
+// runDir is run id's own directory.
+func (r *Releases) runDir(id int64) (string, error) {
+	if !filepath.IsAbs(r.ArtifactsDir) {
+		return "", fmt.Errorf("releases: the artifacts directory %q is not an absolute path", r.ArtifactsDir)
+	}
+	return filepath.Join(r.ArtifactsDir, fmt.Sprint(id)), nil
+}
+
+// inDir checks that artifact a is a file of the run's own directory dir:
+// a relative location (a relative DATA_DIR) or one in another run's
+// directory (a cache hit recorded before runs had their own copies) is
+// an error, never a silent omission nor another run's file.
+func inDir(a store.Artifact, dir string) error {
+	if !filepath.IsAbs(a.Location) {
+		return fmt.Errorf("artifact %s: location %q is not an absolute path: not published", a.Name, a.Location)
+	}
+	if filepath.Dir(filepath.Clean(a.Location)) != dir {
+		return fmt.Errorf("artifact %s: %q is not in the run's directory %s: not published", a.Name, a.Location, dir)
+	}
+	return nil
+}
+
+// replaceFile writes path anew through a temporary file in dir and a
+// rename: an existing path (possibly a hard link shared with another
+// run's file) is replaced, never written through.
+func replaceFile(dir, path string, write func(*os.File) error) error {
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if err := write(f); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(0o640); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }
 
 func fileAsset(name, path string) (asset, error) {
@@ -235,31 +299,35 @@ func hashSection(path string, off, size int64) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// writeLog writes the run's whole log, one line per record.
-func (r *Releases) writeLog(ctx context.Context, id int64, path string) error {
-	f, err := os.Create(path)
+// writeLog writes the run's whole log, one line per record, to path in
+// the run's directory dir.
+func (r *Releases) writeLog(ctx context.Context, id int64, dir, path string) error {
+	err := replaceFile(dir, path, func(f *os.File) error {
+		w := bufio.NewWriter(f)
+		after := int64(0)
+		for {
+			lines, err := r.DB.Logs(ctx, id, after, 5000)
+			if err != nil {
+				return err
+			}
+			for _, l := range lines {
+				fmt.Fprintf(w, "%s %-14s %-5s %s\n", l.At.UTC().Format(time.RFC3339), l.Step, l.Level, l.Message)
+				after = l.ID
+			}
+			if len(lines) < 5000 {
+				return w.Flush()
+			}
+		}
+	})
 	if err != nil {
 		return fmt.Errorf("build log: %w", err)
 	}
-	defer f.Close()
-	after := int64(0)
-	for {
-		lines, err := r.DB.Logs(ctx, id, after, 5000)
-		if err != nil {
-			return err
-		}
-		for _, l := range lines {
-			fmt.Fprintf(f, "%s %-14s %-5s %s\n", l.At.UTC().Format(time.RFC3339), l.Step, l.Level, l.Message)
-			after = l.ID
-		}
-		if len(lines) < 5000 {
-			return f.Close()
-		}
-	}
+	return nil
 }
 
-// release returns the run's release, creating it when it is missing.
-func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string) (*gh.RepositoryRelease, error) {
+// release returns the run's release, creating it when it is missing: a
+// draft when draft is set (a pull request from a fork).
+func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string, draft bool) (*gh.RepositoryRelease, error) {
 	c, owner, name, err := r.App.repoClient(*run.InstallationID, run.Repo)
 	if err != nil {
 		return nil, err
@@ -279,8 +347,13 @@ func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, 
 	if resp == nil || resp.StatusCode != http.StatusNotFound {
 		return nil, fmt.Errorf("get release %s: %w", tag, err)
 	}
+	if draft {
+		if rel, err := r.draftByTag(ctx, run, tag); err != nil || rel != nil {
+			return rel, err
+		}
+	}
 	notes := &render.ReleaseNotes{RunID: run.ID, Link: r.Link, SpecPath: run.SpecPath, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger),
-		Warnings: run.Warnings, Split: split}
+		Warnings: run.Warnings, Split: split, Draft: draft}
 	for _, f := range []struct{ k, v string }{{"base", run.Base}, {"kernel", run.KernelVersion}, {"init", run.InitSystem},
 		{"architecture", run.Architecture}, {"kernel hardening", run.SecurityLevel}} {
 		if f.v != "" {
@@ -297,7 +370,7 @@ func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, 
 	pre := run.Trigger == store.TriggerPullRequest || (run.Number != nil && strings.HasPrefix(run.Ref, "refs/pull/"))
 	rel, _, err = c.Repositories.CreateRelease(ctx, owner, name, &gh.RepositoryRelease{
 		TagName: gh.String(tag), TargetCommitish: gh.String(run.HeadSHA), Name: gh.String(fmt.Sprintf("Linux build %s (run %d)", short(run.HeadSHA), run.ID)),
-		Body: gh.String(body), Prerelease: gh.Bool(pre), Draft: gh.Bool(false),
+		Body: gh.String(body), Prerelease: gh.Bool(pre || draft), Draft: gh.Bool(draft),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("create release %s: %w", tag, err)

@@ -17,11 +17,12 @@ import (
 func newReleases(t testing.TB) (*Releases, *githubtest.Server, *store.DB) {
 	t.Helper()
 	app, reports, fake, db := fixture(t)
-	return &Releases{App: app, DB: db, Reports: reports, Link: "https://github.com/apps/linux-builder"}, fake, db
+	return &Releases{App: app, DB: db, Reports: reports, Link: "https://github.com/apps/linux-builder", ArtifactsDir: t.TempDir()}, fake, db
 }
 
-// successfulRun makes a successful GitHub run with artifacts on disk.
-func successfulRun(t testing.TB, db *store.DB, files map[string][]byte, trigger store.Trigger) *store.Run {
+// successfulRun makes a successful GitHub run with artifacts on disk, in
+// its directory under artifactsDir.
+func successfulRun(t testing.TB, db *store.DB, artifactsDir string, files map[string][]byte, trigger store.Trigger) *store.Run {
 	t.Helper()
 	ctx := context.Background()
 	inst := int64(7)
@@ -30,7 +31,10 @@ func successfulRun(t testing.TB, db *store.DB, files map[string][]byte, trigger 
 	if err := db.CreateRun(ctx, run); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := filepath.Join(artifactsDir, fmt.Sprint(run.ID))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
 	types := map[string]store.ArtifactType{"linux.iso": store.ArtifactISO, "image.tar.zst": store.ArtifactDockerImage,
 		"spec.json": store.ArtifactSpec, "boot-bios.log": store.ArtifactBootLog, "boot-uefi.log": store.ArtifactBootLog}
 	for name, content := range files {
@@ -67,7 +71,7 @@ func TestReleaseWithAllAssets(t *testing.T) {
 	files := map[string][]byte{"linux.iso": []byte(strings.Repeat("iso", 5000)), "image.tar.zst": []byte(strings.Repeat("img", 7000)),
 		"spec.json": []byte(`{"base":"debian"}`), "boot-bios.log": []byte("LINUX-BUILDER-BOOT-OK run=1\n"),
 		"boot-uefi.log": {}} // an empty file is uploaded with Content-Length: 0
-	run := successfulRun(t, db, files, store.TriggerPush)
+	run := successfulRun(t, db, r.ArtifactsDir, files, store.TriggerPush)
 	fake.BreakUploads(1)
 	if err := r.Publish(ctx, run.ID); err != nil {
 		t.Fatal(err)
@@ -140,7 +144,7 @@ func TestLargeFilesArePublishedInParts(t *testing.T) {
 	r, fake, db := newReleases(t)
 	r.PartSize = 1000
 	iso := []byte(strings.Repeat("0123456789", 250)) // 2,500 bytes: 3 parts
-	run := successfulRun(t, db, map[string][]byte{"linux.iso": iso}, store.TriggerPullRequest)
+	run := successfulRun(t, db, r.ArtifactsDir, map[string][]byte{"linux.iso": iso}, store.TriggerPullRequest)
 	if err := r.Publish(context.Background(), run.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +171,16 @@ func TestLargeFilesArePublishedInParts(t *testing.T) {
 //	go test -run '^$' -bench UploadRSS -benchtime 1x ./internal/github
 func BenchmarkUploadRSS(b *testing.B) {
 	r, fake, db := newReleases(b)
-	dir := b.TempDir()
+	ctx := context.Background()
+	inst := int64(7)
+	run := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "octo/repo", HeadSHA: checkSHA, SpecPath: "linux-build.yaml"}
+	if err := db.CreateRun(ctx, run); err != nil {
+		b.Fatal(err)
+	}
+	dir := filepath.Join(r.ArtifactsDir, fmt.Sprint(run.ID))
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		b.Fatal(err)
+	}
 	p := filepath.Join(dir, "linux.iso")
 	f, err := os.Create(p)
 	if err != nil {
@@ -183,12 +196,6 @@ func BenchmarkUploadRSS(b *testing.B) {
 		h.Write(chunk)
 	}
 	f.Close()
-	ctx := context.Background()
-	inst := int64(7)
-	run := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "octo/repo", HeadSHA: checkSHA, SpecPath: "linux-build.yaml"}
-	if err := db.CreateRun(ctx, run); err != nil {
-		b.Fatal(err)
-	}
 	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: p, Size: 1 << 30,
 		SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
 		b.Fatal(err)

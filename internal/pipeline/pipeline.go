@@ -65,6 +65,13 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.ArtifactsDir == "" {
 		return nil, errors.New("pipeline: ArtifactsDir is required")
 	}
+	// Artifact locations are recorded absolute: the release job (another
+	// process, another working directory) refuses relative ones.
+	abs, err := filepath.Abs(cfg.ArtifactsDir)
+	if err != nil {
+		return nil, fmt.Errorf("pipeline: ArtifactsDir: %w", err)
+	}
+	cfg.ArtifactsDir = abs
 	if cfg.Publisher == nil {
 		cfg.Publisher = NopPublisher{}
 	}
@@ -374,7 +381,7 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	r.logs.Add(ctx, "info", "build context "+bctx.ContextHash())
 	// The cache key is the context plus what this pipeline makes of it:
 	// an image-only run must not satisfy a later run that wants an ISO.
-	key := r.p.cacheKey(bctx.ContextHash())
+	key := tenantKey(r.rec.InstallationID, r.p.cacheKey(bctx.ContextHash()))
 	if err := r.p.cfg.Store.RecordContextHash(ctx, r.rec.ID, key); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
 	}
@@ -385,11 +392,14 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	case err != nil:
 		return nil, "", fmt.Errorf("cache lookup: %w", err)
 	}
-	for _, a := range arts {
-		if _, err := os.Stat(a.Path); err != nil {
-			r.logs.Add(ctx, "info", fmt.Sprintf("cache of run %d is incomplete (%s missing): building", from, a.Name))
-			return bctx, Next, nil
-		}
+	have := map[string]bool{}
+	for _, a := range r.arts {
+		have[a.Name] = true
+	}
+	arts, err = adoptCached(r.dir, arts, have)
+	if err != nil {
+		r.logs.Add(ctx, "info", fmt.Sprintf("cache of run %d is not usable (%v): building", from, err))
+		return bctx, Next, nil
 	}
 	r.logs.Add(ctx, "info", fmt.Sprintf("cache hit: run %d built the same context; reusing its %d artifacts", from, len(arts)))
 	for _, a := range arts {

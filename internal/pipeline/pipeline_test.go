@@ -231,7 +231,7 @@ func TestPipelineOutcomes(t *testing.T) {
 				if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				st.cache[p.cacheKey("h1")] = []Artifact{{Name: "linux.iso", Type: ArtifactISO, Path: f}}
+				st.cache[tenantKey(0, p.cacheKey("h1"))] = []Artifact{{Name: "linux.iso", Type: ArtifactISO, Path: f}}
 			}
 			if err := p.Run(context.Background(), 1); err != nil {
 				t.Fatal(err)

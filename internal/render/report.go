@@ -23,9 +23,12 @@ type RunReport struct {
 	Warnings      []string
 	Downloads     []Download
 	ReleaseURL    string
-	DetailsURL    string
-	CheckURL      string
-	Duration      time.Duration
+	// ReleaseDraft: the release is a draft (a pull request from a fork),
+	// seen only by people with push access to the repository.
+	ReleaseDraft bool
+	DetailsURL   string
+	CheckURL     string
+	Duration     time.Duration
 	// Prompt and GeneratedSpec are set for specs generated from a
 	// description.
 	Prompt        string
@@ -35,6 +38,9 @@ type RunReport struct {
 	// step).
 	LogStep string
 	LogTail []string
+	// MoreAnnotations is how many of the spec's problems the check run
+	// does not annotate (it annotates the first 50).
+	MoreAnnotations int
 }
 
 // StepReport is one step of the checklist.
@@ -80,6 +86,13 @@ func NewReporter(fsys fs.FS) (*Reporter, error) {
 		"size":     humanSize,
 		"stepMark": stepMark,
 		"headline": Headline,
+		"quote":    Quote,
+		"code":     Code,
+		"fence":    Fence,
+		"logLine":  logLine,
+		"login":    Login,
+		"endLine":  endLine,
+		"htmlText": HTMLText,
 	}
 	t, err := template.New("").Funcs(funcs).Option("missingkey=error").ParseFS(fsys, "templates/report/*.tmpl")
 	if err != nil {
@@ -250,6 +263,9 @@ type ReleaseNotes struct {
 	Files    []Download
 	// Split names the files published in parts.
 	Split []string
+	// Draft: the release is a draft because the build came from a pull
+	// request from a fork.
+	Draft bool
 }
 
 // Release is the body of a run's release (at most 125,000 characters, as

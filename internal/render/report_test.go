@@ -129,8 +129,13 @@ func TestReportIsTruncatedToGitHubLimits(t *testing.T) {
 	r := reports()["failed-build"]
 	long := strings.Repeat("é", 70000)
 	r.FailureReason = long
-	r.Warnings = []string{long}
-	r.LogTail = []string{long}
+	// Each quoted text and log line is cut (2,000 and 1,000 characters):
+	// many of them still exceed the limit.
+	r.Warnings, r.LogTail = nil, nil
+	for range 100 {
+		r.Warnings = append(r.Warnings, long)
+		r.LogTail = append(r.LogTail, long)
+	}
 	for name, f := range map[string]func(*RunReport) (string, error){"summary": rp.Summary, "text": rp.Text} {
 		s, err := f(r)
 		if err != nil {

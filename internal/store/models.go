@@ -86,6 +86,9 @@ type Run struct {
 	// (/build --pr).
 	SpecPRURL  string `bun:"spec_pr_url,notnull"`
 	ReleaseURL string `bun:"release_url,notnull"`
+	// ReleaseDraft is set when the release is a draft (a pull request
+	// from a fork): only people with push access see it.
+	ReleaseDraft bool `bun:"release_draft,notnull"`
 	// ReportError is what could not be reported to GitHub, if anything.
 	ReportError string `bun:"report_error,notnull"`
 	// ReportedFinal is set once GitHub shows the run's conclusion.

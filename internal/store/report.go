@@ -37,6 +37,7 @@ type ReportUpdate struct {
 	CommentID       *int64
 	ReleaseID       *int64
 	ReleaseURL      *string
+	ReleaseDraft    *bool
 	ReportError     *string
 	ReportedFinal   *bool
 }
@@ -65,6 +66,9 @@ func (db *DB) RecordReport(ctx context.Context, id int64, u ReportUpdate) error 
 		}
 		if u.ReleaseURL != nil {
 			set("release_url", *u.ReleaseURL)
+		}
+		if u.ReleaseDraft != nil {
+			set("release_draft", *u.ReleaseDraft)
 		}
 		if u.ReportError != nil {
 			set("report_error", *u.ReportError)

@@ -140,7 +140,14 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	return db, nil
 }
 
-// redact removes the password from a database URL for logs and errors.
+// secretParams are the connection parameters whose values redact hides:
+// passwords, and the paths of the client's key and certificate.
+var secretParams = map[string]bool{"password": true, "sslpassword": true, "sslkey": true, "sslcert": true}
+
+// redact removes the secrets from a database URL for logs and errors: the
+// password of the user part, and the secret query parameters (whatever
+// their case or percent-encoding; a parameter whose name does not decode
+// is hidden too).
 func redact(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
@@ -149,6 +156,18 @@ func redact(raw string) string {
 	if _, has := u.User.Password(); has {
 		u.User = url.UserPassword(u.User.Username(), "xxxxx")
 	}
+	if u.RawQuery != "" {
+		params := strings.Split(u.RawQuery, "&")
+		for i, p := range params {
+			k, _, _ := strings.Cut(p, "=")
+			name, err := url.QueryUnescape(k)
+			if err != nil || secretParams[strings.ToLower(strings.TrimSpace(name))] {
+				params[i] = k + "=xxxxx"
+			}
+		}
+		u.RawQuery = strings.Join(params, "&")
+	}
+	u.Fragment, u.RawFragment = "", ""
 	return u.String()
 }
 

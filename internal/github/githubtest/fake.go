@@ -67,7 +67,10 @@ type Release struct {
 	Name       string
 	Body       string
 	Prerelease bool
-	Assets     []*Asset
+	// Draft releases are seen only by people with push access; GitHub
+	// does not find them by tag.
+	Draft  bool
+	Assets []*Asset
 }
 
 // Asset is a release asset; the fake keeps its size and digest, not its
@@ -717,7 +720,7 @@ func (s *Server) route(path string, params map[string]string, repo string, w htt
 		s.mu.Lock()
 		var found *Release
 		for _, rel := range s.releases {
-			if tag, _ := url.PathUnescape(params["tag"]); rel.Repo == repo && rel.Tag == tag {
+			if tag, _ := url.PathUnescape(params["tag"]); rel.Repo == repo && rel.Tag == tag && !rel.Draft {
 				found = rel
 			}
 		}
@@ -732,19 +735,37 @@ func (s *Server) route(path string, params map[string]string, repo string, w htt
 		}
 		writeJSON(w, http.StatusOK, out)
 	case "/repos/{owner}/{repo}/releases":
+		if r.Method == http.MethodGet {
+			page, per := pageParams(r)
+			s.mu.Lock()
+			var list []map[string]any
+			for _, rel := range s.releases {
+				if rel.Repo == repo {
+					list = append(list, rel.json(s.URL))
+				}
+			}
+			s.mu.Unlock()
+			from, to := min((page-1)*per, len(list)), min(page*per, len(list))
+			if to < len(list) {
+				w.Header().Set("Link", fmt.Sprintf(`<%s%s?per_page=%d&page=%d>; rel="next"`, s.URL, r.URL.Path, per, page+1))
+			}
+			writeJSON(w, http.StatusOK, append([]map[string]any{}, list[from:to]...))
+			return
+		}
 		var in struct {
 			Tag        string `json:"tag_name"`
 			Target     string `json:"target_commitish"`
 			Name       string `json:"name"`
 			Body       string `json:"body"`
 			Prerelease bool   `json:"prerelease"`
+			Draft      bool   `json:"draft"`
 		}
 		if err := json.NewDecoder(r.Body).Decode(&in); err != nil {
 			s.t.Errorf("fake GitHub: release body: %v", err)
 		}
 		s.mu.Lock()
 		for _, rel := range s.releases {
-			if rel.Repo == repo && rel.Tag == in.Tag {
+			if rel.Repo == repo && rel.Tag == in.Tag && !rel.Draft && !in.Draft {
 				s.mu.Unlock()
 				writeJSON(w, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed",
 					"errors": []map[string]string{{"resource": "Release", "code": "already_exists", "field": "tag_name"}}})
@@ -752,7 +773,7 @@ func (s *Server) route(path string, params map[string]string, repo string, w htt
 			}
 		}
 		s.nextID++
-		rel := &Release{ID: s.nextID, Repo: repo, Tag: in.Tag, Target: in.Target, Name: in.Name, Body: in.Body, Prerelease: in.Prerelease}
+		rel := &Release{ID: s.nextID, Repo: repo, Tag: in.Tag, Target: in.Target, Name: in.Name, Body: in.Body, Prerelease: in.Prerelease, Draft: in.Draft}
 		s.releases = append(s.releases, rel)
 		out := rel.json(s.URL)
 		s.mu.Unlock()
@@ -960,9 +981,13 @@ func (s *Server) upload(w http.ResponseWriter, r *http.Request, rel *Release) {
 }
 
 func (rel *Release) json(base string) map[string]any {
+	htmlURL := fmt.Sprintf("https://github.com/%s/releases/tag/%s", rel.Repo, rel.Tag)
+	if rel.Draft {
+		htmlURL = fmt.Sprintf("https://github.com/%s/releases/tag/untagged-%d", rel.Repo, rel.ID)
+	}
 	return map[string]any{"id": rel.ID, "tag_name": rel.Tag, "target_commitish": rel.Target, "name": rel.Name, "body": rel.Body,
-		"prerelease": rel.Prerelease, "draft": false,
-		"html_url":   fmt.Sprintf("https://github.com/%s/releases/tag/%s", rel.Repo, rel.Tag),
+		"prerelease": rel.Prerelease, "draft": rel.Draft,
+		"html_url":   htmlURL,
 		"upload_url": fmt.Sprintf("%s/api/uploads/repos/%s/releases/%d/assets{?name,label}", base, rel.Repo, rel.ID)}
 }
 

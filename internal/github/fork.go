@@ -1,0 +1,68 @@
+package github
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	gh "github.com/google/go-github/v60/github"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// fromFork reports whether run built a pull request whose head is not in
+// the base repository: a fork, a deleted fork, or a pull request GitHub
+// no longer knows (fail closed). Such a build ran an outsider's spec,
+// so its files must not appear as a public release under the base
+// repository's name.
+//
+// The answer comes from GitHub at publish time, not from the run's
+// trigger: every way of building a pull request's head (the pull request
+// event after /build approve, /build, /build retry, Rebuild) is covered,
+// and a pull request's head repository cannot change. Runs of the
+// repository's own branches (pushes, prompts on issues) have no pull
+// request number and are not forks.
+func (r *Releases) fromFork(ctx context.Context, run *store.Run) (bool, error) {
+	if run.Number == nil {
+		// A pull request ref without its number is not ours to trust.
+		return strings.HasPrefix(run.Ref, "refs/pull/"), nil
+	}
+	pr, err := r.App.PullRequest(ctx, *run.InstallationID, run.Repo, *run.Number)
+	var ge *gh.ErrorResponse
+	switch {
+	case errors.As(err, &ge) && ge.Response != nil && ge.Response.StatusCode == http.StatusNotFound:
+		return true, nil
+	case err != nil:
+		return false, fmt.Errorf("is run %d from a fork: %w", run.ID, err)
+	}
+	head := pr.GetHead().GetRepo().GetFullName()
+	return head == "" || !strings.EqualFold(head, run.Repo), nil
+}
+
+// draftByTag finds a draft release with tag (GitHub does not find drafts
+// by tag: their tag does not exist until they are published), or nil.
+func (r *Releases) draftByTag(ctx context.Context, run *store.Run, tag string) (*gh.RepositoryRelease, error) {
+	c, owner, name, err := r.App.repoClient(*run.InstallationID, run.Repo)
+	if err != nil {
+		return nil, err
+	}
+	opts := &gh.ListOptions{PerPage: 100}
+	for page := 0; page < 10; page++ {
+		list, resp, err := c.Repositories.ListReleases(ctx, owner, name, opts)
+		if err != nil {
+			return nil, fmt.Errorf("list releases: %w", err)
+		}
+		for _, rel := range list {
+			if rel.GetDraft() && rel.GetTagName() == tag {
+				return rel, nil
+			}
+		}
+		if resp.NextPage == 0 {
+			return nil, nil
+		}
+		opts.Page = resp.NextPage
+	}
+	return nil, nil
+}

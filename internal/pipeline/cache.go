@@ -1,0 +1,95 @@
+package pipeline
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// tenantKey qualifies a cache key by the run's installation: the cache is
+// never shared across installations (one tenant's build never satisfies
+// another's, and no tenant's files end up in another's release). Runs
+// without an installation (the CLI) have their own space, 0.
+func tenantKey(installationID int64, key string) string {
+	return fmt.Sprintf("installation:%d/%s", installationID, key)
+}
+
+// perRun are artifact types every run makes for itself: a cache hit never
+// takes them over from the source run (its build log and SHA256SUMS are
+// written by the source run's release).
+var perRun = map[ArtifactType]bool{ArtifactLog: true, ArtifactChecksum: true}
+
+// adoptCached gives a cache-hit run its own copies of the cached
+// artifacts in its directory dir: a hard link when the source is on the
+// same file system, a copy otherwise. Artifacts the run already has
+// (have, by name) and per-run ones are left out; an image reference (a
+// registry name, not a file) is taken as it is. Nothing is written outside
+// dir.
+func adoptCached(dir string, cached []Artifact, have map[string]bool) ([]Artifact, error) {
+	var out []Artifact
+	for _, a := range cached {
+		if perRun[a.Type] || have[a.Name] {
+			continue
+		}
+		if a.Type == ArtifactImageRef {
+			out = append(out, a)
+			continue
+		}
+		if a.Name == "" || a.Name != filepath.Base(a.Name) || a.Name == "." || a.Name == ".." {
+			return nil, fmt.Errorf("cached artifact name %q is not a file name", a.Name)
+		}
+		dst := filepath.Join(dir, a.Name)
+		if err := linkOrCopy(a.Path, dst, a.SHA256); err != nil {
+			return nil, fmt.Errorf("cached artifact %s: %w", a.Name, err)
+		}
+		a.Path = dst
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// linkOrCopy makes dst the same content as src: a hard link, or a copy
+// (checked against sum when it is known) when linking is not possible.
+// An existing dst (a retried job) is replaced.
+func linkOrCopy(src, dst, sum string) error {
+	fi, err := os.Lstat(src)
+	if err != nil {
+		return err
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s is not a regular file", src)
+	}
+	if err := os.Remove(dst); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return err
+	}
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	tmp := dst + ".part"
+	out, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC|os.O_EXCL, 0o640)
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp)
+	h := sha256.New()
+	if _, err := io.Copy(io.MultiWriter(out, h), in); err != nil {
+		out.Close()
+		return fmt.Errorf("copy: %w", err)
+	}
+	if err := out.Close(); err != nil {
+		return err
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); sum != "" && got != sum {
+		return fmt.Errorf("copy has sha256 %s, the cache recorded %s", got, sum)
+	}
+	return os.Rename(tmp, dst)
+}
