@@ -158,8 +158,8 @@ func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Res
 		reply := ""
 		if ev.Action == "opened" || ev.Action == "reopened" {
 			reply = fmt.Sprintf("This pull request changes `%s`, but %s, so it is not built automatically: builds run the spec's scripts. "+
-				"A maintainer can review it and comment `/build approve` to build commit %s. Each new push needs a new approval.",
-				ev.SpecPath, why, short(ev.HeadSHA))
+				"A maintainer can review commit %s and build it by commenting %s. Each new push needs a new approval.",
+				ev.SpecPath, why, short(ev.HeadSHA), approveCommand(ev.HeadSHA))
 		}
 		return res, reply, nil
 	}
@@ -222,21 +222,7 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "pull request is " + pr.GetState()},
 				fmt.Sprintf("@%s this pull request is %s: nothing to build.", ev.Actor, pr.GetState()), nil
 		}
-		sha := pr.GetHead().GetSHA()
-		trigger := store.TriggerComment
-		if ev.Command == webhook.CmdApprove {
-			trigger = store.TriggerPullRequest
-		}
-		res := store.Resolution{Outcome: store.OutcomeQueued, Supersede: true,
-			// A maintainer asking for the build approves this commit.
-			Approve: &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: sha, ApprovedBy: ev.Actor},
-			Run: &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
-				HeadSHA: sha, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath, SourceComment: sourceComment(ev)}}
-		verb := "Building"
-		if ev.Command == webhook.CmdApprove {
-			verb = "Approved and building"
-		}
-		return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, short(sha), runPlaceholder, ev.Actor), nil
+		return e.buildPull(ctx, ev, pr)
 	case webhook.CmdRetry:
 		prev, err := e.Store.LatestRunOf(ctx, ev.Repo, ev.Number)
 		if errors.Is(err, store.ErrNotFound) {

@@ -267,7 +267,7 @@ func TestForkPullRequestNeedsApprovalPerCommit(t *testing.T) {
 			t.Fatalf("approval request %+v", c[0])
 		}
 		// The fork's author cannot approve their own pull request.
-		d = s.send("issue_comment", "00-created.json", comment("/build approve", outsider, true))
+		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaA, outsider, true))
 		if d.Outcome != store.OutcomeRejected || len(s.runs()) != 0 {
 			t.Fatalf("self-approval: %+v, %d runs", d, len(s.runs()))
 		}
@@ -275,7 +275,7 @@ func TestForkPullRequestNeedsApprovalPerCommit(t *testing.T) {
 			t.Fatalf("refusal %q", c[1].Body)
 		}
 		// A maintainer's approval builds commit A.
-		d = s.send("issue_comment", "00-created.json", comment("/build approve", maintainer, true))
+		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaA, maintainer, true))
 		runs := s.runs()
 		if d.Outcome != store.OutcomeQueued || len(runs) != 1 || runs[0].HeadSHA != shaA || *d.RunID != runs[0].ID ||
 			runs[0].Trigger != store.TriggerPullRequest || runs[0].Ref != "refs/pull/7/head" {
@@ -292,7 +292,7 @@ func TestForkPullRequestNeedsApprovalPerCommit(t *testing.T) {
 			t.Fatalf("synchronize to B: %+v, %d runs", d, len(s.runs()))
 		}
 		// Approving B builds B and supersedes A's run.
-		d = s.send("issue_comment", "00-created.json", comment("/build approve", maintainer, true))
+		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaB[:7], maintainer, true))
 		runs = s.runs()
 		if len(runs) != 2 || runs[0].HeadSHA != shaB {
 			t.Fatalf("after approving B: %+v", runs)
