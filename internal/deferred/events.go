@@ -33,6 +33,7 @@ type EventStore interface {
 	Resolve(ctx context.Context, deliveryRowID int64, r store.Resolution, jobs store.Jobs) (store.ResolveResult, error)
 	Approved(ctx context.Context, repo string, number int, sha string) (string, bool, error)
 	LatestRunOf(ctx context.Context, repo string, number int) (*store.Run, error)
+	PendingSpecs(ctx context.Context, installationID int64, repo string, number int, prefix string) ([]store.PendingSpec, error)
 	RecordReport(ctx context.Context, id int64, u store.ReportUpdate) error
 }
 
@@ -40,6 +41,9 @@ type EventStore interface {
 // when no AI service is configured.
 type Prompter interface {
 	Prompt(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error)
+	// Confirm builds a generated spec that runs code, once a user with
+	// write access confirmed it.
+	Confirm(ctx context.Context, ev *store.EventJob, p *store.PendingSpec) (store.Resolution, string, error)
 }
 
 // Events decides deferred deliveries: it is the queue's EventHandler. It
@@ -240,6 +244,8 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
 				Cancel: &store.Cancel{Repo: ev.Repo, Number: ev.Number, Reason: "cancelled by " + ev.Actor}},
 			"@" + ev.Actor + " cancelled " + cancelledPlaceholder + ".", nil
+	case webhook.CmdConfirm:
+		return e.confirm(ctx, ev)
 	case webhook.CmdPrompt:
 		if e.Prompter == nil {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "no AI service configured for prompt builds"},
