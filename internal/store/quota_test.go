@@ -1,0 +1,78 @@
+package store_test
+
+import (
+	"context"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+// Token buckets live in the database: every caller (any process) draws
+// from the same tokens; all of a request's buckets are taken or none.
+func TestTakeTokens(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *DB, clock *storetest.Clock) {
+		ctx := context.Background()
+		q := Quota{Installation: Limit{PerHour: 5}, User: Limit{PerHour: 3}}
+		take := func(user string) (bool, time.Duration) {
+			t.Helper()
+			ok, wait, err := db.TakeTokens(ctx, q.Buckets("build", 1, "o/r", user))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return ok, wait
+		}
+		// Concurrent takers share the user's three tokens.
+		var wg sync.WaitGroup
+		var mu sync.Mutex
+		granted := 0
+		for range 6 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				ok, _, err := db.TakeTokens(ctx, q.Buckets("build", 1, "o/r", "alice"))
+				if err != nil {
+					t.Error(err)
+				}
+				if ok {
+					mu.Lock()
+					granted++
+					mu.Unlock()
+				}
+			}()
+		}
+		wg.Wait()
+		if granted != 3 {
+			t.Fatalf("%d of 6 concurrent takes granted, want 3 (the user's bucket)", granted)
+		}
+		ok, wait := take("alice")
+		if ok || wait < 19*time.Minute || wait > 21*time.Minute {
+			t.Fatalf("empty bucket: ok=%v wait=%s, want a refusal and about 20m", ok, wait)
+		}
+		// Bob has his own bucket, but the installation's has two left.
+		if ok, _ := take("bob"); !ok {
+			t.Fatal("bob refused")
+		}
+		if ok, _ := take("bob"); !ok {
+			t.Fatal("bob refused")
+		}
+		if ok, _ := take("bob"); ok {
+			t.Fatal("installation bucket exceeded")
+		}
+		// A refusal takes nothing: after 12 minutes the installation has
+		// one token, which bob gets.
+		clock.Advance(12 * time.Minute)
+		if ok, _ := take("bob"); !ok {
+			t.Fatal("refilled bucket refused")
+		}
+		if ok, _ := take("carol"); ok {
+			t.Fatal("installation bucket exceeded after refill")
+		}
+		// Unlimited quotas take nothing.
+		if ok, _, err := db.TakeTokens(ctx, Quota{}.Buckets("build", 1, "o/r", "x")); !ok || err != nil {
+			t.Fatalf("no quota: %v %v", ok, err)
+		}
+	})
+}
