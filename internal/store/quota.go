@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/uptrace/bun"
@@ -137,4 +139,34 @@ func (q Quota) Buckets(what string, installation int64, repo, user string) []Buc
 		add(q.User, "user:"+user)
 	}
 	return out
+}
+
+// ParseQuota reads a quota setting: comma-separated scope=per-hour pairs
+// (installation, repo, user), e.g. "installation=300,repo=100,user=30";
+// scopes not named keep def's value, 0 makes a scope unlimited, and ""
+// is def.
+func ParseQuota(s string, def Quota) (Quota, error) {
+	q := def
+	for part := range strings.SplitSeq(s, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		scope, val, ok := strings.Cut(part, "=")
+		n, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
+		if !ok || err != nil || n < 0 || math.IsInf(n, 0) || math.IsNaN(n) {
+			return def, fmt.Errorf("quota %q: want scope=per-hour, e.g. user=30", part)
+		}
+		switch strings.TrimSpace(scope) {
+		case "installation":
+			q.Installation.PerHour = n
+		case "repo":
+			q.Repo.PerHour = n
+		case "user":
+			q.User.PerHour = n
+		default:
+			return def, fmt.Errorf("quota %q: the scopes are installation, repo and user", part)
+		}
+	}
+	return q, nil
 }

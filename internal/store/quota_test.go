@@ -76,3 +76,29 @@ func TestTakeTokens(t *testing.T) {
 		}
 	})
 }
+
+func TestParseQuota(t *testing.T) {
+	def := Quota{Installation: Limit{300}, Repo: Limit{100}, User: Limit{30}}
+	tests := []struct {
+		name, in string
+		want     Quota
+		err      bool
+	}{
+		{name: "empty", in: "", want: def},
+		{name: "one scope", in: "user=5", want: Quota{Installation: Limit{300}, Repo: Limit{100}, User: Limit{5}}},
+		{name: "all, spaced", in: " installation=10 , repo=0,user=2.5", want: Quota{Installation: Limit{10}, User: Limit{2.5}}},
+		{name: "unknown scope", in: "org=5", err: true},
+		{name: "negative", in: "user=-1", err: true},
+		{name: "no value", in: "user", err: true},
+		{name: "not a number", in: "user=lots", err: true},
+		{name: "infinite", in: "user=Inf", err: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := ParseQuota(tc.in, def)
+			if (err != nil) != tc.err || (!tc.err && got != tc.want) {
+				t.Fatalf("ParseQuota(%q) = %+v, %v; want %+v (error %v)", tc.in, got, err, tc.want, tc.err)
+			}
+		})
+	}
+}
