@@ -591,44 +591,6 @@ func (w *redeliverWorker) Work(ctx context.Context, _ *river.Job[RedeliverArgs])
 
 func (w *redeliverWorker) Timeout(*river.Job[RedeliverArgs]) time.Duration { return 5 * time.Minute }
 
-// isPrompt reports whether ev asks the model for a spec.
-func isPrompt(ev *store.EventJob) bool {
-	return ev.Kind == store.EventCommand && ev.Command == "prompt"
-}
-
-type buildWorker struct {
-	river.WorkerDefaults[BuildArgs]
-	runner Runner
-	db     *store.DB
-	quota  *store.Quota
-	log    *slog.Logger
-}
-
-func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error {
-	if w.quota != nil {
-		run, err := w.db.Run(ctx, job.Args.RunID)
-		if err != nil {
-			return err
-		}
-		if !run.Status.Terminal() {
-			var inst int64
-			if run.InstallationID != nil {
-				inst = *run.InstallationID
-			}
-			ok, wait, err := w.db.TakeTokens(ctx, w.quota.Buckets("build", inst, run.Repo, run.RequestedBy))
-			if err != nil {
-				return err
-			}
-			if !ok {
-				w.log.InfoContext(ctx, "build quota exhausted: the build waits", "run_id", run.ID, "repo", run.Repo,
-					"requested_by", run.RequestedBy, "wait", wait)
-				return river.JobSnooze(wait)
-			}
-		}
-	}
-	return w.runner.Run(ctx, job.Args.RunID)
-}
-
 type retentionWorker struct {
 	river.WorkerDefaults[RetentionArgs]
 	db  *store.DB
