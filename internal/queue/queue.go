@@ -601,6 +601,11 @@ type retentionWorker struct {
 // batches. A file already gone is fine; any other failure keeps the row so
 // the next run tries again.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	if n, err := w.db.PruneQuotaBuckets(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "retention: dropped idle quota buckets", "count", n)
+	}
 	for {
 		expired, err := w.db.ExpiredArtifacts(ctx, time.Now(), 200)
 		if err != nil {

@@ -170,3 +170,27 @@ func ParseQuota(s string, def Quota) (Quota, error) {
 	}
 	return q, nil
 }
+
+// quotaIdle is how long after its last use a bucket is dropped: every
+// bucket is full again within an hour (it holds an hour's tokens), and a
+// missing bucket is created full, so nothing changes but the table's
+// size.
+const quotaIdle = 24 * time.Hour
+
+// PruneQuotaBuckets deletes the buckets unused for a day and returns
+// how many it deleted.
+func (db *DB) PruneQuotaBuckets(ctx context.Context) (int64, error) {
+	var n int64
+	err := db.withRetry(ctx, "prune quota buckets", func(ctx context.Context) error {
+		res, err := db.Bun.NewDelete().Model((*quotaBucket)(nil)).Where("updated_at < ?", db.utcNow().Add(-quotaIdle)).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune quota buckets: %w", err)
+	}
+	return n, nil
+}

@@ -70,6 +70,17 @@ func TestTakeTokens(t *testing.T) {
 		if ok, _ := take("carol"); ok {
 			t.Fatal("installation bucket exceeded after refill")
 		}
+		// Buckets unused for a day are dropped (they are full by then).
+		if n, err := db.PruneQuotaBuckets(ctx); err != nil || n != 0 {
+			t.Fatalf("pruned %d fresh buckets (%v)", n, err)
+		}
+		clock.Advance(25 * time.Hour)
+		if n, err := db.PruneQuotaBuckets(ctx); err != nil || n != 4 {
+			t.Fatalf("pruned %d idle buckets (%v), want 4", n, err)
+		}
+		if ok, _ := take("alice"); !ok {
+			t.Fatal("a pruned bucket does not start full")
+		}
 		// Unlimited quotas take nothing.
 		if ok, _, err := db.TakeTokens(ctx, Quota{}.Buckets("build", 1, "o/r", "x")); !ok || err != nil {
 			t.Fatalf("no quota: %v %v", ok, err)
