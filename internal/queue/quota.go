@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 
 	"github.com/riverqueue/river"
@@ -45,6 +46,10 @@ func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error
 			if !ok {
 				w.log.InfoContext(ctx, "build quota exhausted: the build waits", "run_id", run.ID, "repo", run.Repo,
 					"requested_by", run.RequestedBy, "wait", wait)
+				msg := fmt.Sprintf("waiting for the build quota (builds per hour of this installation, repository or user): next try in %s", wait)
+				if err := w.db.AppendLogs(ctx, []store.RunLog{{RunID: run.ID, Step: "PENDING", Level: store.LogInfo, Message: msg}}); err != nil {
+					return err
+				}
 				return river.JobSnooze(wait)
 			}
 		}

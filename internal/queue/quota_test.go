@@ -2,6 +2,7 @@ package queue
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -44,6 +45,9 @@ func TestBuildQuotaMakesBuildsWait(t *testing.T) {
 				t.Fatalf("third build of the hour not held back: %+v %v", job, err)
 			}
 			time.Sleep(50 * time.Millisecond)
+		}
+		if logs, err := db.Logs(ctx, run.ID, 0, 10); err != nil || len(logs) == 0 || !strings.Contains(logs[0].Message, "build quota") {
+			t.Fatalf("the waiting run's log does not say why: %+v %v", logs, err)
 		}
 		select {
 		case id := <-runner.done:
