@@ -63,6 +63,18 @@ func appConfigFromEnv() (appConfig, error) {
 	return c, nil
 }
 
+// quotasFromEnv reads COMMAND_QUOTA and BUILD_QUOTA (per hour, by scope:
+// "installation=300,repo=100,user=30"; 0 is unlimited), over the defaults.
+func quotasFromEnv() (commands, builds store.Quota, err error) {
+	if commands, err = store.ParseQuota(os.Getenv("COMMAND_QUOTA"), store.DefaultCommandQuota); err != nil {
+		return commands, builds, fmt.Errorf("COMMAND_QUOTA: %w", err)
+	}
+	if builds, err = store.ParseQuota(os.Getenv("BUILD_QUOTA"), store.DefaultBuildQuota); err != nil {
+		return commands, builds, fmt.Errorf("BUILD_QUOTA: %w", err)
+	}
+	return commands, builds, nil
+}
+
 func (c appConfig) newApp() (*github.App, error) {
 	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL})
 }
@@ -72,6 +84,11 @@ func (c appConfig) newApp() (*github.App, error) {
 // GitHub work; with none it only inserts jobs. close releases the engine.
 func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFlags, workers int, gh *github.App, appID int64) (*queue.Queue, func(), error) {
 	qcfg := queue.Config{Logger: slog.Default()}
+	commands, builds, err := quotasFromEnv()
+	if err != nil {
+		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+	}
+	qcfg.BuildQuota = &builds
 	closeEngine := func() {}
 	var work *githubWork
 	if workers > 0 {
@@ -83,6 +100,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 			if work, err = newGithubWork(db, gh, appID, dataDir); err != nil {
 				return nil, nil, err
 			}
+			work.events.CommandQuota = &commands
 			work.configure(&qcfg)
 			reporters, fetcher, publisher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}, work.publisher
 		}
@@ -172,7 +190,8 @@ queues the builds they ask for; with --workers > 0 (default 1) it also runs
 builds. Configuration: GITHUB_APP_ID, GITHUB_PRIVATE_KEY or
 GITHUB_PRIVATE_KEY_PATH, GITHUB_WEBHOOK_SECRET, GITHUB_API_URL and
 GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT,
-WEBHOOK_BODY_BUDGET, WEBHOOK_MAX_CONNS, WEBHOOK_REPLAY_WINDOW.`,
+WEBHOOK_BODY_BUDGET, WEBHOOK_MAX_CONNS, WEBHOOK_REPLAY_WINDOW;
+COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N" per hour).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ac, err := appConfigFromEnv()

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/google/go-github/v60/github"
 
@@ -33,6 +34,8 @@ type EventStore interface {
 	Resolve(ctx context.Context, deliveryRowID int64, r store.Resolution, jobs store.Jobs) (store.ResolveResult, error)
 	Approved(ctx context.Context, repo string, number int, sha string) (string, bool, error)
 	LatestRunOf(ctx context.Context, repo string, number int) (*store.Run, error)
+	PendingSpecs(ctx context.Context, installationID int64, repo string, number int, prefix string) ([]store.PendingSpec, error)
+	TakeTokens(ctx context.Context, buckets []store.Bucket) (bool, time.Duration, error)
 	RecordReport(ctx context.Context, id int64, u store.ReportUpdate) error
 }
 
@@ -40,6 +43,9 @@ type EventStore interface {
 // when no AI service is configured.
 type Prompter interface {
 	Prompt(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error)
+	// Confirm builds a generated spec that runs code, once a user with
+	// write access confirmed it.
+	Confirm(ctx context.Context, ev *store.EventJob, p *store.PendingSpec) (store.Resolution, string, error)
 }
 
 // Events decides deferred deliveries: it is the queue's EventHandler. It
@@ -54,7 +60,10 @@ type Events struct {
 	Store    EventStore
 	Jobs     store.Jobs
 	Prompter Prompter
-	Logger   *slog.Logger
+	// CommandQuota, when set, limits "/build" commands per installation,
+	// repository and user (token buckets in the database).
+	CommandQuota *store.Quota
+	Logger       *slog.Logger
 }
 
 // HandleEvent implements queue.EventHandler. Errors (GitHub or the store
@@ -157,11 +166,11 @@ func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Res
 		res := store.Resolution{Outcome: store.OutcomeIgnored, Reason: "awaiting approval: " + why}
 		reply := ""
 		if ev.Action == "opened" || ev.Action == "reopened" {
-			reply = fmt.Sprintf("This pull request changes `%s`, but %s, so it is not built automatically: builds run the spec's scripts. "+
-				"A maintainer can review it and comment `/build approve` to build commit %s. Each new push needs a new approval.",
-				ev.SpecPath, why, short(ev.HeadSHA))
+			reply, err = e.refusal(ctx, ev, fmt.Sprintf("This pull request changes `%s`, but %s, so it is not built automatically: builds run the spec's scripts. "+
+				"A maintainer can review commit %s and build it by commenting %s. Each new push needs a new approval.",
+				ev.SpecPath, why, short(ev.HeadSHA), approveCommand(ev.HeadSHA)))
 		}
-		return res, reply, nil
+		return res, reply, err
 	}
 	return store.Resolution{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{
 		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
@@ -190,16 +199,23 @@ func (e *Events) trusted(ctx context.Context, ev *store.EventJob) (bool, string,
 }
 
 func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
-	if ev.Command == webhook.CmdHelp {
-		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}, webhook.HelpText, nil
+	if ok, res, reply, err := e.commandQuota(ctx, ev); !ok {
+		return res, reply, err
 	}
 	perm, err := e.GitHub.Permission(ctx, ev.InstallationID, ev.Repo, ev.Actor)
 	if err != nil {
 		return store.Resolution{}, "", err
 	}
+	if ev.Command == webhook.CmdHelp {
+		reply := webhook.HelpText
+		if !writer(perm) { // anyone may ask, but not flood
+			reply, err = e.refusal(ctx, ev, reply)
+		}
+		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}, reply, err
+	}
 	if !writer(perm) {
-		return store.Resolution{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("%s has %s permission", ev.Actor, perm)},
-			fmt.Sprintf("@%s `/build %s` needs write access to this repository (you have %s).", ev.Actor, ev.Command, perm), nil
+		reply, err := e.refusal(ctx, ev, fmt.Sprintf("@%s `/build %s` needs write access to this repository (you have %s).", ev.Actor, ev.Command, perm))
+		return store.Resolution{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("%s has %s permission", ev.Actor, perm)}, reply, err
 	}
 	if ev.CommentID != 0 {
 		// 👀: the command was seen and is being acted on.
@@ -222,21 +238,7 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "pull request is " + pr.GetState()},
 				fmt.Sprintf("@%s this pull request is %s: nothing to build.", ev.Actor, pr.GetState()), nil
 		}
-		sha := pr.GetHead().GetSHA()
-		trigger := store.TriggerComment
-		if ev.Command == webhook.CmdApprove {
-			trigger = store.TriggerPullRequest
-		}
-		res := store.Resolution{Outcome: store.OutcomeQueued, Supersede: true,
-			// A maintainer asking for the build approves this commit.
-			Approve: &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: sha, ApprovedBy: ev.Actor},
-			Run: &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
-				HeadSHA: sha, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath, SourceComment: sourceComment(ev)}}
-		verb := "Building"
-		if ev.Command == webhook.CmdApprove {
-			verb = "Approved and building"
-		}
-		return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, short(sha), runPlaceholder, ev.Actor), nil
+		return e.buildPull(ctx, ev, pr)
 	case webhook.CmdRetry:
 		prev, err := e.Store.LatestRunOf(ctx, ev.Repo, ev.Number)
 		if errors.Is(err, store.ErrNotFound) {
@@ -254,6 +256,8 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
 				Cancel: &store.Cancel{Repo: ev.Repo, Number: ev.Number, Reason: "cancelled by " + ev.Actor}},
 			"@" + ev.Actor + " cancelled " + cancelledPlaceholder + ".", nil
+	case webhook.CmdConfirm:
+		return e.confirm(ctx, ev)
 	case webhook.CmdPrompt:
 		if e.Prompter == nil {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "no AI service configured for prompt builds"},

@@ -270,22 +270,22 @@ func TestForkPullRequestNeedsApprovalPerCommit(t *testing.T) {
 			t.Fatalf("approval request %+v", c[0])
 		}
 		// The fork's author cannot approve their own pull request.
-		d = s.send("issue_comment", "00-created.json", comment("/build approve", outsider, true))
+		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaA, outsider, true))
 		if d.Outcome != store.OutcomeRejected || len(s.runs()) != 0 {
 			t.Fatalf("self-approval: %+v, %d runs", d, len(s.runs()))
 		}
-		if c := s.waitComments(2); !strings.Contains(c[1].Body, "needs write access") {
-			t.Fatalf("refusal %q", c[1].Body)
-		}
+		// The pull request had its refusal comment this hour (the
+		// approval request): the refused command gets a 👎.
+		s.waitReactions("-1", 1)
 		// A maintainer's approval builds commit A.
-		d = s.send("issue_comment", "00-created.json", comment("/build approve", maintainer, true))
+		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaA, maintainer, true))
 		runs := s.runs()
 		if d.Outcome != store.OutcomeQueued || len(runs) != 1 || runs[0].HeadSHA != shaA || *d.RunID != runs[0].ID ||
 			runs[0].Trigger != store.TriggerPullRequest || runs[0].Ref != "refs/pull/7/head" {
 			t.Fatalf("approval: %+v, runs %+v", d, runs)
 		}
-		if c := s.waitComments(3); !strings.Contains(c[2].Body, fmt.Sprintf("run %d", runs[0].ID)) {
-			t.Fatalf("approval reply %q", c[2].Body)
+		if c := s.waitComments(2); !strings.Contains(c[1].Body, fmt.Sprintf("run %d", runs[0].ID)) {
+			t.Fatalf("approval reply %q", c[1].Body)
 		}
 		// A new push to the fork: the approval of A does not cover B.
 		s.gh.SetPullRequest(githubtest.PullRequest{Repo: testRepo, Number: 7, HeadSHA: shaB, HeadRepo: fork, Author: outsider,
@@ -295,7 +295,7 @@ func TestForkPullRequestNeedsApprovalPerCommit(t *testing.T) {
 			t.Fatalf("synchronize to B: %+v, %d runs", d, len(s.runs()))
 		}
 		// Approving B builds B and supersedes A's run.
-		d = s.send("issue_comment", "00-created.json", comment("/build approve", maintainer, true))
+		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaB[:7], maintainer, true))
 		runs = s.runs()
 		if len(runs) != 2 || runs[0].HeadSHA != shaB {
 			t.Fatalf("after approving B: %+v", runs)

@@ -66,6 +66,15 @@ const (
 	QueuePublish = "publish"
 )
 
+// QueuePrompts is the queue of "/build <description>" decisions: a slow
+// model holds only these workers, never the decisions of pull requests
+// and other commands on QueueEvents.
+const QueuePrompts = "prompts"
+
+// promptAttempts is how often a prompt decision is tried: each attempt
+// may wait minutes on the model.
+const promptAttempts = 3
+
 // EventArgs is the job that decides a deferred delivery.
 type EventArgs struct {
 	store.EventJob
@@ -172,6 +181,14 @@ type Config struct {
 	Events EventHandler
 	// EventWorkers is how many event jobs run at once. Default 4.
 	EventWorkers int
+	// PromptWorkers is how many prompt decisions (on QueuePrompts) run at
+	// once. Default 1.
+	PromptWorkers int
+	// BuildQuota, when set, limits how many builds start per
+	// installation, repository and requesting user (token buckets in the
+	// database, shared by every worker process): a build over it waits
+	// (its job is snoozed until a token is due), it is not dropped.
+	BuildQuota *store.Quota
 	// Syncer keeps check runs up to date; without it, sync jobs wait for
 	// a worker that has one.
 	Syncer Syncer
@@ -233,7 +250,7 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 			return nil, errors.New("queue: workers need a Runner")
 		}
 		workers := river.NewWorkers()
-		if err := river.AddWorkerSafely(workers, &buildWorker{runner: cfg.Runner, db: db, perInstallation: cfg.MaxBuildsPerInstallation}); err != nil {
+		if err := river.AddWorkerSafely(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log}); err != nil {
 			return nil, fmt.Errorf("queue: %w", err)
 		}
 		if err := river.AddWorkerSafely(workers, &retentionWorker{db: db, log: log}); err != nil {
@@ -249,6 +266,10 @@ func New(db *store.DB, cfg Config) (*Queue, error) {
 				return nil, fmt.Errorf("queue: %w", err)
 			}
 			rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: cfg.EventWorkers}
+			if cfg.PromptWorkers <= 0 {
+				cfg.PromptWorkers = 1
+			}
+			rc.Queues[QueuePrompts] = river.QueueConfig{MaxWorkers: cfg.PromptWorkers}
 		}
 		rc.PeriodicJobs = []*river.PeriodicJob{
 			river.NewPeriodicJob(river.PeriodicInterval(cfg.RetentionEvery),
@@ -427,9 +448,15 @@ func (q *Queue) Sync(ctx context.Context, runID int64, logOnly bool) error {
 const LogSyncDelay = 5 * time.Second
 
 // EnqueueEvent implements store.Jobs: it inserts the job that decides a
-// deferred delivery, on the events queue (so long builds never delay it).
+// deferred delivery, on the events queue (so long builds never delay it),
+// or for a prompt build on the prompts queue, tried at most three times
+// (so a slow model never delays the others).
 func (q *Queue) EnqueueEvent(ctx context.Context, tx *sql.Tx, ev *store.EventJob) (int64, error) {
-	res, err := q.client.InsertTx(ctx, tx, EventArgs{EventJob: *ev}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 10})
+	opts := &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 10}
+	if isPrompt(ev) {
+		opts = &river.InsertOpts{Queue: QueuePrompts, MaxAttempts: promptAttempts}
+	}
+	res, err := q.client.InsertTx(ctx, tx, EventArgs{EventJob: *ev}, opts)
 	if err != nil {
 		return 0, fmt.Errorf("insert event job: %w", err)
 	}
@@ -498,7 +525,7 @@ func (w *eventWorker) Work(ctx context.Context, job *river.Job[EventArgs]) error
 
 // Timeout bounds one decision: a few GitHub calls.
 func (w *eventWorker) Timeout(job *river.Job[EventArgs]) time.Duration {
-	if job.Args.Command == "prompt" {
+	if isPrompt(&job.Args.EventJob) {
 		return 30 * time.Minute // the model's attempts
 	}
 	return 2 * time.Minute
@@ -568,37 +595,6 @@ func (w *redeliverWorker) Work(ctx context.Context, _ *river.Job[RedeliverArgs])
 
 func (w *redeliverWorker) Timeout(*river.Job[RedeliverArgs]) time.Duration { return 5 * time.Minute }
 
-type buildWorker struct {
-	river.WorkerDefaults[BuildArgs]
-	runner          Runner
-	db              *store.DB
-	perInstallation int
-}
-
-// slotWait is how long a build waits when its installation's builds
-// already fill their slots.
-var slotWait = 15 * time.Second
-
-func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error {
-	if w.perInstallation > 0 {
-		run, err := w.db.Run(ctx, job.Args.RunID)
-		if err != nil {
-			return err
-		}
-		if run.InstallationID != nil && !run.Status.Terminal() {
-			release, ok, err := w.db.AcquireBuildSlot(ctx, *run.InstallationID, w.perInstallation)
-			if err != nil {
-				return err
-			}
-			if !ok {
-				return river.JobSnooze(slotWait)
-			}
-			defer release()
-		}
-	}
-	return w.runner.Run(ctx, job.Args.RunID)
-}
-
 type retentionWorker struct {
 	river.WorkerDefaults[RetentionArgs]
 	db  *store.DB
@@ -609,6 +605,11 @@ type retentionWorker struct {
 // batches. A file already gone is fine; any other failure keeps the row so
 // the next run tries again.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	if n, err := w.db.PruneQuotaBuckets(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "retention: dropped idle quota buckets", "count", n)
+	}
 	for {
 		expired, err := w.db.ExpiredArtifacts(ctx, time.Now(), 200)
 		if err != nil {

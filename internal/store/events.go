@@ -57,6 +57,10 @@ type Resolution struct {
 	Cancel *Cancel
 	// Logs open the new run's log (how its spec was made).
 	Logs []string
+	// Pending keeps a generated spec until it is confirmed; Confirm
+	// marks one confirmed (once: a second confirmation builds nothing).
+	Pending *PendingSpec
+	Confirm *ConfirmSpec
 }
 
 // ResolveResult says what Resolve did.
@@ -77,6 +81,7 @@ func (db *DB) Resolve(ctx context.Context, deliveryRowID int64, r Resolution, jo
 	var out ResolveResult
 	err := db.inTx(ctx, "resolve delivery", func(ctx context.Context, tx bun.Tx) error {
 		out = ResolveResult{}
+		r := r // recordPending may change it; a retried transaction starts afresh
 		now := db.utcNow()
 		var d Delivery
 		q := tx.NewSelect().Model(&d).Column("id", "outcome", "run_id").Where("id = ?", deliveryRowID)
@@ -92,6 +97,9 @@ func (db *DB) Resolve(ctx context.Context, deliveryRowID int64, r Resolution, jo
 				out.RunID = *d.RunID
 			}
 			return nil
+		}
+		if err := recordPending(ctx, tx, now, &r); err != nil {
+			return err
 		}
 		if r.Approve != nil {
 			a := *r.Approve

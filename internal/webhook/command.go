@@ -12,6 +12,19 @@ type Command struct {
 	// generated spec as a pull request too (/build --pr …).
 	Prompt string
 	PR     bool
+	// Arg is the word after approve or confirm: the commit SHA (or its
+	// prefix) approved, the hash of the generated spec confirmed. It is
+	// as written; the event job checks it against GitHub's state.
+	Arg string
+}
+
+// Argument is what the event job gets as the command's argument: the
+// description of a prompt build, otherwise Arg.
+func (c Command) Argument() string {
+	if c.Name == CmdPrompt {
+		return c.Prompt
+	}
+	return c.Arg
 }
 
 // Commands.
@@ -22,6 +35,7 @@ const (
 	CmdCancel  = "cancel"
 	CmdHelp    = "help"
 	CmdPrompt  = "prompt"
+	CmdConfirm = "confirm"
 )
 
 // ParseCommand reads a comment. Only a first line that starts with
@@ -57,8 +71,12 @@ func ParseCommand(body string) (Command, bool) {
 	switch strings.ToLower(verb) {
 	case "":
 		return Command{Name: CmdBuild}, true
-	case CmdApprove, CmdRetry, CmdCancel, CmdHelp:
+	case CmdRetry, CmdCancel, CmdHelp:
 		return Command{Name: strings.ToLower(verb)}, true
+	case CmdApprove, CmdConfirm:
+		arg, _, _ := strings.Cut(strings.TrimSpace(tail), " ")
+		arg, _, _ = strings.Cut(arg, "\t")
+		return Command{Name: strings.ToLower(verb), Arg: arg}, true
 	case "--pr":
 		prompt := joinPrompt(tail, rest)
 		if prompt == "" {
@@ -82,9 +100,10 @@ func joinPrompt(line, rest string) string {
 const HelpText = "**Linux Builder commands** (first line of a comment; users with write access):\n\n" +
 	"| command | what it does |\n|---|---|\n" +
 	"| `/build` | on a pull request: build its `linux-build.yaml` at the head commit |\n" +
-	"| `/build approve` | on a pull request from a fork or a user without write access: allow building its current head commit (a new push needs a new approval) |\n" +
+	"| `/build approve <sha>` | on a pull request from a fork or a user without write access: build the commit you reviewed, named by its SHA (at least 7 characters; it must still be the head; a new push needs a new approval) |\n" +
 	"| `/build retry` | build again what the last run of this issue or pull request built |\n" +
 	"| `/build cancel` | cancel this issue's or pull request's running builds |\n" +
-	"| `/build <description>` | generate a spec from a plain-English description and build it |\n" +
+	"| `/build <description>` | generate a spec from a plain-English description and build it (a spec that runs scripts or fetches dotfiles is shown first) |\n" +
+	"| `/build confirm <hash>` | build the generated spec shown with that hash |\n" +
 	"| `/build --pr <description>` | the same, and open a pull request adding the generated spec |\n" +
 	"| `/build help` | this list |\n"

@@ -47,7 +47,7 @@ func decideComment(ctx context.Context, cfg *Config, body []byte) (Decision, err
 	dec.Event = &store.EventJob{
 		Kind: store.EventCommand, InstallationID: *dec.Installation, Repo: dec.Repo, Number: ev.GetIssue().GetNumber(),
 		IsPullRequest: ev.GetIssue().IsPullRequest(), Action: ev.GetAction(), Actor: ev.GetSender().GetLogin(),
-		Command: cmd.Name, Argument: cmd.Prompt, PRFlag: cmd.PR, CommentID: ev.GetComment().GetID(), SpecPath: specPath,
+		Command: cmd.Name, Argument: cmd.Argument(), PRFlag: cmd.PR, CommentID: ev.GetComment().GetID(), SpecPath: specPath,
 		DefaultBranch: ev.GetRepo().GetDefaultBranch(),
 	}
 	return dec, nil

@@ -1,0 +1,2 @@
+DROP INDEX pending_specs_repo_number;
+DROP TABLE pending_specs;
