@@ -105,6 +105,8 @@ func TestExecutableContent(t *testing.T) {
 		{"sysctl program", "base: debian\npostInstall:\n  systemTuning:\n    sysctl:\n      kernel.modprobe: /tmp/x\n      vm.swappiness: \"10\"\n", 1},
 		{"init parameter", "base: debian\ndefaults:\n  kernelParams: [init=/tmp/x, quiet]\n", 1},
 		{"unreadable", "base: [\n", 1},
+		{"login key and password", "base: debian\nusers:\n  - name: ops\n    sshAuthorizedKeys: [\"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl x@y\"]\n    passwordHash: \"$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g.\"\n", 2},
+		{"user without login", "base: debian\nusers:\n  - name: ops\n    shell: /bin/zsh\n", 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

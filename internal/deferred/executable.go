@@ -2,6 +2,8 @@ package deferred
 
 import (
 	"fmt"
+	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -15,8 +17,8 @@ import (
 // into the image), inline dotfiles (shell start-up files run at login),
 // sysctl values naming a program the kernel runs (kernel.modprobe,
 // kernel.core_pattern, …), kernel parameters choosing the init program,
-// and packages named by URL or path (installed without a repository's
-// signature). A spec that cannot be read is listed as such: the check
+// packages named by URL or path (installed without a repository's
+// signature), and logins (SSH keys, password hashes, unusual shells). A spec that cannot be read is listed as such: the check
 // fails closed.
 func executableContent(source []byte) []string {
 	doc, diags := spec.Parse(ai.SpecFile, source)
@@ -56,6 +58,19 @@ func executableContent(source []byte) []string {
 	for _, p := range s.Defaults.KernelParams {
 		if name, _, _ := strings.Cut(string(p), "="); name == "init" || name == "rdinit" {
 			out = append(out, fmt.Sprintf("kernel parameter `%s` chooses the program run at boot", name))
+		}
+	}
+	// Logins the model chose are access to every machine that boots the
+	// image: whoever holds the key or knows the password gets in.
+	for i, u := range s.Users {
+		if len(u.SSHAuthorizedKeys) > 0 {
+			out = append(out, fmt.Sprintf("`users[%d]` (%s) lets the holders of %d SSH key(s) log in", i, u.Name, len(u.SSHAuthorizedKeys)))
+		}
+		if u.PasswordHash != "" {
+			out = append(out, fmt.Sprintf("`users[%d]` (%s) has a password someone knows", i, u.Name))
+		}
+		if u.Shell != "" && !slices.Contains(spec.KnownShells, path.Base(string(u.Shell))) {
+			out = append(out, fmt.Sprintf("`users[%d]` (%s) logs in to the program `%s`", i, u.Name, u.Shell))
 		}
 	}
 	for _, n := range s.Packages.Names() {
