@@ -1,6 +1,7 @@
 package pipeline
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -16,6 +17,30 @@ import (
 // without an installation (the CLI) have their own space, 0.
 func tenantKey(installationID int64, key string) string {
 	return fmt.Sprintf("installation:%d/%s", installationID, key)
+}
+
+// baseImager is a build context that names its base image.
+type baseImager interface{ BaseImage() string }
+
+// imageIdentifier is an image builder that can tell an image's identity
+// (its content-addressed ID) from a reference.
+type imageIdentifier interface {
+	ImageID(ctx context.Context, ref string) (string, error)
+}
+
+// baseImageID is the ID of the context's base image, or "" when the
+// context or the builder cannot tell.
+func (r *run) baseImageID(ctx context.Context, bctx BuildContext) (string, error) {
+	b, ok1 := bctx.(baseImager)
+	ider, ok2 := r.p.cfg.Builder.(imageIdentifier)
+	if !ok1 || !ok2 || b.BaseImage() == "" {
+		return "", nil
+	}
+	id, err := ider.ImageID(ctx, b.BaseImage())
+	if err != nil {
+		return "", fmt.Errorf("base image %s: %w", b.BaseImage(), err)
+	}
+	return id, nil
 }
 
 // perRun are artifact types every run makes for itself: a cache hit never

@@ -2,10 +2,13 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
 // floodBuilder is a build whose scripts print without end, or whose
@@ -118,5 +121,51 @@ func TestRunLimits(t *testing.T) {
 				tc.check(t, st)
 			}
 		})
+	}
+}
+
+// basedContext names its base image; basedBuilder knows base images' IDs.
+type basedContext struct{ fakeContext }
+
+func (basedContext) BaseImage() string { return "debian:bookworm" }
+
+type basedRenderer struct{}
+
+func (basedRenderer) Render(*spec.Document, spec.Diagnostics) (BuildContext, spec.Diagnostics, error) {
+	return basedContext{fakeContext{"h1"}}, nil, nil
+}
+
+type basedBuilder struct {
+	fakeBuilder
+	id string
+}
+
+func (b *basedBuilder) ImageID(_ context.Context, ref string) (string, error) {
+	if b.id == "" {
+		return "", errors.New("no such image")
+	}
+	return b.id, nil
+}
+
+// TestCacheKeyFollowsTheBaseImage: a re-imported base image (security
+// updates) must not be served from the cache of builds on the old one.
+func TestCacheKeyFollowsTheBaseImage(t *testing.T) {
+	key := func(id string) (string, *memStore) {
+		b := &basedBuilder{id: id}
+		p, st, _ := newTestPipeline(t, goodSpec, &b.fakeBuilder, nil, nil)
+		p.cfg.Builder, p.cfg.Renderer = b, basedRenderer{}
+		if err := p.Run(context.Background(), 1); err != nil {
+			t.Fatal(err)
+		}
+		return st.hash, st
+	}
+	a, _ := key("sha256:aaaa")
+	a2, _ := key("sha256:aaaa")
+	b, _ := key("sha256:bbbb")
+	if a != a2 || a == b || !strings.Contains(a, "+base:sha256:aaaa") {
+		t.Fatalf("keys %q %q %q: want equal for the same base, different for another", a, a2, b)
+	}
+	if _, st := key(""); st.state != Failed || !strings.Contains(st.reason, "base image debian:bookworm") {
+		t.Fatalf("missing base: ended %s %q", st.state, st.reason)
 	}
 }

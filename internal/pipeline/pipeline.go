@@ -382,6 +382,13 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	// The cache key is the context plus what this pipeline makes of it:
 	// an image-only run must not satisfy a later run that wants an ISO.
 	key := tenantKey(r.rec.InstallationID, r.p.cacheKey(bctx.ContextHash()))
+	// The base image is named by tag in the context; its identity joins
+	// the key, so a re-imported base (security updates) is a new build.
+	if id, err := r.baseImageID(ctx, bctx); err != nil {
+		return nil, "", stepFailed(err.Error(), err)
+	} else if id != "" {
+		key += "+base:" + id
+	}
 	if err := r.p.cfg.Store.RecordContextHash(ctx, r.rec.ID, key); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
 	}

@@ -27,3 +27,4 @@ type pipelineContext struct{ *Context }
 
 func (c pipelineContext) ContextHash() string { return c.Hash }
 func (c pipelineContext) SpecHash() string    { return c.Context.SpecHash }
+func (c pipelineContext) BaseImage() string   { return c.Image }

@@ -224,6 +224,19 @@ func (e *Engine) Export(ctx context.Context, imageID string, w io.Writer) error 
 	return nil
 }
 
+// ImageID is the content-addressed ID of the local image ref. Images are
+// never pulled: a missing base image is an error that says how to get it.
+func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
+	insp, err := e.c.ImageInspect(ctx, ref)
+	if client.IsErrNotFound(err) {
+		return "", fmt.Errorf("the engine has no image %s (import it: bot base import %s)", ref, ref)
+	}
+	if err != nil {
+		return "", fmt.Errorf("inspect %s: %w", ref, err)
+	}
+	return insp.ID, nil
+}
+
 // HasImage reports whether ref is present locally.
 func (e *Engine) HasImage(ctx context.Context, ref string) (bool, error) {
 	_, err := e.c.ImageInspect(ctx, ref)
