@@ -33,7 +33,7 @@ func FuzzRewrite(f *testing.F) {
 		b := bytes.TrimRight(buf.Bytes(), "\x00")
 		f.Add(b[:(len(b)+511)/512*512])
 	}
-	lim := Limits{MaxEntries: 10_000, MaxBytes: 1 << 20, MaxBootFile: 64 << 10, MaxBootTotal: 256 << 10, MaxRecordBytes: 4 << 10}
+	lim := Limits{MaxEntries: 10_000, MaxBytes: 1 << 20, MaxBootFile: 64 << 10, MaxBootTotal: 256 << 10, MaxBootFiles: 8}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
 		found, err := rewrite(bytes.NewReader(data), &out, t.TempDir(), lim, []string{"etc", "etc/local.d"}, func(found *Rewritten) ([]file, error) {

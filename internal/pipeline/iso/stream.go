@@ -2,9 +2,12 @@ package iso
 
 import (
 	"archive/tar"
+	"bytes"
 	"errors"
 	"fmt"
+	"hash/maphash"
 	"io"
+	"math"
 	"os"
 	"path"
 	"sort"
@@ -24,25 +27,30 @@ import (
 //   - the files the ISO owns (machine-id, hostname, hosts, the boot-test
 //     marker) are dropped from the image and appended by the rewriter, and
 //     the directories above them are forced to be directories;
-//   - regular files under /boot (the kernel and initramfs) and under
-//     /etc/linux-builder (the build's records) are captured, with size caps,
-//     into files the rewriter creates itself, and symbolic links to them are
-//     resolved inside the tar's own namespace (see tree.resolve).
+//   - regular files under /boot (the kernel and initramfs) are captured,
+//     with size and count caps, into files the rewriter creates itself; the
+//     three records under /etc/linux-builder are kept in memory (64 KiB
+//     each); links to them are resolved inside the tar's own namespace (see
+//     tree.resolve), which holds only /etc, /etc/linux-builder and /boot.
 //
-// Everything is bounded: entries, bytes read, bytes captured.
+// Everything is bounded: entries, bytes read, bytes and files captured;
+// the names of the image are not kept (a keyed hash of each is).
 
 // Limits bound what one image may make the rewriter do.
 type Limits struct {
-	MaxEntries     int   // entries in the image; default 4,000,000
-	MaxBytes       int64 // bytes of file content read from the image; default 32 GiB
-	MaxBootFile    int64 // one captured file under /boot; default 512 MiB
-	MaxBootTotal   int64 // all captured files under /boot; default 2 GiB
-	MaxRecordBytes int64 // one file under /etc/linux-builder; default 64 KiB
+	MaxEntries   int   // entries in the image; default 1,000,000
+	MaxBytes     int64 // bytes of file content read from the image; default 32 GiB
+	MaxBootFile  int64 // one captured file under /boot; default 512 MiB
+	MaxBootTotal int64 // all captured files under /boot; default 2 GiB
+	MaxBootFiles int   // captured files under /boot; default 64
 }
+
+// maxRecordBytes bounds one record file under /etc/linux-builder.
+const maxRecordBytes = 64 << 10
 
 func (l Limits) withDefaults() Limits {
 	if l.MaxEntries <= 0 {
-		l.MaxEntries = 4_000_000
+		l.MaxEntries = 1_000_000
 	}
 	if l.MaxBytes <= 0 {
 		l.MaxBytes = 32 << 30
@@ -53,8 +61,8 @@ func (l Limits) withDefaults() Limits {
 	if l.MaxBootTotal <= 0 {
 		l.MaxBootTotal = 2 << 30
 	}
-	if l.MaxRecordBytes <= 0 {
-		l.MaxRecordBytes = 64 << 10
+	if l.MaxBootFiles <= 0 {
+		l.MaxBootFiles = 64
 	}
 	return l
 }
@@ -65,6 +73,10 @@ var emptied = map[string]os.FileMode{"boot": 0o755, "dev": 0o755, "proc": 0o555,
 
 // owned are the files the ISO step writes itself; the image's are dropped.
 var owned = map[string]bool{".dockerenv": true, "etc/machine-id": true, "etc/hostname": true, "etc/hosts": true}
+
+// records are the files under /etc/linux-builder the ISO step reads; only
+// they are kept in memory.
+var recordFiles = map[string]bool{recordDir + "/boot-files": true, recordDir + "/kernel-cmdline": true, recordDir + "/hostname": true}
 
 const (
 	recordDir  = "etc/linux-builder"
@@ -80,12 +92,19 @@ type entry struct {
 	size    int64
 	capture string // path of the captured copy ("" when not captured)
 	record  []byte // contents of a captured record file
-	tooBig  bool   // a regular file under /boot or the records over its cap
+	tooBig  bool   // a regular file under /boot or a record over its cap
 }
 
-// tree is the image's namespace as the rewriter saw it.
+// tree is the part of the image's namespace the ISO step resolves names
+// in: /etc, /etc/linux-builder and what is under it, and /boot with what
+// is under it. A resolution that leaves it finds nothing (fails closed).
 type tree struct {
 	entries map[string]*entry
+}
+
+// indexed reports whether name belongs in the tree.
+func indexed(name string) bool {
+	return name == "etc" || under(name, recordDir) || under(name, "boot")
 }
 
 // Rewritten is what the rewriter found in the image.
@@ -116,8 +135,21 @@ type rewriter struct {
 	found     *Rewritten
 	read      int64
 	captured  int64
-	written   map[string]bool // regular files written (hard-link targets)
-	dirs      map[string]bool // directories written
+	nCaptured int
+	// seen holds every name written or captured, by a keyed hash (names
+	// are not kept: an image may have a million long ones): its type,
+	// for duplicates, hard-link targets and the directories written.
+	seen map[uint64]byte
+	seed maphash.Seed
+}
+
+func (rw *rewriter) key(name string) uint64 { return maphash.String(rw.seed, name) }
+
+// index records name in the tree when the ISO step may resolve it.
+func (rw *rewriter) index(name string, e *entry) {
+	if indexed(name) {
+		rw.found.tree.entries[name] = e
+	}
 }
 
 // rewrite copies the image's tar from r to w as the live system's tar,
@@ -131,8 +163,8 @@ func rewrite(r io.Reader, w io.Writer, captureTo string, lim Limits, forceDirs [
 		forceDirs: map[string]bool{},
 		out:       tar.NewWriter(w),
 		found:     &Rewritten{tree: tree{entries: map[string]*entry{}}, Dropped: map[string]int{}},
-		written:   map[string]bool{},
-		dirs:      map[string]bool{},
+		seen:      map[uint64]byte{},
+		seed:      maphash.MakeSeed(),
 	}
 	for _, d := range forceDirs {
 		for p := d; p != "." && p != "/"; p = path.Dir(p) {
@@ -157,7 +189,7 @@ func rewrite(r io.Reader, w io.Writer, captureTo string, lim Limits, forceDirs [
 	}
 	// Directories the live system needs that the image lacks.
 	for _, d := range sortedKeys(emptied) {
-		if !rw.dirs[d] {
+		if rw.seen[rw.key(d)] != tar.TypeDir {
 			if err := rw.writeDir(d, int64(emptied[d]), nil); err != nil {
 				return nil, err
 			}
@@ -212,7 +244,7 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 	if name == "" {
 		return nil // the root: the squashfs has its own
 	}
-	if _, dup := rw.found.tree.entries[name]; dup {
+	if _, dup := rw.seen[rw.key(name)]; dup {
 		rw.drop("duplicate name")
 		return nil
 	}
@@ -223,57 +255,42 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 			if hdr.Typeflag == tar.TypeDir {
 				mode = hdr.Mode & 0o7777
 			}
-			rw.found.tree.entries[name] = &entry{typ: tar.TypeDir}
+			rw.index(name, &entry{typ: tar.TypeDir})
 			return rw.writeDir(name, mode, hdr)
 		}
 		if top == "boot" {
-			return rw.capture(name, hdr, body, rw.lim.MaxBootFile)
+			return rw.captureBoot(name, hdr, body)
 		}
 		rw.drop("inside an emptied directory")
 		return nil
-	}
-	if under(name, recordDir) && name != recordDir {
-		if err := rw.capture(name, hdr, body, rw.lim.MaxRecordBytes); err != nil {
-			return err
-		}
-		// Records are also part of the system: fall through to write it.
 	}
 	if owned[name] || name == markerUnit || name == markerWant || name == markerRC {
 		rw.drop("owned by the ISO step")
 		return nil
 	}
 	if rw.forceDirs[name] && hdr.Typeflag != tar.TypeDir {
-		rw.found.tree.entries[name] = &entry{typ: tar.TypeDir}
+		rw.index(name, &entry{typ: tar.TypeDir})
 		return rw.writeDir(name, 0o755, nil)
 	}
 	switch hdr.Typeflag {
 	case tar.TypeDir:
-		if _, seen := rw.found.tree.entries[name]; !seen {
-			rw.found.tree.entries[name] = &entry{typ: tar.TypeDir}
-		}
+		rw.index(name, &entry{typ: tar.TypeDir})
 		return rw.writeDir(name, hdr.Mode&0o7777, hdr)
 	case tar.TypeSymlink:
-		if _, seen := rw.found.tree.entries[name]; !seen {
-			rw.found.tree.entries[name] = &entry{typ: tar.TypeSymlink, link: hdr.Linkname}
-		}
+		rw.index(name, &entry{typ: tar.TypeSymlink, link: hdr.Linkname})
+		rw.seen[rw.key(name)] = tar.TypeSymlink
 		return rw.write(&tar.Header{Typeflag: tar.TypeSymlink, Name: name, Linkname: hdr.Linkname, Mode: 0o777},
 			hdr, nil)
 	case tar.TypeLink:
 		target, ok := clean(hdr.Linkname)
-		if !ok || target == "" || !rw.written[target] {
+		if !ok || target == "" || rw.seen[rw.key(target)] != tar.TypeReg {
 			rw.drop("hard link to a name not in the image")
 			return nil
 		}
-		if _, seen := rw.found.tree.entries[name]; !seen {
-			rw.found.tree.entries[name] = &entry{typ: tar.TypeLink, link: target}
-		}
+		rw.index(name, &entry{typ: tar.TypeLink, link: target})
+		rw.seen[rw.key(name)] = tar.TypeLink
 		return rw.write(&tar.Header{Typeflag: tar.TypeLink, Name: name, Linkname: target}, hdr, nil)
 	case tar.TypeReg, tar.TypeRegA: //nolint:staticcheck // old archives write TypeRegA
-		e, seen := rw.found.tree.entries[name]
-		if !seen {
-			e = &entry{typ: tar.TypeReg, size: hdr.Size}
-			rw.found.tree.entries[name] = e
-		}
 		if hdr.Size < 0 {
 			return fmt.Errorf("image entry %q: negative size", name)
 		}
@@ -281,14 +298,22 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 			return err
 		}
 		var src io.Reader = body
-		if e.record != nil {
-			src = strings.NewReader(string(e.record)) // already read by capture
+		e := &entry{typ: tar.TypeReg, size: hdr.Size}
+		if recordFiles[name] {
+			// A record is read whole (it is small) and written from memory.
+			if hdr.Size > maxRecordBytes {
+				e.tooBig = true
+			} else {
+				b, err := io.ReadAll(io.LimitReader(body, hdr.Size))
+				if err != nil {
+					return fmt.Errorf("read image entry %q: %w", name, err)
+				}
+				e.record, src = b, bytes.NewReader(b)
+			}
 		}
-		if err := rw.write(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: hdr.Mode & 0o7777}, hdr, src); err != nil {
-			return err
-		}
-		rw.written[name] = true
-		return nil
+		rw.index(name, e)
+		rw.seen[rw.key(name)] = tar.TypeReg
+		return rw.write(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: hdr.Mode & 0o7777}, hdr, src)
 	default:
 		rw.drop(fmt.Sprintf("entry type %q (devices, FIFOs and the like)", hdr.Typeflag))
 		return nil
@@ -304,12 +329,11 @@ func (rw *rewriter) count(n int64) error {
 	return nil
 }
 
-// capture keeps a regular file (boot files to disk, records in memory)
-// and remembers links, for resolve. Nothing under /boot is written to the
-// live system.
-func (rw *rewriter) capture(name string, hdr *tar.Header, body io.Reader, max int64) error {
+// captureBoot keeps an entry under /boot for resolve (regular files to
+// disk, within the caps; links as links). Nothing under /boot is written
+// to the live system.
+func (rw *rewriter) captureBoot(name string, hdr *tar.Header, body io.Reader) error {
 	e := &entry{typ: hdr.Typeflag}
-	rw.found.tree.entries[name] = e
 	switch hdr.Typeflag {
 	case tar.TypeDir:
 	case tar.TypeSymlink:
@@ -317,7 +341,6 @@ func (rw *rewriter) capture(name string, hdr *tar.Header, body io.Reader, max in
 	case tar.TypeLink:
 		target, ok := clean(hdr.Linkname)
 		if !ok || target == "" {
-			delete(rw.found.tree.entries, name)
 			rw.drop("hard link to a name not in the image")
 			return nil
 		}
@@ -327,50 +350,43 @@ func (rw *rewriter) capture(name string, hdr *tar.Header, body io.Reader, max in
 		if hdr.Size < 0 {
 			return fmt.Errorf("image entry %q: negative size", name)
 		}
-		if hdr.Size > max {
-			e.tooBig = true
-			return rw.count(hdr.Size) // read past by the tar reader
-		}
 		if err := rw.count(hdr.Size); err != nil {
 			return err
 		}
-		if !under(name, "boot") {
-			b, err := io.ReadAll(io.LimitReader(body, max+1))
+		switch {
+		case hdr.Size == 0: // nothing to keep: an empty kernel is refused anyway
+		case hdr.Size > rw.lim.MaxBootFile || rw.captured+hdr.Size > rw.lim.MaxBootTotal || rw.nCaptured >= rw.lim.MaxBootFiles:
+			e.tooBig = true // skipped by the tar reader
+		default:
+			rw.captured += hdr.Size
+			rw.nCaptured++
+			f, err := os.CreateTemp(rw.captureTo, "boot-file-")
 			if err != nil {
-				return fmt.Errorf("read image entry %q: %w", name, err)
+				return fmt.Errorf("capture %q: %w", name, err)
 			}
-			e.record = b
-			return nil
+			_, err = io.Copy(f, io.LimitReader(body, hdr.Size))
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			if err != nil {
+				return fmt.Errorf("capture %q: %w", name, err)
+			}
+			e.capture = f.Name()
 		}
-		if rw.captured+hdr.Size > rw.lim.MaxBootTotal {
-			e.tooBig = true
-			return nil
-		}
-		rw.captured += hdr.Size
-		f, err := os.CreateTemp(rw.captureTo, "boot-file-")
-		if err != nil {
-			return fmt.Errorf("capture %q: %w", name, err)
-		}
-		_, err = io.Copy(f, io.LimitReader(body, hdr.Size))
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err != nil {
-			return fmt.Errorf("capture %q: %w", name, err)
-		}
-		e.capture = f.Name()
 	default:
-		delete(rw.found.tree.entries, name)
 		rw.drop(fmt.Sprintf("entry type %q (devices, FIFOs and the like)", hdr.Typeflag))
+		return nil
 	}
+	rw.index(name, e)
+	rw.seen[rw.key(name)] = e.typ
 	return nil
 }
 
 func (rw *rewriter) writeDir(name string, mode int64, from *tar.Header) error {
-	if rw.dirs[name] {
+	if rw.seen[rw.key(name)] == tar.TypeDir {
 		return nil
 	}
-	rw.dirs[name] = true
+	rw.seen[rw.key(name)] = tar.TypeDir
 	return rw.write(&tar.Header{Typeflag: tar.TypeDir, Name: name + "/", Mode: mode}, from, nil)
 }
 
@@ -393,8 +409,13 @@ func (rw *rewriter) write(hdr *tar.Header, from *tar.Header, body io.Reader) err
 			}
 		}
 	}
-	if hdr.Uid < 0 || hdr.Gid < 0 {
-		hdr.Uid, hdr.Gid = 0, 0
+	// Owners the squashfs cannot hold (it keeps 32 bits, and tar2sqfs
+	// would wrap them, to root among others) become nobody.
+	if hdr.Uid < 0 || hdr.Uid > math.MaxUint32-1 {
+		hdr.Uid = 65534
+	}
+	if hdr.Gid < 0 || hdr.Gid > math.MaxUint32-1 {
+		hdr.Gid = 65534
 	}
 	if err := rw.out.WriteHeader(hdr); err != nil {
 		return fmt.Errorf("write %q to the live system's tar stream: %w", hdr.Name, err)
@@ -412,7 +433,7 @@ func (rw *rewriter) write(hdr *tar.Header, from *tar.Header, body io.Reader) err
 // add appends one of the ISO step's own files.
 func (rw *rewriter) add(f file) error {
 	for _, d := range parents(f.name) {
-		if !rw.dirs[d] {
+		if rw.seen[rw.key(d)] != tar.TypeDir {
 			if err := rw.writeDir(d, 0o755, nil); err != nil {
 				return err
 			}
