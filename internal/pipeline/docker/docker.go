@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"time"
 
 	"github.com/docker/docker/api/types/build"
 	"github.com/docker/docker/api/types/container"
@@ -79,6 +80,13 @@ func (l *lastLines) add(s string) {
 // the build. It never pulls: base images must be present locally (see
 // ImportBase), as the builders have no registry.
 func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(string)) (string, error) {
+	if e.Network != "" {
+		// The policy is checked before every build: a firewall reload
+		// between builds must not leave one unfiltered.
+		if err := e.CheckBuildNetwork(ctx, e.Network); err != nil {
+			return "", err
+		}
+	}
 	parent, cleanup, err := e.pidsParent(ctx, req.Tag)
 	if err != nil {
 		return "", err
@@ -211,7 +219,9 @@ func (e *Engine) Export(ctx context.Context, imageID string, w io.Writer) error 
 		return fmt.Errorf("create export container: %w", err)
 	}
 	defer func() {
-		_ = e.c.ContainerRemove(context.WithoutCancel(ctx), created.ID, container.RemoveOptions{Force: true})
+		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+		defer cancel()
+		_ = e.c.ContainerRemove(rctx, created.ID, container.RemoveOptions{Force: true})
 	}()
 	rc, err := e.c.ContainerExport(ctx, created.ID)
 	if err != nil {

@@ -38,22 +38,42 @@ var blockedDestinations = []string{
 	"192.0.0.0/24", "192.168.0.0/16", "198.18.0.0/15", "224.0.0.0/4", "240.0.0.0/4",
 }
 
-// Rules are the iptables rules (chain and arguments, in the order they
-// are meant to match) that enforce n's policy.
-func (n BuildNetwork) Rules() [][]string {
-	src := n.Subnet.String()
-	var rules [][]string
+// rule is one firewall rule: the command (iptables or ip6tables), the
+// chain and the match.
+type rule struct {
+	cmd   string
+	chain string
+	args  []string
+}
+
+// Rules are the firewall rules, in the order they are meant to match,
+// that enforce n's policy. They match the bridge interface, not source
+// addresses: a build step with CAP_NET_RAW can forge those.
+func (n BuildNetwork) Rules() []rule {
+	var rules []rule
 	for _, r := range n.Resolvers {
 		for _, p := range []string{"udp", "tcp"} {
-			rules = append(rules, []string{"DOCKER-USER", "-s", src, "-d", r.String() + "/32", "-p", p, "--dport", "53",
-				"-m", "comment", "--comment", "linux-builder build dns", "-j", "RETURN"})
+			rules = append(rules, rule{"iptables", "DOCKER-USER", []string{"-i", n.Bridge, "-d", r.String() + "/32", "-p", p, "--dport", "53",
+				"-m", "comment", "--comment", "linux-builder build dns", "-j", "RETURN"}})
 		}
 	}
 	for _, d := range blockedDestinations {
-		rules = append(rules, []string{"DOCKER-USER", "-s", src, "-d", d, "-m", "comment", "--comment", "linux-builder build egress", "-j", "DROP"})
+		rules = append(rules, rule{"iptables", "DOCKER-USER", []string{"-i", n.Bridge, "-d", d, "-m", "comment", "--comment", "linux-builder build egress", "-j", "DROP"}})
 	}
-	rules = append(rules, []string{"INPUT", "-i", n.Bridge, "-m", "comment", "--comment", "linux-builder build to host", "-j", "DROP"})
+	rules = append(rules, rule{"iptables", "INPUT", []string{"-i", n.Bridge, "-m", "comment", "--comment", "linux-builder build to host", "-j", "DROP"}})
+	// The network has no IPv6, but older engines give containers
+	// link-local IPv6 addresses all the same: none of it leaves the bridge.
+	for _, chain := range []string{"INPUT", "FORWARD"} {
+		rules = append(rules, rule{"ip6tables", chain, []string{"-i", n.Bridge, "-m", "comment", "--comment", "linux-builder build ipv6", "-j", "DROP"}})
+	}
 	return rules
+}
+
+func (r rule) String() string { return r.cmd + " " + r.chain + " " + strings.Join(r.args, " ") }
+
+// check reports whether the rule is in place.
+func (r rule) check(ctx context.Context) bool {
+	return proc.Command(ctx, r.cmd, append([]string{"-w", "-C", r.chain}, r.args...)...).Run() == nil
 }
 
 // EnsureBuildNetwork creates the network when missing (an existing one
@@ -100,11 +120,11 @@ func (e *Engine) EnsureBuildNetwork(ctx context.Context, n BuildNetwork) error {
 	rules := n.Rules()
 	for i := len(rules) - 1; i >= 0; i-- {
 		r := rules[i]
-		if proc.Command(ctx, "iptables", append([]string{"-w", "-C"}, r...)...).Run() == nil {
+		if r.check(ctx) {
 			continue
 		}
-		if out, err := proc.Command(ctx, "iptables", append([]string{"-w", "-I", r[0], "1"}, r[1:]...)...).CombinedOutput(); err != nil {
-			return fmt.Errorf("iptables -I %s: %w: %s", strings.Join(r, " "), err, strings.TrimSpace(string(out)))
+		if out, err := proc.Command(ctx, r.cmd, append([]string{"-w", "-I", r.chain, "1"}, r.args...)...).CombinedOutput(); err != nil {
+			return fmt.Errorf("insert %s: %w: %s", r, err, strings.TrimSpace(string(out)))
 		}
 	}
 	return nil
@@ -163,8 +183,8 @@ func (e *Engine) CheckBuildNetwork(ctx context.Context, name string) error {
 		return err
 	}
 	for _, r := range n.Rules() {
-		if err := proc.Command(ctx, "iptables", append([]string{"-w", "-C"}, r...)...).Run(); err != nil {
-			return fmt.Errorf("build network %s: the rule %q is missing (run 'bot network setup')", name, strings.Join(r, " "))
+		if !r.check(ctx) {
+			return fmt.Errorf("build network %s: the rule %q is missing (a worker restores it at start; or run 'bot network setup')", name, r)
 		}
 	}
 	return nil

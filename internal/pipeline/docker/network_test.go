@@ -27,7 +27,7 @@ func TestBuildNetworkPolicy(t *testing.T) {
 		rs, _ := hostResolvers("/etc/resolv.conf")
 		n.Resolvers = rs
 		for _, r := range n.Rules() {
-			for exec.Command("iptables", append([]string{"-w", "-D"}, r...)...).Run() == nil {
+			for exec.Command(r.cmd, append([]string{"-w", "-D", r.chain}, r.args...)...).Run() == nil {
 			}
 		}
 		_ = e.c.NetworkRemove(context.Background(), n.Name)
@@ -48,15 +48,15 @@ func TestBuildNetworkPolicy(t *testing.T) {
 	}
 	rules := string(out)
 	for _, d := range []string{"10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "169.254.0.0/16", "127.0.0.0/8", "100.64.0.0/10"} {
-		want := "-A DOCKER-USER -s 172.30.251.0/24 -d " + d
+		want := "-A DOCKER-USER -d " + d + " -i lb-test0 "
 		if !strings.Contains(rules, want) || strings.Count(rules, want) != 1 {
 			t.Errorf("DOCKER-USER lacks (or repeats) %q:\n%s", want, rules)
 		}
 	}
 	// DNS is let through before the drops.
 	if rs, _ := hostResolvers("/etc/resolv.conf"); len(rs) > 0 {
-		dns := strings.Index(rules, "-d "+rs[0].String()+"/32 -p udp")
-		drop := strings.Index(rules, "-s 172.30.251.0/24 -d 10.0.0.0/8")
+		dns := strings.Index(rules, "-d "+rs[0].String()+"/32 -i lb-test0 -p udp")
+		drop := strings.Index(rules, "-d 10.0.0.0/8 -i lb-test0")
 		if dns < 0 || dns > drop {
 			t.Errorf("the resolver's DNS rule is missing or after the drops:\n%s", rules)
 		}
@@ -64,6 +64,12 @@ func TestBuildNetworkPolicy(t *testing.T) {
 	in, _ := exec.Command("iptables", "-w", "-S", "INPUT").Output()
 	if !strings.Contains(string(in), "-A INPUT -i lb-test0") {
 		t.Errorf("INPUT lacks the drop of the bridge's traffic to the host:\n%s", in)
+	}
+	for _, chain := range []string{"INPUT", "FORWARD"} {
+		in6, _ := exec.Command("ip6tables", "-w", "-S", chain).Output()
+		if !strings.Contains(string(in6), "-A "+chain+" -i lb-test0") || !strings.Contains(string(in6), "-j DROP") {
+			t.Errorf("ip6tables %s lacks the drop of the bridge's traffic:\n%s", chain, in6)
+		}
 	}
 	insp, err := e.c.NetworkInspect(ctx, n.Name, network.InspectOptions{})
 	if err != nil || insp.EnableIPv6 || insp.Options["com.docker.network.bridge.enable_icc"] != "false" {
@@ -86,13 +92,18 @@ func TestBuildNetworkPolicy(t *testing.T) {
 		t.Errorf("the build step did not run on the build network:\n%s", strings.Join(lines, "\n"))
 	}
 
-	// A flushed rule is found missing by the worker's check.
-	r := n.Rules()[len(n.Rules())-2]
-	if err := exec.Command("iptables", append([]string{"-w", "-D"}, r...)...).Run(); err != nil {
+	// A flushed rule is found missing by the worker's check, and a build
+	// refuses to start on the network.
+	r := n.Rules()[len(n.Rules())-4]
+	if err := exec.Command(r.cmd, append([]string{"-w", "-D", r.chain}, r.args...)...).Run(); err != nil {
 		t.Fatal(err)
 	}
 	if err := e.CheckBuildNetwork(ctx, n.Name); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("check with a rule missing: %v", err)
+	}
+	if _, err := e.Build(ctx, pipeline.BuildRequest{Context: dockerfile("FROM debian:bookworm\nRUN true\n"), Tag: "linux-builder-net-test:2"},
+		func(string) {}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Errorf("a build ran on the network with a rule missing: %v", err)
 	}
 	// A worker's start puts it back, keeping the network's own subnet.
 	if err := e.PrepareBuildNetwork(ctx, n.Name); err != nil {
