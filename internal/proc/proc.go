@@ -13,6 +13,8 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"syscall"
+	"time"
 )
 
 // defaultPath is used when the bot itself runs without PATH.
@@ -34,10 +36,32 @@ func Env() []string {
 	return env
 }
 
-// Command is exec.CommandContext with Env() as the environment. Callers
-// may append to cmd.Env a variable the tool needs, never a secret.
+// Command is exec.CommandContext with Env() as the environment, in a
+// process group of its own that is killed whole when ctx ends (a tool's
+// children must not outlive it), and a bounded wait for its output pipes
+// after that. Callers may append to cmd.Env a variable the tool needs,
+// never a secret.
 func Command(ctx context.Context, name string, args ...string) *exec.Cmd {
 	cmd := exec.CommandContext(ctx, name, args...)
 	cmd.Env = Env()
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
+	cmd.WaitDelay = 10 * time.Second
 	return cmd
+}
+
+// Nobody is the user and group unprivileged tools run as.
+const Nobody = 65534
+
+// AsNobody makes cmd run as the unprivileged user nobody when the bot is
+// root: a tool that runs a stranger's code (QEMU runs the built system)
+// then can neither read the bot's memory and /proc/<pid>/environ nor
+// write anything of the host's but what is made writable for it.
+// It reports whether it did.
+func AsNobody(cmd *exec.Cmd) bool {
+	if os.Geteuid() != 0 {
+		return false
+	}
+	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: Nobody, Gid: Nobody, Groups: []uint32{}}
+	return true
 }

@@ -7,6 +7,7 @@ import (
 	"go/token"
 	"io/fs"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -94,5 +95,48 @@ func TestOnlyProcStartsProcesses(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
 		t.Fatalf("%s is not the module root: %v", root, err)
+	}
+}
+
+// TestNobodyCannotReadTheBotsEnvironment is the review's attack: a child
+// reads /proc/<bot>/environ, which holds the environment the bot started
+// with (secrets included) whatever the child's own environment is. As
+// root it can; as nobody it cannot.
+func TestNobodyCannotReadTheBotsEnvironment(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("CI runs as root")
+		}
+		t.Skip("needs root")
+	}
+	const canary = "canary-from-the-bots-start"
+	read := func(asNobody bool) string {
+		cmd := Command(context.Background(), "/bin/sh", "-c", "cat /proc/$PPID/environ 2>&1 | tr '\\0' '\\n'")
+		if asNobody && !AsNobody(cmd) {
+			t.Fatal("AsNobody did nothing as root")
+		}
+		out, _ := cmd.CombinedOutput()
+		return string(out)
+	}
+	if os.Getenv("LINUX_BUILDER_PROC_CANARY") != canary {
+		// Re-run this test in a child process whose start-up environment
+		// holds the canary (a t.Setenv is not in /proc/self/environ).
+		self, err := os.Executable()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(self, "-test.run", "^TestNobodyCannotReadTheBotsEnvironment$", "-test.v")
+		cmd.Env = append(os.Environ(), "LINUX_BUILDER_PROC_CANARY="+canary)
+		out, err := cmd.CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "--- PASS: TestNobodyCannotReadTheBotsEnvironment") {
+			t.Fatalf("%v\n%s", err, out)
+		}
+		return
+	}
+	if root := read(false); !strings.Contains(root, canary) {
+		t.Fatalf("a root child could not read its parent's environment (the attack's premise):\n%s", root)
+	}
+	if nobody := read(true); strings.Contains(nobody, canary) {
+		t.Fatalf("a child run as nobody read the bot's environment:\n%s", nobody)
 	}
 }

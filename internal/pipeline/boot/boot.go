@@ -8,6 +8,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"time"
@@ -47,9 +48,23 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	if accel == "" {
 		accel = "tcg"
 	}
+	// QEMU runs the built system, a stranger's code, under TCG, which is
+	// no security boundary: it runs as nobody (when the bot is root) with
+	// its seccomp sandbox, in a directory of its own holding what it
+	// reads and writes; the console log is copied out afterwards.
+	priv, err := os.MkdirTemp("", "linux-builder-boot-")
+	if err != nil {
+		return 0, fmt.Errorf("boot directory: %w", err)
+	}
+	defer os.RemoveAll(priv)
+	iso, serial := filepath.Join(priv, "linux.iso"), filepath.Join(priv, "serial.log")
+	if err := linkOrCopy(req.ISO, iso); err != nil {
+		return 0, fmt.Errorf("boot directory: %w", err)
+	}
 	args := []string{"-machine", "q35", "-accel", accel, "-m", fmt.Sprint(mem), "-smp", "2",
 		"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
-		"-serial", "file:" + req.SerialLog, "-cdrom", req.ISO, "-boot", "d",
+		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+		"-serial", "file:" + serial, "-drive", "file=" + iso + ",media=cdrom,readonly=on", "-boot", "d",
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}
 	if req.Firmware == pipeline.UEFI {
 		code, vars := t.OVMFCode, t.OVMFVars
@@ -60,7 +75,7 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 			vars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
 		}
 		// The variable store is written to: give QEMU its own copy.
-		tmpVars := filepath.Join(filepath.Dir(req.SerialLog), ".ovmf-vars.fd")
+		tmpVars := filepath.Join(priv, "ovmf-vars.fd")
 		b, err := os.ReadFile(vars)
 		if err != nil {
 			return 0, fmt.Errorf("OVMF variables: %w", err)
@@ -68,10 +83,14 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 		if err := os.WriteFile(tmpVars, b, 0o600); err != nil {
 			return 0, fmt.Errorf("OVMF variables: %w", err)
 		}
-		defer os.Remove(tmpVars)
 		args = append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+code, "-drive", "if=pflash,format=raw,file="+tmpVars)
 	}
 	_ = os.Remove(req.SerialLog)
+	defer func() {
+		if err := copyCapped(serial, req.SerialLog, MaxSerialBytes); err != nil && !errors.Is(err, os.ErrNotExist) {
+			log(fmt.Sprintf("boot (%s): keep the console log: %v", req.Firmware, err))
+		}
+	}()
 	timeout := req.Timeout
 	if timeout == 0 {
 		timeout = 300 * time.Second
@@ -79,6 +98,15 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	bctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := proc.Command(bctx, qemu, args...)
+	if proc.AsNobody(cmd) {
+		// The directory and the variable store become QEMU's; the ISO (a
+		// hard link of the published artifact) stays the bot's, read-only.
+		for _, p := range []string{priv, filepath.Join(priv, "ovmf-vars.fd")} {
+			if err := os.Lchown(p, proc.Nobody, proc.Nobody); err != nil && !errors.Is(err, os.ErrNotExist) {
+				return 0, fmt.Errorf("boot directory: %w", err)
+			}
+		}
+	}
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
@@ -88,7 +116,7 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	watch := &serialWatch{path: req.SerialLog, marker: []byte(req.Marker)}
+	watch := &serialWatch{path: serial, marker: []byte(req.Marker)}
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var found time.Duration
@@ -107,7 +135,7 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 			if bctx.Err() != nil {
 				return 0, fmt.Errorf("%w within %s", ErrNoMarker, timeout)
 			}
-			return 0, fmt.Errorf("%w: qemu exited (%v) %s", ErrNoMarker, err, lastLine(req.SerialLog))
+			return 0, fmt.Errorf("%w: qemu exited (%v) %s", ErrNoMarker, err, lastLine(serial))
 		case <-tick.C:
 			if watch.size() > MaxSerialBytes {
 				cancel()
@@ -128,6 +156,37 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 			}
 		}
 	}
+}
+
+// linkOrCopy makes dst a hard link of src, or a copy on another file
+// system.
+func linkOrCopy(src, dst string) error {
+	if err := os.Link(src, dst); err == nil {
+		return nil
+	}
+	return copyCapped(src, dst, -1)
+}
+
+// copyCapped copies at most max bytes (all when max < 0) of src to dst.
+func copyCapped(src, dst string, max int64) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o644)
+	if err != nil {
+		return err
+	}
+	var r io.Reader = in
+	if max >= 0 {
+		r = io.LimitReader(in, max)
+	}
+	if _, err := io.Copy(out, r); err != nil {
+		out.Close()
+		return err
+	}
+	return out.Close()
 }
 
 // MaxSerialBytes caps a boot's console log: the image decides what its
