@@ -141,6 +141,7 @@ func (db *DB) IntakeBatch(ctx context.Context, items []*IntakeItem, jobs Jobs) (
 type returnedDelivery struct {
 	ID         int64  `bun:"id"`
 	DeliveryID string `bun:"delivery_id"`
+	Replayed   bool   `bun:"replayed"`
 }
 
 // cancelRuns ends the active runs c selects (never the run supersededBy
