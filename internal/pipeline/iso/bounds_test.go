@@ -75,6 +75,15 @@ func TestRewriterMemoryIsBounded(t *testing.T) {
 	}
 }
 
+func TestBootNamesAreBounded(t *testing.T) {
+	_, err := rewrite(hostileStream(t, 5_000, func(i int) *tar.Header {
+		return &tar.Header{Typeflag: tar.TypeSymlink, Name: fmt.Sprintf("boot/%s%d", strings.Repeat("n", 2000), i), Linkname: strings.Repeat("t", 2000), Mode: 0o777}
+	}), io.Discard, t.TempDir(), Limits{}, nil, func(*Rewritten) ([]file, error) { return nil, nil })
+	if err == nil || !strings.Contains(err.Error(), "bytes of names") {
+		t.Fatalf("20 MB of names under /boot: %v", err)
+	}
+}
+
 func TestBootCapturesAreBounded(t *testing.T) {
 	dir := t.TempDir()
 	_, err := rewrite(hostileStream(t, 5_000, func(i int) *tar.Header {

@@ -141,15 +141,29 @@ type rewriter struct {
 	// for duplicates, hard-link targets and the directories written.
 	seen map[uint64]byte
 	seed maphash.Seed
+	// indexBytes counts what the tree holds; indexFull is set past the cap.
+	indexBytes int
+	indexFull  bool
 }
 
 func (rw *rewriter) key(name string) uint64 { return maphash.String(rw.seed, name) }
 
-// index records name in the tree when the ISO step may resolve it.
+// maxIndexBytes bounds the names and link targets the tree keeps (of
+// /etc, /etc/linux-builder and /boot: a real image has a few dozen).
+const maxIndexBytes = 4 << 20
+
+// index records name in the tree when the ISO step may resolve it; past
+// maxIndexBytes it records the overflow, which fails the rewrite.
 func (rw *rewriter) index(name string, e *entry) {
-	if indexed(name) {
-		rw.found.tree.entries[name] = e
+	if !indexed(name) {
+		return
 	}
+	rw.indexBytes += len(name) + len(e.link) + 64
+	if rw.indexBytes > maxIndexBytes {
+		rw.indexFull = true
+		return
+	}
+	rw.found.tree.entries[name] = e
 }
 
 // rewrite copies the image's tar from r to w as the live system's tar,
@@ -185,6 +199,9 @@ func rewrite(r io.Reader, w io.Writer, captureTo string, lim Limits, forceDirs [
 		}
 		if err := rw.entry(hdr, in); err != nil {
 			return nil, err
+		}
+		if rw.indexFull {
+			return nil, fmt.Errorf("the image's /boot and /etc/linux-builder hold more than %d bytes of names", maxIndexBytes)
 		}
 	}
 	// Directories the live system needs that the image lacks.
