@@ -82,9 +82,17 @@ func (l *lastLines) add(s string) {
 func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(string)) (string, error) {
 	if e.Network != "" {
 		// The policy is checked before every build: a firewall reload
-		// between builds must not leave one unfiltered.
+		// (or new resolvers) between builds must not leave one
+		// unfiltered. Missing rules are put back; a build never runs
+		// without them.
 		if err := e.CheckBuildNetwork(ctx, e.Network); err != nil {
-			return "", err
+			log("build network: " + err.Error() + "; restoring its rules")
+			if err := e.PrepareBuildNetwork(ctx, e.Network); err != nil {
+				return "", fmt.Errorf("build network: %w", err)
+			}
+			if err := e.CheckBuildNetwork(ctx, e.Network); err != nil {
+				return "", err
+			}
 		}
 	}
 	parent, cleanup, err := e.pidsParent(ctx, req.Tag)

@@ -101,9 +101,21 @@ func TestBuildNetworkPolicy(t *testing.T) {
 	if err := e.CheckBuildNetwork(ctx, n.Name); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Errorf("check with a rule missing: %v", err)
 	}
-	if _, err := e.Build(ctx, pipeline.BuildRequest{Context: dockerfile("FROM debian:bookworm\nRUN true\n"), Tag: "linux-builder-net-test:2"},
-		func(string) {}); err == nil || !strings.Contains(err.Error(), "missing") {
-		t.Errorf("a build ran on the network with a rule missing: %v", err)
+	// A build puts it back before it starts.
+	var restored []string
+	id2, err := e.Build(ctx, pipeline.BuildRequest{Context: dockerfile("FROM debian:bookworm\nRUN true\n"), Tag: "linux-builder-net-test:2"},
+		func(l string) { restored = append(restored, l) })
+	if id2 != "" {
+		defer e.Remove(context.Background(), id2)
+	}
+	if err != nil || !strings.Contains(strings.Join(restored, "\n"), "restoring its rules") {
+		t.Errorf("a build with a rule missing: %v\n%s", err, strings.Join(restored, "\n"))
+	}
+	if !r.check(ctx) {
+		t.Errorf("the build did not restore %s", r)
+	}
+	if err := exec.Command(r.cmd, append([]string{"-w", "-D", r.chain}, r.args...)...).Run(); err != nil {
+		t.Fatal(err)
 	}
 	// A worker's start puts it back, keeping the network's own subnet.
 	if err := e.PrepareBuildNetwork(ctx, n.Name); err != nil {
