@@ -18,7 +18,7 @@ func newNetworkCmd() *cobra.Command {
 	var subnet string
 	setup := &cobra.Command{
 		Use:   "setup",
-		Short: "Create the build network and its egress policy (idempotent; run after every host restart)",
+		Short: "Create the build network and its egress policy (idempotent; workers also make and restore the default one)",
 		Long: `Setup creates a Docker bridge network for builds and installs iptables rules
 that drop its traffic to private (10/8, 172.16/12, 192.168/16), shared (100.64/10),
 link-local (169.254/16), loopback, multicast and reserved addresses, and to the

@@ -98,7 +98,9 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	bctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := proc.Command(bctx, qemu, args...)
-	if proc.AsNobody(cmd) {
+	if !proc.AsNobody(cmd) {
+		log(fmt.Sprintf("boot (%s): the bot is not root: QEMU runs as the bot's own user", req.Firmware))
+	} else {
 		// The directory and the variable store become QEMU's; the ISO (a
 		// hard link of the published artifact) stays the bot's, read-only.
 		for _, p := range []string{priv, filepath.Join(priv, "ovmf-vars.fd")} {
