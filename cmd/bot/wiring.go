@@ -63,21 +63,19 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 	if err != nil {
 		return nil, nil, err
 	}
-	eng.Limits, eng.Network = f.build, f.buildNetwork
-	if f.buildNetwork == "bridge" {
-		eng.Network = ""
-	}
+	eng.Limits = f.build
 	if err := eng.CheckLimits(); err != nil {
 		eng.Close()
 		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	if f.buildNetwork != "bridge" {
+	if f.buildNetwork == "bridge" {
+		slog.Warn("builds run on the engine's default bridge: they can reach private and link-local addresses and the host")
+	} else {
 		if err := eng.PrepareBuildNetwork(ctx, f.buildNetwork); err != nil {
 			eng.Close()
 			return nil, nil, fmt.Errorf("the build network's egress policy (use --build-network bridge to build on the engine's default bridge without it): %w", err)
 		}
-	} else {
-		slog.Warn("builds run on the engine's default bridge: they can reach private and link-local addresses and the host")
+		eng.Network = f.buildNetwork
 	}
 	r, err := render.New(linuxbuilder.Templates)
 	if err != nil {
