@@ -39,7 +39,7 @@ func TestStoreMapsRunsBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 		// No cache until a successful run with that context has artifacts.
-		if _, _, err := s.CachedArtifacts(ctx, "h1"); !errors.Is(err, pipeline.ErrNoCache) {
+		if _, err := s.CachedArtifacts(ctx, "h1"); !errors.Is(err, pipeline.ErrNoCache) {
 			t.Fatalf("cache before success: %v", err)
 		}
 		art := pipeline.Artifact{Name: "linux.iso", Type: pipeline.ArtifactType("iso"), Path: "/a/linux.iso", Size: 3, SHA256: "ff"}
@@ -57,17 +57,18 @@ func TestStoreMapsRunsBothWays(t *testing.T) {
 		if err != nil || rec.State != pipeline.Complete {
 			t.Fatalf("a successful run loads as %v (%v)", rec.State, err)
 		}
-		id, arts, err := s.CachedArtifacts(ctx, "h1")
+		c, err := s.CachedArtifacts(ctx, "h1")
+		id, arts := c.Run, c.Artifacts
 		if err != nil || id != run.ID || len(arts) != 1 || arts[0] != art {
 			t.Fatalf("cache: %d %+v %v", id, arts, err)
 		}
-		if err := s.MarkPartial(ctx, run.ID, "the ISO did not boot"); err != nil {
+		if err := s.MarkPartial(ctx, run.ID, pipeline.Partial{Reason: "the ISO did not boot", Failed: true}); err != nil {
 			t.Fatal(err)
 		}
 		if got, _ := db.Run(ctx, run.ID); got.PartialReason != "the ISO did not boot" {
 			t.Fatalf("partial reason %q", got.PartialReason)
 		}
-		if err := s.MarkPartial(ctx, 999999, "x"); !errors.Is(err, store.ErrNotFound) {
+		if err := s.MarkPartial(ctx, 999999, pipeline.Partial{Reason: "x"}); !errors.Is(err, store.ErrNotFound) {
 			t.Fatalf("partial on a missing run: %v", err)
 		}
 	})

@@ -91,8 +91,8 @@ func (s Store) RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagn
 }
 
 // MarkPartial implements pipeline.Store.
-func (s Store) MarkPartial(ctx context.Context, id int64, reason string) error {
-	return s.DB.SetPartialReason(ctx, id, reason)
+func (s Store) MarkPartial(ctx context.Context, id int64, p pipeline.Partial) error {
+	return s.DB.SetPartialReason(ctx, id, p.Reason, p.Failed)
 }
 
 // AppendLogs implements pipeline.Store.
@@ -109,26 +109,26 @@ func (s Store) AddArtifact(ctx context.Context, id int64, a pipeline.Artifact) e
 	return s.DB.AddArtifact(ctx, &store.Artifact{RunID: id, Name: a.Name, Type: store.ArtifactType(a.Type), Location: a.Path, Size: a.Size, SHA256: a.SHA256})
 }
 
-// CachedArtifacts implements pipeline.Store: the newest successful run with
+// CachedArtifacts implements pipeline.Store: the newest reusable run with
 // the same context hash that has artifacts.
-func (s Store) CachedArtifacts(ctx context.Context, hash string) (int64, []pipeline.Artifact, error) {
-	id, err := s.DB.LatestSuccessWithContext(ctx, hash)
+func (s Store) CachedArtifacts(ctx context.Context, hash string) (pipeline.Cached, error) {
+	id, partial, err := s.DB.LatestReusable(ctx, hash)
 	if errors.Is(err, store.ErrNotFound) {
-		return 0, nil, pipeline.ErrNoCache
+		return pipeline.Cached{}, pipeline.ErrNoCache
 	}
 	if err != nil {
-		return 0, nil, err
+		return pipeline.Cached{}, err
 	}
 	arts, err := s.DB.Artifacts(ctx, id)
 	if err != nil {
-		return 0, nil, err
+		return pipeline.Cached{}, err
 	}
 	if len(arts) == 0 {
-		return 0, nil, pipeline.ErrNoCache
+		return pipeline.Cached{}, pipeline.ErrNoCache
 	}
 	out := make([]pipeline.Artifact, len(arts))
 	for i, a := range arts {
 		out[i] = pipeline.Artifact{Name: a.Name, Type: pipeline.ArtifactType(a.Type), Path: a.Location, Size: a.Size, SHA256: a.SHA256}
 	}
-	return id, out, nil
+	return pipeline.Cached{Run: id, Artifacts: out, PartialReason: partial}, nil
 }

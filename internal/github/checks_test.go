@@ -13,6 +13,7 @@ import (
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -169,7 +170,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	}
 	// The partial (image only) run is neutral.
 	run2 := githubRun(t, db)
-	if err := (bridge.Store{DB: db}).MarkPartial(ctx, run2.ID, "the ISO did not boot (uefi)"); err != nil {
+	if err := (bridge.Store{DB: db}).MarkPartial(ctx, run2.ID, pipeline.Partial{Reason: "the ISO did not boot (uefi)", Failed: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Finish(ctx, run2.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {

@@ -80,12 +80,35 @@ type Store interface {
 	RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagnostics) error
 	// MarkPartial records that the run will end with the image only: the
 	// ISO or the boot test did not succeed.
-	MarkPartial(ctx context.Context, id int64, reason string) error
+	MarkPartial(ctx context.Context, id int64, p Partial) error
 	AppendLogs(ctx context.Context, lines []LogLine) error
 	AddArtifact(ctx context.Context, id int64, a Artifact) error
-	// CachedArtifacts returns the artifacts of the newest successful run
-	// that built contextHash, or ErrNoCache.
-	CachedArtifacts(ctx context.Context, contextHash string) (fromRun int64, arts []Artifact, err error)
+	// CachedArtifacts returns the newest reusable run that built
+	// contextHash: successful, and not partial because a step failed. Or
+	// ErrNoCache.
+	CachedArtifacts(ctx context.Context, contextHash string) (Cached, error)
+}
+
+// Partial says why a successful run has the image only.
+type Partial struct {
+	Reason string
+	// Failed is set when a step failed: the ISO could not be made or did
+	// not boot. Such a run is never reused by the cache (the failure may be
+	// the machine's: a full disk, a slow boot), so an identical run builds
+	// again. Otherwise the pipeline's configuration decided it (no ISO
+	// builder, no boot tester), which the cache key includes: the run is
+	// reused, and a hit carries its reason over.
+	Failed bool
+}
+
+// Cached is an earlier run's result that a run with the same cache key
+// reuses.
+type Cached struct {
+	Run       int64
+	Artifacts []Artifact
+	// PartialReason is set when the cached run had the image only (for a
+	// reason its configuration decided): the reusing run says the same.
+	PartialReason string
 }
 
 // BuildContext is a rendered build context.

@@ -392,7 +392,7 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	if err := r.p.cfg.Store.RecordContextHash(ctx, r.rec.ID, key); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
 	}
-	from, arts, err := r.p.cfg.Store.CachedArtifacts(ctx, key)
+	cached, err := r.p.cfg.Store.CachedArtifacts(ctx, key)
 	switch {
 	case errors.Is(err, ErrNoCache):
 		return bctx, Next, nil
@@ -403,12 +403,17 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	for _, a := range r.arts {
 		have[a.Name] = true
 	}
-	arts, err = adoptCached(r.dir, arts, have)
+	arts, err := adoptCached(r.dir, cached.Artifacts, have)
 	if err != nil {
-		r.logs.Add(ctx, "info", fmt.Sprintf("cache of run %d is not usable (%v): building", from, err))
+		r.logs.Add(ctx, "info", fmt.Sprintf("cache of run %d is not usable (%v): building", cached.Run, err))
 		return bctx, Next, nil
 	}
-	r.logs.Add(ctx, "info", fmt.Sprintf("cache hit: run %d built the same context; reusing its %d artifacts", from, len(arts)))
+	r.logs.Add(ctx, "info", fmt.Sprintf("cache hit: run %d built the same context; reusing its %d artifacts", cached.Run, len(arts)))
+	if cached.PartialReason != "" {
+		if err := r.partial(ctx, Partial{Reason: cached.PartialReason}); err != nil {
+			return nil, "", err
+		}
+	}
 	for _, a := range arts {
 		if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
 			return nil, "", fmt.Errorf("record cached artifact: %w", err)
@@ -536,7 +541,7 @@ func (r *run) marker() string { return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d
 
 func (r *run) makeISO(ctx context.Context) (string, Event, error) {
 	if r.p.cfg.ISO == nil {
-		return "", SoftFail, r.partial(ctx, "ISO generation is not configured; the run publishes the image only")
+		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation is not configured; the run publishes the image only"})
 	}
 	path := filepath.Join(r.dir, "linux.iso")
 	err := r.p.cfg.ISO.Build(ctx, ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER", Marker: r.marker()},
@@ -545,7 +550,7 @@ func (r *run) makeISO(ctx context.Context) (string, Event, error) {
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()
 		}
-		return "", SoftFail, r.partial(ctx, "ISO generation failed: "+err.Error())
+		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation failed: " + err.Error(), Failed: true})
 	}
 	if err := r.addFileArtifact(ctx, "linux.iso", ArtifactISO); err != nil {
 		return "", "", err
@@ -555,7 +560,7 @@ func (r *run) makeISO(ctx context.Context) (string, Event, error) {
 
 func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
 	if r.p.cfg.Boot == nil {
-		return SoftFail, r.partial(ctx, "the boot test is not configured; the ISO was not booted")
+		return SoftFail, r.partial(ctx, Partial{Reason: "the boot test is not configured; the ISO was not booted"})
 	}
 	var failed []string
 	for _, fw := range r.p.cfg.Firmwares {
@@ -579,19 +584,19 @@ func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
 		r.logs.Add(ctx, "info", fmt.Sprintf("boot test (%s) passed: marker after %s", fw, took.Round(100*time.Millisecond)))
 	}
 	if len(failed) > 0 {
-		return SoftFail, r.mark(ctx, "the ISO did not boot ("+strings.Join(failed, ", ")+")")
+		return SoftFail, r.mark(ctx, Partial{Reason: "the ISO did not boot (" + strings.Join(failed, ", ") + ")", Failed: true})
 	}
 	return Next, nil
 }
 
 // partial warns and records that the run will end with the image only.
-func (r *run) partial(ctx context.Context, msg string) error {
-	r.warn(ctx, msg)
-	return r.mark(ctx, msg)
+func (r *run) partial(ctx context.Context, p Partial) error {
+	r.warn(ctx, p.Reason)
+	return r.mark(ctx, p)
 }
 
-func (r *run) mark(ctx context.Context, reason string) error {
-	if err := r.p.cfg.Store.MarkPartial(ctx, r.rec.ID, reason); err != nil {
+func (r *run) mark(ctx context.Context, p Partial) error {
+	if err := r.p.cfg.Store.MarkPartial(ctx, r.rec.ID, p); err != nil {
 		return fmt.Errorf("record partial result: %w", err)
 	}
 	return nil

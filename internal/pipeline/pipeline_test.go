@@ -67,10 +67,10 @@ func (m *memStore) RecordDiagnostics(_ context.Context, _ int64, d spec.Diagnost
 	m.diags = d
 	return nil
 }
-func (m *memStore) MarkPartial(_ context.Context, _ int64, reason string) error {
+func (m *memStore) MarkPartial(_ context.Context, _ int64, p Partial) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.partial = reason
+	m.partial = p.Reason
 	return nil
 }
 func (m *memStore) RecordContextHash(_ context.Context, _ int64, h string) error {
@@ -89,11 +89,11 @@ func (m *memStore) AddArtifact(_ context.Context, _ int64, a Artifact) error {
 	m.arts = append(m.arts, a)
 	return nil
 }
-func (m *memStore) CachedArtifacts(_ context.Context, h string) (int64, []Artifact, error) {
+func (m *memStore) CachedArtifacts(_ context.Context, h string) (Cached, error) {
 	if arts, ok := m.cache[h]; ok {
-		return 99, arts, nil
+		return Cached{Run: 99, Artifacts: arts}, nil
 	}
-	return 0, nil, ErrNoCache
+	return Cached{}, ErrNoCache
 }
 
 type fakeContext struct{ hash string }

@@ -75,7 +75,10 @@ type Run struct {
 	Diagnostics string `bun:"diagnostics,notnull"`
 	// PartialReason says why a successful run has the image only (the
 	// ISO or the boot test did not succeed): a neutral conclusion.
-	PartialReason   string `bun:"partial_reason,notnull"`
+	PartialReason string `bun:"partial_reason,notnull"`
+	// PartialFailed is set when the partial result comes from a failed
+	// step (not from the configuration): the cache never reuses the run.
+	PartialFailed   bool   `bun:"partial_failed,notnull"`
 	AnnotationsSent int    `bun:"annotations_sent,notnull"`
 	CommentID       *int64 `bun:"comment_id"`        // the bot's reply comment of a comment-triggered run
 	SourceComment   *int64 `bun:"source_comment_id"` // the comment that asked for the run

@@ -295,25 +295,40 @@ func (db *DB) SetDiagnostics(ctx context.Context, id int64, diagnosticsJSON stri
 	return db.setRunColumn(ctx, id, "diagnostics", diagnosticsJSON)
 }
 
-// SetPartialReason records why successful run id has the image only.
-func (db *DB) SetPartialReason(ctx context.Context, id int64, reason string) error {
-	return db.setRunColumn(ctx, id, "partial_reason", reason)
+// SetPartialReason records why successful run id has the image only;
+// failed says a step failed (the ISO, the boot test), which keeps the run
+// out of the cache.
+func (db *DB) SetPartialReason(ctx context.Context, id int64, reason string, failed bool) error {
+	return db.withRetry(ctx, "record partial result", func(ctx context.Context) error {
+		res, err := db.Bun.NewUpdate().Model((*Run)(nil)).
+			Set("partial_reason = ?", reason).Set("partial_failed = ?", failed).Set("updated_at = ?", db.utcNow()).
+			Where("id = ?", id).Exec(ctx)
+		if err != nil {
+			return err
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return fmt.Errorf("run %d: %w", id, ErrNotFound)
+		}
+		return nil
+	})
 }
 
-// LatestSuccessWithContext is the newest successful run whose build
-// context had hash (ErrNotFound when there is none).
-func (db *DB) LatestSuccessWithContext(ctx context.Context, hash string) (int64, error) {
+// LatestReusable is the newest run whose build context had hash and whose
+// result can be reused: successful, and not partial because a step failed
+// (ErrNotFound when there is none). It returns the run's id and its
+// partial reason (empty for a complete run).
+func (db *DB) LatestReusable(ctx context.Context, hash string) (id int64, partialReason string, err error) {
 	var runs []Run
-	err := db.withRetry(ctx, "cache lookup", func(ctx context.Context) error {
+	err = db.withRetry(ctx, "cache lookup", func(ctx context.Context) error {
 		runs = nil
-		return db.Bun.NewSelect().Model(&runs).Column("id").
-			Where("context_hash = ? AND status = ?", hash, StatusSuccess).OrderExpr("id DESC").Limit(1).Scan(ctx)
+		return db.Bun.NewSelect().Model(&runs).Column("id", "partial_reason").
+			Where("context_hash = ? AND status = ? AND NOT partial_failed", hash, StatusSuccess).OrderExpr("id DESC").Limit(1).Scan(ctx)
 	})
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	if len(runs) == 0 {
-		return 0, fmt.Errorf("run with context %s: %w", hash, ErrNotFound)
+		return 0, "", fmt.Errorf("run with context %s: %w", hash, ErrNotFound)
 	}
-	return runs[0].ID, nil
+	return runs[0].ID, runs[0].PartialReason, nil
 }
