@@ -48,7 +48,7 @@ func run(args []string) error {
 		}
 		var n, first int
 		if _, err := fmt.Sscan(args[1], &n); err != nil || n < 1 {
-			return fmt.Errorf("N: %q", args[1])
+			return fmt.Errorf("the number of deliveries N must be a positive integer, got %q", args[1])
 		}
 		if _, err := fmt.Sscan(args[2], &first); err != nil || first < 1 {
 			return fmt.Errorf("FIRST: %q", args[2])
@@ -65,7 +65,9 @@ func run(args []string) error {
 		for _, line := range strings.Split(string(b), "\n") {
 			if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
 				var kb int
-				fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+				if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb); err != nil {
+					return fmt.Errorf("VmHWM %q: %w", v, err)
+				}
 				fmt.Printf("%.1f\n", float64(kb)/1024)
 				return nil
 			}

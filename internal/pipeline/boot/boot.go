@@ -61,31 +61,13 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	if err := linkOrCopy(req.ISO, iso); err != nil {
 		return 0, fmt.Errorf("boot directory: %w", err)
 	}
-	args := []string{"-machine", "q35", "-accel", accel, "-m", fmt.Sprint(mem), "-smp", "2",
-		"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
-		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-		"-serial", "file:" + serial, "-drive", "file=" + iso + ",media=cdrom,readonly=on", "-boot", "d",
-		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}
-	if req.Firmware == pipeline.UEFI {
-		code, vars := t.OVMFCode, t.OVMFVars
-		if code == "" {
-			code = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-		}
-		if vars == "" {
-			vars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
-		}
-		// The variable store is written to: give QEMU its own copy.
-		tmpVars := filepath.Join(priv, "ovmf-vars.fd")
-		b, err := os.ReadFile(vars)
-		if err != nil {
-			return 0, fmt.Errorf("OVMF variables: %w", err)
-		}
-		if err := os.WriteFile(tmpVars, b, 0o600); err != nil {
-			return 0, fmt.Errorf("OVMF variables: %w", err)
-		}
-		args = append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+code, "-drive", "if=pflash,format=raw,file="+tmpVars)
+	args, err := t.args(req.Firmware, priv, iso, serial, mem, accel)
+	if err != nil {
+		return 0, err
 	}
-	_ = os.Remove(req.SerialLog)
+	if err := os.Remove(req.SerialLog); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return 0, fmt.Errorf("console log: %w", err)
+	}
 	defer func() {
 		if err := copyCapped(serial, req.SerialLog, MaxSerialBytes); err != nil && !errors.Is(err, os.ErrNotExist) {
 			log(fmt.Sprintf("boot (%s): keep the console log: %v", req.Firmware, err))
@@ -118,7 +100,24 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	watch := &serialWatch{path: serial, marker: []byte(req.Marker)}
+	return waitForMarker(ctx, bctx, cancel, exited, &serialWatch{path: serial, marker: []byte(req.Marker)}, waitOptions{
+		start: start, timeout: timeout, serial: serial, firmware: req.Firmware, log: log})
+}
+
+// waitOptions is what waitForMarker reports with.
+type waitOptions struct {
+	start    time.Time
+	timeout  time.Duration
+	serial   string
+	firmware pipeline.Firmware
+	log      func(string)
+}
+
+// waitForMarker watches the console until QEMU exits: the marker seen
+// before then is a pass. ctx is the caller's, bctx the boot's (with its
+// timeout, cancelled by cancel).
+func waitForMarker(ctx, bctx context.Context, cancel context.CancelFunc, exited <-chan error, watch *serialWatch, o waitOptions) (time.Duration, error) {
+	start, timeout, serial, log := o.start, o.timeout, o.serial, o.log
 	tick := time.NewTicker(250 * time.Millisecond)
 	defer tick.Stop()
 	var found time.Duration
@@ -141,12 +140,15 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 		case <-tick.C:
 			if watch.size() > MaxSerialBytes {
 				cancel()
-				<-exited
+				// QEMU's exit status after being killed says nothing more.
+				if err := <-exited; err != nil {
+					log(fmt.Sprintf("boot (%s): qemu stopped: %v", o.firmware, err))
+				}
 				return 0, fmt.Errorf("%w: the console wrote more than %d bytes", ErrNoMarker, MaxSerialBytes)
 			}
 			if found == 0 && watch.seen() {
 				found = time.Since(start)
-				log(fmt.Sprintf("boot (%s): marker after %s; waiting for power-off", req.Firmware, found.Round(100*time.Millisecond)))
+				log(fmt.Sprintf("boot (%s): marker after %s; waiting for power-off", o.firmware, found.Round(100*time.Millisecond)))
 				// The system powers itself off; do not wait long for it.
 				go func() {
 					select {
@@ -158,6 +160,37 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 			}
 		}
 	}
+}
+
+// args are QEMU's arguments for booting iso with firmware fw, its console
+// going to serial. UEFI gets its own copy of the variable store in priv.
+func (t *Tester) args(fw pipeline.Firmware, priv, iso, serial string, mem int, accel string) ([]string, error) {
+	args := []string{"-machine", "q35", "-accel", accel, "-m", fmt.Sprint(mem), "-smp", "2",
+		"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
+		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
+		"-serial", "file:" + serial, "-drive", "file=" + iso + ",media=cdrom,readonly=on", "-boot", "d",
+		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}
+	if fw != pipeline.UEFI {
+		return args, nil
+	}
+	code, vars := t.OVMFCode, t.OVMFVars
+	if code == "" {
+		code = "/usr/share/OVMF/OVMF_CODE_4M.fd"
+	}
+	if vars == "" {
+		vars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	}
+	// The variable store is written to: give QEMU its own copy.
+	tmpVars := filepath.Join(priv, "ovmf-vars.fd")
+	b, err := os.ReadFile(vars)
+	if err != nil {
+		return nil, fmt.Errorf("OVMF variables: %w", err)
+	}
+	if err := os.WriteFile(tmpVars, b, 0o600); err != nil {
+		return nil, fmt.Errorf("OVMF variables: %w", err)
+	}
+	return append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+code, "-drive", "if=pflash,format=raw,file="+tmpVars), nil
+
 }
 
 // linkOrCopy makes dst a hard link of src, or a copy on another file

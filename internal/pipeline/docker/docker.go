@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"io"
 	"strings"
 	"time"
@@ -246,7 +247,7 @@ func (e *Engine) Export(ctx context.Context, imageID string, w io.Writer) error 
 // never pulled: a missing base image is an error that says how to get it.
 func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 	insp, err := e.c.ImageInspect(ctx, ref)
-	if client.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return "", fmt.Errorf("the engine has no image %s (import it: bot base import %s)", ref, ref)
 	}
 	if err != nil {
@@ -261,7 +262,7 @@ func (e *Engine) HasImage(ctx context.Context, ref string) (bool, error) {
 	if err == nil {
 		return true, nil
 	}
-	if client.IsErrNotFound(err) {
+	if cerrdefs.IsNotFound(err) {
 		return false, nil
 	}
 	return false, fmt.Errorf("inspect %s: %w", ref, err)

@@ -4,12 +4,12 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	cerrdefs "github.com/containerd/errdefs"
 	"net/netip"
 	"os"
 	"strings"
 
 	"github.com/docker/docker/api/types/network"
-	"github.com/docker/docker/client"
 
 	"github.com/linux-builder/linux-builder/internal/proc"
 )
@@ -95,7 +95,7 @@ func (e *Engine) EnsureBuildNetwork(ctx context.Context, n BuildNetwork) error {
 	}
 	insp, err := e.c.NetworkInspect(ctx, n.Name, network.InspectOptions{})
 	switch {
-	case client.IsErrNotFound(err):
+	case cerrdefs.IsNotFound(err):
 		_, err = e.c.NetworkCreate(ctx, n.Name, network.CreateOptions{
 			Driver: "bridge",
 			IPAM:   &network.IPAM{Config: []network.IPAMConfig{{Subnet: n.Subnet.String()}}},
@@ -143,7 +143,7 @@ func (e *Engine) PrepareBuildNetwork(ctx context.Context, name string) error {
 	n.Name = name
 	insp, err := e.c.NetworkInspect(ctx, name, network.InspectOptions{})
 	switch {
-	case client.IsErrNotFound(err):
+	case cerrdefs.IsNotFound(err):
 	case err != nil:
 		return fmt.Errorf("inspect network %s: %w", name, err)
 	default:

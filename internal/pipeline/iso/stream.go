@@ -314,7 +314,7 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		if err := rw.count(hdr.Size); err != nil {
 			return err
 		}
-		var src io.Reader = body
+		src := io.Reader(body)
 		e := &entry{typ: tar.TypeReg, size: hdr.Size}
 		if recordFiles[name] {
 			// A record is read whole (it is small) and written from memory.
