@@ -1,12 +1,27 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"io"
 	"strings"
 	"testing"
 )
 
-// `bot serve` (and `bot worker`) refuse to start without the App's id,
-// key and webhook secret, naming what is missing.
+// testKey is a fresh RSA private key in PEM.
+func testKey(t *testing.T) string {
+	t.Helper()
+	key, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)}))
+}
+
+// What talks to GitHub as the App (`bot serve`, `bot worker`) needs the
+// App's id and key, naming what is missing; not the webhook secret.
 func TestAppConfigFromEnv(t *testing.T) {
 	ok := map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "key", "GITHUB_PRIVATE_KEY_PATH": "", "GITHUB_WEBHOOK_SECRET": "s"}
 	tests := []struct {
@@ -20,7 +35,7 @@ func TestAppConfigFromEnv(t *testing.T) {
 		{name: "negative app id", env: map[string]string{"GITHUB_APP_ID": "-4"}, want: "GITHUB_APP_ID is required"},
 		{name: "app id not a number", env: map[string]string{"GITHUB_APP_ID": "builder"}, want: "GITHUB_APP_ID"},
 		{name: "no key", env: map[string]string{"GITHUB_PRIVATE_KEY": ""}, want: "GITHUB_PRIVATE_KEY"},
-		{name: "no secret", env: map[string]string{"GITHUB_WEBHOOK_SECRET": ""}, want: "GITHUB_WEBHOOK_SECRET"},
+		{name: "no secret: a worker checks no signature", env: map[string]string{"GITHUB_WEBHOOK_SECRET": ""}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -35,5 +50,32 @@ func TestAppConfigFromEnv(t *testing.T) {
 				t.Fatalf("error %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// A worker with the App's id and key but no webhook secret keeps its
+// GitHub work (it used to drop it silently).
+func TestWorkerAppWithoutWebhookSecret(t *testing.T) {
+	t.Setenv("GITHUB_APP_ID", "7")
+	t.Setenv("GITHUB_PRIVATE_KEY", testKey(t))
+	t.Setenv("GITHUB_PRIVATE_KEY_PATH", "")
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "")
+	app, id := workerApp()
+	if app == nil || id != 7 {
+		t.Fatalf("worker without a webhook secret: app %v, id %d; want the App", app, id)
+	}
+}
+
+// `bot serve` receives webhooks: it still refuses to start without the
+// secret, and says so.
+func TestServeRequiresWebhookSecret(t *testing.T) {
+	t.Setenv("GITHUB_APP_ID", "7")
+	t.Setenv("GITHUB_PRIVATE_KEY", testKey(t))
+	t.Setenv("GITHUB_PRIVATE_KEY_PATH", "")
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "")
+	var stderr strings.Builder
+	code := run([]string{"serve", "--data-dir", t.TempDir(), "--database-url", "", "--workers", "0"}, strings.NewReader(""), io.Discard, &stderr)
+	if code != 2 || !strings.Contains(stderr.String(), "GITHUB_WEBHOOK_SECRET is required") {
+		t.Fatalf("serve without a secret: exit %d, %q", code, stderr.String())
 	}
 }

@@ -29,11 +29,14 @@ import (
 	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
-// appConfig is the GitHub App configuration, from the environment.
+// appConfig is what talks to GitHub as the App, from the environment: its
+// id and private key (and the API's URLs on GitHub Enterprise Server).
+// The webhook secret is not part of it: only a receiver checks signatures,
+// and a worker needs none.
 type appConfig struct {
-	appID                     int64
-	privateKey                []byte
-	secret, apiURL, uploadURL string
+	appID             int64
+	privateKey        []byte
+	apiURL, uploadURL string
 }
 
 func appConfigFromEnv() (appConfig, error) {
@@ -50,15 +53,12 @@ func appConfigFromEnv() (appConfig, error) {
 			return c, fmt.Errorf("GITHUB_PRIVATE_KEY_PATH: %w", err)
 		}
 	}
-	c.secret = os.Getenv("GITHUB_WEBHOOK_SECRET")
 	c.apiURL, c.uploadURL = os.Getenv("GITHUB_API_URL"), os.Getenv("GITHUB_UPLOAD_URL")
 	switch {
 	case c.appID <= 0:
 		return c, errors.New("GITHUB_APP_ID is required: the GitHub App's numeric id")
 	case len(c.privateKey) == 0:
 		return c, errors.New("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
-	case c.secret == "":
-		return c, errors.New("GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks")
 	}
 	return c, nil
 }
@@ -198,6 +198,10 @@ COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N" per hour).`,
 			if err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
+			secret := os.Getenv("GITHUB_WEBHOOK_SECRET")
+			if secret == "" {
+				return fmt.Errorf("%w: GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks", errUsage)
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			db, err := sf.openMigrated(ctx, migrate)
@@ -217,7 +221,7 @@ COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N" per hour).`,
 			// Group commit: concurrent deliveries share a transaction.
 			committer := store.NewCommitter(db, q, committers, maxBatch)
 			defer committer.Close()
-			wcfg := webhook.Config{Secret: ac.secret, Path: path, AppID: ac.appID, SpecPath: specPath,
+			wcfg := webhook.Config{Secret: secret, Path: path, AppID: ac.appID, SpecPath: specPath,
 				Store: db, Intake: committer, Logger: slog.Default()}
 			if err := webhook.LimitsFromEnv(&wcfg, os.Getenv); err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
