@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -122,5 +123,47 @@ func TestReceiverRefusesToStart(t *testing.T) {
 				t.Fatalf("started or failed otherwise: %v, want an error with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// The lean receiver on a database nobody migrated (MIGRATE unset) is not
+// ready, and says why.
+func TestReceiverNotReadyUnmigrated(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	db := storetest.PostgresUnmigrated(t)
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+	t.Setenv("GITHUB_APP_ID", "9")
+	t.Setenv("DATABASE_URL", db.ConnURL())
+	t.Setenv("MIGRATE", "")
+	t.Setenv("HOST", "127.0.0.1")
+	t.Setenv("PORT", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 503 || !strings.Contains(string(b), "never migrated") {
+				t.Fatalf("readyz on an unmigrated database: %d %q", resp.StatusCode, b)
+			}
+			return
+		}
+		if i > 100 {
+			t.Fatalf("receiver not listening: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
