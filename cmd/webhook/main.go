@@ -18,7 +18,9 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
@@ -28,6 +30,7 @@ import (
 	"syscall"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/buildinfo"
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -51,10 +54,34 @@ func main() {
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		slog.Error("linux-builder-webhook", "err", err)
 		os.Exit(1)
 	}
+}
+
+// program is the receiver's name in its messages.
+const program = "linux-builder-webhook"
+
+// run parses args (--version prints the build to stdout and returns) and
+// serves until ctx is done.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	version := fs.Bool("version", false, "print the version, the commit and the build date, and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if *version {
+		_, err := fmt.Fprint(stdout, buildinfo.Read().String(program))
+		return err
+	}
+	return serve(ctx)
 }
 
 func envInt(name string, def int) (int, error) {
@@ -69,7 +96,7 @@ func envInt(name string, def int) (int, error) {
 	return n, nil
 }
 
-func run(ctx context.Context) error {
+func serve(ctx context.Context) error {
 	secret := os.Getenv("GITHUB_WEBHOOK_SECRET")
 	if secret == "" {
 		return errors.New("GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks")

@@ -35,7 +35,7 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	t.Setenv("PORT", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
+	go func() { done <- run(ctx, nil, io.Discard) }()
 	base := "http://127.0.0.1:" + port
 	for i := 0; ; i++ {
 		resp, err := http.Get(base + "/readyz")
@@ -119,7 +119,7 @@ func TestReceiverRefusesToStart(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if err := run(context.Background(), nil, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("started or failed otherwise: %v, want an error with %q", err, tt.want)
 			}
 		})
@@ -144,7 +144,7 @@ func TestReceiverNotReadyUnmigrated(t *testing.T) {
 	t.Setenv("PORT", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
+	go func() { done <- run(ctx, nil, io.Discard) }()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -165,5 +165,19 @@ func TestReceiverNotReadyUnmigrated(t *testing.T) {
 			t.Fatalf("receiver not listening: %v", err)
 		}
 		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// --version prints the build (a test binary: "(devel)", "unknown") and
+// starts nothing: no secret or database is needed.
+func TestReceiverVersion(t *testing.T) {
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "")
+	t.Setenv("DATABASE_URL", "")
+	var out strings.Builder
+	if err := run(context.Background(), []string{"--version"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "linux-builder-webhook (devel)\n") || !strings.Contains(got, "\ncommit: unknown\n") {
+		t.Fatalf("--version printed %q", got)
 	}
 }
