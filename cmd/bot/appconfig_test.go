@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/pem"
 	"io"
 	"strings"
@@ -23,7 +24,7 @@ func testKey(t *testing.T) string {
 // What talks to GitHub as the App (`bot serve`, `bot worker`) needs the
 // App's id and key, naming what is missing; not the webhook secret.
 func TestAppConfigFromEnv(t *testing.T) {
-	ok := map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": "key", "GITHUB_PRIVATE_KEY_PATH": "", "GITHUB_WEBHOOK_SECRET": "s"}
+	ok := map[string]string{"GITHUB_APP_ID": "1", "GITHUB_PRIVATE_KEY": testKey(t), "GITHUB_PRIVATE_KEY_PATH": "", "GITHUB_WEBHOOK_SECRET": "s"}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -34,7 +35,8 @@ func TestAppConfigFromEnv(t *testing.T) {
 		{name: "app id zero", env: map[string]string{"GITHUB_APP_ID": "0"}, want: "GITHUB_APP_ID is required"},
 		{name: "negative app id", env: map[string]string{"GITHUB_APP_ID": "-4"}, want: "GITHUB_APP_ID is required"},
 		{name: "app id not a number", env: map[string]string{"GITHUB_APP_ID": "builder"}, want: "GITHUB_APP_ID"},
-		{name: "no key", env: map[string]string{"GITHUB_PRIVATE_KEY": ""}, want: "GITHUB_PRIVATE_KEY"},
+		{name: "no key", env: map[string]string{"GITHUB_PRIVATE_KEY": ""}, want: "GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required"},
+		{name: "not a key", env: map[string]string{"GITHUB_PRIVATE_KEY": "key"}, want: "GITHUB_PRIVATE_KEY: want"},
 		{name: "no secret: a worker checks no signature", env: map[string]string{"GITHUB_WEBHOOK_SECRET": ""}},
 	}
 	for _, tt := range tests {
@@ -77,5 +79,26 @@ func TestServeRequiresWebhookSecret(t *testing.T) {
 	code := run([]string{"serve", "--data-dir", t.TempDir(), "--database-url", "", "--workers", "0"}, strings.NewReader(""), io.Discard, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "GITHUB_WEBHOOK_SECRET is required") {
 		t.Fatalf("serve without a secret: exit %d, %q", code, stderr.String())
+	}
+}
+
+// The App's key may be given as the PEM GitHub hands out, as that PEM on
+// one line with \n escapes, or base64-encoded (as Probot takes it): the
+// worker gets a usable App from each.
+func TestWorkerAppKeyForms(t *testing.T) {
+	pemKey := testKey(t)
+	for name, v := range map[string]string{
+		"PEM":        pemKey,
+		`\n-escaped`: strings.ReplaceAll(strings.TrimSpace(pemKey), "\n", `\n`),
+		"base64":     base64.StdEncoding.EncodeToString([]byte(pemKey)),
+	} {
+		t.Run(name, func(t *testing.T) {
+			t.Setenv("GITHUB_APP_ID", "7")
+			t.Setenv("GITHUB_PRIVATE_KEY", v)
+			t.Setenv("GITHUB_PRIVATE_KEY_PATH", "")
+			if app, _ := workerApp(); app == nil {
+				t.Fatal("no App from the key")
+			}
+		})
 	}
 }

@@ -47,19 +47,14 @@ func appConfigFromEnv() (appConfig, error) {
 			return c, fmt.Errorf("GITHUB_APP_ID %q: %w", v, err)
 		}
 	}
-	c.privateKey = []byte(os.Getenv("GITHUB_PRIVATE_KEY"))
-	if p := os.Getenv("GITHUB_PRIVATE_KEY_PATH"); p != "" && len(c.privateKey) == 0 {
-		if c.privateKey, err = os.ReadFile(p); err != nil {
-			return c, fmt.Errorf("GITHUB_PRIVATE_KEY_PATH: %w", err)
-		}
+	if c.appID <= 0 {
+		return c, errors.New("GITHUB_APP_ID is required: the GitHub App's numeric id")
+	}
+	// PEM, PEM with \n escapes, or base64 (github.DecodePrivateKey).
+	if c.privateKey, err = github.PrivateKeyFromEnv(os.Getenv); err != nil {
+		return c, err
 	}
 	c.apiURL, c.uploadURL = os.Getenv("GITHUB_API_URL"), os.Getenv("GITHUB_UPLOAD_URL")
-	switch {
-	case c.appID <= 0:
-		return c, errors.New("GITHUB_APP_ID is required: the GitHub App's numeric id")
-	case len(c.privateKey) == 0:
-		return c, errors.New("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
-	}
 	return c, nil
 }
 
