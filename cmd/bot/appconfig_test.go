@@ -6,9 +6,12 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/pem"
+	"flag"
 	"io"
 	"strings"
 	"testing"
+
+	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // testKey is a fresh RSA private key in PEM.
@@ -100,5 +103,23 @@ func TestWorkerAppKeyForms(t *testing.T) {
 				t.Fatal("no App from the key")
 			}
 		})
+	}
+}
+
+// `bot serve` takes every receiver setting the lean receiver takes, by
+// the same flag (one definition: webhook.Settings).
+func TestServeTakesTheReceiverSettings(t *testing.T) {
+	fs := flag.NewFlagSet("receiver", flag.ContinueOnError)
+	webhook.SettingsFromEnv(func(string) string { return "" }, false).Register(fs)
+	serve := newServeCmd()
+	n := 0
+	fs.VisitAll(func(f *flag.Flag) {
+		n++
+		if serve.Flags().Lookup(f.Name) == nil {
+			t.Errorf("bot serve has no --%s", f.Name)
+		}
+	})
+	if n < 10 {
+		t.Fatalf("%d receiver flags", n)
 	}
 }

@@ -181,3 +181,61 @@ func TestReceiverVersion(t *testing.T) {
 		t.Fatalf("--version printed %q", got)
 	}
 }
+
+// The receiver takes its settings as flags too (webhook.Settings, as
+// `bot serve`): here the app id, path, address and migration come from
+// flags, with the environment saying otherwise or nothing.
+func TestReceiverFlags(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	db := storetest.PostgresUnmigrated(t)
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+	t.Setenv("GITHUB_APP_ID", "")
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("WEBHOOK_PATH", "/elsewhere")
+	t.Setenv("MIGRATE", "false")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--app-id", "9", "--path", "/hooks", "--addr", addr, "--database-url", db.ConnURL(), "--migrate"}, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i > 200 {
+			t.Fatalf("receiver not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	body := []byte(`{"zen":"hi"}`)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "star")
+	req.Header.Set("X-GitHub-Delivery", "f-1")
+	req.Header.Set("X-Hub-Signature-256", webhook.Sign("s3cret", body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("delivery on --path: %d", resp.StatusCode)
+	}
+	if d, err := db.Delivery(context.Background(), 9, "f-1"); err != nil || d.Event != "star" {
+		t.Fatalf("delivery recorded under --app-id 9: %+v %v", d, err)
+	}
+}
