@@ -62,3 +62,41 @@ func TestServeIntakeOnlyWithFlags(t *testing.T) {
 		t.Fatalf("delivery on --path: %d", resp.StatusCode)
 	}
 }
+
+// `bot serve --migrate=false` on a database nobody migrated starts but is
+// not ready, and /readyz says why.
+func TestServeNotReadyUnmigrated(t *testing.T) {
+	t.Setenv("GITHUB_APP_ID", "5")
+	t.Setenv("GITHUB_PRIVATE_KEY", testKey(t))
+	t.Setenv("GITHUB_PRIVATE_KEY_PATH", "")
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+	addr := freeAddr(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	exited := make(chan int, 1)
+	var stderr bytes.Buffer
+	go func() {
+		exited <- runContext(ctx, []string{"serve", "--workers", "0", "--migrate=false", "--addr", addr, "--database-url", "",
+			"--data-dir", t.TempDir(), "--log-level", "error"}, strings.NewReader(""), io.Discard, &stderr)
+	}()
+	defer func() {
+		cancel()
+		if code := <-exited; code != 0 {
+			t.Errorf("serve exited %d: %s", code, stderr.String())
+		}
+	}()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 503 || !strings.Contains(string(b), "never migrated") {
+				t.Fatalf("readyz on an unmigrated database: %d %q", resp.StatusCode, b)
+			}
+			return
+		}
+		if i > 300 {
+			t.Fatalf("serve not listening: %v\n%s", err, stderr.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
