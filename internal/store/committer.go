@@ -163,7 +163,9 @@ func (c *Committer) recoverBatch(batch []*pendingIntake) {
 	}
 	ids := make([]string, len(batch))
 	for i, p := range batch {
-		ids[i] = p.item.Delivery.DeliveryID
+		if p.item != nil && p.item.Delivery != nil {
+			ids[i] = p.item.Delivery.DeliveryID
+		}
 	}
 	c.db.log.Error("intake batch panicked; its deliveries are refused", "deliveries", ids,
 		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))

@@ -20,7 +20,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"strings"
 	"time"
 
@@ -303,25 +302,6 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced, "cancelled": res.Cancelled})
 	}
 	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": dec.Outcome, "reason": dec.Reason, "cancelled": res.Cancelled})
-}
-
-// recoverPanics answers a request whose handler panicked with 500 (the
-// delivery is not acknowledged: GitHub shows it failed, and it can be
-// redelivered) and logs the panic with the delivery id and the stack; the
-// process goes on serving.
-func recoverPanics(log *slog.Logger) fiber.Handler {
-	return func(c *fiber.Ctx) (err error) {
-		defer func() {
-			r := recover()
-			if r == nil {
-				return
-			}
-			log.ErrorContext(c.UserContext(), "request handler panicked", "delivery", c.Get("X-GitHub-Delivery"),
-				"event", c.Get("X-GitHub-Event"), "path", c.Path(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
-			err = c.Status(fiber.StatusInternalServerError).SendString("internal error; please redeliver")
-		}()
-		return c.Next()
-	}
 }
 
 // transientError marks a decision that failed for a reason worth a
