@@ -66,6 +66,7 @@ image and a bootable ISO, and reports every step on GitHub.
 Environment:
   LOG_FORMAT  text, json or auto (text on a terminal, JSON otherwise)
   LOG_LEVEL   debug, info, warn or error (default info)`,
+		Version:       versionText(),
 		SilenceUsage:  true,
 		SilenceErrors: true,
 		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
@@ -77,12 +78,13 @@ Environment:
 			return nil
 		},
 	}
+	root.SetVersionTemplate("{{.Version}}")
 	root.SetIn(stdin)
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	root.PersistentFlags().StringVar(&logOpts.Format, "log-format", logOpts.Format, "log format: text, json or auto (env LOG_FORMAT)")
 	root.PersistentFlags().StringVar(&logOpts.Level, "log-level", logOpts.Level, "log level: debug, info, warn, error (env LOG_LEVEL)")
-	root.AddCommand(newValidateCmd(), newSchemaCmd(), newRenderCmd(), newMigrateCmd(), newBuildCmd(), newBaseCmd(), newWorkerCmd(), newServeCmd(), newInstallationCmd(), newGenerateCmd(), newNetworkCmd())
+	root.AddCommand(newValidateCmd(), newSchemaCmd(), newRenderCmd(), newMigrateCmd(), newBuildCmd(), newBaseCmd(), newWorkerCmd(), newServeCmd(), newInstallationCmd(), newGenerateCmd(), newNetworkCmd(), newVersionCmd())
 	return root
 }

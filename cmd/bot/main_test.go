@@ -288,3 +288,18 @@ func TestGenerate(t *testing.T) {
 		t.Fatalf("never valid: exit %d\n%s\n%s", code, out, stderr)
 	}
 }
+
+// `bot --version` and `bot version` print the same build facts; a test
+// binary has no VCS stamp, so the gaps read "(devel)" and "unknown".
+func TestVersion(t *testing.T) {
+	for _, args := range [][]string{{"--version"}, {"version"}} {
+		var stdout, stderr bytes.Buffer
+		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
+		}
+		if got := stdout.String(); !strings.HasPrefix(got, "bot ") || !strings.Contains(got, "\ncommit: ") ||
+			!strings.Contains(got, "\nbuild date: ") || got != versionText() {
+			t.Fatalf("%v printed %q", args, got)
+		}
+	}
+}

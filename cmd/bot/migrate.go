@@ -22,6 +22,12 @@ type storeFlags struct {
 
 func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.url, "database-url", os.Getenv("DATABASE_URL"), "postgres:// URL (env DATABASE_URL); empty means a SQLite file in --data-dir")
+	f.registerDataDir(cmd)
+}
+
+// registerDataDir registers --data-dir alone (serve takes --database-url
+// from webhook.Settings).
+func (f *storeFlags) registerDataDir(cmd *cobra.Command) {
 	def := os.Getenv("DATA_DIR")
 	if def == "" {
 		def = "data"

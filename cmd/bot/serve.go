@@ -29,37 +29,41 @@ import (
 	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
-// appConfig is the GitHub App configuration, from the environment.
+// appConfig is what talks to GitHub as the App, from the environment: its
+// id and private key (and the API's URLs on GitHub Enterprise Server).
+// The webhook secret is not part of it: only a receiver checks signatures,
+// and a worker needs none.
 type appConfig struct {
-	appID                     int64
-	privateKey                []byte
-	secret, apiURL, uploadURL string
+	appID             int64
+	privateKey        []byte
+	apiURL, uploadURL string
 }
 
+// appConfigFromEnv is the App of GITHUB_APP_ID (what `bot worker` uses).
 func appConfigFromEnv() (appConfig, error) {
-	var c appConfig
-	var err error
+	var appID int64
 	if v := os.Getenv("GITHUB_APP_ID"); v != "" {
-		if c.appID, err = strconv.ParseInt(v, 10, 64); err != nil {
-			return c, fmt.Errorf("GITHUB_APP_ID %q: %w", v, err)
+		var err error
+		if appID, err = strconv.ParseInt(v, 10, 64); err != nil {
+			return appConfig{}, fmt.Errorf("GITHUB_APP_ID %q: %w", v, err)
 		}
 	}
-	c.privateKey = []byte(os.Getenv("GITHUB_PRIVATE_KEY"))
-	if p := os.Getenv("GITHUB_PRIVATE_KEY_PATH"); p != "" && len(c.privateKey) == 0 {
-		if c.privateKey, err = os.ReadFile(p); err != nil {
-			return c, fmt.Errorf("GITHUB_PRIVATE_KEY_PATH: %w", err)
-		}
-	}
-	c.secret = os.Getenv("GITHUB_WEBHOOK_SECRET")
-	c.apiURL, c.uploadURL = os.Getenv("GITHUB_API_URL"), os.Getenv("GITHUB_UPLOAD_URL")
-	switch {
-	case c.appID <= 0:
+	return appConfigFor(appID)
+}
+
+// appConfigFor is the App appID with its key and API URLs from the
+// environment (`bot serve` takes the id from webhook.Settings).
+func appConfigFor(appID int64) (appConfig, error) {
+	c := appConfig{appID: appID}
+	if c.appID <= 0 {
 		return c, errors.New("GITHUB_APP_ID is required: the GitHub App's numeric id")
-	case len(c.privateKey) == 0:
-		return c, errors.New("GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH is required")
-	case c.secret == "":
-		return c, errors.New("GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks")
 	}
+	// PEM, PEM with \n escapes, or base64 (github.DecodePrivateKey).
+	var err error
+	if c.privateKey, err = github.PrivateKeyFromEnv(os.Getenv); err != nil {
+		return c, err
+	}
+	c.apiURL, c.uploadURL = os.Getenv("GITHUB_API_URL"), os.Getenv("GITHUB_UPLOAD_URL")
 	return c, nil
 }
 
@@ -172,35 +176,38 @@ func (w *githubWork) attach(q *queue.Queue) {
 
 func newServeCmd() *cobra.Command {
 	var (
-		sf         storeFlags
-		pf         pipelineFlags
-		workers    int
-		migrate    bool
-		path, addr string
-		specPath   string
-		debugAddr  string
-		committers int
-		maxBatch   int
+		sf        storeFlags
+		pf        pipelineFlags
+		workers   int
+		debugAddr string
+		// The receiver's settings, shared with cmd/webhook.
+		rs = webhook.SettingsFromEnv(os.Getenv, true)
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
 		Short: "Run the GitHub App: webhook intake and, by default, an in-process build worker",
 		Long: `Serve receives GitHub webhooks on --path, records every delivery durably and
 queues the builds they ask for; with --workers > 0 (default 1) it also runs
-builds. Configuration: GITHUB_APP_ID, GITHUB_PRIVATE_KEY or
-GITHUB_PRIVATE_KEY_PATH, GITHUB_WEBHOOK_SECRET, GITHUB_API_URL and
-GITHUB_UPLOAD_URL (GitHub Enterprise Server), DATABASE_URL, DATA_DIR, HOST, PORT,
-WEBHOOK_BODY_BUDGET, WEBHOOK_MAX_CONNS, WEBHOOK_REPLAY_WINDOW;
-COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N" per hour).`,
+builds. The receiver's settings are the flags below, each defaulting to
+its environment variable, as the lean receiver (linux-builder-webhook)
+takes them; GITHUB_WEBHOOK_SECRET is environment only. The App's key:
+GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH (PEM, PEM with \n escapes,
+or base64); GITHUB_API_URL and GITHUB_UPLOAD_URL (GitHub Enterprise
+Server); DATA_DIR; COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
+per hour). See the README's "Running the GitHub App".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			ac, err := appConfigFromEnv()
+			if err := rs.Validate(); err != nil {
+				return fmt.Errorf("%w: %w", errUsage, err)
+			}
+			ac, err := appConfigFor(rs.AppID)
 			if err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
+			sf.url = rs.DatabaseURL
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
-			db, err := sf.openMigrated(ctx, migrate)
+			db, err := sf.openMigrated(ctx, rs.Migrate)
 			if err != nil {
 				return err
 			}
@@ -215,13 +222,10 @@ COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N" per hour).`,
 			}
 			defer closeQueue()
 			// Group commit: concurrent deliveries share a transaction.
-			committer := store.NewCommitter(db, q, committers, maxBatch)
+			committer := store.NewCommitter(db, q, rs.Committers, rs.Batch)
 			defer committer.Close()
-			wcfg := webhook.Config{Secret: ac.secret, Path: path, AppID: ac.appID, SpecPath: specPath,
-				Store: db, Intake: committer, Logger: slog.Default()}
-			if err := webhook.LimitsFromEnv(&wcfg, os.Getenv); err != nil {
-				return fmt.Errorf("%w: %w", errUsage, err)
-			}
+			wcfg := webhook.Config{Store: db, Intake: committer, Logger: slog.Default()}
+			rs.Apply(&wcfg)
 			app, err := webhook.New(wcfg)
 			if err != nil {
 				return err
@@ -234,11 +238,11 @@ COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N" per hour).`,
 					}
 				}()
 			}
-			ln, err := net.Listen("tcp", addr)
+			ln, err := net.Listen("tcp", rs.Addr)
 			if err != nil {
-				return fmt.Errorf("listen %s: %w", addr, err)
+				return fmt.Errorf("listen %s: %w", rs.Addr, err)
 			}
-			slog.Info("serving", "addr", ln.Addr().String(), "path", path, "workers", workers, "database", db.URL)
+			slog.Info("serving", "addr", ln.Addr().String(), "path", wcfg.Path, "workers", workers, "database", db.URL)
 			if err := webhook.Serve(ctx, app, ln); err != nil {
 				if ctx.Err() == nil {
 					return err
@@ -251,19 +255,10 @@ COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N" per hour).`,
 			return q.Stop(stopCtx)
 		},
 	}
-	sf.register(cmd)
+	rs.Register(cmd.Flags())
+	sf.registerDataDir(cmd)
 	pf.register(cmd.Flags())
-	host, port := os.Getenv("HOST"), os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
-	cmd.Flags().StringVar(&addr, "addr", net.JoinHostPort(host, port), "listen address (env HOST, PORT)")
-	cmd.Flags().StringVar(&path, "path", "/webhook", "webhook path")
-	cmd.Flags().StringVar(&specPath, "spec-path", "linux-build.yaml", "path of the spec in repositories")
 	cmd.Flags().IntVar(&workers, "workers", 1, "in-process build workers (0: intake only)")
-	cmd.Flags().BoolVar(&migrate, "migrate", true, "apply pending migrations at start")
-	cmd.Flags().IntVar(&committers, "intake-committers", 2, "transactions recording deliveries at once (group commit)")
-	cmd.Flags().IntVar(&maxBatch, "intake-batch", 256, "most deliveries recorded in one transaction")
 	cmd.Flags().StringVar(&debugAddr, "debug-addr", "", "serve Go profiles (/debug/pprof) on this address, e.g. 127.0.0.1:6060")
 	return cmd
 }

@@ -5,29 +5,28 @@
 // can be run (and restarted) apart from the workers (`bot worker`), which
 // decide deferred deliveries and run the builds from the same database.
 //
-// Configuration (environment): GITHUB_WEBHOOK_SECRET (required),
-// GITHUB_APP_ID (required), DATABASE_URL (PostgreSQL, required: the
-// receiver shares it with the workers, and links no SQLite), HOST, PORT,
-// WEBHOOK_PATH, SPEC_PATH, LOG_FORMAT, LOG_LEVEL, MIGRATE (apply pending
-// migrations at start: true or false, default false), INTAKE_COMMITTERS,
-// INTAKE_BATCH, WEBHOOK_BODY_BUDGET, WEBHOOK_MAX_CONNS,
-// WEBHOOK_REPLAY_WINDOW (see webhook.LimitsFromEnv), GOGC (default 50,
-// see main).
+// Configuration: the flags and environment variables of webhook.Settings
+// (the same as `bot serve`'s, read the same way; MIGRATE defaults to
+// false here), LOG_FORMAT and LOG_LEVEL, and GOGC (default 50, see main).
+// DATABASE_URL must name PostgreSQL: the receiver shares it with the
+// workers, and links no SQLite. --version prints the build.
 package main
 
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"syscall"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/buildinfo"
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -51,64 +50,51 @@ func main() {
 	slog.SetDefault(logger)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx); err != nil {
+	if err := run(ctx, os.Args[1:], os.Stdout); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return
+		}
 		slog.Error("linux-builder-webhook", "err", err)
 		os.Exit(1)
 	}
 }
 
-func envInt(name string, def int) (int, error) {
-	v := os.Getenv(name)
-	if v == "" {
-		return def, nil
+// program is the receiver's name in its messages.
+const program = "linux-builder-webhook"
+
+// run reads the settings from the environment and args (--version
+// prints the build to stdout and returns) and serves until ctx is done.
+func run(ctx context.Context, args []string, stdout io.Writer) error {
+	rs := webhook.SettingsFromEnv(os.Getenv, false)
+	fs := flag.NewFlagSet(program, flag.ContinueOnError)
+	rs.Register(fs)
+	version := fs.Bool("version", false, "print the version, the commit and the build date, and exit")
+	if err := fs.Parse(args); err != nil {
+		return err
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil {
-		return 0, fmt.Errorf("%s %q: %w", name, v, err)
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
-	return n, nil
+	if *version {
+		_, err := fmt.Fprint(stdout, buildinfo.Read().String(program))
+		return err
+	}
+	if err := rs.Validate(); err != nil {
+		return err
+	}
+	if rs.DatabaseURL == "" {
+		return errors.New("DATABASE_URL (--database-url) is required: the receiver records deliveries in the PostgreSQL database its workers share")
+	}
+	return serve(ctx, rs)
 }
 
-func run(ctx context.Context) error {
-	secret := os.Getenv("GITHUB_WEBHOOK_SECRET")
-	if secret == "" {
-		return errors.New("GITHUB_WEBHOOK_SECRET is required: the bot does not accept unsigned webhooks")
-	}
-	// Delivery ids are unique per app: without the app's id, deliveries
-	// of two apps (or a replay across them) could not be told apart.
-	appID, err := envInt("GITHUB_APP_ID", 0)
-	if err != nil {
-		return err
-	}
-	if appID <= 0 {
-		return errors.New("GITHUB_APP_ID is required: the GitHub App's numeric id (deliveries are recorded and deduplicated per app)")
-	}
-	committers, err := envInt("INTAKE_COMMITTERS", 2)
-	if err != nil {
-		return err
-	}
-	batch, err := envInt("INTAKE_BATCH", 256)
-	if err != nil {
-		return err
-	}
-	port := os.Getenv("PORT")
-	if port == "" {
-		port = "8080"
-	}
-	var cfg webhook.Config
-	if err := webhook.LimitsFromEnv(&cfg, os.Getenv); err != nil {
-		return err
-	}
-	dbURL := os.Getenv("DATABASE_URL")
-	if dbURL == "" {
-		return errors.New("DATABASE_URL is required: the receiver records deliveries in the PostgreSQL database its workers share")
-	}
-	db, err := store.Open(ctx, store.Config{URL: dbURL})
+func serve(ctx context.Context, rs *webhook.Settings) error {
+	db, err := store.Open(ctx, store.Config{URL: rs.DatabaseURL})
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if os.Getenv("MIGRATE") == "true" {
+	if rs.Migrate {
 		if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
 			return err
 		}
@@ -117,24 +103,19 @@ func run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	committer := store.NewCommitter(db, q, committers, batch)
+	committer := store.NewCommitter(db, q, rs.Committers, rs.Batch)
 	defer committer.Close()
-	path := os.Getenv("WEBHOOK_PATH")
-	if path == "" {
-		path = "/webhook"
-	}
-	cfg.Secret, cfg.Path, cfg.AppID, cfg.SpecPath = secret, path, int64(appID), os.Getenv("SPEC_PATH")
-	cfg.Store, cfg.Intake, cfg.Logger, cfg.LeanMemory = db, committer, slog.Default(), true
+	cfg := webhook.Config{Store: db, Intake: committer, Logger: slog.Default(), LeanMemory: true}
+	rs.Apply(&cfg)
 	app, err := webhook.New(cfg)
 	if err != nil {
 		return err
 	}
-	addr := net.JoinHostPort(os.Getenv("HOST"), port)
-	ln, err := net.Listen("tcp", addr)
+	ln, err := net.Listen("tcp", rs.Addr)
 	if err != nil {
-		return fmt.Errorf("listen %s: %w", addr, err)
+		return fmt.Errorf("listen %s: %w", rs.Addr, err)
 	}
-	slog.Info("receiving webhooks", "addr", ln.Addr().String(), "path", path, "database", db.URL)
+	slog.Info("receiving webhooks", "addr", ln.Addr().String(), "path", cfg.Path, "database", db.URL)
 	err = webhook.Serve(ctx, app, ln)
 	slog.Info("stopped")
 	return err

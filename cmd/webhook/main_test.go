@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -34,7 +35,7 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	t.Setenv("PORT", port)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
+	go func() { done <- run(ctx, nil, io.Discard) }()
 	base := "http://127.0.0.1:" + port
 	for i := 0; ; i++ {
 		resp, err := http.Get(base + "/readyz")
@@ -118,9 +119,123 @@ func TestReceiverRefusesToStart(t *testing.T) {
 			for k, v := range tt.env {
 				t.Setenv(k, v)
 			}
-			if err := run(context.Background()); err == nil || !strings.Contains(err.Error(), tt.want) {
+			if err := run(context.Background(), nil, io.Discard); err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("started or failed otherwise: %v, want an error with %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// The lean receiver on a database nobody migrated (MIGRATE unset) is not
+// ready, and says why.
+func TestReceiverNotReadyUnmigrated(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	db := storetest.PostgresUnmigrated(t)
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+	t.Setenv("GITHUB_APP_ID", "9")
+	t.Setenv("DATABASE_URL", db.ConnURL())
+	t.Setenv("MIGRATE", "")
+	t.Setenv("HOST", "127.0.0.1")
+	t.Setenv("PORT", port)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, nil, io.Discard) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://127.0.0.1:" + port + "/readyz")
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 503 || !strings.Contains(string(b), "never migrated") {
+				t.Fatalf("readyz on an unmigrated database: %d %q", resp.StatusCode, b)
+			}
+			return
+		}
+		if i > 100 {
+			t.Fatalf("receiver not listening: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// --version prints the build (a test binary: "(devel)", "unknown") and
+// starts nothing: no secret or database is needed.
+func TestReceiverVersion(t *testing.T) {
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "")
+	t.Setenv("DATABASE_URL", "")
+	var out strings.Builder
+	if err := run(context.Background(), []string{"--version"}, &out); err != nil {
+		t.Fatal(err)
+	}
+	if got := out.String(); !strings.HasPrefix(got, "linux-builder-webhook (devel)\n") || !strings.Contains(got, "\ncommit: unknown\n") {
+		t.Fatalf("--version printed %q", got)
+	}
+}
+
+// The receiver takes its settings as flags too (webhook.Settings, as
+// `bot serve`): here the app id, path, address and migration come from
+// flags, with the environment saying otherwise or nothing.
+func TestReceiverFlags(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	db := storetest.PostgresUnmigrated(t)
+	t.Setenv("GITHUB_WEBHOOK_SECRET", "s3cret")
+	t.Setenv("GITHUB_APP_ID", "")
+	t.Setenv("DATABASE_URL", "")
+	t.Setenv("WEBHOOK_PATH", "/elsewhere")
+	t.Setenv("MIGRATE", "false")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{"--app-id", "9", "--path", "/hooks", "--addr", addr, "--database-url", db.ConnURL(), "--migrate"}, io.Discard)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("shutdown: %v", err)
+		}
+	}()
+	for i := 0; ; i++ {
+		resp, err := http.Get("http://" + addr + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				break
+			}
+		}
+		if i > 200 {
+			t.Fatalf("receiver not ready: %v", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	body := []byte(`{"zen":"hi"}`)
+	req, _ := http.NewRequest(http.MethodPost, "http://"+addr+"/hooks", bytes.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "star")
+	req.Header.Set("X-GitHub-Delivery", "f-1")
+	req.Header.Set("X-Hub-Signature-256", webhook.Sign("s3cret", body))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 202 {
+		t.Fatalf("delivery on --path: %d", resp.StatusCode)
+	}
+	if d, err := db.Delivery(context.Background(), 9, "f-1"); err != nil || d.Event != "star" {
+		t.Fatalf("delivery recorded under --app-id 9: %+v %v", d, err)
 	}
 }

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"time"
 )
@@ -136,10 +138,39 @@ func (c *Committer) commit(batch []*pendingIntake) {
 	if len(items) == 0 {
 		return
 	}
+	defer c.recoverBatch(live)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	res, errs := c.db.IntakeBatch(ctx, items, c.jobs)
 	for i, p := range live {
 		p.done <- intakeOutcome{res: res[i], err: errs[i]}
+	}
+}
+
+// ErrIntakePanic is returned for the deliveries of a batch whose commit
+// panicked: the transaction was rolled back (nothing of the batch is
+// written), and the committer goes on with the next batch.
+var ErrIntakePanic = errors.New("recording the delivery failed unexpectedly (a panic)")
+
+// recoverBatch, deferred by commit, turns a panic while committing batch
+// into ErrIntakePanic for each of its waiters (none was answered: they
+// are answered only after IntakeBatch returns), logged with their
+// delivery ids, so the committer goroutine lives on.
+func (c *Committer) recoverBatch(batch []*pendingIntake) {
+	r := recover()
+	if r == nil {
+		return
+	}
+	ids := make([]string, len(batch))
+	for i, p := range batch {
+		if p.item != nil && p.item.Delivery != nil {
+			ids[i] = p.item.Delivery.DeliveryID
+		}
+	}
+	c.db.log.Error("intake batch panicked; its deliveries are refused", "deliveries", ids,
+		"panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+	err := fmt.Errorf("%w: %v", ErrIntakePanic, r)
+	for _, p := range batch {
+		p.done <- intakeOutcome{err: err}
 	}
 }

@@ -3,14 +3,18 @@ package store
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"io/fs"
 	"strings"
+	"time"
 
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/riverqueue/river/riverdriver/riverdatabasesql"
 	"github.com/riverqueue/river/rivermigrate"
 	"github.com/uptrace/bun/migrate"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
 )
 
 // RiverDriver returns River's driver for db: the same *sql.DB, so River's
@@ -136,7 +140,7 @@ func (db *DB) MigrationsStatus(ctx context.Context, all fs.FS) ([]MigrationStatu
 		return nil, fmt.Errorf("river migrations: %w", err)
 	}
 	existing, err := rm.ExistingVersions(ctx)
-	if err != nil && !strings.Contains(err.Error(), "does not exist") && !strings.Contains(err.Error(), "no such table") {
+	if err != nil && !missingTable(err) {
 		return nil, fmt.Errorf("river migration status: %w", err)
 	}
 	have := map[int]bool{}
@@ -147,4 +151,83 @@ func (db *DB) MigrationsStatus(ctx context.Context, all fs.FS) ([]MigrationStatu
 		out = append(out, MigrationStatus{Name: fmt.Sprintf("river_%03d_%s", v.Version, v.Name), Applied: have[v.Version]})
 	}
 	return out, nil
+}
+
+// ErrSchemaNotCurrent is returned by Ready when the database lacks
+// migrations this program embeds (never migrated, or behind): every
+// delivery would then fail, so the process is not ready.
+var ErrSchemaNotCurrent = errors.New("database schema is not current")
+
+// schemaCacheTTL is how long a current schema is taken as current
+// without asking again (/readyz is polled; a schema rarely goes back).
+const schemaCacheTTL = 10 * time.Second
+
+// Ready checks that the database answers and that every embedded
+// migration (linuxbuilder.Migrations: the application's and River's) is
+// applied; the error wraps ErrSchemaNotCurrent and names what is missing
+// when the schema is behind. A current schema is remembered for a few
+// seconds; an unreachable database or a schema behind is checked anew
+// on every call.
+func (db *DB) Ready(ctx context.Context) error {
+	if err := db.Ping(ctx); err != nil {
+		return err
+	}
+	if until := db.schemaOKUntil.Load(); until != 0 && time.Now().UnixNano() < until {
+		return nil
+	}
+	if err := db.SchemaCurrent(ctx, linuxbuilder.Migrations); err != nil {
+		return err
+	}
+	db.schemaOKUntil.Store(time.Now().Add(schemaCacheTTL).UnixNano())
+	return nil
+}
+
+// SchemaCurrent checks, reading only, that every migration of all and
+// every River migration is applied (two queries; nothing is created).
+func (db *DB) SchemaCurrent(ctx context.Context, all fs.FS) error {
+	m, err := db.migrator(all)
+	if err != nil {
+		return err
+	}
+	ms, err := m.MigrationsWithStatus(ctx)
+	if missingTable(err) {
+		return fmt.Errorf("%w: the database was never migrated: run `bot migrate up`, or start with --migrate (MIGRATE=true)", ErrSchemaNotCurrent)
+	}
+	if err != nil {
+		return fmt.Errorf("schema check: %w", err)
+	}
+	var pending []string
+	for _, mg := range ms {
+		if !mg.IsApplied() {
+			pending = append(pending, mg.Name+"_"+mg.Comment)
+		}
+	}
+	rm, err := rivermigrate.New(db.RiverDriver(), &rivermigrate.Config{Logger: db.log})
+	if err != nil {
+		return fmt.Errorf("schema check: river migrations: %w", err)
+	}
+	existing, err := rm.ExistingVersions(ctx)
+	if err != nil && !missingTable(err) {
+		return fmt.Errorf("schema check: river: %w", err)
+	}
+	have := map[int]bool{}
+	for _, v := range existing {
+		have[v.Version] = true
+	}
+	for _, v := range rm.AllVersions() {
+		if !have[v.Version] {
+			pending = append(pending, fmt.Sprintf("river_%03d_%s", v.Version, v.Name))
+		}
+	}
+	if len(pending) > 0 {
+		return fmt.Errorf("%w: %d migrations pending (first %s): run `bot migrate up`, or start with --migrate (MIGRATE=true)",
+			ErrSchemaNotCurrent, len(pending), pending[0])
+	}
+	return nil
+}
+
+// missingTable tells whether err is PostgreSQL's or SQLite's "no such
+// table" (the schema was never made).
+func missingTable(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "does not exist") || strings.Contains(err.Error(), "no such table"))
 }

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -76,6 +77,9 @@ type DB struct {
 	log     *slog.Logger
 	now     func() time.Time
 	retry   RetryPolicy
+	// schemaOKUntil is when Ready next checks the schema (Unix ns; 0:
+	// not known to be current).
+	schemaOKUntil atomic.Int64
 }
 
 // Open connects to the database in cfg and checks that it answers.

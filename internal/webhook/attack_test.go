@@ -41,7 +41,7 @@ func TestMain(m *testing.M) {
 // the receiver alone.
 type stubStore struct{}
 
-func (stubStore) Ping(context.Context) error                                    { return nil }
+func (stubStore) Ready(context.Context) error                                   { return nil }
 func (stubStore) UpsertInstallation(context.Context, *store.Installation) error { return nil }
 func (stubStore) DeleteInstallation(context.Context, int64) error               { return nil }
 func (stubStore) Installation(context.Context, int64) (*store.Installation, error) {

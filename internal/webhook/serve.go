@@ -6,7 +6,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"log/slog"
 	"net"
+	"runtime/debug"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -38,4 +40,23 @@ func mac(secret string, body []byte) []byte {
 	m := hmac.New(sha256.New, []byte(secret))
 	m.Write(body)
 	return m.Sum(nil)
+}
+
+// recoverPanics answers a request whose handler panicked with 500 (the
+// delivery is not acknowledged: GitHub shows it failed, and it can be
+// redelivered) and logs the panic with the delivery id and the stack; the
+// process goes on serving.
+func recoverPanics(log *slog.Logger) fiber.Handler {
+	return func(c *fiber.Ctx) (err error) {
+		defer func() {
+			r := recover()
+			if r == nil {
+				return
+			}
+			log.ErrorContext(c.UserContext(), "request handler panicked", "delivery", c.Get("X-GitHub-Delivery"),
+				"event", c.Get("X-GitHub-Event"), "path", c.Path(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			err = c.Status(fiber.StatusInternalServerError).SendString("internal error; please redeliver")
+		}()
+		return c.Next()
+	}
 }

@@ -34,7 +34,10 @@ const MaxBody = 25 << 20
 
 // Store is what the receiver reads from the database.
 type Store interface {
-	Ping(ctx context.Context) error
+	// Ready returns nil when the database answers and its schema is
+	// current; an error wrapping store.ErrSchemaNotCurrent when it is
+	// not migrated (or behind).
+	Ready(ctx context.Context) error
 	Installations
 	// PayloadSeen returns a delivery of the app with the body digest
 	// received at or after since under an id other than deliveryID ("" when
@@ -123,7 +126,8 @@ var handlers = map[string]decider{
 	"check_suite":   decideCheckSuite,
 }
 
-// New returns the Fiber app serving the webhook, /healthz and /readyz. It
+// New returns the Fiber app serving the webhook, /healthz and /readyz
+// (503 while the database is unreachable or its schema not current). It
 // refuses to start without a secret: an unsigned endpoint would build
 // anyone's spec.
 func New(cfg Config) (*fiber.App, error) {
@@ -176,11 +180,16 @@ func New(cfg Config) (*fiber.App, error) {
 			return c.Status(fiber.StatusInternalServerError).SendString("internal error")
 		},
 	})
+	app.Use(recoverPanics(cfg.Logger))
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
 		ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 		defer cancel()
-		if err := cfg.Store.Ping(ctx); err != nil {
+		if err := cfg.Store.Ready(ctx); err != nil {
+			if errors.Is(err, store.ErrSchemaNotCurrent) {
+				// Every delivery would fail: say why, for the operator.
+				return c.Status(fiber.StatusServiceUnavailable).SendString(err.Error())
+			}
 			return c.Status(fiber.StatusServiceUnavailable).SendString("database unreachable")
 		}
 		return c.SendString("ready")

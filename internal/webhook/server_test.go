@@ -213,7 +213,7 @@ func (downStore) Run(context.Context, int64) (*store.Run, error) {
 func (downStore) LatestRunAt(context.Context, string, string) (*store.Run, error) {
 	return nil, errors.New("connection refused")
 }
-func (downStore) Ping(context.Context) error { return errors.New("connection refused") }
+func (downStore) Ready(context.Context) error { return errors.New("connection refused") }
 func (downStore) PayloadSeen(context.Context, int64, string, string, time.Time) (string, error) {
 	return "", errors.New("connection refused")
 }

@@ -41,6 +41,28 @@ func (c *Clock) Advance(d time.Duration) { c.T = c.T.Add(d) }
 // server fails the test; elsewhere it skips.
 func Postgres(t testing.TB, c *Clock) *store.DB {
 	t.Helper()
+	db := open(t, postgresConfig(t, c))
+	migrateUp(t, db)
+	return db
+}
+
+// PostgresUnmigrated is Postgres without the migrations: an empty schema,
+// as a database nobody migrated.
+func PostgresUnmigrated(t testing.TB) *store.DB {
+	t.Helper()
+	return open(t, postgresConfig(t, nil))
+}
+
+// SQLiteUnmigrated is SQLite without the migrations.
+func SQLiteUnmigrated(t testing.TB) *store.DB {
+	t.Helper()
+	return open(t, store.Config{DataDir: t.TempDir(), Logger: quiet})
+}
+
+// postgresConfig makes a fresh schema on the test server and returns the
+// store configuration that uses it.
+func postgresConfig(t testing.TB, c *Clock) store.Config {
+	t.Helper()
 	ctx := context.Background()
 	admin, err := sql.Open("pgx", PostgresURL())
 	if err != nil {
@@ -76,13 +98,15 @@ func Postgres(t testing.TB, c *Clock) *store.DB {
 	q := u.Query()
 	q.Set("search_path", schema)
 	u.RawQuery = q.Encode()
-	return openAndMigrate(t, store.Config{URL: u.String(), Now: nowFunc(c), Logger: quiet})
+	return store.Config{URL: u.String(), Now: nowFunc(c), Logger: quiet}
 }
 
 // SQLite opens a migrated store in a temporary directory.
 func SQLite(t testing.TB, c *Clock) *store.DB {
 	t.Helper()
-	return openAndMigrate(t, store.Config{DataDir: t.TempDir(), Now: nowFunc(c), Logger: quiet})
+	db := open(t, store.Config{DataDir: t.TempDir(), Now: nowFunc(c), Logger: quiet})
+	migrateUp(t, db)
+	return db
 }
 
 func nowFunc(c *Clock) func() time.Time {
@@ -92,18 +116,21 @@ func nowFunc(c *Clock) func() time.Time {
 	return c.Now
 }
 
-func openAndMigrate(t testing.TB, cfg store.Config) *store.DB {
+func open(t testing.TB, cfg store.Config) *store.DB {
 	t.Helper()
-	ctx := context.Background()
-	db, err := store.Open(ctx, cfg)
+	db, err := store.Open(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
+	return db
+}
+
+func migrateUp(t testing.TB, db *store.DB) {
+	t.Helper()
+	if _, err := db.MigrateUp(context.Background(), linuxbuilder.Migrations); err != nil {
 		t.Fatal(err)
 	}
-	return db
 }
 
 // ForEach runs the same test against PostgreSQL and SQLite, each with its
