@@ -71,10 +71,12 @@ func specHash(s *spec.Spec, opts Options, image string) (string, error) {
 
 // A builder makes the rendering decisions of one spec feature: it reads the
 // spec and fills in the model. The builders mirror the spec's rules
-// (spec/rules*.go) and are grouped the same way: build_base.go (release,
-// init, kernel, MAC), build_security.go and build_system.go
-// (rules_system.go), build_packages.go (rules_packages.go) and users.go
-// (spec/users.go).
+// (spec/rules*.go), which check the same features, and are grouped in files
+// by the spec's sections: build_base.go (the distribution and its kernel:
+// parameters, modules, MAC, hardening sysctls), build_security.go (SSH,
+// firewall, fail2ban, automatic updates), build_system.go (scheduled jobs,
+// backups, tuning, network, display, shell), build_packages.go (services,
+// packages, postInstall) and users.go (users).
 type builder struct {
 	name  string
 	build func(b *modelBuilder) error

@@ -1,6 +1,10 @@
 package render
 
-import "github.com/linux-builder/linux-builder/internal/spec"
+import (
+	"fmt"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
 
 // newModelBuilder makes the decisions of the spec's base (the distribution,
 // its release and init system, what spec/rules.go checks): the base image,
@@ -74,5 +78,33 @@ func buildMAC(b *modelBuilder) error {
 		m.SELinux = true
 		m.KernelCmdline = append(m.KernelCmdline, "selinux=1", "security=selinux")
 	}
+	return nil
+}
+
+// buildSysctl decides the kernel settings: the hardening level's (strict
+// includes basic, and adds kernel parameters), then swappiness, then the
+// spec's own sysctls, each overriding the ones before.
+func buildSysctl(b *modelBuilder) error {
+	s, m := b.s, b.m
+	level := spec.HardeningLevel(s.SecurityFeatures.KernelHardening)
+	sysctl := map[string]string{}
+	if level == spec.HardeningBasic || level == spec.HardeningStrict {
+		for _, kv := range hardeningSysctl[spec.HardeningBasic] {
+			sysctl[kv.Key] = kv.Value
+		}
+	}
+	if level == spec.HardeningStrict {
+		for _, kv := range hardeningSysctl[spec.HardeningStrict] {
+			sysctl[kv.Key] = kv.Value
+		}
+		m.KernelCmdline = append(m.KernelCmdline, strictCmdline...)
+	}
+	if s.Defaults.Swappiness != nil {
+		sysctl["vm.swappiness"] = fmt.Sprint(*s.Defaults.Swappiness)
+	}
+	for k, v := range s.PostInstall.SystemTuning.Sysctl {
+		sysctl[string(k)] = string(v)
+	}
+	m.Sysctl = sortedKV(sysctl)
 	return nil
 }

@@ -1,7 +1,6 @@
 package render
 
 import (
-	"fmt"
 	"slices"
 
 	"github.com/linux-builder/linux-builder/internal/spec"
@@ -80,31 +79,32 @@ func buildFail2ban(b *modelBuilder) error {
 	return nil
 }
 
-// buildSysctl decides the kernel settings: the hardening level's (strict
-// includes basic, and adds kernel parameters), then swappiness, then the
-// spec's own sysctls, each overriding the ones before.
-func buildSysctl(b *modelBuilder) error {
-	s, m := b.s, b.m
-	level := spec.HardeningLevel(s.SecurityFeatures.KernelHardening)
-	sysctl := map[string]string{}
-	if level == spec.HardeningBasic || level == spec.HardeningStrict {
-		for _, kv := range hardeningSysctl[spec.HardeningBasic] {
-			sysctl[kv.Key] = kv.Value
+// buildUpdates installs automatic updates: the distribution's own tool
+// where it has one and the init is systemd (their timers are systemd
+// units), a daily job running the distribution's upgrade command otherwise.
+func buildUpdates(b *modelBuilder) error {
+	s, m, d := b.s, b.m, b.d
+	if !s.SecurityFeatures.Updates.Automatic {
+		return nil
+	}
+	self := d.selfUpdates
+	if s.Init != spec.InitSystemd {
+		self = "" // their timers are systemd units: use a job instead
+	}
+	const path = "securityFeatures.updates.automatic"
+	switch self {
+	case "unattended-upgrades":
+		if b.feature(path, "unattended-upgrades") {
+			m.SelfUpdates = d.selfUpdates
 		}
-	}
-	if level == spec.HardeningStrict {
-		for _, kv := range hardeningSysctl[spec.HardeningStrict] {
-			sysctl[kv.Key] = kv.Value
+	case "dnf-automatic":
+		if b.feature(path, "unattended-upgrades") {
+			m.SelfUpdates = d.selfUpdates
+			m.SystemdTimers = append(m.SystemdTimers, "dnf-automatic-install.timer")
 		}
-		m.KernelCmdline = append(m.KernelCmdline, strictCmdline...)
+	default:
+		return b.addJob("update", "Upgrade all packages", d.updateCmd, "daily")
 	}
-	if s.Defaults.Swappiness != nil {
-		sysctl["vm.swappiness"] = fmt.Sprint(*s.Defaults.Swappiness)
-	}
-	for k, v := range s.PostInstall.SystemTuning.Sysctl {
-		sysctl[string(k)] = string(v)
-	}
-	m.Sysctl = sortedKV(sysctl)
 	return nil
 }
 

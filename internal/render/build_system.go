@@ -2,35 +2,6 @@ package render
 
 import "github.com/linux-builder/linux-builder/internal/spec"
 
-// buildUpdates installs automatic updates: the distribution's own tool
-// where it has one and the init is systemd (their timers are systemd
-// units), a daily job running the distribution's upgrade command otherwise.
-func buildUpdates(b *modelBuilder) error {
-	s, m, d := b.s, b.m, b.d
-	if !s.SecurityFeatures.Updates.Automatic {
-		return nil
-	}
-	self := d.selfUpdates
-	if s.Init != spec.InitSystemd {
-		self = "" // their timers are systemd units: use a job instead
-	}
-	const path = "securityFeatures.updates.automatic"
-	switch self {
-	case "unattended-upgrades":
-		if b.feature(path, "unattended-upgrades") {
-			m.SelfUpdates = d.selfUpdates
-		}
-	case "dnf-automatic":
-		if b.feature(path, "unattended-upgrades") {
-			m.SelfUpdates = d.selfUpdates
-			m.SystemdTimers = append(m.SystemdTimers, "dnf-automatic-install.timer")
-		}
-	default:
-		return b.addJob("update", "Upgrade all packages", d.updateCmd, "daily")
-	}
-	return nil
-}
-
 // buildTrim discards unused blocks weekly: systemd's fstrim.timer, or a job.
 func buildTrim(b *modelBuilder) error {
 	if !b.s.Defaults.Trim {
