@@ -96,7 +96,7 @@ func cronField(s string, lo, hi int, names map[string]int) (string, error) {
 			}
 			step = n
 		}
-		from, to := lo, hi
+		var from, to int
 		switch {
 		case rng == "*":
 			if !hasStep {
