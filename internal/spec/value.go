@@ -251,10 +251,11 @@ func rangeText(fi fieldInfo) string {
 	}
 }
 
+// quote quotes s for a message, cut to its first 60 bytes.
 func quote(s string) string {
-	const max = 60
-	if len(s) > max {
-		s = s[:max] + "…"
+	const maxLen = 60
+	if len(s) > maxLen {
+		s = s[:maxLen] + "…"
 	}
 	return strconv.Quote(s)
 }
