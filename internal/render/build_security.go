@@ -98,6 +98,7 @@ func buildUpdates(b *modelBuilder) error {
 			m.SelfUpdates = d.selfUpdates
 		}
 	case "dnf-automatic":
+		// The common name: packages.yaml maps it to dnf-automatic on Fedora.
 		if b.feature(path, "unattended-upgrades") {
 			m.SelfUpdates = d.selfUpdates
 			m.SystemdTimers = append(m.SystemdTimers, "dnf-automatic-install.timer")
