@@ -172,9 +172,14 @@ func TestGenerateFailures(t *testing.T) {
 		t.Fatalf("missing model: %v", err)
 	}
 	// Nobody there.
-	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
 	addr := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	g.Client.URL = "http://" + addr
 	if _, err := g.Generate(context.Background(), "x"); !errors.Is(err, ErrUnreachable) {
 		t.Fatalf("unreachable: %v", err)

@@ -12,6 +12,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"strconv"
@@ -114,7 +115,7 @@ func (c *Client) StructuredOutput(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, unreachable(err)
 	}
-	defer resp.Body.Close()
+	defer closeBody(resp.Body)
 	var v struct {
 		Version string `json:"version"`
 	}
@@ -166,7 +167,7 @@ func (c *Client) Chat(ctx context.Context, messages []Message, format json.RawMe
 		}
 		return "", unreachable(err)
 	}
-	defer resp.Body.Close()
+	defer closeBody(resp.Body)
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
 	if err != nil {
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -189,4 +190,12 @@ func (c *Client) Chat(ctx context.Context, messages []Message, format json.RawMe
 		return "", fmt.Errorf("the AI service: %s", out.Error)
 	}
 	return out.Message.Content, nil
+}
+
+// closeBody closes a response body once it is read or of no more use;
+// failing to close it changes nothing for the caller, so it is only logged.
+func closeBody(body io.Closer) {
+	if err := body.Close(); err != nil {
+		slog.Debug("close the AI service's response", "err", err)
+	}
 }

@@ -17,7 +17,9 @@ func TestErrorsNeverQuoteTheOllamaURL(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := ln.Addr().String()
-	ln.Close()
+	if err := ln.Close(); err != nil {
+		t.Fatal(err)
+	}
 	secrets := []string{"lb-user", "s3cret-pw", "t0k3n", addr}
 	c := &Client{URL: "http://lb-user:s3cret-pw@" + addr + "/ollama?token=t0k3n"}
 	tests := []struct {

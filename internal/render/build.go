@@ -69,375 +69,106 @@ func specHash(s *spec.Spec, opts Options, image string) (string, error) {
 	return hex.EncodeToString(sum[:]), nil
 }
 
+// A builder makes the rendering decisions of one spec feature: it reads the
+// spec and fills in the model. The builders mirror the spec's rules
+// (spec/rules*.go), which check the same features, and are grouped in files
+// by the spec's sections: build_base.go (the distribution and its kernel:
+// parameters, modules, MAC, hardening sysctls), build_security.go (SSH,
+// firewall, fail2ban, automatic updates), build_system.go (scheduled jobs,
+// backups, tuning, network, display, shell), build_packages.go (services,
+// packages, postInstall) and users.go (users).
+type builder struct {
+	name  string
+	build func(b *modelBuilder) error
+}
+
+// builders is every builder, in the order they run. The order is part of
+// the output: it is the order of the enabled services, of the packages
+// features add and of the kernel parameters, and later builders read what
+// earlier ones decided (fail2ban reads the firewall's backend, users the
+// shell, the boot task the firewall and the tuning).
+var builders = []builder{
+	{"ssh", buildSSH},
+	{"firewall", buildFirewall},
+	{"fail2ban", buildFail2ban},
+	{"mac", buildMAC},
+	{"kernel-hardening", buildSysctl},
+	{"kernel", buildKernel},
+	{"updates", buildUpdates},
+	{"trim", buildTrim},
+	{"backup", buildBackup},
+	{"schedule", buildSchedule},
+	{"tuning", buildTuning},
+	{"dns", buildDNS},
+	{"mac-randomization", buildMACRandomization},
+	{"display", buildDisplay},
+	{"shell", buildShell},
+	{"users", func(b *modelBuilder) error { return buildUsers(b.m, b.s, b.opts, b.feature) }},
+	{"services", buildServices},
+	{"packages", buildPackages},
+	{"post-install", buildPostInstall},
+}
+
+// modelBuilder is the state the builders share while they make one model.
+type modelBuilder struct {
+	r    *Renderer
+	doc  *spec.Document
+	s    *spec.Spec
+	d    *distro
+	opts Options
+	m    *model
+	// excluded are the packages the spec turns off (packages: {name: false}).
+	excluded map[string]bool
+	// sys holds the distribution's own packages (base, kernel, live
+	// system, init), feat those the spec's features need; they share
+	// their seen set, so nothing is installed twice.
+	sys, feat *packageSet
+	warns     spec.Diagnostics
+}
+
 // buildModel makes every rendering decision for doc's spec on its base.
 func (r *Renderer) buildModel(doc *spec.Document, opts Options) (*model, spec.Diagnostics, error) {
-	s := doc.Spec
-	d, err := distroFor(s.Base)
+	b, err := r.newModelBuilder(doc, opts)
 	if err != nil {
 		return nil, nil, err
 	}
-	var warns spec.Diagnostics
-	warn := func(path, format string, args ...any) {
-		warns = append(warns, spec.Diagnostic{
-			File: doc.File, Pos: doc.Pos(path), Severity: spec.SeverityWarning, Code: spec.CodeRule,
-			Path: path, Message: fmt.Sprintf(format, args...),
-		})
-	}
-	image := d.image(s.Release, s.Init)
-	if img, ok := opts.Images[s.Base]; ok {
-		image = img
-	}
-	hash, err := specHash(s, opts, image)
-	if err != nil {
-		return nil, nil, err
-	}
-	m := &model{
-		Spec: s, SpecHash: hash, Image: image, Title: string(s.Name), Init: string(s.Init), Base: string(s.Base),
-		Hostname: hostname(s), Timezone: opts.Timezone, Locale: "C.UTF-8",
-		Env: d.env, Prepare: d.prepare, Refresh: d.refresh, Install: d.install, Cleanup: d.cleanup,
-		Initramfs: d.initramfs, AdminGroup: d.adminGroup, RunitDir: d.runitDir, GrubDefaultDir: d.grubDefaultDir,
-	}
-	if m.Title == "" {
-		m.Title = "linux-build"
-	}
-	excluded := map[string]bool{}
-	for _, n := range s.Packages.Excluded {
-		excluded[string(n)] = true
-	}
-	sys := &packageSet{m: r.packages, base: s.Base, excluded: map[string]bool{}, seen: map[string]bool{}}
-	sys.addRaw(d.base...)
-	sys.addRaw(d.kernel(s)...)
-	sys.addRaw(d.live...)
-	sys.addRaw(d.initPkgs[s.Init]...)
-	feat := &packageSet{m: r.packages, base: s.Base, excluded: excluded, seen: sys.seen}
-	// feature adds the package a spec feature needs and reports whether
-	// the feature can be configured: a package the distribution lacks, or
-	// one the spec excludes (packages: {name: false}), leaves the feature
-	// out with a warning at its path rather than a broken build.
-	feature := func(path, name string) bool {
-		if excluded[name] {
-			warn(path, "%s is excluded by packages, so this feature is not configured", name)
-			return false
-		}
-		if ok, _ := feat.add(name); !ok {
-			warn(path, "%s is not packaged for %s; this feature is left out", name, s.Base)
-			return false
-		}
-		return true
-	}
-	m.Services = nil
-	enable := func(names ...string) {
-		for _, n := range names {
-			if !slices.Contains(m.Services, n) {
-				m.Services = append(m.Services, n)
-			}
+	for _, x := range builders {
+		if err := x.build(b); err != nil {
+			return nil, nil, err
 		}
 	}
-
-	sec := s.SecurityFeatures
-	if sec.SSH.Enable && feature("securityFeatures.ssh", "openssh") {
-		ssh := sec.SSH
-		m.SSH = &ssh
-		enable(d.sshService)
-	}
-	if sec.Firewall.IsEnabled() && feature("securityFeatures.firewall.backend", string(sec.Firewall.Backend)) {
-		fw := &firewallModel{Backend: string(sec.Firewall.Backend), Policy: string(sec.Firewall.DefaultPolicy)}
-		for _, p := range sec.Firewall.AllowedPorts {
-			pr := portRange{int(p.From), int(p.To)}
-			if p.Proto == "udp" {
-				fw.UDP = append(fw.UDP, pr)
-			} else {
-				fw.TCP = append(fw.TCP, pr)
-			}
-		}
-		if m.SSH != nil {
-			fw.TCP = append(fw.TCP, portRange{m.SSH.Port, m.SSH.Port})
-		}
-		fw.TCP, fw.UDP = mergePorts(fw.TCP), mergePorts(fw.UDP)
-		for _, c := range []string{"docker", "podman"} {
-			fw.ForwardAccept = fw.ForwardAccept || slices.Contains(s.Packages.Names(), c)
-		}
-		m.Firewall = fw
-		if fw.Backend == "ufw" {
-			enable("ufw")
-		} else {
-			m.BootTasks = true
-		}
-	}
-	if m.SSH != nil && sec.SSH.Fail2ban && feature("securityFeatures.ssh.fail2ban", "fail2ban") {
-		f := &fail2banModel{Port: sec.SSH.Port, Backend: "auto", Banaction: "nftables-multiport", BanactionAll: "nftables-allports"}
-		if s.Init == spec.InitSystemd {
-			f.Backend = "systemd"
-			if s.Base == spec.BaseDebian || s.Base == spec.BaseUbuntu {
-				feat.addRaw("python3-systemd")
-			}
-		}
-		if m.Firewall != nil {
-			switch m.Firewall.Backend {
-			case "iptables":
-				f.Banaction, f.BanactionAll = "iptables-multiport", "iptables-allports"
-			case "ufw":
-				f.Banaction, f.BanactionAll = "ufw", "ufw"
-			}
-		}
-		m.Fail2ban = f
-		enable("fail2ban")
-	}
-	switch {
-	case sec.MAC.Has(spec.MACAppArmor) && feature("securityFeatures.mac", "apparmor"):
-		m.AppArmor = true
-		m.KernelCmdline = append(m.KernelCmdline, "apparmor=1", "security=apparmor")
-		if s.Init == spec.InitSystemd || s.Init == spec.InitOpenRC {
-			enable("apparmor")
-		}
-	case sec.MAC.Has(spec.MACSELinux) && feature("securityFeatures.mac", "selinux"):
-		m.SELinux = true
-		m.KernelCmdline = append(m.KernelCmdline, "selinux=1", "security=selinux")
-	}
-	level := spec.HardeningLevel(sec.KernelHardening)
-	sysctl := map[string]string{}
-	if level == spec.HardeningBasic || level == spec.HardeningStrict {
-		for _, kv := range hardeningSysctl[spec.HardeningBasic] {
-			sysctl[kv.Key] = kv.Value
-		}
-	}
-	if level == spec.HardeningStrict {
-		for _, kv := range hardeningSysctl[spec.HardeningStrict] {
-			sysctl[kv.Key] = kv.Value
-		}
-		m.KernelCmdline = append(m.KernelCmdline, strictCmdline...)
-	}
-	if s.Defaults.Swappiness != nil {
-		sysctl["vm.swappiness"] = fmt.Sprint(*s.Defaults.Swappiness)
-	}
-	for k, v := range s.PostInstall.SystemTuning.Sysctl {
-		sysctl[string(k)] = string(v)
-	}
-	m.Sysctl = sortedKV(sysctl)
-	for _, p := range s.Defaults.KernelParams {
-		m.KernelCmdline = append(m.KernelCmdline, string(p))
-	}
-	m.KernelCmdline = uniq(m.KernelCmdline)
-	for _, mod := range s.Kernel.Modules {
-		m.Modules = append(m.Modules, string(mod))
-	}
-	m.Modules = uniq(m.Modules)
-
-	// Scheduled jobs.
-	if sec.Updates.Automatic {
-		self := d.selfUpdates
-		if s.Init != spec.InitSystemd {
-			self = "" // their timers are systemd units: use a job instead
-		}
-		switch self {
-		case "unattended-upgrades":
-			if feature("securityFeatures.updates.automatic", "unattended-upgrades") {
-				m.SelfUpdates = d.selfUpdates
-			}
-		case "dnf-automatic":
-			if feature("securityFeatures.updates.automatic", "unattended-upgrades") {
-				m.SelfUpdates = d.selfUpdates
-				m.SystemdTimers = append(m.SystemdTimers, "dnf-automatic-install.timer")
-			}
-		default:
-			j, err := newJob("update", "Upgrade all packages", d.updateCmd, "daily")
-			if err != nil {
-				return nil, nil, err
-			}
-			m.Jobs = append(m.Jobs, j)
-		}
-	}
-	if s.Defaults.Trim {
-		if s.Init == spec.InitSystemd {
-			m.SystemdTimers = append(m.SystemdTimers, "fstrim.timer")
-		} else {
-			j, err := newJob("trim", "Discard unused blocks on SSDs", "fstrim -av", "weekly")
-			if err != nil {
-				return nil, nil, err
-			}
-			m.Jobs = append(m.Jobs, j)
-		}
-	}
-	if b := s.Backup; b.Tool != "none" && feature("backup.tool", string(b.Tool)) {
-		m.Backup = true
-		if b.Tool == "snapper" && s.Init == spec.InitSystemd {
-			m.SystemdTimers = append(m.SystemdTimers, "snapper-timeline.timer", "snapper-cleanup.timer")
-		} else {
-			j, err := newJob("backup", "Back up the system with "+string(b.Tool), "/usr/local/lib/linux-builder/backup.sh", b.Schedule)
-			if err != nil {
-				return nil, nil, err
-			}
-			m.Jobs = append(m.Jobs, j)
-		}
-	}
-	if s.Init == spec.InitSystemd {
-		for _, j := range m.Jobs {
-			m.SystemdTimers = append(m.SystemdTimers, "linux-builder-"+j.Name+".timer")
-		}
-	}
-	if len(m.Jobs) > 0 && s.Init != spec.InitSystemd {
-		feat.addRaw(d.cronPkg...)
-		enable(d.cronService)
-		m.CronFile = "/etc/cron.d/linux-builder"
-		if s.Base == spec.BaseAlpine {
-			m.CronFile = "crontabs"
-		}
-	}
-
-	// Tuning.
-	tune := s.PostInstall.SystemTuning
-	m.CPUGovernor, m.IOScheduler, m.Zram = string(tune.CPUGovernor), string(tune.IOScheduler), tune.Zram
-	if m.CPUGovernor != "" || m.Zram {
-		m.BootTasks = true
-	}
-	if m.BootTasks {
-		enable("linux-builder-boot")
-	}
-	if s.Defaults.DNSOverHTTPS {
-		if pkgs, _ := r.packages.resolve("dnscrypt-proxy", s.Base); len(pkgs) == 0 && s.Init == spec.InitSystemd {
-			// Fall back to systemd-resolved's DNS over TLS: encrypted
-			// too, though not over HTTPS.
-			warn("defaults.dnsOverHttps", "dnscrypt-proxy is not packaged for %s %s; DNS is encrypted with systemd-resolved's DNS over TLS instead", s.Base, s.Release)
-			if s.Base == spec.BaseDebian || s.Base == spec.BaseUbuntu {
-				feat.addRaw("systemd-resolved")
-			}
-			m.DoT = true
-			enable("systemd-resolved")
-		} else if feature("defaults.dnsOverHttps", "dnscrypt-proxy") {
-			m.DoH = true
-			enable("dnscrypt-proxy")
-		}
-	}
-	if s.Defaults.MACRandomization && feature("defaults.macRandomization", "networkmanager") {
-		m.MACRandom = true
-		enable("NetworkManager")
-	}
-
-	// Desktop.
-	disp := s.Display
-	switch disp.Server {
-	case spec.DisplayXorg:
-		feature("display.server", "xorg")
-	case spec.DisplayWayland:
-		feature("display.server", "wayland")
-	}
-	for _, c := range []struct{ path, value string }{
-		{"display.compositor", string(disp.Compositor)}, {"display.bar", string(disp.Bar)}, {"display.launcher", string(disp.Launcher)},
-		{"display.terminal", string(disp.Terminal)}, {"display.notifications", string(disp.Notifications)}, {"display.lockscreen", string(disp.Lockscreen)},
-	} {
-		if c.value != "" && c.value != "none" {
-			feature(c.path, c.value)
-		}
-	}
-
-	// Shell.
-	cu := s.Customization
-	m.Shell = string(cu.Shell)
-	if cu.Shell != spec.ShellBash && !feature("customization.shell", string(cu.Shell)) {
-		m.Shell = string(spec.ShellBash)
-	}
-	if fw, ok := frameworks[cu.ShellFramework]; ok && frameworkShell(cu.ShellFramework) == m.Shell {
-		fw.Name = string(cu.ShellFramework)
-		m.Framework = &fw
-	}
-	switch {
-	case !cu.Starship:
-	case !d.starshipPkg:
-		m.Starship, m.StarshipScript = true, true
-	case feature("customization.starship", "starship"):
-		m.Starship = true
-	}
-	m.Dotfiles = cu.Dotfiles
-	if err := buildUsers(m, s, opts, feature); err != nil {
-		return nil, nil, err
-	}
-
-	// Services.
-	for _, group := range []struct {
-		path  string
-		names []string
-	}{
-		{"services.databases", toStrings(s.Services.Databases)},
-		{"services.monitoring", toStrings(s.Services.Monitoring)},
-		{"services.ai", toStrings(s.Services.AI)},
-	} {
-		for i, n := range group.names {
-			p := fmt.Sprintf("%s[%d]", group.path, i)
-			if ok, _ := feat.add(n); !ok {
-				warn(p, "%s is not packaged for %s; install it from its vendor in a postInstall script", n, s.Base)
-				continue
-			}
-			if cmd := dataInit[n][s.Base]; cmd != "" {
-				m.DataInit = append(m.DataInit, cmd)
-			}
-			if !noDaemon[n] {
-				enable(serviceName(n, s.Base))
-			}
-		}
-	}
-
-	// Requested packages.
-	user := &packageSet{m: r.packages, base: s.Base, excluded: excluded, seen: sys.seen}
-	for i, it := range s.Packages.Items {
-		p := packagePath(s.Packages, i)
-		ok, known := user.add(string(it.Name))
-		switch {
-		case !ok:
-			warn(p, "%s is not packaged for %s; it is left out", it.Name, s.Base)
-		case !known:
-			warn(p, "%s has no cross-distribution mapping; it is installed under that name on %s", it.Name, s.Base)
-		}
-	}
-	for _, u := range s.PostInstall.Services {
-		enable(string(u))
-	}
-	m.SystemPackages = sys.list
-	m.UserPkgs = append(feat.list, user.list...)
-	for i, sc := range s.PostInstall.Scripts {
-		m.Scripts = append(m.Scripts, scriptFile{File: fmt.Sprintf("%02d-%s", i+1, sc.Name), Name: string(sc.Name)})
-	}
-	if s.Init == spec.InitS6 || (s.Init == spec.InitRunit && s.Base != spec.BaseVoid) {
-		m.Foreground = sortedKV(foreground)
-	}
-	return m, warns, nil
+	return b.m, b.warns, nil
 }
 
-func packagePath(p spec.Packages, i int) string {
-	if p.Form == spec.PackageFormList {
-		return fmt.Sprintf("packages[%d]", i)
-	}
-	it := p.Items[i]
-	if p.Form == spec.PackageFormMap {
-		return "packages." + string(it.Name)
-	}
-	n := 0
-	for j := 0; j < i; j++ {
-		if p.Items[j].Category == it.Category {
-			n++
-		}
-	}
-	return fmt.Sprintf("packages.%s[%d]", it.Category, n)
+// warn adds a rendering warning at path.
+func (b *modelBuilder) warn(path, format string, args ...any) {
+	b.warns = append(b.warns, spec.Diagnostic{
+		File: b.doc.File, Pos: b.doc.Pos(path), Severity: spec.SeverityWarning, Code: spec.CodeRule,
+		Path: path, Message: fmt.Sprintf(format, args...),
+	})
 }
 
-func toStrings[T ~string](xs []T) []string {
-	out := make([]string, len(xs))
-	for i, x := range xs {
-		out[i] = string(x)
+// feature adds the package a spec feature needs and reports whether the
+// feature can be configured: a package the distribution lacks, or one the
+// spec excludes (packages: {name: false}), leaves the feature out with a
+// warning at its path rather than a broken build.
+func (b *modelBuilder) feature(path, name string) bool {
+	if b.excluded[name] {
+		b.warn(path, "%s is excluded by packages, so this feature is not configured", name)
+		return false
 	}
-	return out
+	if ok, _ := b.feat.add(name); !ok {
+		b.warn(path, "%s is not packaged for %s; this feature is left out", name, b.s.Base)
+		return false
+	}
+	return true
 }
 
-// mergePorts sorts port ranges and merges overlapping ones, so rule sets
-// have no duplicate elements (nft refuses overlapping set elements).
-func mergePorts(ps []portRange) []portRange {
-	slices.SortFunc(ps, func(a, b portRange) int { return a.From - b.From })
-	var out []portRange
-	for _, p := range ps {
-		if n := len(out); n > 0 && p.From <= out[n-1].To+1 {
-			out[n-1].To = max(out[n-1].To, p.To)
-			continue
+// enable starts services at boot, in the order first asked for.
+func (b *modelBuilder) enable(names ...string) {
+	for _, n := range names {
+		if !slices.Contains(b.m.Services, n) {
+			b.m.Services = append(b.m.Services, n)
 		}
-		out = append(out, p)
 	}
-	return out
 }

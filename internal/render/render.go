@@ -111,7 +111,7 @@ func (r *Renderer) Render(doc *spec.Document, diags spec.Diagnostics, opts Optio
 func contextHash(files []File) string {
 	h := sha256.New()
 	for _, f := range files {
-		fmt.Fprintf(h, "%s\x00%o\x00%d\x00", f.Path, f.Mode, len(f.Data))
+		h.Write(fmt.Appendf(nil, "%s\x00%o\x00%d\x00", f.Path, f.Mode, len(f.Data)))
 		h.Write(f.Data)
 	}
 	return hex.EncodeToString(h.Sum(nil))

@@ -41,7 +41,7 @@ func cronToCalendar(expr string) (string, error) {
 	if len(f) != 5 {
 		return "", fmt.Errorf("cron expression %q: want 5 fields", expr)
 	}
-	min, err := cronField(f[0], 0, 59, nil)
+	minute, err := cronField(f[0], 0, 59, nil)
 	if err != nil {
 		return "", fmt.Errorf("cron minute: %w", err)
 	}
@@ -60,7 +60,7 @@ func cronToCalendar(expr string) (string, error) {
 	if f[2] != "*" && f[4] != "*" {
 		return "", fmt.Errorf("cron expression %q restricts both day of month and day of week, which systemd timers cannot express", expr)
 	}
-	cal := fmt.Sprintf("*-%s-%s %s:%s:00", month, dom, hour, min)
+	cal := fmt.Sprintf("*-%s-%s %s:%s:00", month, dom, hour, minute)
 	if f[4] != "*" {
 		dow, err := cronDOW(f[4])
 		if err != nil {
@@ -96,7 +96,7 @@ func cronField(s string, lo, hi int, names map[string]int) (string, error) {
 			}
 			step = n
 		}
-		from, to := lo, hi
+		var from, to int
 		switch {
 		case rng == "*":
 			if !hasStep {

@@ -1,0 +1,125 @@
+package render
+
+import (
+	"slices"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+// buildSSH enables the SSH server.
+func buildSSH(b *modelBuilder) error {
+	sec := b.s.SecurityFeatures
+	if sec.SSH.Enable && b.feature("securityFeatures.ssh", "openssh") {
+		ssh := sec.SSH
+		b.m.SSH = &ssh
+		b.enable(b.d.sshService)
+	}
+	return nil
+}
+
+// buildFirewall decides the firewall's rule set: the allowed ports merged
+// per protocol, SSH's port opened, forwarding accepted for container
+// engines. Every backend but ufw is loaded by the boot task.
+func buildFirewall(b *modelBuilder) error {
+	s, m := b.s, b.m
+	cfg := s.SecurityFeatures.Firewall
+	if !cfg.IsEnabled() || !b.feature("securityFeatures.firewall.backend", string(cfg.Backend)) {
+		return nil
+	}
+	fw := &firewallModel{Backend: string(cfg.Backend), Policy: string(cfg.DefaultPolicy)}
+	for _, p := range cfg.AllowedPorts {
+		pr := portRange{int(p.From), int(p.To)}
+		if p.Proto == "udp" {
+			fw.UDP = append(fw.UDP, pr)
+		} else {
+			fw.TCP = append(fw.TCP, pr)
+		}
+	}
+	if m.SSH != nil {
+		fw.TCP = append(fw.TCP, portRange{m.SSH.Port, m.SSH.Port})
+	}
+	fw.TCP, fw.UDP = mergePorts(fw.TCP), mergePorts(fw.UDP)
+	for _, c := range []string{"docker", "podman"} {
+		fw.ForwardAccept = fw.ForwardAccept || slices.Contains(s.Packages.Names(), c)
+	}
+	m.Firewall = fw
+	if fw.Backend == "ufw" {
+		b.enable("ufw")
+	} else {
+		m.BootTasks = true
+	}
+	return nil
+}
+
+// buildFail2ban guards the SSH server with fail2ban, banning through the
+// firewall's backend and reading the journal on systemd.
+func buildFail2ban(b *modelBuilder) error {
+	s, m := b.s, b.m
+	ssh := s.SecurityFeatures.SSH
+	if m.SSH == nil || !ssh.Fail2ban || !b.feature("securityFeatures.ssh.fail2ban", "fail2ban") {
+		return nil
+	}
+	f := &fail2banModel{Port: ssh.Port, Backend: "auto", Banaction: "nftables-multiport", BanactionAll: "nftables-allports"}
+	if s.Init == spec.InitSystemd {
+		f.Backend = "systemd"
+		if s.Base == spec.BaseDebian || s.Base == spec.BaseUbuntu {
+			b.feat.addRaw("python3-systemd")
+		}
+	}
+	if m.Firewall != nil {
+		switch m.Firewall.Backend {
+		case "iptables":
+			f.Banaction, f.BanactionAll = "iptables-multiport", "iptables-allports"
+		case "ufw":
+			f.Banaction, f.BanactionAll = "ufw", "ufw"
+		}
+	}
+	m.Fail2ban = f
+	b.enable("fail2ban")
+	return nil
+}
+
+// buildUpdates installs automatic updates: the distribution's own tool
+// where it has one and the init is systemd (their timers are systemd
+// units), a daily job running the distribution's upgrade command otherwise.
+func buildUpdates(b *modelBuilder) error {
+	s, m, d := b.s, b.m, b.d
+	if !s.SecurityFeatures.Updates.Automatic {
+		return nil
+	}
+	self := d.selfUpdates
+	if s.Init != spec.InitSystemd {
+		self = "" // their timers are systemd units: use a job instead
+	}
+	const path = "securityFeatures.updates.automatic"
+	switch self {
+	case "unattended-upgrades":
+		if b.feature(path, "unattended-upgrades") {
+			m.SelfUpdates = d.selfUpdates
+		}
+	case "dnf-automatic":
+		// The common name: packages.yaml maps it to dnf-automatic on Fedora.
+		if b.feature(path, "unattended-upgrades") {
+			m.SelfUpdates = d.selfUpdates
+			m.SystemdTimers = append(m.SystemdTimers, "dnf-automatic-install.timer")
+		}
+	default:
+		return b.addJob("update", "Upgrade all packages", d.updateCmd, "daily")
+	}
+	return nil
+}
+
+// mergePorts sorts port ranges and merges overlapping ones, so rule sets
+// have no duplicate elements (nft refuses overlapping set elements).
+func mergePorts(ps []portRange) []portRange {
+	slices.SortFunc(ps, func(a, b portRange) int { return a.From - b.From })
+	var out []portRange
+	for _, p := range ps {
+		if n := len(out); n > 0 && p.From <= out[n-1].To+1 {
+			out[n-1].To = max(out[n-1].To, p.To)
+			continue
+		}
+		out = append(out, p)
+	}
+	return out
+}
