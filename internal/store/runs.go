@@ -92,35 +92,6 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	return runs, nil
 }
 
-// ActiveRuns returns the runs of repo and ref that have not ended, newest
-// first: the candidates a newer push supersedes.
-func (db *DB) ActiveRuns(ctx context.Context, repo, ref string) ([]Run, error) {
-	var runs []Run
-	err := db.withRetry(ctx, "active runs", func(ctx context.Context) error {
-		runs = nil
-		return db.Bun.NewSelect().Model(&runs).
-			Where("repo = ? AND ref = ?", repo, ref).
-			Where("status IN (?)", bun.In([]RunStatus{StatusPending, StatusInProgress})).
-			OrderExpr("id DESC").Scan(ctx)
-	})
-	if err != nil {
-		return nil, err
-	}
-	return runs, nil
-}
-
-// LatestRun returns the newest run of repo and ref.
-func (db *DB) LatestRun(ctx context.Context, repo, ref string) (*Run, error) {
-	var r Run
-	err := db.withRetry(ctx, "latest run", func(ctx context.Context) error {
-		return db.Bun.NewSelect().Model(&r).Where("repo = ? AND ref = ?", repo, ref).OrderExpr("id DESC").Limit(1).Scan(ctx)
-	})
-	if err != nil {
-		return nil, notFound(err, "latest run of "+repo+"@"+ref)
-	}
-	return &r, nil
-}
-
 // EnterStep records that run id entered step at the store's clock: the
 // step that was running is finished as done, the new one starts, and the
 // run is IN_PROGRESS at that step — atomically. Entering the step the run

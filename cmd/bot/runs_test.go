@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// bot runs list and show read the store an operator points them at: a
+// filter narrows the list, show gives steps, artifacts and the end of the
+// log, with a stranger's escape sequences defused; bad input is a usage
+// error, a missing run an error that says so.
+func TestRunsCommands(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DATABASE_URL", "")
+	ctx := context.Background()
+	db, err := store.Open(ctx, store.Config{DataDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := runBot(t, "", "runs", "list", "--data-dir", dir); code != 1 || !strings.Contains(errs, "migrat") {
+		t.Fatalf("list on a database never migrated: %d %s", code, errs)
+	}
+	if _, err := db.MigrateUp(ctx, linuxbuilder.Migrations); err != nil {
+		t.Fatal(err)
+	}
+	var ids []int64
+	for _, repo := range []string{"o/a", "o/b", "o/a"} {
+		r := &store.Run{Trigger: store.TriggerPush, Repo: repo, Ref: "refs/heads/main", HeadSHA: "abc", SpecPath: "linux-build.yaml"}
+		if err := db.CreateRun(ctx, r); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, r.ID)
+	}
+	last := ids[2]
+	if err := db.EnterStep(ctx, last, "BUILDING"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: last, Step: "BUILDING", Level: store.LogInfo, Message: "hello \x1b]0;pwned\x07 world", At: time.Now()}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: last, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 7, SHA256: "ff"}); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+
+	bot := func(args ...string) (int, string, string) { return runBot(t, "", append(args, "--data-dir", dir)...) }
+	code, out, errs := bot("runs", "list", "--repo", "o/a", "--json")
+	if code != 0 {
+		t.Fatalf("list: %d %s", code, errs)
+	}
+	var views []runView
+	if err := json.Unmarshal([]byte(out), &views); err != nil {
+		t.Fatalf("%v: %s", err, out)
+	}
+	if len(views) != 2 || views[0].ID != last || views[1].ID != ids[0] {
+		t.Fatalf("list --repo o/a: %+v", views)
+	}
+	if code, out, _ = bot("runs", "list", "--status", "IN_PROGRESS"); code != 0 || !strings.Contains(out, "BUILDING") || strings.Count(out, "\n") != 2 {
+		t.Fatalf("list --status: %d %q", code, out)
+	}
+	code, out, errs = bot("runs", "show", "3")
+	if code != 0 {
+		t.Fatalf("show: %d %s", code, errs)
+	}
+	for _, want := range []string{"run 3: IN_PROGRESS", "linux.iso", "hello \uFFFD]0;pwned\uFFFD world"} {
+		if !strings.Contains(out, want) {
+			t.Fatalf("show lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.ContainsRune(out, '\x1b') {
+		t.Fatal("show printed an escape character from the log")
+	}
+	if code, _, errs = bot("runs", "list", "--status", "DONE"); code != 2 || !strings.Contains(errs, "--status") {
+		t.Fatalf("bad status: %d %s", code, errs)
+	}
+	if code, _, errs = bot("runs", "show", "99"); code != 1 || !strings.Contains(errs, "not found") {
+		t.Fatalf("missing run: %d %s", code, errs)
+	}
+	if code, _, _ = bot("runs", "show", "x"); code != 2 {
+		t.Fatalf("bad id: %d", code)
+	}
+}
