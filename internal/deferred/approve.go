@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/linux-builder/linux-builder/internal/command"
 	"github.com/linux-builder/linux-builder/internal/store"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // minSHA is the shortest commit SHA prefix "/build approve" accepts.
@@ -42,7 +42,7 @@ func validSHA(s string) bool {
 func (e *Events) buildPull(ctx context.Context, ev *store.EventJob, pr *github.PullRequest) (store.Resolution, string, error) {
 	head := pr.GetHead().GetSHA()
 	arg := strings.ToLower(strings.TrimSpace(ev.Argument))
-	approving := ev.Command == webhook.CmdApprove
+	approving := ev.Command == command.Approve
 	if approving || arg != "" {
 		if !validSHA(arg) {
 			return store.Resolution{Outcome: store.OutcomeRejected, Reason: "approval without a commit SHA"},
@@ -73,7 +73,7 @@ func (e *Events) buildPull(ctx context.Context, ev *store.EventJob, pr *github.P
 		trigger, verb = store.TriggerPullRequest, "Approved and building"
 		res.Approve = &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: head, ApprovedBy: ev.Actor}
 	}
-	res.Run = &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
+	res.Run = &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: store.PullRef(ev.Number),
 		HeadSHA: head, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath, SourceComment: sourceComment(ev)}
 	return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, short(head), runPlaceholder, ev.Actor), nil
 }

@@ -15,8 +15,8 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/linux-builder/linux-builder/internal/command"
 	"github.com/linux-builder/linux-builder/internal/store"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // GitHub is what deciding deferred deliveries asks of GitHub
@@ -173,7 +173,7 @@ func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Res
 		return res, reply, err
 	}
 	return store.Resolution{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{
-		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
+		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: store.PullRef(ev.Number),
 		HeadSHA: ev.HeadSHA, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath,
 	}}, "", nil
 }
@@ -206,8 +206,8 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 	if err != nil {
 		return store.Resolution{}, "", err
 	}
-	if ev.Command == webhook.CmdHelp {
-		reply := webhook.HelpText
+	if ev.Command == command.Help {
+		reply := command.HelpText
 		if !writer(perm) { // anyone may ask, but not flood
 			reply, err = e.refusal(ctx, ev, reply)
 		}
@@ -224,11 +224,11 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		}
 	}
 	switch ev.Command {
-	case webhook.CmdBuild, webhook.CmdApprove:
+	case command.Build, command.Approve:
 		if !ev.IsPullRequest {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build " + ev.Command + " on an issue"},
 				fmt.Sprintf("@%s `/build %s` works on pull requests; on an issue, describe the system: `/build <description>`.\n\n%s",
-					ev.Actor, ev.Command, webhook.HelpText), nil
+					ev.Actor, ev.Command, command.HelpText), nil
 		}
 		pr, err := e.GitHub.PullRequest(ctx, ev.InstallationID, ev.Repo, ev.Number)
 		if err != nil {
@@ -239,7 +239,7 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 				fmt.Sprintf("@%s this pull request is %s: nothing to build.", ev.Actor, pr.GetState()), nil
 		}
 		return e.buildPull(ctx, ev, pr)
-	case webhook.CmdRetry:
+	case command.Retry:
 		prev, err := e.Store.LatestRunOf(ctx, ev.Repo, ev.Number)
 		if errors.Is(err, store.ErrNotFound) {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "nothing to retry"},
@@ -252,24 +252,24 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 		again.SourceComment = sourceComment(ev)
 		return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: again},
 			fmt.Sprintf("Retrying run %d (%s at %s) as %s.", prev.ID, prev.SpecPath, short(prev.HeadSHA), runPlaceholder), nil
-	case webhook.CmdCancel:
+	case command.Cancel:
 		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
 				Cancel: &store.Cancel{Repo: ev.Repo, Number: ev.Number, Reason: "cancelled by " + ev.Actor}},
 			"@" + ev.Actor + " cancelled " + cancelledPlaceholder + ".", nil
-	case webhook.CmdConfirm:
+	case command.Confirm:
 		return e.confirm(ctx, ev)
-	case webhook.CmdPrompt:
+	case command.Prompt:
 		if e.Prompter == nil {
 			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "no AI service configured for prompt builds"},
 				fmt.Sprintf("@%s building from a description needs the AI service, which this installation of Linux Builder does not have configured. "+
 					"Commit a `%s` instead, or ask the operator to set `OLLAMA_URL`.", ev.Actor, ev.SpecPath), nil
 		}
 		if strings.TrimSpace(ev.Argument) == "" {
-			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build --pr without a description"}, webhook.HelpText, nil
+			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build --pr without a description"}, command.HelpText, nil
 		}
 		return e.Prompter.Prompt(ctx, ev)
 	}
-	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, webhook.HelpText, nil
+	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, command.HelpText, nil
 }
 
 func sourceComment(ev *store.EventJob) *int64 {

@@ -9,7 +9,6 @@ import (
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/store"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // PromptGitHub is what prompt builds ask of GitHub beyond GitHub.
@@ -90,7 +89,7 @@ func (p *PromptBuilds) target(ctx context.Context, ev *store.EventJob) (ref, sha
 		if err != nil {
 			return "", "", err
 		}
-		return webhook.PullRef(ev.Number), pr.GetHead().GetSHA(), nil
+		return store.PullRef(ev.Number), pr.GetHead().GetSHA(), nil
 	}
 	branch := ev.DefaultBranch
 	if branch == "" {

@@ -42,6 +42,10 @@ type EventJob struct {
 	SpecPath       string `json:"spec_path"`
 }
 
+// PullRef is the ref GitHub keeps for a pull request's head: the Ref of
+// the runs of pull request number.
+func PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }
+
 // Resolution is how an event job decided a deferred delivery.
 type Resolution struct {
 	Outcome Outcome

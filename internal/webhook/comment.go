@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/linux-builder/linux-builder/internal/command"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -31,7 +32,7 @@ func decideComment(ctx context.Context, cfg *Config, body []byte) (Decision, err
 		dec.Reason = "comment by a bot"
 		return dec, nil
 	}
-	cmd, ok := ParseCommand(ev.GetComment().GetBody())
+	cmd, ok := command.Parse(ev.GetComment().GetBody())
 	if !ok {
 		dec.Reason = "not a /build command"
 		return dec, nil

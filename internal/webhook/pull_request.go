@@ -32,7 +32,7 @@ func decidePullRequest(ctx context.Context, cfg *Config, body []byte) (Decision,
 	case "opened", "synchronize", "reopened":
 	case "closed":
 		dec.Reason = "pull request closed: its active runs are cancelled"
-		dec.Cancel = &store.Cancel{Repo: dec.Repo, Ref: PullRef(number), Reason: "the pull request was closed"}
+		dec.Cancel = &store.Cancel{Repo: dec.Repo, Ref: store.PullRef(number), Reason: "the pull request was closed"}
 		return dec, nil
 	default:
 		dec.Reason = "pull_request action " + ev.GetAction() + " is not built"
@@ -59,6 +59,3 @@ func decidePullRequest(ctx context.Context, cfg *Config, body []byte) (Decision,
 	}
 	return dec, nil
 }
-
-// PullRef is the ref GitHub keeps for a pull request's head.
-func PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }

@@ -1,4 +1,8 @@
-package webhook
+// Package command reads "/build" commands from comments: the command
+// words, the parser and the help text. The receiver (internal/webhook)
+// parses a comment into a Command; the worker that carries commands out
+// switches on the same words and answers with the same help.
+package command
 
 import (
 	"strings"
@@ -8,10 +12,10 @@ import (
 type Command struct {
 	// Name is build, approve, retry, cancel, help or prompt.
 	Name string
-	// Prompt is the description of a prompt build; PR asks for the
+	// Description is the description of a prompt build; PR asks for the
 	// generated spec as a pull request too (/build --pr …).
-	Prompt string
-	PR     bool
+	Description string
+	PR          bool
 	// Arg is the word after approve or confirm: the commit SHA (or its
 	// prefix) approved, the hash of the generated spec confirmed. It is
 	// as written; the event job checks it against GitHub's state.
@@ -21,30 +25,30 @@ type Command struct {
 // Argument is what the event job gets as the command's argument: the
 // description of a prompt build, otherwise Arg.
 func (c Command) Argument() string {
-	if c.Name == CmdPrompt {
-		return c.Prompt
+	if c.Name == Prompt {
+		return c.Description
 	}
 	return c.Arg
 }
 
-// Commands.
+// The command words (Command.Name).
 const (
-	CmdBuild   = "build"
-	CmdApprove = "approve"
-	CmdRetry   = "retry"
-	CmdCancel  = "cancel"
-	CmdHelp    = "help"
-	CmdPrompt  = "prompt"
-	CmdConfirm = "confirm"
+	Build   = "build"
+	Approve = "approve"
+	Retry   = "retry"
+	Cancel  = "cancel"
+	Help    = "help"
+	Prompt  = "prompt"
+	Confirm = "confirm"
 )
 
-// ParseCommand reads a comment. Only a first line that starts with
+// Parse reads a comment. Only a first line that starts with
 // "/build" (any case, followed by a space or the end of the line) is a
 // command: a quoted reply ("> /build"), a code block (``` or an indented
 // block of four spaces or a tab) or "/build" later in the text is not.
 // The rest of the line, and for prompts the lines after it, are the
 // command's arguments.
-func ParseCommand(body string) (Command, bool) {
+func Parse(body string) (Command, bool) {
 	first, rest, _ := strings.Cut(body, "\n")
 	first = strings.TrimRight(first, "\r")
 	first = strings.TrimPrefix(first, "\ufeff")
@@ -70,21 +74,21 @@ func ParseCommand(body string) (Command, bool) {
 	}
 	switch strings.ToLower(verb) {
 	case "":
-		return Command{Name: CmdBuild}, true
-	case CmdRetry, CmdCancel, CmdHelp:
+		return Command{Name: Build}, true
+	case Retry, Cancel, Help:
 		return Command{Name: strings.ToLower(verb)}, true
-	case CmdApprove, CmdConfirm:
+	case Approve, Confirm:
 		arg, _, _ := strings.Cut(strings.TrimSpace(tail), " ")
 		arg, _, _ = strings.Cut(arg, "\t")
 		return Command{Name: strings.ToLower(verb), Arg: arg}, true
 	case "--pr":
 		prompt := joinPrompt(tail, rest)
 		if prompt == "" {
-			return Command{Name: CmdHelp}, true
+			return Command{Name: Help}, true
 		}
-		return Command{Name: CmdPrompt, Prompt: prompt, PR: true}, true
+		return Command{Name: Prompt, Description: prompt, PR: true}, true
 	}
-	return Command{Name: CmdPrompt, Prompt: joinPrompt(args, rest)}, true
+	return Command{Name: Prompt, Description: joinPrompt(args, rest)}, true
 }
 
 func joinPrompt(line, rest string) string {
@@ -94,16 +98,3 @@ func joinPrompt(line, rest string) string {
 	}
 	return strings.TrimSpace(line + "\n" + rest)
 }
-
-// HelpText is the reply to "/build help" and to commands that cannot be
-// run where they were written.
-const HelpText = "**Linux Builder commands** (first line of a comment; users with write access):\n\n" +
-	"| command | what it does |\n|---|---|\n" +
-	"| `/build` | on a pull request: build its `linux-build.yaml` at the head commit |\n" +
-	"| `/build approve <sha>` | on a pull request from a fork or a user without write access: build the commit you reviewed, named by its SHA (at least 7 characters; it must still be the head; a new push needs a new approval) |\n" +
-	"| `/build retry` | build again what the last run of this issue or pull request built |\n" +
-	"| `/build cancel` | cancel this issue's or pull request's running builds |\n" +
-	"| `/build <description>` | generate a spec from a plain-English description and build it (a spec that runs scripts or fetches dotfiles is shown first) |\n" +
-	"| `/build confirm <hash>` | build the generated spec shown with that hash |\n" +
-	"| `/build --pr <description>` | the same, and open a pull request adding the generated spec |\n" +
-	"| `/build help` | this list |\n"
