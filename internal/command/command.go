@@ -10,7 +10,8 @@ import (
 
 // Command is a "/build" command from the first line of a comment.
 type Command struct {
-	// Name is build, approve, retry, cancel, help or prompt.
+	// Name is build, approve, retry, cancel, help, confirm, prompt or
+	// unknown.
 	Name string
 	// Description is the description of a prompt build; PR asks for the
 	// generated spec as a pull request too (/build --pr …).
@@ -23,7 +24,8 @@ type Command struct {
 }
 
 // Argument is what the event job gets as the command's argument: the
-// description of a prompt build, otherwise Arg.
+// description of a prompt build, otherwise Arg (for Unknown, the word
+// written).
 func (c Command) Argument() string {
 	if c.Name == Prompt {
 		return c.Description
@@ -40,6 +42,9 @@ const (
 	Help    = "help"
 	Prompt  = "prompt"
 	Confirm = "confirm"
+	// Unknown is a word after "/build" that is neither a command nor the
+	// start of a description (Arg holds it): it is answered with the help.
+	Unknown = "unknown"
 )
 
 // Parse reads a comment. Only a first line that starts with
@@ -48,6 +53,14 @@ const (
 // block of four spaces or a tab) or "/build" later in the text is not.
 // The rest of the line, and for prompts the lines after it, are the
 // command's arguments.
+//
+// The first word after "/build" is a command word (any case) or --pr;
+// "--help" and "-h" are help. Anything else is a description, and so a
+// prompt build, only when it is one (see isDescription): a single word
+// ("/build status", "/build aprove"), a flag the bot does not know
+// ("/build --verbose …") or a mistyped command word followed by more
+// ("/build aprove 1a2b3c4") is Unknown, with the word in Arg, and is
+// answered with the help instead of a model call and a build.
 func Parse(body string) (Command, bool) {
 	first, rest, _ := strings.Cut(body, "\n")
 	first = strings.TrimRight(first, "\r")
@@ -81,14 +94,52 @@ func Parse(body string) (Command, bool) {
 		arg, _, _ := strings.Cut(strings.TrimSpace(tail), " ")
 		arg, _, _ = strings.Cut(arg, "\t")
 		return Command{Name: strings.ToLower(verb), Arg: arg}, true
+	case "--help", "-h":
+		return Command{Name: Help}, true
 	case "--pr":
 		prompt := joinPrompt(tail, rest)
 		if prompt == "" {
 			return Command{Name: Help}, true
 		}
+		if !isDescription(prompt) {
+			return Command{Name: Unknown, Arg: verb + " " + prompt}, true
+		}
 		return Command{Name: Prompt, Description: prompt, PR: true}, true
 	}
-	return Command{Name: Prompt, Description: joinPrompt(args, rest)}, true
+	if prompt := joinPrompt(args, rest); isDescription(prompt) {
+		return Command{Name: Prompt, Description: prompt}, true
+	}
+	return Command{Name: Unknown, Arg: verb}, true
+}
+
+// minWords is the fewest words a description has: one word is a command
+// (mistyped, or one the bot does not have), not a system to build.
+const minWords = 2
+
+// isDescription reports whether s describes a system: at least minWords
+// words, the first neither flag-like ("-…") nor a command word mistyped
+// (one edit from one, for words of four letters or more: "aprove",
+// "retyr", "cancle", "hlpe"). A description that happens to start with
+// such a word ("retro gaming box") is answered with the help too: a
+// reworded comment costs less than a build nobody asked for.
+func isDescription(s string) bool {
+	words := strings.Fields(s)
+	if len(words) < minWords {
+		return false
+	}
+	first := strings.ToLower(words[0])
+	if strings.HasPrefix(first, "-") {
+		return false
+	}
+	if len([]rune(first)) < 4 {
+		return true
+	}
+	for _, w := range commandWords {
+		if distance(first, w) <= 1 {
+			return false
+		}
+	}
+	return true
 }
 
 func joinPrompt(line, rest string) string {

@@ -206,12 +206,20 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolut
 	if err != nil {
 		return store.Resolution{}, "", err
 	}
-	if ev.Command == command.Help {
+	switch ev.Command {
+	case command.Help, command.Unknown:
+		// Anyone may ask (a mistyped command is answered like help), but
+		// not flood.
+		res := store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}
 		reply := command.HelpText
-		if !writer(perm) { // anyone may ask, but not flood
+		if ev.Command == command.Unknown {
+			res = store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command /build " + ev.Argument}
+			reply = "@" + ev.Actor + " " + command.UnknownText(ev.Argument)
+		}
+		if !writer(perm) {
 			reply, err = e.refusal(ctx, ev, reply)
 		}
-		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}, reply, err
+		return res, reply, err
 	}
 	if !writer(perm) {
 		reply, err := e.refusal(ctx, ev, fmt.Sprintf("@%s `/build %s` needs write access to this repository (you have %s).", ev.Actor, ev.Command, perm))

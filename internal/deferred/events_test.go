@@ -666,7 +666,7 @@ func TestPromptBuilds(t *testing.T) {
 	// A model that never makes a valid spec: a clear reply, no run.
 	s.events.Prompter = &PromptBuilds{GitHub: s.appC, Generator: fakeModel(t, `{"base":"debain"}`)}
 	before := len(s.runs())
-	d = s.send("issue_comment", "00-created.json", comment("/build something", maintainer, false))
+	d = s.send("issue_comment", "00-created.json", comment("/build something odd", maintainer, false))
 	if d.Outcome != store.OutcomeRejected || len(s.runs()) != before {
 		t.Fatalf("invalid spec: %+v", d)
 	}

@@ -34,7 +34,7 @@ type EventJob struct {
 	HeadRepo       string `json:"head_repo,omitempty"`
 	Fork           bool   `json:"fork,omitempty"`
 	Actor          string `json:"actor"`             // who pushed or commented
-	Command        string `json:"command,omitempty"` // for comments: build, approve, retry, cancel, help, prompt
+	Command        string `json:"command,omitempty"` // for comments: a command word (internal/command)
 	Argument       string `json:"argument,omitempty"`
 	PRFlag         bool   `json:"pr_flag,omitempty"` // /build --pr
 	DefaultBranch  string `json:"default_branch,omitempty"`
