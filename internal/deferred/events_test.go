@@ -556,7 +556,7 @@ func TestRedeliverMissedDeliveries(t *testing.T) {
 	now := time.Now()
 	// One recorded delivery: GitHub saw a timeout, but the bot has it.
 	if _, err := s.db.Intake(ctx, &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: "g-recorded", Event: "push",
-		Outcome: store.OutcomeIgnored, PayloadSHA256: "x"}}, nil); err != nil {
+		Outcome: store.OutcomeIgnored, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeIgnored}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	add := func(id int64, guid string, code int, age time.Duration) {
