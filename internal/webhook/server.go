@@ -5,11 +5,12 @@
 // ten seconds and does not redeliver on its own, so the handler does no
 // slow work: builds run on the queue.
 //
-// One small file per event decides what a delivery means (push.go, …);
-// events the bot does not act on are recorded as ignored. What needs the
-// GitHub API (pull request files, permissions, commands) is deferred to an
-// event job that package deferred carries out on a worker: this package
-// links no GitHub client, so the lean receiver (cmd/webhook) stays small.
+// One small file per event decides what a delivery means (push.go, …) as
+// a store.Intent; events the bot does not act on are recorded as ignored.
+// What needs the GitHub API (pull request files, permissions, commands)
+// is deferred to an event job that package resolve carries out on a
+// worker: this package links no GitHub client, so the lean receiver
+// (cmd/webhook) stays small.
 package webhook
 
 import (

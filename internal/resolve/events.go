@@ -1,9 +1,13 @@
-// Package deferred is the worker side of the webhook: it decides the
+// Package resolve is the worker side of the webhook: it resolves the
 // deliveries the receiver deferred to event jobs (pull requests and "/build"
 // comments need the GitHub API: changed files, the commenter's permission,
-// replies), applying the trust rules, and it finds the deliveries GitHub
-// could not hand over and asks for them again (redeliver.go).
-package deferred
+// replies), applying the trust rules: pull requests (events.go), comment
+// commands (events.go, with the words of internal/command), approvals
+// (approve.go), prompt builds and their confirmation (prompt.go,
+// confirm.go), and the quotas on replies (noise.go). Each decision is a
+// store.Intent that store.Resolve records. It also finds the deliveries
+// GitHub could not hand over and asks for them again (redeliver.go).
+package resolve
 
 import (
 	"context"
