@@ -67,7 +67,8 @@ func TestMistypedCommandsBuildNothing(t *testing.T) {
 		{"/build retyr", true, []string{"Did you mean `/build retry`"}, store.OutcomeRejected},
 		{"/build debian", false, []string{"`/build debian` is not a command", "a few words"}, store.OutcomeRejected},
 	} {
-		d := s.send("issue_comment", "00-created.json", func(m map[string]any) {
+		// GitHub's recorded comments, 00 to 04, in turn.
+		d := s.send("issue_comment", fmt.Sprintf("%02d-created.json", i%5), func(m map[string]any) {
 			comment(tc.body, maintainer, tc.pr)(m)
 			m["repository"].(map[string]any)["default_branch"] = "main"
 		})
