@@ -20,11 +20,11 @@ import (
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/bridge"
-	"github.com/linux-builder/linux-builder/internal/deferred"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/resolve"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/webhook"
 )
@@ -134,8 +134,8 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 // deferred deliveries (pull requests, comment commands), redeliver missed
 // deliveries, and keep check runs current.
 type githubWork struct {
-	events    *deferred.Events
-	redeliv   *deferred.Redeliverer
+	events    *resolve.Events
+	redeliv   *resolve.Redeliverer
 	checks    *github.Checks
 	releases  *github.Releases
 	reporter  *bridge.SyncReporter
@@ -152,9 +152,9 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64, dataDir string) (*
 		return nil, err
 	}
 	return &githubWork{
-		events: &deferred.Events{GitHub: gh, Store: db, Logger: slog.Default(),
-			Prompter: &deferred.PromptBuilds{GitHub: gh, Generator: gen}},
-		redeliv: &deferred.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
+		events: &resolve.Events{GitHub: gh, Store: db, Logger: slog.Default(),
+			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},
+		redeliv: &resolve.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
 		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
 		releases: &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),

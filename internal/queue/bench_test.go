@@ -55,9 +55,7 @@ func BenchmarkIntake(b *testing.B) {
 								n := seq.Add(1)
 								id := fmt.Sprintf("bench-%d", n)
 								t0 := time.Now()
-								_, err := intake(context.Background(), &store.IntakeItem{
-									Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"},
-									Run:      &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: id}})
+								_, err := intake(context.Background(), &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeQueued, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: id}}})
 								if err != nil {
 									b.Error(err)
 									return

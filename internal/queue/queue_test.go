@@ -50,7 +50,7 @@ func (f *fakeRunner) Run(ctx context.Context, runID int64) error {
 func intake(t *testing.T, db *store.DB, q *Queue, delivery, sha string) store.IntakeResult {
 	t.Helper()
 	d := &store.Delivery{AppID: 1, DeliveryID: delivery, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-	res, err := db.Intake(context.Background(), &store.IntakeItem{Delivery: d, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}, q)
+	res, err := db.Intake(context.Background(), &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,7 +105,7 @@ func TestIntakeEnqueuesInTheSameTransaction(t *testing.T) {
 		// A transaction that fails after enqueueing leaves no job behind.
 		failing := crashAfterEnqueue{q}
 		d := &store.Delivery{AppID: 1, DeliveryID: "d4", Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-		if _, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "sha3"}}, failing); err == nil {
+		if _, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "sha3"}}}, failing); err == nil {
 			t.Fatal("intake succeeded")
 		}
 		var jobs int
@@ -373,9 +373,7 @@ func TestSupersededWaitingJobIsReplaced(t *testing.T) {
 		}
 		push := func(id, sha string) store.IntakeResult {
 			t.Helper()
-			res, err := db.Intake(ctx, &store.IntakeItem{Supersede: true,
-				Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"},
-				Run:      &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}, q)
+			res, err := db.Intake(ctx, &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, q)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -98,7 +98,7 @@ func TestPromptsHaveTheirOwnQueue(t *testing.T) {
 	defer2 := func(id string, ev *store.EventJob) int64 {
 		t.Helper()
 		d := &store.Delivery{AppID: 1, DeliveryID: id, Event: "issue_comment", Repo: "o/r", Outcome: store.OutcomeDeferred, PayloadSHA256: "x"}
-		if _, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Event: ev}, q); err != nil {
+		if _, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Event: ev}}, q); err != nil {
 			t.Fatal(err)
 		}
 		var jobID int64

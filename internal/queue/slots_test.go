@@ -47,8 +47,8 @@ func TestOneInstallationCannotTakeEveryBuilder(t *testing.T) {
 		for i, inst := range []int64{7, 7, 7, 7, 8} {
 			i7 := inst
 			d := &store.Delivery{AppID: 1, DeliveryID: "s" + string(rune('a'+i)), Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-			res, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r",
-				Ref: "refs/heads/b" + string(rune('a'+i)), HeadSHA: "sha" + string(rune('a'+i)), InstallationID: &i7}}, queues[0])
+			res, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r",
+				Ref: "refs/heads/b" + string(rune('a'+i)), HeadSHA: "sha" + string(rune('a'+i)), InstallationID: &i7}}}, queues[0])
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -25,7 +25,7 @@ func intakeTx(ctx context.Context, tx bun.Tx, db *DB, items []*IntakeItem, jobs 
 	res := make([]IntakeResult, 0, len(items))
 	for start := 0; start < len(items); {
 		end := start + 1
-		for end < len(items) && items[end-1].Cancel == nil {
+		for end < len(items) && items[end-1].Intent.Cancel == nil {
 			end++
 		}
 		part, err := intakePart(ctx, tx, db.utcNow(), items[start:end], jobs, optimistic)
@@ -52,12 +52,14 @@ type runGroup struct {
 	cancelled      []int64
 }
 
-// deliveryRows are the rows of items, with ReceivedAt in UTC.
+// deliveryRows are the rows of items, with their intents' outcomes and
+// ReceivedAt in UTC.
 func deliveryRows(items []*IntakeItem, now time.Time) []Delivery {
 	rows := make([]Delivery, len(items))
 	for i, it := range items {
 		rows[i] = *it.Delivery
 		rows[i].ID, rows[i].RunID = 0, nil
+		rows[i].Outcome, rows[i].Reason = it.Intent.Outcome, it.Intent.Reason
 		if rows[i].ReceivedAt.IsZero() {
 			rows[i].ReceivedAt = now
 		}
@@ -72,20 +74,21 @@ func groupRuns(items []*IntakeItem, fresh func(i int) bool, res []IntakeResult) 
 	var groups []*runGroup
 	byKey := map[string]int{}
 	for i, it := range items {
-		if it.Run == nil || !fresh(i) {
+		run := it.Intent.Run
+		if run == nil || !fresh(i) {
 			continue
 		}
-		key := it.Run.Repo + "\x00" + it.Run.HeadSHA + "\x00" + string(it.Run.Trigger)
+		key := run.Repo + "\x00" + run.HeadSHA + "\x00" + string(run.Trigger)
 		g, ok := byKey[key]
 		if !ok {
 			g = len(groups)
 			byKey[key] = g
-			groups = append(groups, &runGroup{run: *it.Run, bornSuperseded: -1})
+			groups = append(groups, &runGroup{run: *run, bornSuperseded: -1})
 		} else {
 			res[i].Coalesced = true // the same build asked twice in one batch: one run
 		}
 		groups[g].items = append(groups[g].items, i)
-		groups[g].supersede = groups[g].supersede || it.Supersede
+		groups[g].supersede = groups[g].supersede || it.Intent.Supersede
 	}
 	return groups
 }
@@ -230,15 +233,15 @@ func intakePart(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeIt
 		if res[i].DeliveryRowID == 0 {
 			continue
 		}
-		if it.Event != nil {
-			ev := *it.Event
+		if it.Intent.Event != nil {
+			ev := *it.Intent.Event
 			ev.DeliveryRowID = res[i].DeliveryRowID
 			if _, err := jobs.EnqueueEvent(ctx, tx.Tx, &ev); err != nil {
 				return nil, fmt.Errorf("enqueue event: %w", err)
 			}
 		}
-		if it.Cancel != nil {
-			cancelled, err := cancelRuns(ctx, tx, now, jobs, *it.Cancel, nil)
+		if it.Intent.Cancel != nil {
+			cancelled, err := cancelRuns(ctx, tx, now, jobs, *it.Intent.Cancel, nil)
 			if err != nil {
 				return nil, err
 			}

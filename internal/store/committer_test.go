@@ -34,7 +34,7 @@ func TestCommitterSurvivesAPanickingBatch(t *testing.T) {
 		c := NewCommitter(db, &panicJobs{fakeJobs: fakeEnqueue(3, 0, nil)}, 1, 0)
 		defer c.Close()
 		item := func() *IntakeItem {
-			return &IntakeItem{Delivery: delivery("p1"), Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}}
+			return &IntakeItem{Delivery: delivery("p1"), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}}}
 		}
 		if _, err := c.Intake(ctx, item()); !errors.Is(err, ErrIntakePanic) {
 			t.Fatalf("panicking batch: %v, want ErrIntakePanic", err)

@@ -34,7 +34,7 @@ type EventJob struct {
 	HeadRepo       string `json:"head_repo,omitempty"`
 	Fork           bool   `json:"fork,omitempty"`
 	Actor          string `json:"actor"`             // who pushed or commented
-	Command        string `json:"command,omitempty"` // for comments: build, approve, retry, cancel, help, prompt
+	Command        string `json:"command,omitempty"` // for comments: a command word (internal/command)
 	Argument       string `json:"argument,omitempty"`
 	PRFlag         bool   `json:"pr_flag,omitempty"` // /build --pr
 	DefaultBranch  string `json:"default_branch,omitempty"`
@@ -42,26 +42,9 @@ type EventJob struct {
 	SpecPath       string `json:"spec_path"`
 }
 
-// Resolution is how an event job decided a deferred delivery.
-type Resolution struct {
-	Outcome Outcome
-	Reason  string
-	// Run, when set, is built (its job is inserted in the same
-	// transaction); Supersede as in IntakeItem.
-	Run       *Run
-	Supersede bool
-	// Approve records a maintainer's approval of a pull request's head
-	// commit in the same transaction.
-	Approve *Approval
-	// Cancel ends active runs.
-	Cancel *Cancel
-	// Logs open the new run's log (how its spec was made).
-	Logs []string
-	// Pending keeps a generated spec until it is confirmed; Confirm
-	// marks one confirmed (once: a second confirmation builds nothing).
-	Pending *PendingSpec
-	Confirm *ConfirmSpec
-}
+// PullRef is the ref GitHub keeps for a pull request's head: the Ref of
+// the runs of pull request number.
+func PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }
 
 // ResolveResult says what Resolve did.
 type ResolveResult struct {
@@ -73,11 +56,15 @@ type ResolveResult struct {
 	Cancelled []int64
 }
 
-// Resolve records the decision of a deferred delivery, with the run and
-// job, approval or cancellation it makes, in one transaction. It is
-// idempotent: a delivery already resolved is left as it is, so a job that
-// runs twice never builds twice.
-func (db *DB) Resolve(ctx context.Context, deliveryRowID int64, r Resolution, jobs Jobs) (ResolveResult, error) {
+// Resolve records an event job's decision of a deferred delivery, with
+// the run and job, approval, cancellation or pending spec it makes, in one
+// transaction. It is idempotent: a delivery already resolved is left as it
+// is, so a job that runs twice never builds twice. An intent that defers
+// again (Event) is an error.
+func (db *DB) Resolve(ctx context.Context, deliveryRowID int64, r Intent, jobs Jobs) (ResolveResult, error) {
+	if r.Event != nil {
+		return ResolveResult{}, fmt.Errorf("resolve delivery row %d: %w", deliveryRowID, errDeferredAgain)
+	}
 	var out ResolveResult
 	err := db.inTx(ctx, "resolve delivery", func(ctx context.Context, tx bun.Tx) error {
 		out = ResolveResult{}

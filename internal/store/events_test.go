@@ -16,7 +16,7 @@ func TestIntakeBatchActsLikeOneAfterAnother(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *DB, _ *storetest.Clock) {
 		ctx := context.Background()
 		jobs := fakeEnqueue(5, 0, nil)
-		if _, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("old")}, jobs); err != nil {
+		if _, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("old"), Intent: Intent{Outcome: OutcomeQueued}}, jobs); err != nil {
 			t.Fatal(err)
 		}
 		run := func(sha string) *Run {
@@ -25,12 +25,12 @@ func TestIntakeBatchActsLikeOneAfterAnother(t *testing.T) {
 		ignored := delivery("d3")
 		ignored.Outcome = OutcomeIgnored
 		items := []*IntakeItem{
-			{Delivery: delivery("d1"), Run: run("A")},
-			{Delivery: delivery("d1"), Run: run("A")}, // the same delivery twice in one batch
-			{Delivery: delivery("d2"), Run: run("A")}, // another delivery for the same build
-			{Delivery: ignored},
-			{Delivery: delivery("old")}, // recorded before
-			{Delivery: delivery("d4"), Run: run("B")},
+			{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: run("A")}},
+			{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: run("A")}}, // the same delivery twice in one batch
+			{Delivery: delivery("d2"), Intent: Intent{Outcome: OutcomeQueued, Run: run("A")}}, // another delivery for the same build
+			{Delivery: ignored, Intent: Intent{Outcome: ignored.Outcome, Reason: ignored.Reason}},
+			{Delivery: delivery("old"), Intent: Intent{Outcome: OutcomeQueued}}, // recorded before
+			{Delivery: delivery("d4"), Intent: Intent{Outcome: OutcomeQueued, Run: run("B")}},
 		}
 		res, errs := db.IntakeBatch(ctx, items, jobs)
 		for i, err := range errs {
@@ -67,7 +67,7 @@ func TestIntakeBatchActsLikeOneAfterAnother(t *testing.T) {
 		// A failing item fails alone: the others of its batch commit.
 		bad := delivery("d6")
 		bad.Outcome = "bogus" // violates the CHECK constraint
-		res, errs = db.IntakeBatch(ctx, []*IntakeItem{{Delivery: delivery("d5")}, {Delivery: bad}, {Delivery: delivery("d7")}}, jobs)
+		res, errs = db.IntakeBatch(ctx, []*IntakeItem{{Delivery: delivery("d5"), Intent: Intent{Outcome: OutcomeQueued}}, {Delivery: bad, Intent: Intent{Outcome: bad.Outcome, Reason: bad.Reason}}, {Delivery: delivery("d7"), Intent: Intent{Outcome: OutcomeQueued}}}, jobs)
 		if errs[0] != nil || errs[2] != nil || errs[1] == nil {
 			t.Fatalf("errors %v", errs)
 		}
@@ -86,8 +86,7 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 		var ids []int64
 		for i, sha := range []string{"s1", "s2"} {
 			jobs.jobID = int64(100 + i)
-			res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("p" + sha),
-				Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}, jobs)
+			res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("p" + sha), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, jobs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,14 +94,12 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 		}
 		// Another branch is not touched.
 		jobs.jobID = 200
-		other, _ := db.Intake(ctx, &IntakeItem{Delivery: delivery("px"),
-			Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/dev", HeadSHA: "x"}}, jobs)
+		other, _ := db.Intake(ctx, &IntakeItem{Delivery: delivery("px"), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/dev", HeadSHA: "x"}}}, jobs)
 		if err := db.EnterStep(ctx, ids[1], "VALIDATING"); err != nil { // s2 is running
 			t.Fatal(err)
 		}
 		jobs.jobID = 300
-		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("ps3"), Supersede: true,
-			Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "s3"}}, jobs)
+		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("ps3"), Intent: Intent{Outcome: OutcomeQueued, Supersede: true, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "s3"}}}, jobs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +129,7 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 			t.Fatalf("run on another branch is %s", r.Status)
 		}
 		// Cancel by run id, as the check run's Cancel button does.
-		res, err = db.Intake(ctx, &IntakeItem{Delivery: delivery("cancel"), Cancel: &Cancel{RunID: other.RunID, Reason: "cancelled by octocat"}}, jobs)
+		res, err = db.Intake(ctx, &IntakeItem{Delivery: delivery("cancel"), Intent: Intent{Outcome: OutcomeQueued, Cancel: &Cancel{RunID: other.RunID, Reason: "cancelled by octocat"}}}, jobs)
 		if err != nil || !slices.Equal(res.Cancelled, []int64{other.RunID}) {
 			t.Fatalf("cancel: %+v %v", res, err)
 		}
@@ -150,8 +147,7 @@ func TestBatchOfPushesToOneBranch(t *testing.T) {
 		ctx := context.Background()
 		jobs := &fakeJobs{jobID: 70}
 		push := func(id, sha string) *IntakeItem {
-			return &IntakeItem{Delivery: delivery(id), Supersede: true,
-				Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}
+			return &IntakeItem{Delivery: delivery(id), Intent: Intent{Outcome: OutcomeQueued, Supersede: true, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}
 		}
 		before, err := db.Intake(ctx, push("p0", "s0"), jobs)
 		if err != nil {
@@ -205,7 +201,7 @@ func TestResolveDeferredDeliveryOnce(t *testing.T) {
 		jobs := fakeEnqueue(9, 0, nil)
 		d := delivery("pr1")
 		d.Event, d.Outcome = "pull_request", OutcomeDeferred
-		res, err := db.Intake(ctx, &IntakeItem{Delivery: d, Event: &EventJob{Kind: EventPullRequest, Repo: "o/r", Number: 7}}, jobs)
+		res, err := db.Intake(ctx, &IntakeItem{Delivery: d, Intent: Intent{Outcome: d.Outcome, Reason: d.Reason, Event: &EventJob{Kind: EventPullRequest, Repo: "o/r", Number: 7}}}, jobs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -222,7 +218,7 @@ func TestResolveDeferredDeliveryOnce(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				out[i], errs[i] = db.Resolve(ctx, res.DeliveryRowID, Resolution{Outcome: OutcomeQueued, Run: run, Approve: approve}, jobs)
+				out[i], errs[i] = db.Resolve(ctx, res.DeliveryRowID, Intent{Outcome: OutcomeQueued, Run: run, Approve: approve}, jobs)
 			}()
 		}
 		wg.Wait()

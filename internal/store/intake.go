@@ -39,31 +39,14 @@ type Enqueued struct {
 	CoalescedInto int64
 }
 
-// Cancel asks intake to end the active runs it selects: one run, the runs
-// of an issue or pull request, or those of a repository and ref.
-type Cancel struct {
-	RunID int64
-	Repo  string
-	Ref   string
-	// Number, with Repo, selects the runs of an issue or pull request.
-	Number int
-	Reason string
-}
-
 // IntakeItem is one webhook delivery and what it asks for.
 type IntakeItem struct {
+	// Delivery is the delivery's record; its Outcome and Reason are
+	// Intent's (what is set here is overwritten).
 	Delivery *Delivery
-	// Run, when set, is built: the run and its job are recorded with the
-	// delivery.
-	Run *Run
-	// Supersede cancels the older active runs of Run's repository, ref and
-	// trigger (a newer push to the branch), recording them as superseded.
-	Supersede bool
-	// Event, when set, is decided later by a job (Delivery.Outcome is
-	// OutcomeDeferred); its DeliveryRowID is filled in.
-	Event *EventJob
-	// Cancel, when set, ends active runs.
-	Cancel *Cancel
+	// Intent is what the receiver decided (see Intent for the fields
+	// intake records).
+	Intent Intent
 	// ReplayWindow, when positive, makes the delivery a replay when the
 	// same body (Delivery.PayloadSHA256) was delivered under another
 	// delivery id within it: the delivery is then recorded as ignored and
@@ -94,7 +77,9 @@ type IntakeResult struct {
 // Intake durably records one webhook delivery and what it asks for (a run
 // and its job, a deferred event job, cancellations) in one transaction:
 // either all of it is committed or none. A delivery already recorded (same
-// app and delivery id) is reported as Duplicate and changes nothing.
+// app and delivery id) is reported as Duplicate and changes nothing. An
+// intent with what only an event job decides (Intent.Resolved) is an
+// error.
 func (db *DB) Intake(ctx context.Context, item *IntakeItem, jobs Jobs) (IntakeResult, error) {
 	res, errs := db.IntakeBatch(ctx, []*IntakeItem{item}, jobs)
 	return res[0], errs[0]
@@ -108,6 +93,17 @@ func (db *DB) Intake(ctx context.Context, item *IntakeItem, jobs Jobs) (IntakeRe
 func (db *DB) IntakeBatch(ctx context.Context, items []*IntakeItem, jobs Jobs) ([]IntakeResult, []error) {
 	res := make([]IntakeResult, len(items))
 	errs := make([]error, len(items))
+	for i, it := range items {
+		if it.Intent.Resolved() {
+			errs[i] = fmt.Errorf("intake of delivery %s: %w", it.Delivery.DeliveryID, errResolvedAtIntake)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		if len(items) == 1 {
+			return res, errs
+		}
+		return db.intakeEach(ctx, items, jobs)
+	}
 	record := func(optimistic bool) error {
 		return db.inTx(ctx, "intake", func(ctx context.Context, tx bun.Tx) error {
 			out, err := intakeTx(ctx, tx, db, items, jobs, optimistic)
@@ -130,6 +126,13 @@ func (db *DB) IntakeBatch(ctx context.Context, items []*IntakeItem, jobs Jobs) (
 		}
 		return res, errs
 	}
+	return db.intakeEach(ctx, items, jobs)
+}
+
+// intakeEach records items one transaction each.
+func (db *DB) intakeEach(ctx context.Context, items []*IntakeItem, jobs Jobs) ([]IntakeResult, []error) {
+	res := make([]IntakeResult, len(items))
+	errs := make([]error, len(items))
 	for i, it := range items {
 		one, oneErr := db.IntakeBatch(ctx, []*IntakeItem{it}, jobs)
 		res[i], errs[i] = one[0], oneErr[0]

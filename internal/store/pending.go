@@ -69,17 +69,10 @@ func (db *DB) PendingSpecs(ctx context.Context, installationID int64, repo strin
 	return out, nil
 }
 
-// ConfirmSpec records, in a Resolution, that a user with write access
-// confirmed pending spec ID.
-type ConfirmSpec struct {
-	ID int64
-	By string
-}
-
 // recordPending writes r's pending spec and confirmation in tx. A spec
 // confirmed meanwhile (two confirmations at once) is confirmed once: the
-// later resolution builds nothing.
-func recordPending(ctx context.Context, tx bun.Tx, now time.Time, r *Resolution) error {
+// later decision builds nothing.
+func recordPending(ctx context.Context, tx bun.Tx, now time.Time, r *Intent) error {
 	if p := r.Pending; p != nil {
 		row := *p
 		row.ID, row.CreatedAt, row.ConfirmedBy, row.ConfirmedAt = 0, now, "", nil

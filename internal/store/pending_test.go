@@ -17,7 +17,7 @@ func TestPendingSpecConfirmedOnce(t *testing.T) {
 		deferred := func(id string) int64 {
 			d := delivery(id)
 			d.Event, d.Outcome = "issue_comment", OutcomeDeferred
-			res, err := db.Intake(ctx, &IntakeItem{Delivery: d, Event: &EventJob{Kind: EventCommand, Repo: "o/r", Number: 7}}, jobs)
+			res, err := db.Intake(ctx, &IntakeItem{Delivery: d, Intent: Intent{Outcome: d.Outcome, Reason: d.Reason, Event: &EventJob{Kind: EventCommand, Repo: "o/r", Number: 7}}}, jobs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -27,7 +27,7 @@ func TestPendingSpecConfirmedOnce(t *testing.T) {
 		hash := SpecHash(src)
 		p := &PendingSpec{InstallationID: 1, Repo: "o/r", Number: 7, SpecHash: hash, SpecSource: src, Ref: "refs/heads/main",
 			HeadSHA: "A", RequestedBy: "maintainer"}
-		if _, err := db.Resolve(ctx, deferred("gen"), Resolution{Outcome: OutcomeIgnored, Pending: p}, jobs); err != nil {
+		if _, err := db.Resolve(ctx, deferred("gen"), Intent{Outcome: OutcomeIgnored, Pending: p}, jobs); err != nil {
 			t.Fatal(err)
 		}
 		for _, tc := range []struct {
@@ -50,7 +50,7 @@ func TestPendingSpecConfirmedOnce(t *testing.T) {
 		got, _ := db.PendingSpecs(ctx, 1, "o/r", 7, hash[:16])
 		run := &Run{Trigger: TriggerComment, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "A", SpecSource: src, Number: new(7)}
 		confirm := func(id string) ResolveResult {
-			out, err := db.Resolve(ctx, deferred(id), Resolution{Outcome: OutcomeQueued, Run: run,
+			out, err := db.Resolve(ctx, deferred(id), Intent{Outcome: OutcomeQueued, Run: run,
 				Confirm: &ConfirmSpec{ID: got[0].ID, By: "writer"}}, jobs)
 			if err != nil {
 				t.Fatal(err)

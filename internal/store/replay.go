@@ -112,9 +112,8 @@ func markReplays(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeI
 			out = append([]*IntakeItem(nil), items...)
 		}
 		replayOf[i] = first
-		dup := *d
-		dup.Outcome, dup.Reason = OutcomeIgnored, fmt.Sprintf("replay of delivery %s (the same payload)", first)
-		out[i] = &IntakeItem{Delivery: &dup}
+		out[i] = &IntakeItem{Delivery: d, Intent: Intent{Outcome: OutcomeIgnored,
+			Reason: fmt.Sprintf("replay of delivery %s (the same payload)", first)}}
 	}
 	return out, replayOf, nil
 }

@@ -15,8 +15,7 @@ import (
 func signed(id, sha, head string) *IntakeItem {
 	d := delivery(id)
 	d.PayloadSHA256 = sha
-	return &IntakeItem{Delivery: d, ReplayWindow: 24 * time.Hour,
-		Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: head}}
+	return &IntakeItem{Delivery: d, Intent: Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: head}}, ReplayWindow: 24 * time.Hour}
 }
 
 // A captured body replayed under a new delivery id is recorded as a
@@ -40,7 +39,7 @@ func TestReplayedPayloadStartsNothing(t *testing.T) {
 			{name: "replay under a new id", items: []*IntakeItem{signed("d2", "p1", "A")}, wantReplay: []string{"d1"}, wantRuns: 1},
 			{name: "replay with the event job and cancel", items: []*IntakeItem{func() *IntakeItem {
 				it := signed("d3", "p1", "A")
-				it.Event, it.Cancel = &EventJob{Kind: "comment"}, &Cancel{Repo: "o/r", Ref: "refs/heads/main"}
+				it.Intent.Event, it.Intent.Cancel = &EventJob{Kind: "comment"}, &Cancel{Repo: "o/r", Ref: "refs/heads/main"}
 				return it
 			}()}, wantReplay: []string{"d1"}, wantRuns: 1},
 			{name: "redelivery is a duplicate, not a replay", items: []*IntakeItem{signed("d1", "p1", "A")}, wantReplay: []string{""}, wantRuns: 1},

@@ -57,8 +57,7 @@ func TestIntakeSurvivesPostgresRestart(t *testing.T) {
 			for i := range jobs {
 				id := fmt.Sprintf("restart-%03d", i)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				res, err := db.Intake(ctx, &IntakeItem{Delivery: &Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: OutcomeQueued, PayloadSHA256: "x"},
-					Run: &Run{Trigger: TriggerPush, Repo: "o/r", HeadSHA: id}}, fakeEnqueue(1, 0, nil))
+				res, err := db.Intake(ctx, &IntakeItem{Delivery: &Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: OutcomeQueued, PayloadSHA256: "x"}, Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", HeadSHA: id}}}, fakeEnqueue(1, 0, nil))
 				cancel()
 				results <- result{id, err, res}
 				time.Sleep(15 * time.Millisecond)

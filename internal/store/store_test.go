@@ -93,7 +93,7 @@ func TestIntake(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *DB, c *storetest.Clock) {
 		ctx := context.Background()
 		run := &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}
-		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Run: run}, fakeEnqueue(7, 0, nil))
+		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(7, 0, nil))
 		if err != nil || res.Duplicate || res.RunID == 0 || res.Coalesced {
 			t.Fatalf("first intake: %+v %v", res, err)
 		}
@@ -107,12 +107,12 @@ func TestIntake(t *testing.T) {
 		}
 
 		// A redelivery changes nothing and points at the same run.
-		again, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Run: run}, fakeEnqueue(8, 0, nil))
+		again, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(8, 0, nil))
 		if err != nil || !again.Duplicate || again.RunID != res.RunID {
 			t.Fatalf("redelivery: %+v %v", again, err)
 		}
 		// A second delivery whose job coalesces joins the existing run.
-		co, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d2"), Run: run}, fakeEnqueue(0, res.RunID, nil))
+		co, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d2"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(0, res.RunID, nil))
 		if err != nil || !co.Coalesced || co.RunID != res.RunID {
 			t.Fatalf("coalesced: %+v %v", co, err)
 		}
@@ -122,7 +122,7 @@ func TestIntake(t *testing.T) {
 		}
 		// An enqueue failure rolls back the delivery and the run: nothing
 		// half-written, and GitHub's redelivery can try again.
-		if _, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d3"), Run: run}, fakeEnqueue(0, 0, errors.New("queue down"))); err == nil {
+		if _, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d3"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(0, 0, errors.New("queue down"))); err == nil {
 			t.Fatal("intake succeeded although enqueue failed")
 		}
 		if _, err := db.Delivery(ctx, 42, "d3"); !errors.Is(err, ErrNotFound) {
@@ -134,7 +134,7 @@ func TestIntake(t *testing.T) {
 		// Deliveries that ask for no build are recorded as such.
 		ig := delivery("d4")
 		ig.Outcome, ig.Reason = OutcomeIgnored, "tag push"
-		res4, err := db.Intake(ctx, &IntakeItem{Delivery: ig, Run: nil}, nil)
+		res4, err := db.Intake(ctx, &IntakeItem{Delivery: ig, Intent: Intent{Outcome: ig.Outcome, Reason: ig.Reason, Run: nil}}, nil)
 		if err != nil || res4.RunID != 0 || res4.Duplicate {
 			t.Fatalf("ignored: %+v %v", res4, err)
 		}

@@ -61,19 +61,17 @@ type checkSuiteEvent struct {
 // (rerequested) and the Cancel and Rebuild actions. Only users with write
 // access see them, so they are trusted. Check runs of other apps are
 // ignored.
-func decideCheckRun(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
+func decideCheckRun(ctx context.Context, cfg *Config, body []byte, d *store.Delivery) (store.Intent, error) {
 	var ev checkRunEvent
 	if err := decodePayload(body, &ev); err != nil {
-		return Decision{}, fmt.Errorf("decode check_run event: %w", err)
+		return store.Intent{}, fmt.Errorf("decode check_run event: %w", err)
 	}
-	dec := ignored("")
-	dec.Repo, dec.Action = ev.Repo.GetFullName(), ev.Action
-	if ev.Installation != nil && ev.Installation.ID != 0 {
-		dec.Installation = &ev.Installation.ID
+	d.Repo, d.Action = ev.Repo.GetFullName(), ev.Action
+	if ev.Installation != nil {
+		d.InstallationID = installationID(ev.Installation.ID)
 	}
 	if app := ev.CheckRun.App.ID; cfg.AppID != 0 && app != cfg.AppID {
-		dec.Reason = fmt.Sprintf("check run of another app (%d)", app)
-		return dec, nil
+		return ignored(fmt.Sprintf("check run of another app (%d)", app)), nil
 	}
 	identifier := ""
 	if ev.RequestedAction != nil {
@@ -83,61 +81,53 @@ func decideCheckRun(ctx context.Context, cfg *Config, body []byte) (Decision, er
 	switch {
 	case ev.Action == "rerequested", ev.Action == "requested_action" && identifier == ActionRebuild:
 	case ev.Action == "requested_action" && identifier == ActionCancel:
-		prev, err := checkRunRun(ctx, cfg, dec.Repo, ev.CheckRun.ExternalID, ev.CheckRun.HeadSHA)
+		prev, err := checkRunRun(ctx, cfg, d.Repo, ev.CheckRun.ExternalID, ev.CheckRun.HeadSHA)
 		if err != nil || prev == nil {
-			dec.Reason = "no run of this check run to cancel"
-			return dec, err
+			return ignored("no run of this check run to cancel"), err
 		}
-		dec.Reason = fmt.Sprintf("cancel of run %d requested", prev.ID)
-		dec.Cancel = &store.Cancel{RunID: prev.ID, Reason: "cancelled by " + by + " from the check run"}
-		return dec, nil
+		return store.Intent{Outcome: store.OutcomeIgnored, Reason: fmt.Sprintf("cancel of run %d requested", prev.ID),
+			Cancel: &store.Cancel{RunID: prev.ID, Reason: "cancelled by " + by + " from the check run"}}, nil
 	case ev.Action == "requested_action":
-		return dec, fmt.Errorf("unknown check run action %q", identifier)
+		return store.Intent{}, fmt.Errorf("unknown check run action %q", identifier)
 	default:
-		dec.Reason = "check_run action " + ev.Action + " is not handled"
-		return dec, nil
+		return ignored("check_run action " + ev.Action + " is not handled"), nil
 	}
-	prev, err := checkRunRun(ctx, cfg, dec.Repo, ev.CheckRun.ExternalID, ev.CheckRun.HeadSHA)
+	prev, err := checkRunRun(ctx, cfg, d.Repo, ev.CheckRun.ExternalID, ev.CheckRun.HeadSHA)
 	if err != nil {
-		return dec, err
+		return store.Intent{}, err
 	}
 	if prev == nil {
-		dec.Reason = "no run of this check run to rebuild"
-		return dec, nil
+		return ignored("no run of this check run to rebuild"), nil
 	}
-	return rebuild(dec, prev, by), nil
+	return rebuild(prev, by), nil
 }
 
 // decideCheckSuite rebuilds the newest run of a re-requested check suite's
 // head commit ("Re-run all checks").
-func decideCheckSuite(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
+func decideCheckSuite(ctx context.Context, cfg *Config, body []byte, d *store.Delivery) (store.Intent, error) {
 	var ev checkSuiteEvent
 	if err := decodePayload(body, &ev); err != nil {
-		return Decision{}, fmt.Errorf("decode check_suite event: %w", err)
+		return store.Intent{}, fmt.Errorf("decode check_suite event: %w", err)
 	}
-	dec := ignored("")
-	dec.Repo, dec.Action = ev.Repo.GetFullName(), ev.Action
-	if ev.Installation != nil && ev.Installation.ID != 0 {
-		dec.Installation = &ev.Installation.ID
+	d.Repo, d.Action = ev.Repo.GetFullName(), ev.Action
+	if ev.Installation != nil {
+		d.InstallationID = installationID(ev.Installation.ID)
 	}
 	if ev.Action != "rerequested" {
-		dec.Reason = "check_suite action " + ev.Action + " is not handled (pushes and pull requests start builds)"
-		return dec, nil
+		return ignored("check_suite action " + ev.Action + " is not handled (pushes and pull requests start builds)"), nil
 	}
 	if app := ev.CheckSuite.App.ID; cfg.AppID != 0 && app != cfg.AppID {
-		dec.Reason = fmt.Sprintf("check suite of another app (%d)", app)
-		return dec, nil
+		return ignored(fmt.Sprintf("check suite of another app (%d)", app)), nil
 	}
 	sha := ev.CheckSuite.HeadSHA
-	prev, err := cfg.Store.LatestRunAt(ctx, dec.Repo, sha)
+	prev, err := cfg.Store.LatestRunAt(ctx, d.Repo, sha)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
-		dec.Reason = "no run at " + sha + " to rebuild"
-		return dec, nil
+		return ignored("no run at " + sha + " to rebuild"), nil
 	case err != nil:
-		return dec, transientError{err}
+		return store.Intent{}, transientError{err}
 	}
-	return rebuild(dec, prev, ev.Sender.GetLogin()), nil
+	return rebuild(prev, ev.Sender.GetLogin()), nil
 }
 
 // checkRunRun finds the run behind a check run: its external_id is the
@@ -163,8 +153,6 @@ func checkRunRun(ctx context.Context, cfg *Config, repo, externalID, sha string)
 }
 
 // rebuild asks for a new run of what prev built.
-func rebuild(dec Decision, prev *store.Run, by string) Decision {
-	dec.Outcome, dec.Reason = store.OutcomeQueued, fmt.Sprintf("rebuild of run %d", prev.ID)
-	dec.Run = prev.Rerun(by)
-	return dec
+func rebuild(prev *store.Run, by string) store.Intent {
+	return store.Intent{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("rebuild of run %d", prev.ID), Run: prev.Rerun(by)}
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/linux-builder/linux-builder/internal/command"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -13,42 +14,34 @@ import (
 // which checks the author's permission and carries them out. Edited and
 // deleted comments, comments of bots (the bot's own replies among them)
 // and comments that are not commands are ignored.
-func decideComment(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
+func decideComment(ctx context.Context, cfg *Config, body []byte, d *store.Delivery) (store.Intent, error) {
 	var ev github.IssueCommentEvent
 	if err := decodePayload(body, &ev); err != nil {
-		return Decision{}, fmt.Errorf("decode issue_comment event: %w", err)
+		return store.Intent{}, fmt.Errorf("decode issue_comment event: %w", err)
 	}
-	dec := ignored("")
-	dec.Repo, dec.Action = ev.GetRepo().GetFullName(), ev.GetAction()
-	if id := ev.GetInstallation().GetID(); id != 0 {
-		dec.Installation = &id
-	}
+	d.Repo, d.Action, d.InstallationID = ev.GetRepo().GetFullName(), ev.GetAction(), installationID(ev.GetInstallation().GetID())
 	if ev.GetAction() != "created" {
-		dec.Reason = "comment " + ev.GetAction() + ": only new comments are commands"
-		return dec, nil
+		return ignored("comment " + ev.GetAction() + ": only new comments are commands"), nil
 	}
 	if ev.GetSender().GetType() == "Bot" || ev.GetComment().GetUser().GetType() == "Bot" {
-		dec.Reason = "comment by a bot"
-		return dec, nil
+		return ignored("comment by a bot"), nil
 	}
-	cmd, ok := ParseCommand(ev.GetComment().GetBody())
+	cmd, ok := command.Parse(ev.GetComment().GetBody())
 	if !ok {
-		dec.Reason = "not a /build command"
-		return dec, nil
+		return ignored("not a /build command"), nil
 	}
-	if dec.Installation == nil {
-		return dec, fmt.Errorf("issue_comment event without an installation")
+	if d.InstallationID == nil {
+		return store.Intent{}, fmt.Errorf("issue_comment event without an installation")
 	}
-	specPath, err := cfg.specPath(ctx, dec.Installation)
+	specPath, err := cfg.specPath(ctx, d.InstallationID)
 	if err != nil {
-		return dec, err
+		return store.Intent{}, err
 	}
-	dec.Outcome, dec.Reason = store.OutcomeDeferred, "/build "+cmd.Name+": waiting for the author's permission"
-	dec.Event = &store.EventJob{
-		Kind: store.EventCommand, InstallationID: *dec.Installation, Repo: dec.Repo, Number: ev.GetIssue().GetNumber(),
-		IsPullRequest: ev.GetIssue().IsPullRequest(), Action: ev.GetAction(), Actor: ev.GetSender().GetLogin(),
-		Command: cmd.Name, Argument: cmd.Argument(), PRFlag: cmd.PR, CommentID: ev.GetComment().GetID(), SpecPath: specPath,
-		DefaultBranch: ev.GetRepo().GetDefaultBranch(),
-	}
-	return dec, nil
+	return store.Intent{Outcome: store.OutcomeDeferred, Reason: "/build " + cmd.Name + ": waiting for the author's permission",
+		Event: &store.EventJob{
+			Kind: store.EventCommand, InstallationID: *d.InstallationID, Repo: d.Repo, Number: ev.GetIssue().GetNumber(),
+			IsPullRequest: ev.GetIssue().IsPullRequest(), Action: ev.GetAction(), Actor: ev.GetSender().GetLogin(),
+			Command: cmd.Name, Argument: cmd.Argument(), PRFlag: cmd.PR, CommentID: ev.GetComment().GetID(), SpecPath: specPath,
+			DefaultBranch: ev.GetRepo().GetDefaultBranch(),
+		}}, nil
 }

@@ -23,63 +23,71 @@ type Installations interface {
 // applyInstallation records installation and installation_repositories
 // events. It runs before the delivery is recorded; a failure is a 503, so
 // GitHub can redeliver and the change is not lost.
-func applyInstallation(ctx context.Context, db Installations, event string, body []byte) (Decision, error) {
-	dec := Decision{Outcome: store.OutcomeIgnored}
+func applyInstallation(ctx context.Context, db Installations, event string, body []byte, d *store.Delivery) (store.Intent, error) {
 	switch event {
 	case "installation":
 		var ev github.InstallationEvent
 		if err := decodePayload(body, &ev); err != nil {
-			return Decision{Outcome: store.OutcomeRejected, Reason: "decode installation event: " + err.Error()}, nil
+			return store.Intent{Outcome: store.OutcomeRejected, Reason: "decode installation event: " + err.Error()}, nil
 		}
-		in := ev.GetInstallation()
-		id := in.GetID()
-		dec.Installation, dec.Action = &id, ev.GetAction()
-		switch ev.GetAction() {
-		case "deleted":
-			dec.Reason = "installation deleted"
-			return dec, db.DeleteInstallation(ctx, id)
-		case "created", "new_permissions_accepted", "suspend", "unsuspend":
-			repos := make([]string, 0, len(ev.Repositories))
-			for _, r := range ev.Repositories {
-				repos = append(repos, r.GetFullName())
-			}
-			if prev, err := db.Installation(ctx, id); err == nil && len(repos) == 0 {
-				repos = prev.Repositories
-			} else if err != nil && !errors.Is(err, store.ErrNotFound) {
-				return dec, err
-			}
-			dec.Reason = "installation " + ev.GetAction()
-			return dec, db.UpsertInstallation(ctx, &store.Installation{ID: id, Account: in.GetAccount().GetLogin(),
-				Suspended: ev.GetAction() == "suspend" || (in.SuspendedAt != nil && ev.GetAction() != "unsuspend"), Repositories: repos})
-		}
-		dec.Reason = "installation action " + ev.GetAction() + " not handled"
-		return dec, nil
+		return applyInstallationEvent(ctx, db, &ev, d)
 	case "installation_repositories":
 		var ev github.InstallationRepositoriesEvent
 		if err := decodePayload(body, &ev); err != nil {
-			return Decision{Outcome: store.OutcomeRejected, Reason: "decode installation_repositories event: " + err.Error()}, nil
+			return store.Intent{Outcome: store.OutcomeRejected, Reason: "decode installation_repositories event: " + err.Error()}, nil
 		}
-		in := ev.GetInstallation()
-		id := in.GetID()
-		dec.Installation, dec.Action = &id, ev.GetAction()
-		cur := &store.Installation{ID: id, Account: in.GetAccount().GetLogin(), Suspended: in.SuspendedAt != nil}
-		if prev, err := db.Installation(ctx, id); err == nil {
-			cur = prev
-		} else if !errors.Is(err, store.ErrNotFound) {
-			return dec, err
-		}
-		for _, r := range ev.RepositoriesAdded {
-			if !slices.Contains(cur.Repositories, r.GetFullName()) {
-				cur.Repositories = append(cur.Repositories, r.GetFullName())
-			}
-		}
-		for _, r := range ev.RepositoriesRemoved {
-			cur.Repositories = slices.DeleteFunc(cur.Repositories, func(s string) bool { return s == r.GetFullName() })
-		}
-		dec.Reason = fmt.Sprintf("repositories %s", ev.GetAction())
-		return dec, db.UpsertInstallation(ctx, cur)
+		return applyInstallationRepositories(ctx, db, &ev, d)
 	}
-	return dec, nil
+	return store.Intent{Outcome: store.OutcomeIgnored}, nil
+}
+
+// applyInstallationEvent records an installation created, deleted,
+// suspended or given new permissions.
+func applyInstallationEvent(ctx context.Context, db Installations, ev *github.InstallationEvent, d *store.Delivery) (store.Intent, error) {
+	in := ev.GetInstallation()
+	id := in.GetID()
+	d.InstallationID, d.Action = &id, ev.GetAction()
+	switch ev.GetAction() {
+	case "deleted":
+		return ignored("installation deleted"), db.DeleteInstallation(ctx, id)
+	case "created", "new_permissions_accepted", "suspend", "unsuspend":
+	default:
+		return ignored("installation action " + ev.GetAction() + " not handled"), nil
+	}
+	repos := make([]string, 0, len(ev.Repositories))
+	for _, r := range ev.Repositories {
+		repos = append(repos, r.GetFullName())
+	}
+	if prev, err := db.Installation(ctx, id); err == nil && len(repos) == 0 {
+		repos = prev.Repositories
+	} else if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return ignored(""), err
+	}
+	return ignored("installation " + ev.GetAction()), db.UpsertInstallation(ctx, &store.Installation{ID: id, Account: in.GetAccount().GetLogin(),
+		Suspended: ev.GetAction() == "suspend" || (in.SuspendedAt != nil && ev.GetAction() != "unsuspend"), Repositories: repos})
+}
+
+// applyInstallationRepositories records repositories added to or removed
+// from an installation.
+func applyInstallationRepositories(ctx context.Context, db Installations, ev *github.InstallationRepositoriesEvent, d *store.Delivery) (store.Intent, error) {
+	in := ev.GetInstallation()
+	id := in.GetID()
+	d.InstallationID, d.Action = &id, ev.GetAction()
+	cur := &store.Installation{ID: id, Account: in.GetAccount().GetLogin(), Suspended: in.SuspendedAt != nil}
+	if prev, err := db.Installation(ctx, id); err == nil {
+		cur = prev
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return ignored(""), err
+	}
+	for _, r := range ev.RepositoriesAdded {
+		if !slices.Contains(cur.Repositories, r.GetFullName()) {
+			cur.Repositories = append(cur.Repositories, r.GetFullName())
+		}
+	}
+	for _, r := range ev.RepositoriesRemoved {
+		cur.Repositories = slices.DeleteFunc(cur.Repositories, func(s string) bool { return s == r.GetFullName() })
+	}
+	return ignored(fmt.Sprintf("repositories %s", ev.GetAction())), db.UpsertInstallation(ctx, cur)
 }
 
 // installCacheTTL bounds how stale an installation's settings (suspended,

@@ -13,17 +13,13 @@ import (
 // to an event job: which files they change and whether their author may
 // build both need GitHub's API. A closed pull request's active runs are
 // cancelled.
-func decidePullRequest(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
+func decidePullRequest(ctx context.Context, cfg *Config, body []byte, d *store.Delivery) (store.Intent, error) {
 	var ev github.PullRequestEvent
 	if err := decodePayload(body, &ev); err != nil {
-		return Decision{}, fmt.Errorf("decode pull_request event: %w", err)
+		return store.Intent{}, fmt.Errorf("decode pull_request event: %w", err)
 	}
 	pr := ev.GetPullRequest()
-	dec := ignored("")
-	dec.Repo, dec.Action = ev.GetRepo().GetFullName(), ev.GetAction()
-	if id := ev.GetInstallation().GetID(); id != 0 {
-		dec.Installation = &id
-	}
+	d.Repo, d.Action, d.InstallationID = ev.GetRepo().GetFullName(), ev.GetAction(), installationID(ev.GetInstallation().GetID())
 	number := ev.GetNumber()
 	if number == 0 {
 		number = pr.GetNumber()
@@ -31,34 +27,28 @@ func decidePullRequest(ctx context.Context, cfg *Config, body []byte) (Decision,
 	switch ev.GetAction() {
 	case "opened", "synchronize", "reopened":
 	case "closed":
-		dec.Reason = "pull request closed: its active runs are cancelled"
-		dec.Cancel = &store.Cancel{Repo: dec.Repo, Ref: PullRef(number), Reason: "the pull request was closed"}
-		return dec, nil
+		return store.Intent{Outcome: store.OutcomeIgnored, Reason: "pull request closed: its active runs are cancelled",
+			Cancel: &store.Cancel{Repo: d.Repo, Ref: store.PullRef(number), Reason: "the pull request was closed"}}, nil
 	default:
-		dec.Reason = "pull_request action " + ev.GetAction() + " is not built"
-		return dec, nil
+		return ignored("pull_request action " + ev.GetAction() + " is not built"), nil
 	}
-	if dec.Installation == nil {
-		return dec, fmt.Errorf("pull_request event without an installation")
+	if d.InstallationID == nil {
+		return store.Intent{}, fmt.Errorf("pull_request event without an installation")
 	}
 	if number == 0 || pr.GetHead().GetSHA() == "" {
-		return dec, fmt.Errorf("pull_request event without a number or head SHA")
+		return store.Intent{}, fmt.Errorf("pull_request event without a number or head SHA")
 	}
-	specPath, err := cfg.specPath(ctx, dec.Installation)
+	specPath, err := cfg.specPath(ctx, d.InstallationID)
 	if err != nil {
-		return dec, err
+		return store.Intent{}, err
 	}
 	headRepo := pr.GetHead().GetRepo().GetFullName()
-	dec.Outcome, dec.Reason = store.OutcomeDeferred, "waiting for the pull request's files and its author's permission"
-	dec.Event = &store.EventJob{
-		Kind: store.EventPullRequest, InstallationID: *dec.Installation, Repo: dec.Repo, Number: number, IsPullRequest: true,
-		Action: ev.GetAction(), HeadSHA: pr.GetHead().GetSHA(), HeadRepo: headRepo,
-		// A head repository that is gone (a deleted fork) is not ours.
-		Fork:  headRepo == "" || headRepo != dec.Repo,
-		Actor: ev.GetSender().GetLogin(), SpecPath: specPath,
-	}
-	return dec, nil
+	return store.Intent{Outcome: store.OutcomeDeferred, Reason: "waiting for the pull request's files and its author's permission",
+		Event: &store.EventJob{
+			Kind: store.EventPullRequest, InstallationID: *d.InstallationID, Repo: d.Repo, Number: number, IsPullRequest: true,
+			Action: ev.GetAction(), HeadSHA: pr.GetHead().GetSHA(), HeadRepo: headRepo,
+			// A head repository that is gone (a deleted fork) is not ours.
+			Fork:  headRepo == "" || headRepo != d.Repo,
+			Actor: ev.GetSender().GetLogin(), SpecPath: specPath,
+		}}, nil
 }
-
-// PullRef is the ref GitHub keeps for a pull request's head.
-func PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }

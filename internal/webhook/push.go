@@ -14,50 +14,44 @@ import (
 // decidePush builds a branch push whose commits add or change the spec.
 // Pushing needs write access to the repository, so a push is trusted. A
 // newer push to the branch supersedes the runs still going on it.
-func decidePush(ctx context.Context, cfg *Config, body []byte) (Decision, error) {
+func decidePush(ctx context.Context, cfg *Config, body []byte, d *store.Delivery) (store.Intent, error) {
 	var ev github.PushEvent
 	if err := decodePayload(body, &ev); err != nil {
-		return Decision{}, fmt.Errorf("decode push event: %w", err)
+		return store.Intent{}, fmt.Errorf("decode push event: %w", err)
 	}
-	dec := ignored("")
-	dec.Repo = ev.GetRepo().GetFullName()
-	if id := ev.GetInstallation().GetID(); id != 0 {
-		dec.Installation = &id
-	}
+	d.Repo, d.InstallationID = ev.GetRepo().GetFullName(), installationID(ev.GetInstallation().GetID())
 	ref := ev.GetRef()
 	switch {
 	case ev.GetDeleted():
-		dec.Reason = "branch deleted"
-		return dec, nil
+		return ignored("branch deleted"), nil
 	case !strings.HasPrefix(ref, "refs/heads/"):
-		dec.Reason = "not a branch push: " + ref
-		return dec, nil
+		return ignored("not a branch push: " + ref), nil
 	}
-	specPath, err := cfg.specPath(ctx, dec.Installation)
+	specPath, err := cfg.specPath(ctx, d.InstallationID)
 	if err != nil {
-		return dec, err
+		return store.Intent{}, err
 	}
-	changed := false
-	touches := func(c *github.HeadCommit) bool {
-		return slices.Contains(c.Added, specPath) || slices.Contains(c.Modified, specPath)
+	if !touchesSpec(&ev, specPath) {
+		return ignored(specPath + " is not changed by this push"), nil
 	}
-	for _, c := range ev.Commits {
-		changed = changed || touches(c)
-	}
-	if hc := ev.GetHeadCommit(); hc != nil {
-		changed = changed || touches(hc)
-	}
-	if !changed {
-		dec.Reason = specPath + " is not changed by this push"
-		return dec, nil
-	}
-	dec.Outcome, dec.Reason, dec.Supersede = store.OutcomeQueued, "", true
-	dec.Run = &store.Run{
-		Trigger: store.TriggerPush, InstallationID: dec.Installation, Repo: dec.Repo, Ref: ref, HeadSHA: ev.GetAfter(),
+	run := &store.Run{
+		Trigger: store.TriggerPush, InstallationID: d.InstallationID, Repo: d.Repo, Ref: ref, HeadSHA: ev.GetAfter(),
 		RequestedBy: ev.GetPusher().GetName(), SpecPath: specPath,
 	}
 	if ev.GetSender().GetLogin() != "" {
-		dec.Run.RequestedBy = ev.GetSender().GetLogin()
+		run.RequestedBy = ev.GetSender().GetLogin()
 	}
-	return dec, nil
+	return store.Intent{Outcome: store.OutcomeQueued, Run: run, Supersede: true}, nil
+}
+
+// touchesSpec reports whether a commit of the push adds or changes the
+// spec at specPath.
+func touchesSpec(ev *github.PushEvent, specPath string) bool {
+	touches := func(c *github.HeadCommit) bool {
+		return slices.Contains(c.Added, specPath) || slices.Contains(c.Modified, specPath)
+	}
+	if hc := ev.GetHeadCommit(); hc != nil && touches(hc) {
+		return true
+	}
+	return slices.ContainsFunc(ev.Commits, touches)
 }

@@ -5,11 +5,12 @@
 // ten seconds and does not redeliver on its own, so the handler does no
 // slow work: builds run on the queue.
 //
-// One small file per event decides what a delivery means (push.go, …);
-// events the bot does not act on are recorded as ignored. What needs the
-// GitHub API (pull request files, permissions, commands) is deferred to an
-// event job that package deferred carries out on a worker: this package
-// links no GitHub client, so the lean receiver (cmd/webhook) stays small.
+// One small file per event decides what a delivery means (push.go, …) as
+// a store.Intent; events the bot does not act on are recorded as ignored.
+// What needs the GitHub API (pull request files, permissions, commands)
+// is deferred to an event job that package resolve carries out on a
+// worker: this package links no GitHub client, so the lean receiver
+// (cmd/webhook) stays small.
 package webhook
 
 import (
@@ -93,37 +94,6 @@ type Config struct {
 	installs *installCache
 	// bodies and smallBodies are the body budgets (body.go).
 	bodies, smallBodies *semaphore.Weighted
-}
-
-// Decision is what a delivery asks for.
-type Decision struct {
-	Outcome store.Outcome
-	Reason  string
-	// Run is set when a build is wanted; Supersede cancels the older
-	// active runs of its repository and ref.
-	Run       *store.Run
-	Supersede bool
-	// Event defers the decision to a job (Outcome is OutcomeDeferred).
-	Event *store.EventJob
-	// Cancel ends active runs.
-	Cancel *store.Cancel
-	// Repo and Installation describe the delivery for the record.
-	Repo         string
-	Installation *int64
-	Action       string
-}
-
-func ignored(reason string) Decision { return Decision{Outcome: store.OutcomeIgnored, Reason: reason} }
-
-type decider func(ctx context.Context, cfg *Config, body []byte) (Decision, error)
-
-// handlers route events to their deciders, one file each.
-var handlers = map[string]decider{
-	"push":          decidePush,
-	"pull_request":  decidePullRequest,
-	"issue_comment": decideComment,
-	"check_run":     decideCheckRun,
-	"check_suite":   decideCheckSuite,
 }
 
 // New returns the Fiber app serving the webhook, /healthz and /readyz
@@ -231,7 +201,8 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		return c.Status(fiber.StatusOK).SendString("pong")
 	}
 	decide, ok := handlers[event]
-	dec := ignored(fmt.Sprintf("%s events are not handled", event))
+	d := &store.Delivery{AppID: cfg.AppID, DeliveryID: id, Event: event, PayloadSHA256: digest}
+	in := ignored(fmt.Sprintf("%s events are not handled", event))
 	var err error
 	switch {
 	case event == "installation" || event == "installation_repositories":
@@ -243,43 +214,38 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the delivery; please redeliver")
 		}
 		if first != "" {
-			dec = ignored(fmt.Sprintf("replay of delivery %s (the same payload)", first))
+			in = ignored(fmt.Sprintf("replay of delivery %s (the same payload)", first))
 			break
 		}
-		if dec, err = applyInstallation(ctx, cfg.Store, event, body); err == nil && dec.Installation != nil {
-			cfg.installs.forget(*dec.Installation)
+		if in, err = applyInstallation(ctx, cfg.Store, event, body, d); err == nil && d.InstallationID != nil {
+			cfg.installs.forget(*d.InstallationID)
 		}
 		if err != nil {
 			log.ErrorContext(ctx, "recording the installation failed", with("err", err)...)
 			return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the installation; please redeliver")
 		}
 	case ok:
-		if dec, err = decide(ctx, cfg, body); err != nil {
+		if in, err = decide(ctx, cfg, body, d); err != nil {
 			var te transientError
 			if errors.As(err, &te) {
 				log.ErrorContext(ctx, "deciding the delivery failed", with("err", err)...)
 				return c.Status(fiber.StatusServiceUnavailable).SendString("could not decide the delivery; please redeliver")
 			}
-			dec = Decision{Outcome: store.OutcomeRejected, Reason: err.Error(), Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
+			in = store.Intent{Outcome: store.OutcomeRejected, Reason: err.Error()}
 		}
 	}
-	if dec.Run != nil || dec.Event != nil {
-		in, err := cfg.installs.get(ctx, dec.Installation)
+	if in.Run != nil || in.Event != nil {
+		inst, err := cfg.installs.get(ctx, d.InstallationID)
 		if err != nil {
 			log.ErrorContext(ctx, "installation lookup failed", with("err", err)...)
 			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the installation; please redeliver")
 		}
-		if in.Suspended {
-			dec = Decision{Outcome: store.OutcomeIgnored, Reason: "the installation is suspended", Repo: dec.Repo, Installation: dec.Installation, Action: dec.Action}
+		if inst.Suspended {
+			in = ignored("the installation is suspended")
 		}
 	}
-	d := &store.Delivery{
-		AppID: cfg.AppID, DeliveryID: id, Event: event, Action: dec.Action, InstallationID: dec.Installation,
-		Repo: dec.Repo, ReceivedAt: cfg.Now().UTC(), Outcome: dec.Outcome, Reason: dec.Reason,
-		PayloadSHA256: digest,
-	}
-	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Run: dec.Run, Supersede: dec.Supersede, Event: dec.Event,
-		Cancel: dec.Cancel, ReplayWindow: max(cfg.ReplayWindow, 0)})
+	d.ReceivedAt = cfg.Now().UTC()
+	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: in, ReplayWindow: max(cfg.ReplayWindow, 0)})
 	if err != nil {
 		// Not acknowledged: GitHub shows the delivery as failed and it can
 		// be redelivered (by hand, or by the missed-delivery job).
@@ -295,13 +261,13 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 		return c.Status(fiber.StatusOK).SendString("already received as delivery " + res.ReplayOf)
 	}
 	if log.Enabled(ctx, slog.LevelInfo) {
-		log.InfoContext(ctx, "delivery recorded", with("outcome", dec.Outcome, "reason", dec.Reason, "run_id", res.RunID,
+		log.InfoContext(ctx, "delivery recorded", with("outcome", in.Outcome, "reason", in.Reason, "run_id", res.RunID,
 			"coalesced", res.Coalesced, "cancelled", res.Cancelled)...)
 	}
 	if res.RunID != 0 {
 		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced, "cancelled": res.Cancelled})
 	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": dec.Outcome, "reason": dec.Reason, "cancelled": res.Cancelled})
+	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": in.Outcome, "reason": in.Reason, "cancelled": res.Cancelled})
 }
 
 // transientError marks a decision that failed for a reason worth a

@@ -150,7 +150,7 @@ func TestPushRouting(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := &Config{SpecPath: "linux-build.yaml", installs: newInstallCache(downStore{}, time.Minute)}
-			dec, err := decidePush(context.Background(), cfg, tc.body)
+			dec, err := decidePush(context.Background(), cfg, tc.body, &store.Delivery{})
 			if err != nil {
 				t.Fatal(err)
 			}

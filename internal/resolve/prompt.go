@@ -1,4 +1,4 @@
-package deferred
+package resolve
 
 import (
 	"context"
@@ -9,7 +9,6 @@ import (
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/store"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // PromptGitHub is what prompt builds ask of GitHub beyond GitHub.
@@ -37,24 +36,24 @@ type PromptBuilds struct {
 var _ Prompter = (*PromptBuilds)(nil)
 
 // Prompt implements Prompter.
-func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
+func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Intent, string, error) {
 	var attempts []string
 	res, err := p.Generator.GenerateLogged(ctx, ev.Argument, func(msg string) { attempts = append(attempts, "generate: "+msg) })
 	var ge *ai.GenerateError
 	switch {
 	case errors.As(err, &ge):
-		return store.Resolution{Outcome: store.OutcomeRejected, Reason: "no valid spec from the description"},
+		return store.Intent{Outcome: store.OutcomeRejected, Reason: "no valid spec from the description"},
 			fmt.Sprintf("@%s I could not turn that description into a valid spec in %d attempts. The last attempt had these problems:\n\n%s\n\nTry describing it differently, or commit a `%s`.",
 				ev.Actor, ge.Attempts, bullet(ge.Problems), ev.SpecPath), nil
 	case errors.Is(err, ai.ErrUnreachable), errors.Is(err, ai.ErrModelMissing):
-		return store.Resolution{Outcome: store.OutcomeRejected, Reason: err.Error()},
+		return store.Intent{Outcome: store.OutcomeRejected, Reason: err.Error()},
 			fmt.Sprintf("@%s the AI service is not available right now (%v). Try again later, or commit a `%s`.", ev.Actor, err, ev.SpecPath), nil
 	case err != nil:
-		return store.Resolution{}, "", err // a timeout or a cancelled job: retried
+		return store.Intent{}, "", err // a timeout or a cancelled job: retried
 	}
 	ref, sha, err := p.target(ctx, ev)
 	if err != nil {
-		return store.Resolution{}, "", err
+		return store.Intent{}, "", err
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "Generated from @%s's description:\n\n%s", ev.Actor, showSpec(res.YAML))
@@ -68,7 +67,7 @@ func (p *PromptBuilds) Prompt(ctx context.Context, ev *store.EventJob) (store.Re
 		hash := store.SpecHash(string(res.YAML))
 		fmt.Fprintf(&b, "**Not built yet**: this spec runs code chosen by the model:\n\n%s\n\n"+
 			"Read it; a user with write access can build this exact spec with `/build confirm %s`.", bullet(exec), hash[:confirmChars])
-		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "generated spec runs code: awaiting /build confirm " + hash[:confirmChars],
+		return store.Intent{Outcome: store.OutcomeIgnored, Reason: "generated spec runs code: awaiting /build confirm " + hash[:confirmChars],
 			Pending: &store.PendingSpec{InstallationID: ev.InstallationID, Repo: ev.Repo, Number: ev.Number, SpecHash: hash,
 				SpecSource: string(res.YAML), Prompt: ev.Argument, Ref: ref, HeadSHA: sha, PRFlag: ev.PRFlag,
 				DefaultBranch: ev.DefaultBranch, RequestedBy: ev.Actor, DeliveryRowID: ev.DeliveryRowID}}, b.String(), nil
@@ -90,7 +89,7 @@ func (p *PromptBuilds) target(ctx context.Context, ev *store.EventJob) (ref, sha
 		if err != nil {
 			return "", "", err
 		}
-		return webhook.PullRef(ev.Number), pr.GetHead().GetSHA(), nil
+		return store.PullRef(ev.Number), pr.GetHead().GetSHA(), nil
 	}
 	branch := ev.DefaultBranch
 	if branch == "" {
@@ -105,7 +104,7 @@ func (p *PromptBuilds) target(ctx context.Context, ev *store.EventJob) (ref, sha
 // start builds generated spec g (proposing it as a pull request first
 // when asked), continuing reply b.
 func (p *PromptBuilds) start(ctx context.Context, ev *store.EventJob, g *store.PendingSpec, b *strings.Builder, reason string,
-	logs []string) (store.Resolution, string, error) {
+	logs []string) (store.Intent, string, error) {
 	prURL := ""
 	if g.PRFlag {
 		base := g.DefaultBranch
@@ -119,7 +118,7 @@ func (p *PromptBuilds) start(ctx context.Context, ev *store.EventJob, g *store.P
 				g.RequestedBy, g.Number, strings.ReplaceAll(g.Prompt, "\n", "\n> ")),
 		})
 		if err != nil {
-			return store.Resolution{}, "", err
+			return store.Intent{}, "", err
 		}
 		fmt.Fprintf(b, "Proposed as a pull request: %s\n\n", url)
 		prURL = url
@@ -129,7 +128,7 @@ func (p *PromptBuilds) start(ctx context.Context, ev *store.EventJob, g *store.P
 		Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ai.SpecFile, SpecSource: g.SpecSource, Prompt: g.Prompt, SpecPRURL: prURL,
 		SourceComment: sourceComment(ev)}
 	// The attempts open the run's log.
-	return store.Resolution{Outcome: store.OutcomeQueued, Reason: reason, Run: run, Logs: logs}, b.String(), nil
+	return store.Intent{Outcome: store.OutcomeQueued, Reason: reason, Run: run, Logs: logs}, b.String(), nil
 }
 
 // showSpec is the generated spec, folded, in a fence longer than any

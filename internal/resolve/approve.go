@@ -1,4 +1,4 @@
-package deferred
+package resolve
 
 import (
 	"context"
@@ -7,8 +7,8 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/linux-builder/linux-builder/internal/command"
 	"github.com/linux-builder/linux-builder/internal/store"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // minSHA is the shortest commit SHA prefix "/build approve" accepts.
@@ -39,18 +39,18 @@ func validSHA(s string) bool {
 // A plain "/build" builds the head of a pull request that would build on
 // its own (same repository, author with write access); one from a fork
 // or an outsider needs the approval of a named commit.
-func (e *Events) buildPull(ctx context.Context, ev *store.EventJob, pr *github.PullRequest) (store.Resolution, string, error) {
+func (e *Events) buildPull(ctx context.Context, ev *store.EventJob, pr *github.PullRequest) (store.Intent, string, error) {
 	head := pr.GetHead().GetSHA()
 	arg := strings.ToLower(strings.TrimSpace(ev.Argument))
-	approving := ev.Command == webhook.CmdApprove
+	approving := ev.Command == command.Approve
 	if approving || arg != "" {
 		if !validSHA(arg) {
-			return store.Resolution{Outcome: store.OutcomeRejected, Reason: "approval without a commit SHA"},
+			return store.Intent{Outcome: store.OutcomeRejected, Reason: "approval without a commit SHA"},
 				fmt.Sprintf("@%s an approval names the commit you reviewed (at least %d hex characters of its SHA). "+
 					"The head of this pull request is %s: approve this exact commit with %s.", ev.Actor, minSHA, head, approveCommand(head)), nil
 		}
 		if !strings.HasPrefix(head, arg) {
-			return store.Resolution{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("approval of %s, but the head is %s", arg, head)},
+			return store.Intent{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("approval of %s, but the head is %s", arg, head)},
 				fmt.Sprintf("@%s you approved %s, but the head of this pull request is now %s: nothing was built. "+
 					"Review the new commits, then approve this exact commit with %s.", ev.Actor, arg, head, approveCommand(head)), nil
 		}
@@ -58,22 +58,22 @@ func (e *Events) buildPull(ctx context.Context, ev *store.EventJob, pr *github.P
 	} else {
 		trusted, why, err := e.trustedHead(ctx, ev, pr)
 		if err != nil {
-			return store.Resolution{}, "", err
+			return store.Intent{}, "", err
 		}
 		if !trusted {
-			return store.Resolution{Outcome: store.OutcomeRejected, Reason: "build of an unapproved head: " + why},
+			return store.Intent{Outcome: store.OutcomeRejected, Reason: "build of an unapproved head: " + why},
 				fmt.Sprintf("@%s this pull request is not built on a plain `/build`: %s. "+
 					"Review its head %s, then approve this exact commit with %s.", ev.Actor, why, head, approveCommand(head)), nil
 		}
 	}
 	trigger := store.TriggerComment
-	res := store.Resolution{Outcome: store.OutcomeQueued, Supersede: true}
+	res := store.Intent{Outcome: store.OutcomeQueued, Supersede: true}
 	verb := "Building"
 	if approving {
 		trigger, verb = store.TriggerPullRequest, "Approved and building"
 		res.Approve = &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: head, ApprovedBy: ev.Actor}
 	}
-	res.Run = &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
+	res.Run = &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: store.PullRef(ev.Number),
 		HeadSHA: head, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath, SourceComment: sourceComment(ev)}
 	return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, short(head), runPlaceholder, ev.Actor), nil
 }

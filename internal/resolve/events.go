@@ -1,9 +1,13 @@
-// Package deferred is the worker side of the webhook: it decides the
+// Package resolve is the worker side of the webhook: it resolves the
 // deliveries the receiver deferred to event jobs (pull requests and "/build"
 // comments need the GitHub API: changed files, the commenter's permission,
-// replies), applying the trust rules, and it finds the deliveries GitHub
-// could not hand over and asks for them again (redeliver.go).
-package deferred
+// replies), applying the trust rules: pull requests (events.go), comment
+// commands (events.go, with the words of internal/command), approvals
+// (approve.go), prompt builds and their confirmation (prompt.go,
+// confirm.go), and the quotas on replies (noise.go). Each decision is a
+// store.Intent that store.Resolve records. It also finds the deliveries
+// GitHub could not hand over and asks for them again (redeliver.go).
+package resolve
 
 import (
 	"context"
@@ -15,8 +19,8 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
+	"github.com/linux-builder/linux-builder/internal/command"
 	"github.com/linux-builder/linux-builder/internal/store"
-	"github.com/linux-builder/linux-builder/internal/webhook"
 )
 
 // GitHub is what deciding deferred deliveries asks of GitHub
@@ -31,7 +35,7 @@ type GitHub interface {
 
 // EventStore is what deciding deferred deliveries needs from the store.
 type EventStore interface {
-	Resolve(ctx context.Context, deliveryRowID int64, r store.Resolution, jobs store.Jobs) (store.ResolveResult, error)
+	Resolve(ctx context.Context, deliveryRowID int64, r store.Intent, jobs store.Jobs) (store.ResolveResult, error)
 	Approved(ctx context.Context, repo string, number int, sha string) (string, bool, error)
 	LatestRunOf(ctx context.Context, repo string, number int) (*store.Run, error)
 	PendingSpecs(ctx context.Context, installationID int64, repo string, number int, prefix string) ([]store.PendingSpec, error)
@@ -42,10 +46,10 @@ type EventStore interface {
 // Prompter builds from a plain-English description (/build <prompt>). Nil
 // when no AI service is configured.
 type Prompter interface {
-	Prompt(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error)
+	Prompt(ctx context.Context, ev *store.EventJob) (store.Intent, string, error)
 	// Confirm builds a generated spec that runs code, once a user with
 	// write access confirmed it.
-	Confirm(ctx context.Context, ev *store.EventJob, p *store.PendingSpec) (store.Resolution, string, error)
+	Confirm(ctx context.Context, ev *store.EventJob, p *store.PendingSpec) (store.Intent, string, error)
 }
 
 // Events decides deferred deliveries: it is the queue's EventHandler. It
@@ -75,7 +79,7 @@ func (e *Events) HandleEvent(ctx context.Context, ev *store.EventJob) error {
 	}
 	log = log.With("delivery_row", ev.DeliveryRowID, "repo", ev.Repo, "number", ev.Number, "kind", ev.Kind)
 	var (
-		res   store.Resolution
+		res   store.Intent
 		reply string
 		err   error
 	)
@@ -85,7 +89,7 @@ func (e *Events) HandleEvent(ctx context.Context, ev *store.EventJob) error {
 	case store.EventCommand:
 		res, reply, err = e.command(ctx, ev)
 	default:
-		res = store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown event job kind " + ev.Kind}
+		res = store.Intent{Outcome: store.OutcomeRejected, Reason: "unknown event job kind " + ev.Kind}
 	}
 	if err != nil {
 		return err
@@ -144,10 +148,10 @@ func writer(permission string) bool {
 	return permission == "admin" || permission == "write" || permission == "maintain"
 }
 
-func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
+func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Intent, string, error) {
 	files, err := e.GitHub.PullRequestFiles(ctx, ev.InstallationID, ev.Repo, ev.Number)
 	if err != nil {
-		return store.Resolution{}, "", err
+		return store.Intent{}, "", err
 	}
 	changed := false
 	for _, f := range files {
@@ -156,14 +160,14 @@ func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Res
 		}
 	}
 	if !changed {
-		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: ev.SpecPath + " is not changed by the pull request"}, "", nil
+		return store.Intent{Outcome: store.OutcomeIgnored, Reason: ev.SpecPath + " is not changed by the pull request"}, "", nil
 	}
 	trusted, why, err := e.trusted(ctx, ev)
 	if err != nil {
-		return store.Resolution{}, "", err
+		return store.Intent{}, "", err
 	}
 	if !trusted {
-		res := store.Resolution{Outcome: store.OutcomeIgnored, Reason: "awaiting approval: " + why}
+		res := store.Intent{Outcome: store.OutcomeIgnored, Reason: "awaiting approval: " + why}
 		reply := ""
 		if ev.Action == "opened" || ev.Action == "reopened" {
 			reply, err = e.refusal(ctx, ev, fmt.Sprintf("This pull request changes `%s`, but %s, so it is not built automatically: builds run the spec's scripts. "+
@@ -172,8 +176,8 @@ func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Res
 		}
 		return res, reply, err
 	}
-	return store.Resolution{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{
-		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: webhook.PullRef(ev.Number),
+	return store.Intent{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{
+		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: store.PullRef(ev.Number),
 		HeadSHA: ev.HeadSHA, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath,
 	}}, "", nil
 }
@@ -198,78 +202,86 @@ func (e *Events) trusted(ctx context.Context, ev *store.EventJob) (bool, string,
 	return true, "", nil
 }
 
-func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Resolution, string, error) {
+func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Intent, string, error) {
 	if ok, res, reply, err := e.commandQuota(ctx, ev); !ok {
 		return res, reply, err
 	}
 	perm, err := e.GitHub.Permission(ctx, ev.InstallationID, ev.Repo, ev.Actor)
 	if err != nil {
-		return store.Resolution{}, "", err
+		return store.Intent{}, "", err
 	}
-	if ev.Command == webhook.CmdHelp {
-		reply := webhook.HelpText
-		if !writer(perm) { // anyone may ask, but not flood
+	switch ev.Command {
+	case command.Help, command.Unknown:
+		// Anyone may ask (a mistyped command is answered like help), but
+		// not flood.
+		res := store.Intent{Outcome: store.OutcomeIgnored, Reason: "/build help"}
+		reply := command.HelpText
+		if ev.Command == command.Unknown {
+			res = store.Intent{Outcome: store.OutcomeRejected, Reason: "unknown command /build " + ev.Argument}
+			reply = "@" + ev.Actor + " " + command.UnknownText(ev.Argument)
+		}
+		if !writer(perm) {
 			reply, err = e.refusal(ctx, ev, reply)
 		}
-		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build help"}, reply, err
+		return res, reply, err
 	}
 	if !writer(perm) {
 		reply, err := e.refusal(ctx, ev, fmt.Sprintf("@%s `/build %s` needs write access to this repository (you have %s).", ev.Actor, ev.Command, perm))
-		return store.Resolution{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("%s has %s permission", ev.Actor, perm)}, reply, err
+		return store.Intent{Outcome: store.OutcomeRejected, Reason: fmt.Sprintf("%s has %s permission", ev.Actor, perm)}, reply, err
 	}
 	if ev.CommentID != 0 {
 		// 👀: the command was seen and is being acted on.
 		if err := e.GitHub.React(ctx, ev.InstallationID, ev.Repo, ev.CommentID, "eyes"); err != nil {
-			return store.Resolution{}, "", err
+			return store.Intent{}, "", err
 		}
 	}
 	switch ev.Command {
-	case webhook.CmdBuild, webhook.CmdApprove:
+	case command.Build, command.Approve:
 		if !ev.IsPullRequest {
-			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build " + ev.Command + " on an issue"},
+			return store.Intent{Outcome: store.OutcomeIgnored, Reason: "/build " + ev.Command + " on an issue"},
 				fmt.Sprintf("@%s `/build %s` works on pull requests; on an issue, describe the system: `/build <description>`.\n\n%s",
-					ev.Actor, ev.Command, webhook.HelpText), nil
+					ev.Actor, ev.Command, command.HelpText), nil
 		}
 		pr, err := e.GitHub.PullRequest(ctx, ev.InstallationID, ev.Repo, ev.Number)
 		if err != nil {
-			return store.Resolution{}, "", err
+			return store.Intent{}, "", err
 		}
 		if pr.GetState() != "open" {
-			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "pull request is " + pr.GetState()},
+			return store.Intent{Outcome: store.OutcomeIgnored, Reason: "pull request is " + pr.GetState()},
 				fmt.Sprintf("@%s this pull request is %s: nothing to build.", ev.Actor, pr.GetState()), nil
 		}
 		return e.buildPull(ctx, ev, pr)
-	case webhook.CmdRetry:
+	case command.Retry:
 		prev, err := e.Store.LatestRunOf(ctx, ev.Repo, ev.Number)
 		if errors.Is(err, store.ErrNotFound) {
-			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "nothing to retry"},
+			return store.Intent{Outcome: store.OutcomeIgnored, Reason: "nothing to retry"},
 				fmt.Sprintf("@%s there is no earlier build here to retry.", ev.Actor), nil
 		}
 		if err != nil {
-			return store.Resolution{}, "", err
+			return store.Intent{}, "", err
 		}
 		again := prev.Rerun(ev.Actor)
 		again.SourceComment = sourceComment(ev)
-		return store.Resolution{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: again},
+		return store.Intent{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: again},
 			fmt.Sprintf("Retrying run %d (%s at %s) as %s.", prev.ID, prev.SpecPath, short(prev.HeadSHA), runPlaceholder), nil
-	case webhook.CmdCancel:
-		return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
+	case command.Cancel:
+		return store.Intent{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
 				Cancel: &store.Cancel{Repo: ev.Repo, Number: ev.Number, Reason: "cancelled by " + ev.Actor}},
 			"@" + ev.Actor + " cancelled " + cancelledPlaceholder + ".", nil
-	case webhook.CmdConfirm:
+	case command.Confirm:
 		return e.confirm(ctx, ev)
-	case webhook.CmdPrompt:
+	case command.Prompt:
 		if e.Prompter == nil {
-			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "no AI service configured for prompt builds"},
+			return store.Intent{Outcome: store.OutcomeIgnored, Reason: "no AI service configured for prompt builds"},
 				fmt.Sprintf("@%s building from a description needs the AI service, which this installation of Linux Builder does not have configured. "+
 					"Commit a `%s` instead, or ask the operator to set `OLLAMA_URL`.", ev.Actor, ev.SpecPath), nil
 		}
 		if strings.TrimSpace(ev.Argument) == "" {
-			return store.Resolution{Outcome: store.OutcomeIgnored, Reason: "/build --pr without a description"}, webhook.HelpText, nil
+			return store.Intent{Outcome: store.OutcomeIgnored, Reason: "/build --pr without a description"}, command.HelpText, nil
 		}
 		return e.Prompter.Prompt(ctx, ev)
 	}
-	return store.Resolution{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, webhook.HelpText, nil
+	return store.Intent{Outcome: store.OutcomeRejected, Reason: "unknown command " + ev.Command}, command.HelpText, nil
 }
 
 func sourceComment(ev *store.EventJob) *int64 {

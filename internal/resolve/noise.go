@@ -1,4 +1,4 @@
-package deferred
+package resolve
 
 import (
 	"context"
@@ -35,18 +35,18 @@ func (e *Events) refusal(ctx context.Context, ev *store.EventJob, reply string) 
 
 // commandQuota takes a command token for ev's installation, repository
 // and author; without one it answers with a refusal.
-func (e *Events) commandQuota(ctx context.Context, ev *store.EventJob) (bool, store.Resolution, string, error) {
+func (e *Events) commandQuota(ctx context.Context, ev *store.EventJob) (bool, store.Intent, string, error) {
 	if e.CommandQuota == nil {
-		return true, store.Resolution{}, "", nil
+		return true, store.Intent{}, "", nil
 	}
 	ok, wait, err := e.Store.TakeTokens(ctx, e.CommandQuota.Buckets("command", ev.InstallationID, ev.Repo, ev.Actor))
 	if err != nil {
-		return false, store.Resolution{}, "", fmt.Errorf("command quota: %w", err)
+		return false, store.Intent{}, "", fmt.Errorf("command quota: %w", err)
 	}
 	if ok {
-		return true, store.Resolution{}, "", nil
+		return true, store.Intent{}, "", nil
 	}
 	reply, err := e.refusal(ctx, ev, fmt.Sprintf("@%s too many `/build` commands here right now; try again in %s.",
 		ev.Actor, wait.Round(time.Minute)))
-	return false, store.Resolution{Outcome: store.OutcomeRejected, Reason: "command quota exhausted"}, reply, err
+	return false, store.Intent{Outcome: store.OutcomeRejected, Reason: "command quota exhausted"}, reply, err
 }

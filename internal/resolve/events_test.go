@@ -1,4 +1,4 @@
-package deferred
+package resolve
 
 import (
 	"context"
@@ -556,7 +556,7 @@ func TestRedeliverMissedDeliveries(t *testing.T) {
 	now := time.Now()
 	// One recorded delivery: GitHub saw a timeout, but the bot has it.
 	if _, err := s.db.Intake(ctx, &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: "g-recorded", Event: "push",
-		Outcome: store.OutcomeIgnored, PayloadSHA256: "x"}}, nil); err != nil {
+		Outcome: store.OutcomeIgnored, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeIgnored}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	add := func(id int64, guid string, code int, age time.Duration) {
@@ -666,7 +666,7 @@ func TestPromptBuilds(t *testing.T) {
 	// A model that never makes a valid spec: a clear reply, no run.
 	s.events.Prompter = &PromptBuilds{GitHub: s.appC, Generator: fakeModel(t, `{"base":"debain"}`)}
 	before := len(s.runs())
-	d = s.send("issue_comment", "00-created.json", comment("/build something", maintainer, false))
+	d = s.send("issue_comment", "00-created.json", comment("/build something odd", maintainer, false))
 	if d.Outcome != store.OutcomeRejected || len(s.runs()) != before {
 		t.Fatalf("invalid spec: %+v", d)
 	}

@@ -1,4 +1,4 @@
-package deferred
+package resolve
 
 import (
 	"regexp"
