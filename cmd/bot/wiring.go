@@ -10,11 +10,11 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
-	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
 	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
+	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -83,7 +83,7 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		return nil, nil, err
 	}
 	cfg := pipeline.Config{
-		Store:        bridge.Store{DB: db},
+		Store:        pipelinestore.Store{DB: db},
 		Renderer:     r.ForPipeline(render.Options{}),
 		Builder:      eng,
 		Limits:       f.run,

@@ -113,7 +113,7 @@ func run(ctx context.Context) error {
 			return err
 		}
 	}
-	q, err := queue.New(db, queue.Config{Logger: slog.Default()}) // insert-only
+	q, err := queue.NewInserter(db, queue.InserterConfig{Logger: slog.Default()})
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,8 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
-	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -141,7 +141,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 		diags = append(diags, spec.Diagnostic{File: "linux-build.yaml", Pos: spec.Pos{Line: i, Column: 3}, Severity: sev,
 			Code: "unknown-field", Path: fmt.Sprintf("packages.install[%d]", i), Message: fmt.Sprintf("problem %d", i)})
 	}
-	if err := (bridge.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
@@ -169,7 +169,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	}
 	// The partial (image only) run is neutral.
 	run2 := githubRun(t, db)
-	if err := (bridge.Store{DB: db}).MarkPartial(ctx, run2.ID, "the ISO did not boot (uefi)"); err != nil {
+	if err := (pipelinestore.Store{DB: db}).MarkPartial(ctx, run2.ID, "the ISO did not boot (uefi)"); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Finish(ctx, run2.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
@@ -261,7 +261,7 @@ func TestRealSpecErrorsAnnotatedAtTheirLines(t *testing.T) {
 		t.Fatal("the fixture has no errors")
 	}
 	run := githubRun(t, db)
-	if err := (bridge.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {

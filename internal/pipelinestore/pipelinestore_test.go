@@ -1,4 +1,4 @@
-package bridge
+package pipelinestore
 
 import (
 	"context"
@@ -78,11 +78,11 @@ func TestStoreMapsRunsBothWays(t *testing.T) {
 func TestSyncReporterThrottlesLogSyncs(t *testing.T) {
 	db := storetest.Postgres(t, nil)
 	ctx := context.Background()
-	q, err := queue.New(db, queue.Config{Logger: quiet})
+	q, err := queue.NewInserter(db, queue.InserterConfig{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &SyncReporter{Q: q, Logger: quiet}
+	r := &SyncReporter{Syncs: q, Logger: quiet}
 	for i := 0; i < 50; i++ {
 		r.Log(ctx, pipeline.LogLine{RunID: 1, Message: "line", At: time.Now()})
 		r.Log(ctx, pipeline.LogLine{RunID: 2, Message: "line", At: time.Now()})
@@ -97,7 +97,7 @@ func TestSyncReporterThrottlesLogSyncs(t *testing.T) {
 	if logSyncs != 2 || stateSyncs != 2 {
 		t.Fatalf("%d log syncs (want one per run), %d state syncs (want 2)", logSyncs, stateSyncs)
 	}
-	if err := (&ReleasePublisher{Q: q}).Publish(ctx, 1, nil); err != nil {
+	if err := (&ReleasePublisher{Releases: q}).Publish(ctx, 1, nil); err != nil {
 		t.Fatal(err)
 	}
 	var publishes int

@@ -1,9 +1,11 @@
-// Package bridge connects the build pipeline to the store and the queue:
-// pipeline.Store backed by store.DB, and pipeline.Reporter and
-// pipeline.Publisher that queue check-run syncs and releases. It lives
-// apart so that neither the store nor the queue links the pipeline (and
-// with it the build machinery): the lean webhook receiver uses both.
-package bridge
+// Package pipelinestore adapts the store and the queue's insert side to
+// the pipeline's interfaces: pipeline.Store backed by store.DB (field
+// mapping between the pipeline's RunRecord, states and artifacts and the
+// store's rows), and the pipeline.Reporter that queues check-run syncs.
+// It lives apart so that neither the store nor the queue links the
+// pipeline (and with it the build machinery): the lean webhook receiver
+// uses both.
+package pipelinestore
 
 import (
 	"context"
