@@ -115,16 +115,16 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, Logger: slog.Default()}
 	var reporters []pipeline.Reporter
 	var fetcher pipeline.SpecFetcher
-	var publisher pipeline.Publisher
 	if gh != nil {
 		work, err := newGithubWork(db, ins, gh, appID, dataDir, &commands)
 		if err != nil {
 			return nil, err
 		}
 		work.configure(&wcfg)
-		reporters, fetcher, publisher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}, work.publisher
+		reporters, fetcher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}
 	}
-	p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, publisher)
+	// Runs that end successfully queue their release with ins.
+	p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, ins)
 	if err != nil {
 		return nil, err
 	}
@@ -146,12 +146,11 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 // deliveries, and keep check runs current. Its parts that enqueue jobs
 // are given the queue's insert side as they are made.
 type githubWork struct {
-	events    *deferred.Events
-	redeliv   *deferred.Redeliverer
-	checks    checkSyncer
-	releases  *github.Releases
-	reporter  *pipelinestore.SyncReporter
-	publisher *pipelinestore.ReleasePublisher
+	events   *deferred.Events
+	redeliv  *deferred.Redeliverer
+	checks   checkSyncer
+	releases *github.Releases
+	reporter *pipelinestore.SyncReporter
 }
 
 func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int64, dataDir string, commands *store.Quota) (*githubWork, error) {
@@ -171,8 +170,7 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()}},
 		releases: &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
 			ArtifactsDir: artifactsDir(dataDir)},
-		reporter:  &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
-		publisher: &pipelinestore.ReleasePublisher{Releases: ins},
+		reporter: &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
 	}, nil
 }
 

@@ -2,7 +2,6 @@ package pipelinestore
 
 import (
 	"context"
-	"database/sql"
 	"log/slog"
 	"sync"
 	"time"
@@ -25,11 +24,6 @@ type SyncReporter struct {
 // Syncs asks for check-run syncs (queue.Inserter).
 type Syncs interface {
 	Sync(ctx context.Context, runID int64, reason queue.SyncReason) error
-}
-
-// Releases queues a run's release (queue.Inserter).
-type Releases interface {
-	EnqueuePublish(ctx context.Context, tx *sql.Tx, runID int64) error
 }
 
 var _ pipeline.Reporter = (*SyncReporter)(nil)
@@ -72,15 +66,4 @@ func (r *SyncReporter) sync(ctx context.Context, runID int64, reason queue.SyncR
 		}
 		log.WarnContext(ctx, "could not queue a check run sync", "run_id", runID, "err", err)
 	}
-}
-
-// ReleasePublisher is the pipeline's Publisher for GitHub runs: it queues
-// the release job, so a GitHub outage never fails a build.
-type ReleasePublisher struct{ Releases Releases }
-
-var _ pipeline.Publisher = (*ReleasePublisher)(nil)
-
-// Publish implements pipeline.Publisher.
-func (p *ReleasePublisher) Publish(ctx context.Context, runID int64, _ []pipeline.Artifact) error {
-	return p.Releases.EnqueuePublish(ctx, nil, runID)
 }

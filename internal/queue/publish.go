@@ -28,11 +28,9 @@ type Releaser interface {
 }
 
 // EnqueuePublish implements store.ReleaseJobs: it inserts the release of
-// run runID in tx, the transaction that ends the run (on its own when
-// tx is nil).
+// run runID in tx, the transaction that ends the run.
 func (q *Inserter) EnqueuePublish(ctx context.Context, tx *sql.Tx, runID int64) error {
-	p := river.InsertManyParams{Args: PublishArgs{RunID: runID}, InsertOpts: &river.InsertOpts{Queue: QueuePublish, MaxAttempts: syncAttempts}}
-	if _, err := q.insertMany(ctx, tx, []river.InsertManyParams{p}); err != nil {
+	if _, err := q.client.InsertTx(ctx, tx, PublishArgs{RunID: runID}, &river.InsertOpts{Queue: QueuePublish, MaxAttempts: syncAttempts}); err != nil {
 		return fmt.Errorf("queue the release of run %d: %w", runID, err)
 	}
 	return nil
@@ -40,7 +38,6 @@ func (q *Inserter) EnqueuePublish(ctx context.Context, tx *sql.Tx, runID int64) 
 
 // publishStore is what the release job reads and records.
 type publishStore interface {
-	Run(ctx context.Context, id int64) (*store.Run, error)
 	RecordReport(ctx context.Context, id int64, u store.ReportUpdate) error
 }
 
@@ -55,13 +52,6 @@ type publishWorker struct {
 // ended successfully. A GitHub outage is retried with backoff for hours,
 // and never fails the build; the last failure is recorded on the run.
 func (w *publishWorker) Work(ctx context.Context, job *river.Job[PublishArgs]) error {
-	run, err := w.db.Run(ctx, job.Args.RunID)
-	if err != nil {
-		return err
-	}
-	if !run.Status.Terminal() {
-		return river.JobSnooze(2 * time.Second)
-	}
 	if err := w.r.Publish(ctx, job.Args.RunID); err != nil {
 		if job.Attempt >= job.MaxAttempts {
 			msg := "the release could not be published: " + err.Error()
