@@ -19,9 +19,9 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/ai"
-	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/resolve"
@@ -83,66 +83,81 @@ func (c appConfig) newApp() (*github.App, error) {
 	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL})
 }
 
-// startQueue makes and starts the queue of serve and worker: with
-// workers > 0 it runs builds (the real pipeline) and, when gh is set, the
-// GitHub work; with none it only inserts jobs. close releases the engine.
-func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFlags, workers int, gh *github.App, appID int64) (*queue.Queue, func(), error) {
-	qcfg := queue.Config{Logger: slog.Default()}
+// queueParts are the two halves of the queue of serve and worker.
+type queueParts struct {
+	ins    *queue.Inserter
+	worker *queue.Worker // nil: insert-only
+	close  func()        // releases the engine
+}
+
+// stop stops the workers (see queue.Worker.Stop).
+func (p *queueParts) stop(ctx context.Context) error {
+	if p.worker == nil {
+		return nil
+	}
+	return p.worker.Stop(ctx)
+}
+
+// startQueue makes the queue of serve and worker, in the order the parts
+// need each other: the insert side first, then the handlers that enqueue
+// (given the inserter as they are made), then the worker side over them.
+// With workers > 0 it runs builds (the real pipeline) and, when gh is set,
+// the GitHub work; with none it only inserts jobs.
+func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFlags, workers int, gh *github.App, appID int64) (*queueParts, error) {
 	commands, builds, err := quotasFromEnv()
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
-	qcfg.BuildQuota = &builds
-	closeEngine := func() {}
-	var work *githubWork
-	if workers > 0 {
-		var reporters []pipeline.Reporter
-		var fetcher pipeline.SpecFetcher
-		var publisher pipeline.Publisher
-		if gh != nil {
-			var err error
-			if work, err = newGithubWork(db, gh, appID, dataDir); err != nil {
-				return nil, nil, err
-			}
-			work.events.CommandQuota = &commands
-			work.configure(&qcfg)
-			reporters, fetcher, publisher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}, work.publisher
-		}
-		p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, publisher)
-		if err != nil {
-			return nil, nil, err
-		}
-		closeEngine = func() { eng.Close() }
-		qcfg.Workers, qcfg.Runner, qcfg.MaxBuildsPerInstallation = workers, p, pf.perInstallation
-	}
-	q, err := queue.New(db, qcfg)
+	ins, err := queue.NewInserter(db, queue.InserterConfig{Logger: slog.Default()})
 	if err != nil {
-		closeEngine()
-		return nil, nil, err
+		return nil, err
 	}
-	if work != nil {
-		work.attach(q)
+	parts := &queueParts{ins: ins, close: func() {}}
+	if workers <= 0 {
+		return parts, nil
 	}
-	if err := q.Start(ctx); err != nil {
-		closeEngine()
-		return nil, nil, err
+	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, Logger: slog.Default()}
+	var reporters []pipeline.Reporter
+	var fetcher pipeline.SpecFetcher
+	if gh != nil {
+		work, err := newGithubWork(db, ins, gh, appID, dataDir, &commands)
+		if err != nil {
+			return nil, err
+		}
+		work.configure(&wcfg)
+		reporters, fetcher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}
 	}
-	return q, closeEngine, nil
+	// Runs that end successfully queue their release with ins.
+	p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, ins)
+	if err != nil {
+		return nil, err
+	}
+	parts.close = func() { eng.Close() }
+	wcfg.Runner = p
+	if parts.worker, err = queue.NewWorker(ins, wcfg); err != nil {
+		parts.close()
+		return nil, err
+	}
+	if err := parts.worker.Start(ctx); err != nil {
+		parts.close()
+		return nil, err
+	}
+	return parts, nil
 }
 
 // githubWork is what a worker with the App's key does for GitHub: decide
 // deferred deliveries (pull requests, comment commands), redeliver missed
-// deliveries, and keep check runs current.
+// deliveries, and keep check runs current. Its parts that enqueue jobs
+// are given the queue's insert side as they are made.
 type githubWork struct {
-	events    *resolve.Events
-	redeliv   *resolve.Redeliverer
-	checks    *github.Checks
-	releases  *github.Releases
-	reporter  *bridge.SyncReporter
-	publisher *bridge.ReleasePublisher
+	events   *resolve.Events
+	redeliv  *resolve.Redeliverer
+	checks   checkSyncer
+	releases *github.Releases
+	reporter *pipelinestore.SyncReporter
 }
 
-func newGithubWork(db *store.DB, gh *github.App, appID int64, dataDir string) (*githubWork, error) {
+func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int64, dataDir string, commands *store.Quota) (*githubWork, error) {
 	reports, err := render.NewReporter(linuxbuilder.Templates)
 	if err != nil {
 		return nil, err
@@ -152,26 +167,30 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64, dataDir string) (*
 		return nil, err
 	}
 	return &githubWork{
-		events: &resolve.Events{GitHub: gh, Store: db, Logger: slog.Default(),
+		events: &resolve.Events{GitHub: gh, Store: db, Jobs: ins, CommandQuota: commands, Logger: slog.Default(),
 			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},
 		redeliv: &resolve.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
-		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
-			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
+		checks: checkSyncer{&github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
+			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()}},
 		releases: &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
 			ArtifactsDir: artifactsDir(dataDir)},
-		reporter:  &bridge.SyncReporter{Logger: slog.Default()},
-		publisher: &bridge.ReleasePublisher{},
+		reporter: &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
 	}, nil
 }
 
-// configure adds the GitHub work to a queue's configuration.
-func (w *githubWork) configure(c *queue.Config) {
+// configure adds the GitHub work to the worker side's configuration.
+func (w *githubWork) configure(c *queue.WorkerConfig) {
 	c.Events, c.Redeliver, c.Syncer, c.Releaser = w.events, w.redeliv, w.checks, w.releases
 }
 
-// attach gives the parts that enqueue jobs the queue they enqueue on.
-func (w *githubWork) attach(q *queue.Queue) {
-	w.events.Jobs, w.reporter.Q, w.publisher.Q = q, q, q
+// checkSyncer is the check-run reconciler as the queue's Syncer: a state
+// sync edits the status comment too, a log sync does not, the last
+// attempt records its failure.
+type checkSyncer struct{ c *github.Checks }
+
+// Sync implements queue.Syncer.
+func (s checkSyncer) Sync(ctx context.Context, runID int64, reason queue.SyncReason) error {
+	return s.c.Sync(ctx, runID, reason != queue.SyncLog, reason == queue.SyncFinal)
 }
 
 func newServeCmd() *cobra.Command {
@@ -216,13 +235,13 @@ per hour). See the README's "Running the GitHub App".`,
 			if err != nil {
 				return err
 			}
-			q, closeQueue, err := startQueue(ctx, db, sf.dataDir, pf, workers, gh, ac.appID)
+			q, err := startQueue(ctx, db, sf.dataDir, pf, workers, gh, ac.appID)
 			if err != nil {
 				return err
 			}
-			defer closeQueue()
+			defer q.close()
 			// Group commit: concurrent deliveries share a transaction.
-			committer := store.NewCommitter(db, q, rs.Committers, rs.Batch)
+			committer := store.NewCommitter(db, q.ins, rs.Committers, rs.Batch)
 			defer committer.Close()
 			wcfg := webhook.Config{Store: db, Intake: committer, Logger: slog.Default()}
 			rs.Apply(&wcfg)
@@ -252,7 +271,7 @@ per hour). See the README's "Running the GitHub App".`,
 			slog.Info("shutting down the workers")
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			return q.Stop(stopCtx)
+			return q.stop(stopCtx)
 		},
 	}
 	rs.Register(cmd.Flags())

@@ -10,11 +10,11 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
-	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
 	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
+	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -46,7 +46,6 @@ func (f *pipelineFlags) register(flags interface {
 	flags.IntVar(&f.perInstallation, "max-builds-per-installation", 2, "builds of one GitHub installation running at once across all workers; 0: no bound")
 	flags.DurationVar(&f.run.BuildTimeout, "build-timeout", 60*time.Minute, "time limit of the build step (docker build and image save)")
 	flags.DurationVar(&f.run.ISOTimeout, "iso-timeout", 20*time.Minute, "time limit of the ISO step")
-	flags.DurationVar(&f.run.PublishTimeout, "publish-timeout", 30*time.Minute, "time limit of the publishing step")
 	flags.Int64Var(&f.run.MaxImageBytes, "max-image-size", 16<<30, "bytes an image may have (docker save's size, uncompressed); larger images fail the build")
 	flags.IntVar(&f.run.MaxLogLines, "max-log-lines", 20_000, "log lines kept per run; later lines are dropped after a truncation mark")
 	flags.Int64Var(&f.run.MaxLogBytes, "max-log-bytes", 8<<20, "log bytes kept per run")
@@ -57,8 +56,9 @@ func (f *pipelineFlags) register(flags interface {
 	flags.IntVar(&f.bootTimeout, "boot-timeout", 300, "seconds a boot test may take")
 }
 
-// newPipeline wires the real engine, ISO builder and boot tester.
-func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFlags, reporters []pipeline.Reporter, fetcher pipeline.SpecFetcher, publisher pipeline.Publisher) (*pipeline.Pipeline, *docker.Engine, error) {
+// newPipeline wires the real engine, ISO builder and boot tester. releases,
+// when set, queues the release of a GitHub run as it ends successfully.
+func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFlags, reporters []pipeline.Reporter, fetcher pipeline.SpecFetcher, releases store.ReleaseJobs) (*pipeline.Pipeline, *docker.Engine, error) {
 	eng, err := docker.Connect(ctx)
 	if err != nil {
 		return nil, nil, err
@@ -83,13 +83,12 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		return nil, nil, err
 	}
 	cfg := pipeline.Config{
-		Store:        bridge.Store{DB: db},
+		Store:        pipelinestore.Store{DB: db, Releases: releases},
 		Renderer:     r.ForPipeline(render.Options{}),
 		Builder:      eng,
 		Limits:       f.run,
 		Reporters:    reporters,
 		Fetcher:      fetcher,
-		Publisher:    publisher,
 		ArtifactsDir: artifactsDir(dataDir),
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,

@@ -39,17 +39,17 @@ elsewhere).`,
 			}
 			defer db.Close()
 			gh, appID := workerApp()
-			q, closeQueue, err := startQueue(ctx, db, sf.dataDir, pf, workers, gh, appID)
+			q, err := startQueue(ctx, db, sf.dataDir, pf, workers, gh, appID)
 			if err != nil {
 				return err
 			}
-			defer closeQueue()
+			defer q.close()
 			slog.Info("worker started", "workers", workers, "database", db.URL)
 			<-ctx.Done()
 			slog.Info("worker stopping")
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 			defer cancel()
-			return q.Stop(stopCtx)
+			return q.stop(stopCtx)
 		},
 	}
 	sf.register(cmd)

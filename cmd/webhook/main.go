@@ -99,7 +99,7 @@ func serve(ctx context.Context, rs *webhook.Settings) error {
 			return err
 		}
 	}
-	q, err := queue.New(db, queue.Config{Logger: slog.Default()}) // insert-only
+	q, err := queue.NewInserter(db, queue.InserterConfig{Logger: slog.Default()})
 	if err != nil {
 		return err
 	}

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
-	"github.com/linux-builder/linux-builder/internal/bridge"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -87,10 +87,10 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 	}
 	cr = onlyCheckRun(t, fake)
 	if cr.Status != "in_progress" || !strings.Contains(cr.Summary, "- ● Build the image") || !strings.Contains(cr.Summary, "- ✓ Validate the spec") ||
-		cr.Title != "Build the image (step 3 of 6)" {
+		cr.Title != "Build the image (step 3 of 5)" {
 		t.Fatalf("running check run %q\n%s", cr.Title, cr.Summary)
 	}
-	for _, step := range []string{"ISO_GENERATING", "BOOT_TESTING", "UPLOADING"} {
+	for _, step := range []string{"ISO_GENERATING", "BOOT_TESTING"} {
 		if err := db.EnterStep(ctx, run.ID, step); err != nil {
 			t.Fatal(err)
 		}
@@ -142,7 +142,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 		diags = append(diags, spec.Diagnostic{File: "linux-build.yaml", Pos: spec.Pos{Line: i, Column: 3}, Severity: sev,
 			Code: "unknown-field", Path: fmt.Sprintf("packages.install[%d]", i), Message: fmt.Sprintf("problem %d", i)})
 	}
-	if err := (bridge.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
@@ -170,7 +170,7 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	}
 	// The partial (image only) run is neutral.
 	run2 := githubRun(t, db)
-	if err := (bridge.Store{DB: db}).MarkPartial(ctx, run2.ID, pipeline.Partial{Reason: "the ISO did not boot (uefi)", Failed: true}); err != nil {
+	if err := (pipelinestore.Store{DB: db}).MarkPartial(ctx, run2.ID, pipeline.Partial{Reason: "the ISO did not boot (uefi)", Failed: true}); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.Finish(ctx, run2.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
@@ -262,7 +262,7 @@ func TestRealSpecErrorsAnnotatedAtTheirLines(t *testing.T) {
 		t.Fatal("the fixture has no errors")
 	}
 	run := githubRun(t, db)
-	if err := (bridge.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
 		t.Fatal(err)
 	}
 	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {

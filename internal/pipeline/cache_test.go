@@ -74,7 +74,7 @@ func TestCacheHitAdoptsArtifactsIntoItsOwnDir(t *testing.T) {
 	dir := t.TempDir()
 	first := cacheRun(t, dir, 1, 5, &fakeBuilder{}, nil)
 	srcDir := filepath.Join(dir, "1")
-	// What the release job of run 1 added to its artifacts.
+	// Run 1's own files, as its run wrote them (marked to tell them apart).
 	for name, typ := range map[string]ArtifactType{"build.log": ArtifactLog, "SHA256SUMS": ArtifactChecksum} {
 		p := filepath.Join(srcDir, name)
 		if err := os.WriteFile(p, []byte("run 1's "+name+"\n"), 0o640); err != nil {
@@ -95,8 +95,12 @@ func TestCacheHitAdoptsArtifactsIntoItsOwnDir(t *testing.T) {
 		got[a.Name] = a
 	}
 	for _, name := range []string{"build.log", "SHA256SUMS"} {
-		if _, ok := got[name]; ok {
-			t.Fatalf("run 2 took over run 1's %s", name)
+		a, ok := got[name]
+		if !ok || a.Path != filepath.Join(own, name) {
+			t.Fatalf("run 2's %s is %+v, want its own in %s", name, a, own)
+		}
+		if b, err := os.ReadFile(a.Path); err != nil || strings.HasPrefix(string(b), "run 1's") {
+			t.Fatalf("run 2 took over run 1's %s: %q %v", name, b, err)
 		}
 	}
 	if got["image-ref"].Path != "registry.example/img:run-1" {

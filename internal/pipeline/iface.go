@@ -82,6 +82,10 @@ type Store interface {
 	// ISO or the boot test did not succeed.
 	MarkPartial(ctx context.Context, id int64, p Partial) error
 	AppendLogs(ctx context.Context, lines []LogLine) error
+	// EachLog calls fn with each line of run id's log, oldest first,
+	// stopping at fn's first error (the run's build.log is written from
+	// it).
+	EachLog(ctx context.Context, id int64, fn func(LogLine) error) error
 	AddArtifact(ctx context.Context, id int64, a Artifact) error
 	// CachedArtifacts returns the newest reusable run that built
 	// contextHash: successful, and not partial because a step failed. Or
@@ -190,20 +194,9 @@ type Pusher interface {
 	Push(ctx context.Context, imageID, ref string, log func(string)) error
 }
 
-// Publisher publishes a finished run's artifacts (GitHub releases later).
-type Publisher interface {
-	Publish(ctx context.Context, runID int64, arts []Artifact) error
-}
-
 // Reporter observes a run: transitions after they are persisted, and log
 // lines. Reporters must not block for long.
 type Reporter interface {
 	Transition(ctx context.Context, runID int64, from, to State, note string)
 	Log(ctx context.Context, line LogLine)
 }
-
-// NopPublisher publishes nothing: local builds keep their artifacts on disk.
-type NopPublisher struct{}
-
-// Publish does nothing.
-func (NopPublisher) Publish(context.Context, int64, []Artifact) error { return nil }

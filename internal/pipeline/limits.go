@@ -17,7 +17,6 @@ type Limits struct {
 	ValidateTimeout time.Duration // fetching and checking the spec; default 2m
 	BuildTimeout    time.Duration // docker build and image save; default 60m
 	ISOTimeout      time.Duration // default 20m
-	PublishTimeout  time.Duration // default 30m
 	// MaxImageBytes caps the saved image (docker save's bytes, before
 	// compression); default 16 GiB.
 	MaxImageBytes int64
@@ -38,7 +37,6 @@ func (l Limits) withDefaults() Limits {
 	def(&l.ValidateTimeout, 2*time.Minute)
 	def(&l.BuildTimeout, 60*time.Minute)
 	def(&l.ISOTimeout, 20*time.Minute)
-	def(&l.PublishTimeout, 30*time.Minute)
 	if l.MaxImageBytes <= 0 {
 		l.MaxImageBytes = 16 << 30
 	}
@@ -77,8 +75,6 @@ func (r *run) stepTimeout() time.Duration {
 	case BootTesting:
 		// Each boot has its own limit; the step's covers them all.
 		return time.Duration(len(r.p.cfg.Firmwares))*r.p.cfg.BootTimeout + time.Minute
-	case Uploading:
-		return l.PublishTimeout
 	}
 	return 0
 }

@@ -22,12 +22,11 @@ import (
 
 // Config configures a Pipeline.
 type Config struct {
-	Store     Store
-	Renderer  Renderer
-	Builder   ImageBuilder
-	ISO       ISOBuilder // nil: no ISO (and no boot test)
-	Boot      BootTester // nil: no boot test
-	Publisher Publisher  // nil: NopPublisher
+	Store    Store
+	Renderer Renderer
+	Builder  ImageBuilder
+	ISO      ISOBuilder // nil: no ISO (and no boot test)
+	Boot     BootTester // nil: no boot test
 	// Fetcher fetches specs of runs that arrive without one (GitHub runs).
 	Fetcher SpecFetcher
 	// Pusher and PushRepo, when both set, push each built image to
@@ -72,9 +71,6 @@ func New(cfg Config) (*Pipeline, error) {
 		return nil, fmt.Errorf("pipeline: ArtifactsDir: %w", err)
 	}
 	cfg.ArtifactsDir = abs
-	if cfg.Publisher == nil {
-		cfg.Publisher = NopPublisher{}
-	}
 	if cfg.ImageRepo == "" {
 		cfg.ImageRepo = "linux-builder"
 	}
@@ -191,12 +187,6 @@ func (r *run) execute(ctx context.Context) error {
 			isoPath, ev, err = r.makeISO(sctx)
 		case BootTesting:
 			ev, err = r.bootTest(sctx, isoPath)
-		case Uploading:
-			err = r.p.cfg.Publisher.Publish(sctx, r.rec.ID, r.arts)
-			if err != nil {
-				err = stepFailed("publishing failed: "+err.Error(), err)
-			}
-			ev = Next
 		}
 		err = r.stepTimedOut(ctx, sctx, err)
 		cancel()
@@ -216,7 +206,8 @@ func (r *run) execute(ctx context.Context) error {
 			return r.end(ctx, terr)
 		}
 		if next == Complete {
-			return r.end(ctx, nil)
+			// The run's own files, written last: its log is complete.
+			return r.end(ctx, r.writeRunFiles(ctx))
 		}
 		if err := r.enter(ctx, next); err != nil {
 			return err

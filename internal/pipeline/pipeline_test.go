@@ -83,6 +83,17 @@ func (m *memStore) AppendLogs(_ context.Context, lines []LogLine) error {
 	m.logs = append(m.logs, lines...)
 	return nil
 }
+func (m *memStore) EachLog(_ context.Context, _ int64, fn func(LogLine) error) error {
+	m.mu.Lock()
+	lines := append([]LogLine(nil), m.logs...)
+	m.mu.Unlock()
+	for _, l := range lines {
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 func (m *memStore) AddArtifact(_ context.Context, _ int64, a Artifact) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -206,22 +217,22 @@ func TestPipelineOutcomes(t *testing.T) {
 		diags     int    // diagnostics recorded
 	}{
 		{name: "complete", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting, Uploading},
-			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log"}},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting},
+			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "build.log", "SHA256SUMS"}},
 		{name: "invalid spec fails validation", spec: "base: debain\n", builder: &fakeBuilder{},
 			want: Failed, steps: []State{Validating}, reason: `unknown value "debain"`, diags: 1},
 		{name: "build failure", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("E: Unable to locate package nope")},
 			want: Failed, steps: []State{Validating, Generating, Building}, reason: "Unable to locate package nope"},
 		{name: "iso failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{fail: errors.New("grub-mkrescue: no xorriso")}, boot: fakeBoot{},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, Uploading}, reason: "ISO generation failed",
-			artifacts: []string{"spec.json", "image.tar.zst"}, partial: "ISO generation failed: grub-mkrescue"},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating}, reason: "ISO generation failed",
+			artifacts: []string{"spec.json", "image.tar.zst", "build.log", "SHA256SUMS"}, partial: "ISO generation failed: grub-mkrescue"},
 		{name: "boot failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{fail: map[Firmware]bool{UEFI: true}},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting, Uploading}, reason: "boot test (uefi) failed",
-			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log"}, partial: "did not boot (uefi)"},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting}, reason: "boot test (uefi) failed",
+			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "build.log", "SHA256SUMS"}, partial: "did not boot (uefi)"},
 		{name: "no iso configured", spec: goodSpec, builder: &fakeBuilder{},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, Uploading}, reason: "not configured", partial: "not configured"},
+			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating}, reason: "not configured", partial: "not configured"},
 		{name: "cache hit", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("must not build")}, cache: true,
-			want: Complete, steps: []State{Validating, Generating, Uploading}},
+			want: Complete, steps: []State{Validating, Generating}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

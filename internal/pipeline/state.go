@@ -1,11 +1,14 @@
 // Package pipeline runs a build: a run is a state machine from PENDING
 // through validation, rendering, the Docker build, the ISO and its boot
-// test to publication, ending COMPLETE, FAILED or CANCELLED.
+// test, ending COMPLETE, FAILED or CANCELLED. A run that completes has
+// its artifacts, its build log and their SHA256SUMS in its directory;
+// publishing them is an effect of finishing (the store queues the release
+// in the transaction that ends a GitHub run), not a step.
 //
 // Transition is a pure function; Pipeline persists each transition through
 // its Store before announcing it to Reporters, so what observers see is
 // always what the database says. The interfaces the pipeline needs (Store,
-// Renderer, ImageBuilder, ISOBuilder, BootTester, Publisher, Reporter) are
+// Renderer, ImageBuilder, ISOBuilder, BootTester, Reporter) are
 // declared here, where they are consumed; cmd/bot wires the concrete ones
 // (internal/store, internal/render, pipeline/docker, pipeline/iso,
 // pipeline/boot).
@@ -24,14 +27,13 @@ const (
 	Building      State = "BUILDING"
 	ISOGenerating State = "ISO_GENERATING"
 	BootTesting   State = "BOOT_TESTING"
-	Uploading     State = "UPLOADING"
 	Complete      State = "COMPLETE"
 	Failed        State = "FAILED"
 	Cancelled     State = "CANCELLED"
 )
 
 // Order lists the non-terminal states in the order a run passes them.
-var Order = []State{Pending, Validating, Generating, Building, ISOGenerating, BootTesting, Uploading}
+var Order = []State{Pending, Validating, Generating, Building, ISOGenerating, BootTesting}
 
 // Terminal reports whether a run in state s has ended.
 func (s State) Terminal() bool { return s == Complete || s == Failed || s == Cancelled }
@@ -47,11 +49,11 @@ const (
 	Fail Event = "fail"
 	// Cancel: the user, a newer push or shutdown cancelled the run.
 	Cancel Event = "cancel"
-	// SoftFail: the ISO or its boot test failed. The run goes on to
-	// publish the image with a warning (a failed ISO skips the boot test).
+	// SoftFail: the ISO or its boot test failed. The run completes with
+	// the image and a warning (a failed ISO skips the boot test).
 	SoftFail Event = "soft-fail"
 	// CacheHit: an identical build context was built before; its
-	// artifacts are reused and the run goes straight to publishing.
+	// artifacts are reused and the run completes at once.
 	CacheHit Event = "cache-hit"
 )
 
@@ -78,11 +80,11 @@ func Transition(from State, ev Event) (State, error) {
 		return "", fmt.Errorf("unknown state %q", from)
 	case SoftFail:
 		if from == ISOGenerating || from == BootTesting {
-			return Uploading, nil
+			return Complete, nil
 		}
 	case CacheHit:
 		if from == Generating {
-			return Uploading, nil
+			return Complete, nil
 		}
 	default:
 		return "", fmt.Errorf("unknown event %q", ev)

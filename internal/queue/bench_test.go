@@ -27,7 +27,7 @@ func BenchmarkIntake(b *testing.B) {
 			for _, conc := range []int{1, 8, 64} {
 				b.Run(fmt.Sprintf("%s/%s/callers=%d", dbCase.name, mode, conc), func(b *testing.B) {
 					db := dbCase.open(b, nil)
-					q, err := New(db, Config{Logger: quiet})
+					q, err := NewInserter(db, InserterConfig{Logger: quiet})
 					if err != nil {
 						b.Fatal(err)
 					}

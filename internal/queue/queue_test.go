@@ -47,7 +47,7 @@ func (f *fakeRunner) Run(ctx context.Context, runID int64) error {
 	return err
 }
 
-func intake(t *testing.T, db *store.DB, q *Queue, delivery, sha string) store.IntakeResult {
+func intake(t *testing.T, db *store.DB, q store.Jobs, delivery, sha string) store.IntakeResult {
 	t.Helper()
 	d := &store.Delivery{AppID: 1, DeliveryID: delivery, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
 	res, err := db.Intake(context.Background(), &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, q)
@@ -58,10 +58,10 @@ func intake(t *testing.T, db *store.DB, q *Queue, delivery, sha string) store.In
 }
 
 // crashAfterEnqueue inserts the job, then fails the transaction.
-type crashAfterEnqueue struct{ *Queue }
+type crashAfterEnqueue struct{ *Inserter }
 
 func (c crashAfterEnqueue) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run) ([]store.Enqueued, error) {
-	if _, err := c.Queue.EnqueueBuilds(ctx, tx, runs); err != nil {
+	if _, err := c.Inserter.EnqueueBuilds(ctx, tx, runs); err != nil {
 		return nil, err
 	}
 	return nil, errors.New("crash after enqueue")
@@ -82,13 +82,13 @@ func waitRun(t *testing.T, r *fakeRunner, want int64) {
 func TestIntakeEnqueuesInTheSameTransaction(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
 		ctx := context.Background()
-		q, err := New(db, Config{Logger: quiet})
+		q, err := NewInserter(db, InserterConfig{Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
 		first := intake(t, db, q, "d1", "sha1")
 		run, _ := db.Run(ctx, first.RunID)
-		job, err := q.Job(ctx, *run.JobID)
+		job, err := jobRow(ctx, db, *run.JobID)
 		if err != nil || job.Kind != "build" || job.State != rivertype.JobStateAvailable {
 			t.Fatalf("job %+v %v", job, err)
 		}
@@ -130,7 +130,7 @@ func TestWorkerRunsBuildsAndCancels(t *testing.T) {
 			}
 			return nil
 		})
-		q, err := New(db, Config{Workers: 2, Runner: runner, Logger: quiet})
+		q, err := newQueue(db, WorkerConfig{Workers: 2, Runner: runner, Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,12 +154,12 @@ func TestWorkerRunsBuildsAndCancels(t *testing.T) {
 			}
 		}
 		run, _ := db.Run(ctx, waiting.RunID)
-		if err := q.Cancel(ctx, *run.JobID); err != nil {
+		if err := cancelJob(ctx, db, *run.JobID); err != nil {
 			t.Fatal(err)
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			job, err := q.Job(ctx, *run.JobID)
+			job, err := jobRow(ctx, db, *run.JobID)
 			if err == nil && job.State == rivertype.JobStateCancelled {
 				break
 			}
@@ -192,7 +192,7 @@ func TestCrashedWorkerJobIsRescued(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		qA, err := New(dbA, Config{Workers: 1, Runner: runnerA, JobTimeout: time.Second, RescueAfter: 2 * time.Second, ID: "worker-a", Logger: quiet})
+		qA, err := newQueue(dbA, WorkerConfig{Workers: 1, Runner: runnerA, JobTimeout: time.Second, RescueAfter: 2 * time.Second, ID: "worker-a", Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -208,17 +208,17 @@ func TestCrashedWorkerJobIsRescued(t *testing.T) {
 		// Crash: stop A without letting it record anything, then cut its
 		// database connections.
 		stopCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
-		_ = qA.client.StopAndCancel(stopCtx)
+		_ = qA.w.client.StopAndCancel(stopCtx)
 		cancel()
 		dbA.Close()
 		run, _ := db.Run(ctx, res.RunID)
-		job, err := (&Queue{client: mustInsertOnly(t, db).client}).Job(ctx, *run.JobID)
+		job, err := jobRow(ctx, db, *run.JobID)
 		if err != nil || job.State != rivertype.JobStateRunning {
 			t.Fatalf("after the crash the job should still be running: %+v %v", job, err)
 		}
 
 		runnerB := newFakeRunner(nil)
-		qB, err := New(db, Config{Workers: 1, Runner: runnerB, JobTimeout: time.Second, RescueAfter: 2 * time.Second, ID: "worker-b", Logger: quiet})
+		qB, err := newQueue(db, WorkerConfig{Workers: 1, Runner: runnerB, JobTimeout: time.Second, RescueAfter: 2 * time.Second, ID: "worker-b", Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -236,7 +236,7 @@ func TestCrashedWorkerJobIsRescued(t *testing.T) {
 		}
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			job, err := qB.Job(ctx, *run.JobID)
+			job, err := jobRow(ctx, db, *run.JobID)
 			if err == nil && job.State == rivertype.JobStateCompleted {
 				if job.Attempt != 2 || job.AttemptedBy[len(job.AttemptedBy)-1] != "worker-b" {
 					t.Fatalf("completed job %+v: want attempt 2 by worker-b", job)
@@ -251,13 +251,61 @@ func TestCrashedWorkerJobIsRescued(t *testing.T) {
 	})
 }
 
-func mustInsertOnly(t *testing.T, db *store.DB) *Queue {
+func mustInsertOnly(t *testing.T, db *store.DB) *Inserter {
 	t.Helper()
-	q, err := New(db, Config{Logger: quiet})
+	q, err := NewInserter(db, InserterConfig{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
 	return q
+}
+
+// testQueue is both halves of the queue, as a process with workers has
+// them: the insert side, and the worker side made over it.
+type testQueue struct {
+	*Inserter
+	w *Worker
+}
+
+func newQueue(db *store.DB, cfg WorkerConfig) (*testQueue, error) {
+	ins, err := NewInserter(db, InserterConfig{Logger: cfg.Logger})
+	if err != nil {
+		return nil, err
+	}
+	w, err := NewWorker(ins, cfg)
+	if err != nil {
+		return nil, err
+	}
+	return &testQueue{Inserter: ins, w: w}, nil
+}
+
+func (q *testQueue) Start(ctx context.Context) error { return q.w.Start(ctx) }
+func (q *testQueue) Stop(ctx context.Context) error  { return q.w.Stop(ctx) }
+
+// jobRow reads job id's row (state, attempts, errors) through River.
+func jobRow(ctx context.Context, db *store.DB, id int64) (*rivertype.JobRow, error) {
+	ins, err := NewInserter(db, InserterConfig{Logger: quiet})
+	if err != nil {
+		return nil, err
+	}
+	return ins.client.JobGet(ctx, id)
+}
+
+// cancelJob cancels job id as intake does, in a transaction of its own:
+// a running job has its context cancelled, a waiting one never starts.
+func cancelJob(ctx context.Context, db *store.DB, id int64) error {
+	ins, err := NewInserter(db, InserterConfig{Logger: quiet})
+	if err != nil {
+		return err
+	}
+	tx, err := db.SQL.BeginTx(ctx, nil)
+	if err != nil {
+		return err
+	}
+	if err := ins.CancelJob(ctx, tx, id); err != nil {
+		return errors.Join(err, tx.Rollback())
+	}
+	return tx.Commit()
 }
 
 // dbURL and dataDir reopen the same database as db.
@@ -298,7 +346,7 @@ func TestRetentionDeletesExpiredArtifacts(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		q, err := New(db, Config{Workers: 1, Runner: newFakeRunner(nil), Logger: quiet})
+		q, err := newQueue(db, WorkerConfig{Workers: 1, Runner: newFakeRunner(nil), Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -336,7 +384,7 @@ func TestOrphanedRunsAreEnded(t *testing.T) {
 		discarded := intake(t, db, q, "d2", "sha2")
 		healthy := intake(t, db, q, "d3", "sha3")
 		r1, _ := db.Run(ctx, cancelled.RunID)
-		if err := q.Cancel(ctx, *r1.JobID); err != nil {
+		if err := cancelJob(ctx, db, *r1.JobID); err != nil {
 			t.Fatal(err)
 		}
 		r2, _ := db.Run(ctx, discarded.RunID)
@@ -367,7 +415,7 @@ func TestOrphanedRunsAreEnded(t *testing.T) {
 func TestSupersededWaitingJobIsReplaced(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
 		ctx := context.Background()
-		q, err := New(db, Config{Logger: quiet})
+		q, err := NewInserter(db, InserterConfig{Logger: quiet})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -389,12 +437,12 @@ func TestSupersededWaitingJobIsReplaced(t *testing.T) {
 		if again.Coalesced || again.RunID == a.RunID {
 			t.Fatalf("A again joined the ended run: %+v", again)
 		}
-		stale, err := q.Job(ctx, *runA.JobID)
+		stale, err := jobRow(ctx, db, *runA.JobID)
 		if err != nil || stale.State != rivertype.JobStateCancelled {
 			t.Fatalf("stale job %+v %v", stale, err)
 		}
 		fresh, _ := db.Run(ctx, again.RunID)
-		if job, err := q.Job(ctx, *fresh.JobID); err != nil || job.State != rivertype.JobStateAvailable {
+		if job, err := jobRow(ctx, db, *fresh.JobID); err != nil || job.State != rivertype.JobStateAvailable {
 			t.Fatalf("new job %+v %v", job, err)
 		}
 	})

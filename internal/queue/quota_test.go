@@ -19,7 +19,7 @@ func TestBuildQuotaMakesBuildsWait(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
 		ctx := context.Background()
 		runner := newFakeRunner(nil)
-		q, err := New(db, Config{Workers: 2, Runner: runner, Logger: quiet, BuildQuota: &store.Quota{Repo: store.Limit{PerHour: 2}}})
+		q, err := newQueue(db, WorkerConfig{Workers: 2, Runner: runner, Logger: quiet, BuildQuota: &store.Quota{Repo: store.Limit{PerHour: 2}}})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -37,7 +37,7 @@ func TestBuildQuotaMakesBuildsWait(t *testing.T) {
 		run, _ := db.Run(ctx, res[2].RunID)
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			job, err := q.Job(ctx, *run.JobID)
+			job, err := jobRow(ctx, db, *run.JobID)
 			if err == nil && job.State == rivertype.JobStateScheduled && time.Until(job.ScheduledAt) > 25*time.Minute {
 				break
 			}
@@ -84,7 +84,7 @@ func TestPromptsHaveTheirOwnQueue(t *testing.T) {
 	db := storetest.SQLite(t, nil)
 	ctx := context.Background()
 	h := &blockingEvents{release: make(chan struct{}), done: make(chan string, 10)}
-	q, err := New(db, Config{Workers: 1, Runner: newFakeRunner(nil), Events: h, EventWorkers: 1, Logger: quiet})
+	q, err := newQueue(db, WorkerConfig{Workers: 1, Runner: newFakeRunner(nil), Events: h, EventWorkers: 1, Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,7 +118,7 @@ func TestPromptsHaveTheirOwnQueue(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("a pull request's decision waited for a slow prompt")
 	}
-	job, err := q.Job(ctx, prompt)
+	job, err := jobRow(ctx, db, prompt)
 	if err != nil || job.Queue != QueuePrompts || job.MaxAttempts != 3 {
 		t.Fatalf("prompt job %+v %v, want queue %s and 3 attempts", job, err, QueuePrompts)
 	}

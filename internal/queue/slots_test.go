@@ -35,9 +35,9 @@ func TestOneInstallationCannotTakeEveryBuilder(t *testing.T) {
 			mu.Unlock()
 			return nil
 		})
-		var queues []*Queue
+		var queues []*testQueue
 		for range 2 {
-			q, err := New(db, Config{Workers: 2, Runner: runner, Logger: quiet, MaxBuildsPerInstallation: 1, Syncer: nopSyncer{}})
+			q, err := newQueue(db, WorkerConfig{Workers: 2, Runner: runner, Logger: quiet, MaxBuildsPerInstallation: 1, Syncer: nopSyncer{}})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -82,7 +82,7 @@ func TestOneInstallationCannotTakeEveryBuilder(t *testing.T) {
 
 type nopSyncer struct{}
 
-func (nopSyncer) Sync(context.Context, int64, bool, bool) error { return nil }
+func (nopSyncer) Sync(context.Context, int64, SyncReason) error { return nil }
 
 func TestBuildSlots(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {

@@ -66,7 +66,6 @@ var Steps = []struct{ Name, Label string }{
 	{"BUILDING", "Build the image"},
 	{"ISO_GENERATING", "Make the bootable ISO"},
 	{"BOOT_TESTING", "Boot-test the ISO (BIOS and UEFI)"},
-	{"UPLOADING", "Publish"},
 }
 
 // GitHub's limits for check run output.

@@ -50,7 +50,7 @@ const (
 // pipeline does.
 type waitingRunner struct {
 	db *store.DB
-	q  **queue.Queue
+	q  *queue.Inserter
 }
 
 func (r waitingRunner) Run(ctx context.Context, id int64) error {
@@ -60,11 +60,19 @@ func (r waitingRunner) Run(ctx context.Context, id int64) error {
 	if err := r.db.EnterStep(ctx, id, "VALIDATING"); err != nil {
 		return nil // cancelled before it started
 	}
-	_ = (*r.q).Sync(ctx, id, false)
+	_ = r.q.Sync(ctx, id, queue.SyncState)
 	<-ctx.Done()
 	err := r.db.Finish(context.WithoutCancel(ctx), id, store.StatusCancelled, "CANCELLED", "cancelled")
-	_ = (*r.q).Sync(context.WithoutCancel(ctx), id, false) // as the pipeline's reporter does
+	_ = r.q.Sync(context.WithoutCancel(ctx), id, queue.SyncState) // as the pipeline's reporter does
 	return err
+}
+
+// checkSyncer is the check-run reconciler as the queue's Syncer (as
+// cmd/bot adapts it).
+type checkSyncer struct{ c *github.Checks }
+
+func (s checkSyncer) Sync(ctx context.Context, runID int64, reason queue.SyncReason) error {
+	return s.c.Sync(ctx, runID, reason != queue.SyncLog, reason == queue.SyncFinal)
 }
 
 // stack is the bot's intake with real queue workers deciding deferred
@@ -92,19 +100,23 @@ func newStack(t *testing.T, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	events := &Events{GitHub: gh, Store: db, Logger: quiet}
+	// The insert side first, then the handlers with it, then the worker
+	// side over them: as cmd/bot wires them.
+	ins, err := queue.NewInserter(db, queue.InserterConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := &Events{GitHub: gh, Store: db, Jobs: ins, Logger: quiet}
 	reports, err := render.NewReporter(linuxbuilder.Templates)
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := &github.Checks{App: gh, DB: db, Reports: reports, Logger: quiet}
-	var qp *queue.Queue
-	q, err := queue.New(db, queue.Config{Workers: 1, Runner: waitingRunner{db, &qp}, Events: events, Syncer: checks,
+	checks := checkSyncer{&github.Checks{App: gh, DB: db, Reports: reports, Logger: quiet}}
+	q, err := queue.NewWorker(ins, queue.WorkerConfig{Workers: 1, Runner: waitingRunner{db, ins}, Events: events, Syncer: checks,
 		Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	qp, events.Jobs = q, q
 	ctx, cancel := context.WithCancel(context.Background())
 	if err := q.Start(ctx); err != nil {
 		t.Fatal(err)
@@ -115,7 +127,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 		_ = q.Stop(stopCtx)
 		cancel()
 	})
-	c := store.NewCommitter(db, q, 0, 0)
+	c := store.NewCommitter(db, ins, 0, 0)
 	t.Cleanup(c.Close)
 	app, err := webhook.New(webhook.Config{Secret: secret, AppID: 1, Store: db, Intake: c, Logger: quiet})
 	if err != nil {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"encoding/json"
 	"fmt"
 	"time"
@@ -131,12 +132,30 @@ func (db *DB) EnterStep(ctx context.Context, id int64, step string) error {
 // ErrRunEnded is returned when a run that has ended is asked to change.
 var ErrRunEnded = fmt.Errorf("run has ended")
 
+// ReleaseJobs inserts the release job of a run in the transaction that
+// ends it (the queue's insert side implements it), as intake inserts
+// build jobs: the run is successful and its release is queued together,
+// or neither.
+type ReleaseJobs interface {
+	EnqueuePublish(ctx context.Context, tx *sql.Tx, runID int64) error
+}
+
 // Finish ends run id with status (SUCCESS, FAILED or CANCELLED) and step
-// (the final state name), finishing its running step accordingly, and
-// records the failure reason and the total duration. Finishing a run that
-// has ended is an error wrapping ErrRunEnded, so a cancelled run is not
-// later marked successful.
+// (the final state name), as FinishWith does, and queues no release: for
+// runs that publish nothing (the reaper's, which never succeed).
 func (db *DB) Finish(ctx context.Context, id int64, status RunStatus, step, reason string) error {
+	return db.FinishWith(ctx, id, status, step, reason, nil)
+}
+
+// FinishWith ends run id with status (SUCCESS, FAILED or CANCELLED) and
+// step (the final state name), finishing its running step accordingly,
+// and records the failure reason and the total duration. A run that ends
+// successfully and came from GitHub (it has an installation) gets its
+// release job from releases in the same transaction; CLI runs and runs
+// that did not succeed get none. Finishing a run that has ended is an
+// error wrapping ErrRunEnded, so a cancelled run is not later marked
+// successful.
+func (db *DB) FinishWith(ctx context.Context, id int64, status RunStatus, step, reason string, releases ReleaseJobs) error {
 	if !status.Terminal() {
 		return fmt.Errorf("finish run %d: %s is not a final status", id, status)
 	}
@@ -144,7 +163,7 @@ func (db *DB) Finish(ctx context.Context, id int64, status RunStatus, step, reas
 	return db.inTx(ctx, "finish run", func(ctx context.Context, tx bun.Tx) error {
 		now := db.utcNow()
 		var r Run
-		if err := tx.NewSelect().Model(&r).Column("status", "created_at", "superseded_by").Where("id = ?", id).Scan(ctx); err != nil {
+		if err := tx.NewSelect().Model(&r).Column("status", "created_at", "superseded_by", "installation_id").Where("id = ?", id).Scan(ctx); err != nil {
 			return notFound(err, fmt.Sprintf("run %d", id))
 		}
 		if r.Status.Terminal() {
@@ -164,6 +183,9 @@ func (db *DB) Finish(ctx context.Context, id int64, status RunStatus, step, reas
 			Where("id = ?", id).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("update run: %w", err)
+		}
+		if status == StatusSuccess && r.InstallationID != nil && releases != nil {
+			return releases.EnqueuePublish(ctx, tx.Tx, id)
 		}
 		return nil
 	})

@@ -33,7 +33,7 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
 func newApp(t *testing.T, db *store.DB) *fiber.App {
 	t.Helper()
-	q, err := queue.New(db, queue.Config{Logger: quiet})
+	q, err := queue.NewInserter(db, queue.InserterConfig{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package bridge
+package pipelinestore
 
 import (
 	"context"
@@ -14,24 +14,29 @@ import (
 // state sync at every transition, a delayed, coalesced sync for log
 // progress. It never fails a build: a sync that cannot be queued is logged.
 type SyncReporter struct {
-	Q      *queue.Queue
+	Syncs  Syncs
 	Logger *slog.Logger
 
 	mu      sync.Mutex
 	lastLog map[int64]time.Time
 }
 
+// Syncs asks for check-run syncs (queue.Inserter).
+type Syncs interface {
+	Sync(ctx context.Context, runID int64, reason queue.SyncReason) error
+}
+
 var _ pipeline.Reporter = (*SyncReporter)(nil)
 
 // Transition implements pipeline.Reporter.
 func (r *SyncReporter) Transition(ctx context.Context, runID int64, _, _ pipeline.State, _ string) {
-	r.sync(ctx, runID, false)
+	r.sync(ctx, runID, queue.SyncState)
 }
 
 // Log implements pipeline.Reporter.
 func (r *SyncReporter) Log(ctx context.Context, line pipeline.LogLine) {
-	// A build logs thousands of lines: ask at most once per delay (the
-	// job is unique while it waits anyway).
+	// A build logs thousands of lines: ask at most once per delay per run
+	// (sync jobs are not unique: each ask is a job).
 	now := time.Now()
 	r.mu.Lock()
 	if r.lastLog == nil {
@@ -48,28 +53,17 @@ func (r *SyncReporter) Log(ctx context.Context, line pipeline.LogLine) {
 		}
 	}
 	r.mu.Unlock()
-	r.sync(ctx, line.RunID, true)
+	r.sync(ctx, line.RunID, queue.SyncLog)
 }
 
-func (r *SyncReporter) sync(ctx context.Context, runID int64, logOnly bool) {
+func (r *SyncReporter) sync(ctx context.Context, runID int64, reason queue.SyncReason) {
 	// The final transition comes with the run's context cancelled, when
 	// it was cancelled: queue the sync all the same.
-	if err := r.Q.Sync(context.WithoutCancel(ctx), runID, logOnly); err != nil {
+	if err := r.Syncs.Sync(context.WithoutCancel(ctx), runID, reason); err != nil {
 		log := r.Logger
 		if log == nil {
 			log = slog.Default()
 		}
 		log.WarnContext(ctx, "could not queue a check run sync", "run_id", runID, "err", err)
 	}
-}
-
-// ReleasePublisher is the pipeline's Publisher for GitHub runs: it queues
-// the release job, so a GitHub outage never fails a build.
-type ReleasePublisher struct{ Q *queue.Queue }
-
-var _ pipeline.Publisher = (*ReleasePublisher)(nil)
-
-// Publish implements pipeline.Publisher.
-func (p *ReleasePublisher) Publish(ctx context.Context, runID int64, _ []pipeline.Artifact) error {
-	return p.Q.EnqueuePublish(ctx, runID)
 }

@@ -1,9 +1,11 @@
-// Package bridge connects the build pipeline to the store and the queue:
-// pipeline.Store backed by store.DB, and pipeline.Reporter and
-// pipeline.Publisher that queue check-run syncs and releases. It lives
-// apart so that neither the store nor the queue links the pipeline (and
-// with it the build machinery): the lean webhook receiver uses both.
-package bridge
+// Package pipelinestore adapts the store and the queue's insert side to
+// the pipeline's interfaces: pipeline.Store backed by store.DB (field
+// mapping between the pipeline's RunRecord, states and artifacts and the
+// store's rows), and the pipeline.Reporter that queues check-run syncs.
+// It lives apart so that neither the store nor the queue links the
+// pipeline (and with it the build machinery): the lean webhook receiver
+// uses both.
+package pipelinestore
 
 import (
 	"context"
@@ -17,7 +19,13 @@ import (
 )
 
 // Store adapts a store.DB to pipeline.Store.
-type Store struct{ DB *store.DB }
+type Store struct {
+	DB *store.DB
+	// Releases, when set, queues the release of a GitHub run in the
+	// transaction that ends it successfully (the queue's insert side).
+	// Without it (the CLI) a run publishes nothing.
+	Releases store.ReleaseJobs
+}
 
 var _ pipeline.Store = Store{}
 
@@ -59,7 +67,7 @@ func (s Store) Finish(ctx context.Context, id int64, final pipeline.State, reaso
 	if !ok {
 		return fmt.Errorf("finish run %d: %s is not a final state", id, final)
 	}
-	return s.DB.Finish(ctx, id, status, string(final), reason)
+	return s.DB.FinishWith(ctx, id, status, string(final), reason, s.Releases)
 }
 
 // RecordSpec implements pipeline.Store.
@@ -102,6 +110,27 @@ func (s Store) AppendLogs(ctx context.Context, lines []pipeline.LogLine) error {
 		rows[i] = store.RunLog{RunID: l.RunID, Step: string(l.Step), Level: store.LogLevel(l.Level), Message: l.Message, At: l.At}
 	}
 	return s.DB.AppendLogs(ctx, rows)
+}
+
+// EachLog implements pipeline.Store, a page of lines at a time.
+func (s Store) EachLog(ctx context.Context, id int64, fn func(pipeline.LogLine) error) error {
+	const page = 5000
+	after := int64(0)
+	for {
+		lines, err := s.DB.Logs(ctx, id, after, page)
+		if err != nil {
+			return err
+		}
+		for _, l := range lines {
+			if err := fn(pipeline.LogLine{RunID: l.RunID, Step: pipeline.State(l.Step), Level: string(l.Level), Message: l.Message, At: l.At}); err != nil {
+				return err
+			}
+			after = l.ID
+		}
+		if len(lines) < page {
+			return nil
+		}
+	}
 }
 
 // AddArtifact implements pipeline.Store.

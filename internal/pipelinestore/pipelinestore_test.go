@@ -1,8 +1,9 @@
-package bridge
+package pipelinestore
 
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"testing"
@@ -79,11 +80,11 @@ func TestStoreMapsRunsBothWays(t *testing.T) {
 func TestSyncReporterThrottlesLogSyncs(t *testing.T) {
 	db := storetest.Postgres(t, nil)
 	ctx := context.Background()
-	q, err := queue.New(db, queue.Config{Logger: quiet})
+	q, err := queue.NewInserter(db, queue.InserterConfig{Logger: quiet})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &SyncReporter{Q: q, Logger: quiet}
+	r := &SyncReporter{Syncs: q, Logger: quiet}
 	for i := 0; i < 50; i++ {
 		r.Log(ctx, pipeline.LogLine{RunID: 1, Message: "line", At: time.Now()})
 		r.Log(ctx, pipeline.LogLine{RunID: 2, Message: "line", At: time.Now()})
@@ -98,11 +99,58 @@ func TestSyncReporterThrottlesLogSyncs(t *testing.T) {
 	if logSyncs != 2 || stateSyncs != 2 {
 		t.Fatalf("%d log syncs (want one per run), %d state syncs (want 2)", logSyncs, stateSyncs)
 	}
-	if err := (&ReleasePublisher{Q: q}).Publish(ctx, 1, nil); err != nil {
-		t.Fatal(err)
-	}
-	var publishes int
-	if err := db.SQL.QueryRow(`SELECT count(*) FROM river_job WHERE kind = 'publish_release' AND (args->>'run_id')::bigint = 1`).Scan(&publishes); err != nil || publishes != 1 {
-		t.Fatalf("%d publish jobs (%v)", publishes, err)
-	}
+}
+
+// A GitHub run that the pipeline finishes COMPLETE gets its release job
+// through the adapter; one finished FAILED does not; EachLog gives the
+// run's log back in order, page after page.
+func TestStoreFinishQueuesReleasesAndReadsLogs(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
+		ctx := context.Background()
+		q, err := queue.NewInserter(db, queue.InserterConfig{Logger: quiet})
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := Store{DB: db, Releases: q}
+		inst := int64(7)
+		var ids []int64
+		for range 2 {
+			run := &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "abc", InstallationID: &inst}
+			if err := db.CreateRun(ctx, run); err != nil {
+				t.Fatal(err)
+			}
+			ids = append(ids, run.ID)
+		}
+		if err := s.Finish(ctx, ids[0], pipeline.Complete, ""); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Finish(ctx, ids[1], pipeline.Failed, "exit 1"); err != nil {
+			t.Fatal(err)
+		}
+		var n int
+		if err := db.SQL.QueryRowContext(ctx, "SELECT count(*) FROM river_job WHERE kind = 'publish_release'").Scan(&n); err != nil || n != 1 {
+			t.Fatalf("%d release jobs (%v), want 1 (the successful run's)", n, err)
+		}
+		const lines = 5003
+		batch := make([]pipeline.LogLine, lines)
+		for i := range batch {
+			batch[i] = pipeline.LogLine{RunID: ids[0], Step: pipeline.Building, Level: "info", Message: fmt.Sprint(i), At: time.Now()}
+		}
+		if err := s.AppendLogs(ctx, batch); err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		if err := s.EachLog(ctx, ids[0], func(l pipeline.LogLine) error {
+			if l.Step != pipeline.Building || l.Level != "info" {
+				return fmt.Errorf("line %+v", l)
+			}
+			got = append(got, l.Message)
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != lines || got[0] != "0" || got[lines-1] != fmt.Sprint(lines-1) {
+			t.Fatalf("%d lines, first %q", len(got), got[:1])
+		}
+	})
 }

@@ -1,0 +1,152 @@
+package queue
+
+import (
+	"context"
+	"crypto/sha256"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// BuildArgs is the build job. Only the repository, head SHA and trigger
+// make it unique: the same commit pushed twice is built once.
+type BuildArgs struct {
+	RunID   int64  `json:"run_id"`
+	Repo    string `json:"repo" river:"unique"`
+	HeadSHA string `json:"head_sha" river:"unique"`
+	Trigger string `json:"trigger" river:"unique"`
+	// SpecHash tells apart runs of the same commit with different inline
+	// specs (generated from descriptions); empty for specs from the
+	// repository.
+	SpecHash string `json:"spec_hash,omitempty" river:"unique"`
+}
+
+// Kind is the job kind in river_job.
+func (BuildArgs) Kind() string { return "build" }
+
+// uniqueBuild coalesces builds only while one is waiting or running; a
+// finished build does not block building the same commit again.
+var uniqueBuild = river.UniqueOpts{ByArgs: true, ByState: waitingOrRunning}
+
+// Runner runs one build to its end. It is the pipeline; the queue only
+// calls it. An error asks River to retry the job (an infrastructure
+// failure); a build that fails on its own merits records that in the store
+// and returns nil.
+type Runner interface {
+	Run(ctx context.Context, runID int64) error
+}
+
+// EnqueueBuilds implements store.Jobs: it inserts the runs' build jobs in
+// tx with one statement, and reports the run of each equivalent job
+// already waiting or running.
+func (q *Inserter) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.Run) ([]store.Enqueued, error) {
+	params := make([]river.InsertManyParams, len(runs), 2*len(runs))
+	for i, run := range runs {
+		params[i] = river.InsertManyParams{
+			Args:       BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger), SpecHash: inlineSpecHash(run)},
+			InsertOpts: &river.InsertOpts{UniqueOpts: uniqueBuild, MaxAttempts: defaultAttempts},
+		}
+	}
+	// Runs from GitHub get their check run at once, queued: the sync jobs
+	// go in the same statement. A run that turns out coalesced is dropped,
+	// and its sync finds no run and does nothing.
+	for _, run := range runs {
+		if run.InstallationID != nil {
+			params = append(params, syncParams(run.ID, SyncState))
+		}
+	}
+	all, err := q.client.InsertManyTx(ctx, tx, params)
+	if err != nil {
+		return nil, fmt.Errorf("insert build jobs: %w", err)
+	}
+	res := all[:len(runs)]
+	out := make([]store.Enqueued, len(res))
+	for i, r := range res {
+		out[i].JobID = r.Job.ID
+		if r.UniqueSkippedAsDuplicate {
+			var existing BuildArgs
+			if err := json.Unmarshal(r.Job.EncodedArgs, &existing); err != nil {
+				return nil, fmt.Errorf("read coalesced job %d: %w", r.Job.ID, err)
+			}
+			out[i].CoalescedInto = existing.RunID
+		}
+	}
+	return out, nil
+}
+
+func inlineSpecHash(run *store.Run) string {
+	if run.SpecSource == "" {
+		return ""
+	}
+	sum := sha256.Sum256([]byte(run.SpecSource))
+	return hex.EncodeToString(sum[:8])
+}
+
+type buildWorker struct {
+	river.WorkerDefaults[BuildArgs]
+	runner          Runner
+	db              *store.DB
+	quota           *store.Quota
+	perInstallation int
+	log             *slog.Logger
+}
+
+// slotWait is how long a build waits when its installation's builds
+// already fill their slots.
+var slotWait = 15 * time.Second
+
+// Work runs the build once its installation has a free build slot (at
+// most perInstallation of its builds run at once, across all workers)
+// and the build quota has a token for its installation, repository and
+// requesting user; until then the job is snoozed (a snooze is not an
+// attempt). The slot is taken first, so a build waiting for one spends
+// no token.
+func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error {
+	if w.quota == nil && w.perInstallation <= 0 {
+		return w.runner.Run(ctx, job.Args.RunID)
+	}
+	run, err := w.db.Run(ctx, job.Args.RunID)
+	if err != nil {
+		return err
+	}
+	if run.Status.Terminal() {
+		return w.runner.Run(ctx, job.Args.RunID) // it leaves an ended run alone
+	}
+	var inst int64
+	if run.InstallationID != nil {
+		inst = *run.InstallationID
+	}
+	if w.perInstallation > 0 && run.InstallationID != nil {
+		release, ok, err := w.db.AcquireBuildSlot(ctx, inst, w.perInstallation)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return river.JobSnooze(slotWait)
+		}
+		defer release()
+	}
+	if w.quota != nil {
+		ok, wait, err := w.db.TakeTokens(ctx, w.quota.Buckets("build", inst, run.Repo, run.RequestedBy))
+		if err != nil {
+			return err
+		}
+		if !ok {
+			w.log.InfoContext(ctx, "build quota exhausted: the build waits", "run_id", run.ID, "repo", run.Repo,
+				"requested_by", run.RequestedBy, "wait", wait)
+			msg := fmt.Sprintf("waiting for the build quota (builds per hour of this installation, repository or user): next try in %s", wait)
+			if err := w.db.AppendLogs(ctx, []store.RunLog{{RunID: run.ID, Step: "PENDING", Level: store.LogInfo, Message: msg}}); err != nil {
+				return err
+			}
+			return river.JobSnooze(wait)
+		}
+	}
+	return w.runner.Run(ctx, job.Args.RunID)
+}

@@ -1,0 +1,66 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// RetentionArgs is the periodic job that deletes expired artifacts.
+type RetentionArgs struct{}
+
+// Kind is the job kind in river_job.
+func (RetentionArgs) Kind() string { return "artifact_retention" }
+
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	db  *store.DB
+	log *slog.Logger
+}
+
+// Work deletes the files of expired artifacts and then their rows, in
+// batches. A file already gone is fine; any other failure keeps the row so
+// the next run tries again.
+func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
+	if n, err := w.db.PruneQuotaBuckets(ctx); err != nil {
+		return err
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "retention: dropped idle quota buckets", "count", n)
+	}
+	for {
+		expired, err := w.db.ExpiredArtifacts(ctx, time.Now(), 200)
+		if err != nil {
+			return err
+		}
+		if len(expired) == 0 {
+			return nil
+		}
+		var done []int64
+		for _, a := range expired {
+			if strings.HasPrefix(a.Location, "/") {
+				if err := os.Remove(a.Location); err != nil && !errors.Is(err, os.ErrNotExist) {
+					w.log.WarnContext(ctx, "retention: cannot delete artifact file", "run_id", a.RunID, "path", a.Location, "err", err)
+					continue
+				}
+			}
+			done = append(done, a.ID)
+		}
+		if len(done) == 0 {
+			return nil
+		}
+		if err := w.db.DeleteArtifacts(ctx, done); err != nil {
+			return err
+		}
+		w.log.InfoContext(ctx, "retention: deleted expired artifacts", "count", len(done))
+		if len(expired) < 200 {
+			return nil
+		}
+	}
+}

@@ -1,0 +1,197 @@
+package queue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/riverqueue/river"
+
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// WorkerConfig configures a Worker. The handlers (Runner, Events, Syncer,
+// Releaser, Redeliver) were made before it, with the Inserter.
+type WorkerConfig struct {
+	// Workers is how many builds this process runs at once (> 0).
+	Workers int
+	// Runner runs builds; required.
+	Runner Runner
+	// JobTimeout bounds one build attempt. Default 3h.
+	JobTimeout time.Duration
+	// RescueAfter is how long a job may stay running before River assumes
+	// its worker died and makes it available again. Default JobTimeout +
+	// 15m; it must exceed JobTimeout.
+	RescueAfter time.Duration
+	// MaxBuildsPerInstallation bounds the builds of one GitHub
+	// installation running at once across all workers (store build
+	// slots); a build over it waits. 0: no bound.
+	MaxBuildsPerInstallation int
+	// RetentionEvery is the period of the artifact-retention job. Default 1h.
+	RetentionEvery time.Duration
+	// Events decides deferred deliveries; without it, event jobs wait
+	// for a worker that has one.
+	Events EventHandler
+	// EventWorkers is how many event jobs run at once. Default 4.
+	EventWorkers int
+	// PromptWorkers is how many prompt decisions (on QueuePrompts) run at
+	// once. Default 1.
+	PromptWorkers int
+	// BuildQuota, when set, limits how many builds start per
+	// installation, repository and requesting user (token buckets in the
+	// database, shared by every worker process): a build over it waits
+	// (its job is snoozed until a token is due), it is not dropped.
+	BuildQuota *store.Quota
+	// Syncer keeps check runs up to date; without it, sync jobs wait for
+	// a worker that has one.
+	Syncer Syncer
+	// Releaser publishes releases; without it, publish jobs wait for a
+	// worker that has one.
+	Releaser Releaser
+	// Redeliver, when set, runs every RedeliverEvery (default 10m).
+	Redeliver      Redeliverer
+	RedeliverEvery time.Duration
+	// ID names this worker in river_job.attempted_by; default host name.
+	ID     string
+	Logger *slog.Logger
+}
+
+// Worker is the worker side of the queue: a River client that runs the
+// jobs the Inserter (of this process or another) inserted.
+type Worker struct {
+	client *client
+}
+
+// withDefaults fills in the zero fields and checks the rest.
+func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.JobTimeout == 0 {
+		cfg.JobTimeout = 3 * time.Hour
+	}
+	if cfg.RescueAfter == 0 {
+		cfg.RescueAfter = cfg.JobTimeout + 15*time.Minute
+	}
+	if cfg.RetentionEvery == 0 {
+		cfg.RetentionEvery = time.Hour
+	}
+	if cfg.EventWorkers <= 0 {
+		cfg.EventWorkers = 4
+	}
+	if cfg.PromptWorkers <= 0 {
+		cfg.PromptWorkers = 1
+	}
+	if cfg.RedeliverEvery == 0 {
+		cfg.RedeliverEvery = 10 * time.Minute
+	}
+	switch {
+	case cfg.Workers <= 0 || cfg.Runner == nil:
+		return cfg, errors.New("queue: a worker needs Workers > 0 and a Runner")
+	case cfg.JobTimeout < 0:
+		// River never rescues a job without a timeout: a dead worker's
+		// build would stay "running" for ever.
+		return cfg, errors.New("queue: JobTimeout must be positive")
+	case cfg.RescueAfter <= cfg.JobTimeout:
+		return cfg, fmt.Errorf("queue: RescueAfter (%s) must exceed JobTimeout (%s)", cfg.RescueAfter, cfg.JobTimeout)
+	}
+	return cfg, nil
+}
+
+// NewWorker makes the worker side of the queue, on ins's database. Call
+// Start to run it.
+func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	db, log := ins.db, cfg.Logger
+	workers := river.NewWorkers()
+	rc := &river.Config{
+		ID:                   cfg.ID,
+		Logger:               log,
+		MaxAttempts:          defaultAttempts,
+		JobTimeout:           cfg.JobTimeout,
+		RescueStuckJobsAfter: cfg.RescueAfter,
+		Workers:              workers,
+		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		// Runs whose job was discarded or cancelled unstarted would never
+		// end; the reaper ends them.
+		PeriodicJobs: []*river.PeriodicJob{
+			periodic(cfg.RetentionEvery, RetentionArgs{}, nil),
+			periodic(5*time.Minute, ReaperArgs{}, nil),
+		},
+		// The database/sql driver shares the store's connections and
+		// transactions but has no LISTEN: jobs are found by polling. A
+		// short interval is what puts a check run on GitHub within a
+		// second of the webhook (one cheap query per queue and interval).
+		FetchPollInterval: 200 * time.Millisecond,
+		FetchCooldown:     50 * time.Millisecond,
+		// SQLite has no LISTEN/NOTIFY: poll.
+		PollOnly: db.Dialect == store.SQLite,
+	}
+	errs := []error{
+		addWorker(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log}),
+		addWorker(workers, &retentionWorker{db: db, log: log}),
+		addWorker(workers, &reaperWorker{db: db, syncs: ins, abandonAfter: cfg.RescueAfter + time.Hour}),
+	}
+	if cfg.Events != nil {
+		errs = append(errs, addWorker(workers, &eventWorker{h: cfg.Events}))
+		rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: cfg.EventWorkers}
+		rc.Queues[QueuePrompts] = river.QueueConfig{MaxWorkers: cfg.PromptWorkers}
+	}
+	if cfg.Syncer != nil {
+		errs = append(errs, addWorker(workers, &syncWorker{s: cfg.Syncer}))
+		rc.Queues[QueueReports] = river.QueueConfig{MaxWorkers: 4}
+	}
+	if cfg.Releaser != nil {
+		errs = append(errs, addWorker(workers, &publishWorker{r: cfg.Releaser, db: db, syncs: ins}))
+		rc.Queues[QueuePublish] = river.QueueConfig{MaxWorkers: 2}
+	}
+	if cfg.Redeliver != nil {
+		errs = append(errs, addWorker(workers, &redeliverWorker{r: cfg.Redeliver}))
+		if _, ok := rc.Queues[QueueEvents]; !ok {
+			rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 1}
+		}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, periodic(cfg.RedeliverEvery, RedeliverArgs{}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 1}))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	c, err := river.NewClient(db.RiverDriver(), rc)
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	return &Worker{client: c}, nil
+}
+
+// periodic is a job inserted every period, and once at start.
+func periodic(period time.Duration, args river.JobArgs, opts *river.InsertOpts) *river.PeriodicJob {
+	return river.NewPeriodicJob(river.PeriodicInterval(period),
+		func() (river.JobArgs, *river.InsertOpts) { return args, opts },
+		&river.PeriodicJobOpts{RunOnStart: true})
+}
+
+// Start starts the workers.
+func (w *Worker) Start(ctx context.Context) error {
+	if err := w.client.Start(ctx); err != nil {
+		return fmt.Errorf("start queue: %w", err)
+	}
+	return nil
+}
+
+// Stop stops fetching jobs and waits for running builds to finish, until
+// ctx ends; then it cancels them (River retries them later).
+func (w *Worker) Stop(ctx context.Context) error {
+	if err := w.client.Stop(ctx); err == nil {
+		return nil
+	}
+	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := w.client.StopAndCancel(stopCtx); err != nil {
+		return fmt.Errorf("stop queue: %w", err)
+	}
+	return nil
+}
