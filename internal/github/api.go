@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	gh "github.com/google/go-github/v60/github"
+	gh "github.com/google/go-github/v88/github"
 )
 
 func splitRepo(repo string) (string, string, error) {
@@ -240,7 +240,7 @@ func (a *App) OpenSpecPR(ctx context.Context, installationID int64, p SpecPR) (s
 	if err != nil {
 		return "", err
 	}
-	_, resp, err := c.Git.CreateRef(ctx, owner, name, &gh.Reference{Ref: gh.String("refs/heads/" + p.Branch), Object: &gh.GitObject{SHA: gh.String(p.BaseSHA)}})
+	_, resp, err := c.Git.CreateRef(ctx, owner, name, gh.CreateRef{Ref: "refs/heads/" + p.Branch, SHA: p.BaseSHA})
 	if err != nil && (resp == nil || resp.StatusCode != http.StatusUnprocessableEntity) {
 		return "", fmt.Errorf("create branch %s: %w", p.Branch, err)
 	}

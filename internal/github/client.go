@@ -16,8 +16,7 @@ import (
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
-	gh "github.com/google/go-github/v60/github"
-	ghv88 "github.com/google/go-github/v88/github" // the version ghinstallation's options use
+	gh "github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 )
@@ -78,7 +77,7 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 	tr := ghinstallation.NewFromAppsTransport(a.apps, id)
 	// An explicit (empty) options object: without it the token request's
 	// body is JSON null, which GitHub's OpenAPI description does not allow.
-	tr.InstallationTokenOptions = &ghv88.InstallationTokenOptions{}
+	tr.InstallationTokenOptions = &gh.InstallationTokenOptions{}
 	if a.cfg.APIURL != "" {
 		tr.BaseURL = strings.TrimSuffix(a.cfg.APIURL, "/")
 	}
@@ -98,17 +97,17 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 // newClient is a go-github client on hc, pointed at GitHub Enterprise
 // Server when APIURL is set.
 func (a *App) newClient(hc *http.Client) (*gh.Client, error) {
-	c := gh.NewClient(hc)
-	if a.cfg.APIURL == "" {
-		return c, nil
+	opts := []gh.ClientOptionsFunc{gh.WithHTTPClient(hc)}
+	if a.cfg.APIURL != "" {
+		upload := a.cfg.UploadURL
+		if upload == "" {
+			upload = a.cfg.APIURL
+		}
+		opts = append(opts, gh.WithEnterpriseURLs(a.cfg.APIURL, upload))
 	}
-	upload := a.cfg.UploadURL
-	if upload == "" {
-		upload = a.cfg.APIURL
-	}
-	c, err := c.WithEnterpriseURLs(a.cfg.APIURL, upload)
+	c, err := gh.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("github urls: %w", err)
+		return nil, fmt.Errorf("github client: %w", err)
 	}
 	return c, nil
 }
@@ -135,10 +134,10 @@ func (a *App) uploadClient(id int64) (*gh.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := *c.Client()
-	hc.Timeout = 0
-	u := gh.NewClient(&hc)
-	u.BaseURL, u.UploadURL = c.BaseURL, c.UploadURL
+	u, err := c.Clone(gh.WithTimeout(0))
+	if err != nil {
+		return nil, fmt.Errorf("github upload client: %w", err)
+	}
 	return u, nil
 }
 
@@ -157,12 +156,11 @@ func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, s
 	if err != nil {
 		return nil, err
 	}
-	req, err := c.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/contents/%s?ref=%s", owner, name, path, sha), nil)
+	req, err := c.NewRequest(ctx, http.MethodGet, fmt.Sprintf("repos/%s/%s/contents/%s?ref=%s", owner, name, path, sha), nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", path, err)
 	}
 	req.Header.Set("Accept", "application/vnd.github.raw")
-	req = req.WithContext(ctx)
 	resp, err := c.Client().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, err)

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	gh "github.com/google/go-github/v60/github"
+	gh "github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/store"
 )

@@ -17,7 +17,7 @@ import (
 	"strings"
 	"time"
 
-	gh "github.com/google/go-github/v60/github"
+	gh "github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -335,12 +335,12 @@ func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, 
 	tag := Tag(run)
 	// The tag has a slash: it is escaped in the path (go-github's
 	// GetReleaseByTag does not).
-	req, err := c.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/releases/tags/%s", owner, name, url.PathEscape(tag)), nil)
+	req, err := c.NewRequest(ctx, http.MethodGet, fmt.Sprintf("repos/%s/%s/releases/tags/%s", owner, name, url.PathEscape(tag)), nil)
 	if err != nil {
 		return nil, err
 	}
 	rel := new(gh.RepositoryRelease)
-	resp, err := c.Do(ctx, req, rel)
+	resp, err := c.Do(req, rel)
 	if err == nil {
 		return rel, nil
 	}
@@ -385,12 +385,12 @@ func (r *Releases) listAssets(ctx context.Context, run *store.Run, releaseID int
 	}
 	out := map[string]ghAsset{}
 	for page := 1; page <= 10; page++ {
-		req, err := c.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/releases/%d/assets?per_page=100&page=%d", owner, name, releaseID, page), nil)
+		req, err := c.NewRequest(ctx, http.MethodGet, fmt.Sprintf("repos/%s/%s/releases/%d/assets?per_page=100&page=%d", owner, name, releaseID, page), nil)
 		if err != nil {
 			return nil, err
 		}
 		var list []ghAsset
-		resp, err := c.Do(ctx, req, &list)
+		resp, err := c.Do(req, &list)
 		if err != nil {
 			return nil, fmt.Errorf("list release assets: %w", err)
 		}
@@ -436,7 +436,7 @@ func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.Repositor
 			return "", err
 		}
 		u := fmt.Sprintf("repos/%s/%s/releases/%d/assets?name=%s", owner, name, rel.GetID(), url.QueryEscape(a.name))
-		req, err := c.NewUploadRequest(u, io.NewSectionReader(f, a.offset, a.size), a.size, "application/octet-stream")
+		req, err := c.NewUploadRequest(ctx, u, io.NewSectionReader(f, a.offset, a.size), a.size, "application/octet-stream")
 		if err != nil {
 			f.Close()
 			return "", err
@@ -447,7 +447,7 @@ func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.Repositor
 			req.Body, req.GetBody = http.NoBody, nil
 		}
 		var got ghAsset
-		resp, err := c.Do(ctx, req, &got)
+		resp, err := c.Do(req, &got)
 		f.Close()
 		if err == nil {
 			return got.BrowserDownloadURL, nil
