@@ -25,6 +25,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/report"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/webhook"
 )
@@ -102,7 +103,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 			}
 			work.events.CommandQuota = &commands
 			work.configure(&qcfg)
-			reporters, fetcher, publisher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}, work.publisher
+			reporters, fetcher, publisher = []pipeline.Reporter{work.reporter}, specFetcher{app: gh}, work.publisher
 		}
 		p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, publisher)
 		if err != nil {
@@ -132,8 +133,8 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 type githubWork struct {
 	events    *deferred.Events
 	redeliv   *deferred.Redeliverer
-	checks    *github.Checks
-	releases  *github.Releases
+	checks    *report.Checks
+	releases  *report.Releases
 	reporter  *bridge.SyncReporter
 	publisher *bridge.ReleasePublisher
 }
@@ -151,9 +152,9 @@ func newGithubWork(db *store.DB, gh *github.App, appID int64, dataDir string) (*
 		events: &deferred.Events{GitHub: gh, Store: db, Logger: slog.Default(),
 			Prompter: &deferred.PromptBuilds{GitHub: gh, Generator: gen}},
 		redeliv: &deferred.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
-		checks: &github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
+		checks: &report.Checks{GitHub: gh, Store: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
-		releases: &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
+		releases: &report.Releases{GitHub: gh, Store: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
 			ArtifactsDir: artifactsDir(dataDir)},
 		reporter:  &bridge.SyncReporter{Logger: slog.Default()},
 		publisher: &bridge.ReleasePublisher{},

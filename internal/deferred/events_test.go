@@ -29,6 +29,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/report"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -97,7 +98,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := &github.Checks{App: gh, DB: db, Reports: reports, Logger: quiet}
+	checks := &report.Checks{GitHub: gh, Store: db, Reports: reports, Logger: quiet}
 	var qp *queue.Queue
 	q, err := queue.New(db, queue.Config{Workers: 1, Runner: waitingRunner{db, &qp}, Events: events, Syncer: checks,
 		Logger: quiet})

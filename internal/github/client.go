@@ -1,8 +1,12 @@
 // Package github is the bot's GitHub App client: installation
 // authentication (ghinstallation, one cached transport per installation,
-// GHES through configurable API and upload URLs) and the calls the bot
-// makes. The fake server in githubtest validates every request against
-// GitHub's OpenAPI description.
+// GHES through configurable API and upload URLs), a transport that keeps
+// to GitHub's rate limits and retries what is safe to retry, and the REST
+// calls the bot makes, one method each. It imports no package of this
+// module: what the calls are for (check runs that follow a run, releases,
+// status comments) is internal/report's business. The fake server in
+// githubtest validates every request against GitHub's OpenAPI
+// description.
 package github
 
 import (
@@ -17,8 +21,6 @@ import (
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v88/github"
-
-	"github.com/linux-builder/linux-builder/internal/pipeline"
 )
 
 // Config configures the App client.
@@ -31,6 +33,9 @@ type Config struct {
 	// HTTPClient is the base transport's client; nil means a client with a
 	// 30 s timeout.
 	HTTPClient *http.Client
+	// RetryBackoff is the first delay before a server error is retried
+	// (it doubles each time); default 1 s.
+	RetryBackoff time.Duration
 }
 
 // App is an authenticated GitHub App.
@@ -41,10 +46,6 @@ type App struct {
 	mu      sync.Mutex
 	clients map[int64]*gh.Client
 	perms   permCache
-	// transports are the clients' limit transports; backoff, when set,
-	// is their first retry delay.
-	transports []*limitTransport
-	backoff    time.Duration
 }
 
 // NewApp checks the key and prepares the App transport.
@@ -82,10 +83,9 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 		tr.BaseURL = strings.TrimSuffix(a.cfg.APIURL, "/")
 	}
 	lt := newLimitTransport(tr)
-	if a.backoff > 0 {
-		lt.backoff = a.backoff
+	if a.cfg.RetryBackoff > 0 {
+		lt.backoff = a.cfg.RetryBackoff
 	}
-	a.transports = append(a.transports, lt)
 	c, err := a.newClient(&http.Client{Transport: lt, Timeout: 5 * time.Minute})
 	if err != nil {
 		return nil, err
@@ -182,31 +182,3 @@ func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, s
 
 // ErrNotFound is returned when GitHub has no such file.
 var ErrNotFound = errors.New("not found on GitHub")
-
-// SpecFetcher fetches a run's spec from its repository at its head SHA.
-type SpecFetcher struct{ App *App }
-
-var _ pipeline.SpecFetcher = SpecFetcher{}
-
-// FetchSpec implements pipeline.SpecFetcher.
-func (f SpecFetcher) FetchSpec(ctx context.Context, rec *pipeline.RunRecord) ([]byte, error) {
-	if rec.InstallationID == 0 || rec.HeadSHA == "" {
-		return nil, fmt.Errorf("run %d has no installation or head SHA to fetch its spec from", rec.ID)
-	}
-	b, err := f.App.FetchFile(ctx, rec.InstallationID, rec.Repo, rec.SpecPath, rec.HeadSHA)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", pipeline.ErrSpecNotFound, err)
-	}
-	return b, err
-}
-
-// setBackoff sets the first retry delay of every installation client's
-// transport (tests).
-func (a *App) setBackoff(d time.Duration) {
-	a.backoff = d
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, t := range a.transports {
-		t.backoff = d
-	}
-}

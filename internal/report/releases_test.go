@@ -1,4 +1,4 @@
-package github
+package report
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 func newReleases(t testing.TB) (*Releases, *githubtest.Server, *store.DB) {
 	t.Helper()
 	app, reports, fake, db := fixture(t)
-	return &Releases{App: app, DB: db, Reports: reports, Link: "https://github.com/apps/linux-builder", ArtifactsDir: t.TempDir()}, fake, db
+	return &Releases{GitHub: app, Store: db, Reports: reports, Link: "https://github.com/apps/linux-builder", ArtifactsDir: t.TempDir()}, fake, db
 }
 
 // successfulRun makes a successful GitHub run with artifacts on disk, in
@@ -168,7 +168,7 @@ func TestLargeFilesArePublishedInParts(t *testing.T) {
 // BenchmarkUploadRSS uploads a 1 GiB ISO to the fake and reports the
 // process's peak RSS: uploads stream from disk.
 //
-//	go test -run '^$' -bench UploadRSS -benchtime 1x ./internal/github
+//	go test -run '^$' -bench UploadRSS -benchtime 1x ./internal/report
 func BenchmarkUploadRSS(b *testing.B) {
 	r, fake, db := newReleases(b)
 	ctx := context.Background()

@@ -1,7 +1,11 @@
-package github
+package report
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,6 +16,7 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/bridge"
+	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/spec"
@@ -21,11 +26,30 @@ import (
 
 const checkSHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
-// fixture is an App on a fake GitHub, the report templates and a store.
-func fixture(t testing.TB) (*App, *render.Reporter, *githubtest.Server, *store.DB) {
+// The store and the client are what cmd/bot wires into the reporters.
+var (
+	_ CheckStore    = (*store.DB)(nil)
+	_ ReleaseStore  = (*store.DB)(nil)
+	_ CheckGitHub   = (*github.App)(nil)
+	_ ReleaseGitHub = (*github.App)(nil)
+)
+
+func testKey(t testing.TB) []byte {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+}
+
+// fixture is an App on a fake GitHub (retrying server errors after a
+// millisecond), the report templates and a store.
+func fixture(t testing.TB) (*github.App, *render.Reporter, *githubtest.Server, *store.DB) {
 	t.Helper()
 	fake := githubtest.New(t)
-	app, err := NewApp(Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL(), UploadURL: fake.UploadsURL()})
+	app, err := github.NewApp(github.Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL(), UploadURL: fake.UploadsURL(),
+		RetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -39,7 +63,7 @@ func fixture(t testing.TB) (*App, *render.Reporter, *githubtest.Server, *store.D
 func newChecks(t *testing.T) (*Checks, *githubtest.Server, *store.DB) {
 	t.Helper()
 	app, reports, fake, db := fixture(t)
-	return &Checks{App: app, DB: db, Reports: reports, PublicURL: "https://builder.example"}, fake, db
+	return &Checks{GitHub: app, Store: db, Reports: reports, PublicURL: "https://builder.example"}, fake, db
 }
 
 func githubRun(t *testing.T, db *store.DB) *store.Run {
@@ -225,7 +249,6 @@ func TestCheckRunFaults(t *testing.T) {
 	// Down for good: the last attempt records what could not be reported.
 	down := &githubtest.Fault{Method: http.MethodPatch, Path: "/repos/{owner}/{repo}/check-runs/{check_run_id}", Status: 503, Times: 100}
 	fake.Inject(down)
-	c.App.setBackoff(time.Millisecond)
 	if err := c.Sync(ctx, run.ID, true, false); err == nil {
 		t.Fatal("an outage went unnoticed")
 	}
@@ -241,7 +264,7 @@ func TestCheckRunFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, true, false); !errors.Is(err, ErrBusy) {
+	if err := c.Sync(ctx, run.ID, true, false); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("locked: %v", err)
 	}
 	unlock()
@@ -306,7 +329,7 @@ func TestSupersededRunsEndWithTheNewerSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, newer.ID, true, false); !errors.Is(err, ErrBusy) {
+	if err := c.Sync(ctx, newer.ID, true, false); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("while the old run is held: %v", err)
 	}
 	unlock()
@@ -343,7 +366,7 @@ func TestReleaseDuringFinalSyncIsShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ...and the sync ends.
-	if err := c.finish(ctx, before, "success"); err != nil {
+	if err := c.finish(ctx, CheckRunPlan{RunID: before.ID, ReleaseURL: before.ReleaseURL, Conclusion: "success"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := db.Run(ctx, run.ID); got.ReportedFinal {
