@@ -379,3 +379,34 @@ func TestReleaseDuringFinalSyncIsShown(t *testing.T) {
 		t.Fatalf("the release is not shown: %+v", onlyCheckRun(t, fake).Summary)
 	}
 }
+
+// The check run of a run whose ISO did not boot shows the boot test
+// failed, not ✓ (the pipeline leaves a step it goes on from as done).
+func TestCheckRunOfAnISOThatDidNotBoot(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	run := githubRun(t, db)
+	for _, step := range []string{"VALIDATING", "GENERATING", "BUILDING", "ISO_GENERATING", "BOOT_TESTING", "UPLOADING"} {
+		if err := db.EnterStep(ctx, run.ID, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 1 << 20,
+		SHA256: strings.Repeat("a", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := (bridge.Store{DB: db}).MarkPartial(ctx, run.ID, "the ISO did not boot (uefi)"); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+		t.Fatal(err)
+	}
+	cr := onlyCheckRun(t, fake)
+	if cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "- ✗ Boot-test the ISO (BIOS and UEFI)") ||
+		!strings.Contains(cr.Summary, "- ✓ Make the bootable ISO") {
+		t.Fatalf("conclusion %s, summary:\n%s", cr.Conclusion, cr.Summary)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -61,6 +62,9 @@ func reportOf(run *store.Run, steps []store.RunStep, arts []store.Artifact, publ
 			r.LogStep = s.Label
 		}
 	}
+	if run.PartialReason != "" {
+		markSoftFailure(r.Steps, hasISO(arts))
+	}
 	for _, a := range arts {
 		if a.Type == store.ArtifactDockerImageRef {
 			continue
@@ -104,4 +108,37 @@ func checklist(run *store.Run, steps []store.RunStep) ([]render.StepReport, stri
 		out = append(out, sr)
 	}
 	return out, failedStep
+}
+
+// markSoftFailure shows which step of a run that ends with the image only
+// (a partial result) did not succeed. The pipeline goes on from a soft
+// failure, so the store has the failing step as done: without an ISO the
+// ISO step failed and the boot test was skipped; with one, the boot test
+// failed (or could not run).
+func markSoftFailure(steps []render.StepReport, iso bool) {
+	for i, s := range steps {
+		switch {
+		case s.Name == stepISO && !iso && s.State == "done":
+			steps[i].State = "failed"
+		case s.Name == stepBoot && !iso && (s.State == "done" || s.State == "pending"):
+			steps[i].State = "skipped"
+		case s.Name == stepBoot && iso && s.State == "done":
+			steps[i].State = "failed"
+		}
+	}
+}
+
+// The checklist steps a partial result concerns.
+const (
+	stepISO  = string(pipeline.ISOGenerating)
+	stepBoot = string(pipeline.BootTesting)
+)
+
+func hasISO(arts []store.Artifact) bool {
+	for _, a := range arts {
+		if a.Type == store.ArtifactISO {
+			return true
+		}
+	}
+	return false
 }
