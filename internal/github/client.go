@@ -147,7 +147,7 @@ const MaxSpecSize = 256 << 10
 // FetchFile returns the raw content of path in repo ("owner/name") at the
 // exact commit sha, at most MaxSpecSize+1 bytes (so the validator can say
 // it is too large).
-func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, sha string) ([]byte, error) {
+func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, sha string) (_ []byte, err error) {
 	owner, name, ok := strings.Cut(repo, "/")
 	if !ok {
 		return nil, fmt.Errorf("fetch %s: repository %q is not owner/name", path, repo)
@@ -165,13 +165,18 @@ func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, s
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		if cerr := resp.Body.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("fetch %s@%s: %w", path, sha, cerr)
+		}
+	}()
 	if resp.StatusCode == http.StatusNotFound {
 		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, ErrNotFound)
 	}
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("fetch %s@%s: GitHub answered %s: %s", path, sha, resp.Status, strings.TrimSpace(string(b)))
+		// The start of GitHub's message, for the error (what could be read).
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, errors.Join(fmt.Errorf("fetch %s@%s: GitHub answered %s: %s", path, sha, resp.Status, strings.TrimSpace(string(b))), rerr)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxSpecSize+1))
 	if err != nil {

@@ -40,13 +40,11 @@ func (c *Checks) apply(ctx context.Context, p CheckRunPlan) error {
 // Updates carry the state, then the remaining annotations 50 at a time
 // (GitHub appends them); the conclusion goes with the last request.
 func (c *Checks) applyCheckRun(ctx context.Context, p *CheckRunPlan) (string, error) {
-	htmlURL := ""
 	if p.CheckRunID == 0 {
-		created, url, err := c.createCheckRun(ctx, p)
-		if err != nil || created {
+		complete, url, err := c.createCheckRun(ctx, p)
+		if err != nil || complete {
 			return url, err
 		}
-		htmlURL = url
 	}
 	for {
 		batch := p.nextBatch()
@@ -59,7 +57,6 @@ func (c *Checks) applyCheckRun(ctx context.Context, p *CheckRunPlan) (string, er
 		if err != nil {
 			return "", err
 		}
-		htmlURL = cr.GetHTMLURL()
 		if len(batch) > 0 {
 			p.Sent += len(batch)
 			if err := c.Store.RecordReport(ctx, p.RunID, store.ReportUpdate{AnnotationsSent: &p.Sent}); err != nil {
@@ -67,7 +64,7 @@ func (c *Checks) applyCheckRun(ctx context.Context, p *CheckRunPlan) (string, er
 			}
 		}
 		if p.Sent >= len(p.Annotations) {
-			return htmlURL, nil
+			return cr.GetHTMLURL(), nil
 		}
 	}
 }

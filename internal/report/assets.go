@@ -5,8 +5,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sort"
@@ -67,11 +69,11 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 	if err := r.writeLog(ctx, run.ID, dir, logPath); err != nil {
 		return nil, nil, err
 	}
-	if a, err := fileAsset("build.log", logPath); err != nil {
+	logAsset, err := fileAsset("build.log", logPath)
+	if err != nil {
 		return nil, nil, err
-	} else {
-		out = append(out, a)
 	}
+	out = append(out, logAsset)
 	sums, err := writeSums(dir, arts, out)
 	if err != nil {
 		return nil, nil, err
@@ -137,19 +139,25 @@ func inDir(a store.Artifact, dir string) error {
 // replaceFile writes path anew through a temporary file in dir and a
 // rename: an existing path (possibly a hard link shared with another
 // run's file) is replaced, never written through.
-func replaceFile(dir, path string, write func(*os.File) error) error {
+func replaceFile(dir, path string, write func(*os.File) error) (err error) {
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*")
 	if err != nil {
 		return err
 	}
-	defer os.Remove(f.Name())
+	defer func() {
+		if err != nil {
+			// The temporary file is left only when the rename did not
+			// happen.
+			if rerr := os.Remove(f.Name()); rerr != nil && !errors.Is(rerr, fs.ErrNotExist) {
+				err = errors.Join(err, rerr)
+			}
+		}
+	}()
 	if err := write(f); err != nil {
-		f.Close()
-		return err
+		return errors.Join(err, f.Close())
 	}
 	if err := f.Chmod(0o640); err != nil {
-		f.Close()
-		return err
+		return errors.Join(err, f.Close())
 	}
 	if err := f.Close(); err != nil {
 		return err
@@ -174,9 +182,9 @@ func hashSection(path string, off, size int64) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	defer f.Close()
 	h := sha256.New()
-	if _, err := io.Copy(h, io.NewSectionReader(f, off, size)); err != nil {
+	_, err = io.Copy(h, io.NewSectionReader(f, off, size))
+	if err = errors.Join(err, f.Close()); err != nil {
 		return "", fmt.Errorf("hash %s: %w", path, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
@@ -194,7 +202,9 @@ func (r *Releases) writeLog(ctx context.Context, id int64, dir, path string) err
 				return err
 			}
 			for _, l := range lines {
-				fmt.Fprintf(w, "%s %-14s %-5s %s\n", l.At.UTC().Format(time.RFC3339), l.Step, l.Level, l.Message)
+				if _, err := fmt.Fprintf(w, "%s %-14s %-5s %s\n", l.At.UTC().Format(time.RFC3339), l.Step, l.Level, l.Message); err != nil {
+					return err
+				}
 				after = l.ID
 			}
 			if len(lines) < 5000 {

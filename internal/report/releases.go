@@ -204,8 +204,11 @@ func (r *Releases) uploadOnce(ctx context.Context, run *store.Run, releaseID int
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	return r.GitHub.UploadReleaseAsset(ctx, *run.InstallationID, run.Repo, releaseID, a.name, io.NewSectionReader(f, a.offset, a.size), a.size)
+	got, err := r.GitHub.UploadReleaseAsset(ctx, *run.InstallationID, run.Repo, releaseID, a.name, io.NewSectionReader(f, a.offset, a.size), a.size)
+	if err = errors.Join(err, f.Close()); err != nil {
+		return nil, err
+	}
+	return got, nil
 }
 
 func (r *Releases) log() *slog.Logger {

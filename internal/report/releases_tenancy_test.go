@@ -88,7 +88,7 @@ func TestCacheHitReleaseWritesOnlyIntoItsRun(t *testing.T) {
 			loc := func(x store.Artifact) string { return x.Location }
 			var b *store.Run
 			if tc.adopt {
-				b = cacheHitRun(t, db, 8, arts, func(x store.Artifact) string { return "" }, "B's own log line")
+				b = cacheHitRun(t, db, 8, arts, func(store.Artifact) string { return "" }, "B's own log line")
 				own := runDir(r, b.ID)
 				if err := os.MkdirAll(own, 0o750); err != nil {
 					t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -192,10 +193,14 @@ func BenchmarkUploadRSS(b *testing.B) {
 	}
 	h := sha256.New()
 	for range 1024 {
-		f.Write(chunk)
+		if _, err := f.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
 		h.Write(chunk)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
 	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: p, Size: 1 << 30,
 		SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
 		b.Fatal(err)
@@ -223,8 +228,10 @@ func vmHWM(t testing.TB) int64 {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
 			return kb
 		}
 	}
