@@ -24,6 +24,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/report"
 	"github.com/linux-builder/linux-builder/internal/resolve"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/webhook"
@@ -125,7 +126,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 			return nil, err
 		}
 		work.configure(&wcfg)
-		reporters, fetcher = []pipeline.Reporter{work.reporter}, github.SpecFetcher{App: gh}
+		reporters, fetcher = []pipeline.Reporter{work.reporter}, specFetcher{app: gh}
 	}
 	// Runs that end successfully queue their release with ins.
 	p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, ins)
@@ -153,7 +154,7 @@ type githubWork struct {
 	events   *resolve.Events
 	redeliv  *resolve.Redeliverer
 	checks   checkSyncer
-	releases *github.Releases
+	releases *report.Releases
 	reporter *pipelinestore.SyncReporter
 }
 
@@ -170,9 +171,9 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 		events: &resolve.Events{GitHub: gh, Store: db, Jobs: ins, CommandQuota: commands, Logger: slog.Default(),
 			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},
 		redeliv: &resolve.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
-		checks: checkSyncer{&github.Checks{App: gh, DB: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
+		checks: checkSyncer{&report.Checks{GitHub: gh, Store: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()}},
-		releases: &github.Releases{App: gh, DB: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
+		releases: &report.Releases{GitHub: gh, Store: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
 			ArtifactsDir: artifactsDir(dataDir)},
 		reporter: &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
 	}, nil
@@ -186,7 +187,7 @@ func (w *githubWork) configure(c *queue.WorkerConfig) {
 // checkSyncer is the check-run reconciler as the queue's Syncer: a state
 // sync edits the status comment too, a log sync does not, the last
 // attempt records its failure.
-type checkSyncer struct{ c *github.Checks }
+type checkSyncer struct{ c *report.Checks }
 
 // Sync implements queue.Syncer.
 func (s checkSyncer) Sync(ctx context.Context, runID int64, reason queue.SyncReason) error {

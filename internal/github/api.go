@@ -9,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	gh "github.com/google/go-github/v60/github"
+	gh "github.com/google/go-github/v88/github"
 )
 
 func splitRepo(repo string) (string, string, error) {
@@ -114,7 +114,7 @@ func (a *App) Comment(ctx context.Context, installationID int64, repo string, nu
 	if err != nil {
 		return 0, err
 	}
-	cm, _, err := c.Issues.CreateComment(ctx, owner, name, number, &gh.IssueComment{Body: gh.String(body)})
+	cm, _, err := c.Issues.CreateComment(ctx, owner, name, number, &gh.IssueComment{Body: gh.Ptr(body)})
 	if err != nil {
 		return 0, fmt.Errorf("comment on %s#%d: %w", repo, number, err)
 	}
@@ -200,7 +200,7 @@ func (a *App) EditComment(ctx context.Context, installationID int64, repo string
 	if err != nil {
 		return err
 	}
-	if _, _, err := c.Issues.EditComment(ctx, owner, name, commentID, &gh.IssueComment{Body: gh.String(body)}); err != nil {
+	if _, _, err := c.Issues.EditComment(ctx, owner, name, commentID, &gh.IssueComment{Body: gh.Ptr(body)}); err != nil {
 		return fmt.Errorf("edit comment %d: %w", commentID, err)
 	}
 	return nil
@@ -240,11 +240,11 @@ func (a *App) OpenSpecPR(ctx context.Context, installationID int64, p SpecPR) (s
 	if err != nil {
 		return "", err
 	}
-	_, resp, err := c.Git.CreateRef(ctx, owner, name, &gh.Reference{Ref: gh.String("refs/heads/" + p.Branch), Object: &gh.GitObject{SHA: gh.String(p.BaseSHA)}})
+	_, resp, err := c.Git.CreateRef(ctx, owner, name, gh.CreateRef{Ref: "refs/heads/" + p.Branch, SHA: p.BaseSHA})
 	if err != nil && (resp == nil || resp.StatusCode != http.StatusUnprocessableEntity) {
 		return "", fmt.Errorf("create branch %s: %w", p.Branch, err)
 	}
-	opts := &gh.RepositoryContentFileOptions{Message: gh.String(p.CommitText), Content: p.Content, Branch: gh.String(p.Branch)}
+	opts := &gh.RepositoryContentFileOptions{Message: gh.Ptr(p.CommitText), Content: p.Content, Branch: gh.Ptr(p.Branch)}
 	if _, resp, err := c.Repositories.CreateFile(ctx, owner, name, p.Path, opts); err != nil {
 		if resp == nil || resp.StatusCode != http.StatusUnprocessableEntity {
 			return "", fmt.Errorf("commit %s: %w", p.Path, err)
@@ -259,8 +259,8 @@ func (a *App) OpenSpecPR(ctx context.Context, installationID int64, p SpecPR) (s
 			return "", fmt.Errorf("commit %s: %w", p.Path, err)
 		}
 	}
-	pr, resp, err := c.PullRequests.Create(ctx, owner, name, &gh.NewPullRequest{Title: gh.String(p.Title), Head: gh.String(p.Branch),
-		Base: gh.String(p.Base), Body: gh.String(p.Body)})
+	pr, resp, err := c.PullRequests.Create(ctx, owner, name, &gh.NewPullRequest{Title: gh.Ptr(p.Title), Head: gh.Ptr(p.Branch),
+		Base: gh.Ptr(p.Base), Body: gh.Ptr(p.Body)})
 	if err == nil {
 		return pr.GetHTMLURL(), nil
 	}

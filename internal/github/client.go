@@ -1,8 +1,12 @@
 // Package github is the bot's GitHub App client: installation
 // authentication (ghinstallation, one cached transport per installation,
-// GHES through configurable API and upload URLs) and the calls the bot
-// makes. The fake server in githubtest validates every request against
-// GitHub's OpenAPI description.
+// GHES through configurable API and upload URLs), a transport that keeps
+// to GitHub's rate limits and retries what is safe to retry, and the REST
+// calls the bot makes, one method each. It imports no package of this
+// module: what the calls are for (check runs that follow a run, releases,
+// status comments) is internal/report's business. The fake server in
+// githubtest validates every request against GitHub's OpenAPI
+// description.
 package github
 
 import (
@@ -16,10 +20,7 @@ import (
 	"time"
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
-	gh "github.com/google/go-github/v60/github"
-	ghv88 "github.com/google/go-github/v88/github" // the version ghinstallation's options use
-
-	"github.com/linux-builder/linux-builder/internal/pipeline"
+	gh "github.com/google/go-github/v88/github"
 )
 
 // Config configures the App client.
@@ -32,6 +33,9 @@ type Config struct {
 	// HTTPClient is the base transport's client; nil means a client with a
 	// 30 s timeout.
 	HTTPClient *http.Client
+	// RetryBackoff is the first delay before a server error is retried
+	// (it doubles each time); default 1 s.
+	RetryBackoff time.Duration
 }
 
 // App is an authenticated GitHub App.
@@ -42,10 +46,6 @@ type App struct {
 	mu      sync.Mutex
 	clients map[int64]*gh.Client
 	perms   permCache
-	// transports are the clients' limit transports; backoff, when set,
-	// is their first retry delay.
-	transports []*limitTransport
-	backoff    time.Duration
 }
 
 // NewApp checks the key and prepares the App transport.
@@ -78,15 +78,14 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 	tr := ghinstallation.NewFromAppsTransport(a.apps, id)
 	// An explicit (empty) options object: without it the token request's
 	// body is JSON null, which GitHub's OpenAPI description does not allow.
-	tr.InstallationTokenOptions = &ghv88.InstallationTokenOptions{}
+	tr.InstallationTokenOptions = &gh.InstallationTokenOptions{}
 	if a.cfg.APIURL != "" {
 		tr.BaseURL = strings.TrimSuffix(a.cfg.APIURL, "/")
 	}
 	lt := newLimitTransport(tr)
-	if a.backoff > 0 {
-		lt.backoff = a.backoff
+	if a.cfg.RetryBackoff > 0 {
+		lt.backoff = a.cfg.RetryBackoff
 	}
-	a.transports = append(a.transports, lt)
 	c, err := a.newClient(&http.Client{Transport: lt, Timeout: 5 * time.Minute})
 	if err != nil {
 		return nil, err
@@ -98,17 +97,17 @@ func (a *App) Installation(id int64) (*gh.Client, error) {
 // newClient is a go-github client on hc, pointed at GitHub Enterprise
 // Server when APIURL is set.
 func (a *App) newClient(hc *http.Client) (*gh.Client, error) {
-	c := gh.NewClient(hc)
-	if a.cfg.APIURL == "" {
-		return c, nil
+	opts := []gh.ClientOptionsFunc{gh.WithHTTPClient(hc)}
+	if a.cfg.APIURL != "" {
+		upload := a.cfg.UploadURL
+		if upload == "" {
+			upload = a.cfg.APIURL
+		}
+		opts = append(opts, gh.WithEnterpriseURLs(a.cfg.APIURL, upload))
 	}
-	upload := a.cfg.UploadURL
-	if upload == "" {
-		upload = a.cfg.APIURL
-	}
-	c, err := c.WithEnterpriseURLs(a.cfg.APIURL, upload)
+	c, err := gh.NewClient(opts...)
 	if err != nil {
-		return nil, fmt.Errorf("github urls: %w", err)
+		return nil, fmt.Errorf("github client: %w", err)
 	}
 	return c, nil
 }
@@ -135,10 +134,10 @@ func (a *App) uploadClient(id int64) (*gh.Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc := *c.Client()
-	hc.Timeout = 0
-	u := gh.NewClient(&hc)
-	u.BaseURL, u.UploadURL = c.BaseURL, c.UploadURL
+	u, err := c.Clone(gh.WithTimeout(0))
+	if err != nil {
+		return nil, fmt.Errorf("github upload client: %w", err)
+	}
 	return u, nil
 }
 
@@ -148,7 +147,7 @@ const MaxSpecSize = 256 << 10
 // FetchFile returns the raw content of path in repo ("owner/name") at the
 // exact commit sha, at most MaxSpecSize+1 bytes (so the validator can say
 // it is too large).
-func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, sha string) ([]byte, error) {
+func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, sha string) (_ []byte, err error) {
 	owner, name, ok := strings.Cut(repo, "/")
 	if !ok {
 		return nil, fmt.Errorf("fetch %s: repository %q is not owner/name", path, repo)
@@ -157,23 +156,27 @@ func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, s
 	if err != nil {
 		return nil, err
 	}
-	req, err := c.NewRequest(http.MethodGet, fmt.Sprintf("repos/%s/%s/contents/%s?ref=%s", owner, name, path, sha), nil)
+	req, err := c.NewRequest(ctx, http.MethodGet, fmt.Sprintf("repos/%s/%s/contents/%s?ref=%s", owner, name, path, sha), nil)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s: %w", path, err)
 	}
 	req.Header.Set("Accept", "application/vnd.github.raw")
-	req = req.WithContext(ctx)
 	resp, err := c.Client().Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, err)
 	}
-	defer resp.Body.Close()
+	defer func() {
+		if cerr := resp.Body.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("fetch %s@%s: %w", path, sha, cerr)
+		}
+	}()
 	if resp.StatusCode == http.StatusNotFound {
 		return nil, fmt.Errorf("fetch %s@%s: %w", path, sha, ErrNotFound)
 	}
 	if resp.StatusCode != http.StatusOK {
-		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("fetch %s@%s: GitHub answered %s: %s", path, sha, resp.Status, strings.TrimSpace(string(b)))
+		// The start of GitHub's message, for the error (what could be read).
+		b, rerr := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return nil, errors.Join(fmt.Errorf("fetch %s@%s: GitHub answered %s: %s", path, sha, resp.Status, strings.TrimSpace(string(b))), rerr)
 	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, MaxSpecSize+1))
 	if err != nil {
@@ -184,31 +187,3 @@ func (a *App) FetchFile(ctx context.Context, installationID int64, repo, path, s
 
 // ErrNotFound is returned when GitHub has no such file.
 var ErrNotFound = errors.New("not found on GitHub")
-
-// SpecFetcher fetches a run's spec from its repository at its head SHA.
-type SpecFetcher struct{ App *App }
-
-var _ pipeline.SpecFetcher = SpecFetcher{}
-
-// FetchSpec implements pipeline.SpecFetcher.
-func (f SpecFetcher) FetchSpec(ctx context.Context, rec *pipeline.RunRecord) ([]byte, error) {
-	if rec.InstallationID == 0 || rec.HeadSHA == "" {
-		return nil, fmt.Errorf("run %d has no installation or head SHA to fetch its spec from", rec.ID)
-	}
-	b, err := f.App.FetchFile(ctx, rec.InstallationID, rec.Repo, rec.SpecPath, rec.HeadSHA)
-	if errors.Is(err, ErrNotFound) {
-		return nil, fmt.Errorf("%w: %w", pipeline.ErrSpecNotFound, err)
-	}
-	return b, err
-}
-
-// setBackoff sets the first retry delay of every installation client's
-// transport (tests).
-func (a *App) setBackoff(d time.Duration) {
-	a.backoff = d
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, t := range a.transports {
-		t.backoff = d
-	}
-}

@@ -3,6 +3,8 @@ package github
 import (
 	"bytes"
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
@@ -89,8 +91,9 @@ func (t *limitTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if !retry || last || wait > t.maxWait || (req.Body != nil && req.Body != http.NoBody && req.GetBody == nil) {
 			return resp, nil
 		}
-		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-		resp.Body.Close()
+		if err := discard(resp.Body); err != nil {
+			return nil, fmt.Errorf("github: dropping an answer before a retry: %w", err)
+		}
 		if err := t.sleep(ctx, wait); err != nil {
 			return nil, err
 		}
@@ -143,10 +146,30 @@ func retryAfter(h http.Header) (time.Duration, bool) {
 }
 
 // secondaryLimit reports whether a 403 is GitHub's secondary rate limit,
-// which says so only in its message. The body is put back for the caller.
+// which says so only in its message. The body is put back for the caller
+// as it was (with the read error, if reading failed).
 func secondaryLimit(resp *http.Response) bool {
-	b, _ := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
-	resp.Body.Close()
-	resp.Body = io.NopCloser(bytes.NewReader(b))
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<10))
+	var rest io.Reader = resp.Body
+	if err != nil {
+		rest = errReader{err}
+	}
+	resp.Body = readCloser{io.MultiReader(bytes.NewReader(b), rest), resp.Body}
 	return strings.Contains(strings.ToLower(string(b)), "secondary rate limit")
 }
+
+// discard reads what is left of a body that is not wanted (up to 64 KiB,
+// so the connection can be reused) and closes it.
+func discard(body io.ReadCloser) error {
+	_, err := io.Copy(io.Discard, io.LimitReader(body, 64<<10))
+	return errors.Join(err, body.Close())
+}
+
+type readCloser struct {
+	io.Reader
+	io.Closer
+}
+
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }

@@ -135,9 +135,11 @@ func Headline(r *RunReport) string {
 		}
 		return "Built and boot-tested" + took(r.Duration)
 	case "FAILED":
-		for _, s := range r.Steps {
-			if s.State == "failed" {
-				return "Failed: " + lowerFirst(s.Label)
+		// The last failed step is the one that stopped the run (an ISO
+		// step that failed before is an image-only run's soft failure).
+		for i := len(r.Steps) - 1; i >= 0; i-- {
+			if r.Steps[i].State == "failed" {
+				return "Failed: " + lowerFirst(r.Steps[i].Label)
 			}
 		}
 		return "Failed"

@@ -29,6 +29,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/report"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -69,7 +70,7 @@ func (r waitingRunner) Run(ctx context.Context, id int64) error {
 
 // checkSyncer is the check-run reconciler as the queue's Syncer (as
 // cmd/bot adapts it).
-type checkSyncer struct{ c *github.Checks }
+type checkSyncer struct{ c *report.Checks }
 
 func (s checkSyncer) Sync(ctx context.Context, runID int64, reason queue.SyncReason) error {
 	return s.c.Sync(ctx, runID, reason != queue.SyncLog, reason == queue.SyncFinal)
@@ -111,7 +112,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := checkSyncer{&github.Checks{App: gh, DB: db, Reports: reports, Logger: quiet}}
+	checks := checkSyncer{&report.Checks{GitHub: gh, Store: db, Reports: reports, Logger: quiet}}
 	q, err := queue.NewWorker(ins, queue.WorkerConfig{Workers: 1, Runner: waitingRunner{db, ins}, Events: events, Syncer: checks,
 		Logger: quiet})
 	if err != nil {

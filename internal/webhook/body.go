@@ -78,7 +78,10 @@ var errTooLarge = errors.New("body too large")
 // readBody reads the raw body (never a decoded one) within the body
 // budget: it waits for room for the body's declared length (the limit
 // when the length is unknown), then reads it. release gives the room back
-// once the body is no longer needed.
+// once the body is no longer needed: a large body's buffer is then reused
+// by the next large body, so nothing may keep body, or a slice of it,
+// after release (what the deciders decode is a copy: goccy/go-json
+// decodes from its own copy of the input).
 func readBody(ctx context.Context, cfg *Config, c *fiber.Ctx) (body []byte, release func(), ref *refusal) {
 	n := c.Request().Header.ContentLength()
 	weight := int64(n)
@@ -102,6 +105,16 @@ func readBody(ctx context.Context, cfg *Config, c *fiber.Ctx) (body []byte, rele
 	case stream == nil:
 		// Not streamed (an empty body): the raw bytes fasthttp read.
 		body = c.Request().Body()
+	case n > smallBody:
+		// A large body's buffer goes back to the pool with its budget:
+		// nothing of the request may hold it after release.
+		body = cfg.bufs.get(n)
+		buf := body
+		release = func() {
+			cfg.bufs.put(buf)
+			pool.Release(weight)
+		}
+		_, err = io.ReadFull(stream, body)
 	case n >= 0:
 		body = make([]byte, n)
 		_, err = io.ReadFull(stream, body)
@@ -147,5 +160,6 @@ func (cfg *Config) limitDefaults() error {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	cfg.bodies, cfg.smallBodies = semaphore.NewWeighted(cfg.BodyBudget), semaphore.NewWeighted(smallBudget)
+	cfg.bufs = newBufPool(cfg.BodyBudget, time.Minute)
 	return nil
 }

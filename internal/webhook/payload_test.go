@@ -7,7 +7,7 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/google/go-github/v60/github"
+	"github.com/google/go-github/v88/github"
 )
 
 // The fast decoder must read GitHub's real payloads exactly as

@@ -94,6 +94,8 @@ type Config struct {
 	installs *installCache
 	// bodies and smallBodies are the body budgets (body.go).
 	bodies, smallBodies *semaphore.Weighted
+	// bufs keeps large bodies' buffers for reuse (bufpool.go).
+	bufs *bufPool
 }
 
 // New returns the Fiber app serving the webhook, /healthz and /readyz

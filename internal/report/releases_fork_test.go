@@ -1,4 +1,4 @@
-package github
+package report
 
 import (
 	"context"
@@ -41,6 +41,7 @@ func prRun(t *testing.T, r *Releases, db *store.DB, number int, trigger store.Tr
 		Size: int64(len(iso)), SHA256: hex.EncodeToString(sum[:])}); err != nil {
 		t.Fatal(err)
 	}
+	writeRunFiles(t, db, run.ID, dir)
 	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
 		t.Fatal(err)
 	}

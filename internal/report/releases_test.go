@@ -1,4 +1,4 @@
-package github
+package report
 
 import (
 	"context"
@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -17,7 +19,7 @@ import (
 func newReleases(t testing.TB) (*Releases, *githubtest.Server, *store.DB) {
 	t.Helper()
 	app, reports, fake, db := fixture(t)
-	return &Releases{App: app, DB: db, Reports: reports, Link: "https://github.com/apps/linux-builder", ArtifactsDir: t.TempDir()}, fake, db
+	return &Releases{GitHub: app, Store: db, Reports: reports, Link: "https://github.com/apps/linux-builder", ArtifactsDir: t.TempDir()}, fake, db
 }
 
 // successfulRun makes a successful GitHub run with artifacts on disk, in
@@ -51,10 +53,48 @@ func successfulRun(t testing.TB, db *store.DB, artifactsDir string, files map[st
 	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: run.ID, Step: "BUILDING", Level: store.LogInfo, Message: "Step 1/9 : FROM debian:bookworm"}}); err != nil {
 		t.Fatal(err)
 	}
+	writeRunFiles(t, db, run.ID, dir)
 	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
 		t.Fatal(err)
 	}
 	return run
+}
+
+// writeRunFiles does what the pipeline does when a run completes: it
+// writes build.log (the run's log) and SHA256SUMS (of the run's files)
+// into dir and records both as artifacts.
+func writeRunFiles(t testing.TB, db *store.DB, runID int64, dir string) {
+	t.Helper()
+	ctx := context.Background()
+	logs, err := db.Logs(ctx, runID, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var log strings.Builder
+	for _, l := range logs {
+		fmt.Fprintf(&log, "%s %s %s\n", l.Step, l.Level, l.Message)
+	}
+	add := func(name string, typ store.ArtifactType, content []byte) {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, content, 0o640); err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(content)
+		if err := db.AddArtifact(ctx, &store.Artifact{RunID: runID, Name: name, Type: typ, Location: p, Size: int64(len(content)),
+			SHA256: hex.EncodeToString(sum[:])}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	add("build.log", store.ArtifactLog, []byte(log.String()))
+	arts, err := db.Artifacts(ctx, runID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sums strings.Builder
+	for _, a := range arts {
+		fmt.Fprintf(&sums, "%s  %s\n", a.SHA256, a.Name)
+	}
+	add("SHA256SUMS", store.ArtifactChecksums, []byte(sums.String()))
 }
 
 func digestOf(b []byte) string {
@@ -150,16 +190,19 @@ func TestLargeFilesArePublishedInParts(t *testing.T) {
 	}
 	rel := fake.Releases()[0]
 	var names []string
+	byName := map[string]*githubtest.Asset{}
 	for _, a := range rel.Assets {
 		names = append(names, a.Name)
+		byName[a.Name] = a
 	}
-	want := "[linux.iso.part01 linux.iso.part02 linux.iso.part03 build.log SHA256SUMS]"
+	slices.Sort(names)
+	want := "[SHA256SUMS build.log linux.iso.part01 linux.iso.part02 linux.iso.part03]"
 	if fmt.Sprint(names) != want || !rel.Prerelease || !strings.Contains(rel.Body, "cat linux.iso.part* > linux.iso") {
 		t.Fatalf("assets %v (want %s), prerelease %v\n%s", names, want, rel.Prerelease, rel.Body)
 	}
-	for i, a := range rel.Assets[:3] {
+	for i := range 3 {
 		part := iso[i*1000 : min((i+1)*1000, len(iso))]
-		if a.Digest != digestOf(part) {
+		if a := byName[fmt.Sprintf("linux.iso.part%02d", i+1)]; a.Digest != digestOf(part) {
 			t.Fatalf("part %d digest", i+1)
 		}
 	}
@@ -168,7 +211,7 @@ func TestLargeFilesArePublishedInParts(t *testing.T) {
 // BenchmarkUploadRSS uploads a 1 GiB ISO to the fake and reports the
 // process's peak RSS: uploads stream from disk.
 //
-//	go test -run '^$' -bench UploadRSS -benchtime 1x ./internal/github
+//	go test -run '^$' -bench UploadRSS -benchtime 1x ./internal/report
 func BenchmarkUploadRSS(b *testing.B) {
 	r, fake, db := newReleases(b)
 	ctx := context.Background()
@@ -192,10 +235,14 @@ func BenchmarkUploadRSS(b *testing.B) {
 	}
 	h := sha256.New()
 	for range 1024 {
-		f.Write(chunk)
+		if _, err := f.Write(chunk); err != nil {
+			b.Fatal(err)
+		}
 		h.Write(chunk)
 	}
-	f.Close()
+	if err := f.Close(); err != nil {
+		b.Fatal(err)
+	}
 	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: p, Size: 1 << 30,
 		SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
 		b.Fatal(err)
@@ -223,8 +270,10 @@ func vmHWM(t testing.TB) int64 {
 	}
 	for _, line := range strings.Split(string(b), "\n") {
 		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), &kb)
+			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err != nil {
+				t.Fatal(err)
+			}
 			return kb
 		}
 	}

@@ -1,4 +1,4 @@
-package github
+package report
 
 import (
 	"context"
@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	gh "github.com/google/go-github/v60/github"
+	gh "github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -29,7 +29,7 @@ func (r *Releases) fromFork(ctx context.Context, run *store.Run) (bool, error) {
 		// A pull request ref without its number is not ours to trust.
 		return strings.HasPrefix(run.Ref, "refs/pull/"), nil
 	}
-	pr, err := r.App.PullRequest(ctx, *run.InstallationID, run.Repo, *run.Number)
+	pr, err := r.GitHub.PullRequest(ctx, *run.InstallationID, run.Repo, *run.Number)
 	var ge *gh.ErrorResponse
 	switch {
 	case errors.As(err, &ge) && ge.Response != nil && ge.Response.StatusCode == http.StatusNotFound:
@@ -39,30 +39,4 @@ func (r *Releases) fromFork(ctx context.Context, run *store.Run) (bool, error) {
 	}
 	head := pr.GetHead().GetRepo().GetFullName()
 	return head == "" || !strings.EqualFold(head, run.Repo), nil
-}
-
-// draftByTag finds a draft release with tag (GitHub does not find drafts
-// by tag: their tag does not exist until they are published), or nil.
-func (r *Releases) draftByTag(ctx context.Context, run *store.Run, tag string) (*gh.RepositoryRelease, error) {
-	c, owner, name, err := r.App.repoClient(*run.InstallationID, run.Repo)
-	if err != nil {
-		return nil, err
-	}
-	opts := &gh.ListOptions{PerPage: 100}
-	for page := 0; page < 10; page++ {
-		list, resp, err := c.Repositories.ListReleases(ctx, owner, name, opts)
-		if err != nil {
-			return nil, fmt.Errorf("list releases: %w", err)
-		}
-		for _, rel := range list {
-			if rel.GetDraft() && rel.GetTagName() == tag {
-				return rel, nil
-			}
-		}
-		if resp.NextPage == 0 {
-			return nil, nil
-		}
-		opts.Page = resp.NextPage
-	}
-	return nil, nil
 }

@@ -1,4 +1,4 @@
-package github
+package report
 
 import (
 	"context"
@@ -88,24 +88,24 @@ func TestCacheHitReleaseWritesOnlyIntoItsRun(t *testing.T) {
 			loc := func(x store.Artifact) string { return x.Location }
 			var b *store.Run
 			if tc.adopt {
-				b = cacheHitRun(t, db, 8, arts, func(x store.Artifact) string { return "" }, "B's own log line")
+				b = cacheHitRun(t, db, 8, arts, func(store.Artifact) string { return "" }, "B's own log line")
 				own := runDir(r, b.ID)
 				if err := os.MkdirAll(own, 0o750); err != nil {
 					t.Fatal(err)
 				}
-				for _, x := range arts { // every file, build.log too
+				for _, x := range arts { // the pipeline adopts every file but the run's own
+					if x.Type == store.ArtifactLog || x.Type == store.ArtifactChecksums {
+						continue
+					}
 					if err := os.Link(x.Location, filepath.Join(own, x.Name)); err != nil {
 						t.Fatal(err)
 					}
-				}
-				for _, x := range arts {
-					if x.Type != store.ArtifactLog && x.Type != store.ArtifactChecksums {
-						if err := db.AddArtifact(ctx, &store.Artifact{RunID: b.ID, Name: x.Name, Type: x.Type, Location: filepath.Join(own, x.Name),
-							Size: x.Size, SHA256: x.SHA256}); err != nil {
-							t.Fatal(err)
-						}
+					if err := db.AddArtifact(ctx, &store.Artifact{RunID: b.ID, Name: x.Name, Type: x.Type, Location: filepath.Join(own, x.Name),
+						Size: x.Size, SHA256: x.SHA256}); err != nil {
+						t.Fatal(err)
 					}
 				}
+				writeRunFiles(t, db, b.ID, own)
 			} else {
 				b = cacheHitRun(t, db, 8, arts, loc, "B's own log line")
 			}

@@ -1,7 +1,11 @@
-package github
+package report
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"net/http"
@@ -11,6 +15,7 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
@@ -22,11 +27,30 @@ import (
 
 const checkSHA = "6113728f27ae82c7b1a177c8d03f9e96e0adf246"
 
-// fixture is an App on a fake GitHub, the report templates and a store.
-func fixture(t testing.TB) (*App, *render.Reporter, *githubtest.Server, *store.DB) {
+// The store and the client are what cmd/bot wires into the reporters.
+var (
+	_ CheckStore    = (*store.DB)(nil)
+	_ ReleaseStore  = (*store.DB)(nil)
+	_ CheckGitHub   = (*github.App)(nil)
+	_ ReleaseGitHub = (*github.App)(nil)
+)
+
+func testKey(t testing.TB) []byte {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+}
+
+// fixture is an App on a fake GitHub (retrying server errors after a
+// millisecond), the report templates and a store.
+func fixture(t testing.TB) (*github.App, *render.Reporter, *githubtest.Server, *store.DB) {
 	t.Helper()
 	fake := githubtest.New(t)
-	app, err := NewApp(Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL(), UploadURL: fake.UploadsURL()})
+	app, err := github.NewApp(github.Config{AppID: 1, PrivateKey: testKey(t), APIURL: fake.APIURL(), UploadURL: fake.UploadsURL(),
+		RetryBackoff: time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +64,7 @@ func fixture(t testing.TB) (*App, *render.Reporter, *githubtest.Server, *store.D
 func newChecks(t *testing.T) (*Checks, *githubtest.Server, *store.DB) {
 	t.Helper()
 	app, reports, fake, db := fixture(t)
-	return &Checks{App: app, DB: db, Reports: reports, PublicURL: "https://builder.example"}, fake, db
+	return &Checks{GitHub: app, Store: db, Reports: reports, PublicURL: "https://builder.example"}, fake, db
 }
 
 func githubRun(t *testing.T, db *store.DB) *store.Run {
@@ -226,7 +250,6 @@ func TestCheckRunFaults(t *testing.T) {
 	// Down for good: the last attempt records what could not be reported.
 	down := &githubtest.Fault{Method: http.MethodPatch, Path: "/repos/{owner}/{repo}/check-runs/{check_run_id}", Status: 503, Times: 100}
 	fake.Inject(down)
-	c.App.setBackoff(time.Millisecond)
 	if err := c.Sync(ctx, run.ID, true, false); err == nil {
 		t.Fatal("an outage went unnoticed")
 	}
@@ -242,7 +265,7 @@ func TestCheckRunFaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, true, false); !errors.Is(err, ErrBusy) {
+	if err := c.Sync(ctx, run.ID, true, false); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("locked: %v", err)
 	}
 	unlock()
@@ -307,7 +330,7 @@ func TestSupersededRunsEndWithTheNewerSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, newer.ID, true, false); !errors.Is(err, ErrBusy) {
+	if err := c.Sync(ctx, newer.ID, true, false); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("while the old run is held: %v", err)
 	}
 	unlock()
@@ -344,7 +367,7 @@ func TestReleaseDuringFinalSyncIsShown(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ...and the sync ends.
-	if err := c.finish(ctx, before, "success"); err != nil {
+	if err := c.finish(ctx, CheckRunPlan{RunID: before.ID, ReleaseURL: before.ReleaseURL, Conclusion: "success"}); err != nil {
 		t.Fatal(err)
 	}
 	if got, _ := db.Run(ctx, run.ID); got.ReportedFinal {
@@ -355,5 +378,36 @@ func TestReleaseDuringFinalSyncIsShown(t *testing.T) {
 	}
 	if got, _ := db.Run(ctx, run.ID); !got.ReportedFinal || !strings.Contains(onlyCheckRun(t, fake).Summary, url) {
 		t.Fatalf("the release is not shown: %+v", onlyCheckRun(t, fake).Summary)
+	}
+}
+
+// The check run of a run whose ISO did not boot shows the boot test
+// failed, not ✓ (the pipeline leaves a step it goes on from as done).
+func TestCheckRunOfAnISOThatDidNotBoot(t *testing.T) {
+	c, fake, db := newChecks(t)
+	ctx := context.Background()
+	run := githubRun(t, db)
+	for _, step := range []string{"VALIDATING", "GENERATING", "BUILDING", "ISO_GENERATING", "BOOT_TESTING", "UPLOADING"} {
+		if err := db.EnterStep(ctx, run.ID, step); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 1 << 20,
+		SHA256: strings.Repeat("a", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := (pipelinestore.Store{DB: db}).MarkPartial(ctx, run.ID, pipeline.Partial{Reason: "the ISO did not boot (uefi)", Failed: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+		t.Fatal(err)
+	}
+	cr := onlyCheckRun(t, fake)
+	if cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "- ✗ Boot-test the ISO (BIOS and UEFI)") ||
+		!strings.Contains(cr.Summary, "- ✓ Make the bootable ISO") {
+		t.Fatalf("conclusion %s, summary:\n%s", cr.Conclusion, cr.Summary)
 	}
 }

@@ -1,0 +1,219 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	gh "github.com/google/go-github/v88/github"
+
+	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// MaxAsset is the size from which GitHub refuses a release asset (2 GiB).
+// Larger files are published in numbered parts with a reassembly note.
+const MaxAsset int64 = 2 << 30
+
+// Releases publishes a successful run as a GitHub release: tag
+// linux-build/<short sha>-<run> on the head commit (a pre-release for pull
+// request builds), the notes, and the assets — the ISO, the image tar, the
+// resolved spec, the build log, the boot serial logs and SHA256SUMS.
+// Uploads stream from disk (memory does not grow with size), are retried
+// on server errors with the partial asset deleted first, and are
+// idempotent: an asset already there with the same digest is kept.
+type Releases struct {
+	GitHub  ReleaseGitHub
+	Store   ReleaseStore
+	Reports *render.Reporter
+	// Link is the bot's home page, for the notes.
+	Link string
+	// PartSize is the size of the parts of large files; default MaxAsset
+	// - 1 MiB (tests lower it).
+	PartSize int64
+	Logger   *slog.Logger
+	// Retries of one upload after a server error; default 3.
+	Retries int
+	// ArtifactsDir is the pipeline's artifacts directory (absolute): run
+	// id's own directory is <ArtifactsDir>/<id>. Every file a release
+	// publishes must be there; the release writes nothing.
+	ArtifactsDir string
+}
+
+// Tag is the release tag of a run.
+func Tag(run *store.Run) string { return fmt.Sprintf("linux-build/%s-%d", short(run.HeadSHA), run.ID) }
+
+func short(sha string) string {
+	if len(sha) > 7 {
+		return sha[:7]
+	}
+	return sha
+}
+
+// Publish publishes run id. A run that is not a successful GitHub run has
+// nothing to publish.
+func (r *Releases) Publish(ctx context.Context, id int64) error {
+	run, err := r.Store.Run(ctx, id)
+	if err != nil {
+		return err
+	}
+	if run.InstallationID == nil || run.Status != store.StatusSuccess {
+		return nil
+	}
+	arts, err := r.Store.Artifacts(ctx, id)
+	if err != nil {
+		return err
+	}
+	if len(arts) == 0 {
+		return nil
+	}
+	dir, err := r.runDir(run.ID)
+	if err != nil {
+		return err
+	}
+	draft, err := r.fromFork(ctx, run)
+	if err != nil {
+		return err
+	}
+	assets, split, err := r.assets(ctx, run, arts, dir)
+	if err != nil {
+		return err
+	}
+	rel, err := r.release(ctx, run, assets, split, draft)
+	if err != nil {
+		return err
+	}
+	existing, err := r.GitHub.ReleaseAssets(ctx, *run.InstallationID, run.Repo, rel.GetID())
+	if err != nil {
+		return err
+	}
+	for _, a := range assets {
+		url, err := r.upload(ctx, run, rel, a, existing)
+		if err != nil {
+			return err
+		}
+		if a.artifactID != 0 {
+			if err := r.Store.SetArtifactURL(ctx, a.artifactID, url); err != nil {
+				return err
+			}
+		}
+	}
+	relID, relURL, notFinal := rel.GetID(), rel.GetHTMLURL(), false
+	// The check run shows the links: its final sync runs again.
+	return r.Store.RecordReport(ctx, id, store.ReportUpdate{ReleaseID: &relID, ReleaseURL: &relURL, ReleaseDraft: &draft, ReportedFinal: &notFinal})
+}
+
+// release returns the run's release, creating it when it is missing: a
+// draft when draft is set (a pull request from a fork).
+func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string, draft bool) (*gh.RepositoryRelease, error) {
+	inst, tag := *run.InstallationID, Tag(run)
+	rel, err := r.GitHub.ReleaseByTag(ctx, inst, run.Repo, tag)
+	if err != nil || rel != nil {
+		return rel, err
+	}
+	if draft {
+		if rel, err := r.GitHub.DraftRelease(ctx, inst, run.Repo, tag); err != nil || rel != nil {
+			return rel, err
+		}
+	}
+	notes := &render.ReleaseNotes{RunID: run.ID, Link: r.Link, SpecPath: run.SpecPath, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger),
+		Warnings: run.Warnings, Split: split, Draft: draft}
+	for _, f := range []struct{ k, v string }{{"base", run.Base}, {"kernel", run.KernelVersion}, {"init", run.InitSystem},
+		{"architecture", run.Architecture}, {"kernel hardening", run.SecurityLevel}} {
+		if f.v != "" {
+			notes.Facts = append(notes.Facts, struct{ K, V string }{f.k, f.v})
+		}
+	}
+	for _, a := range assets {
+		notes.Files = append(notes.Files, render.Download{Name: a.name, Size: a.size, SHA256: a.sha256})
+	}
+	body, err := r.Reports.Release(notes)
+	if err != nil {
+		return nil, err
+	}
+	pre := run.Trigger == store.TriggerPullRequest || (run.Number != nil && strings.HasPrefix(run.Ref, "refs/pull/"))
+	return r.GitHub.CreateRelease(ctx, inst, run.Repo, &gh.RepositoryRelease{
+		TagName: gh.Ptr(tag), TargetCommitish: gh.Ptr(run.HeadSHA), Name: gh.Ptr(fmt.Sprintf("Linux build %s (run %d)", short(run.HeadSHA), run.ID)),
+		Body: gh.Ptr(body), Prerelease: gh.Ptr(pre || draft), Draft: gh.Ptr(draft),
+	})
+}
+
+// upload publishes one asset and returns its download URL.
+func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.RepositoryRelease, a asset, existing map[string]*gh.ReleaseAsset) (string, error) {
+	inst := *run.InstallationID
+	if prev, ok := existing[a.name]; ok {
+		if prev.GetState() == "uploaded" && prev.GetDigest() == "sha256:"+a.sha256 && int64(prev.GetSize()) == a.size {
+			return prev.GetBrowserDownloadURL(), nil // already there: kept
+		}
+		if err := r.GitHub.DeleteReleaseAsset(ctx, inst, run.Repo, prev.GetID()); err != nil {
+			return "", err
+		}
+	}
+	retries := r.Retries
+	if retries <= 0 {
+		retries = 3
+	}
+	for attempt := 1; ; attempt++ {
+		got, err := r.uploadOnce(ctx, run, rel.GetID(), a)
+		if err == nil {
+			return got.GetBrowserDownloadURL(), nil
+		}
+		var ge *gh.ErrorResponse
+		isGE := errors.As(err, &ge)
+		serverErr := isGE && ge.Response != nil && ge.Response.StatusCode >= 500 || !isGE && ctx.Err() == nil
+		if !serverErr || attempt > retries {
+			return "", fmt.Errorf("upload %s: %w", a.name, err)
+		}
+		r.log().WarnContext(ctx, "upload failed; deleting the partial asset and retrying", "run_id", run.ID, "asset", a.name, "attempt", attempt, "err", err)
+		// GitHub may keep a partial ("starter") asset of that name.
+		left, lerr := r.GitHub.ReleaseAssets(ctx, inst, run.Repo, rel.GetID())
+		if lerr != nil {
+			return "", lerr
+		}
+		if p, ok := left[a.name]; ok {
+			if err := r.GitHub.DeleteReleaseAsset(ctx, inst, run.Repo, p.GetID()); err != nil {
+				return "", err
+			}
+		}
+		if err := sleepCtx(ctx, time.Duration(attempt)*time.Second); err != nil {
+			return "", err
+		}
+	}
+}
+
+// uploadOnce uploads asset a's section of its file once.
+func (r *Releases) uploadOnce(ctx context.Context, run *store.Run, releaseID int64, a asset) (*gh.ReleaseAsset, error) {
+	f, err := os.Open(a.path)
+	if err != nil {
+		return nil, err
+	}
+	got, err := r.GitHub.UploadReleaseAsset(ctx, *run.InstallationID, run.Repo, releaseID, a.name, io.NewSectionReader(f, a.offset, a.size), a.size)
+	if err = errors.Join(err, f.Close()); err != nil {
+		return nil, err
+	}
+	return got, nil
+}
+
+func (r *Releases) log() *slog.Logger {
+	if r.Logger == nil {
+		return slog.Default()
+	}
+	return r.Logger
+}
+
+// sleepCtx waits d, or until ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
