@@ -79,7 +79,7 @@ func TestServeRequiresWebhookSecret(t *testing.T) {
 	t.Setenv("GITHUB_PRIVATE_KEY_PATH", "")
 	t.Setenv("GITHUB_WEBHOOK_SECRET", "")
 	var stderr strings.Builder
-	code := run([]string{"serve", "--data-dir", t.TempDir(), "--database-url", "", "--workers", "0"}, strings.NewReader(""), io.Discard, &stderr)
+	code := cli([]string{"serve", "--data-dir", t.TempDir(), "--database-url", "", "--workers", "0"}, strings.NewReader(""), io.Discard, &stderr)
 	if code != 2 || !strings.Contains(stderr.String(), "GITHUB_WEBHOOK_SECRET is required") {
 		t.Fatalf("serve without a secret: exit %d, %q", code, stderr.String())
 	}

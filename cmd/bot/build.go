@@ -16,6 +16,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -53,7 +55,7 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 				return err
 			}
 			defer db.Close()
-			run := &store.Run{Trigger: store.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro, RequestedBy: os.Getenv("USER")}
+			run := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro, RequestedBy: os.Getenv("USER")}
 			if err := db.CreateRun(ctx, run); err != nil {
 				return err
 			}
@@ -122,24 +124,12 @@ func summarize(ctx context.Context, w io.Writer, db *store.DB, runID int64, out 
 			}
 			path = dst
 		}
-		fmt.Fprintf(w, "  %-16s %10s  sha256:%s  %s\n", a.Name, humanSize(a.Size), a.SHA256, path)
+		fmt.Fprintf(w, "  %-16s %10s  sha256:%s  %s\n", a.Name, render.HumanSize(a.Size), a.SHA256, path)
 	}
-	if r.Status != store.StatusSuccess {
+	if r.Status != run.StatusSuccess {
 		return exitError{code: 1}
 	}
 	return nil
-}
-
-func humanSize(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // display is the terminal reporter: step changes as lines; on a terminal
@@ -149,7 +139,7 @@ type display struct {
 	mu        sync.Mutex
 	w         io.Writer
 	tty       bool
-	step      pipeline.State
+	step      run.State
 	stepStart time.Time
 	drawn     bool
 }
@@ -164,12 +154,12 @@ func newDisplay(w io.Writer) *display {
 	return &display{w: w, tty: tty, stepStart: time.Now()}
 }
 
-func (d *display) Transition(_ context.Context, _ int64, from, to pipeline.State, note string) {
+func (d *display) Transition(_ context.Context, _ int64, from, to run.State, note string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clear()
-	if from != pipeline.Pending {
-		mark := map[pipeline.State]string{pipeline.Failed: "✗", pipeline.Cancelled: "⊘"}[to]
+	if from != run.Pending {
+		mark := map[run.State]string{run.Failed: "✗", run.Cancelled: "⊘"}[to]
 		if mark == "" {
 			mark = "✓"
 		}

@@ -23,16 +23,16 @@ type exitError struct{ code int }
 func (e exitError) Error() string { return fmt.Sprintf("exit status %d", e.code) }
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 }
 
-// run executes the CLI and returns the exit status: 0 success, 1 failure
+// cli executes the CLI and returns the exit status: 0 success, 1 failure
 // (including invalid specs), 2 usage errors.
-func run(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+func cli(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	return runContext(context.Background(), args, stdin, stdout, stderr)
 }
 
-// runContext is run with a context whose end stops long-running commands
+// runContext is cli with a context whose end stops long-running commands
 // (serve, worker) as a signal would.
 func runContext(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	root := newRootCmd(stdin, stdout, stderr)

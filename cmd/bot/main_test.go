@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -21,7 +22,7 @@ import (
 func runBot(t *testing.T, stdin string, args ...string) (int, string, string) {
 	t.Helper()
 	var out, errOut bytes.Buffer
-	code := run(args, strings.NewReader(stdin), &out, &errOut)
+	code := cli(args, strings.NewReader(stdin), &out, &errOut)
 	return code, out.String(), errOut.String()
 }
 
@@ -200,9 +201,9 @@ func TestDisplay(t *testing.T) {
 	var buf bytes.Buffer
 	d := newDisplay(&buf)
 	ctx := context.Background()
-	d.Transition(ctx, 1, pipeline.Pending, pipeline.Validating, "")
-	d.Log(ctx, pipeline.LogLine{Step: pipeline.Validating, Message: "checking"})
-	d.Transition(ctx, 1, pipeline.Validating, pipeline.Failed, "the spec has 1 error(s)")
+	d.Transition(ctx, 1, run.Pending, run.Validating, "")
+	d.Log(ctx, pipeline.LogLine{Step: run.Validating, Message: "checking"})
+	d.Transition(ctx, 1, run.Validating, run.Failed, "the spec has 1 error(s)")
 	out := buf.String()
 	for _, want := range []string{"● VALIDATING", "[VALIDATING] checking", "✗ VALIDATING", "■ FAILED: the spec has 1 error(s)"} {
 		if !strings.Contains(out, want) {
@@ -294,7 +295,7 @@ func TestGenerate(t *testing.T) {
 func TestVersion(t *testing.T) {
 	for _, args := range [][]string{{"--version"}, {"version"}} {
 		var stdout, stderr bytes.Buffer
-		if code := run(args, strings.NewReader(""), &stdout, &stderr); code != 0 {
+		if code := cli(args, strings.NewReader(""), &stdout, &stderr); code != 0 {
 			t.Fatalf("%v: exit %d: %s", args, code, stderr.String())
 		}
 		if got := stdout.String(); !strings.HasPrefix(got, "bot ") || !strings.Contains(got, "\ncommit: ") ||

@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -49,7 +50,7 @@ type artifactView struct {
 }
 
 func viewOf(r *store.Run) runView {
-	return runView{ID: r.ID, Status: string(r.Status), Step: r.Step, Trigger: string(r.Trigger), Repo: r.Repo, Ref: r.Ref,
+	return runView{ID: r.ID, Status: string(r.Status), Step: string(r.Step), Trigger: string(r.Trigger), Repo: r.Repo, Ref: r.Ref,
 		HeadSHA: r.HeadSHA, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FailureReason: r.FailureReason,
 		PartialReason: r.PartialReason, ReleaseURL: r.ReleaseURL}
 }
@@ -78,7 +79,7 @@ func newRunsListCmd() *cobra.Command {
 500) and --before ID (the last id of the previous page).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			f.Status = store.RunStatus(status)
+			f.Status = run.Status(status)
 			if status != "" && !validStatus(f.Status) {
 				return fmt.Errorf("%w: --status %q: want PENDING, IN_PROGRESS, SUCCESS, FAILED or CANCELLED", errUsage, status)
 			}
@@ -129,9 +130,9 @@ func (f *storeFlags) openReady(ctx context.Context) (*store.DB, error) {
 	return db, nil
 }
 
-func validStatus(s store.RunStatus) bool {
+func validStatus(s run.Status) bool {
 	switch s {
-	case store.StatusPending, store.StatusInProgress, store.StatusSuccess, store.StatusFailed, store.StatusCancelled:
+	case run.StatusPending, run.StatusInProgress, run.StatusSuccess, run.StatusFailed, run.StatusCancelled:
 		return true
 	}
 	return false
@@ -188,7 +189,7 @@ func newRunsShowCmd() *cobra.Command {
 				return err
 			}
 			for _, s := range steps {
-				v.Steps = append(v.Steps, stepView{Step: s.Step, Status: string(s.Status), DurationMS: s.DurationMS})
+				v.Steps = append(v.Steps, stepView{Step: string(s.Step), Status: string(s.Status), DurationMS: s.DurationMS})
 			}
 			arts, err := db.Artifacts(ctx, id)
 			if err != nil {

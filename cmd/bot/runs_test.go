@@ -8,6 +8,7 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -31,20 +32,20 @@ func TestRunsCommands(t *testing.T) {
 	}
 	var ids []int64
 	for _, repo := range []string{"o/a", "o/b", "o/a"} {
-		r := &store.Run{Trigger: store.TriggerPush, Repo: repo, Ref: "refs/heads/main", HeadSHA: "abc", SpecPath: "linux-build.yaml"}
+		r := &store.Run{Trigger: run.TriggerPush, Repo: repo, Ref: "refs/heads/main", HeadSHA: "abc", SpecPath: "linux-build.yaml"}
 		if err := db.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
 		ids = append(ids, r.ID)
 	}
 	last := ids[2]
-	if err := db.EnterStep(ctx, last, "BUILDING"); err != nil {
+	if err := db.EnterStep(ctx, last, run.Building); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: last, Step: "BUILDING", Level: store.LogInfo, Message: "hello \x1b]0;pwned\x07 world", At: time.Now()}}); err != nil {
+	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: last, Step: "BUILDING", Level: run.LogInfo, Message: "hello \x1b]0;pwned\x07 world", At: time.Now()}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.AddArtifact(ctx, &store.Artifact{RunID: last, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 7, SHA256: "ff"}); err != nil {
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: last, Name: "linux.iso", Type: run.ArtifactISO, Location: "/x/linux.iso", Size: 7, SHA256: "ff"}); err != nil {
 		t.Fatal(err)
 	}
 	db.Close()

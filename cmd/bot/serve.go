@@ -153,7 +153,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 type githubWork struct {
 	events   *resolve.Events
 	redeliv  *resolve.Redeliverer
-	checks   checkSyncer
+	checks   *report.Checks
 	releases *report.Releases
 	reporter *pipelinestore.SyncReporter
 }
@@ -171,8 +171,8 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 		events: &resolve.Events{GitHub: gh, Store: db, Jobs: ins, CommandQuota: commands, Logger: slog.Default(),
 			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},
 		redeliv: &resolve.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
-		checks: checkSyncer{&report.Checks{GitHub: gh, Store: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
-			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()}},
+		checks: &report.Checks{GitHub: gh, Store: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
+			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
 		releases: &report.Releases{GitHub: gh, Store: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
 			ArtifactsDir: artifactsDir(dataDir)},
 		reporter: &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
@@ -182,16 +182,6 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 // configure adds the GitHub work to the worker side's configuration.
 func (w *githubWork) configure(c *queue.WorkerConfig) {
 	c.Events, c.Redeliver, c.Syncer, c.Releaser = w.events, w.redeliv, w.checks, w.releases
-}
-
-// checkSyncer is the check-run reconciler as the queue's Syncer: a state
-// sync edits the status comment too, a log sync does not, the last
-// attempt records its failure.
-type checkSyncer struct{ c *report.Checks }
-
-// Sync implements queue.Syncer.
-func (s checkSyncer) Sync(ctx context.Context, runID int64, reason queue.SyncReason) error {
-	return s.c.Sync(ctx, runID, reason != queue.SyncLog, reason == queue.SyncFinal)
 }
 
 func newServeCmd() *cobra.Command {

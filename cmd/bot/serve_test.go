@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/webhook"
 )
@@ -161,7 +162,7 @@ func TestServePushToCompletedRun(t *testing.T) {
 	for {
 		r, err := db.Run(context.Background(), ack.RunID)
 		if err == nil && r.Status.Terminal() {
-			if r.Status != store.StatusSuccess || r.SpecSource != string(spec) || r.HeadSHA != sha {
+			if r.Status != run.StatusSuccess || r.SpecSource != string(spec) || r.HeadSHA != sha {
 				t.Fatalf("run ended %s: %q (spec fetched: %v)\n%s", r.Status, r.FailureReason, r.SpecSource == string(spec), stderr.String())
 			}
 			break

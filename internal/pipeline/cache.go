@@ -9,6 +9,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // tenantKey qualifies a cache key by the run's installation: the cache is
@@ -30,7 +32,7 @@ type imageIdentifier interface {
 
 // baseImageID is the ID of the context's base image, or "" when the
 // context or the builder cannot tell.
-func (r *run) baseImageID(ctx context.Context, bctx BuildContext) (string, error) {
+func (r *execution) baseImageID(ctx context.Context, bctx BuildContext) (string, error) {
 	b, ok1 := bctx.(baseImager)
 	ider, ok2 := r.p.cfg.Builder.(imageIdentifier)
 	if !ok1 || !ok2 || b.BaseImage() == "" {
@@ -46,7 +48,7 @@ func (r *run) baseImageID(ctx context.Context, bctx BuildContext) (string, error
 // perRun are artifact types every run makes for itself: a cache hit never
 // takes them over from the source run (its build log and SHA256SUMS are
 // written by the source run's release).
-var perRun = map[ArtifactType]bool{ArtifactLog: true, ArtifactChecksum: true}
+var perRun = map[run.ArtifactType]bool{run.ArtifactLog: true, run.ArtifactChecksum: true}
 
 // adoptCached gives a cache-hit run its own copies of the cached
 // artifacts in its directory dir: a hard link when the source is on the
@@ -60,7 +62,7 @@ func adoptCached(dir string, cached []Artifact, have map[string]bool) ([]Artifac
 		if perRun[a.Type] || have[a.Name] {
 			continue
 		}
-		if a.Type == ArtifactImageRef {
+		if a.Type == run.ArtifactImageRef {
 			out = append(out, a)
 			continue
 		}

@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // cacheRun runs run id of installation inst on a fresh store whose cache
@@ -15,7 +17,7 @@ import (
 func cacheRun(t *testing.T, dir string, id, inst int64, b *fakeBuilder, cached map[string][]Artifact) *memStore {
 	t.Helper()
 	st := &memStore{rec: RunRecord{ID: id, InstallationID: inst, SpecPath: "linux-build.yaml", SpecSrc: []byte(goodSpec)},
-		state: Pending, cache: map[string][]Artifact{}}
+		state: run.Pending, cache: map[string][]Artifact{}}
 	for k, v := range cached {
 		st.cache[k] = v
 	}
@@ -26,7 +28,7 @@ func cacheRun(t *testing.T, dir string, id, inst int64, b *fakeBuilder, cached m
 	if err := p.Run(context.Background(), id); err != nil {
 		t.Fatal(err)
 	}
-	if st.state != Complete {
+	if st.state != run.Complete {
 		t.Fatalf("run %d ended %s: %s", id, st.state, st.reason)
 	}
 	return st
@@ -55,7 +57,7 @@ func TestCacheIsPerInstallation(t *testing.T) {
 				b.fail = errors.New("must not build: cache hit expected")
 			}
 			second := cacheRun(t, dir, 2, tc.inst, b, cached)
-			built := slices.Contains(second.steps, Building)
+			built := slices.Contains(second.steps, run.Building)
 			if built != tc.wantBuild {
 				t.Fatalf("built=%v, want %v (keys %q and %q)", built, tc.wantBuild, first.hash, second.hash)
 			}
@@ -75,14 +77,14 @@ func TestCacheHitAdoptsArtifactsIntoItsOwnDir(t *testing.T) {
 	first := cacheRun(t, dir, 1, 5, &fakeBuilder{}, nil)
 	srcDir := filepath.Join(dir, "1")
 	// Run 1's own files, as its run wrote them (marked to tell them apart).
-	for name, typ := range map[string]ArtifactType{"build.log": ArtifactLog, "SHA256SUMS": ArtifactChecksum} {
+	for name, typ := range map[string]run.ArtifactType{"build.log": run.ArtifactLog, "SHA256SUMS": run.ArtifactChecksum} {
 		p := filepath.Join(srcDir, name)
 		if err := os.WriteFile(p, []byte("run 1's "+name+"\n"), 0o640); err != nil {
 			t.Fatal(err)
 		}
 		first.arts = append(first.arts, Artifact{Name: name, Type: typ, Path: p, Size: 1})
 	}
-	first.arts = append(first.arts, Artifact{Name: "image-ref", Type: ArtifactImageRef, Path: "registry.example/img:run-1"})
+	first.arts = append(first.arts, Artifact{Name: "image-ref", Type: run.ArtifactImageRef, Path: "registry.example/img:run-1"})
 	before := snapshot(t, srcDir)
 
 	second := cacheRun(t, dir, 2, 5, &fakeBuilder{fail: errors.New("must not build")}, map[string][]Artifact{first.hash: first.arts})

@@ -20,6 +20,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -60,11 +61,11 @@ func realEngine(t *testing.T) *docker.Engine {
 type logWatch struct {
 	mu     sync.Mutex
 	lines  []string
-	states []pipeline.State
+	states []run.State
 	onLog  func(string)
 }
 
-func (w *logWatch) Transition(_ context.Context, _ int64, _, to pipeline.State, _ string) {
+func (w *logWatch) Transition(_ context.Context, _ int64, _, to run.State, _ string) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.states = append(w.states, to)
@@ -107,7 +108,7 @@ func newRealPipeline(t *testing.T, db *store.DB, eng *docker.Engine, watch *logW
 
 func createRun(t *testing.T, db *store.DB, specPath string, src []byte) int64 {
 	t.Helper()
-	r := &store.Run{Trigger: store.TriggerCLI, Repo: "local", SpecPath: specPath, SpecSource: string(src)}
+	r := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: specPath, SpecSource: string(src)}
 	if err := db.CreateRun(context.Background(), r); err != nil {
 		t.Fatal(err)
 	}
@@ -132,9 +133,9 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 	if err := p.Run(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	run, _ := db.Run(ctx, id)
-	if run.Status != store.StatusSuccess || run.FailureReason != "" {
-		t.Fatalf("run %s (%s): %s", run.Status, run.Step, run.FailureReason)
+	rn, _ := db.Run(ctx, id)
+	if rn.Status != run.StatusSuccess || rn.FailureReason != "" {
+		t.Fatalf("run %s (%s): %s", rn.Status, rn.Step, rn.FailureReason)
 	}
 	arts, _ := db.Artifacts(ctx, id)
 	byName := map[string]store.Artifact{}
@@ -170,9 +171,9 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 	steps2, _ := db.Steps(ctx, id2)
 	var names []string
 	for _, s := range steps2 {
-		names = append(names, s.Step)
+		names = append(names, string(s.Step))
 	}
-	if run2.Status != store.StatusSuccess || strings.Join(names, ",") != "VALIDATING,GENERATING" {
+	if run2.Status != run.StatusSuccess || strings.Join(names, ",") != "VALIDATING,GENERATING" {
 		t.Fatalf("second run %s with steps %v: not a cache hit", run2.Status, names)
 	}
 	arts2, _ := db.Artifacts(ctx, id2)
@@ -194,9 +195,9 @@ func TestFailingRunReportsThePackageManagersError(t *testing.T) {
 	if err := p.Run(ctx, id); err != nil {
 		t.Fatal(err)
 	}
-	run, _ := db.Run(ctx, id)
-	if run.Status != store.StatusFailed || run.Step != "FAILED" || !strings.Contains(run.FailureReason, "Unable to locate package linux-builder-no-such-package") {
-		t.Fatalf("run %s/%s: %q", run.Status, run.Step, run.FailureReason)
+	rn, _ := db.Run(ctx, id)
+	if rn.Status != run.StatusFailed || rn.Step != "FAILED" || !strings.Contains(rn.FailureReason, "Unable to locate package linux-builder-no-such-package") {
+		t.Fatalf("run %s/%s: %q", rn.Status, rn.Step, rn.FailureReason)
 	}
 	if c, i, err := eng.Leftovers(ctx, testRepo); err != nil || c != 0 || i != 0 {
 		t.Fatalf("leftovers: %d containers, %d images (%v)", c, i, err)
@@ -234,9 +235,9 @@ func TestCancelMidBuildCleansUp(t *testing.T) {
 	case <-time.After(10 * time.Minute):
 		t.Fatal("the build did not stop after cancellation")
 	}
-	run, _ := db.Run(context.Background(), id)
-	if run.Status != store.StatusCancelled {
-		t.Fatalf("run %s: %s", run.Status, run.FailureReason)
+	rn, _ := db.Run(context.Background(), id)
+	if rn.Status != run.StatusCancelled {
+		t.Fatalf("run %s: %s", rn.Status, rn.FailureReason)
 	}
 	// The engine removes the build's container a moment after the client
 	// goes away.

@@ -6,13 +6,14 @@ import (
 	"io"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
 // RunRecord is what the pipeline needs to know about a run.
 type RunRecord struct {
 	ID       int64
-	State    State // the current step, or the terminal state
+	State    run.State // the current step, or the terminal state
 	Repo     string
 	SpecPath string // for diagnostics: linux-build.yaml, examples/x.yaml
 	SpecSrc  []byte // the spec as the user wrote it; empty until fetched
@@ -35,30 +36,16 @@ type SpecInfo struct {
 // LogLine is one line of a run's log.
 type LogLine struct {
 	RunID   int64
-	Step    State
-	Level   string // info, warn or error
+	Step    run.State
+	Level   run.LogLevel
 	Message string
 	At      time.Time
 }
 
-// ArtifactType names the kind of an artifact.
-type ArtifactType string
-
-// Artifact types the pipeline produces.
-const (
-	ArtifactImage    ArtifactType = "docker-image"
-	ArtifactImageRef ArtifactType = "docker-image-ref"
-	ArtifactISO      ArtifactType = "iso"
-	ArtifactBootLog  ArtifactType = "boot-log"
-	ArtifactLog      ArtifactType = "log"
-	ArtifactSpec     ArtifactType = "spec"
-	ArtifactChecksum ArtifactType = "checksums"
-)
-
 // Artifact is a file a run produced.
 type Artifact struct {
 	Name   string
-	Type   ArtifactType
+	Type   run.ArtifactType
 	Path   string
 	Size   int64
 	SHA256 string
@@ -71,8 +58,8 @@ var ErrNoCache = errors.New("no cached build")
 // Store persists runs. Every method is durable when it returns.
 type Store interface {
 	LoadRun(ctx context.Context, id int64) (*RunRecord, error)
-	EnterStep(ctx context.Context, id int64, step State) error
-	Finish(ctx context.Context, id int64, final State, reason string) error
+	EnterStep(ctx context.Context, id int64, step run.State) error
+	Finish(ctx context.Context, id int64, final run.State, reason string) error
 	RecordSpec(ctx context.Context, id int64, info SpecInfo) error
 	RecordContextHash(ctx context.Context, id int64, hash string) error
 	// RecordDiagnostics keeps the spec's errors and warnings, with their
@@ -96,7 +83,7 @@ type Store interface {
 // Partial says why a successful run has the image only.
 type Partial struct {
 	Reason string
-	// Failed is set when a step failed: the ISO could not be made or did
+	// run.Failed is set when a step failed: the ISO could not be made or did
 	// not boot. Such a run is never reused by the cache (the failure may be
 	// the machine's: a full disk, a slow boot), so an identical run builds
 	// again. Otherwise the pipeline's configuration decided it (no ISO
@@ -197,6 +184,6 @@ type Pusher interface {
 // Reporter observes a run: transitions after they are persisted, and log
 // lines. Reporters must not block for long.
 type Reporter interface {
-	Transition(ctx context.Context, runID int64, from, to State, note string)
+	Transition(ctx context.Context, runID int64, from, to run.State, note string)
 	Log(ctx context.Context, line LogLine)
 }

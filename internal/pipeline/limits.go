@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // Limits bound what one run may consume. A build runs a stranger's
@@ -54,7 +56,7 @@ func (l Limits) withDefaults() Limits {
 
 // errStepTimeout is the cause of a step context that ran out of time.
 type errStepTimeout struct {
-	step  State
+	step  run.State
 	limit time.Duration
 }
 
@@ -63,16 +65,16 @@ func (e *errStepTimeout) Error() string {
 }
 
 // stepTimeout is the time limit of the current step; 0 is none.
-func (r *run) stepTimeout() time.Duration {
+func (r *execution) stepTimeout() time.Duration {
 	l := r.p.cfg.Limits
 	switch r.state {
-	case Validating:
+	case run.Validating:
 		return l.ValidateTimeout
-	case Building:
+	case run.Building:
 		return l.BuildTimeout
-	case ISOGenerating:
+	case run.ISOGenerating:
 		return l.ISOTimeout
-	case BootTesting:
+	case run.BootTesting:
 		// Each boot has its own limit; the step's covers them all.
 		return time.Duration(len(r.p.cfg.Firmwares))*r.p.cfg.BootTimeout + time.Minute
 	}
@@ -80,7 +82,7 @@ func (r *run) stepTimeout() time.Duration {
 }
 
 // stepContext is ctx bounded by the current step's time limit.
-func (r *run) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {
+func (r *execution) stepContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	d := r.stepTimeout()
 	if d <= 0 {
 		return context.WithCancel(ctx)
@@ -90,7 +92,7 @@ func (r *run) stepContext(ctx context.Context) (context.Context, context.CancelF
 
 // stepTimedOut turns the error of a step whose own time ran out (and not
 // the run's) into a step failure that says so.
-func (r *run) stepTimedOut(ctx, sctx context.Context, err error) error {
+func (r *execution) stepTimedOut(ctx, sctx context.Context, err error) error {
 	var te *errStepTimeout
 	if err != nil && ctx.Err() == nil && errors.As(context.Cause(sctx), &te) {
 		return stepFailed(te.Error(), te)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -54,22 +55,22 @@ func TestRunLimits(t *testing.T) {
 		builder *floodBuilder
 		iso     ISOBuilder
 		limits  Limits
-		state   State
+		state   run.State
 		reason  string
 		check   func(t *testing.T, st *memStore)
 	}{
 		{name: "a build over its time limit fails and says which step",
 			builder: &floodBuilder{fakeBuilder: fakeBuilder{block: true}}, limits: Limits{BuildTimeout: 150 * time.Millisecond},
-			state: Failed, reason: "the BUILDING step exceeded its time limit (150ms)"},
+			state: run.Failed, reason: "the BUILDING step exceeded its time limit (150ms)"},
 		{name: "an ISO step over its time limit fails and says so",
 			builder: &floodBuilder{}, iso: blockingISO{}, limits: Limits{ISOTimeout: 150 * time.Millisecond},
-			state: Failed, reason: "the ISO_GENERATING step exceeded its time limit (150ms)"},
+			state: run.Failed, reason: "the ISO_GENERATING step exceeded its time limit (150ms)"},
 		{name: "an image over the size limit fails",
 			builder: &floodBuilder{imageSize: 4 << 20}, limits: Limits{MaxImageBytes: 1 << 20},
-			state: Failed, reason: "the image is larger than the limit of 1048576 bytes"},
+			state: run.Failed, reason: "the image is larger than the limit of 1048576 bytes"},
 		{name: "a flood of output keeps the limit's lines and a truncation mark",
 			builder: &floodBuilder{lines: 5000, lineBytes: 10}, limits: Limits{MaxLogLines: 100},
-			state: Complete,
+			state: run.Complete,
 			check: func(t *testing.T, st *memStore) {
 				if len(st.logs) != 100 {
 					t.Errorf("kept %d lines, want 100", len(st.logs))
@@ -81,7 +82,7 @@ func TestRunLimits(t *testing.T) {
 			}},
 		{name: "a flood of bytes is cut by the byte limit",
 			builder: &floodBuilder{lines: 200, lineBytes: 1000}, limits: Limits{MaxLogBytes: 20_000},
-			state: Complete,
+			state: run.Complete,
 			check: func(t *testing.T, st *memStore) {
 				var n int
 				for _, l := range st.logs {
@@ -93,7 +94,7 @@ func TestRunLimits(t *testing.T) {
 			}},
 		{name: "a long line is cut",
 			builder: &floodBuilder{lines: 1, lineBytes: 1 << 20}, limits: Limits{MaxLineBytes: 1000},
-			state: Complete,
+			state: run.Complete,
 			check: func(t *testing.T, st *memStore) {
 				for _, l := range st.logs {
 					if len(l.Message) > 1100 {
@@ -165,7 +166,7 @@ func TestCacheKeyFollowsTheBaseImage(t *testing.T) {
 	if a != a2 || a == b || !strings.Contains(a, "+base:sha256:aaaa") {
 		t.Fatalf("keys %q %q %q: want equal for the same base, different for another", a, a2, b)
 	}
-	if _, st := key(""); st.state != Failed || !strings.Contains(st.reason, "base image debian:bookworm") {
+	if _, st := key(""); st.state != run.Failed || !strings.Contains(st.reason, "base image debian:bookworm") {
 		t.Fatalf("missing base: ended %s %q", st.state, st.reason)
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // logBuffer batches a run's log lines into the store (every 200 lines or
@@ -25,14 +27,14 @@ type logBuffer struct {
 	truncated bool
 
 	mu      sync.Mutex
-	step    State
+	step    run.State
 	pending []LogLine
 	stop    chan struct{}
 	done    chan struct{}
 }
 
 func newLogBuffer(store Store, reporters []Reporter, runID int64, log *slog.Logger, lim Limits) *logBuffer {
-	b := &logBuffer{store: store, reporters: reporters, runID: runID, log: log, lim: lim.withDefaults(), step: Pending,
+	b := &logBuffer{store: store, reporters: reporters, runID: runID, log: log, lim: lim.withDefaults(), step: run.Pending,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go b.loop()
 	return b
@@ -52,14 +54,14 @@ func (b *logBuffer) loop() {
 	}
 }
 
-func (b *logBuffer) setStep(s State) {
+func (b *logBuffer) setStep(s run.State) {
 	b.mu.Lock()
 	b.step = s
 	b.mu.Unlock()
 }
 
 // Add appends a line at the current step, within the run's log limits.
-func (b *logBuffer) Add(ctx context.Context, level, msg string) {
+func (b *logBuffer) Add(ctx context.Context, level run.LogLevel, msg string) {
 	if len(msg) > b.lim.MaxLineBytes {
 		msg = strings.ToValidUTF8(msg[:b.lim.MaxLineBytes], "") + fmt.Sprintf(" … [line cut: %d bytes]", len(msg))
 	}
@@ -72,7 +74,7 @@ func (b *logBuffer) Add(ctx context.Context, level, msg string) {
 	b.keptBytes += int64(len(msg))
 	if b.kept >= b.lim.MaxLogLines || b.keptBytes > b.lim.MaxLogBytes {
 		b.truncated = true
-		level = "warn"
+		level = run.LogWarn
 		msg = fmt.Sprintf("log truncated: the run's log reached its limit (%d lines or %d bytes); later output is not kept",
 			b.lim.MaxLogLines, b.lim.MaxLogBytes)
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -110,10 +111,10 @@ func (p *Pipeline) cacheKey(contextHash string) string {
 }
 
 // run is one execution of the pipeline for one run.
-type run struct {
+type execution struct {
 	p        *Pipeline
 	rec      *RunRecord
-	state    State
+	state    run.State
 	logs     *logBuffer
 	warnings []string
 	arts     []Artifact
@@ -154,13 +155,13 @@ func (p *Pipeline) Run(ctx context.Context, id int64) error {
 		p.log.InfoContext(ctx, "run already ended", "run_id", id, "state", rec.State)
 		return nil
 	}
-	r := &run{p: p, rec: rec, state: Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id))}
+	r := &execution{p: p, rec: rec, state: run.Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id))}
 	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, p.log, p.cfg.Limits)
 	defer r.logs.Close()
 	return r.execute(ctx)
 }
 
-func (r *run) execute(ctx context.Context) error {
+func (r *execution) execute(ctx context.Context) error {
 	if err := os.MkdirAll(r.dir, 0o750); err != nil {
 		return fmt.Errorf("artifacts directory: %w", err)
 	}
@@ -173,26 +174,26 @@ func (r *run) execute(ctx context.Context) error {
 		var err error
 		sctx, cancel := r.stepContext(ctx)
 		switch r.state {
-		case Pending:
+		case run.Pending:
 			ev = Next
-		case Validating:
+		case run.Validating:
 			doc, diags, err = r.validate(sctx)
 			ev = Next
-		case Generating:
+		case run.Generating:
 			bctx, ev, err = r.generate(sctx, doc, diags)
-		case Building:
+		case run.Building:
 			err = r.build(sctx, bctx)
 			ev = Next
-		case ISOGenerating:
+		case run.ISOGenerating:
 			isoPath, ev, err = r.makeISO(sctx)
-		case BootTesting:
+		case run.BootTesting:
 			ev, err = r.bootTest(sctx, isoPath)
 		}
 		err = r.stepTimedOut(ctx, sctx, err)
 		cancel()
 		var retry *errRetry
 		if errors.As(err, &retry) && ctx.Err() == nil {
-			r.logs.Add(ctx, "warn", retry.Error()+"; the job will be retried")
+			r.logs.Add(ctx, run.LogWarn, retry.Error()+"; the job will be retried")
 			return err
 		}
 		if err != nil {
@@ -205,7 +206,7 @@ func (r *run) execute(ctx context.Context) error {
 		if terr != nil {
 			return r.end(ctx, terr)
 		}
-		if next == Complete {
+		if next == run.Complete {
 			// The run's own files, written last: its log is complete.
 			return r.end(ctx, r.writeRunFiles(ctx))
 		}
@@ -216,7 +217,7 @@ func (r *run) execute(ctx context.Context) error {
 }
 
 // enter persists a transition, then announces it.
-func (r *run) enter(ctx context.Context, next State) error {
+func (r *execution) enter(ctx context.Context, next run.State) error {
 	r.logs.Flush(ctx)
 	if err := r.p.cfg.Store.EnterStep(ctx, r.rec.ID, next); err != nil {
 		return fmt.Errorf("record step %s: %w", next, err)
@@ -232,8 +233,8 @@ func (r *run) enter(ctx context.Context, next State) error {
 
 // end finishes the run: COMPLETE on nil, CANCELLED when ctx was cancelled,
 // FAILED otherwise, and cleans up. Only store failures are returned.
-func (r *run) end(ctx context.Context, cause error) error {
-	final, reason := Complete, ""
+func (r *execution) end(ctx context.Context, cause error) error {
+	final, reason := run.Complete, ""
 	var se *errStep
 	switch {
 	case cause == nil:
@@ -241,23 +242,23 @@ func (r *run) end(ctx context.Context, cause error) error {
 			reason = strings.Join(r.warnings, "; ")
 		}
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		final, reason = Failed, fmt.Sprintf("the build exceeded its time limit during %s", r.state)
+		final, reason = run.Failed, fmt.Sprintf("the build exceeded its time limit during %s", r.state)
 	case ctx.Err() != nil || errors.Is(cause, context.Canceled):
-		final, reason = Cancelled, "cancelled"
+		final, reason = run.Cancelled, "cancelled"
 		if c := context.Cause(ctx); c != nil && !errors.Is(c, context.Canceled) {
 			reason = "cancelled: " + c.Error()
 		}
 	case errors.As(cause, &se):
-		final, reason = Failed, se.reason
+		final, reason = run.Failed, se.reason
 	default:
-		final, reason = Failed, cause.Error()
+		final, reason = run.Failed, cause.Error()
 	}
 	// The run's context may be cancelled: the final records must still be
 	// written.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
-	if final != Complete {
-		r.logs.Add(wctx, "error", reason)
+	if final != run.Complete {
+		r.logs.Add(wctx, run.LogError, reason)
 	}
 	r.cleanup(wctx, final)
 	r.logs.Flush(wctx)
@@ -272,14 +273,14 @@ func (r *run) end(ctx context.Context, cause error) error {
 	return nil
 }
 
-func (r *run) cleanup(ctx context.Context, final State) {
-	if r.image != "" && (final != Complete || !r.p.cfg.KeepImage) {
+func (r *execution) cleanup(ctx context.Context, final run.State) {
+	if r.image != "" && (final != run.Complete || !r.p.cfg.KeepImage) {
 		if err := r.p.cfg.Builder.Remove(ctx, r.image); err != nil {
 			r.p.log.WarnContext(ctx, "remove image", "run_id", r.rec.ID, "image", r.image, "err", err)
 		}
 	}
 	_ = os.RemoveAll(filepath.Join(r.dir, "work"))
-	if final == Cancelled || final == Failed {
+	if final == run.Cancelled || final == run.Failed {
 		// Partial artifacts of a failed run are useless and may be huge.
 		for _, name := range []string{"image.tar.zst", "linux.iso"} {
 			_ = os.Remove(filepath.Join(r.dir, name))
@@ -287,7 +288,7 @@ func (r *run) cleanup(ctx context.Context, final State) {
 	}
 }
 
-func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, error) {
+func (r *execution) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, error) {
 	var fetched string
 	if len(r.rec.SpecSrc) == 0 {
 		if r.p.cfg.Fetcher == nil {
@@ -302,7 +303,7 @@ func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, e
 			return nil, nil, &errRetry{fmt.Errorf("fetch spec: %w", err)}
 		}
 		r.rec.SpecSrc, fetched = src, string(src)
-		r.logs.Add(ctx, "info", fmt.Sprintf("fetched %s at %s (%d bytes)", r.rec.SpecPath, r.rec.HeadSHA, len(src)))
+		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("fetched %s at %s (%d bytes)", r.rec.SpecPath, r.rec.HeadSHA, len(src)))
 	}
 	doc, diags := spec.Parse(r.rec.SpecPath, r.rec.SpecSrc)
 	if r.rec.Distro != "" && doc.Spec != nil && !diags.HasErrors() {
@@ -313,9 +314,9 @@ func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, e
 		diags = rebased
 	}
 	for _, d := range diags {
-		level := "warn"
+		level := run.LogWarn
 		if d.Severity == spec.SeverityError {
-			level = "error"
+			level = run.LogError
 		}
 		r.logs.Add(ctx, level, d.String())
 	}
@@ -350,26 +351,26 @@ func (r *run) validate(ctx context.Context) (*spec.Document, spec.Diagnostics, e
 	if err := os.WriteFile(filepath.Join(r.dir, "spec.json"), append(resolved, '\n'), 0o640); err != nil {
 		return nil, nil, fmt.Errorf("write resolved spec: %w", err)
 	}
-	if err := r.addFileArtifact(ctx, "spec.json", ArtifactSpec); err != nil {
+	if err := r.addFileArtifact(ctx, "spec.json", run.ArtifactSpec); err != nil {
 		return nil, nil, err
 	}
 	return doc, diags, nil
 }
 
-func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagnostics) (BuildContext, Event, error) {
+func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec.Diagnostics) (BuildContext, Event, error) {
 	bctx, warns, err := r.p.cfg.Renderer.Render(doc, diags)
 	if err != nil {
 		return nil, "", stepFailed("rendering failed: "+err.Error(), err)
 	}
 	for _, w := range warns {
-		r.logs.Add(ctx, "warn", w.String())
+		r.logs.Add(ctx, run.LogWarn, w.String())
 	}
 	if len(warns) > 0 {
 		if err := r.p.cfg.Store.RecordDiagnostics(ctx, r.rec.ID, append(append(spec.Diagnostics{}, diags...), warns...)); err != nil {
 			return nil, "", fmt.Errorf("record diagnostics: %w", err)
 		}
 	}
-	r.logs.Add(ctx, "info", "build context "+bctx.ContextHash())
+	r.logs.Add(ctx, run.LogInfo, "build context "+bctx.ContextHash())
 	// The cache key is the context plus what this pipeline makes of it:
 	// an image-only run must not satisfy a later run that wants an ISO.
 	key := tenantKey(r.rec.InstallationID, r.p.cacheKey(bctx.ContextHash()))
@@ -396,10 +397,10 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	}
 	arts, err := adoptCached(r.dir, cached.Artifacts, have)
 	if err != nil {
-		r.logs.Add(ctx, "info", fmt.Sprintf("cache of run %d is not usable (%v): building", cached.Run, err))
+		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("cache of run %d is not usable (%v): building", cached.Run, err))
 		return bctx, Next, nil
 	}
-	r.logs.Add(ctx, "info", fmt.Sprintf("cache hit: run %d built the same context; reusing its %d artifacts", cached.Run, len(arts)))
+	r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("cache hit: run %d built the same context; reusing its %d artifacts", cached.Run, len(arts)))
 	if cached.PartialReason != "" {
 		if err := r.partial(ctx, Partial{Reason: cached.PartialReason}); err != nil {
 			return nil, "", err
@@ -414,14 +415,14 @@ func (r *run) generate(ctx context.Context, doc *spec.Document, diags spec.Diagn
 	return bctx, CacheHit, nil
 }
 
-func (r *run) build(ctx context.Context, bctx BuildContext) error {
+func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 	tag := fmt.Sprintf("%s:%d", r.p.cfg.ImageRepo, r.rec.ID)
 	labels := map[string]string{
 		"io.linux-builder.run-id":       fmt.Sprint(r.rec.ID),
 		"io.linux-builder.context-hash": bctx.ContextHash(),
 	}
 	id, err := r.p.cfg.Builder.Build(ctx, BuildRequest{Context: bctx, Tag: tag, Labels: labels}, func(line string) {
-		r.logs.Add(ctx, "info", line)
+		r.logs.Add(ctx, run.LogInfo, line)
 	})
 	if id != "" {
 		r.image = id
@@ -433,7 +434,7 @@ func (r *run) build(ctx context.Context, bctx BuildContext) error {
 		return stepFailed("docker build failed: "+err.Error(), err)
 	}
 	r.image = id
-	r.logs.Add(ctx, "info", "built "+tag+" ("+id+")")
+	r.logs.Add(ctx, run.LogInfo, "built "+tag+" ("+id+")")
 	path := filepath.Join(r.dir, "image.tar.zst")
 	size, sum, err := r.saveImage(ctx, id, path)
 	if err != nil {
@@ -442,19 +443,19 @@ func (r *run) build(ctx context.Context, bctx BuildContext) error {
 		}
 		return stepFailed("saving the image failed: "+err.Error(), err)
 	}
-	if err := r.addArtifact(ctx, Artifact{Name: "image.tar.zst", Type: ArtifactImage, Path: path, Size: size, SHA256: sum}); err != nil {
+	if err := r.addArtifact(ctx, Artifact{Name: "image.tar.zst", Type: run.ArtifactImage, Path: path, Size: size, SHA256: sum}); err != nil {
 		return err
 	}
 	if r.p.cfg.Pusher != nil && r.p.cfg.PushRepo != "" {
 		ref := fmt.Sprintf("%s:run-%d", r.p.cfg.PushRepo, r.rec.ID)
-		err := r.p.cfg.Pusher.Push(ctx, id, ref, func(line string) { r.logs.Add(ctx, "info", line) })
+		err := r.p.cfg.Pusher.Push(ctx, id, ref, func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
 		switch {
 		case ctx.Err() != nil:
 			return ctx.Err()
 		case err != nil:
 			r.warn(ctx, "pushing the image failed, it is published as image.tar.zst instead: "+err.Error())
 		default:
-			if err := r.addArtifact(ctx, Artifact{Name: "image-ref", Type: ArtifactImageRef, Path: ref}); err != nil {
+			if err := r.addArtifact(ctx, Artifact{Name: "image-ref", Type: run.ArtifactImageRef, Path: ref}); err != nil {
 				return err
 			}
 		}
@@ -465,7 +466,7 @@ func (r *run) build(ctx context.Context, bctx BuildContext) error {
 // saveImage streams docker save through zstd into path, computing the
 // file's size and sha256 as it is written; memory use does not depend on
 // the image size.
-func (r *run) saveImage(ctx context.Context, id, path string) (int64, string, error) {
+func (r *execution) saveImage(ctx context.Context, id, path string) (int64, string, error) {
 	tmp := path + ".part"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -528,28 +529,28 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *run) marker() string { return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", r.rec.ID) }
+func (r *execution) marker() string { return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", r.rec.ID) }
 
-func (r *run) makeISO(ctx context.Context) (string, Event, error) {
+func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 	if r.p.cfg.ISO == nil {
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation is not configured; the run publishes the image only"})
 	}
 	path := filepath.Join(r.dir, "linux.iso")
 	err := r.p.cfg.ISO.Build(ctx, ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER", Marker: r.marker()},
-		func(line string) { r.logs.Add(ctx, "info", line) })
+		func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
 	if err != nil {
 		if ctx.Err() != nil {
 			return "", "", ctx.Err()
 		}
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation failed: " + err.Error(), Failed: true})
 	}
-	if err := r.addFileArtifact(ctx, "linux.iso", ArtifactISO); err != nil {
+	if err := r.addFileArtifact(ctx, "linux.iso", run.ArtifactISO); err != nil {
 		return "", "", err
 	}
 	return path, Next, nil
 }
 
-func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
+func (r *execution) bootTest(ctx context.Context, iso string) (Event, error) {
 	if r.p.cfg.Boot == nil {
 		return SoftFail, r.partial(ctx, Partial{Reason: "the boot test is not configured; the ISO was not booted"})
 	}
@@ -558,12 +559,12 @@ func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
 		name := fmt.Sprintf("boot-%s.log", fw)
 		serial := filepath.Join(r.dir, name)
 		took, err := r.p.cfg.Boot.Boot(ctx, BootRequest{ISO: iso, Marker: r.marker(), Firmware: fw, SerialLog: serial, Timeout: r.p.cfg.BootTimeout},
-			func(line string) { r.logs.Add(ctx, "info", line) })
+			func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
 		if ctx.Err() != nil {
 			return "", ctx.Err()
 		}
 		if _, statErr := os.Stat(serial); statErr == nil {
-			if aerr := r.addFileArtifact(ctx, name, ArtifactBootLog); aerr != nil {
+			if aerr := r.addFileArtifact(ctx, name, run.ArtifactBootLog); aerr != nil {
 				return "", aerr
 			}
 		}
@@ -572,7 +573,7 @@ func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
 			r.warn(ctx, fmt.Sprintf("boot test (%s) failed: %v", fw, err))
 			continue
 		}
-		r.logs.Add(ctx, "info", fmt.Sprintf("boot test (%s) passed: marker after %s", fw, took.Round(100*time.Millisecond)))
+		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot test (%s) passed: marker after %s", fw, took.Round(100*time.Millisecond)))
 	}
 	if len(failed) > 0 {
 		return SoftFail, r.mark(ctx, Partial{Reason: "the ISO did not boot (" + strings.Join(failed, ", ") + ")", Failed: true})
@@ -581,25 +582,25 @@ func (r *run) bootTest(ctx context.Context, iso string) (Event, error) {
 }
 
 // partial warns and records that the run will end with the image only.
-func (r *run) partial(ctx context.Context, p Partial) error {
+func (r *execution) partial(ctx context.Context, p Partial) error {
 	r.warn(ctx, p.Reason)
 	return r.mark(ctx, p)
 }
 
-func (r *run) mark(ctx context.Context, p Partial) error {
+func (r *execution) mark(ctx context.Context, p Partial) error {
 	if err := r.p.cfg.Store.MarkPartial(ctx, r.rec.ID, p); err != nil {
 		return fmt.Errorf("record partial result: %w", err)
 	}
 	return nil
 }
 
-func (r *run) warn(ctx context.Context, msg string) {
+func (r *execution) warn(ctx context.Context, msg string) {
 	r.warnings = append(r.warnings, msg)
-	r.logs.Add(ctx, "warn", msg)
+	r.logs.Add(ctx, run.LogWarn, msg)
 }
 
 // addFileArtifact hashes a file in the run's directory and records it.
-func (r *run) addFileArtifact(ctx context.Context, name string, typ ArtifactType) error {
+func (r *execution) addFileArtifact(ctx context.Context, name string, typ run.ArtifactType) error {
 	path := filepath.Join(r.dir, name)
 	size, sum, err := hashFile(path)
 	if err != nil {
@@ -608,7 +609,7 @@ func (r *run) addFileArtifact(ctx context.Context, name string, typ ArtifactType
 	return r.addArtifact(ctx, Artifact{Name: name, Type: typ, Path: path, Size: size, SHA256: sum})
 }
 
-func (r *run) addArtifact(ctx context.Context, a Artifact) error {
+func (r *execution) addArtifact(ctx context.Context, a Artifact) error {
 	if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
 		return fmt.Errorf("record artifact %s: %w", a.Name, err)
 	}

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -19,9 +20,9 @@ import (
 type memStore struct {
 	mu        sync.Mutex
 	rec       RunRecord
-	state     State
+	state     run.State
 	reason    string
-	steps     []State
+	steps     []run.State
 	logs      []LogLine
 	arts      []Artifact
 	info      *SpecInfo
@@ -41,14 +42,14 @@ func (m *memStore) LoadRun(context.Context, int64) (*RunRecord, error) {
 	r.State = m.state
 	return &r, nil
 }
-func (m *memStore) EnterStep(_ context.Context, _ int64, s State) error {
+func (m *memStore) EnterStep(_ context.Context, _ int64, s run.State) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	m.state = s
 	m.steps = append(m.steps, s)
 	return nil
 }
-func (m *memStore) Finish(_ context.Context, _ int64, s State, reason string) error {
+func (m *memStore) Finish(_ context.Context, _ int64, s run.State, reason string) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.failFinal {
@@ -174,10 +175,10 @@ func (f fakeBoot) Boot(_ context.Context, req BootRequest, _ func(string)) (time
 type orderReporter struct {
 	t     *testing.T
 	store *memStore
-	seen  []State
+	seen  []run.State
 }
 
-func (r *orderReporter) Transition(_ context.Context, _ int64, from, to State, _ string) {
+func (r *orderReporter) Transition(_ context.Context, _ int64, from, to run.State, _ string) {
 	r.store.mu.Lock()
 	defer r.store.mu.Unlock()
 	if r.store.state != to {
@@ -191,7 +192,7 @@ const goodSpec = "base: debian\npackages: [curl]\n"
 
 func newTestPipeline(t *testing.T, src string, b *fakeBuilder, iso ISOBuilder, boot BootTester) (*Pipeline, *memStore, *orderReporter) {
 	t.Helper()
-	st := &memStore{rec: RunRecord{ID: 1, SpecPath: "linux-build.yaml", SpecSrc: []byte(src)}, state: Pending, cache: map[string][]Artifact{}}
+	st := &memStore{rec: RunRecord{ID: 1, SpecPath: "linux-build.yaml", SpecSrc: []byte(src)}, state: run.Pending, cache: map[string][]Artifact{}}
 	rep := &orderReporter{t: t, store: st}
 	p, err := New(Config{Store: st, Renderer: fakeRenderer{"h1"}, Builder: b, ISO: iso, Boot: boot,
 		Reporters: []Reporter{rep}, ArtifactsDir: t.TempDir()})
@@ -209,30 +210,30 @@ func TestPipelineOutcomes(t *testing.T) {
 		iso       ISOBuilder
 		boot      BootTester
 		cache     bool
-		want      State
-		steps     []State
+		want      run.State
+		steps     []run.State
 		reason    string
 		artifacts []string
 		partial   string // the partial reason recorded, if any
 		diags     int    // diagnostics recorded
 	}{
 		{name: "complete", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting},
+			want: run.Complete, steps: []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.BootTesting},
 			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "build.log", "SHA256SUMS"}},
 		{name: "invalid spec fails validation", spec: "base: debain\n", builder: &fakeBuilder{},
-			want: Failed, steps: []State{Validating}, reason: `unknown value "debain"`, diags: 1},
+			want: run.Failed, steps: []run.State{run.Validating}, reason: `unknown value "debain"`, diags: 1},
 		{name: "build failure", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("E: Unable to locate package nope")},
-			want: Failed, steps: []State{Validating, Generating, Building}, reason: "Unable to locate package nope"},
+			want: run.Failed, steps: []run.State{run.Validating, run.Generating, run.Building}, reason: "Unable to locate package nope"},
 		{name: "iso failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{fail: errors.New("grub-mkrescue: no xorriso")}, boot: fakeBoot{},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating}, reason: "ISO generation failed",
+			want: run.Complete, steps: []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating}, reason: "ISO generation failed",
 			artifacts: []string{"spec.json", "image.tar.zst", "build.log", "SHA256SUMS"}, partial: "ISO generation failed: grub-mkrescue"},
 		{name: "boot failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{fail: map[Firmware]bool{UEFI: true}},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating, BootTesting}, reason: "boot test (uefi) failed",
+			want: run.Complete, steps: []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.BootTesting}, reason: "boot test (uefi) failed",
 			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "build.log", "SHA256SUMS"}, partial: "did not boot (uefi)"},
 		{name: "no iso configured", spec: goodSpec, builder: &fakeBuilder{},
-			want: Complete, steps: []State{Validating, Generating, Building, ISOGenerating}, reason: "not configured", partial: "not configured"},
+			want: run.Complete, steps: []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating}, reason: "not configured", partial: "not configured"},
 		{name: "cache hit", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("must not build")}, cache: true,
-			want: Complete, steps: []State{Validating, Generating}},
+			want: run.Complete, steps: []run.State{run.Validating, run.Generating}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -242,7 +243,7 @@ func TestPipelineOutcomes(t *testing.T) {
 				if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				st.cache[tenantKey(0, p.cacheKey("h1"))] = []Artifact{{Name: "linux.iso", Type: ArtifactISO, Path: f}}
+				st.cache[tenantKey(0, p.cacheKey("h1"))] = []Artifact{{Name: "linux.iso", Type: run.ArtifactISO, Path: f}}
 			}
 			if err := p.Run(context.Background(), 1); err != nil {
 				t.Fatal(err)
@@ -263,7 +264,7 @@ func TestPipelineOutcomes(t *testing.T) {
 			if tc.artifacts != nil && fmt.Sprint(names) != fmt.Sprint(tc.artifacts) {
 				t.Fatalf("artifacts %v, want %v", names, tc.artifacts)
 			}
-			if tc.want == Failed && len(st.logs) == 0 {
+			if tc.want == run.Failed && len(st.logs) == 0 {
 				t.Fatal("a failed run has no log")
 			}
 			if (tc.partial == "") != (st.partial == "") || !strings.Contains(st.partial, tc.partial) {
@@ -285,7 +286,7 @@ func TestPipelineCancelledMidBuild(t *testing.T) {
 			st.mu.Lock()
 			s := st.state
 			st.mu.Unlock()
-			if s == Building {
+			if s == run.Building {
 				cancel()
 				return
 			}
@@ -295,7 +296,7 @@ func TestPipelineCancelledMidBuild(t *testing.T) {
 	if err := p.Run(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if st.state != Cancelled {
+	if st.state != run.Cancelled {
 		t.Fatalf("ended %s, want CANCELLED", st.state)
 	}
 	if fmt.Sprint(b.removed) != "[sha256:partial]" {
@@ -312,7 +313,7 @@ func TestPipelineCancelledMidBuild(t *testing.T) {
 func TestPipelineSkipsEndedRuns(t *testing.T) {
 	b := &fakeBuilder{fail: errors.New("must not run")}
 	p, st, _ := newTestPipeline(t, goodSpec, b, nil, nil)
-	st.state = Complete
+	st.state = run.Complete
 	if err := p.Run(context.Background(), 1); err != nil || len(st.steps) != 0 {
 		t.Fatalf("ran an ended run: %v %v", err, st.steps)
 	}
@@ -344,10 +345,10 @@ func TestPushFallsBackToTheTar(t *testing.T) {
 			}
 			var ref, tarball bool
 			for _, a := range st.arts {
-				ref = ref || (a.Type == ArtifactImageRef && a.Path == "registry.example/lb:run-1")
+				ref = ref || (a.Type == run.ArtifactImageRef && a.Path == "registry.example/lb:run-1")
 				tarball = tarball || a.Name == "image.tar.zst"
 			}
-			if st.state != Complete || ref != tc.wantRef || !tarball {
+			if st.state != run.Complete || ref != tc.wantRef || !tarball {
 				t.Fatalf("state %s, image ref %v, tar %v", st.state, ref, tarball)
 			}
 			if !tc.wantRef && !strings.Contains(st.reason, "pushing the image failed") {
@@ -393,7 +394,7 @@ func TestPipelineTimeoutFails(t *testing.T) {
 	if err := p.Run(ctx, 1); err != nil {
 		t.Fatal(err)
 	}
-	if st.state != Failed || !strings.Contains(st.reason, "time limit during BUILDING") {
+	if st.state != run.Failed || !strings.Contains(st.reason, "time limit during BUILDING") {
 		t.Fatalf("ended %s: %q", st.state, st.reason)
 	}
 }
@@ -409,14 +410,14 @@ func TestSpecFetching(t *testing.T) {
 	t.Run("fetched", func(t *testing.T) {
 		p, st, _ := newTestPipeline(t, "", &fakeBuilder{}, nil, nil)
 		p.cfg.Fetcher = fakeFetcher{src: []byte(goodSpec)}
-		if err := p.Run(context.Background(), 1); err != nil || st.state != Complete || st.info.Source != goodSpec {
+		if err := p.Run(context.Background(), 1); err != nil || st.state != run.Complete || st.info.Source != goodSpec {
 			t.Fatalf("state %s, err %v, source %+v", st.state, err, st.info)
 		}
 	})
 	t.Run("missing spec fails the run", func(t *testing.T) {
 		p, st, _ := newTestPipeline(t, "", &fakeBuilder{}, nil, nil)
 		p.cfg.Fetcher = fakeFetcher{err: fmt.Errorf("%w: 404", ErrSpecNotFound)}
-		if err := p.Run(context.Background(), 1); err != nil || st.state != Failed || !strings.Contains(st.reason, "does not exist") {
+		if err := p.Run(context.Background(), 1); err != nil || st.state != run.Failed || !strings.Contains(st.reason, "does not exist") {
 			t.Fatalf("state %s (%q), err %v", st.state, st.reason, err)
 		}
 	})

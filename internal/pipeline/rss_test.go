@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // streamBuilder's Save writes size bytes of semi-compressible data, like a
@@ -57,12 +59,12 @@ func peakRSSKiB(t testing.TB) int64 {
 // process's peak resident memory, which must not grow with the image.
 func BenchmarkSaveImageRSS(b *testing.B) {
 	dir := b.TempDir()
-	st := &memStore{rec: RunRecord{ID: 1}, state: Pending}
+	st := &memStore{rec: RunRecord{ID: 1}, state: run.Pending}
 	p, err := New(Config{Store: st, Renderer: fakeRenderer{"h"}, Builder: &fakeBuilder{}, ArtifactsDir: dir})
 	if err != nil {
 		b.Fatal(err)
 	}
-	r := &run{p: p, rec: &st.rec, dir: dir}
+	r := &execution{p: p, rec: &st.rec, dir: dir}
 	r.p.cfg.Builder = &streamBuilder{size: 3 << 30}
 	before := peakRSSKiB(b)
 	b.ResetTimer()

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // Names of the files every completed run writes for itself.
@@ -22,7 +24,7 @@ const (
 // them as artifacts, once every other artifact is there: build.log (the
 // run's whole log as the store has it) and SHA256SUMS (of every file
 // artifact, build.log included). A retried job writes them anew.
-func (r *run) writeRunFiles(ctx context.Context) error {
+func (r *execution) writeRunFiles(ctx context.Context) error {
 	r.logs.Flush(ctx)
 	logPath := filepath.Join(r.dir, BuildLogName)
 	if err := writeFileAtomic(logPath, func(w *bufio.Writer) error {
@@ -33,7 +35,7 @@ func (r *run) writeRunFiles(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("write %s: %w", BuildLogName, err)
 	}
-	if err := r.addFileArtifact(ctx, BuildLogName, ArtifactLog); err != nil {
+	if err := r.addFileArtifact(ctx, BuildLogName, run.ArtifactLog); err != nil {
 		return err
 	}
 	lines, err := checksumLines(r.arts)
@@ -46,7 +48,7 @@ func (r *run) writeRunFiles(ctx context.Context) error {
 	}); err != nil {
 		return fmt.Errorf("write %s: %w", ChecksumsName, err)
 	}
-	return r.addFileArtifact(ctx, ChecksumsName, ArtifactChecksum)
+	return r.addFileArtifact(ctx, ChecksumsName, run.ArtifactChecksum)
 }
 
 // checksumLines are SHA256SUMS's lines ("<sha256>  <name>\n", sorted) for
@@ -56,7 +58,7 @@ func (r *run) writeRunFiles(ctx context.Context) error {
 func checksumLines(arts []Artifact) ([]string, error) {
 	byName := map[string]Artifact{}
 	for _, a := range arts {
-		if a.Type == ArtifactImageRef || a.Type == ArtifactChecksum {
+		if a.Type == run.ArtifactImageRef || a.Type == run.ArtifactChecksum {
 			continue
 		}
 		byName[a.Name] = a

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // A run that completes writes build.log (its whole log) and SHA256SUMS
@@ -39,7 +41,7 @@ func TestCompletedRunWritesItsLogAndChecksums(t *testing.T) {
 			t.Fatalf("%s recorded with size %d and sha256 %s; the file has %d bytes", name, a.Size, a.SHA256, len(b))
 		}
 	}
-	if got[BuildLogName].Type != ArtifactLog || got[ChecksumsName].Type != ArtifactChecksum {
+	if got[BuildLogName].Type != run.ArtifactLog || got[ChecksumsName].Type != run.ArtifactChecksum {
 		t.Fatalf("types %s and %s", got[BuildLogName].Type, got[ChecksumsName].Type)
 	}
 	log, _ := os.ReadFile(got[BuildLogName].Path)
@@ -54,7 +56,7 @@ func TestCompletedRunWritesItsLogAndChecksums(t *testing.T) {
 	sums, _ := os.ReadFile(got[ChecksumsName].Path)
 	var want []string
 	for _, a := range st.arts {
-		if a.Type != ArtifactChecksum {
+		if a.Type != run.ArtifactChecksum {
 			want = append(want, a.SHA256+"  "+a.Name)
 		}
 	}
@@ -92,10 +94,10 @@ func TestChecksumLines(t *testing.T) {
 	}
 	sum := sha256.Sum256([]byte("iso"))
 	lines, err := checksumLines([]Artifact{
-		{Name: "image-ref", Type: ArtifactImageRef, Path: "registry.example/i:run-1"},
-		{Name: "x.iso", Type: ArtifactISO, Path: f},
-		{Name: "b.tar", Type: ArtifactImage, SHA256: "bb"},
-		{Name: "SHA256SUMS", Type: ArtifactChecksum, SHA256: "cc"},
+		{Name: "image-ref", Type: run.ArtifactImageRef, Path: "registry.example/i:run-1"},
+		{Name: "x.iso", Type: run.ArtifactISO, Path: f},
+		{Name: "b.tar", Type: run.ArtifactImage, SHA256: "bb"},
+		{Name: "SHA256SUMS", Type: run.ArtifactChecksum, SHA256: "cc"},
 	})
 	want := []string{"bb  b.tar\n", hex.EncodeToString(sum[:]) + "  x.iso\n"}
 	if err != nil || strings.Join(lines, "") != strings.Join(want, "") {

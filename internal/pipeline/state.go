@@ -14,29 +14,11 @@
 // pipeline/boot).
 package pipeline
 
-import "fmt"
+import (
+	"fmt"
 
-// State is a run's state.
-type State string
-
-// States, in pipeline order, then the terminal ones.
-const (
-	Pending       State = "PENDING"
-	Validating    State = "VALIDATING"
-	Generating    State = "GENERATING"
-	Building      State = "BUILDING"
-	ISOGenerating State = "ISO_GENERATING"
-	BootTesting   State = "BOOT_TESTING"
-	Complete      State = "COMPLETE"
-	Failed        State = "FAILED"
-	Cancelled     State = "CANCELLED"
+	"github.com/linux-builder/linux-builder/internal/run"
 )
-
-// Order lists the non-terminal states in the order a run passes them.
-var Order = []State{Pending, Validating, Generating, Building, ISOGenerating, BootTesting}
-
-// Terminal reports whether a run in state s has ended.
-func (s State) Terminal() bool { return s == Complete || s == Failed || s == Cancelled }
 
 // Event is what happened in the current state.
 type Event string
@@ -59,32 +41,32 @@ const (
 
 // Transition returns the state after ev happens in state from. It is pure:
 // persisting and announcing the result is the caller's job.
-func Transition(from State, ev Event) (State, error) {
+func Transition(from run.State, ev Event) (run.State, error) {
 	if from.Terminal() {
 		return "", fmt.Errorf("run is %s: no transition on %s", from, ev)
 	}
 	switch ev {
 	case Cancel:
-		return Cancelled, nil
+		return run.Cancelled, nil
 	case Fail:
-		return Failed, nil
+		return run.Failed, nil
 	case Next:
-		for i, s := range Order {
+		for i, s := range run.Order {
 			if s == from {
-				if i+1 < len(Order) {
-					return Order[i+1], nil
+				if i+1 < len(run.Order) {
+					return run.Order[i+1], nil
 				}
-				return Complete, nil
+				return run.Complete, nil
 			}
 		}
 		return "", fmt.Errorf("unknown state %q", from)
 	case SoftFail:
-		if from == ISOGenerating || from == BootTesting {
-			return Complete, nil
+		if from == run.ISOGenerating || from == run.BootTesting {
+			return run.Complete, nil
 		}
 	case CacheHit:
-		if from == Generating {
-			return Complete, nil
+		if from == run.Generating {
+			return run.Complete, nil
 		}
 	default:
 		return "", fmt.Errorf("unknown event %q", ev)

@@ -1,55 +1,59 @@
 package pipeline
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/linux-builder/linux-builder/internal/run"
+)
 
 func TestTransition(t *testing.T) {
 	tests := []struct {
 		name    string
-		from    State
+		from    run.State
 		ev      Event
-		want    State
+		want    run.State
 		wantErr bool
 	}{
-		{"start", Pending, Next, Validating, false},
-		{"validated", Validating, Next, Generating, false},
-		{"rendered", Generating, Next, Building, false},
-		{"built", Building, Next, ISOGenerating, false},
-		{"iso made", ISOGenerating, Next, BootTesting, false},
-		{"booted", BootTesting, Next, Complete, false},
-		{"cache hit", Generating, CacheHit, Complete, false},
-		{"cache hit elsewhere", Building, CacheHit, "", true},
-		{"iso failed", ISOGenerating, SoftFail, Complete, false},
-		{"boot failed", BootTesting, SoftFail, Complete, false},
+		{"start", run.Pending, Next, run.Validating, false},
+		{"validated", run.Validating, Next, run.Generating, false},
+		{"rendered", run.Generating, Next, run.Building, false},
+		{"built", run.Building, Next, run.ISOGenerating, false},
+		{"iso made", run.ISOGenerating, Next, run.BootTesting, false},
+		{"booted", run.BootTesting, Next, run.Complete, false},
+		{"cache hit", run.Generating, CacheHit, run.Complete, false},
+		{"cache hit elsewhere", run.Building, CacheHit, "", true},
+		{"iso failed", run.ISOGenerating, SoftFail, run.Complete, false},
+		{"boot failed", run.BootTesting, SoftFail, run.Complete, false},
 		{"no publishing step", "UPLOADING", Next, "", true},
-		{"build cannot soft-fail", Building, SoftFail, "", true},
-		{"validation cannot soft-fail", Validating, SoftFail, "", true},
-		{"unknown event", Building, "explode", "", true},
+		{"build cannot soft-fail", run.Building, SoftFail, "", true},
+		{"validation cannot soft-fail", run.Validating, SoftFail, "", true},
+		{"unknown event", run.Building, "explode", "", true},
 		{"unknown state", "WEIRD", Next, "", true},
 	}
-	for _, s := range Order {
+	for _, s := range run.Order {
 		tests = append(tests,
 			struct {
 				name    string
-				from    State
+				from    run.State
 				ev      Event
-				want    State
+				want    run.State
 				wantErr bool
-			}{"cancel from " + string(s), s, Cancel, Cancelled, false},
+			}{"cancel from " + string(s), s, Cancel, run.Cancelled, false},
 			struct {
 				name    string
-				from    State
+				from    run.State
 				ev      Event
-				want    State
+				want    run.State
 				wantErr bool
-			}{"fail from " + string(s), s, Fail, Failed, false})
+			}{"fail from " + string(s), s, Fail, run.Failed, false})
 	}
-	for _, s := range []State{Complete, Failed, Cancelled} {
+	for _, s := range []run.State{run.Complete, run.Failed, run.Cancelled} {
 		for _, ev := range []Event{Next, Fail, Cancel, SoftFail, CacheHit} {
 			tests = append(tests, struct {
 				name    string
-				from    State
+				from    run.State
 				ev      Event
-				want    State
+				want    run.State
 				wantErr bool
 			}{string(ev) + " after " + string(s), s, ev, "", true})
 		}

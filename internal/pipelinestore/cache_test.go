@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
@@ -102,19 +103,19 @@ func TestPartialResultsAndTheCache(t *testing.T) {
 				inst := int64(3)
 				var last *store.Run
 				for i := 0; i < 2; i++ {
-					run := &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "abc", SpecPath: "linux-build.yaml",
+					rn := &store.Run{Trigger: run.TriggerPush, Repo: "o/r", HeadSHA: "abc", SpecPath: "linux-build.yaml",
 						SpecSource: "base: debian\npackages: [curl]\n", InstallationID: &inst}
-					if err := db.CreateRun(ctx, run); err != nil {
+					if err := db.CreateRun(ctx, rn); err != nil {
 						t.Fatal(err)
 					}
-					if err := p.Run(ctx, run.ID); err != nil {
+					if err := p.Run(ctx, rn.ID); err != nil {
 						t.Fatal(err)
 					}
-					if last, err = db.Run(ctx, run.ID); err != nil {
+					if last, err = db.Run(ctx, rn.ID); err != nil {
 						t.Fatal(err)
 					}
-					if last.Status != store.StatusSuccess {
-						t.Fatalf("run %d ended %s: %s", run.ID, last.Status, last.FailureReason)
+					if last.Status != run.StatusSuccess {
+						t.Fatalf("run %d ended %s: %s", rn.ID, last.Status, last.FailureReason)
 					}
 				}
 				if b.builds != tc.wantBuilds {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -22,51 +23,51 @@ func TestStoreMapsRunsBothWays(t *testing.T) {
 		ctx := context.Background()
 		s := Store{DB: db}
 		inst := int64(7)
-		run := &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "abc", SpecPath: "linux-build.yaml", InstallationID: &inst}
-		if err := db.CreateRun(ctx, run); err != nil {
+		rn := &store.Run{Trigger: run.TriggerPush, Repo: "o/r", HeadSHA: "abc", SpecPath: "linux-build.yaml", InstallationID: &inst}
+		if err := db.CreateRun(ctx, rn); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.EnterStep(ctx, run.ID, pipeline.Validating); err != nil {
+		if err := s.EnterStep(ctx, rn.ID, run.Validating); err != nil {
 			t.Fatal(err)
 		}
-		rec, err := s.LoadRun(ctx, run.ID)
-		if err != nil || rec.State != pipeline.Validating || rec.InstallationID != 7 || rec.HeadSHA != "abc" {
+		rec, err := s.LoadRun(ctx, rn.ID)
+		if err != nil || rec.State != run.Validating || rec.InstallationID != 7 || rec.HeadSHA != "abc" {
 			t.Fatalf("load %+v %v", rec, err)
 		}
-		if err := s.Finish(ctx, run.ID, pipeline.Validating, "x"); err == nil {
+		if err := s.Finish(ctx, rn.ID, run.Validating, "x"); err == nil {
 			t.Fatal("finished in a state that is not final")
 		}
-		if err := s.RecordContextHash(ctx, run.ID, "h1"); err != nil {
+		if err := s.RecordContextHash(ctx, rn.ID, "h1"); err != nil {
 			t.Fatal(err)
 		}
 		// No cache until a successful run with that context has artifacts.
 		if _, err := s.CachedArtifacts(ctx, "h1"); !errors.Is(err, pipeline.ErrNoCache) {
 			t.Fatalf("cache before success: %v", err)
 		}
-		art := pipeline.Artifact{Name: "linux.iso", Type: pipeline.ArtifactType("iso"), Path: "/a/linux.iso", Size: 3, SHA256: "ff"}
-		if err := s.AddArtifact(ctx, run.ID, art); err != nil {
+		art := pipeline.Artifact{Name: "linux.iso", Type: run.ArtifactType("iso"), Path: "/a/linux.iso", Size: 3, SHA256: "ff"}
+		if err := s.AddArtifact(ctx, rn.ID, art); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Finish(ctx, run.ID, pipeline.Complete, ""); err != nil {
+		if err := s.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 			t.Fatal(err)
 		}
-		got, err := db.Run(ctx, run.ID)
-		if err != nil || got.Status != store.StatusSuccess {
+		got, err := db.Run(ctx, rn.ID)
+		if err != nil || got.Status != run.StatusSuccess {
 			t.Fatalf("run %+v %v", got, err)
 		}
-		rec, err = s.LoadRun(ctx, run.ID)
-		if err != nil || rec.State != pipeline.Complete {
+		rec, err = s.LoadRun(ctx, rn.ID)
+		if err != nil || rec.State != run.Complete {
 			t.Fatalf("a successful run loads as %v (%v)", rec.State, err)
 		}
 		c, err := s.CachedArtifacts(ctx, "h1")
 		id, arts := c.Run, c.Artifacts
-		if err != nil || id != run.ID || len(arts) != 1 || arts[0] != art {
+		if err != nil || id != rn.ID || len(arts) != 1 || arts[0] != art {
 			t.Fatalf("cache: %d %+v %v", id, arts, err)
 		}
-		if err := s.MarkPartial(ctx, run.ID, pipeline.Partial{Reason: "the ISO did not boot", Failed: true}); err != nil {
+		if err := s.MarkPartial(ctx, rn.ID, pipeline.Partial{Reason: "the ISO did not boot", Failed: true}); err != nil {
 			t.Fatal(err)
 		}
-		if got, _ := db.Run(ctx, run.ID); got.PartialReason != "the ISO did not boot" {
+		if got, _ := db.Run(ctx, rn.ID); got.PartialReason != "the ISO did not boot" {
 			t.Fatalf("partial reason %q", got.PartialReason)
 		}
 		if err := s.MarkPartial(ctx, 999999, pipeline.Partial{Reason: "x"}); !errors.Is(err, store.ErrNotFound) {
@@ -89,8 +90,8 @@ func TestSyncReporterThrottlesLogSyncs(t *testing.T) {
 		r.Log(ctx, pipeline.LogLine{RunID: 1, Message: "line", At: time.Now()})
 		r.Log(ctx, pipeline.LogLine{RunID: 2, Message: "line", At: time.Now()})
 	}
-	r.Transition(ctx, 1, pipeline.Validating, pipeline.Generating, "")
-	r.Transition(ctx, 1, pipeline.Generating, pipeline.Building, "")
+	r.Transition(ctx, 1, run.Validating, run.Generating, "")
+	r.Transition(ctx, 1, run.Generating, run.Building, "")
 	var logSyncs, stateSyncs int
 	if err := db.SQL.QueryRow(`SELECT count(*) FILTER (WHERE args->>'reason' = 'log'), count(*) FILTER (WHERE args->>'reason' = 'state')
 		FROM river_job WHERE kind = 'check_sync'`).Scan(&logSyncs, &stateSyncs); err != nil {
@@ -115,16 +116,16 @@ func TestStoreFinishQueuesReleasesAndReadsLogs(t *testing.T) {
 		inst := int64(7)
 		var ids []int64
 		for range 2 {
-			run := &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "abc", InstallationID: &inst}
+			run := &store.Run{Trigger: run.TriggerPush, Repo: "o/r", HeadSHA: "abc", InstallationID: &inst}
 			if err := db.CreateRun(ctx, run); err != nil {
 				t.Fatal(err)
 			}
 			ids = append(ids, run.ID)
 		}
-		if err := s.Finish(ctx, ids[0], pipeline.Complete, ""); err != nil {
+		if err := s.Finish(ctx, ids[0], run.Complete, ""); err != nil {
 			t.Fatal(err)
 		}
-		if err := s.Finish(ctx, ids[1], pipeline.Failed, "exit 1"); err != nil {
+		if err := s.Finish(ctx, ids[1], run.Failed, "exit 1"); err != nil {
 			t.Fatal(err)
 		}
 		var n int
@@ -134,14 +135,14 @@ func TestStoreFinishQueuesReleasesAndReadsLogs(t *testing.T) {
 		const lines = 5003
 		batch := make([]pipeline.LogLine, lines)
 		for i := range batch {
-			batch[i] = pipeline.LogLine{RunID: ids[0], Step: pipeline.Building, Level: "info", Message: fmt.Sprint(i), At: time.Now()}
+			batch[i] = pipeline.LogLine{RunID: ids[0], Step: run.Building, Level: "info", Message: fmt.Sprint(i), At: time.Now()}
 		}
 		if err := s.AppendLogs(ctx, batch); err != nil {
 			t.Fatal(err)
 		}
 		var got []string
 		if err := s.EachLog(ctx, ids[0], func(l pipeline.LogLine) error {
-			if l.Step != pipeline.Building || l.Level != "info" {
+			if l.Step != run.Building || l.Level != "info" {
 				return fmt.Errorf("line %+v", l)
 			}
 			got = append(got, l.Message)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // SyncReporter is the pipeline reporter that keeps check runs current: a
@@ -23,14 +24,14 @@ type SyncReporter struct {
 
 // Syncs asks for check-run syncs (queue.Inserter).
 type Syncs interface {
-	Sync(ctx context.Context, runID int64, reason queue.SyncReason) error
+	Sync(ctx context.Context, runID int64, reason run.SyncReason) error
 }
 
 var _ pipeline.Reporter = (*SyncReporter)(nil)
 
 // Transition implements pipeline.Reporter.
-func (r *SyncReporter) Transition(ctx context.Context, runID int64, _, _ pipeline.State, _ string) {
-	r.sync(ctx, runID, queue.SyncState)
+func (r *SyncReporter) Transition(ctx context.Context, runID int64, _, _ run.State, _ string) {
+	r.sync(ctx, runID, run.SyncState)
 }
 
 // Log implements pipeline.Reporter.
@@ -53,10 +54,10 @@ func (r *SyncReporter) Log(ctx context.Context, line pipeline.LogLine) {
 		}
 	}
 	r.mu.Unlock()
-	r.sync(ctx, line.RunID, queue.SyncLog)
+	r.sync(ctx, line.RunID, run.SyncLog)
 }
 
-func (r *SyncReporter) sync(ctx context.Context, runID int64, reason queue.SyncReason) {
+func (r *SyncReporter) sync(ctx context.Context, runID int64, reason run.SyncReason) {
 	// The final transition comes with the run's context cancelled, when
 	// it was cancelled: queue the sync all the same.
 	if err := r.Syncs.Sync(context.WithoutCancel(ctx), runID, reason); err != nil {

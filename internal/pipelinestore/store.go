@@ -14,6 +14,7 @@ import (
 	"fmt"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -29,24 +30,15 @@ type Store struct {
 
 var _ pipeline.Store = Store{}
 
-// finalStatus maps the pipeline's terminal states to run statuses.
-var finalStatus = map[pipeline.State]store.RunStatus{
-	pipeline.Complete: store.StatusSuccess, pipeline.Failed: store.StatusFailed, pipeline.Cancelled: store.StatusCancelled,
-}
-
 // LoadRun implements pipeline.Store.
 func (s Store) LoadRun(ctx context.Context, id int64) (*pipeline.RunRecord, error) {
 	r, err := s.DB.Run(ctx, id)
 	if err != nil {
 		return nil, err
 	}
-	state := pipeline.State(r.Step)
-	if r.Status.Terminal() {
-		for st, status := range finalStatus {
-			if status == r.Status {
-				state = st
-			}
-		}
+	state := r.Step
+	if final, ok := run.FinalState(r.Status); ok {
+		state = final
 	}
 	rec := &pipeline.RunRecord{ID: r.ID, State: state, Repo: r.Repo, SpecPath: r.SpecPath, SpecSrc: []byte(r.SpecSource),
 		Distro: spec.Base(r.Distro), CreatedAt: r.CreatedAt, HeadSHA: r.HeadSHA}
@@ -57,17 +49,13 @@ func (s Store) LoadRun(ctx context.Context, id int64) (*pipeline.RunRecord, erro
 }
 
 // EnterStep implements pipeline.Store.
-func (s Store) EnterStep(ctx context.Context, id int64, step pipeline.State) error {
-	return s.DB.EnterStep(ctx, id, string(step))
+func (s Store) EnterStep(ctx context.Context, id int64, step run.State) error {
+	return s.DB.EnterStep(ctx, id, step)
 }
 
 // Finish implements pipeline.Store.
-func (s Store) Finish(ctx context.Context, id int64, final pipeline.State, reason string) error {
-	status, ok := finalStatus[final]
-	if !ok {
-		return fmt.Errorf("finish run %d: %s is not a final state", id, final)
-	}
-	return s.DB.FinishWith(ctx, id, status, string(final), reason, s.Releases)
+func (s Store) Finish(ctx context.Context, id int64, final run.State, reason string) error {
+	return s.DB.FinishWith(ctx, id, final, reason, s.Releases)
 }
 
 // RecordSpec implements pipeline.Store.
@@ -107,7 +95,7 @@ func (s Store) MarkPartial(ctx context.Context, id int64, p pipeline.Partial) er
 func (s Store) AppendLogs(ctx context.Context, lines []pipeline.LogLine) error {
 	rows := make([]store.RunLog, len(lines))
 	for i, l := range lines {
-		rows[i] = store.RunLog{RunID: l.RunID, Step: string(l.Step), Level: store.LogLevel(l.Level), Message: l.Message, At: l.At}
+		rows[i] = store.RunLog{RunID: l.RunID, Step: l.Step, Level: l.Level, Message: l.Message, At: l.At}
 	}
 	return s.DB.AppendLogs(ctx, rows)
 }
@@ -122,7 +110,7 @@ func (s Store) EachLog(ctx context.Context, id int64, fn func(pipeline.LogLine) 
 			return err
 		}
 		for _, l := range lines {
-			if err := fn(pipeline.LogLine{RunID: l.RunID, Step: pipeline.State(l.Step), Level: string(l.Level), Message: l.Message, At: l.At}); err != nil {
+			if err := fn(pipeline.LogLine{RunID: l.RunID, Step: l.Step, Level: l.Level, Message: l.Message, At: l.At}); err != nil {
 				return err
 			}
 			after = l.ID
@@ -135,7 +123,7 @@ func (s Store) EachLog(ctx context.Context, id int64, fn func(pipeline.LogLine) 
 
 // AddArtifact implements pipeline.Store.
 func (s Store) AddArtifact(ctx context.Context, id int64, a pipeline.Artifact) error {
-	return s.DB.AddArtifact(ctx, &store.Artifact{RunID: id, Name: a.Name, Type: store.ArtifactType(a.Type), Location: a.Path, Size: a.Size, SHA256: a.SHA256})
+	return s.DB.AddArtifact(ctx, &store.Artifact{RunID: id, Name: a.Name, Type: run.ArtifactType(a.Type), Location: a.Path, Size: a.Size, SHA256: a.SHA256})
 }
 
 // CachedArtifacts implements pipeline.Store: the newest reusable run with
@@ -157,7 +145,7 @@ func (s Store) CachedArtifacts(ctx context.Context, hash string) (pipeline.Cache
 	}
 	out := make([]pipeline.Artifact, len(arts))
 	for i, a := range arts {
-		out[i] = pipeline.Artifact{Name: a.Name, Type: pipeline.ArtifactType(a.Type), Path: a.Location, Size: a.Size, SHA256: a.SHA256}
+		out[i] = pipeline.Artifact{Name: a.Name, Type: run.ArtifactType(a.Type), Path: a.Location, Size: a.Size, SHA256: a.SHA256}
 	}
 	return pipeline.Cached{Run: id, Artifacts: out, PartialReason: partial}, nil
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -55,7 +56,7 @@ func BenchmarkIntake(b *testing.B) {
 								n := seq.Add(1)
 								id := fmt.Sprintf("bench-%d", n)
 								t0 := time.Now()
-								_, err := intake(context.Background(), &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeQueued, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: id}}})
+								_, err := intake(context.Background(), &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeQueued, Run: &store.Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: id}}})
 								if err != nil {
 									b.Error(err)
 									return

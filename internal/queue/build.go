@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -57,9 +58,9 @@ func (q *Inserter) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.
 	// Runs from GitHub get their check run at once, queued: the sync jobs
 	// go in the same statement. A run that turns out coalesced is dropped,
 	// and its sync finds no run and does nothing.
-	for _, run := range runs {
-		if run.InstallationID != nil {
-			params = append(params, syncParams(run.ID, SyncState))
+	for _, rn := range runs {
+		if rn.InstallationID != nil {
+			params = append(params, syncParams(rn.ID, run.SyncState))
 		}
 	}
 	all, err := q.client.InsertManyTx(ctx, tx, params)
@@ -112,18 +113,18 @@ func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error
 	if w.quota == nil && w.perInstallation <= 0 {
 		return w.runner.Run(ctx, job.Args.RunID)
 	}
-	run, err := w.db.Run(ctx, job.Args.RunID)
+	rn, err := w.db.Run(ctx, job.Args.RunID)
 	if err != nil {
 		return err
 	}
-	if run.Status.Terminal() {
+	if rn.Status.Terminal() {
 		return w.runner.Run(ctx, job.Args.RunID) // it leaves an ended run alone
 	}
 	var inst int64
-	if run.InstallationID != nil {
-		inst = *run.InstallationID
+	if rn.InstallationID != nil {
+		inst = *rn.InstallationID
 	}
-	if w.perInstallation > 0 && run.InstallationID != nil {
+	if w.perInstallation > 0 && rn.InstallationID != nil {
 		release, ok, err := w.db.AcquireBuildSlot(ctx, inst, w.perInstallation)
 		if err != nil {
 			return err
@@ -134,15 +135,15 @@ func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error
 		defer release()
 	}
 	if w.quota != nil {
-		ok, wait, err := w.db.TakeTokens(ctx, w.quota.Buckets("build", inst, run.Repo, run.RequestedBy))
+		ok, wait, err := w.db.TakeTokens(ctx, w.quota.Buckets("build", inst, rn.Repo, rn.RequestedBy))
 		if err != nil {
 			return err
 		}
 		if !ok {
-			w.log.InfoContext(ctx, "build quota exhausted: the build waits", "run_id", run.ID, "repo", run.Repo,
-				"requested_by", run.RequestedBy, "wait", wait)
+			w.log.InfoContext(ctx, "build quota exhausted: the build waits", "run_id", rn.ID, "repo", rn.Repo,
+				"requested_by", rn.RequestedBy, "wait", wait)
 			msg := fmt.Sprintf("waiting for the build quota (builds per hour of this installation, repository or user): next try in %s", wait)
-			if err := w.db.AppendLogs(ctx, []store.RunLog{{RunID: run.ID, Step: "PENDING", Level: store.LogInfo, Message: msg}}); err != nil {
+			if err := w.db.AppendLogs(ctx, []store.RunLog{{RunID: rn.ID, Step: run.Pending, Level: run.LogInfo, Message: msg}}); err != nil {
 				return err
 			}
 			return river.JobSnooze(wait)

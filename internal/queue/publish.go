@@ -9,6 +9,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -59,7 +60,7 @@ func (w *publishWorker) Work(ctx context.Context, job *river.Job[PublishArgs]) e
 		}
 		return err
 	}
-	return w.syncs.Sync(ctx, job.Args.RunID, SyncState) // the check run shows the links
+	return w.syncs.Sync(ctx, job.Args.RunID, run.SyncState) // the check run shows the links
 }
 
 func (w *publishWorker) Timeout(*river.Job[PublishArgs]) time.Duration { return 3 * time.Hour }

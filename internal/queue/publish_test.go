@@ -12,6 +12,7 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -59,30 +60,30 @@ func TestFinishQueuesTheReleaseAtomically(t *testing.T) {
 		inst := int64(7)
 		newRun := func(installation *int64) int64 {
 			t.Helper()
-			run := &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "abc", InstallationID: installation}
-			if err := db.CreateRun(ctx, run); err != nil {
+			rn := &store.Run{Trigger: run.TriggerPush, Repo: "o/r", HeadSHA: "abc", InstallationID: installation}
+			if err := db.CreateRun(ctx, rn); err != nil {
 				t.Fatal(err)
 			}
-			if err := db.EnterStep(ctx, run.ID, "BOOT_TESTING"); err != nil {
+			if err := db.EnterStep(ctx, rn.ID, run.BootTesting); err != nil {
 				t.Fatal(err)
 			}
-			return run.ID
+			return rn.ID
 		}
 
 		rolledBack := newRun(&inst)
-		if err := db.FinishWith(ctx, rolledBack, store.StatusSuccess, "COMPLETE", "", crashAfterPublish{q}); err == nil {
+		if err := db.FinishWith(ctx, rolledBack, run.Complete, "", crashAfterPublish{q}); err == nil {
 			t.Fatal("finish succeeded")
 		}
 		if run, _ := db.Run(ctx, rolledBack); run.Status.Terminal() || publishJobs(t, db, rolledBack) != 0 {
 			t.Fatalf("rolled back: run %s with %d release jobs, want still running with none", run.Status, publishJobs(t, db, rolledBack))
 		}
-		if err := db.FinishWith(ctx, rolledBack, store.StatusSuccess, "COMPLETE", "", q); err != nil {
+		if err := db.FinishWith(ctx, rolledBack, run.Complete, "", q); err != nil {
 			t.Fatal(err)
 		}
 		if n := publishJobs(t, db, rolledBack); n != 1 {
 			t.Fatalf("a successful GitHub run has %d release jobs, want 1", n)
 		}
-		if err := db.FinishWith(ctx, rolledBack, store.StatusSuccess, "COMPLETE", "", q); !errors.Is(err, store.ErrRunEnded) {
+		if err := db.FinishWith(ctx, rolledBack, run.Complete, "", q); !errors.Is(err, store.ErrRunEnded) {
 			t.Fatalf("finishing again: %v", err)
 		}
 		if n := publishJobs(t, db, rolledBack); n != 1 {
@@ -90,16 +91,16 @@ func TestFinishQueuesTheReleaseAtomically(t *testing.T) {
 		}
 
 		for _, tc := range []struct {
-			name   string
-			inst   *int64
-			status store.RunStatus
+			name  string
+			inst  *int64
+			final run.State
 		}{
-			{"failed GitHub run", &inst, store.StatusFailed},
-			{"cancelled GitHub run", &inst, store.StatusCancelled},
-			{"successful CLI run", nil, store.StatusSuccess},
+			{"failed GitHub run", &inst, run.Failed},
+			{"cancelled GitHub run", &inst, run.Cancelled},
+			{"successful CLI run", nil, run.Complete},
 		} {
 			id := newRun(tc.inst)
-			if err := db.FinishWith(ctx, id, tc.status, "X", "", q); err != nil {
+			if err := db.FinishWith(ctx, id, tc.final, "", q); err != nil {
 				t.Fatalf("%s: %v", tc.name, err)
 			}
 			if n := publishJobs(t, db, id); n != 0 {
@@ -163,17 +164,17 @@ func TestFinishedRunIsPublished(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = q.Stop(context.Background()) })
 		inst := int64(9)
-		run := &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "abc", InstallationID: &inst}
-		if err := db.CreateRun(ctx, run); err != nil {
+		rn := &store.Run{Trigger: run.TriggerPush, Repo: "o/r", HeadSHA: "abc", InstallationID: &inst}
+		if err := db.CreateRun(ctx, rn); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.FinishWith(ctx, run.ID, store.StatusSuccess, "COMPLETE", "", q); err != nil {
+		if err := db.FinishWith(ctx, rn.ID, run.Complete, "", q); err != nil {
 			t.Fatal(err)
 		}
 		select {
 		case got := <-r.done:
-			if got != run.ID {
-				t.Fatalf("published run %d, want %d", got, run.ID)
+			if got != rn.ID {
+				t.Fatalf("published run %d, want %d", got, rn.ID)
 			}
 		case <-time.After(30 * time.Second):
 			t.Fatal("the finished run was never published")

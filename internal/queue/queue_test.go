@@ -15,6 +15,7 @@ import (
 
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -50,7 +51,7 @@ func (f *fakeRunner) Run(ctx context.Context, runID int64) error {
 func intake(t *testing.T, db *store.DB, q store.Jobs, delivery, sha string) store.IntakeResult {
 	t.Helper()
 	d := &store.Delivery{AppID: 1, DeliveryID: delivery, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-	res, err := db.Intake(context.Background(), &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, q)
+	res, err := db.Intake(context.Background(), &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, q)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,8 +88,8 @@ func TestIntakeEnqueuesInTheSameTransaction(t *testing.T) {
 			t.Fatal(err)
 		}
 		first := intake(t, db, q, "d1", "sha1")
-		run, _ := db.Run(ctx, first.RunID)
-		job, err := jobRow(ctx, db, *run.JobID)
+		rn, _ := db.Run(ctx, first.RunID)
+		job, err := jobRow(ctx, db, *rn.JobID)
 		if err != nil || job.Kind != "build" || job.State != rivertype.JobStateAvailable {
 			t.Fatalf("job %+v %v", job, err)
 		}
@@ -105,7 +106,7 @@ func TestIntakeEnqueuesInTheSameTransaction(t *testing.T) {
 		// A transaction that fails after enqueueing leaves no job behind.
 		failing := crashAfterEnqueue{q}
 		d := &store.Delivery{AppID: 1, DeliveryID: "d4", Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-		if _, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", HeadSHA: "sha3"}}}, failing); err == nil {
+		if _, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: run.TriggerPush, Repo: "o/r", HeadSHA: "sha3"}}}, failing); err == nil {
 			t.Fatal("intake succeeded")
 		}
 		var jobs int
@@ -326,8 +327,8 @@ func dataDir(t *testing.T, db *store.DB) string {
 func TestRetentionDeletesExpiredArtifacts(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
 		ctx := context.Background()
-		run := &store.Run{Trigger: store.TriggerCLI, Repo: "o/r"}
-		if err := db.CreateRun(ctx, run); err != nil {
+		rn := &store.Run{Trigger: run.TriggerCLI, Repo: "o/r"}
+		if err := db.CreateRun(ctx, rn); err != nil {
 			t.Fatal(err)
 		}
 		dir := t.TempDir()
@@ -339,8 +340,8 @@ func TestRetentionDeletesExpiredArtifacts(t *testing.T) {
 		}
 		past, future := time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
 		for _, a := range []*store.Artifact{
-			{RunID: run.ID, Name: "old.iso", Type: store.ArtifactISO, Location: oldFile, ExpiresAt: &past},
-			{RunID: run.ID, Name: "keep.iso", Type: store.ArtifactISO, Location: keepFile, ExpiresAt: &future},
+			{RunID: rn.ID, Name: "old.iso", Type: run.ArtifactISO, Location: oldFile, ExpiresAt: &past},
+			{RunID: rn.ID, Name: "keep.iso", Type: run.ArtifactISO, Location: keepFile, ExpiresAt: &future},
 		} {
 			if err := db.AddArtifact(ctx, a); err != nil {
 				t.Fatal(err)
@@ -356,7 +357,7 @@ func TestRetentionDeletesExpiredArtifacts(t *testing.T) {
 		t.Cleanup(func() { _ = q.Stop(context.Background()) })
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			arts, _ := db.Artifacts(ctx, run.ID)
+			arts, _ := db.Artifacts(ctx, rn.ID)
 			if len(arts) == 1 && arts[0].Name == "keep.iso" {
 				break
 			}
@@ -391,7 +392,7 @@ func TestOrphanedRunsAreEnded(t *testing.T) {
 		if _, err := db.SQL.ExecContext(ctx, "UPDATE river_job SET state = 'discarded', finalized_at = CURRENT_TIMESTAMP WHERE id = "+fmt.Sprint(*r2.JobID)); err != nil {
 			t.Fatal(err)
 		}
-		local := &store.Run{Trigger: store.TriggerCLI, Repo: "local"}
+		local := &store.Run{Trigger: run.TriggerCLI, Repo: "local"}
 		if err := db.CreateRun(ctx, local); err != nil {
 			t.Fatal(err)
 		}
@@ -400,7 +401,7 @@ func TestOrphanedRunsAreEnded(t *testing.T) {
 		if n := len(ended); err != nil || n != 3 {
 			t.Fatalf("ended %v (%v), want 3 runs", ended, err)
 		}
-		for id, want := range map[int64]store.RunStatus{cancelled.RunID: store.StatusCancelled, discarded.RunID: store.StatusFailed, local.ID: store.StatusFailed, healthy.RunID: store.StatusPending} {
+		for id, want := range map[int64]run.Status{cancelled.RunID: run.StatusCancelled, discarded.RunID: run.StatusFailed, local.ID: run.StatusFailed, healthy.RunID: run.StatusPending} {
 			r, _ := db.Run(ctx, id)
 			if r.Status != want {
 				t.Errorf("run %d is %s, want %s (%s)", id, r.Status, want, r.FailureReason)
@@ -421,7 +422,7 @@ func TestSupersededWaitingJobIsReplaced(t *testing.T) {
 		}
 		push := func(id, sha string) store.IntakeResult {
 			t.Helper()
-			res, err := db.Intake(ctx, &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, q)
+			res, err := db.Intake(ctx, &store.IntakeItem{Delivery: &store.Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}, Intent: store.Intent{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, q)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -430,7 +431,7 @@ func TestSupersededWaitingJobIsReplaced(t *testing.T) {
 		a := push("d1", "A")
 		push("d2", "B") // supersedes A's run while it waits
 		runA, _ := db.Run(ctx, a.RunID)
-		if runA.Status != store.StatusCancelled {
+		if runA.Status != run.StatusCancelled {
 			t.Fatalf("run of A is %s", runA.Status)
 		}
 		again := push("d3", "A")

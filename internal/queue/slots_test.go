@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -47,7 +48,7 @@ func TestOneInstallationCannotTakeEveryBuilder(t *testing.T) {
 		for i, inst := range []int64{7, 7, 7, 7, 8} {
 			i7 := inst
 			d := &store.Delivery{AppID: 1, DeliveryID: "s" + string(rune('a'+i)), Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
-			res, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: store.TriggerPush, Repo: "o/r",
+			res, err := db.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &store.Run{Trigger: run.TriggerPush, Repo: "o/r",
 				Ref: "refs/heads/b" + string(rune('a'+i)), HeadSHA: "sha" + string(rune('a'+i)), InstallationID: &i7}}}, queues[0])
 			if err != nil {
 				t.Fatal(err)
@@ -82,7 +83,7 @@ func TestOneInstallationCannotTakeEveryBuilder(t *testing.T) {
 
 type nopSyncer struct{}
 
-func (nopSyncer) Sync(context.Context, int64, SyncReason) error { return nil }
+func (nopSyncer) Sync(context.Context, int64, run.SyncReason) error { return nil }
 
 func TestBuildSlots(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {

@@ -9,23 +9,8 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
-)
-
-// SyncReason says why a run's check run is brought up to date.
-type SyncReason string
-
-// Sync reasons. SyncState and SyncLog are asked for; SyncFinal is what a
-// sync job's last attempt passes to its Syncer.
-const (
-	// SyncState: the run changed state (or its report did): the status
-	// comment of a comment-triggered run is edited too.
-	SyncState SyncReason = "state"
-	// SyncLog: log progress only.
-	SyncLog SyncReason = "log"
-	// SyncFinal: the last attempt of a sync. The Syncer records a failure
-	// as the run's report error instead of returning it.
-	SyncFinal SyncReason = "final"
 )
 
 // SyncArgs is the job that brings a run's check run up to date. Syncs of
@@ -36,8 +21,8 @@ const (
 // progress asks for a sync at most every few seconds (the pipeline's
 // SyncReporter throttles).
 type SyncArgs struct {
-	RunID  int64      `json:"run_id"`
-	Reason SyncReason `json:"reason"` // state or log
+	RunID  int64          `json:"run_id"`
+	Reason run.SyncReason `json:"reason"` // state or log
 }
 
 // Kind is the job kind in river_job.
@@ -55,14 +40,14 @@ const LogSyncDelay = 5 * time.Second
 // store.ErrLocked means another worker is syncing the run: the job is
 // snoozed.
 type Syncer interface {
-	Sync(ctx context.Context, runID int64, reason SyncReason) error
+	Sync(ctx context.Context, runID int64, reason run.SyncReason) error
 }
 
 // syncParams is a sync of run runID: now for a state change, in a few
 // seconds for log progress.
-func syncParams(runID int64, reason SyncReason) river.InsertManyParams {
+func syncParams(runID int64, reason run.SyncReason) river.InsertManyParams {
 	opts := &river.InsertOpts{Queue: QueueReports, MaxAttempts: syncAttempts}
-	if reason == SyncLog {
+	if reason == run.SyncLog {
 		opts.ScheduledAt = time.Now().Add(LogSyncDelay)
 	}
 	return river.InsertManyParams{Args: SyncArgs{RunID: runID, Reason: reason}, InsertOpts: opts}
@@ -76,7 +61,7 @@ func (q *Inserter) EnqueueSyncs(ctx context.Context, tx *sql.Tx, runIDs []int64)
 	}
 	params := make([]river.InsertManyParams, len(runIDs))
 	for i, id := range runIDs {
-		params[i] = syncParams(id, SyncState)
+		params[i] = syncParams(id, run.SyncState)
 	}
 	if _, err := q.insertMany(ctx, tx, params); err != nil {
 		return fmt.Errorf("insert sync jobs: %w", err)
@@ -85,9 +70,9 @@ func (q *Inserter) EnqueueSyncs(ctx context.Context, tx *sql.Tx, runIDs []int64)
 }
 
 // Sync asks for run runID's check run to be brought up to date: now for
-// SyncState, in LogSyncDelay for SyncLog.
-func (q *Inserter) Sync(ctx context.Context, runID int64, reason SyncReason) error {
-	if reason != SyncLog && reason != SyncState {
+// run.SyncState, in LogSyncDelay for run.SyncLog.
+func (q *Inserter) Sync(ctx context.Context, runID int64, reason run.SyncReason) error {
+	if reason != run.SyncLog && reason != run.SyncState {
 		return fmt.Errorf("insert sync job: reason %q is not asked for", reason)
 	}
 	p := syncParams(runID, reason)
@@ -105,7 +90,7 @@ type syncWorker struct {
 func (w *syncWorker) Work(ctx context.Context, job *river.Job[SyncArgs]) error {
 	reason := job.Args.Reason
 	if job.Attempt >= job.MaxAttempts {
-		reason = SyncFinal
+		reason = run.SyncFinal
 	}
 	err := w.s.Sync(ctx, job.Args.RunID, reason)
 	if errors.Is(err, store.ErrLocked) { // another worker is syncing the run

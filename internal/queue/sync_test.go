@@ -7,32 +7,33 @@ import (
 	"github.com/riverqueue/river"
 	"github.com/riverqueue/river/rivertype"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
 
 // recordingSyncer records the reasons it was given.
-type recordingSyncer struct{ reasons []SyncReason }
+type recordingSyncer struct{ reasons []run.SyncReason }
 
 var _ Syncer = (*recordingSyncer)(nil)
 
-func (r *recordingSyncer) Sync(_ context.Context, _ int64, reason SyncReason) error {
+func (r *recordingSyncer) Sync(_ context.Context, _ int64, reason run.SyncReason) error {
 	r.reasons = append(r.reasons, reason)
 	return nil
 }
 
-// A sync job passes its reason to the Syncer, and SyncFinal on its last
+// A sync job passes its reason to the Syncer, and run.SyncFinal on its last
 // attempt (the Syncer then records a failure instead of returning it).
 func TestSyncJobPassesItsReason(t *testing.T) {
 	tests := []struct {
 		name    string
-		reason  SyncReason
+		reason  run.SyncReason
 		attempt int
-		want    SyncReason
+		want    run.SyncReason
 	}{
-		{name: "state", reason: SyncState, attempt: 1, want: SyncState},
-		{name: "log", reason: SyncLog, attempt: 3, want: SyncLog},
-		{name: "last attempt of a state sync", reason: SyncState, attempt: syncAttempts, want: SyncFinal},
-		{name: "last attempt of a log sync", reason: SyncLog, attempt: syncAttempts, want: SyncFinal},
+		{name: "state", reason: run.SyncState, attempt: 1, want: run.SyncState},
+		{name: "log", reason: run.SyncLog, attempt: 3, want: run.SyncLog},
+		{name: "last attempt of a state sync", reason: run.SyncState, attempt: syncAttempts, want: run.SyncFinal},
+		{name: "last attempt of a log sync", reason: run.SyncLog, attempt: syncAttempts, want: run.SyncFinal},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,13 +55,13 @@ func TestSyncAsksForStateOrLog(t *testing.T) {
 	db := storetest.SQLite(t, nil)
 	ctx := context.Background()
 	q := mustInsertOnly(t, db)
-	if err := q.Sync(ctx, 1, SyncFinal); err == nil {
+	if err := q.Sync(ctx, 1, run.SyncFinal); err == nil {
 		t.Fatal("a final sync was asked for")
 	}
-	if err := q.Sync(ctx, 1, SyncLog); err != nil {
+	if err := q.Sync(ctx, 1, run.SyncLog); err != nil {
 		t.Fatal(err)
 	}
-	if err := q.Sync(ctx, 1, SyncState); err != nil {
+	if err := q.Sync(ctx, 1, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	var logs, states int

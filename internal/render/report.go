@@ -7,13 +7,15 @@ import (
 	"text/template"
 	"time"
 	"unicode/utf8"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // RunReport is what users see of a run on GitHub: the check run's title,
 // summary and text, and the reply comment of comment-triggered runs.
 type RunReport struct {
 	RunID         int64
-	Status        string // PENDING, IN_PROGRESS, SUCCESS, FAILED, CANCELLED
+	Status        run.Status
 	Repo, HeadSHA string
 	SpecPath      string
 	RequestedBy   string
@@ -45,9 +47,9 @@ type RunReport struct {
 
 // StepReport is one step of the checklist.
 type StepReport struct {
-	Name     string // the pipeline state, e.g. BUILDING
-	Label    string
-	State    string // done, running, pending, failed, cancelled, skipped
+	Name     run.State // the step, e.g. run.Building
+	Label    string    // its title (run.State.Title)
+	State    run.StepStatus
 	Duration string
 }
 
@@ -57,15 +59,6 @@ type Download struct {
 	Size   int64
 	SHA256 string
 	URL    string
-}
-
-// Steps are the pipeline's steps in order, with their labels.
-var Steps = []struct{ Name, Label string }{
-	{"VALIDATING", "Validate the spec"},
-	{"GENERATING", "Render the build context"},
-	{"BUILDING", "Build the image"},
-	{"ISO_GENERATING", "Make the bootable ISO"},
-	{"BOOT_TESTING", "Boot-test the ISO (BIOS and UEFI)"},
 }
 
 // GitHub's limits for check run output.
@@ -81,8 +74,8 @@ type Reporter struct{ tmpl *template.Template }
 // NewReporter parses the report templates from fsys (linuxbuilder.Templates).
 func NewReporter(fsys fs.FS) (*Reporter, error) {
 	funcs := template.FuncMap{
-		"short":    short,
-		"size":     humanSize,
+		"short":    run.ShortSHA,
+		"size":     HumanSize,
 		"stepMark": stepMark,
 		"headline": Headline,
 		"quote":    Quote,
@@ -104,49 +97,52 @@ func NewReporter(fsys fs.FS) (*Reporter, error) {
 // runs. A successful run with the image only is neutral.
 func (r *RunReport) Conclusion() string {
 	switch r.Status {
-	case "SUCCESS":
+	case run.StatusSuccess:
 		if r.PartialReason != "" {
 			return "neutral"
 		}
 		return "success"
-	case "FAILED":
+	case run.StatusFailed:
 		return "failure"
-	case "CANCELLED":
+	case run.StatusCancelled:
 		return "cancelled"
 	}
 	return ""
 }
 
+// Cancelled reports whether the run was cancelled (for the templates).
+func (r *RunReport) Cancelled() bool { return r.Status == run.StatusCancelled }
+
 // Headline is one line saying where the run is.
 func Headline(r *RunReport) string {
 	switch r.Status {
-	case "PENDING":
+	case run.StatusPending:
 		return "Queued"
-	case "IN_PROGRESS":
+	case run.StatusInProgress:
 		for i, s := range r.Steps {
-			if s.State == "running" {
+			if s.State == run.StepRunning {
 				return fmt.Sprintf("%s (step %d of %d)", s.Label, i+1, len(r.Steps))
 			}
 		}
 		return "Running"
-	case "SUCCESS":
+	case run.StatusSuccess:
 		if r.PartialReason != "" {
 			return "Built the image" + took(r.Duration) + "; no boot-tested ISO"
 		}
 		return "Built and boot-tested" + took(r.Duration)
-	case "FAILED":
+	case run.StatusFailed:
 		// The last failed step is the one that stopped the run (an ISO
 		// step that failed before is an image-only run's soft failure).
 		for i := len(r.Steps) - 1; i >= 0; i-- {
-			if r.Steps[i].State == "failed" {
+			if r.Steps[i].State == run.StepFailed {
 				return "Failed: " + lowerFirst(r.Steps[i].Label)
 			}
 		}
 		return "Failed"
-	case "CANCELLED":
+	case run.StatusCancelled:
 		return "Cancelled"
 	}
-	return r.Status
+	return string(r.Status)
 }
 
 func took(d time.Duration) string {
@@ -203,22 +199,15 @@ func Truncate(s string, limit int, marker string) string {
 	return s[:i] + marker
 }
 
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
-}
-
-func stepMark(state string) string {
+func stepMark(state run.StepStatus) string {
 	switch state {
-	case "done":
+	case run.StepDone:
 		return "✓"
-	case "running":
+	case run.StepRunning:
 		return "●"
-	case "failed":
+	case run.StepFailed:
 		return "✗"
-	case "cancelled":
+	case run.StepCancelled:
 		return "⊘"
 	}
 	return "○"
@@ -239,7 +228,8 @@ func FormatDuration(d time.Duration) string {
 	return fmt.Sprintf("%dh%02dm", int(d.Hours()), int(d.Minutes())%60)
 }
 
-func humanSize(n int64) string {
+// HumanSize is n bytes in binary units: 512 B, 1.5 KiB, 301.0 MiB.
+func HumanSize(n int64) string {
 	const unit = 1024
 	if n < unit {
 		return fmt.Sprintf("%d B", n)

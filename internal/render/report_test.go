@@ -9,13 +9,14 @@ import (
 	"unicode/utf8"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
-func steps(states ...string) []StepReport {
-	out := make([]StepReport, len(Steps))
+func steps(states ...run.StepStatus) []StepReport {
+	out := make([]StepReport, len(run.Steps))
 	durations := []string{"1s", "2s", "1m22s", "8s", "1m14s", "3s"}
-	for i, s := range Steps {
-		out[i] = StepReport{Name: s.Name, Label: s.Label, State: "pending"}
+	for i, s := range run.Steps {
+		out[i] = StepReport{Name: s, Label: s.Title(), State: run.StepPending}
 		if i < len(states) {
 			out[i].State = states[i]
 			if states[i] == "done" || states[i] == "failed" || states[i] == "cancelled" {

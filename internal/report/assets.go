@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -68,7 +69,7 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 // published reports whether an artifact of the pipeline is a release
 // asset (an image reference names a registry image, not a file).
 func published(a store.Artifact) bool {
-	return a.Type != store.ArtifactDockerImageRef
+	return a.Type != run.ArtifactImageRef
 }
 
 // runDir is run id's own directory.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -48,13 +49,15 @@ func (c *Checks) log() *slog.Logger {
 	return c.Logger
 }
 
-// Sync makes the check run of run id match the store. Runs that did not
-// come from GitHub have none. state is set for a change of state (not mere
-// log progress): the status comment of a comment-triggered run is edited
-// then. lastAttempt records a failure as the run's report error instead
-// of returning it. When another worker is syncing the run it returns
-// store.ErrLocked: the job tries again in a moment.
-func (c *Checks) Sync(ctx context.Context, id int64, state, lastAttempt bool) error {
+// Sync makes the check run of run id match the store: it is the queue's
+// syncer. Runs that did not come from GitHub have none. A change of state
+// (run.SyncState, not mere log progress) edits the status comment of a
+// comment-triggered run too; the last attempt (run.SyncFinal, a state
+// sync) records a failure as the run's report error instead of returning
+// it. When another worker is syncing the run it returns store.ErrLocked:
+// the job tries again in a moment.
+func (c *Checks) Sync(ctx context.Context, id int64, reason run.SyncReason) error {
+	state, lastAttempt := reason != run.SyncLog, reason == run.SyncFinal
 	unlock, err := c.Store.TryLock(ctx, lockChecks, id)
 	if err != nil {
 		return err
@@ -85,7 +88,7 @@ func (c *Checks) syncSuperseded(ctx context.Context, id int64) error {
 		return err
 	}
 	for _, old := range ids {
-		if err := c.Sync(ctx, old, true, false); err != nil {
+		if err := c.Sync(ctx, old, run.SyncState); err != nil {
 			return fmt.Errorf("check run of superseded run %d: %w", old, err)
 		}
 	}

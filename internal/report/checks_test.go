@@ -20,6 +20,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
@@ -70,7 +71,7 @@ func newChecks(t *testing.T) (*Checks, *githubtest.Server, *store.DB) {
 func githubRun(t *testing.T, db *store.DB) *store.Run {
 	t.Helper()
 	inst := int64(7)
-	r := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
+	r := &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
 		SpecPath: "linux-build.yaml", RequestedBy: "octocat"}
 	if err := db.CreateRun(context.Background(), r); err != nil {
 		t.Fatal(err)
@@ -92,21 +93,21 @@ func onlyCheckRun(t *testing.T, fake *githubtest.Server) githubtest.CheckRun {
 func TestCheckRunFollowsTheRun(t *testing.T) {
 	c, fake, db := newChecks(t)
 	ctx := context.Background()
-	run := githubRun(t, db)
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	rn := githubRun(t, db)
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
-	if cr.Status != "queued" || cr.Name != "Linux build" || cr.ExternalID != fmt.Sprint(run.ID) || cr.HeadSHA != checkSHA ||
-		cr.Title != "Queued" || cr.DetailsURL != fmt.Sprintf("https://builder.example/runs/%d", run.ID) || cr.Actions[0]["identifier"] != "cancel" {
+	if cr.Status != "queued" || cr.Name != "Linux build" || cr.ExternalID != fmt.Sprint(rn.ID) || cr.HeadSHA != checkSHA ||
+		cr.Title != "Queued" || cr.DetailsURL != fmt.Sprintf("https://builder.example/runs/%d", rn.ID) || cr.Actions[0]["identifier"] != "cancel" {
 		t.Fatalf("queued check run %+v", cr)
 	}
-	for _, step := range []string{"VALIDATING", "GENERATING", "BUILDING"} {
-		if err := db.EnterStep(ctx, run.ID, step); err != nil {
+	for _, step := range []run.State{run.Validating, run.Generating, run.Building} {
+		if err := db.EnterStep(ctx, rn.ID, step); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	cr = onlyCheckRun(t, fake)
@@ -114,18 +115,18 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 		cr.Title != "Build the image (step 3 of 5)" {
 		t.Fatalf("running check run %q\n%s", cr.Title, cr.Summary)
 	}
-	for _, step := range []string{"ISO_GENERATING", "BOOT_TESTING"} {
-		if err := db.EnterStep(ctx, run.ID, step); err != nil {
+	for _, step := range []run.State{run.ISOGenerating, run.BootTesting} {
+		if err := db.EnterStep(ctx, rn.ID, step); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 1 << 20, SHA256: strings.Repeat("a", 64)}); err != nil {
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: "linux.iso", Type: run.ArtifactISO, Location: "/x/linux.iso", Size: 1 << 20, SHA256: strings.Repeat("a", 64)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	cr = onlyCheckRun(t, fake)
@@ -134,18 +135,18 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 		t.Fatalf("completed check run %+v", cr)
 	}
 	writes := cr.Writes
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	if cr = onlyCheckRun(t, fake); cr.Writes != writes {
 		t.Fatalf("a run reported final was written again (%d writes, was %d)", cr.Writes, writes)
 	}
 	// A run that did not come from GitHub has no check run.
-	local := &store.Run{Trigger: store.TriggerCLI, Repo: "local"}
+	local := &store.Run{Trigger: run.TriggerCLI, Repo: "local"}
 	if err := db.CreateRun(ctx, local); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, local.ID, true, false); err != nil || len(fake.CheckRuns()) != 1 {
+	if err := c.Sync(ctx, local.ID, run.SyncState); err != nil || len(fake.CheckRuns()) != 1 {
 		t.Fatalf("local run: %v, %d check runs", err, len(fake.CheckRuns()))
 	}
 }
@@ -156,7 +157,7 @@ func TestCheckRunFollowsTheRun(t *testing.T) {
 func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	c, fake, db := newChecks(t)
 	ctx := context.Background()
-	run := githubRun(t, db)
+	rn := githubRun(t, db)
 	var diags spec.Diagnostics
 	for i := 1; i <= 120; i++ {
 		sev := spec.SeverityError
@@ -166,16 +167,16 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 		diags = append(diags, spec.Diagnostic{File: "linux-build.yaml", Pos: spec.Pos{Line: i, Column: 3}, Severity: sev,
 			Code: "unknown-field", Path: fmt.Sprintf("packages.install[%d]", i), Message: fmt.Sprintf("problem %d", i)})
 	}
-	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, rn.ID, diags); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
+	if err := db.EnterStep(ctx, rn.ID, run.Validating); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusFailed, "FAILED", "the spec has 80 error(s)"); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Failed, "the spec has 80 error(s)"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
@@ -197,10 +198,10 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 	if err := (pipelinestore.Store{DB: db}).MarkPartial(ctx, run2.ID, pipeline.Partial{Reason: "the ISO did not boot (uefi)", Failed: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Finish(ctx, run2.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	if err := db.Finish(ctx, run2.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run2.ID, true, false); err != nil {
+	if err := c.Sync(ctx, run2.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	for _, cr := range fake.CheckRuns() {
@@ -217,27 +218,27 @@ func TestSpecErrorsBecomeAnnotations(t *testing.T) {
 func TestCheckRunFaults(t *testing.T) {
 	c, fake, db := newChecks(t)
 	ctx := context.Background()
-	run := githubRun(t, db)
+	rn := githubRun(t, db)
 	create := &githubtest.Fault{Method: http.MethodPost, Path: "/repos/{owner}/{repo}/check-runs", Status: 502, Apply: true}
 	fake.Inject(create)
-	if err := c.Sync(ctx, run.ID, true, false); err == nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err == nil {
 		t.Fatal("a 502 on create went unnoticed")
 	}
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
 	if create.Hits() != 1 {
 		t.Fatalf("create fault hit %d times", create.Hits())
 	}
-	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
+	if err := db.EnterStep(ctx, rn.ID, run.Validating); err != nil {
 		t.Fatal(err)
 	}
 	limited := &githubtest.Fault{Method: http.MethodPatch, Path: "/repos/{owner}/{repo}/check-runs/{check_run_id}", Status: 429,
 		Header: http.Header{"Retry-After": []string{"1"}}}
 	fake.Inject(limited)
 	start := time.Now()
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	if waited := time.Since(start); waited < time.Second || limited.Hits() != 1 {
@@ -250,22 +251,22 @@ func TestCheckRunFaults(t *testing.T) {
 	// Down for good: the last attempt records what could not be reported.
 	down := &githubtest.Fault{Method: http.MethodPatch, Path: "/repos/{owner}/{repo}/check-runs/{check_run_id}", Status: 503, Times: 100}
 	fake.Inject(down)
-	if err := c.Sync(ctx, run.ID, true, false); err == nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err == nil {
 		t.Fatal("an outage went unnoticed")
 	}
-	if err := c.Sync(ctx, run.ID, true, true); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncFinal); err != nil {
 		t.Fatalf("last attempt: %v", err)
 	}
-	got, _ := db.Run(ctx, run.ID)
+	got, _ := db.Run(ctx, rn.ID)
 	if !strings.Contains(got.ReportError, "503") {
 		t.Fatalf("report error %q", got.ReportError)
 	}
 	// Another worker holds the run.
-	unlock, err := db.TryLock(ctx, lockChecks, run.ID)
+	unlock, err := db.TryLock(ctx, lockChecks, rn.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, true, false); !errors.Is(err, store.ErrLocked) {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("locked: %v", err)
 	}
 	unlock()
@@ -284,17 +285,17 @@ func TestRealSpecErrorsAnnotatedAtTheirLines(t *testing.T) {
 	if !diags.HasErrors() {
 		t.Fatal("the fixture has no errors")
 	}
-	run := githubRun(t, db)
-	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, run.ID, diags); err != nil {
+	rn := githubRun(t, db)
+	if err := (pipelinestore.Store{DB: db}).RecordDiagnostics(ctx, rn.ID, diags); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.EnterStep(ctx, run.ID, "VALIDATING"); err != nil {
+	if err := db.EnterStep(ctx, rn.ID, run.Validating); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusFailed, "FAILED", "the spec has errors"); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Failed, "the spec has errors"); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
@@ -318,7 +319,7 @@ func TestSupersededRunsEndWithTheNewerSync(t *testing.T) {
 	c, fake, db := newChecks(t)
 	ctx := context.Background()
 	old := githubRun(t, db)
-	if err := c.Sync(ctx, old.ID, true, false); err != nil { // queued on GitHub
+	if err := c.Sync(ctx, old.ID, run.SyncState); err != nil { // queued on GitHub
 		t.Fatal(err)
 	}
 	newer := githubRun(t, db)
@@ -330,11 +331,11 @@ func TestSupersededRunsEndWithTheNewerSync(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, newer.ID, true, false); !errors.Is(err, store.ErrLocked) {
+	if err := c.Sync(ctx, newer.ID, run.SyncState); !errors.Is(err, store.ErrLocked) {
 		t.Fatalf("while the old run is held: %v", err)
 	}
 	unlock()
-	if err := c.Sync(ctx, newer.ID, true, false); err != nil {
+	if err := c.Sync(ctx, newer.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	for _, cr := range fake.CheckRuns() {
@@ -352,31 +353,31 @@ func TestSupersededRunsEndWithTheNewerSync(t *testing.T) {
 func TestReleaseDuringFinalSyncIsShown(t *testing.T) {
 	c, fake, db := newChecks(t)
 	ctx := context.Background()
-	run := githubRun(t, db)
-	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 1, SHA256: "ab"}); err != nil {
+	rn := githubRun(t, db)
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: "linux.iso", Type: run.ArtifactISO, Location: "/x/linux.iso", Size: 1, SHA256: "ab"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
 	// The final sync read the run without a release...
-	before, _ := db.Run(ctx, run.ID)
+	before, _ := db.Run(ctx, rn.ID)
 	// ...the publisher records the release meanwhile...
 	url, notFinal := "https://github.com/octo/repo/releases/tag/x", false
-	if err := db.RecordReport(ctx, run.ID, store.ReportUpdate{ReleaseURL: &url, ReportedFinal: &notFinal}); err != nil {
+	if err := db.RecordReport(ctx, rn.ID, store.ReportUpdate{ReleaseURL: &url, ReportedFinal: &notFinal}); err != nil {
 		t.Fatal(err)
 	}
 	// ...and the sync ends.
 	if err := c.finish(ctx, CheckRunPlan{RunID: before.ID, ReleaseURL: before.ReleaseURL, Conclusion: "success"}); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.Run(ctx, run.ID); got.ReportedFinal {
+	if got, _ := db.Run(ctx, rn.ID); got.ReportedFinal {
 		t.Fatal("marked final although the release is not shown")
 	}
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := db.Run(ctx, run.ID); !got.ReportedFinal || !strings.Contains(onlyCheckRun(t, fake).Summary, url) {
+	if got, _ := db.Run(ctx, rn.ID); !got.ReportedFinal || !strings.Contains(onlyCheckRun(t, fake).Summary, url) {
 		t.Fatalf("the release is not shown: %+v", onlyCheckRun(t, fake).Summary)
 	}
 }
@@ -386,23 +387,23 @@ func TestReleaseDuringFinalSyncIsShown(t *testing.T) {
 func TestCheckRunOfAnISOThatDidNotBoot(t *testing.T) {
 	c, fake, db := newChecks(t)
 	ctx := context.Background()
-	run := githubRun(t, db)
-	for _, step := range []string{"VALIDATING", "GENERATING", "BUILDING", "ISO_GENERATING", "BOOT_TESTING", "UPLOADING"} {
-		if err := db.EnterStep(ctx, run.ID, step); err != nil {
+	rn := githubRun(t, db)
+	for _, step := range []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.BootTesting} {
+		if err := db.EnterStep(ctx, rn.ID, step); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: "/x/linux.iso", Size: 1 << 20,
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: "linux.iso", Type: run.ArtifactISO, Location: "/x/linux.iso", Size: 1 << 20,
 		SHA256: strings.Repeat("a", 64)}); err != nil {
 		t.Fatal(err)
 	}
-	if err := (pipelinestore.Store{DB: db}).MarkPartial(ctx, run.ID, pipeline.Partial{Reason: "the ISO did not boot (uefi)", Failed: true}); err != nil {
+	if err := (pipelinestore.Store{DB: db}).MarkPartial(ctx, rn.ID, pipeline.Partial{Reason: "the ISO did not boot (uefi)", Failed: true}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Sync(ctx, run.ID, true, false); err != nil {
+	if err := c.Sync(ctx, rn.ID, run.SyncState); err != nil {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)

@@ -9,6 +9,7 @@ import (
 
 	gh "github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -24,19 +25,19 @@ import (
 // and a pull request's head repository cannot change. Runs of the
 // repository's own branches (pushes, prompts on issues) have no pull
 // request number and are not forks.
-func (r *Releases) fromFork(ctx context.Context, run *store.Run) (bool, error) {
-	if run.Number == nil {
+func (r *Releases) fromFork(ctx context.Context, rn *store.Run) (bool, error) {
+	if rn.Number == nil {
 		// A pull request ref without its number is not ours to trust.
-		return strings.HasPrefix(run.Ref, "refs/pull/"), nil
+		return run.IsPullRef(rn.Ref), nil
 	}
-	pr, err := r.GitHub.PullRequest(ctx, *run.InstallationID, run.Repo, *run.Number)
+	pr, err := r.GitHub.PullRequest(ctx, *rn.InstallationID, rn.Repo, *rn.Number)
 	var ge *gh.ErrorResponse
 	switch {
 	case errors.As(err, &ge) && ge.Response != nil && ge.Response.StatusCode == http.StatusNotFound:
 		return true, nil
 	case err != nil:
-		return false, fmt.Errorf("is run %d from a fork: %w", run.ID, err)
+		return false, fmt.Errorf("is run %d from a fork: %w", rn.ID, err)
 	}
 	head := pr.GetHead().GetRepo().GetFullName()
-	return head == "" || !strings.EqualFold(head, run.Repo), nil
+	return head == "" || !strings.EqualFold(head, rn.Repo), nil
 }

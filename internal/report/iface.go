@@ -6,6 +6,7 @@ import (
 
 	gh "github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -14,7 +15,7 @@ import (
 type RunReader interface {
 	Steps(ctx context.Context, id int64) ([]store.RunStep, error)
 	Artifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
-	LogTail(ctx context.Context, id int64, step string, n int) ([]store.RunLog, error)
+	LogTail(ctx context.Context, id int64, step run.State, n int) ([]store.RunLog, error)
 }
 
 // CheckStore is what Checks needs of the store (internal/store.DB).

@@ -7,15 +7,9 @@ import (
 	gh "github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
-)
-
-// Check run action identifiers, as the webhook expects them back (at most
-// 20 characters).
-const (
-	actionCancel  = "cancel"
-	actionRebuild = "rebuild"
 )
 
 // annotationBatch is the most annotations GitHub takes in one request.
@@ -92,43 +86,43 @@ type PlanInput struct {
 // no store and calls nobody (the templates render in memory). The run
 // must have an installation and a head SHA.
 func PlanCheckRun(in PlanInput) (CheckRunPlan, error) {
-	run, rep := in.Run, in.Report
-	p := CheckRunPlan{RunID: run.ID, InstallationID: *run.InstallationID, Repo: run.Repo, HeadSHA: run.HeadSHA, Name: in.Name,
-		ExternalID: strconv.FormatInt(run.ID, 10), ReleaseURL: run.ReleaseURL}
-	if run.CheckRunID != nil {
-		p.CheckRunID = *run.CheckRunID
+	rn, rep := in.Run, in.Report
+	p := CheckRunPlan{RunID: rn.ID, InstallationID: *rn.InstallationID, Repo: rn.Repo, HeadSHA: rn.HeadSHA, Name: in.Name,
+		ExternalID: strconv.FormatInt(rn.ID, 10), ReleaseURL: rn.ReleaseURL}
+	if rn.CheckRunID != nil {
+		p.CheckRunID = *rn.CheckRunID
 	}
-	p.Annotations = annotationsOf(run.SpecPath, in.Diagnostics)
+	p.Annotations = annotationsOf(rn.SpecPath, in.Diagnostics)
 	if len(p.Annotations) > maxAnnotations {
 		rep.MoreAnnotations = len(p.Annotations) - maxAnnotations
 		p.Annotations = p.Annotations[:maxAnnotations]
 	}
-	p.Sent = min(run.AnnotationsSent, len(p.Annotations))
+	p.Sent = min(rn.AnnotationsSent, len(p.Annotations))
 	if err := p.render(in.Reports, rep); err != nil {
 		return CheckRunPlan{}, err
 	}
 	p.Status, p.Conclusion = statusQueued, rep.Conclusion()
 	switch {
 	case p.Conclusion != "":
-		p.Status, p.CompletedAt = statusCompleted, run.UpdatedAt
-	case run.Status == store.StatusInProgress:
+		p.Status, p.CompletedAt = statusCompleted, rn.UpdatedAt
+	case rn.Status == run.StatusInProgress:
 		p.Status = statusInProgress
 	}
 	if p.Status != statusQueued {
-		p.StartedAt = run.CreatedAt
+		p.StartedAt = rn.CreatedAt
 	}
-	p.Actions = []*gh.CheckRunAction{{Label: "Cancel", Description: "Stop this build", Identifier: actionCancel}}
+	p.Actions = []*gh.CheckRunAction{{Label: "Cancel", Description: "Stop this build", Identifier: run.ActionCancel}}
 	if p.Conclusion != "" {
-		p.Actions = []*gh.CheckRunAction{{Label: "Rebuild", Description: "Build this commit again", Identifier: actionRebuild}}
+		p.Actions = []*gh.CheckRunAction{{Label: "Rebuild", Description: "Build this commit again", Identifier: run.ActionRebuild}}
 	}
 	if in.PublicURL != "" {
 		p.DetailsURL = rep.DetailsURL
 	}
-	if run.CommentID != nil && (in.StateChanged || p.Conclusion != "") {
-		p.CommentID, p.Comment = *run.CommentID, rep
+	if rn.CommentID != nil && (in.StateChanged || p.Conclusion != "") {
+		p.CommentID, p.Comment = *rn.CommentID, rep
 	}
-	if p.Conclusion != "" && run.SourceComment != nil {
-		p.SourceComment, p.Reaction = *run.SourceComment, "rocket"
+	if p.Conclusion != "" && rn.SourceComment != nil {
+		p.SourceComment, p.Reaction = *rn.SourceComment, "rocket"
 		if p.Conclusion == "failure" || p.Conclusion == "cancelled" {
 			p.Reaction = "confused"
 		}

@@ -8,6 +8,7 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -21,23 +22,23 @@ var (
 
 // planRun is a GitHub run in status at step, with the steps before it
 // done.
-func planRun(status store.RunStatus, reached int) (*store.Run, []store.RunStep) {
-	run := &store.Run{ID: 7, Trigger: store.TriggerPush, InstallationID: ptr(int64(42)), Repo: "octo/repo", Ref: "refs/heads/main",
+func planRun(status run.Status, reached int) (*store.Run, []store.RunStep) {
+	rn := &store.Run{ID: 7, Trigger: run.TriggerPush, InstallationID: ptr(int64(42)), Repo: "octo/repo", Ref: "refs/heads/main",
 		HeadSHA: checkSHA, SpecPath: "linux-build.yaml", Status: status, CreatedAt: planCreated, UpdatedAt: planUpdated}
 	var steps []store.RunStep
-	for i, s := range render.Steps[:reached] {
-		st := store.RunStep{RunID: run.ID, Step: s.Name, Status: store.StepDone, StartedAt: planCreated}
+	for i, s := range run.Steps[:reached] {
+		st := store.RunStep{RunID: rn.ID, Step: s, Status: run.StepDone, StartedAt: planCreated}
 		if i == reached-1 {
 			switch status {
-			case store.StatusInProgress:
-				st.Status = store.StepRunning
-			case store.StatusFailed:
-				st.Status = store.StepFailed
+			case run.StatusInProgress:
+				st.Status = run.StepRunning
+			case run.StatusFailed:
+				st.Status = run.StepFailed
 			}
 		}
 		steps = append(steps, st)
 	}
-	return run, steps
+	return rn, steps
 }
 
 func diagnostics(n int) spec.Diagnostics {
@@ -66,7 +67,7 @@ func TestPlanCheckRun(t *testing.T) {
 	}
 	cases := []struct {
 		name   string
-		status store.RunStatus
+		status run.Status
 		step   int // steps reached
 		edit   func(*store.Run)
 		diags  int
@@ -74,40 +75,40 @@ func TestPlanCheckRun(t *testing.T) {
 		state  bool
 		want   want
 	}{
-		{name: "queued", status: store.StatusPending,
-			want: want{status: "queued", title: "Queued", action: actionCancel, summary: []string{"- ○ Validate the spec"}}},
-		{name: "running, comment on a change of state", status: store.StatusInProgress, step: 3, state: true,
+		{name: "queued", status: run.StatusPending,
+			want: want{status: "queued", title: "Queued", action: run.ActionCancel, summary: []string{"- ○ Validate the spec"}}},
+		{name: "running, comment on a change of state", status: run.StatusInProgress, step: 3, state: true,
 			edit: func(r *store.Run) { r.CommentID = ptr(int64(99)) },
-			want: want{status: "in_progress", title: "Build the image (step 3 of 5)", action: actionCancel, started: planCreated, comment: true,
+			want: want{status: "in_progress", title: "Build the image (step 3 of 5)", action: run.ActionCancel, started: planCreated, comment: true,
 				summary: []string{"- ✓ Validate the spec", "- ● Build the image"}}},
-		{name: "running, no comment on log progress", status: store.StatusInProgress, step: 3,
+		{name: "running, no comment on log progress", status: run.StatusInProgress, step: 3,
 			edit: func(r *store.Run) { r.CommentID = ptr(int64(99)) },
-			want: want{status: "in_progress", title: "Build the image (step 3 of 5)", action: actionCancel, started: planCreated}},
-		{name: "failed spec: annotations, the first 50", status: store.StatusFailed, step: 1, diags: 120,
+			want: want{status: "in_progress", title: "Build the image (step 3 of 5)", action: run.ActionCancel, started: planCreated}},
+		{name: "failed spec: annotations, the first 50", status: run.StatusFailed, step: 1, diags: 120,
 			edit: func(r *store.Run) { r.FailureReason, r.SourceComment = "the spec has 120 error(s)", ptr(int64(5)) },
-			want: want{status: "completed", conclusion: "failure", title: "Failed: validate the spec", action: actionRebuild, reaction: "confused",
+			want: want{status: "completed", conclusion: "failure", title: "Failed: validate the spec", action: run.ActionRebuild, reaction: "confused",
 				started: planCreated, completed: planUpdated, annotations: 50, summary: []string{"70 more problems", "- ✗ Validate the spec"}}},
-		{name: "annotations sent before are not sent again", status: store.StatusFailed, step: 1, diags: 30,
+		{name: "annotations sent before are not sent again", status: run.StatusFailed, step: 1, diags: 30,
 			edit: func(r *store.Run) { r.AnnotationsSent = 20 },
-			want: want{status: "completed", conclusion: "failure", title: "Failed: validate the spec", action: actionRebuild,
+			want: want{status: "completed", conclusion: "failure", title: "Failed: validate the spec", action: run.ActionRebuild,
 				started: planCreated, completed: planUpdated, annotations: 30, sent: 20}},
-		{name: "more sent than there are", status: store.StatusFailed, step: 1, diags: 3,
+		{name: "more sent than there are", status: run.StatusFailed, step: 1, diags: 3,
 			edit: func(r *store.Run) { r.AnnotationsSent = 50 },
-			want: want{status: "completed", conclusion: "failure", title: "Failed: validate the spec", action: actionRebuild,
+			want: want{status: "completed", conclusion: "failure", title: "Failed: validate the spec", action: run.ActionRebuild,
 				started: planCreated, completed: planUpdated, annotations: 3, sent: 3}},
-		{name: "success, comment and rocket at the end", status: store.StatusSuccess, step: 5, public: "https://builder.example",
+		{name: "success, comment and rocket at the end", status: run.StatusSuccess, step: 5, public: "https://builder.example",
 			edit: func(r *store.Run) {
 				r.CommentID, r.SourceComment, r.BuildDuration = ptr(int64(99)), ptr(int64(5)), 171000
 			},
-			want: want{status: "completed", conclusion: "success", title: "Built and boot-tested in 2m51s", action: actionRebuild, reaction: "rocket",
+			want: want{status: "completed", conclusion: "success", title: "Built and boot-tested in 2m51s", action: run.ActionRebuild, reaction: "rocket",
 				started: planCreated, completed: planUpdated, comment: true, summary: []string{"- ✓ Boot-test the ISO", "[Full log](https://builder.example/runs/7)"}}},
-		{name: "image only is neutral", status: store.StatusSuccess, step: 5,
+		{name: "image only is neutral", status: run.StatusSuccess, step: 5,
 			edit: func(r *store.Run) { r.PartialReason = "the ISO did not boot (uefi)" },
-			want: want{status: "completed", conclusion: "neutral", title: "Built the image; no boot-tested ISO", action: actionRebuild,
+			want: want{status: "completed", conclusion: "neutral", title: "Built the image; no boot-tested ISO", action: run.ActionRebuild,
 				started: planCreated, completed: planUpdated, summary: []string{"**Image only:** the ISO did not boot (uefi)"}}},
-		{name: "cancelled", status: store.StatusCancelled, step: 3,
+		{name: "cancelled", status: run.StatusCancelled, step: 3,
 			edit: func(r *store.Run) { r.FailureReason, r.SourceComment = "cancelled", ptr(int64(5)) },
-			want: want{status: "completed", conclusion: "cancelled", title: "Cancelled", action: actionRebuild, reaction: "confused",
+			want: want{status: "completed", conclusion: "cancelled", title: "Cancelled", action: run.ActionRebuild, reaction: "confused",
 				started: planCreated, completed: planUpdated, summary: []string{"**Cancelled:** cancelled"}}},
 	}
 	for _, tc := range cases {

@@ -7,12 +7,12 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	gh "github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -46,23 +46,18 @@ type Releases struct {
 }
 
 // Tag is the release tag of a run.
-func Tag(run *store.Run) string { return fmt.Sprintf("linux-build/%s-%d", short(run.HeadSHA), run.ID) }
-
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
+func Tag(rn *store.Run) string {
+	return fmt.Sprintf("linux-build/%s-%d", run.ShortSHA(rn.HeadSHA), rn.ID)
 }
 
 // Publish publishes run id. A run that is not a successful GitHub run has
 // nothing to publish.
 func (r *Releases) Publish(ctx context.Context, id int64) error {
-	run, err := r.Store.Run(ctx, id)
+	rn, err := r.Store.Run(ctx, id)
 	if err != nil {
 		return err
 	}
-	if run.InstallationID == nil || run.Status != store.StatusSuccess {
+	if rn.InstallationID == nil || rn.Status != run.StatusSuccess {
 		return nil
 	}
 	arts, err := r.Store.Artifacts(ctx, id)
@@ -72,28 +67,28 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 	if len(arts) == 0 {
 		return nil
 	}
-	dir, err := r.runDir(run.ID)
+	dir, err := r.runDir(rn.ID)
 	if err != nil {
 		return err
 	}
-	draft, err := r.fromFork(ctx, run)
+	draft, err := r.fromFork(ctx, rn)
 	if err != nil {
 		return err
 	}
-	assets, split, err := r.assets(ctx, run, arts, dir)
+	assets, split, err := r.assets(ctx, rn, arts, dir)
 	if err != nil {
 		return err
 	}
-	rel, err := r.release(ctx, run, assets, split, draft)
+	rel, err := r.release(ctx, rn, assets, split, draft)
 	if err != nil {
 		return err
 	}
-	existing, err := r.GitHub.ReleaseAssets(ctx, *run.InstallationID, run.Repo, rel.GetID())
+	existing, err := r.GitHub.ReleaseAssets(ctx, *rn.InstallationID, rn.Repo, rel.GetID())
 	if err != nil {
 		return err
 	}
 	for _, a := range assets {
-		url, err := r.upload(ctx, run, rel, a, existing)
+		url, err := r.upload(ctx, rn, rel, a, existing)
 		if err != nil {
 			return err
 		}
@@ -110,21 +105,21 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 
 // release returns the run's release, creating it when it is missing: a
 // draft when draft is set (a pull request from a fork).
-func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, split []string, draft bool) (*gh.RepositoryRelease, error) {
-	inst, tag := *run.InstallationID, Tag(run)
-	rel, err := r.GitHub.ReleaseByTag(ctx, inst, run.Repo, tag)
+func (r *Releases) release(ctx context.Context, rn *store.Run, assets []asset, split []string, draft bool) (*gh.RepositoryRelease, error) {
+	inst, tag := *rn.InstallationID, Tag(rn)
+	rel, err := r.GitHub.ReleaseByTag(ctx, inst, rn.Repo, tag)
 	if err != nil || rel != nil {
 		return rel, err
 	}
 	if draft {
-		if rel, err := r.GitHub.DraftRelease(ctx, inst, run.Repo, tag); err != nil || rel != nil {
+		if rel, err := r.GitHub.DraftRelease(ctx, inst, rn.Repo, tag); err != nil || rel != nil {
 			return rel, err
 		}
 	}
-	notes := &render.ReleaseNotes{RunID: run.ID, Link: r.Link, SpecPath: run.SpecPath, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger),
-		Warnings: run.Warnings, Split: split, Draft: draft}
-	for _, f := range []struct{ k, v string }{{"base", run.Base}, {"kernel", run.KernelVersion}, {"init", run.InitSystem},
-		{"architecture", run.Architecture}, {"kernel hardening", run.SecurityLevel}} {
+	notes := &render.ReleaseNotes{RunID: rn.ID, Link: r.Link, SpecPath: rn.SpecPath, HeadSHA: rn.HeadSHA, Trigger: string(rn.Trigger),
+		Warnings: rn.Warnings, Split: split, Draft: draft}
+	for _, f := range []struct{ k, v string }{{"base", rn.Base}, {"kernel", rn.KernelVersion}, {"init", rn.InitSystem},
+		{"architecture", rn.Architecture}, {"kernel hardening", rn.SecurityLevel}} {
 		if f.v != "" {
 			notes.Facts = append(notes.Facts, struct{ K, V string }{f.k, f.v})
 		}
@@ -136,9 +131,9 @@ func (r *Releases) release(ctx context.Context, run *store.Run, assets []asset, 
 	if err != nil {
 		return nil, err
 	}
-	pre := run.Trigger == store.TriggerPullRequest || (run.Number != nil && strings.HasPrefix(run.Ref, "refs/pull/"))
-	return r.GitHub.CreateRelease(ctx, inst, run.Repo, &gh.RepositoryRelease{
-		TagName: gh.Ptr(tag), TargetCommitish: gh.Ptr(run.HeadSHA), Name: gh.Ptr(fmt.Sprintf("Linux build %s (run %d)", short(run.HeadSHA), run.ID)),
+	pre := rn.Trigger == run.TriggerPullRequest || (rn.Number != nil && run.IsPullRef(rn.Ref))
+	return r.GitHub.CreateRelease(ctx, inst, rn.Repo, &gh.RepositoryRelease{
+		TagName: gh.Ptr(tag), TargetCommitish: gh.Ptr(rn.HeadSHA), Name: gh.Ptr(fmt.Sprintf("Linux build %s (run %d)", run.ShortSHA(rn.HeadSHA), rn.ID)),
 		Body: gh.Ptr(body), Prerelease: gh.Ptr(pre || draft), Draft: gh.Ptr(draft),
 	})
 }

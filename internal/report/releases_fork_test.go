@@ -11,24 +11,25 @@ import (
 	"testing"
 
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
 // prRun makes a successful run of pull request number (0: a push) with an
 // ISO in its directory.
-func prRun(t *testing.T, r *Releases, db *store.DB, number int, trigger store.Trigger) *store.Run {
+func prRun(t *testing.T, r *Releases, db *store.DB, number int, trigger run.Trigger) *store.Run {
 	t.Helper()
 	ctx := context.Background()
 	inst := int64(7)
-	run := &store.Run{Trigger: trigger, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
+	rn := &store.Run{Trigger: trigger, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
 		SpecPath: "linux-build.yaml", Base: "debian", RequestedBy: "maintainer"}
 	if number != 0 {
-		run.Number, run.Ref = &number, fmt.Sprintf("refs/pull/%d/head", number)
+		rn.Number, rn.Ref = &number, fmt.Sprintf("refs/pull/%d/head", number)
 	}
-	if err := db.CreateRun(ctx, run); err != nil {
+	if err := db.CreateRun(ctx, rn); err != nil {
 		t.Fatal(err)
 	}
-	dir := runDir(r, run.ID)
+	dir := runDir(r, rn.ID)
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -37,15 +38,15 @@ func prRun(t *testing.T, r *Releases, db *store.DB, number int, trigger store.Tr
 	if err := os.WriteFile(filepath.Join(dir, "linux.iso"), iso, 0o640); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: filepath.Join(dir, "linux.iso"),
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: "linux.iso", Type: run.ArtifactISO, Location: filepath.Join(dir, "linux.iso"),
 		Size: int64(len(iso)), SHA256: hex.EncodeToString(sum[:])}); err != nil {
 		t.Fatal(err)
 	}
-	writeRunFiles(t, db, run.ID, dir)
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	writeRunFiles(t, db, rn.ID, dir)
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
-	return run
+	return rn
 }
 
 // A pull request from a fork never makes a public release on the base
@@ -59,18 +60,18 @@ func TestForkPullRequestsGetADraftRelease(t *testing.T) {
 		number    int
 		headRepo  string // "" with number: a deleted fork
 		noPR      bool   // GitHub does not know the pull request
-		trigger   store.Trigger
+		trigger   run.Trigger
 		wantDraft bool
 		wantPre   bool
 	}{
-		{name: "push", trigger: store.TriggerPush},
-		{name: "same-repository pull request", number: 12, headRepo: "octo/repo", trigger: store.TriggerPullRequest, wantPre: true},
-		{name: "same repository, other case", number: 12, headRepo: "Octo/Repo", trigger: store.TriggerPullRequest, wantPre: true},
-		{name: "fork pull request", number: 12, headRepo: "mallory/repo", trigger: store.TriggerPullRequest, wantDraft: true, wantPre: true},
-		{name: "fork, /build by a maintainer", number: 12, headRepo: "mallory/repo", trigger: store.TriggerComment, wantDraft: true, wantPre: true},
-		{name: "fork, rerun", number: 12, headRepo: "mallory/repo", trigger: store.TriggerRerun, wantDraft: true, wantPre: true},
-		{name: "deleted fork", number: 12, headRepo: "", trigger: store.TriggerPullRequest, wantDraft: true, wantPre: true},
-		{name: "unknown pull request", number: 13, noPR: true, trigger: store.TriggerPullRequest, wantDraft: true, wantPre: true},
+		{name: "push", trigger: run.TriggerPush},
+		{name: "same-repository pull request", number: 12, headRepo: "octo/repo", trigger: run.TriggerPullRequest, wantPre: true},
+		{name: "same repository, other case", number: 12, headRepo: "Octo/Repo", trigger: run.TriggerPullRequest, wantPre: true},
+		{name: "fork pull request", number: 12, headRepo: "mallory/repo", trigger: run.TriggerPullRequest, wantDraft: true, wantPre: true},
+		{name: "fork, /build by a maintainer", number: 12, headRepo: "mallory/repo", trigger: run.TriggerComment, wantDraft: true, wantPre: true},
+		{name: "fork, rerun", number: 12, headRepo: "mallory/repo", trigger: run.TriggerRerun, wantDraft: true, wantPre: true},
+		{name: "deleted fork", number: 12, headRepo: "", trigger: run.TriggerPullRequest, wantDraft: true, wantPre: true},
+		{name: "unknown pull request", number: 13, noPR: true, trigger: run.TriggerPullRequest, wantDraft: true, wantPre: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

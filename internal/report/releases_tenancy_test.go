@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -34,26 +35,26 @@ func dirSnapshot(t *testing.T, dir string) string {
 func cacheHitRun(t *testing.T, db *store.DB, inst int64, arts []store.Artifact, loc func(store.Artifact) string, logLine string) *store.Run {
 	t.Helper()
 	ctx := context.Background()
-	run := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "other/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
+	rn := &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "other/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
 		SpecPath: "linux-build.yaml", Base: "debian"}
-	if err := db.CreateRun(ctx, run); err != nil {
+	if err := db.CreateRun(ctx, rn); err != nil {
 		t.Fatal(err)
 	}
 	for _, a := range arts {
-		if a.Type == store.ArtifactLog || a.Type == store.ArtifactChecksums {
+		if a.Type == run.ArtifactLog || a.Type == run.ArtifactChecksum {
 			continue
 		}
-		if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: a.Name, Type: a.Type, Location: loc(a), Size: a.Size, SHA256: a.SHA256}); err != nil {
+		if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: a.Name, Type: a.Type, Location: loc(a), Size: a.Size, SHA256: a.SHA256}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: run.ID, Step: "GENERATING", Level: store.LogInfo, Message: logLine}}); err != nil {
+	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: rn.ID, Step: "GENERATING", Level: run.LogInfo, Message: logLine}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
-	return run
+	return rn
 }
 
 // A cache-hit release of another run writes nothing into the source run's
@@ -75,7 +76,7 @@ func TestCacheHitReleaseWritesOnlyIntoItsRun(t *testing.T) {
 			r, fake, db := newReleases(t)
 			ctx := context.Background()
 			files := map[string][]byte{"linux.iso": []byte("iso of A"), "spec.json": []byte(`{"base":"debian"}`)}
-			a := successfulRun(t, db, r.ArtifactsDir, files, store.TriggerPush)
+			a := successfulRun(t, db, r.ArtifactsDir, files, run.TriggerPush)
 			if err := r.Publish(ctx, a.ID); err != nil {
 				t.Fatal(err)
 			}
@@ -94,7 +95,7 @@ func TestCacheHitReleaseWritesOnlyIntoItsRun(t *testing.T) {
 					t.Fatal(err)
 				}
 				for _, x := range arts { // the pipeline adopts every file but the run's own
-					if x.Type == store.ArtifactLog || x.Type == store.ArtifactChecksums {
+					if x.Type == run.ArtifactLog || x.Type == run.ArtifactChecksum {
 						continue
 					}
 					if err := os.Link(x.Location, filepath.Join(own, x.Name)); err != nil {
@@ -142,11 +143,11 @@ func TestRelativeArtifactIsAnError(t *testing.T) {
 	ctx := context.Background()
 	t.Chdir(t.TempDir())
 	inst := int64(7)
-	run := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA, SpecPath: "linux-build.yaml"}
-	if err := db.CreateRun(ctx, run); err != nil {
+	rn := &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA, SpecPath: "linux-build.yaml"}
+	if err := db.CreateRun(ctx, rn); err != nil {
 		t.Fatal(err)
 	}
-	rel := filepath.Join("data", "artifacts", fmt.Sprint(run.ID))
+	rel := filepath.Join("data", "artifacts", fmt.Sprint(rn.ID))
 	if err := os.MkdirAll(rel, 0o750); err != nil {
 		t.Fatal(err)
 	}
@@ -154,15 +155,15 @@ func TestRelativeArtifactIsAnError(t *testing.T) {
 		if err := os.WriteFile(filepath.Join(rel, name), []byte(name), 0o640); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: name, Type: store.ArtifactISO, Location: filepath.Join(rel, name),
+		if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: name, Type: run.ArtifactISO, Location: filepath.Join(rel, name),
 			Size: int64(len(name)), SHA256: "00"}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
-	err := r.Publish(ctx, run.ID)
+	err := r.Publish(ctx, rn.ID)
 	if err == nil || !strings.Contains(err.Error(), "linux.iso") {
 		t.Fatalf("publish: %v, want an error naming linux.iso", err)
 	}

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -24,40 +25,40 @@ func newReleases(t testing.TB) (*Releases, *githubtest.Server, *store.DB) {
 
 // successfulRun makes a successful GitHub run with artifacts on disk, in
 // its directory under artifactsDir.
-func successfulRun(t testing.TB, db *store.DB, artifactsDir string, files map[string][]byte, trigger store.Trigger) *store.Run {
+func successfulRun(t testing.TB, db *store.DB, artifactsDir string, files map[string][]byte, trigger run.Trigger) *store.Run {
 	t.Helper()
 	ctx := context.Background()
 	inst := int64(7)
-	run := &store.Run{Trigger: trigger, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
+	rn := &store.Run{Trigger: trigger, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", HeadSHA: checkSHA,
 		SpecPath: "linux-build.yaml", Base: "debian", Warnings: []string{"dnscrypt-proxy is not packaged"}}
-	if err := db.CreateRun(ctx, run); err != nil {
+	if err := db.CreateRun(ctx, rn); err != nil {
 		t.Fatal(err)
 	}
-	dir := filepath.Join(artifactsDir, fmt.Sprint(run.ID))
+	dir := filepath.Join(artifactsDir, fmt.Sprint(rn.ID))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		t.Fatal(err)
 	}
-	types := map[string]store.ArtifactType{"linux.iso": store.ArtifactISO, "image.tar.zst": store.ArtifactDockerImage,
-		"spec.json": store.ArtifactSpec, "boot-bios.log": store.ArtifactBootLog, "boot-uefi.log": store.ArtifactBootLog}
+	types := map[string]run.ArtifactType{"linux.iso": run.ArtifactISO, "image.tar.zst": run.ArtifactImage,
+		"spec.json": run.ArtifactSpec, "boot-bios.log": run.ArtifactBootLog, "boot-uefi.log": run.ArtifactBootLog}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, content, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		sum := sha256.Sum256(content)
-		if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: name, Type: types[name], Location: p, Size: int64(len(content)),
+		if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: name, Type: types[name], Location: p, Size: int64(len(content)),
 			SHA256: hex.EncodeToString(sum[:])}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: run.ID, Step: "BUILDING", Level: store.LogInfo, Message: "Step 1/9 : FROM debian:bookworm"}}); err != nil {
+	if err := db.AppendLogs(ctx, []store.RunLog{{RunID: rn.ID, Step: "BUILDING", Level: run.LogInfo, Message: "Step 1/9 : FROM debian:bookworm"}}); err != nil {
 		t.Fatal(err)
 	}
-	writeRunFiles(t, db, run.ID, dir)
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	writeRunFiles(t, db, rn.ID, dir)
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		t.Fatal(err)
 	}
-	return run
+	return rn
 }
 
 // writeRunFiles does what the pipeline does when a run completes: it
@@ -74,7 +75,7 @@ func writeRunFiles(t testing.TB, db *store.DB, runID int64, dir string) {
 	for _, l := range logs {
 		fmt.Fprintf(&log, "%s %s %s\n", l.Step, l.Level, l.Message)
 	}
-	add := func(name string, typ store.ArtifactType, content []byte) {
+	add := func(name string, typ run.ArtifactType, content []byte) {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, content, 0o640); err != nil {
 			t.Fatal(err)
@@ -85,7 +86,7 @@ func writeRunFiles(t testing.TB, db *store.DB, runID int64, dir string) {
 			t.Fatal(err)
 		}
 	}
-	add("build.log", store.ArtifactLog, []byte(log.String()))
+	add("build.log", run.ArtifactLog, []byte(log.String()))
 	arts, err := db.Artifacts(ctx, runID)
 	if err != nil {
 		t.Fatal(err)
@@ -94,7 +95,7 @@ func writeRunFiles(t testing.TB, db *store.DB, runID int64, dir string) {
 	for _, a := range arts {
 		fmt.Fprintf(&sums, "%s  %s\n", a.SHA256, a.Name)
 	}
-	add("SHA256SUMS", store.ArtifactChecksums, []byte(sums.String()))
+	add("SHA256SUMS", run.ArtifactChecksum, []byte(sums.String()))
 }
 
 func digestOf(b []byte) string {
@@ -111,7 +112,7 @@ func TestReleaseWithAllAssets(t *testing.T) {
 	files := map[string][]byte{"linux.iso": []byte(strings.Repeat("iso", 5000)), "image.tar.zst": []byte(strings.Repeat("img", 7000)),
 		"spec.json": []byte(`{"base":"debian"}`), "boot-bios.log": []byte("LINUX-BUILDER-BOOT-OK run=1\n"),
 		"boot-uefi.log": {}} // an empty file is uploaded with Content-Length: 0
-	run := successfulRun(t, db, r.ArtifactsDir, files, store.TriggerPush)
+	run := successfulRun(t, db, r.ArtifactsDir, files, run.TriggerPush)
 	fake.BreakUploads(1)
 	if err := r.Publish(ctx, run.ID); err != nil {
 		t.Fatal(err)
@@ -184,7 +185,7 @@ func TestLargeFilesArePublishedInParts(t *testing.T) {
 	r, fake, db := newReleases(t)
 	r.PartSize = 1000
 	iso := []byte(strings.Repeat("0123456789", 250)) // 2,500 bytes: 3 parts
-	run := successfulRun(t, db, r.ArtifactsDir, map[string][]byte{"linux.iso": iso}, store.TriggerPullRequest)
+	run := successfulRun(t, db, r.ArtifactsDir, map[string][]byte{"linux.iso": iso}, run.TriggerPullRequest)
 	if err := r.Publish(context.Background(), run.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -216,11 +217,11 @@ func BenchmarkUploadRSS(b *testing.B) {
 	r, fake, db := newReleases(b)
 	ctx := context.Background()
 	inst := int64(7)
-	run := &store.Run{Trigger: store.TriggerPush, InstallationID: &inst, Repo: "octo/repo", HeadSHA: checkSHA, SpecPath: "linux-build.yaml"}
-	if err := db.CreateRun(ctx, run); err != nil {
+	rn := &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "octo/repo", HeadSHA: checkSHA, SpecPath: "linux-build.yaml"}
+	if err := db.CreateRun(ctx, rn); err != nil {
 		b.Fatal(err)
 	}
-	dir := filepath.Join(r.ArtifactsDir, fmt.Sprint(run.ID))
+	dir := filepath.Join(r.ArtifactsDir, fmt.Sprint(rn.ID))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		b.Fatal(err)
 	}
@@ -243,16 +244,16 @@ func BenchmarkUploadRSS(b *testing.B) {
 	if err := f.Close(); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.AddArtifact(ctx, &store.Artifact{RunID: run.ID, Name: "linux.iso", Type: store.ArtifactISO, Location: p, Size: 1 << 30,
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: rn.ID, Name: "linux.iso", Type: run.ArtifactISO, Location: p, Size: 1 << 30,
 		SHA256: hex.EncodeToString(h.Sum(nil))}); err != nil {
 		b.Fatal(err)
 	}
-	if err := db.Finish(ctx, run.ID, store.StatusSuccess, "COMPLETE", ""); err != nil {
+	if err := db.Finish(ctx, rn.ID, run.Complete, ""); err != nil {
 		b.Fatal(err)
 	}
 	before := vmHWM(b)
 	b.ResetTimer()
-	if err := r.Publish(ctx, run.ID); err != nil {
+	if err := r.Publish(ctx, rn.ID); err != nil {
 		b.Fatal(err)
 	}
 	b.StopTimer()

@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -14,18 +14,18 @@ import (
 const logTailLines = 40
 
 // Report reads what users see of run from the store.
-func Report(ctx context.Context, db RunReader, run *store.Run, publicURL string) (*render.RunReport, error) {
-	steps, err := db.Steps(ctx, run.ID)
+func Report(ctx context.Context, db RunReader, rn *store.Run, publicURL string) (*render.RunReport, error) {
+	steps, err := db.Steps(ctx, rn.ID)
 	if err != nil {
 		return nil, err
 	}
-	arts, err := db.Artifacts(ctx, run.ID)
+	arts, err := db.Artifacts(ctx, rn.ID)
 	if err != nil {
 		return nil, err
 	}
-	r, failedStep := reportOf(run, steps, arts, publicURL)
+	r, failedStep := reportOf(rn, steps, arts, publicURL)
 	if failedStep != "" {
-		lines, err := db.LogTail(ctx, run.ID, failedStep, logTailLines)
+		lines, err := db.LogTail(ctx, rn.ID, failedStep, logTailLines)
 		if err != nil {
 			return nil, err
 		}
@@ -39,34 +39,34 @@ func Report(ctx context.Context, db RunReader, run *store.Run, publicURL string)
 // reportOf is the report of run with its steps and artifacts, and the
 // name of the step that failed (whose log tail the report shows), if
 // one did. It is pure.
-func reportOf(run *store.Run, steps []store.RunStep, arts []store.Artifact, publicURL string) (*render.RunReport, string) {
-	r := &render.RunReport{RunID: run.ID, Status: string(run.Status), Repo: run.Repo, HeadSHA: run.HeadSHA, SpecPath: run.SpecPath,
-		RequestedBy: run.RequestedBy, FailureReason: run.FailureReason, PartialReason: run.PartialReason, Warnings: run.Warnings,
-		ReleaseURL: run.ReleaseURL, ReleaseDraft: run.ReleaseDraft}
-	if run.Prompt != "" {
-		r.Prompt, r.GeneratedSpec, r.SpecPRURL = run.Prompt, run.SpecSource, run.SpecPRURL
+func reportOf(rn *store.Run, steps []store.RunStep, arts []store.Artifact, publicURL string) (*render.RunReport, run.State) {
+	r := &render.RunReport{RunID: rn.ID, Status: rn.Status, Repo: rn.Repo, HeadSHA: rn.HeadSHA, SpecPath: rn.SpecPath,
+		RequestedBy: rn.RequestedBy, FailureReason: rn.FailureReason, PartialReason: rn.PartialReason, Warnings: rn.Warnings,
+		ReleaseURL: rn.ReleaseURL, ReleaseDraft: rn.ReleaseDraft}
+	if rn.Prompt != "" {
+		r.Prompt, r.GeneratedSpec, r.SpecPRURL = rn.Prompt, rn.SpecSource, rn.SpecPRURL
 	}
-	if run.Status == store.StatusSuccess {
+	if rn.Status == run.StatusSuccess {
 		r.FailureReason = "" // a successful run's reason is its warnings, listed apart
 	}
 	if publicURL != "" {
-		r.DetailsURL = fmt.Sprintf("%s/runs/%d", publicURL, run.ID)
+		r.DetailsURL = fmt.Sprintf("%s/runs/%d", publicURL, rn.ID)
 	}
-	if run.Status.Terminal() {
-		r.Duration = time.Duration(run.BuildDuration) * time.Millisecond
+	if rn.Status.Terminal() {
+		r.Duration = time.Duration(rn.BuildDuration) * time.Millisecond
 	}
-	failedStep := ""
-	r.Steps, failedStep = checklist(run, steps)
+	var failedStep run.State
+	r.Steps, failedStep = checklist(rn, steps)
 	for _, s := range r.Steps {
 		if s.Name == failedStep {
 			r.LogStep = s.Label
 		}
 	}
-	if run.PartialReason != "" {
+	if rn.PartialReason != "" {
 		markSoftFailure(r.Steps, hasISO(arts))
 	}
 	for _, a := range arts {
-		if a.Type == store.ArtifactDockerImageRef {
+		if a.Type == run.ArtifactImageRef {
 			continue
 		}
 		r.Downloads = append(r.Downloads, render.Download{Name: a.Name, Size: a.Size, SHA256: a.SHA256, URL: a.URL})
@@ -74,36 +74,28 @@ func reportOf(run *store.Run, steps []store.RunStep, arts []store.Artifact, publ
 	return r, failedStep
 }
 
-// stepStates are the checklist states of the store's step statuses.
-var stepStates = map[store.StepStatus]string{
-	store.StepDone: "done", store.StepRunning: "running", store.StepFailed: "failed",
-	store.StepCancelled: "cancelled", store.StepSkipped: "skipped",
-}
-
 // checklist is the pipeline's steps as run went through them, and the
 // step that failed ("" when none did). A step never entered is pending,
 // or skipped once the run has ended.
-func checklist(run *store.Run, steps []store.RunStep) ([]render.StepReport, string) {
-	byName := map[string]store.RunStep{}
+func checklist(rn *store.Run, steps []store.RunStep) ([]render.StepReport, run.State) {
+	byName := map[run.State]store.RunStep{}
 	for _, s := range steps {
 		byName[s.Step] = s
 	}
 	var out []render.StepReport
-	failedStep := ""
-	for _, s := range render.Steps {
-		sr := render.StepReport{Name: s.Name, Label: s.Label, State: "pending"}
-		if st, ok := byName[s.Name]; ok {
-			if state, known := stepStates[st.Status]; known {
-				sr.State = state
-			}
-			if st.Status == store.StepFailed {
-				failedStep = s.Name
+	var failedStep run.State
+	for _, s := range run.Steps {
+		sr := render.StepReport{Name: s, Label: s.Title(), State: run.StepPending}
+		if st, ok := byName[s]; ok {
+			sr.State = st.Status
+			if st.Status == run.StepFailed {
+				failedStep = s
 			}
 			if st.FinishedAt != nil {
 				sr.Duration = render.FormatDuration(time.Duration(st.DurationMS) * time.Millisecond)
 			}
-		} else if run.Status.Terminal() {
-			sr.State = "skipped"
+		} else if rn.Status.Terminal() {
+			sr.State = run.StepSkipped
 		}
 		out = append(out, sr)
 	}
@@ -118,25 +110,19 @@ func checklist(run *store.Run, steps []store.RunStep) ([]render.StepReport, stri
 func markSoftFailure(steps []render.StepReport, iso bool) {
 	for i, s := range steps {
 		switch {
-		case s.Name == stepISO && !iso && s.State == "done":
-			steps[i].State = "failed"
-		case s.Name == stepBoot && !iso && (s.State == "done" || s.State == "pending"):
-			steps[i].State = "skipped"
-		case s.Name == stepBoot && iso && s.State == "done":
-			steps[i].State = "failed"
+		case s.Name == run.ISOGenerating && !iso && s.State == run.StepDone:
+			steps[i].State = run.StepFailed
+		case s.Name == run.BootTesting && !iso && (s.State == run.StepDone || s.State == run.StepPending):
+			steps[i].State = run.StepSkipped
+		case s.Name == run.BootTesting && iso && s.State == run.StepDone:
+			steps[i].State = run.StepFailed
 		}
 	}
 }
 
-// The checklist steps a partial result concerns.
-const (
-	stepISO  = string(pipeline.ISOGenerating)
-	stepBoot = string(pipeline.BootTesting)
-)
-
 func hasISO(arts []store.Artifact) bool {
 	for _, a := range arts {
-		if a.Type == store.ArtifactISO {
+		if a.Type == run.ArtifactISO {
 			return true
 		}
 	}

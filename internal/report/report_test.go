@@ -6,29 +6,30 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
 // partialRun is a run whose steps up to and including the named ones
 // were entered (and are done, as the pipeline leaves a step it goes on
 // from), in status.
-func partialRun(status store.RunStatus, reason string, entered ...string) (*store.Run, []store.RunStep) {
-	run, _ := planRun(status, 0)
-	run.PartialReason = reason
+func partialRun(status run.Status, reason string, entered ...run.State) (*store.Run, []store.RunStep) {
+	rn, _ := planRun(status, 0)
+	rn.PartialReason = reason
 	var steps []store.RunStep
 	for _, name := range entered {
-		steps = append(steps, store.RunStep{RunID: run.ID, Step: name, Status: store.StepDone, StartedAt: planCreated})
+		steps = append(steps, store.RunStep{RunID: rn.ID, Step: name, Status: run.StepDone, StartedAt: planCreated})
 	}
-	if status == store.StatusInProgress {
-		steps[len(steps)-1].Status = store.StepRunning
+	if status == run.StatusInProgress {
+		steps[len(steps)-1].Status = run.StepRunning
 	}
-	if status == store.StatusFailed {
-		steps[len(steps)-1].Status = store.StepFailed
+	if status == run.StatusFailed {
+		steps[len(steps)-1].Status = run.StepFailed
 	}
-	return run, steps
+	return rn, steps
 }
 
-var isoArtifact = []store.Artifact{{Name: "linux.iso", Type: store.ArtifactISO, Size: 1 << 20, SHA256: strings.Repeat("a", 64)}}
+var isoArtifact = []store.Artifact{{Name: "linux.iso", Type: run.ArtifactISO, Size: 1 << 20, SHA256: strings.Repeat("a", 64)}}
 
 // The checklist says which step of an image-only run did not succeed: a
 // failed ISO shows the ISO step failed and the boot test skipped; an ISO
@@ -39,40 +40,40 @@ func TestChecklistOfPartialRuns(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	all := []string{"VALIDATING", "GENERATING", "BUILDING", "ISO_GENERATING", "BOOT_TESTING"}
-	noBoot := []string{"VALIDATING", "GENERATING", "BUILDING", "ISO_GENERATING"}
+	all := []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.BootTesting}
+	noBoot := []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating}
 	cases := []struct {
 		name      string
-		status    store.RunStatus
+		status    run.Status
 		reason    string
-		entered   []string
+		entered   []run.State
 		arts      []store.Artifact
-		iso, boot string // the states of the ISO step and the boot test
+		iso, boot run.StepStatus // the states of the ISO step and the boot test
 		headline  string
 		summary   []string
 	}{
-		{name: "booted", status: store.StatusSuccess, entered: all, arts: isoArtifact, iso: "done", boot: "done",
+		{name: "booted", status: run.StatusSuccess, entered: all, arts: isoArtifact, iso: "done", boot: "done",
 			headline: "Built and boot-tested", summary: []string{"- ✓ Make the bootable ISO", "- ✓ Boot-test the ISO (BIOS and UEFI)"}},
-		{name: "the ISO did not boot", status: store.StatusSuccess, reason: "the ISO did not boot (uefi)", entered: all, arts: isoArtifact,
+		{name: "the ISO did not boot", status: run.StatusSuccess, reason: "the ISO did not boot (uefi)", entered: all, arts: isoArtifact,
 			iso: "done", boot: "failed", headline: "Built the image; no boot-tested ISO",
 			summary: []string{"- ✓ Make the bootable ISO", "- ✗ Boot-test the ISO (BIOS and UEFI)"}},
-		{name: "ISO generation failed", status: store.StatusSuccess, reason: "ISO generation failed: no space left on device", entered: noBoot,
+		{name: "ISO generation failed", status: run.StatusSuccess, reason: "ISO generation failed: no space left on device", entered: noBoot,
 			iso: "failed", boot: "skipped", headline: "Built the image; no boot-tested ISO",
 			summary: []string{"- ✗ Make the bootable ISO", "- ○ Boot-test the ISO (BIOS and UEFI) (skipped)"}},
-		{name: "the ISO did not boot, then the run was cancelled", status: store.StatusCancelled, reason: "the ISO did not boot (bios)",
+		{name: "the ISO did not boot, then the run was cancelled", status: run.StatusCancelled, reason: "the ISO did not boot (bios)",
 			entered: all, arts: isoArtifact, iso: "done", boot: "failed", headline: "Cancelled",
 			summary: []string{"- ✓ Make the bootable ISO", "- ✗ Boot-test the ISO (BIOS and UEFI)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			run, steps := partialRun(tc.status, tc.reason, tc.entered...)
-			rep, failed := reportOf(run, steps, tc.arts, "")
-			states := map[string]string{}
+			rn, steps := partialRun(tc.status, tc.reason, tc.entered...)
+			rep, failed := reportOf(rn, steps, tc.arts, "")
+			states := map[run.State]run.StepStatus{}
 			for _, s := range rep.Steps {
 				states[s.Name] = s.State
 			}
-			if states["ISO_GENERATING"] != tc.iso || states["BOOT_TESTING"] != tc.boot {
-				t.Errorf("ISO step %s, boot test %s; want %s, %s", states["ISO_GENERATING"], states["BOOT_TESTING"], tc.iso, tc.boot)
+			if states[run.ISOGenerating] != tc.iso || states[run.BootTesting] != tc.boot {
+				t.Errorf("ISO step %s, boot test %s; want %s, %s", states[run.ISOGenerating], states[run.BootTesting], tc.iso, tc.boot)
 			}
 			if got := render.Headline(rep); !strings.HasPrefix(got, tc.headline) {
 				t.Errorf("headline %q, want %q", got, tc.headline)

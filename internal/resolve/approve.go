@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/command"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -66,16 +67,16 @@ func (e *Events) buildPull(ctx context.Context, ev *store.EventJob, pr *github.P
 					"Review its head %s, then approve this exact commit with %s.", ev.Actor, why, head, approveCommand(head)), nil
 		}
 	}
-	trigger := store.TriggerComment
+	trigger := run.TriggerComment
 	res := store.Intent{Outcome: store.OutcomeQueued, Supersede: true}
 	verb := "Building"
 	if approving {
-		trigger, verb = store.TriggerPullRequest, "Approved and building"
+		trigger, verb = run.TriggerPullRequest, "Approved and building"
 		res.Approve = &store.Approval{Repo: ev.Repo, Number: ev.Number, HeadSHA: head, ApprovedBy: ev.Actor}
 	}
-	res.Run = &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: store.PullRef(ev.Number),
+	res.Run = &store.Run{Trigger: trigger, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: run.PullRef(ev.Number),
 		HeadSHA: head, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath, SourceComment: sourceComment(ev)}
-	return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, short(head), runPlaceholder, ev.Actor), nil
+	return res, fmt.Sprintf("%s `%s` at %s as %s (requested by @%s).", verb, ev.SpecPath, run.ShortSHA(head), runPlaceholder, ev.Actor), nil
 }
 
 // trustedHead decides whether pr's head builds on a plain "/build": it

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/command"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -172,12 +173,12 @@ func (e *Events) pullRequest(ctx context.Context, ev *store.EventJob) (store.Int
 		if ev.Action == "opened" || ev.Action == "reopened" {
 			reply, err = e.refusal(ctx, ev, fmt.Sprintf("This pull request changes `%s`, but %s, so it is not built automatically: builds run the spec's scripts. "+
 				"A maintainer can review commit %s and build it by commenting %s. Each new push needs a new approval.",
-				ev.SpecPath, why, short(ev.HeadSHA), approveCommand(ev.HeadSHA)))
+				ev.SpecPath, why, run.ShortSHA(ev.HeadSHA), approveCommand(ev.HeadSHA)))
 		}
 		return res, reply, err
 	}
 	return store.Intent{Outcome: store.OutcomeQueued, Supersede: true, Run: &store.Run{
-		Trigger: store.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: store.PullRef(ev.Number),
+		Trigger: run.TriggerPullRequest, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: run.PullRef(ev.Number),
 		HeadSHA: ev.HeadSHA, Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ev.SpecPath,
 	}}, "", nil
 }
@@ -263,7 +264,7 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Intent,
 		again := prev.Rerun(ev.Actor)
 		again.SourceComment = sourceComment(ev)
 		return store.Intent{Outcome: store.OutcomeQueued, Reason: fmt.Sprintf("retry of run %d", prev.ID), Run: again},
-			fmt.Sprintf("Retrying run %d (%s at %s) as %s.", prev.ID, prev.SpecPath, short(prev.HeadSHA), runPlaceholder), nil
+			fmt.Sprintf("Retrying run %d (%s at %s) as %s.", prev.ID, prev.SpecPath, run.ShortSHA(prev.HeadSHA), runPlaceholder), nil
 	case command.Cancel:
 		return store.Intent{Outcome: store.OutcomeIgnored, Reason: "cancel requested",
 				Cancel: &store.Cancel{Repo: ev.Repo, Number: ev.Number, Reason: "cancelled by " + ev.Actor}},
@@ -290,11 +291,4 @@ func sourceComment(ev *store.EventJob) *int64 {
 	}
 	id := ev.CommentID
 	return &id
-}
-
-func short(sha string) string {
-	if len(sha) > 7 {
-		return sha[:7]
-	}
-	return sha
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/gofiber/fiber/v2"
 
 	"github.com/linux-builder/linux-builder/internal/ai"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/webhook"
 	"github.com/linux-builder/linux-builder/internal/webhook/webhooktest"
 
@@ -58,22 +59,14 @@ func (r waitingRunner) Run(ctx context.Context, id int64) error {
 	if run, err := r.db.Run(ctx, id); err != nil || run.Status.Terminal() {
 		return err
 	}
-	if err := r.db.EnterStep(ctx, id, "VALIDATING"); err != nil {
+	if err := r.db.EnterStep(ctx, id, run.Validating); err != nil {
 		return nil // cancelled before it started
 	}
-	_ = r.q.Sync(ctx, id, queue.SyncState)
+	_ = r.q.Sync(ctx, id, run.SyncState)
 	<-ctx.Done()
-	err := r.db.Finish(context.WithoutCancel(ctx), id, store.StatusCancelled, "CANCELLED", "cancelled")
-	_ = r.q.Sync(context.WithoutCancel(ctx), id, queue.SyncState) // as the pipeline's reporter does
+	err := r.db.Finish(context.WithoutCancel(ctx), id, run.Cancelled, "cancelled")
+	_ = r.q.Sync(context.WithoutCancel(ctx), id, run.SyncState) // as the pipeline's reporter does
 	return err
-}
-
-// checkSyncer is the check-run reconciler as the queue's Syncer (as
-// cmd/bot adapts it).
-type checkSyncer struct{ c *report.Checks }
-
-func (s checkSyncer) Sync(ctx context.Context, runID int64, reason queue.SyncReason) error {
-	return s.c.Sync(ctx, runID, reason != queue.SyncLog, reason == queue.SyncFinal)
 }
 
 // stack is the bot's intake with real queue workers deciding deferred
@@ -112,7 +105,7 @@ func newStack(t *testing.T, db *store.DB) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checks := checkSyncer{&report.Checks{GitHub: gh, Store: db, Reports: reports, Logger: quiet}}
+	checks := &report.Checks{GitHub: gh, Store: db, Reports: reports, Logger: quiet}
 	q, err := queue.NewWorker(ins, queue.WorkerConfig{Workers: 1, Runner: waitingRunner{db, ins}, Events: events, Syncer: checks,
 		Logger: quiet})
 	if err != nil {
@@ -294,7 +287,7 @@ func TestForkPullRequestNeedsApprovalPerCommit(t *testing.T) {
 		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaA, maintainer, true))
 		runs := s.runs()
 		if d.Outcome != store.OutcomeQueued || len(runs) != 1 || runs[0].HeadSHA != shaA || *d.RunID != runs[0].ID ||
-			runs[0].Trigger != store.TriggerPullRequest || runs[0].Ref != "refs/pull/7/head" {
+			runs[0].Trigger != run.TriggerPullRequest || runs[0].Ref != "refs/pull/7/head" {
 			t.Fatalf("approval: %+v, runs %+v", d, runs)
 		}
 		if c := s.waitComments(2); !strings.Contains(c[1].Body, fmt.Sprintf("run %d", runs[0].ID)) {
@@ -364,7 +357,7 @@ func TestSameRepositoryPullRequests(t *testing.T) {
 	// Closing the pull request cancels its active runs.
 	d = s.send("pull_request", "00-opened.json", pullRequest("closed", shaB, testRepo, maintainer))
 	for _, r := range s.waitEnded() {
-		if r.Status != store.StatusCancelled {
+		if r.Status != run.StatusCancelled {
 			t.Fatalf("run %d is %s after the PR closed (%+v)", r.ID, r.Status, d)
 		}
 	}
@@ -396,21 +389,21 @@ func TestCommentCommands(t *testing.T) {
 	}
 	d = s.send("issue_comment", "00-created.json", comment("  /build\r\nplease", maintainer, true))
 	runs := s.runs()
-	if d.Outcome != store.OutcomeQueued || len(runs) != 1 || runs[0].Trigger != store.TriggerComment || runs[0].HeadSHA != shaA || *runs[0].Number != 7 {
+	if d.Outcome != store.OutcomeQueued || len(runs) != 1 || runs[0].Trigger != run.TriggerComment || runs[0].HeadSHA != shaA || *runs[0].Number != 7 {
 		t.Fatalf("/build on the PR: %+v %+v", d, runs)
 	}
 	// The reply names the run (it may already be its status comment).
 	reply(fmt.Sprintf("run %d", runs[0].ID))
 	d = s.send("issue_comment", "00-created.json", comment("/build retry", maintainer, true))
 	runs = s.runs()
-	if len(runs) != 2 || runs[0].Trigger != store.TriggerRerun || runs[0].HeadSHA != shaA || runs[0].RequestedBy != maintainer {
+	if len(runs) != 2 || runs[0].Trigger != run.TriggerRerun || runs[0].HeadSHA != shaA || runs[0].RequestedBy != maintainer {
 		t.Fatalf("retry: %+v", runs)
 	}
 	reply(fmt.Sprintf("run %d", runs[0].ID))
 	d = s.send("issue_comment", "00-created.json", comment("/build cancel", maintainer, true))
 	reply("cancelled 2 runs")
 	for _, r := range s.waitEnded() {
-		if r.Status != store.StatusCancelled {
+		if r.Status != run.StatusCancelled {
 			t.Fatalf("run %d %s after /build cancel", r.ID, r.Status)
 		}
 	}
@@ -481,7 +474,7 @@ func TestCheckRunButtons(t *testing.T) {
 	// Its check run appears on the head commit at once, with a Cancel button.
 	cr := s.waitCheckRun(runID, func(c githubtest.CheckRun) bool { return c.Status != "" })
 	t.Logf("check run on GitHub %s after the pull_request webhook (deferred decision included)", time.Since(sent).Round(time.Millisecond))
-	if cr.HeadSHA != shaA || cr.Actions[0]["identifier"] != webhook.ActionCancel {
+	if cr.HeadSHA != shaA || cr.Actions[0]["identifier"] != run.ActionCancel {
 		t.Fatalf("check run of the PR run: %+v", cr)
 	}
 	checkRun := func(action, identifier, externalID string, app int) func(m map[string]any) {
@@ -506,20 +499,20 @@ func TestCheckRunButtons(t *testing.T) {
 		t.Fatalf("re-run: %+v", d)
 	}
 	again, _ := db(s).Run(ctx, *d.RunID)
-	if again.Trigger != store.TriggerRerun || again.HeadSHA != shaA || again.Ref != "refs/pull/7/head" || *again.Number != 7 {
+	if again.Trigger != run.TriggerRerun || again.HeadSHA != shaA || again.Ref != "refs/pull/7/head" || *again.Number != 7 {
 		t.Fatalf("rerun %+v", again)
 	}
 	// Cancel button on the rerun.
-	d = s.send("check_run", "06-requested_action.json", checkRun("requested_action", webhook.ActionCancel, fmt.Sprint(again.ID), 1))
-	if r, _ := db(s).Run(ctx, again.ID); r.Status != store.StatusCancelled || !strings.Contains(r.FailureReason, "cancelled by maintainer") {
+	d = s.send("check_run", "06-requested_action.json", checkRun("requested_action", run.ActionCancel, fmt.Sprint(again.ID), 1))
+	if r, _ := db(s).Run(ctx, again.ID); r.Status != run.StatusCancelled || !strings.Contains(r.FailureReason, "cancelled by maintainer") {
 		t.Fatalf("cancel: %+v → %+v", d, r)
 	}
 	if cr := s.waitCheckRun(again.ID, func(c githubtest.CheckRun) bool { return c.Conclusion != "" }); cr.Conclusion != "cancelled" ||
-		cr.Actions[0]["identifier"] != webhook.ActionRebuild {
+		cr.Actions[0]["identifier"] != run.ActionRebuild {
 		t.Fatalf("check run of the cancelled run: %+v", cr)
 	}
 	// Rebuild button without an external id: the newest run of the commit.
-	d = s.send("check_run", "06-requested_action.json", checkRun("requested_action", webhook.ActionRebuild, "", 1))
+	d = s.send("check_run", "06-requested_action.json", checkRun("requested_action", run.ActionRebuild, "", 1))
 	if d.Outcome != store.OutcomeQueued || d.RunID == nil {
 		t.Fatalf("rebuild: %+v", d)
 	}

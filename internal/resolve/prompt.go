@@ -8,6 +8,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -89,7 +90,7 @@ func (p *PromptBuilds) target(ctx context.Context, ev *store.EventJob) (ref, sha
 		if err != nil {
 			return "", "", err
 		}
-		return store.PullRef(ev.Number), pr.GetHead().GetSHA(), nil
+		return run.PullRef(ev.Number), pr.GetHead().GetSHA(), nil
 	}
 	branch := ev.DefaultBranch
 	if branch == "" {
@@ -123,8 +124,8 @@ func (p *PromptBuilds) start(ctx context.Context, ev *store.EventJob, g *store.P
 		fmt.Fprintf(b, "Proposed as a pull request: %s\n\n", url)
 		prURL = url
 	}
-	fmt.Fprintf(b, "Building it at %s as %s.", short(g.HeadSHA), runPlaceholder)
-	run := &store.Run{Trigger: store.TriggerComment, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: g.Ref, HeadSHA: g.HeadSHA,
+	fmt.Fprintf(b, "Building it at %s as %s.", run.ShortSHA(g.HeadSHA), runPlaceholder)
+	run := &store.Run{Trigger: run.TriggerComment, InstallationID: &ev.InstallationID, Repo: ev.Repo, Ref: g.Ref, HeadSHA: g.HeadSHA,
 		Number: &ev.Number, RequestedBy: ev.Actor, SpecPath: ai.SpecFile, SpecSource: g.SpecSource, Prompt: g.Prompt, SpecPRURL: prURL,
 		SourceComment: sourceComment(ev)}
 	// The attempts open the run's log.

@@ -20,14 +20,13 @@ const (
 	Building      State = "BUILDING"
 	ISOGenerating State = "ISO_GENERATING"
 	BootTesting   State = "BOOT_TESTING"
-	Uploading     State = "UPLOADING"
 	Complete      State = "COMPLETE"
 	Failed        State = "FAILED"
 	Cancelled     State = "CANCELLED"
 )
 
 // Order lists the non-final states in the order a run passes them.
-var Order = []State{Pending, Validating, Generating, Building, ISOGenerating, BootTesting, Uploading}
+var Order = []State{Pending, Validating, Generating, Building, ISOGenerating, BootTesting}
 
 // Steps are the states a user sees as the run's steps (all of Order but
 // Pending, which is waiting, not working), in order.
@@ -44,7 +43,6 @@ var titles = map[State]string{
 	Building:      "Build the image",
 	ISOGenerating: "Make the bootable ISO",
 	BootTesting:   "Boot-test the ISO (BIOS and UEFI)",
-	Uploading:     "Publish",
 	Complete:      "Complete",
 	Failed:        "Failed",
 	Cancelled:     "Cancelled",
@@ -108,8 +106,10 @@ func FinalState(s Status) (State, bool) {
 // StepStatus is the state of one step of a run.
 type StepStatus string
 
-// Step statuses.
+// Step statuses. StepPending is a step not entered yet (the store keeps
+// no row for it).
 const (
+	StepPending   StepStatus = "pending"
 	StepRunning   StepStatus = "running"
 	StepDone      StepStatus = "done"
 	StepFailed    StepStatus = "failed"

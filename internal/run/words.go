@@ -65,3 +65,19 @@ func ShortSHA(sha string) string {
 	}
 	return sha
 }
+
+// SyncReason says why a run's check run is brought up to date.
+type SyncReason string
+
+// Sync reasons. SyncState and SyncLog are asked for; SyncFinal is what a
+// sync job's last attempt passes to its syncer.
+const (
+	// SyncState: the run changed state (or its report did): the status
+	// comment of a comment-triggered run is edited too.
+	SyncState SyncReason = "state"
+	// SyncLog: log progress only.
+	SyncLog SyncReason = "log"
+	// SyncFinal: the last attempt of a sync. The syncer records a failure
+	// as the run's report error instead of returning it.
+	SyncFinal SyncReason = "final"
+)

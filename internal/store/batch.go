@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect"
 )
@@ -349,7 +350,7 @@ func startRuns(ctx context.Context, tx bun.Tx, now time.Time, groups []*runGroup
 			by := groups[groups[g].bornSuperseded].run.ID
 			bornRuns[k] = groups[g].run
 			prepareNewRun(&bornRuns[k], now)
-			bornRuns[k].Status, bornRuns[k].Step = StatusCancelled, "CANCELLED"
+			bornRuns[k].Status, bornRuns[k].Step = run.StatusCancelled, run.Cancelled
 			bornRuns[k].SupersededBy, bornRuns[k].FailureReason = &by, fmt.Sprintf("superseded by run %d", by)
 		}
 		if _, err := tx.NewInsert().Model(&bornRuns).Returning("id").Exec(ctx); err != nil {

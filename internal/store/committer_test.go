@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"testing"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	. "github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -34,7 +35,7 @@ func TestCommitterSurvivesAPanickingBatch(t *testing.T) {
 		c := NewCommitter(db, &panicJobs{fakeJobs: fakeEnqueue(3, 0, nil)}, 1, 0)
 		defer c.Close()
 		item := func() *IntakeItem {
-			return &IntakeItem{Delivery: delivery("p1"), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}}}
+			return &IntakeItem{Delivery: delivery("p1"), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}}}
 		}
 		if _, err := c.Intake(ctx, item()); !errors.Is(err, ErrIntakePanic) {
 			t.Fatalf("panicking batch: %v, want ErrIntakePanic", err)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/uptrace/bun"
 )
 
@@ -41,10 +42,6 @@ type EventJob struct {
 	CommentID      int64  `json:"comment_id,omitempty"`
 	SpecPath       string `json:"spec_path"`
 }
-
-// PullRef is the ref GitHub keeps for a pull request's head: the Ref of
-// the runs of pull request number.
-func PullRef(number int) string { return fmt.Sprintf("refs/pull/%d/head", number) }
 
 // ResolveResult says what Resolve did.
 type ResolveResult struct {
@@ -104,7 +101,7 @@ func (db *DB) Resolve(ctx context.Context, deliveryRowID int64, r Intent, jobs J
 			if len(r.Logs) > 0 && !g.coalesced {
 				lines := make([]RunLog, len(r.Logs))
 				for i, m := range r.Logs {
-					lines[i] = RunLog{RunID: g.run.ID, Step: "PENDING", Level: LogInfo, Message: m, At: now}
+					lines[i] = RunLog{RunID: g.run.ID, Step: run.Pending, Level: run.LogInfo, Message: m, At: now}
 				}
 				if _, err := tx.NewInsert().Model(&lines).Exec(ctx); err != nil {
 					return fmt.Errorf("record the run's first log lines: %w", err)

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	. "github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -20,7 +21,7 @@ func TestIntakeBatchActsLikeOneAfterAnother(t *testing.T) {
 			t.Fatal(err)
 		}
 		run := func(sha string) *Run {
-			return &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}
+			return &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}
 		}
 		ignored := delivery("d3")
 		ignored.Outcome = OutcomeIgnored
@@ -86,7 +87,7 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 		var ids []int64
 		for i, sha := range []string{"s1", "s2"} {
 			jobs.jobID = int64(100 + i)
-			res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("p" + sha), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, jobs)
+			res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("p" + sha), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}, jobs)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -94,12 +95,12 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 		}
 		// Another branch is not touched.
 		jobs.jobID = 200
-		other, _ := db.Intake(ctx, &IntakeItem{Delivery: delivery("px"), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/dev", HeadSHA: "x"}}}, jobs)
+		other, _ := db.Intake(ctx, &IntakeItem{Delivery: delivery("px"), Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/dev", HeadSHA: "x"}}}, jobs)
 		if err := db.EnterStep(ctx, ids[1], "VALIDATING"); err != nil { // s2 is running
 			t.Fatal(err)
 		}
 		jobs.jobID = 300
-		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("ps3"), Intent: Intent{Outcome: OutcomeQueued, Supersede: true, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "s3"}}}, jobs)
+		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("ps3"), Intent: Intent{Outcome: OutcomeQueued, Supersede: true, Run: &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "s3"}}}, jobs)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -109,23 +110,23 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 			t.Fatalf("cancelled runs %v jobs %v, want runs %v jobs [101]", res.Cancelled, jobs.cancelled, ids)
 		}
 		pending, _ := db.Run(ctx, ids[0])
-		if pending.Status != StatusCancelled || pending.SupersededBy == nil || *pending.SupersededBy != res.RunID ||
+		if pending.Status != run.StatusCancelled || pending.SupersededBy == nil || *pending.SupersededBy != res.RunID ||
 			pending.FailureReason != fmt.Sprintf("superseded by run %d", res.RunID) {
 			t.Fatalf("waiting run %+v", pending)
 		}
 		running, _ := db.Run(ctx, ids[1])
-		if running.Status != StatusInProgress || running.SupersededBy == nil {
+		if running.Status != run.StatusInProgress || running.SupersededBy == nil {
 			t.Fatalf("running run %+v", running)
 		}
 		// Its worker sees the cancellation and ends it: the reason names the newer run.
-		if err := db.Finish(ctx, ids[1], StatusCancelled, "CANCELLED", "cancelled"); err != nil {
+		if err := db.Finish(ctx, ids[1], run.Cancelled, "cancelled"); err != nil {
 			t.Fatal(err)
 		}
 		running, _ = db.Run(ctx, ids[1])
 		if running.FailureReason != fmt.Sprintf("superseded by run %d", res.RunID) {
 			t.Fatalf("reason %q", running.FailureReason)
 		}
-		if r, _ := db.Run(ctx, other.RunID); r.Status != StatusPending {
+		if r, _ := db.Run(ctx, other.RunID); r.Status != run.StatusPending {
 			t.Fatalf("run on another branch is %s", r.Status)
 		}
 		// Cancel by run id, as the check run's Cancel button does.
@@ -133,7 +134,7 @@ func TestNewerPushSupersedesActiveRuns(t *testing.T) {
 		if err != nil || !slices.Equal(res.Cancelled, []int64{other.RunID}) {
 			t.Fatalf("cancel: %+v %v", res, err)
 		}
-		if r, _ := db.Run(ctx, other.RunID); r.Status != StatusCancelled || r.FailureReason != "cancelled by octocat" {
+		if r, _ := db.Run(ctx, other.RunID); r.Status != run.StatusCancelled || r.FailureReason != "cancelled by octocat" {
 			t.Fatalf("cancelled run %+v", r)
 		}
 	})
@@ -147,7 +148,7 @@ func TestBatchOfPushesToOneBranch(t *testing.T) {
 		ctx := context.Background()
 		jobs := &fakeJobs{jobID: 70}
 		push := func(id, sha string) *IntakeItem {
-			return &IntakeItem{Delivery: delivery(id), Intent: Intent{Outcome: OutcomeQueued, Supersede: true, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}
+			return &IntakeItem{Delivery: delivery(id), Intent: Intent{Outcome: OutcomeQueued, Supersede: true, Run: &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}}
 		}
 		before, err := db.Intake(ctx, push("p0", "s0"), jobs)
 		if err != nil {
@@ -171,12 +172,12 @@ func TestBatchOfPushesToOneBranch(t *testing.T) {
 		}
 		for _, r := range []int64{before.RunID, res[0].RunID, res[1].RunID} {
 			got, _ := db.Run(ctx, r)
-			if got.Status != StatusCancelled || got.SupersededBy == nil || *got.SupersededBy != newest ||
+			if got.Status != run.StatusCancelled || got.SupersededBy == nil || *got.SupersededBy != newest ||
 				got.FailureReason != fmt.Sprintf("superseded by run %d", newest) {
 				t.Fatalf("run %d: %+v", r, got)
 			}
 		}
-		if got, _ := db.Run(ctx, newest); got.Status != StatusPending || got.JobID == nil || *got.JobID != 71 {
+		if got, _ := db.Run(ctx, newest); got.Status != run.StatusPending || got.JobID == nil || *got.JobID != 71 {
 			t.Fatalf("newest run %+v", got)
 		}
 		if len(jobs.cancelled) != 0 {
@@ -209,7 +210,7 @@ func TestResolveDeferredDeliveryOnce(t *testing.T) {
 			t.Fatalf("event jobs %+v, delivery row %d", jobs.events, res.DeliveryRowID)
 		}
 		approve := &Approval{Repo: "o/r", Number: 7, HeadSHA: "A", ApprovedBy: "maintainer"}
-		run := &Run{Trigger: TriggerPullRequest, Repo: "o/r", Ref: "refs/pull/7/head", HeadSHA: "A", Number: new(7)}
+		run := &Run{Trigger: run.TriggerPullRequest, Repo: "o/r", Ref: "refs/pull/7/head", HeadSHA: "A", Number: new(7)}
 		// Concurrent resolutions (a job run twice) build once.
 		var wg sync.WaitGroup
 		out := make([]ResolveResult, 4)

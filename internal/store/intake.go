@@ -9,6 +9,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/uptrace/bun"
 )
 
@@ -152,19 +153,19 @@ type returnedDelivery struct {
 // marked CANCELLED now, a running one ends as CANCELLED when its worker
 // sees the cancellation. With supersededBy, the runs record it.
 type endedRun struct {
-	ID     int64     `bun:"id"`
-	JobID  *int64    `bun:"job_id"`
-	Status RunStatus `bun:"status"`
+	ID     int64      `bun:"id"`
+	JobID  *int64     `bun:"job_id"`
+	Status run.Status `bun:"status"`
 }
 
 func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Cancel, supersededBy *int64) ([]int64, error) {
 	// One statement ends the waiting runs, marks the running ones and
 	// returns both with their jobs.
 	up := tx.NewUpdate().Model((*Run)(nil)).Set("updated_at = ?", now).
-		Set("status = CASE WHEN status = ? THEN ? ELSE status END", StatusPending, StatusCancelled).
-		Set("step = CASE WHEN status = ? THEN ? ELSE step END", StatusPending, "CANCELLED").
-		Set("failure_reason = CASE WHEN status = ? THEN ? ELSE failure_reason END", StatusPending, c.Reason).
-		Where("status IN (?)", bun.In([]RunStatus{StatusPending, StatusInProgress}))
+		Set("status = CASE WHEN status = ? THEN ? ELSE status END", run.StatusPending, run.StatusCancelled).
+		Set("step = CASE WHEN status = ? THEN ? ELSE step END", run.StatusPending, run.Cancelled).
+		Set("failure_reason = CASE WHEN status = ? THEN ? ELSE failure_reason END", run.StatusPending, c.Reason).
+		Where("status IN (?)", bun.In([]run.Status{run.StatusPending, run.StatusInProgress}))
 	switch {
 	case c.RunID != 0:
 		up = up.Where("id = ?", c.RunID)
@@ -187,7 +188,7 @@ func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Canc
 		// worker takes it, finds the run ended and does nothing (and a
 		// build of the same commit that finds that job queued replaces it:
 		// see startRuns). Only running builds need their job stopped.
-		if r.JobID != nil && (supersededBy == nil || r.Status == StatusInProgress) {
+		if r.JobID != nil && (supersededBy == nil || r.Status == run.StatusInProgress) {
 			if err := jobs.CancelJob(ctx, tx.Tx, *r.JobID); err != nil {
 				return nil, fmt.Errorf("cancel job of run %d: %w", r.ID, err)
 			}

@@ -3,6 +3,8 @@ package store
 import (
 	"context"
 	"fmt"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // logBatch is the most log lines one INSERT carries.
@@ -23,7 +25,7 @@ func (db *DB) AppendLogs(ctx context.Context, lines []RunLog) error {
 			}
 			l.At = l.At.UTC()
 			if l.Level == "" {
-				l.Level = LogInfo
+				l.Level = run.LogInfo
 			}
 			batch = append(batch, l)
 		}

@@ -3,73 +3,44 @@ package store
 import (
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/uptrace/bun"
-)
-
-// RunStatus is the coarse status of a run.
-type RunStatus string
-
-// Run statuses.
-const (
-	StatusPending    RunStatus = "PENDING"
-	StatusInProgress RunStatus = "IN_PROGRESS"
-	StatusSuccess    RunStatus = "SUCCESS"
-	StatusFailed     RunStatus = "FAILED"
-	StatusCancelled  RunStatus = "CANCELLED"
-)
-
-// Terminal reports whether a run in status s is over.
-func (s RunStatus) Terminal() bool {
-	return s == StatusSuccess || s == StatusFailed || s == StatusCancelled
-}
-
-// Trigger says what started a run.
-type Trigger string
-
-// Triggers.
-const (
-	TriggerPush        Trigger = "push"
-	TriggerPullRequest Trigger = "pull_request"
-	TriggerComment     Trigger = "comment"
-	TriggerAPI         Trigger = "api"
-	TriggerCLI         Trigger = "cli"
-	TriggerRerun       Trigger = "rerun"
 )
 
 // Run is one build of a spec (the original design's "UserBuild").
 type Run struct {
 	bun.BaseModel `bun:"table:runs,alias:r"`
 
-	ID             int64     `bun:"id,pk,autoincrement"`
-	CreatedAt      time.Time `bun:"created_at,notnull"`
-	UpdatedAt      time.Time `bun:"updated_at,notnull"`
-	Status         RunStatus `bun:"status,notnull"`
-	Step           string    `bun:"step,notnull"`
-	Trigger        Trigger   `bun:"trigger,notnull"`
-	InstallationID *int64    `bun:"installation_id"`
-	Repo           string    `bun:"repo,notnull"`
-	Ref            string    `bun:"ref,notnull"`
-	HeadSHA        string    `bun:"head_sha,notnull"`
-	Number         *int      `bun:"number"` // pull request or issue number
-	RequestedBy    string    `bun:"requested_by,notnull"`
-	Base           string    `bun:"base,notnull"`
-	Spec           string    `bun:"spec,notnull"`        // the resolved spec, JSON
-	SpecSource     string    `bun:"spec_source,notnull"` // the spec as written
-	SpecPath       string    `bun:"spec_path,notnull"`
-	Distro         string    `bun:"distro,notnull"`       // base override (bot build --distro)
-	ContextHash    string    `bun:"context_hash,notnull"` // render hash: the cache key
-	SpecHash       string    `bun:"spec_hash,notnull"`
-	KernelVersion  string    `bun:"kernel_version,notnull"`
-	InitSystem     string    `bun:"init_system,notnull"`
-	Architecture   string    `bun:"architecture,notnull"`
-	SecurityLevel  string    `bun:"security_level,notnull"`
-	Warnings       []string  `bun:"warnings,notnull"`
-	BuildDuration  int64     `bun:"build_duration_ms,notnull"` // milliseconds
-	CheckRunID     *int64    `bun:"check_run_id"`
-	ReleaseID      *int64    `bun:"release_id"`
-	JobID          *int64    `bun:"job_id"`
-	SupersededBy   *int64    `bun:"superseded_by"`
-	FailureReason  string    `bun:"failure_reason,notnull"`
+	ID             int64       `bun:"id,pk,autoincrement"`
+	CreatedAt      time.Time   `bun:"created_at,notnull"`
+	UpdatedAt      time.Time   `bun:"updated_at,notnull"`
+	Status         run.Status  `bun:"status,notnull"`
+	Step           run.State   `bun:"step,notnull"`
+	Trigger        run.Trigger `bun:"trigger,notnull"`
+	InstallationID *int64      `bun:"installation_id"`
+	Repo           string      `bun:"repo,notnull"`
+	Ref            string      `bun:"ref,notnull"`
+	HeadSHA        string      `bun:"head_sha,notnull"`
+	Number         *int        `bun:"number"` // pull request or issue number
+	RequestedBy    string      `bun:"requested_by,notnull"`
+	Base           string      `bun:"base,notnull"`
+	Spec           string      `bun:"spec,notnull"`        // the resolved spec, JSON
+	SpecSource     string      `bun:"spec_source,notnull"` // the spec as written
+	SpecPath       string      `bun:"spec_path,notnull"`
+	Distro         string      `bun:"distro,notnull"`       // base override (bot build --distro)
+	ContextHash    string      `bun:"context_hash,notnull"` // render hash: the cache key
+	SpecHash       string      `bun:"spec_hash,notnull"`
+	KernelVersion  string      `bun:"kernel_version,notnull"`
+	InitSystem     string      `bun:"init_system,notnull"`
+	Architecture   string      `bun:"architecture,notnull"`
+	SecurityLevel  string      `bun:"security_level,notnull"`
+	Warnings       []string    `bun:"warnings,notnull"`
+	BuildDuration  int64       `bun:"build_duration_ms,notnull"` // milliseconds
+	CheckRunID     *int64      `bun:"check_run_id"`
+	ReleaseID      *int64      `bun:"release_id"`
+	JobID          *int64      `bun:"job_id"`
+	SupersededBy   *int64      `bun:"superseded_by"`
+	FailureReason  string      `bun:"failure_reason,notnull"`
 	// Diagnostics are the spec's errors and warnings with positions
 	// (spec.Diagnostics as JSON): the check run's annotations.
 	Diagnostics string `bun:"diagnostics,notnull"`
@@ -127,82 +98,44 @@ type Delivery struct {
 	RunID          *int64    `bun:"run_id"`
 }
 
-// StepStatus is the state of one step of a run.
-type StepStatus string
-
-// Step statuses.
-const (
-	StepRunning   StepStatus = "running"
-	StepDone      StepStatus = "done"
-	StepFailed    StepStatus = "failed"
-	StepCancelled StepStatus = "cancelled"
-	StepSkipped   StepStatus = "skipped"
-)
-
 // RunStep records when a step of a run started and finished.
 type RunStep struct {
 	bun.BaseModel `bun:"table:run_steps,alias:s"`
 
-	RunID      int64      `bun:"run_id,pk"`
-	Step       string     `bun:"step,pk"`
-	Status     StepStatus `bun:"status,notnull"`
-	StartedAt  time.Time  `bun:"started_at,notnull"`
-	FinishedAt *time.Time `bun:"finished_at"`
-	DurationMS int64      `bun:"duration_ms,notnull"`
+	RunID      int64          `bun:"run_id,pk"`
+	Step       run.State      `bun:"step,pk"`
+	Status     run.StepStatus `bun:"status,notnull"`
+	StartedAt  time.Time      `bun:"started_at,notnull"`
+	FinishedAt *time.Time     `bun:"finished_at"`
+	DurationMS int64          `bun:"duration_ms,notnull"`
 }
-
-// LogLevel is the level of a run log line.
-type LogLevel string
-
-// Log levels.
-const (
-	LogInfo  LogLevel = "info"
-	LogWarn  LogLevel = "warn"
-	LogError LogLevel = "error"
-)
 
 // RunLog is one line of a run's log. Logs are append-only.
 type RunLog struct {
 	bun.BaseModel `bun:"table:run_logs,alias:l"`
 
-	ID      int64     `bun:"id,pk,autoincrement"`
-	RunID   int64     `bun:"run_id,notnull"`
-	Step    string    `bun:"step,notnull"`
-	Level   LogLevel  `bun:"level,notnull"`
-	Message string    `bun:"message,notnull"`
-	At      time.Time `bun:"at,notnull"`
+	ID      int64        `bun:"id,pk,autoincrement"`
+	RunID   int64        `bun:"run_id,notnull"`
+	Step    run.State    `bun:"step,notnull"`
+	Level   run.LogLevel `bun:"level,notnull"`
+	Message string       `bun:"message,notnull"`
+	At      time.Time    `bun:"at,notnull"`
 }
-
-// ArtifactType is the kind of an artifact.
-type ArtifactType string
-
-// Artifact types.
-const (
-	ArtifactDockerImage    ArtifactType = "docker-image"
-	ArtifactDockerImageRef ArtifactType = "docker-image-ref"
-	ArtifactISO            ArtifactType = "iso"
-	ArtifactRootfs         ArtifactType = "rootfs"
-	ArtifactSBOM           ArtifactType = "sbom"
-	ArtifactLog            ArtifactType = "log"
-	ArtifactBootLog        ArtifactType = "boot-log"
-	ArtifactChecksums      ArtifactType = "checksums"
-	ArtifactSpec           ArtifactType = "spec"
-)
 
 // Artifact is a file a run produced, on disk or at a URL.
 type Artifact struct {
 	bun.BaseModel `bun:"table:artifacts,alias:a"`
 
-	ID        int64        `bun:"id,pk,autoincrement"`
-	RunID     int64        `bun:"run_id,notnull"`
-	Name      string       `bun:"name,notnull"`
-	Type      ArtifactType `bun:"type,notnull"`
-	Location  string       `bun:"location,notnull"` // path or URL
-	Size      int64        `bun:"size,notnull"`
-	SHA256    string       `bun:"sha256,notnull"`
-	URL       string       `bun:"url,notnull"` // the release asset's download URL, once published
-	CreatedAt time.Time    `bun:"created_at,notnull"`
-	ExpiresAt *time.Time   `bun:"expires_at"`
+	ID        int64            `bun:"id,pk,autoincrement"`
+	RunID     int64            `bun:"run_id,notnull"`
+	Name      string           `bun:"name,notnull"`
+	Type      run.ArtifactType `bun:"type,notnull"`
+	Location  string           `bun:"location,notnull"` // path or URL
+	Size      int64            `bun:"size,notnull"`
+	SHA256    string           `bun:"sha256,notnull"`
+	URL       string           `bun:"url,notnull"` // the release asset's download URL, once published
+	CreatedAt time.Time        `bun:"created_at,notnull"`
+	ExpiresAt *time.Time       `bun:"expires_at"`
 }
 
 // Installation is a GitHub App installation.
@@ -224,7 +157,7 @@ type Installation struct {
 // for by by.
 func (r *Run) Rerun(by string) *Run {
 	return &Run{
-		Trigger: TriggerRerun, InstallationID: r.InstallationID, Repo: r.Repo, Ref: r.Ref, HeadSHA: r.HeadSHA,
+		Trigger: run.TriggerRerun, InstallationID: r.InstallationID, Repo: r.Repo, Ref: r.Ref, HeadSHA: r.HeadSHA,
 		Number: r.Number, RequestedBy: by, SpecPath: r.SpecPath, Distro: r.Distro, SpecSource: r.SpecSource,
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"testing"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	. "github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -48,7 +49,7 @@ func TestPendingSpecConfirmedOnce(t *testing.T) {
 			}
 		}
 		got, _ := db.PendingSpecs(ctx, 1, "o/r", 7, hash[:16])
-		run := &Run{Trigger: TriggerComment, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "A", SpecSource: src, Number: new(7)}
+		run := &Run{Trigger: run.TriggerComment, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "A", SpecSource: src, Number: new(7)}
 		confirm := func(id string) ResolveResult {
 			out, err := db.Resolve(ctx, deferred(id), Intent{Outcome: OutcomeQueued, Run: run,
 				Confirm: &ConfirmSpec{ID: got[0].ID, By: "writer"}}, jobs)

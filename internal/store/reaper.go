@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/run"
 )
 
 // EndOrphanedRuns gives every run that can no longer end by itself its
@@ -26,30 +28,29 @@ func (db *DB) EndOrphanedRuns(ctx context.Context, abandonAfter time.Duration) (
 		return db.Bun.NewRaw(`
 			SELECT r.id AS id, j.state AS job_state
 			FROM runs r LEFT JOIN river_job j ON j.id = r.job_id
-			WHERE r.status IN ('PENDING', 'IN_PROGRESS')
+			WHERE r.status IN (?, ?)
 			  AND ((r.job_id IS NOT NULL AND (j.id IS NULL OR j.state IN ('discarded', 'cancelled', 'completed')))
 			    OR (r.job_id IS NULL AND r.updated_at < ?))
-			ORDER BY r.id`, db.utcNow().Add(-abandonAfter)).Scan(ctx, &orphans)
+			ORDER BY r.id`, run.StatusPending, run.StatusInProgress, db.utcNow().Add(-abandonAfter)).Scan(ctx, &orphans)
 	})
 	if err != nil {
 		return nil, err
 	}
 	var ended []int64
 	for _, o := range orphans {
-		status, reason := StatusFailed, "the run was abandoned: its process stopped without ending it"
+		final, reason := run.Failed, "the run was abandoned: its process stopped without ending it"
 		switch {
 		case o.JobState != nil && *o.JobState == "cancelled":
-			status, reason = StatusCancelled, "cancelled before a worker started it"
+			final, reason = run.Cancelled, "cancelled before a worker started it"
 		case o.JobState != nil && *o.JobState == "discarded":
 			reason = "the build job was given up after its last attempt (the worker was lost or kept failing)"
 		case o.JobState != nil:
 			reason = "the build job ended without ending the run"
 		}
-		step := map[RunStatus]string{StatusFailed: "FAILED", StatusCancelled: "CANCELLED"}[status]
-		if err := db.Finish(ctx, o.ID, status, step, reason); err != nil {
+		if err := db.Finish(ctx, o.ID, final, reason); err != nil {
 			return ended, fmt.Errorf("end orphaned run %d: %w", o.ID, err)
 		}
-		db.log.WarnContext(ctx, "ended an orphaned run", "run_id", o.ID, "status", status, "reason", reason)
+		db.log.WarnContext(ctx, "ended an orphaned run", "run_id", o.ID, "state", final, "reason", reason)
 		ended = append(ended, o.ID)
 	}
 	return ended, nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	. "github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -15,7 +16,7 @@ import (
 func signed(id, sha, head string) *IntakeItem {
 	d := delivery(id)
 	d.PayloadSHA256 = sha
-	return &IntakeItem{Delivery: d, Intent: Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: head}}, ReplayWindow: 24 * time.Hour}
+	return &IntakeItem{Delivery: d, Intent: Intent{Outcome: d.Outcome, Reason: d.Reason, Run: &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: head}}, ReplayWindow: 24 * time.Hour}
 }
 
 // A captured body replayed under a new delivery id is recorded as a

@@ -7,12 +7,13 @@ import (
 	"slices"
 	"sync"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/uptrace/bun"
 )
 
 // LogTail returns the last n lines of run id's log in step (all steps when
 // step is empty), oldest first.
-func (db *DB) LogTail(ctx context.Context, id int64, step string, n int) ([]RunLog, error) {
+func (db *DB) LogTail(ctx context.Context, id int64, step run.State, n int) ([]RunLog, error) {
 	var lines []RunLog
 	err := db.withRetry(ctx, "log tail", func(ctx context.Context) error {
 		lines = nil

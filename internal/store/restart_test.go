@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	. "github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -57,7 +58,7 @@ func TestIntakeSurvivesPostgresRestart(t *testing.T) {
 			for i := range jobs {
 				id := fmt.Sprintf("restart-%03d", i)
 				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-				res, err := db.Intake(ctx, &IntakeItem{Delivery: &Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: OutcomeQueued, PayloadSHA256: "x"}, Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: TriggerPush, Repo: "o/r", HeadSHA: id}}}, fakeEnqueue(1, 0, nil))
+				res, err := db.Intake(ctx, &IntakeItem{Delivery: &Delivery{AppID: 1, DeliveryID: id, Event: "push", Repo: "o/r", Outcome: OutcomeQueued, PayloadSHA256: "x"}, Intent: Intent{Outcome: OutcomeQueued, Run: &Run{Trigger: run.TriggerPush, Repo: "o/r", HeadSHA: id}}}, fakeEnqueue(1, 0, nil))
 				cancel()
 				results <- result{id, err, res}
 				time.Sleep(15 * time.Millisecond)

@@ -7,34 +7,35 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/uptrace/bun"
 )
 
 // CreateRun inserts a run outside intake (CLI and API runs). It sets ID,
 // CreatedAt and UpdatedAt.
-func (db *DB) CreateRun(ctx context.Context, run *Run) error {
+func (db *DB) CreateRun(ctx context.Context, r *Run) error {
 	return db.withRetry(ctx, "create run", func(ctx context.Context) error {
-		prepareNewRun(run, db.utcNow())
-		_, err := db.Bun.NewInsert().Model(run).Returning("id").Exec(ctx)
+		prepareNewRun(r, db.utcNow())
+		_, err := db.Bun.NewInsert().Model(r).Returning("id").Exec(ctx)
 		return err
 	})
 }
 
 // prepareNewRun sets the fields a new run row starts with.
-func prepareNewRun(run *Run, now time.Time) {
-	run.ID = 0
-	run.CreatedAt, run.UpdatedAt = now, now
-	if run.Status == "" {
-		run.Status = StatusPending
+func prepareNewRun(r *Run, now time.Time) {
+	r.ID = 0
+	r.CreatedAt, r.UpdatedAt = now, now
+	if r.Status == "" {
+		r.Status = run.StatusPending
 	}
-	if run.Step == "" {
-		run.Step = string(StatusPending)
+	if r.Step == "" {
+		r.Step = run.Pending
 	}
-	if run.Warnings == nil {
-		run.Warnings = []string{}
+	if r.Warnings == nil {
+		r.Warnings = []string{}
 	}
-	if run.Diagnostics == "" {
-		run.Diagnostics = "[]"
+	if r.Diagnostics == "" {
+		r.Diagnostics = "[]"
 	}
 }
 
@@ -54,7 +55,7 @@ func (db *DB) Run(ctx context.Context, id int64) (*Run, error) {
 type RunFilter struct {
 	Repo   string
 	Ref    string
-	Status RunStatus
+	Status run.Status
 	// BeforeID pages backwards: only runs with a smaller id (the last id
 	// of the previous page).
 	BeforeID int64
@@ -97,7 +98,7 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 // step that was running is finished as done, the new one starts, and the
 // run is IN_PROGRESS at that step — atomically. Entering the step the run
 // is already in is a no-op, so a resumed job can call it again.
-func (db *DB) EnterStep(ctx context.Context, id int64, step string) error {
+func (db *DB) EnterStep(ctx context.Context, id int64, step run.State) error {
 	return db.inTx(ctx, "enter step", func(ctx context.Context, tx bun.Tx) error {
 		now := db.utcNow()
 		var r Run
@@ -107,20 +108,20 @@ func (db *DB) EnterStep(ctx context.Context, id int64, step string) error {
 		if r.Status.Terminal() {
 			return fmt.Errorf("run %d is %s: %w", id, r.Status, ErrRunEnded)
 		}
-		if r.Status == StatusInProgress && r.Step == step {
+		if r.Status == run.StatusInProgress && r.Step == step {
 			return nil
 		}
-		if err := finishSteps(ctx, tx, id, StepDone, now); err != nil {
+		if err := finishSteps(ctx, tx, id, run.StepDone, now); err != nil {
 			return err
 		}
-		st := RunStep{RunID: id, Step: step, Status: StepRunning, StartedAt: now}
+		st := RunStep{RunID: id, Step: step, Status: run.StepRunning, StartedAt: now}
 		if _, err := tx.NewInsert().Model(&st).
 			On("CONFLICT (run_id, step) DO UPDATE").Set("status = EXCLUDED.status, started_at = EXCLUDED.started_at, finished_at = NULL, duration_ms = 0").
 			Exec(ctx); err != nil {
 			return fmt.Errorf("start step: %w", err)
 		}
 		_, err := tx.NewUpdate().Model((*Run)(nil)).
-			Set("status = ?", StatusInProgress).Set("step = ?", step).Set("updated_at = ?", now).
+			Set("status = ?", run.StatusInProgress).Set("step = ?", step).Set("updated_at = ?", now).
 			Where("id = ?", id).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("update run: %w", err)
@@ -143,23 +144,23 @@ type ReleaseJobs interface {
 // Finish ends run id with status (SUCCESS, FAILED or CANCELLED) and step
 // (the final state name), as FinishWith does, and queues no release: for
 // runs that publish nothing (the reaper's, which never succeed).
-func (db *DB) Finish(ctx context.Context, id int64, status RunStatus, step, reason string) error {
-	return db.FinishWith(ctx, id, status, step, reason, nil)
+func (db *DB) Finish(ctx context.Context, id int64, final run.State, reason string) error {
+	return db.FinishWith(ctx, id, final, reason, nil)
 }
 
-// FinishWith ends run id with status (SUCCESS, FAILED or CANCELLED) and
-// step (the final state name), finishing its running step accordingly,
+// FinishWith ends run id in final state final (complete, failed or
+// cancelled), finishing its running step accordingly,
 // and records the failure reason and the total duration. A run that ends
 // successfully and came from GitHub (it has an installation) gets its
 // release job from releases in the same transaction; CLI runs and runs
 // that did not succeed get none. Finishing a run that has ended is an
 // error wrapping ErrRunEnded, so a cancelled run is not later marked
 // successful.
-func (db *DB) FinishWith(ctx context.Context, id int64, status RunStatus, step, reason string, releases ReleaseJobs) error {
-	if !status.Terminal() {
-		return fmt.Errorf("finish run %d: %s is not a final status", id, status)
+func (db *DB) FinishWith(ctx context.Context, id int64, final run.State, reason string, releases ReleaseJobs) error {
+	if !final.Terminal() {
+		return fmt.Errorf("finish run %d: %s is not a final state", id, final)
 	}
-	stepStatus := map[RunStatus]StepStatus{StatusSuccess: StepDone, StatusFailed: StepFailed, StatusCancelled: StepCancelled}[status]
+	status, stepStatus := run.StatusOf(final), run.StepEnd(final)
 	return db.inTx(ctx, "finish run", func(ctx context.Context, tx bun.Tx) error {
 		now := db.utcNow()
 		var r Run
@@ -169,7 +170,7 @@ func (db *DB) FinishWith(ctx context.Context, id int64, status RunStatus, step, 
 		if r.Status.Terminal() {
 			return fmt.Errorf("run %d is already %s: %w", id, r.Status, ErrRunEnded)
 		}
-		if status == StatusCancelled && r.SupersededBy != nil {
+		if status == run.StatusCancelled && r.SupersededBy != nil {
 			// The worker only saw its context cancelled; the reason is
 			// the newer run.
 			reason = fmt.Sprintf("superseded by run %d", *r.SupersededBy)
@@ -178,22 +179,22 @@ func (db *DB) FinishWith(ctx context.Context, id int64, status RunStatus, step, 
 			return err
 		}
 		_, err := tx.NewUpdate().Model((*Run)(nil)).
-			Set("status = ?", status).Set("step = ?", step).Set("failure_reason = ?", reason).
+			Set("status = ?", status).Set("step = ?", final).Set("failure_reason = ?", reason).
 			Set("build_duration_ms = ?", now.Sub(r.CreatedAt).Milliseconds()).Set("updated_at = ?", now).
 			Where("id = ?", id).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("update run: %w", err)
 		}
-		if status == StatusSuccess && r.InstallationID != nil && releases != nil {
+		if status == run.StatusSuccess && r.InstallationID != nil && releases != nil {
 			return releases.EnqueuePublish(ctx, tx.Tx, id)
 		}
 		return nil
 	})
 }
 
-func finishSteps(ctx context.Context, tx bun.Tx, runID int64, status StepStatus, now time.Time) error {
+func finishSteps(ctx context.Context, tx bun.Tx, runID int64, status run.StepStatus, now time.Time) error {
 	var running []RunStep
-	if err := tx.NewSelect().Model(&running).Where("run_id = ? AND status = ?", runID, StepRunning).Scan(ctx); err != nil {
+	if err := tx.NewSelect().Model(&running).Where("run_id = ? AND status = ?", runID, run.StepRunning).Scan(ctx); err != nil {
 		return fmt.Errorf("read running steps: %w", err)
 	}
 	for _, st := range running {
@@ -315,7 +316,7 @@ func (db *DB) LatestReusable(ctx context.Context, hash string) (id int64, partia
 	err = db.withRetry(ctx, "cache lookup", func(ctx context.Context) error {
 		runs = nil
 		return db.Bun.NewSelect().Model(&runs).Column("id", "partial_reason").
-			Where("context_hash = ? AND status = ? AND NOT partial_failed", hash, StatusSuccess).OrderExpr("id DESC").Limit(1).Scan(ctx)
+			Where("context_hash = ? AND status = ? AND NOT partial_failed", hash, run.StatusSuccess).OrderExpr("id DESC").Limit(1).Scan(ctx)
 	})
 	if err != nil {
 		return 0, "", err

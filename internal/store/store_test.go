@@ -10,6 +10,7 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/run"
 	. "github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -92,13 +93,13 @@ func delivery(id string) *Delivery {
 func TestIntake(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *DB, c *storetest.Clock) {
 		ctx := context.Background()
-		run := &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}
-		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(7, 0, nil))
+		rn := &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: "a1"}
+		res, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: rn}}, fakeEnqueue(7, 0, nil))
 		if err != nil || res.Duplicate || res.RunID == 0 || res.Coalesced {
 			t.Fatalf("first intake: %+v %v", res, err)
 		}
 		got, err := db.Run(ctx, res.RunID)
-		if err != nil || got.Status != StatusPending || got.JobID == nil || *got.JobID != 7 || !got.CreatedAt.Equal(c.T) {
+		if err != nil || got.Status != run.StatusPending || got.JobID == nil || *got.JobID != 7 || !got.CreatedAt.Equal(c.T) {
 			t.Fatalf("run %+v %v", got, err)
 		}
 		d, err := db.Delivery(ctx, 42, "d1")
@@ -107,12 +108,12 @@ func TestIntake(t *testing.T) {
 		}
 
 		// A redelivery changes nothing and points at the same run.
-		again, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(8, 0, nil))
+		again, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d1"), Intent: Intent{Outcome: OutcomeQueued, Run: rn}}, fakeEnqueue(8, 0, nil))
 		if err != nil || !again.Duplicate || again.RunID != res.RunID {
 			t.Fatalf("redelivery: %+v %v", again, err)
 		}
 		// A second delivery whose job coalesces joins the existing run.
-		co, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d2"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(0, res.RunID, nil))
+		co, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d2"), Intent: Intent{Outcome: OutcomeQueued, Run: rn}}, fakeEnqueue(0, res.RunID, nil))
 		if err != nil || !co.Coalesced || co.RunID != res.RunID {
 			t.Fatalf("coalesced: %+v %v", co, err)
 		}
@@ -122,7 +123,7 @@ func TestIntake(t *testing.T) {
 		}
 		// An enqueue failure rolls back the delivery and the run: nothing
 		// half-written, and GitHub's redelivery can try again.
-		if _, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d3"), Intent: Intent{Outcome: OutcomeQueued, Run: run}}, fakeEnqueue(0, 0, errors.New("queue down"))); err == nil {
+		if _, err := db.Intake(ctx, &IntakeItem{Delivery: delivery("d3"), Intent: Intent{Outcome: OutcomeQueued, Run: rn}}, fakeEnqueue(0, 0, errors.New("queue down"))); err == nil {
 			t.Fatal("intake succeeded although enqueue failed")
 		}
 		if _, err := db.Delivery(ctx, 42, "d3"); !errors.Is(err, ErrNotFound) {
@@ -148,28 +149,28 @@ func TestIntake(t *testing.T) {
 func TestRunLifecycle(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *DB, c *storetest.Clock) {
 		ctx := context.Background()
-		run := &Run{Trigger: TriggerCLI, Repo: "o/r", Ref: "refs/heads/main"}
-		if err := db.CreateRun(ctx, run); err != nil {
+		rn := &Run{Trigger: run.TriggerCLI, Repo: "o/r", Ref: "refs/heads/main"}
+		if err := db.CreateRun(ctx, rn); err != nil {
 			t.Fatal(err)
 		}
-		for _, step := range []string{"VALIDATING", "GENERATING", "BUILDING"} {
+		for _, step := range []run.State{run.Validating, run.Generating, run.Building} {
 			c.Advance(2 * time.Second)
-			if err := db.EnterStep(ctx, run.ID, step); err != nil {
+			if err := db.EnterStep(ctx, rn.ID, step); err != nil {
 				t.Fatal(err)
 			}
 		}
-		if err := db.EnterStep(ctx, run.ID, "BUILDING"); err != nil {
+		if err := db.EnterStep(ctx, rn.ID, run.Building); err != nil {
 			t.Fatalf("re-entering the current step: %v", err)
 		}
-		got, _ := db.Run(ctx, run.ID)
-		if got.Status != StatusInProgress || got.Step != "BUILDING" {
+		got, _ := db.Run(ctx, rn.ID)
+		if got.Status != run.StatusInProgress || got.Step != "BUILDING" {
 			t.Fatalf("run %s/%s", got.Status, got.Step)
 		}
 		c.Advance(5 * time.Second)
-		if err := db.Finish(ctx, run.ID, StatusFailed, "FAILED", "docker build: exit 1"); err != nil {
+		if err := db.Finish(ctx, rn.ID, run.Failed, "docker build: exit 1"); err != nil {
 			t.Fatal(err)
 		}
-		steps, err := db.Steps(ctx, run.ID)
+		steps, err := db.Steps(ctx, rn.ID)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,17 +182,17 @@ func TestRunLifecycle(t *testing.T) {
 		if !slices.Equal(summary, want) {
 			t.Fatalf("steps %v, want %v", summary, want)
 		}
-		got, _ = db.Run(ctx, run.ID)
-		if got.Status != StatusFailed || got.FailureReason != "docker build: exit 1" || got.BuildDuration != 11000 {
+		got, _ = db.Run(ctx, rn.ID)
+		if got.Status != run.StatusFailed || got.FailureReason != "docker build: exit 1" || got.BuildDuration != 11000 {
 			t.Fatalf("finished run %+v", got)
 		}
-		if err := db.Finish(ctx, run.ID, StatusSuccess, "COMPLETE", ""); !errors.Is(err, ErrRunEnded) {
+		if err := db.Finish(ctx, rn.ID, run.Complete, ""); !errors.Is(err, ErrRunEnded) {
 			t.Fatalf("finishing twice: %v", err)
 		}
-		if err := db.EnterStep(ctx, run.ID, "UPLOADING"); !errors.Is(err, ErrRunEnded) {
+		if err := db.EnterStep(ctx, rn.ID, "UPLOADING"); !errors.Is(err, ErrRunEnded) {
 			t.Fatalf("entering a step of an ended run: %v", err)
 		}
-		if err := db.Finish(ctx, 999999, StatusFailed, "FAILED", ""); !errors.Is(err, ErrNotFound) {
+		if err := db.Finish(ctx, 999999, run.Failed, ""); !errors.Is(err, ErrNotFound) {
 			t.Fatalf("finishing a missing run: %v", err)
 		}
 	})
@@ -202,7 +203,7 @@ func TestListAndFindRuns(t *testing.T) {
 		ctx := context.Background()
 		var ids []int64
 		for i := range 7 {
-			r := &Run{Trigger: TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: fmt.Sprint(i)}
+			r := &Run{Trigger: run.TriggerPush, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: fmt.Sprint(i)}
 			if i%2 == 1 {
 				r.Repo = "o/other"
 			}
@@ -218,14 +219,14 @@ func TestListAndFindRuns(t *testing.T) {
 		if !slices.Equal(got, []int64{ids[6], ids[4], ids[2], ids[0]}) || len(page3) != 0 {
 			t.Fatalf("pages %v then %d", got, len(page3))
 		}
-		if err := db.Finish(ctx, ids[6], StatusCancelled, "CANCELLED", "superseded"); err != nil {
+		if err := db.Finish(ctx, ids[6], run.Cancelled, "superseded"); err != nil {
 			t.Fatal(err)
 		}
 		byRef, _ := db.ListRuns(ctx, RunFilter{Repo: "o/r", Ref: "refs/heads/main", Limit: 1})
 		if len(byRef) != 1 || byRef[0].ID != ids[6] {
 			t.Fatalf("newest run of the ref: %+v", byRef)
 		}
-		cancelled, _ := db.ListRuns(ctx, RunFilter{Status: StatusCancelled})
+		cancelled, _ := db.ListRuns(ctx, RunFilter{Status: run.StatusCancelled})
 		if len(cancelled) != 1 {
 			t.Fatalf("by status: %d", len(cancelled))
 		}
@@ -249,27 +250,27 @@ func TestListAndFindRuns(t *testing.T) {
 func TestLogsArtifactsInstallations(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *DB, c *storetest.Clock) {
 		ctx := context.Background()
-		run := &Run{Trigger: TriggerAPI, Repo: "o/r"}
-		if err := db.CreateRun(ctx, run); err != nil {
+		rn := &Run{Trigger: run.TriggerAPI, Repo: "o/r"}
+		if err := db.CreateRun(ctx, rn); err != nil {
 			t.Fatal(err)
 		}
 		var lines []RunLog
 		for i := range 1234 {
-			lines = append(lines, RunLog{RunID: run.ID, Step: "BUILDING", Message: fmt.Sprintf("line %d", i)})
+			lines = append(lines, RunLog{RunID: rn.ID, Step: "BUILDING", Message: fmt.Sprintf("line %d", i)})
 		}
-		lines[5].Level = LogError
+		lines[5].Level = run.LogError
 		if err := db.AppendLogs(ctx, lines); err != nil {
 			t.Fatal(err)
 		}
-		first, _ := db.Logs(ctx, run.ID, 0, 1000)
-		rest, _ := db.Logs(ctx, run.ID, first[len(first)-1].ID, 1000)
+		first, _ := db.Logs(ctx, rn.ID, 0, 1000)
+		rest, _ := db.Logs(ctx, rn.ID, first[len(first)-1].ID, 1000)
 		all := append(first, rest...)
-		if len(all) != 1234 || all[0].Message != "line 0" || all[1233].Message != "line 1233" || all[5].Level != LogError || all[6].Level != LogInfo {
+		if len(all) != 1234 || all[0].Message != "line 0" || all[1233].Message != "line 1233" || all[5].Level != run.LogError || all[6].Level != run.LogInfo {
 			t.Fatalf("read back %d lines", len(all))
 		}
 
 		exp := c.T.Add(time.Hour)
-		a := &Artifact{RunID: run.ID, Name: "image.tar.zst", Type: ArtifactDockerImage, Location: "/data/1/image.tar.zst", Size: 10, SHA256: "x", ExpiresAt: &exp}
+		a := &Artifact{RunID: rn.ID, Name: "image.tar.zst", Type: run.ArtifactImage, Location: "/data/1/image.tar.zst", Size: 10, SHA256: "x", ExpiresAt: &exp}
 		if err := db.AddArtifact(ctx, a); err != nil {
 			t.Fatal(err)
 		}
@@ -278,14 +279,14 @@ func TestLogsArtifactsInstallations(t *testing.T) {
 		if err := db.AddArtifact(ctx, &a2); err != nil {
 			t.Fatal(err)
 		}
-		if err := db.AddArtifact(ctx, &Artifact{RunID: run.ID, Name: "linux.iso", Type: ArtifactISO, Location: "/data/1/linux.iso"}); err != nil {
+		if err := db.AddArtifact(ctx, &Artifact{RunID: rn.ID, Name: "linux.iso", Type: run.ArtifactISO, Location: "/data/1/linux.iso"}); err != nil {
 			t.Fatal(err)
 		}
-		arts, _ := db.Artifacts(ctx, run.ID)
+		arts, _ := db.Artifacts(ctx, rn.ID)
 		if len(arts) != 2 || arts[0].Name != "image.tar.zst" || arts[0].Size != 20 {
 			t.Fatalf("artifacts %+v", arts)
 		}
-		if err := db.AddArtifact(ctx, &Artifact{RunID: run.ID, Name: "x", Type: "floppy", Location: "/x"}); err == nil {
+		if err := db.AddArtifact(ctx, &Artifact{RunID: rn.ID, Name: "x", Type: "floppy", Location: "/x"}); err == nil {
 			t.Fatal("unknown artifact type accepted")
 		}
 		if old, _ := db.ExpiredArtifacts(ctx, c.T, 10); len(old) != 0 {
@@ -298,7 +299,7 @@ func TestLogsArtifactsInstallations(t *testing.T) {
 		if err := db.DeleteArtifacts(ctx, []int64{old[0].ID}); err != nil {
 			t.Fatal(err)
 		}
-		if arts, _ := db.Artifacts(ctx, run.ID); len(arts) != 1 {
+		if arts, _ := db.Artifacts(ctx, rn.ID); len(arts) != 1 {
 			t.Fatalf("%d artifacts after delete", len(arts))
 		}
 
@@ -325,7 +326,7 @@ func TestLogsArtifactsInstallations(t *testing.T) {
 
 func TestConstraintViolationsAreNotRetried(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *DB, _ *storetest.Clock) {
-		err := db.CreateRun(context.Background(), &Run{Status: "BOGUS", Trigger: TriggerAPI, Repo: "o/r"})
+		err := db.CreateRun(context.Background(), &Run{Status: "BOGUS", Trigger: run.TriggerAPI, Repo: "o/r"})
 		if err == nil || Transient(err) {
 			t.Fatalf("check violation: err %v, transient %v; want a permanent error", err, Transient(err))
 		}

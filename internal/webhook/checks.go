@@ -8,13 +8,8 @@ import (
 
 	"github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
-)
-
-// Check run action identifiers (GitHub allows at most 20 characters).
-const (
-	ActionCancel  = "cancel"
-	ActionRebuild = "rebuild"
 )
 
 // checkRunEvent is the part of a check_run payload the bot reads. It is
@@ -79,8 +74,8 @@ func decideCheckRun(ctx context.Context, cfg *Config, body []byte, d *store.Deli
 	}
 	by := ev.Sender.GetLogin()
 	switch {
-	case ev.Action == "rerequested", ev.Action == "requested_action" && identifier == ActionRebuild:
-	case ev.Action == "requested_action" && identifier == ActionCancel:
+	case ev.Action == "rerequested", ev.Action == "requested_action" && identifier == run.ActionRebuild:
+	case ev.Action == "requested_action" && identifier == run.ActionCancel:
 		prev, err := checkRunRun(ctx, cfg, d.Repo, ev.CheckRun.ExternalID, ev.CheckRun.HeadSHA)
 		if err != nil || prev == nil {
 			return ignored("no run of this check run to cancel"), err

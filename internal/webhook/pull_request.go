@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -28,7 +29,7 @@ func decidePullRequest(ctx context.Context, cfg *Config, body []byte, d *store.D
 	case "opened", "synchronize", "reopened":
 	case "closed":
 		return store.Intent{Outcome: store.OutcomeIgnored, Reason: "pull request closed: its active runs are cancelled",
-			Cancel: &store.Cancel{Repo: d.Repo, Ref: store.PullRef(number), Reason: "the pull request was closed"}}, nil
+			Cancel: &store.Cancel{Repo: d.Repo, Ref: run.PullRef(number), Reason: "the pull request was closed"}}, nil
 	default:
 		return ignored("pull_request action " + ev.GetAction() + " is not built"), nil
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -35,7 +36,7 @@ func decidePush(ctx context.Context, cfg *Config, body []byte, d *store.Delivery
 		return ignored(specPath + " is not changed by this push"), nil
 	}
 	run := &store.Run{
-		Trigger: store.TriggerPush, InstallationID: d.InstallationID, Repo: d.Repo, Ref: ref, HeadSHA: ev.GetAfter(),
+		Trigger: run.TriggerPush, InstallationID: d.InstallationID, Repo: d.Repo, Ref: ref, HeadSHA: ev.GetAfter(),
 		RequestedBy: ev.GetPusher().GetName(), SpecPath: specPath,
 	}
 	if ev.GetSender().GetLogin() != "" {
