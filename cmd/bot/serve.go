@@ -20,6 +20,7 @@ import (
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -244,7 +245,7 @@ per hour). See the README's "Running the GitHub App".`,
 				// Profiles for operators, on their own (loopback) address.
 				go func() {
 					if err := http.ListenAndServe(debugAddr, nil); err != nil {
-						slog.Error("debug server", "err", err)
+						slog.Error("debug server", logging.KeyErr, err)
 					}
 				}()
 			}
@@ -257,7 +258,7 @@ per hour). See the README's "Running the GitHub App".`,
 				if ctx.Err() == nil {
 					return err
 				}
-				slog.Error("http shutdown", "err", err)
+				slog.Error("http shutdown", logging.KeyErr, err)
 			}
 			slog.Info("shutting down the workers")
 			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)

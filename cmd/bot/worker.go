@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/logging"
 )
 
 func newWorkerCmd() *cobra.Command {
@@ -70,7 +71,7 @@ func workerApp() (*github.App, int64) {
 	}
 	app, err := ac.newApp()
 	if err != nil {
-		slog.Warn("GitHub App not usable", "err", err)
+		slog.Warn("GitHub App not usable", logging.KeyErr, err)
 		return nil, 0
 	}
 	return app, ac.appID

@@ -54,7 +54,7 @@ func main() {
 		if errors.Is(err, flag.ErrHelp) {
 			return
 		}
-		slog.Error("linux-builder-webhook", "err", err)
+		slog.Error("linux-builder-webhook", logging.KeyErr, err)
 		os.Exit(1)
 	}
 }

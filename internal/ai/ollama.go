@@ -19,6 +19,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/logging"
 )
 
 // Client is a client of Ollama's HTTP API.
@@ -196,6 +198,6 @@ func (c *Client) Chat(ctx context.Context, messages []Message, format json.RawMe
 // failing to close it changes nothing for the caller, so it is only logged.
 func closeBody(body io.Closer) {
 	if err := body.Close(); err != nil {
-		slog.Debug("close the AI service's response", "err", err)
+		slog.Debug("close the AI service's response", logging.KeyErr, err)
 	}
 }

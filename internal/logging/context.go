@@ -35,6 +35,12 @@ func WithLogger(ctx context.Context, l *slog.Logger) context.Context {
 	return context.WithValue(ctx, ctxKey{}, l)
 }
 
+// Carried reports whether ctx carries a logger (With or WithLogger).
+func Carried(ctx context.Context) bool {
+	l, ok := ctx.Value(ctxKey{}).(*slog.Logger)
+	return ok && l != nil
+}
+
 // From is the logger ctx carries, or slog.Default() when it carries none.
 func From(ctx context.Context) *slog.Logger {
 	if ctx != nil {

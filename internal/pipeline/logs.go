@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 )
 
@@ -20,6 +21,7 @@ type logBuffer struct {
 	reporters []Reporter
 	runID     int64
 	log       *slog.Logger
+	now       func() time.Time
 	lim       Limits
 
 	kept      int
@@ -33,8 +35,8 @@ type logBuffer struct {
 	done    chan struct{}
 }
 
-func newLogBuffer(store Store, reporters []Reporter, runID int64, log *slog.Logger, lim Limits) *logBuffer {
-	b := &logBuffer{store: store, reporters: reporters, runID: runID, log: log, lim: lim.withDefaults(), step: run.Pending,
+func newLogBuffer(store Store, reporters []Reporter, runID int64, log *slog.Logger, now func() time.Time, lim Limits) *logBuffer {
+	b := &logBuffer{store: store, reporters: reporters, runID: runID, log: log, now: now, lim: lim.withDefaults(), step: run.Pending,
 		stop: make(chan struct{}), done: make(chan struct{})}
 	go b.loop()
 	return b
@@ -78,7 +80,7 @@ func (b *logBuffer) Add(ctx context.Context, level run.LogLevel, msg string) {
 		msg = fmt.Sprintf("log truncated: the run's log reached its limit (%d lines or %d bytes); later output is not kept",
 			b.lim.MaxLogLines, b.lim.MaxLogBytes)
 	}
-	line := LogLine{RunID: b.runID, Step: b.step, Level: level, Message: msg, At: time.Now().UTC()}
+	line := LogLine{RunID: b.runID, Step: b.step, Level: level, Message: msg, At: b.now().UTC()}
 	b.pending = append(b.pending, line)
 	full := len(b.pending) >= 200
 	b.mu.Unlock()
@@ -101,7 +103,7 @@ func (b *logBuffer) Flush(ctx context.Context) {
 		return
 	}
 	if err := b.store.AppendLogs(context.WithoutCancel(ctx), lines); err != nil {
-		b.log.WarnContext(ctx, "append run logs", "run_id", b.runID, "lines", len(lines), "err", err)
+		b.log.WarnContext(ctx, "append run logs", "lines", len(lines), logging.KeyErr, err)
 		b.mu.Lock()
 		b.pending = append(lines, b.pending...)
 		b.mu.Unlock()

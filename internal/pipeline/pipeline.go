@@ -17,6 +17,7 @@ import (
 
 	"github.com/klauspost/compress/zstd"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
@@ -47,8 +48,11 @@ type Config struct {
 	// KeepImage keeps the built image in the engine after export (for
 	// local use); otherwise it is removed once saved.
 	KeepImage bool
-	Logger    *slog.Logger
-	Now       func() time.Time
+	// Logger is the logger of runs whose context carries none
+	// (logging.From); default slog.Default().
+	Logger *slog.Logger
+	// Now is the clock of the run's log lines; default time.Now.
+	Now func() time.Time
 }
 
 // Pipeline runs builds.
@@ -147,16 +151,22 @@ func (e *errRetry) Unwrap() error { return e.err }
 // for infrastructure failures worth a retry (the store is unreachable); a
 // build that fails records FAILED and returns nil.
 func (p *Pipeline) Run(ctx context.Context, id int64) error {
+	// The caller's context may carry a logger (a queue job's); the run's
+	// id joins it once, here.
+	if !logging.Carried(ctx) {
+		ctx = logging.WithLogger(ctx, p.log)
+	}
+	ctx = logging.With(ctx, logging.KeyRun, id)
 	rec, err := p.cfg.Store.LoadRun(ctx, id)
 	if err != nil {
 		return fmt.Errorf("load run %d: %w", id, err)
 	}
 	if rec.State.Terminal() {
-		p.log.InfoContext(ctx, "run already ended", "run_id", id, "state", rec.State)
+		logging.From(ctx).InfoContext(ctx, "run already ended", "state", rec.State)
 		return nil
 	}
 	r := &execution{p: p, rec: rec, state: run.Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id))}
-	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, p.log, p.cfg.Limits)
+	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, logging.From(ctx), p.cfg.Now, p.cfg.Limits)
 	defer r.logs.Close()
 	return r.execute(ctx)
 }
@@ -276,7 +286,7 @@ func (r *execution) end(ctx context.Context, cause error) error {
 func (r *execution) cleanup(ctx context.Context, final run.State) {
 	if r.image != "" && (final != run.Complete || !r.p.cfg.KeepImage) {
 		if err := r.p.cfg.Builder.Remove(ctx, r.image); err != nil {
-			r.p.log.WarnContext(ctx, "remove image", "run_id", r.rec.ID, "image", r.image, "err", err)
+			logging.From(ctx).WarnContext(ctx, "remove image", "image", r.image, logging.KeyErr, err)
 		}
 	}
 	_ = os.RemoveAll(filepath.Join(r.dir, "work"))

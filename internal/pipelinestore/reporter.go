@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -65,6 +66,6 @@ func (r *SyncReporter) sync(ctx context.Context, runID int64, reason run.SyncRea
 		if log == nil {
 			log = slog.Default()
 		}
-		log.WarnContext(ctx, "could not queue a check run sync", "run_id", runID, "err", err)
+		log.WarnContext(ctx, "could not queue a check run sync", logging.KeyRun, runID, logging.KeyErr, err)
 	}
 }

@@ -12,6 +12,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -140,7 +141,7 @@ func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error
 			return err
 		}
 		if !ok {
-			w.log.InfoContext(ctx, "build quota exhausted: the build waits", "run_id", rn.ID, "repo", rn.Repo,
+			w.log.InfoContext(ctx, "build quota exhausted: the build waits", logging.KeyRun, rn.ID, logging.KeyRepo, rn.Repo,
 				"requested_by", rn.RequestedBy, "wait", wait)
 			msg := fmt.Sprintf("waiting for the build quota (builds per hour of this installation, repository or user): next try in %s", wait)
 			if err := w.db.AppendLogs(ctx, []store.RunLog{{RunID: rn.ID, Step: run.Pending, Level: run.LogInfo, Message: msg}}); err != nil {

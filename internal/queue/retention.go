@@ -10,6 +10,7 @@ import (
 
 	"github.com/riverqueue/river"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -46,7 +47,7 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 		for _, a := range expired {
 			if strings.HasPrefix(a.Location, "/") {
 				if err := os.Remove(a.Location); err != nil && !errors.Is(err, os.ErrNotExist) {
-					w.log.WarnContext(ctx, "retention: cannot delete artifact file", "run_id", a.RunID, "path", a.Location, "err", err)
+					w.log.WarnContext(ctx, "retention: cannot delete artifact file", logging.KeyRun, a.RunID, "path", a.Location, logging.KeyErr, err)
 					continue
 				}
 			}

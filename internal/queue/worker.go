@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -116,6 +117,7 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 		JobTimeout:           cfg.JobTimeout,
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Workers:              workers,
+		Middleware:           []rivertype.Middleware{&logContext{log: log}},
 		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
 		// Runs whose job was discarded or cancelled unstarted would never
 		// end; the reaper ends them.

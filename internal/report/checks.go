@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
@@ -72,7 +73,7 @@ func (c *Checks) Sync(ctx context.Context, id int64, reason run.SyncReason) erro
 		if rerr := c.Store.RecordReport(context.WithoutCancel(ctx), id, store.ReportUpdate{ReportError: &msg}); rerr != nil {
 			return errors.Join(err, rerr)
 		}
-		c.log().ErrorContext(ctx, "giving up on the check run", "run_id", id, "err", err)
+		c.log().ErrorContext(ctx, "giving up on the check run", logging.KeyRun, id, logging.KeyErr, err)
 		return nil
 	}
 	return err

@@ -11,6 +11,7 @@ import (
 
 	gh "github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -164,7 +165,7 @@ func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.Repositor
 		if !serverErr || attempt > retries {
 			return "", fmt.Errorf("upload %s: %w", a.name, err)
 		}
-		r.log().WarnContext(ctx, "upload failed; deleting the partial asset and retrying", "run_id", run.ID, "asset", a.name, "attempt", attempt, "err", err)
+		r.log().WarnContext(ctx, "upload failed; deleting the partial asset and retrying", logging.KeyRun, run.ID, "asset", a.name, "attempt", attempt, logging.KeyErr, err)
 		// GitHub may keep a partial ("starter") asset of that name.
 		left, lerr := r.GitHub.ReleaseAssets(ctx, inst, run.Repo, rel.GetID())
 		if lerr != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-github/v88/github"
 
 	"github.com/linux-builder/linux-builder/internal/command"
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -78,7 +79,7 @@ func (e *Events) HandleEvent(ctx context.Context, ev *store.EventJob) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	log = log.With("delivery_row", ev.DeliveryRowID, "repo", ev.Repo, "number", ev.Number, "kind", ev.Kind)
+	log = log.With("delivery_row", ev.DeliveryRowID, logging.KeyRepo, ev.Repo, "number", ev.Number, "kind", ev.Kind)
 	var (
 		res   store.Intent
 		reply string
@@ -99,7 +100,7 @@ func (e *Events) HandleEvent(ctx context.Context, ev *store.EventJob) error {
 	if err != nil {
 		return fmt.Errorf("resolve delivery: %w", err)
 	}
-	log.InfoContext(ctx, "event decided", "outcome", res.Outcome, "reason", res.Reason, "run_id", out.RunID,
+	log.InfoContext(ctx, "event decided", "outcome", res.Outcome, "reason", res.Reason, logging.KeyRun, out.RunID,
 		"already", out.Already, "cancelled", out.Cancelled)
 	if reply != "" {
 		reply = expandReply(reply, out)

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/logging"
 )
 
 // DeliveryLister is the App-level GitHub API the missed-delivery job uses.
@@ -111,7 +112,7 @@ func (r *Redeliverer) RedeliverMissed(ctx context.Context) error {
 		}
 		s := byGUID[guid]
 		if err := r.GitHub.Redeliver(ctx, s.latest.ID); err != nil {
-			log.WarnContext(ctx, "redelivery failed", "guid", guid, "attempt", s.latest.ID, "err", err)
+			log.WarnContext(ctx, "redelivery failed", "guid", guid, "attempt", s.latest.ID, logging.KeyErr, err)
 			continue
 		}
 		asked++

@@ -15,6 +15,7 @@ import (
 	"github.com/uptrace/bun/migrate"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/logging"
 )
 
 // RiverDriver returns River's driver for db: the same *sql.DB, so River's
@@ -59,7 +60,7 @@ func (db *DB) withLockedMigrator(ctx context.Context, all fs.FS, fn func(*migrat
 	}
 	defer func() {
 		if err := m.Unlock(context.WithoutCancel(ctx)); err != nil {
-			db.log.ErrorContext(ctx, "migrate: unlock", "err", err)
+			db.log.ErrorContext(ctx, "migrate: unlock", logging.KeyErr, err)
 		}
 	}()
 	return fn(m)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 )
 
@@ -50,7 +51,7 @@ func (db *DB) EndOrphanedRuns(ctx context.Context, abandonAfter time.Duration) (
 		if err := db.Finish(ctx, o.ID, final, reason); err != nil {
 			return ended, fmt.Errorf("end orphaned run %d: %w", o.ID, err)
 		}
-		db.log.WarnContext(ctx, "ended an orphaned run", "run_id", o.ID, "state", final, "reason", reason)
+		db.log.WarnContext(ctx, "ended an orphaned run", logging.KeyRun, o.ID, "state", final, "reason", reason)
 		ended = append(ended, o.ID)
 	}
 	return ended, nil

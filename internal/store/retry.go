@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/linux-builder/linux-builder/internal/logging"
 )
 
 // RetryPolicy is exponential backoff for transient errors.
@@ -79,7 +80,7 @@ func (db *DB) withRetry(ctx context.Context, what string, fn func(context.Contex
 		}
 		wait := min(p.Base<<(attempt-1), p.Max)
 		wait = wait/2 + rand.N(wait/2+1) // jitter, so retries of many callers spread out
-		db.log.WarnContext(ctx, "transient database error; retrying", "op", what, "attempt", attempt, "wait", wait, "err", err)
+		db.log.WarnContext(ctx, "transient database error; retrying", "op", what, "attempt", attempt, "wait", wait, logging.KeyErr, err)
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%s: %w (while retrying: %w)", what, ctx.Err(), err)

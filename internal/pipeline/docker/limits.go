@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/logging"
 )
 
 // BuildLimits bound each build's containers: the RUN steps execute a
@@ -105,7 +107,7 @@ func removeCgroup(ctx context.Context, dir string) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	slog.WarnContext(ctx, "remove a build's cgroup", "dir", dir, "err", err)
+	slog.WarnContext(ctx, "remove a build's cgroup", "dir", dir, logging.KeyErr, err)
 }
 
 // rmdirTree removes empty cgroup directories bottom-up (cgroup files
