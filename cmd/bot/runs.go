@@ -26,6 +26,7 @@ type runView struct {
 	Repo          string         `json:"repo,omitempty"`
 	Ref           string         `json:"ref,omitempty"`
 	HeadSHA       string         `json:"head_sha,omitempty"`
+	SpecHash      string         `json:"spec_hash,omitempty"`
 	CreatedAt     time.Time      `json:"created_at"`
 	UpdatedAt     time.Time      `json:"updated_at"`
 	FailureReason string         `json:"failure_reason,omitempty"`
@@ -51,7 +52,7 @@ type artifactView struct {
 
 func viewOf(r *store.Run) runView {
 	return runView{ID: r.ID, Status: string(r.Status), Step: string(r.Step), Trigger: string(r.Trigger), Repo: r.Repo, Ref: r.Ref,
-		HeadSHA: r.HeadSHA, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FailureReason: r.FailureReason,
+		HeadSHA: r.HeadSHA, SpecHash: r.SpecHash, CreatedAt: r.CreatedAt, UpdatedAt: r.UpdatedAt, FailureReason: r.FailureReason,
 		PartialReason: r.PartialReason, ReleaseURL: r.ReleaseURL}
 }
 

@@ -47,7 +47,7 @@ func (r *execution) baseImageID(ctx context.Context, bctx BuildContext) (string,
 
 // perRun are artifact types every run makes for itself: a cache hit never
 // takes them over from the source run (its build log and SHA256SUMS are
-// written by the source run's release).
+// the source run's; the run writes its own when it completes).
 var perRun = map[run.ArtifactType]bool{run.ArtifactLog: true, run.ArtifactChecksum: true}
 
 // adoptCached gives a cache-hit run its own copies of the cached

@@ -61,7 +61,9 @@ type Store interface {
 	EnterStep(ctx context.Context, id int64, step run.State) error
 	Finish(ctx context.Context, id int64, final run.State, reason string) error
 	RecordSpec(ctx context.Context, id int64, info SpecInfo) error
-	RecordContextHash(ctx context.Context, id int64, hash string) error
+	// RecordHashes keeps the run's cache key (its build context's hash
+	// qualified by the tenant and the pipeline) and its spec's hash.
+	RecordHashes(ctx context.Context, id int64, cacheKey, specHash string) error
 	// RecordDiagnostics keeps the spec's errors and warnings, with their
 	// positions, for reporting (check run annotations).
 	RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagnostics) error

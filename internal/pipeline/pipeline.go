@@ -391,7 +391,7 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 	} else if id != "" {
 		key += "+base:" + id
 	}
-	if err := r.p.cfg.Store.RecordContextHash(ctx, r.rec.ID, key); err != nil {
+	if err := r.p.cfg.Store.RecordHashes(ctx, r.rec.ID, key, bctx.SpecHash()); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
 	}
 	cached, err := r.p.cfg.Store.CachedArtifacts(ctx, key)

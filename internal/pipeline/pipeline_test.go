@@ -74,7 +74,7 @@ func (m *memStore) MarkPartial(_ context.Context, _ int64, p Partial) error {
 	m.partial = p.Reason
 	return nil
 }
-func (m *memStore) RecordContextHash(_ context.Context, _ int64, h string) error {
+func (m *memStore) RecordHashes(_ context.Context, _ int64, h, _ string) error {
 	m.hash = h
 	return nil
 }

@@ -37,7 +37,7 @@ func TestStoreMapsRunsBothWays(t *testing.T) {
 		if err := s.Finish(ctx, rn.ID, run.Validating, "x"); err == nil {
 			t.Fatal("finished in a state that is not final")
 		}
-		if err := s.RecordContextHash(ctx, rn.ID, "h1"); err != nil {
+		if err := s.RecordHashes(ctx, rn.ID, "h1", "spec-h1"); err != nil {
 			t.Fatal(err)
 		}
 		// No cache until a successful run with that context has artifacts.
@@ -52,7 +52,7 @@ func TestStoreMapsRunsBothWays(t *testing.T) {
 			t.Fatal(err)
 		}
 		got, err := db.Run(ctx, rn.ID)
-		if err != nil || got.Status != run.StatusSuccess {
+		if err != nil || got.Status != run.StatusSuccess || got.ContextHash != "h1" || got.SpecHash != "spec-h1" {
 			t.Fatalf("run %+v %v", got, err)
 		}
 		rec, err = s.LoadRun(ctx, rn.ID)

@@ -72,9 +72,9 @@ func (s Store) RecordSpec(ctx context.Context, id int64, info pipeline.SpecInfo)
 	return s.DB.UpdateRun(ctx, id, u)
 }
 
-// RecordContextHash implements pipeline.Store.
-func (s Store) RecordContextHash(ctx context.Context, id int64, hash string) error {
-	return s.DB.UpdateRun(ctx, id, store.RunUpdate{ContextHash: &hash})
+// RecordHashes implements pipeline.Store.
+func (s Store) RecordHashes(ctx context.Context, id int64, cacheKey, specHash string) error {
+	return s.DB.UpdateRun(ctx, id, store.RunUpdate{ContextHash: &cacheKey, SpecHash: &specHash})
 }
 
 // RecordDiagnostics implements pipeline.Store.

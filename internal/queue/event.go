@@ -19,7 +19,7 @@ type EventArgs struct {
 // Kind is the job kind in river_job.
 func (EventArgs) Kind() string { return "github_event" }
 
-// EventHandler decides deferred deliveries (internal/deferred.Events). An
+// EventHandler decides deferred deliveries (internal/resolve.Events). An
 // error is retried with backoff (GitHub unreachable).
 type EventHandler interface {
 	HandleEvent(ctx context.Context, ev *store.EventJob) error

@@ -224,9 +224,8 @@ func (db *DB) Steps(ctx context.Context, id int64) ([]RunStep, error) {
 // RunUpdate are the run fields later stages fill in; nil fields are left
 // unchanged.
 type RunUpdate struct {
-	Base, SpecJSON, SpecSource, SpecPath, SpecHash, ContextHash, KernelVersion, InitSystem, Architecture, SecurityLevel *string
-	Warnings                                                                                                            []string
-	CheckRunID, ReleaseID, SupersededBy                                                                                 *int64
+	Base, SpecJSON, SpecSource, SpecHash, ContextHash, KernelVersion, InitSystem, Architecture, SecurityLevel *string
+	Warnings                                                                                                  []string
 }
 
 // UpdateRun sets the given fields of run id.
@@ -234,14 +233,9 @@ func (db *DB) UpdateRun(ctx context.Context, id int64, u RunUpdate) error {
 	return db.withRetry(ctx, "update run", func(ctx context.Context) error {
 		q := db.Bun.NewUpdate().Model((*Run)(nil)).Set("updated_at = ?", db.utcNow()).Where("id = ?", id)
 		for col, v := range map[string]*string{
-			"base": u.Base, "spec": u.SpecJSON, "spec_source": u.SpecSource, "spec_path": u.SpecPath, "spec_hash": u.SpecHash, "context_hash": u.ContextHash, "kernel_version": u.KernelVersion,
+			"base": u.Base, "spec": u.SpecJSON, "spec_source": u.SpecSource, "spec_hash": u.SpecHash, "context_hash": u.ContextHash, "kernel_version": u.KernelVersion,
 			"init_system": u.InitSystem, "architecture": u.Architecture, "security_level": u.SecurityLevel,
 		} {
-			if v != nil {
-				q = q.Set("? = ?", bun.Ident(col), *v)
-			}
-		}
-		for col, v := range map[string]*int64{"check_run_id": u.CheckRunID, "release_id": u.ReleaseID, "superseded_by": u.SupersededBy} {
 			if v != nil {
 				q = q.Set("? = ?", bun.Ident(col), *v)
 			}
