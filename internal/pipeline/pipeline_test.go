@@ -120,7 +120,7 @@ func (c fakeContext) WriteTar(w io.Writer) error {
 type fakeRenderer struct{ hash string }
 
 func (f fakeRenderer) Render(*spec.Document, spec.Diagnostics) (BuildContext, spec.Diagnostics, error) {
-	return fakeContext{f.hash}, nil, nil
+	return fakeContext(f), nil, nil
 }
 
 type fakeBuilder struct {

@@ -3,7 +3,6 @@ package queue
 import (
 	"context"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,8 +60,6 @@ func TestBuildQuotaMakesBuildsWait(t *testing.T) {
 // others.
 type blockingEvents struct {
 	release chan struct{}
-	mu      sync.Mutex
-	decided []string
 	done    chan string
 }
 

@@ -303,8 +303,8 @@ func TestForkPullRequestNeedsApprovalPerCommit(t *testing.T) {
 		// Approving B builds B and supersedes A's run.
 		d = s.send("issue_comment", "00-created.json", comment("/build approve "+shaB[:7], maintainer, true))
 		runs = s.runs()
-		if len(runs) != 2 || runs[0].HeadSHA != shaB {
-			t.Fatalf("after approving B: %+v", runs)
+		if d.Outcome != store.OutcomeQueued || len(runs) != 2 || runs[0].HeadSHA != shaB {
+			t.Fatalf("after approving B: %+v %+v", d, runs)
 		}
 		if a, _ := db.Run(context.Background(), runs[1].ID); a.SupersededBy == nil || *a.SupersededBy != runs[0].ID {
 			t.Fatalf("run of A not superseded: %+v", a)
@@ -382,7 +382,7 @@ func TestCommentCommands(t *testing.T) {
 		t.Fatalf("help %+v", d)
 	}
 	reply("/build approve")
-	d = s.send("issue_comment", "00-created.json", comment("/BUILD", maintainer, false))
+	s.send("issue_comment", "00-created.json", comment("/BUILD", maintainer, false))
 	reply("works on pull requests")
 	if len(s.runs()) != 0 {
 		t.Fatal("/build on an issue built")
@@ -394,13 +394,13 @@ func TestCommentCommands(t *testing.T) {
 	}
 	// The reply names the run (it may already be its status comment).
 	reply(fmt.Sprintf("run %d", runs[0].ID))
-	d = s.send("issue_comment", "00-created.json", comment("/build retry", maintainer, true))
+	s.send("issue_comment", "00-created.json", comment("/build retry", maintainer, true))
 	runs = s.runs()
 	if len(runs) != 2 || runs[0].Trigger != run.TriggerRerun || runs[0].HeadSHA != shaA || runs[0].RequestedBy != maintainer {
 		t.Fatalf("retry: %+v", runs)
 	}
 	reply(fmt.Sprintf("run %d", runs[0].ID))
-	d = s.send("issue_comment", "00-created.json", comment("/build cancel", maintainer, true))
+	s.send("issue_comment", "00-created.json", comment("/build cancel", maintainer, true))
 	reply("cancelled 2 runs")
 	for _, r := range s.waitEnded() {
 		if r.Status != run.StatusCancelled {
