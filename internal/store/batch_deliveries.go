@@ -154,7 +154,7 @@ func (p *part) linkRuns(ctx context.Context, groups []*runGroup) error {
 	}
 	if _, err := p.tx.NewUpdate().Model((*Delivery)(nil)).
 		Set("run_id = CASE id "+strings.Repeat("WHEN ? THEN ? ", len(ids))+"END", link...).
-		Where("id IN (?)", bun.In(ids)).Exec(ctx); err != nil {
+		Where("id IN (?)", bun.List(ids)).Exec(ctx); err != nil {
 		return fmt.Errorf("link deliveries to runs: %w", err)
 	}
 	return nil

@@ -157,14 +157,14 @@ func settleJobs(ctx context.Context, tx bun.Tx, groups []*runGroup, queued []int
 		jobArgs = append(jobArgs, grp.run.ID, enq[k].JobID)
 	}
 	if len(drop) > 0 {
-		if _, err := tx.NewDelete().Model((*Run)(nil)).Where("id IN (?)", bun.In(drop)).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*Run)(nil)).Where("id IN (?)", bun.List(drop)).Exec(ctx); err != nil {
 			return fmt.Errorf("drop coalesced runs: %w", err)
 		}
 	}
 	if len(withJob) > 0 {
 		if _, err := tx.NewUpdate().Model((*Run)(nil)).
 			Set("job_id = CASE id "+strings.Repeat("WHEN ? THEN ? ", len(withJob))+"END", jobArgs...).
-			Where("id IN (?)", bun.In(withJob)).Exec(ctx); err != nil {
+			Where("id IN (?)", bun.List(withJob)).Exec(ctx); err != nil {
 			return fmt.Errorf("record job ids: %w", err)
 		}
 	}
@@ -230,7 +230,7 @@ func replaceStaleJobs(ctx context.Context, tx bun.Tx, runs []*Run, enq []Enqueue
 		return nil
 	}
 	var targets []Run
-	if err := tx.NewSelect().Model(&targets).Column("id", "status", "job_id").Where("id IN (?)", bun.In(into)).Scan(ctx); err != nil {
+	if err := tx.NewSelect().Model(&targets).Column("id", "status", "job_id").Where("id IN (?)", bun.List(into)).Scan(ctx); err != nil {
 		return fmt.Errorf("read coalesced runs: %w", err)
 	}
 	ended := map[int64]*int64{}

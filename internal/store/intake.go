@@ -164,7 +164,7 @@ func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Canc
 		Set("status = CASE WHEN status = ? THEN ? ELSE status END", StatusPending, StatusCancelled).
 		Set("step = CASE WHEN status = ? THEN ? ELSE step END", StatusPending, "CANCELLED").
 		Set("failure_reason = CASE WHEN status = ? THEN ? ELSE failure_reason END", StatusPending, c.Reason).
-		Where("status IN (?)", bun.In([]RunStatus{StatusPending, StatusInProgress}))
+		Where("status IN (?)", bun.List([]RunStatus{StatusPending, StatusInProgress}))
 	switch {
 	case c.RunID != 0:
 		up = up.Where("id = ?", c.RunID)
