@@ -59,7 +59,7 @@ func (db *DB) DeleteArtifacts(ctx context.Context, ids []int64) error {
 		return nil
 	}
 	return db.withRetry(ctx, "delete artifacts", func(ctx context.Context) error {
-		_, err := db.Bun.NewDelete().Model((*Artifact)(nil)).Where("id IN (?)", bun.In(ids)).Exec(ctx)
+		_, err := db.Bun.NewDelete().Model((*Artifact)(nil)).Where("id IN (?)", bun.List(ids)).Exec(ctx)
 		if err != nil {
 			return fmt.Errorf("delete artifacts: %w", err)
 		}

@@ -197,7 +197,7 @@ func (db *DB) RecordedDeliveries(ctx context.Context, appID int64, ids []string)
 	err := db.withRetry(ctx, "recorded deliveries", func(ctx context.Context) error {
 		found = nil
 		return db.Bun.NewSelect().Model((*Delivery)(nil)).Column("delivery_id").
-			Where("app_id = ? AND delivery_id IN (?)", appID, bun.In(ids)).Scan(ctx, &found)
+			Where("app_id = ? AND delivery_id IN (?)", appID, bun.List(ids)).Scan(ctx, &found)
 	})
 	if err != nil {
 		return nil, err

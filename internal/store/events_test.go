@@ -68,7 +68,7 @@ func TestIntakeBatchActsLikeOneAfterAnother(t *testing.T) {
 		// A failing item fails alone: the others of its batch commit.
 		bad := delivery("d6")
 		bad.Outcome = "bogus" // violates the CHECK constraint
-		res, errs = db.IntakeBatch(ctx, []*IntakeItem{{Delivery: delivery("d5"), Intent: Intent{Outcome: OutcomeQueued}}, {Delivery: bad, Intent: Intent{Outcome: bad.Outcome, Reason: bad.Reason}}, {Delivery: delivery("d7"), Intent: Intent{Outcome: OutcomeQueued}}}, jobs)
+		_, errs = db.IntakeBatch(ctx, []*IntakeItem{{Delivery: delivery("d5"), Intent: Intent{Outcome: OutcomeQueued}}, {Delivery: bad, Intent: Intent{Outcome: bad.Outcome, Reason: bad.Reason}}, {Delivery: delivery("d7"), Intent: Intent{Outcome: OutcomeQueued}}}, jobs)
 		if errs[0] != nil || errs[2] != nil || errs[1] == nil {
 			t.Fatalf("errors %v", errs)
 		}

@@ -165,7 +165,7 @@ func cancelRuns(ctx context.Context, tx bun.Tx, now time.Time, jobs Jobs, c Canc
 		Set("status = CASE WHEN status = ? THEN ? ELSE status END", run.StatusPending, run.StatusCancelled).
 		Set("step = CASE WHEN status = ? THEN ? ELSE step END", run.StatusPending, run.Cancelled).
 		Set("failure_reason = CASE WHEN status = ? THEN ? ELSE failure_reason END", run.StatusPending, c.Reason).
-		Where("status IN (?)", bun.In([]run.Status{run.StatusPending, run.StatusInProgress}))
+		Where("status IN (?)", bun.List([]run.Status{run.StatusPending, run.StatusInProgress}))
 	switch {
 	case c.RunID != 0:
 		up = up.Where("id = ?", c.RunID)

@@ -62,7 +62,7 @@ func (db *DB) TakeTokens(ctx context.Context, buckets []Bucket) (bool, time.Dura
 			return fmt.Errorf("create quota buckets: %w", err)
 		}
 		var rows []quotaBucket
-		q := tx.NewSelect().Model(&rows).Where("key IN (?)", bun.In(keys)).OrderExpr("key")
+		q := tx.NewSelect().Model(&rows).Where("key IN (?)", bun.List(keys)).OrderExpr("key")
 		if db.Dialect == Postgres {
 			q = q.For("UPDATE")
 		}

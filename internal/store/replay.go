@@ -78,7 +78,7 @@ func markReplays(ctx context.Context, tx bun.Tx, now time.Time, items []*IntakeI
 	}
 	var seen []seenPayload
 	if err := tx.NewSelect().Model((*Delivery)(nil)).Column("app_id", "delivery_id", "payload_sha256", "received_at").
-		Where("payload_sha256 IN (?)", bun.In(digests)).Where("received_at >= ?", now.Add(-window)).
+		Where("payload_sha256 IN (?)", bun.List(digests)).Where("received_at >= ?", now.Add(-window)).
 		OrderExpr("received_at, id").Scan(ctx, &seen); err != nil {
 		return nil, nil, fmt.Errorf("look up payload digests: %w", err)
 	}

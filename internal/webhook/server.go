@@ -15,13 +15,8 @@ package webhook
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
-	"fmt"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -168,108 +163,6 @@ func New(cfg Config) (*fiber.App, error) {
 	})
 	app.Post(cfg.Path, func(c *fiber.Ctx) error { return receive(&cfg, c) })
 	return app, nil
-}
-
-func receive(cfg *Config, c *fiber.Ctx) error {
-	// Headers first: nothing of a compressed, unsigned or oversized body
-	// is read.
-	sig, ref := precheck(cfg, c)
-	if ref != nil {
-		return refuse(c, ref)
-	}
-	ctx, cancel := context.WithTimeout(c.UserContext(), 8*time.Second)
-	defer cancel()
-	body, release, ref := readBody(ctx, cfg, c)
-	if ref != nil {
-		return refuse(c, ref)
-	}
-	defer release()
-	// Then the signature, over the raw bytes: nothing of an unsigned body
-	// is parsed.
-	if !hmac.Equal(sig, mac(cfg.Secret, body)) {
-		return c.Status(fiber.StatusUnauthorized).SendString("bad or missing signature")
-	}
-	// Copies: Fiber's strings alias the connection's buffers, reused for
-	// the next request, and a delivery may still be committed after its
-	// request timed out.
-	event, id := strings.Clone(c.Get("X-GitHub-Event")), strings.Clone(c.Get("X-GitHub-Delivery"))
-	sum := sha256.Sum256(body)
-	digest := hex.EncodeToString(sum[:])
-	// The delivery's attributes go on the lines written (a logger With
-	// them would be made for every delivery, logged or not).
-	with := func(args ...any) []any { return append([]any{"delivery", id, "event", event}, args...) }
-	log := cfg.Logger
-	if event == "ping" {
-		return c.Status(fiber.StatusOK).SendString("pong")
-	}
-	decide, ok := handlers[event]
-	d := &store.Delivery{AppID: cfg.AppID, DeliveryID: id, Event: event, PayloadSHA256: digest}
-	in := ignored(fmt.Sprintf("%s events are not handled", event))
-	var err error
-	switch {
-	case event == "installation" || event == "installation_repositories":
-		// These change state before the delivery is recorded: a replay
-		// (a suspension, say) is caught here, not by intake.
-		first, err := cfg.replayOf(ctx, digest, id)
-		if err != nil {
-			log.ErrorContext(ctx, "replay lookup failed", with("err", err)...)
-			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the delivery; please redeliver")
-		}
-		if first != "" {
-			in = ignored(fmt.Sprintf("replay of delivery %s (the same payload)", first))
-			break
-		}
-		if in, err = applyInstallation(ctx, cfg.Store, event, body, d); err == nil && d.InstallationID != nil {
-			cfg.installs.forget(*d.InstallationID)
-		}
-		if err != nil {
-			log.ErrorContext(ctx, "recording the installation failed", with("err", err)...)
-			return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the installation; please redeliver")
-		}
-	case ok:
-		if in, err = decide(ctx, cfg, body, d); err != nil {
-			var te transientError
-			if errors.As(err, &te) {
-				log.ErrorContext(ctx, "deciding the delivery failed", with("err", err)...)
-				return c.Status(fiber.StatusServiceUnavailable).SendString("could not decide the delivery; please redeliver")
-			}
-			in = store.Intent{Outcome: store.OutcomeRejected, Reason: err.Error()}
-		}
-	}
-	if in.Run != nil || in.Event != nil {
-		inst, err := cfg.installs.get(ctx, d.InstallationID)
-		if err != nil {
-			log.ErrorContext(ctx, "installation lookup failed", with("err", err)...)
-			return c.Status(fiber.StatusServiceUnavailable).SendString("could not check the installation; please redeliver")
-		}
-		if inst.Suspended {
-			in = ignored("the installation is suspended")
-		}
-	}
-	d.ReceivedAt = cfg.Now().UTC()
-	res, err := cfg.Intake.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: in, ReplayWindow: max(cfg.ReplayWindow, 0)})
-	if err != nil {
-		// Not acknowledged: GitHub shows the delivery as failed and it can
-		// be redelivered (by hand, or by the missed-delivery job).
-		log.ErrorContext(ctx, "intake failed", with("err", err)...)
-		return c.Status(fiber.StatusServiceUnavailable).SendString("could not record the delivery; please redeliver")
-	}
-	if res.Duplicate {
-		return c.Status(fiber.StatusOK).SendString("already received")
-	}
-	if res.ReplayOf != "" {
-		// Acknowledged, so GitHub does not retry; recorded; nothing started.
-		log.WarnContext(ctx, "a delivered payload came again under a new delivery id", with("replay_of", res.ReplayOf)...)
-		return c.Status(fiber.StatusOK).SendString("already received as delivery " + res.ReplayOf)
-	}
-	if log.Enabled(ctx, slog.LevelInfo) {
-		log.InfoContext(ctx, "delivery recorded", with("outcome", in.Outcome, "reason", in.Reason, "run_id", res.RunID,
-			"coalesced", res.Coalesced, "cancelled", res.Cancelled)...)
-	}
-	if res.RunID != 0 {
-		return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"run_id": res.RunID, "coalesced": res.Coalesced, "cancelled": res.Cancelled})
-	}
-	return c.Status(fiber.StatusAccepted).JSON(fiber.Map{"outcome": in.Outcome, "reason": in.Reason, "cancelled": res.Cancelled})
 }
 
 // transientError marks a decision that failed for a reason worth a
