@@ -57,7 +57,7 @@ func TestPanickingHandlerAnswers500AndServerLives(t *testing.T) {
 	if code, _ := webhooktest.Post(t, app, "star", "d-panic", body, Sign(secret, body)); code != 500 {
 		t.Fatalf("panicking intake: %d, want 500", code)
 	}
-	if !strings.Contains(logs.String(), `"delivery":"d-panic"`) || !strings.Contains(logs.String(), "injected intake bug") {
+	if !strings.Contains(logs.String(), `"delivery_id":"d-panic"`) || !strings.Contains(logs.String(), "injected intake bug") {
 		t.Fatalf("the panic is not logged with the delivery id:\n%s", logs.String())
 	}
 	if code, _ := webhooktest.Post(t, app, "star", "d-next", body, Sign(secret, body)); code != 202 {

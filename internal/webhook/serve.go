@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/linux-builder/linux-builder/internal/logging"
 )
 
 // Serve answers on ln until ctx is done, then shuts app down, giving
@@ -53,8 +54,8 @@ func recoverPanics(log *slog.Logger) fiber.Handler {
 			if r == nil {
 				return
 			}
-			log.ErrorContext(c.UserContext(), "request handler panicked", "delivery", c.Get("X-GitHub-Delivery"),
-				"event", c.Get("X-GitHub-Event"), "path", c.Path(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+			log.ErrorContext(c.UserContext(), "request handler panicked", logging.KeyDelivery, c.Get("X-GitHub-Delivery"),
+				logging.KeyEvent, c.Get("X-GitHub-Event"), "path", c.Path(), "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
 			err = c.Status(fiber.StatusInternalServerError).SendString("internal error; please redeliver")
 		}()
 		return c.Next()
