@@ -84,13 +84,42 @@ func TestUnknownText(t *testing.T) {
 		"aprove":      {"`/build aprove` is not a command. Did you mean `/build approve`?", "a few words", HelpText},
 		"status":      {"`/build status` is not a command. To build", HelpText},
 		"--verbose":   {"`/build --verbose` is not a command.\n\n", HelpText},
-		"--pr debian": {"`/build --pr debian` is not a command. To build", HelpText},
+		"--pr debian": {"`/build --pr` needs a description of the system, a few words or more. To build", HelpText},
+		// A stranger's markup is never repeated: only a plain first word is.
+		"x`@acme/admins`[click](https://evil.example)": {"That is not a `/build` command.", HelpText},
+		"--pr -x\n# Download the signed ISO\n[here](https://evil.example) @acme/admins": {"`/build --pr` needs a description", HelpText},
 	} {
 		got := UnknownText(word)
 		for _, w := range want {
 			if !strings.Contains(got, w) {
 				t.Errorf("UnknownText(%q) = %q, want it to contain %q", word, got, w)
 			}
+		}
+	}
+}
+
+// The reply to an unknown command never repeats a stranger's markup,
+// mentions or links: only a plain first word (an attack the first
+// version of the reply let through: it echoed the whole argument).
+func TestUnknownTextRepeatsNoMarkup(t *testing.T) {
+	for _, body := range []string{
+		"/build x`@acme/admins`[click](https://evil.example)",
+		"/build --pr -x\n# Download the signed ISO\n[here](https://evil.example) @acme/admins <img src=x>",
+		"/build aprove [x](https://evil.example) @acme/admins",
+		"/build " + strings.Repeat("a", 40),
+	} {
+		c, ok := Parse(body)
+		if !ok || c.Name != Unknown {
+			t.Fatalf("Parse(%q) = %+v, %v; want an unknown command", body, c, ok)
+		}
+		got := UnknownText(c.Arg)
+		for _, bad := range []string{"evil.example", "@acme", "Download", "<img", strings.Repeat("a", 40)} {
+			if strings.Contains(got, bad) {
+				t.Errorf("the reply to %q repeats %q:\n%s", body, bad, got)
+			}
+		}
+		if len(Echo(c.Arg)) > maxEcho {
+			t.Errorf("Echo(%q) is longer than %d", c.Arg, maxEcho)
 		}
 	}
 }

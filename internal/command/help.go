@@ -18,16 +18,48 @@ const HelpText = "**Linux Builder commands** (first line of a comment; users wit
 	"| `/build --pr <description>` | the same, and open a pull request adding the generated spec |\n" +
 	"| `/build help` (or `--help`, `-h`) | this list |\n"
 
-// UnknownText is the reply to an Unknown command: what was written, the
-// command meant when one is near, and the help.
-func UnknownText(word string) string {
+// maxEcho is the longest word of a comment a reply repeats.
+const maxEcho = 32
+
+// Echo is the first word of an Unknown command's argument as the bot may
+// repeat it (in a reply, in a delivery's reason): letters, digits and
+// dashes only, at most maxEcho characters; "" when the word is anything
+// else. A reply never repeats more of a stranger's comment: backticks,
+// links, mentions or markup in it would be the bot's words.
+func Echo(arg string) string {
+	first := strings.TrimSpace(arg)
+	if i := strings.IndexAny(first, " \t\r\n"); i >= 0 {
+		first = first[:i]
+	}
+	if first == "" || len(first) > maxEcho {
+		return ""
+	}
+	for _, r := range first {
+		if (r < 'a' || r > 'z') && (r < 'A' || r > 'Z') && (r < '0' || r > '9') && r != '-' {
+			return ""
+		}
+	}
+	return first
+}
+
+// UnknownText is the reply to an Unknown command: its first word when it
+// is plain (Echo), the command meant when one is near, and the help. Of
+// the comment it repeats nothing else.
+func UnknownText(arg string) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "`/build %s` is not a command.", word)
-	first, _, _ := strings.Cut(word, " ")
-	if s := Suggest(first); s != "" && s != strings.ToLower(first) {
+	first := Echo(arg)
+	switch {
+	case first == "--pr":
+		b.WriteString("`/build --pr` needs a description of the system, a few words or more.")
+	case first != "":
+		fmt.Fprintf(&b, "`/build %s` is not a command.", first)
+	default:
+		b.WriteString("That is not a `/build` command.")
+	}
+	if s := Suggest(first); first != "" && s != "" && s != strings.ToLower(first) {
 		fmt.Fprintf(&b, " Did you mean `/build %s`?", s)
 	}
-	if !strings.HasPrefix(word, "-") || strings.HasPrefix(word, "--pr ") {
+	if !strings.HasPrefix(first, "-") || first == "--pr" {
 		b.WriteString(" To build from a description, describe the system in a few words, such as `/build a minimal Debian with SSH`.")
 	}
 	b.WriteString("\n\n" + HelpText)

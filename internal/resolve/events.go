@@ -219,7 +219,7 @@ func (e *Events) command(ctx context.Context, ev *store.EventJob) (store.Intent,
 		res := store.Intent{Outcome: store.OutcomeIgnored, Reason: "/build help"}
 		reply := command.HelpText
 		if ev.Command == command.Unknown {
-			res = store.Intent{Outcome: store.OutcomeRejected, Reason: "unknown command /build " + ev.Argument}
+			res = store.Intent{Outcome: store.OutcomeRejected, Reason: "unknown command /build " + command.Echo(ev.Argument)}
 			reply = "@" + ev.Actor + " " + command.UnknownText(ev.Argument)
 		}
 		if !writer(perm) {

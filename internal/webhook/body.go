@@ -94,7 +94,17 @@ func readBody(ctx context.Context, cfg *Config, c *fiber.Ctx) (body []byte, rele
 	if n >= 0 && n <= smallBody {
 		pool = cfg.smallBodies
 	}
+	// A large body reads into a pooled buffer, which the budget is
+	// charged for whole (its capacity, never more than twice the body).
+	var buf []byte
+	if n > smallBody && c.Request().BodyStream() != nil {
+		buf = cfg.bufs.get(n)
+		weight = int64(cap(buf))
+	}
 	if err := pool.Acquire(wctx, weight); err != nil {
+		if buf != nil {
+			cfg.bufs.put(buf)
+		}
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return nil, nil, &refusal{fiber.StatusServiceUnavailable, "busy; please redeliver"}
 	}
@@ -105,11 +115,10 @@ func readBody(ctx context.Context, cfg *Config, c *fiber.Ctx) (body []byte, rele
 	case stream == nil:
 		// Not streamed (an empty body): the raw bytes fasthttp read.
 		body = c.Request().Body()
-	case n > smallBody:
-		// A large body's buffer goes back to the pool with its budget:
-		// nothing of the request may hold it after release.
-		body = cfg.bufs.get(n)
-		buf := body
+	case buf != nil:
+		// The buffer goes back to the pool with its budget: nothing of
+		// the request may hold it after release.
+		body = buf
 		release = func() {
 			cfg.bufs.put(buf)
 			pool.Release(weight)
@@ -160,6 +169,6 @@ func (cfg *Config) limitDefaults() error {
 		cfg.MaxConns = DefaultMaxConns
 	}
 	cfg.bodies, cfg.smallBodies = semaphore.NewWeighted(cfg.BodyBudget), semaphore.NewWeighted(smallBudget)
-	cfg.bufs = newBufPool(cfg.BodyBudget, time.Minute)
+	cfg.bufs = newBufPool(int64(cfg.MaxBody), time.Minute)
 	return nil
 }

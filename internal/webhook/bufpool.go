@@ -10,7 +10,11 @@ import (
 // dead buffers on the heap until the collector catches up: 8 parallel
 // 24 MiB bodies, read one at a time within the body budget, grew the
 // receiver by two or three bodies instead of one. It holds at most max
-// bytes, and lets them go after idle without a large body.
+// bytes (one largest body: idle buffers and the budget's bodies together
+// stay under budget + max), lets them go after idle without a large
+// body, and hands out only a buffer close to the size asked for (less
+// than twice it): a small body never holds a large buffer, so the budget,
+// charged with what a body holds, bounds memory.
 type bufPool struct {
 	max  int64
 	idle time.Duration
@@ -23,14 +27,15 @@ type bufPool struct {
 
 func newBufPool(max int64, idle time.Duration) *bufPool { return &bufPool{max: max, idle: idle} }
 
-// get returns a buffer of length n: a kept one large enough (the
-// smallest) or a new one. Nobody else holds it until put.
+// get returns a buffer of length n: a kept one large enough and less than
+// twice n (the smallest) or a new one. Nobody else holds it until put;
+// its capacity is what it costs the budget.
 func (p *bufPool) get(n int) []byte {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	best := -1
 	for i, b := range p.free {
-		if cap(b) >= n && (best < 0 || cap(b) < cap(p.free[best])) {
+		if cap(b) >= n && cap(b) < 2*n && (best < 0 || cap(b) < cap(p.free[best])) {
 			best = i
 		}
 	}

@@ -6,7 +6,9 @@ import (
 )
 
 // The pool hands a kept buffer to one holder at a time, the smallest that
-// fits; keeps no more than its bound; and lets everything go after idle.
+// fits and never one twice the size asked for or more (a small body must
+// not hold, uncharged, a large buffer); keeps no more than its bound; and
+// lets everything go after idle.
 func TestBufPool(t *testing.T) {
 	p := newBufPool(100, 50*time.Millisecond)
 	a, b := p.get(60), p.get(30)
@@ -22,7 +24,10 @@ func TestBufPool(t *testing.T) {
 	if cap(c) != 30 || &c[0] != &b[0] {
 		t.Fatalf("got a buffer of cap %d, want b's (30)", cap(c))
 	}
-	d := p.get(20) // b is held: a's
+	if small := p.get(20); cap(small) != 20 { // a's 60 is three times 20: not handed out
+		t.Fatalf("a request of 20 got a buffer of cap %d, want a new one of 20", cap(small))
+	}
+	d := p.get(40) // b is held: a's
 	if cap(d) != 60 || &d[0] != &a[0] {
 		t.Fatalf("got a buffer of cap %d, want a's (60)", cap(d))
 	}
