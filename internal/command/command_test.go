@@ -86,7 +86,7 @@ func TestUnknownText(t *testing.T) {
 		"--verbose":   {"`/build --verbose` is not a command.\n\n", HelpText},
 		"--pr debian": {"`/build --pr` needs a description of the system, a few words or more. To build", HelpText},
 		// A stranger's markup is never repeated: only a plain first word is.
-		"x`@acme/admins`[click](https://evil.example)": {"That is not a `/build` command.", HelpText},
+		"x`@acme/admins`[click](https://evil.example)":                                  {"That is not a `/build` command.", HelpText},
 		"--pr -x\n# Download the signed ISO\n[here](https://evil.example) @acme/admins": {"`/build --pr` needs a description", HelpText},
 	} {
 		got := UnknownText(word)

@@ -94,22 +94,29 @@ func readBody(ctx context.Context, cfg *Config, c *fiber.Ctx) (body []byte, rele
 	if n >= 0 && n <= smallBody {
 		pool = cfg.smallBodies
 	}
-	// A large body reads into a pooled buffer, which the budget is
-	// charged for whole (its capacity, never more than twice the body).
-	var buf []byte
-	if n > smallBody && c.Request().BodyStream() != nil {
-		buf = cfg.bufs.get(n)
-		weight = int64(cap(buf))
-	}
 	if err := pool.Acquire(wctx, weight); err != nil {
-		if buf != nil {
-			cfg.bufs.put(buf)
-		}
 		c.Set(fiber.HeaderRetryAfter, "5")
 		return nil, nil, &refusal{fiber.StatusServiceUnavailable, "busy; please redeliver"}
 	}
-	release = func() { pool.Release(weight) }
 	stream := c.Request().BodyStream()
+	// A large body reads into a pooled buffer once it has its room in the
+	// budget (nothing is allocated for a body that waits), and the budget
+	// is charged the buffer's whole capacity (less than twice the body):
+	// when there is no room for the difference, a new buffer of the
+	// body's size is made instead.
+	var buf []byte
+	if n > smallBody && stream != nil {
+		buf = cfg.bufs.get(n)
+		if extra := int64(cap(buf)) - weight; extra > 0 {
+			if pool.TryAcquire(extra) {
+				weight += extra
+			} else {
+				cfg.bufs.put(buf)
+				buf = make([]byte, n)
+			}
+		}
+	}
+	release = func() { pool.Release(weight) }
 	var err error
 	switch {
 	case stream == nil:
