@@ -143,8 +143,8 @@ func printRuns(w io.Writer, runs []runView) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "ID\tSTATUS\tSTEP\tTRIGGER\tREPO\tREF\tCREATED")
 	for _, r := range runs {
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, r.Status, r.Step, r.Trigger, orDash(r.Repo), orDash(r.Ref),
-			r.CreatedAt.UTC().Format(time.RFC3339))
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%s\t%s\n", r.ID, printable(r.Status), printable(r.Step), printable(r.Trigger),
+			printable(orDash(r.Repo)), printable(orDash(r.Ref)), r.CreatedAt.UTC().Format(time.RFC3339))
 	}
 	return tw.Flush()
 }
@@ -240,27 +240,27 @@ func tailLogs(cmd *cobra.Command, db *store.DB, id int64, n int) ([]store.RunLog
 }
 
 func printRun(w io.Writer, v runView, logs []store.RunLog) error {
-	fmt.Fprintf(w, "run %d: %s (%s), %s", v.ID, v.Status, v.Step, v.Trigger)
+	fmt.Fprintf(w, "run %d: %s (%s), %s", v.ID, printable(v.Status), printable(v.Step), printable(v.Trigger))
 	if v.Repo != "" {
-		fmt.Fprintf(w, " of %s %s %s", v.Repo, v.Ref, v.HeadSHA)
+		fmt.Fprintf(w, " of %s %s %s", printable(v.Repo), printable(v.Ref), printable(v.HeadSHA))
 	}
 	fmt.Fprintf(w, "\ncreated %s, updated %s\n", v.CreatedAt.UTC().Format(time.RFC3339), v.UpdatedAt.UTC().Format(time.RFC3339))
 	for _, s := range []struct{ label, text string }{{"failed", v.FailureReason}, {"image only", v.PartialReason}, {"release", v.ReleaseURL}} {
 		if s.text != "" {
-			fmt.Fprintf(w, "%s: %s\n", s.label, s.text)
+			fmt.Fprintf(w, "%s: %s\n", s.label, printable(s.text))
 		}
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	if len(v.Steps) > 0 {
 		fmt.Fprintln(tw, "\nSTEP\tSTATUS\tDURATION")
 		for _, s := range v.Steps {
-			fmt.Fprintf(tw, "%s\t%s\t%s\n", s.Step, s.Status, (time.Duration(s.DurationMS) * time.Millisecond).String())
+			fmt.Fprintf(tw, "%s\t%s\t%s\n", printable(s.Step), printable(s.Status), (time.Duration(s.DurationMS) * time.Millisecond).String())
 		}
 	}
 	if len(v.Artifacts) > 0 {
 		fmt.Fprintln(tw, "\nARTIFACT\tTYPE\tSIZE\tSHA256")
 		for _, a := range v.Artifacts {
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", a.Name, a.Type, a.Size, a.SHA256)
+			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\n", printable(a.Name), printable(a.Type), a.Size, printable(a.SHA256))
 		}
 	}
 	if err := tw.Flush(); err != nil {
@@ -269,17 +269,19 @@ func printRun(w io.Writer, v runView, logs []store.RunLog) error {
 	if len(logs) > 0 {
 		fmt.Fprintf(w, "\nlast %d log lines:\n", len(logs))
 		for _, l := range logs {
-			fmt.Fprintf(w, "%s %-5s %s %s\n", l.At.UTC().Format(time.TimeOnly), l.Level, l.Step, printable(l.Message))
+			fmt.Fprintf(w, "%s %-5s %s %s\n", l.At.UTC().Format(time.TimeOnly), printable(string(l.Level)), printable(string(l.Step)), printable(l.Message))
 		}
 	}
 	return nil
 }
 
-// printable replaces control characters (a build's log is a stranger's
-// output: escape sequences must not drive the operator's terminal).
+// printable replaces control and format characters (a build's log, its
+// failure reason and a repository's names are strangers' text: escape
+// sequences must not drive the operator's terminal, nor bidirectional
+// overrides reorder what it shows).
 func printable(s string) string {
 	return strings.Map(func(r rune) rune {
-		if r == '\t' || !unicode.IsControl(r) {
+		if r == '\t' || (!unicode.IsControl(r) && !unicode.Is(unicode.Cf, r)) {
 			return r
 		}
 		return '\uFFFD'

@@ -32,7 +32,8 @@ func TestRunsCommands(t *testing.T) {
 	}
 	var ids []int64
 	for _, repo := range []string{"o/a", "o/b", "o/a"} {
-		r := &store.Run{Trigger: run.TriggerPush, Repo: repo, Ref: "refs/heads/main", HeadSHA: "abc", SpecPath: "linux-build.yaml"}
+		r := &store.Run{Trigger: run.TriggerPush, Repo: repo, Ref: "refs/heads/main", HeadSHA: "abc", SpecPath: "linux-build.yaml",
+			FailureReason: "docker build failed: \x1b]52;c;cm0gLXJmIH4=\x07\x1b[2J step 3 \u202etxt.exe"}
 		if err := db.CreateRun(ctx, r); err != nil {
 			t.Fatal(err)
 		}
@@ -74,8 +75,8 @@ func TestRunsCommands(t *testing.T) {
 			t.Fatalf("show lacks %q:\n%s", want, out)
 		}
 	}
-	if strings.ContainsRune(out, '\x1b') {
-		t.Fatal("show printed an escape character from the log")
+	if strings.ContainsAny(out, "\x1b\x07\u202e") {
+		t.Fatalf("show printed a control or format character from the log or the failure reason:\n%q", out)
 	}
 	if code, _, errs = bot("runs", "list", "--status", "DONE"); code != 2 || !strings.Contains(errs, "--status") {
 		t.Fatalf("bad status: %d %s", code, errs)
