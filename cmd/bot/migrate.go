@@ -22,7 +22,17 @@ type storeFlags struct {
 
 func (f *storeFlags) register(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.url, "database-url", os.Getenv("DATABASE_URL"), "postgres:// URL (env DATABASE_URL); empty means a SQLite file in --data-dir")
+	redactDefault(cmd, "database-url")
 	f.registerDataDir(cmd)
+}
+
+// redactDefault makes the usage text show flag name's default (a database
+// URL from the environment) without its password: --help and a mistyped
+// flag print the usage, often into logs.
+func redactDefault(cmd *cobra.Command, name string) {
+	if f := cmd.Flags().Lookup(name); f != nil {
+		f.DefValue = store.RedactURL(f.DefValue)
+	}
 }
 
 // registerDataDir registers --data-dir alone (serve takes --database-url

@@ -88,3 +88,18 @@ func TestRunsCommands(t *testing.T) {
 		t.Fatalf("bad id: %d", code)
 	}
 }
+
+// Usage text never shows the database password from DATABASE_URL: --help
+// and a mistyped flag print it, often into a deployment's logs.
+func TestUsageHidesTheDatabasePassword(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://lb:S3cretPW@db.example/lb")
+	for _, args := range [][]string{{"serve", "--help"}, {"worker", "--help"}, {"migrate", "up", "--help"}, {"runs", "list", "--help"}} {
+		_, out, errs := runBot(t, "", args...)
+		if strings.Contains(out+errs, "S3cretPW") {
+			t.Fatalf("bot %v printed the database password:\n%s%s", args, out, errs)
+		}
+		if !strings.Contains(out+errs, "database-url") {
+			t.Fatalf("bot %v printed no usage:\n%s%s", args, out, errs)
+		}
+	}
+}

@@ -267,6 +267,7 @@ per hour). See the README's "Running the GitHub App".`,
 		},
 	}
 	rs.Register(cmd.Flags())
+	redactDefault(cmd, "database-url")
 	sf.registerDataDir(cmd)
 	pf.register(cmd.Flags())
 	cmd.Flags().IntVar(&workers, "workers", 1, "in-process build workers (0: intake only)")

@@ -68,6 +68,11 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rs := webhook.SettingsFromEnv(os.Getenv, false)
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	rs.Register(fs)
+	// The usage text shows the database URL's default without its password
+	// (a mistyped flag prints the usage into the deployment's logs).
+	if f := fs.Lookup("database-url"); f != nil {
+		f.DefValue = store.RedactURL(f.DefValue)
+	}
 	version := fs.Bool("version", false, "print the version, the commit and the build date, and exit")
 	if err := fs.Parse(args); err != nil {
 		return err

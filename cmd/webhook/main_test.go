@@ -239,3 +239,28 @@ func TestReceiverFlags(t *testing.T) {
 		t.Fatalf("delivery recorded under --app-id 9: %+v %v", d, err)
 	}
 }
+
+// A mistyped flag prints the receiver's usage to standard error, often
+// into a deployment's logs: the database URL's default shows no password.
+func TestUsageHidesTheDatabasePassword(t *testing.T) {
+	t.Setenv("DATABASE_URL", "postgres://lb:S3cretPW@db.example/lb")
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	saved := os.Stderr
+	os.Stderr = w
+	runErr := run(context.Background(), []string{"--bogus"}, io.Discard)
+	os.Stderr = saved
+	w.Close()
+	out, err := io.ReadAll(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if runErr == nil || !strings.Contains(string(out), "database-url") {
+		t.Fatalf("run(--bogus) = %v, usage:\n%s", runErr, out)
+	}
+	if strings.Contains(string(out), "S3cretPW") {
+		t.Fatalf("the usage shows the database password:\n%s", out)
+	}
+}

@@ -31,15 +31,15 @@ func TestRedactDatabaseURL(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			got := redact(tc.url)
+			got := RedactURL(tc.url)
 			for _, s := range tc.secrets {
 				if strings.Contains(got, s) {
-					t.Fatalf("redact(%q) = %q: shows %q", tc.url, got, s)
+					t.Fatalf("RedactURL(%q) = %q: shows %q", tc.url, got, s)
 				}
 			}
 			for _, s := range tc.keep {
 				if !strings.Contains(got, s) {
-					t.Fatalf("redact(%q) = %q: lost %q", tc.url, got, s)
+					t.Fatalf("RedactURL(%q) = %q: lost %q", tc.url, got, s)
 				}
 			}
 		})

@@ -131,10 +131,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		sqldb.SetMaxOpenConns(20)
 		sqldb.SetMaxIdleConns(10)
 		sqldb.SetConnMaxIdleTime(5 * time.Minute)
-		db.SQL, db.Dialect, db.URL, db.connURL = sqldb, Postgres, redact(cfg.URL), cfg.URL
+		db.SQL, db.Dialect, db.URL, db.connURL = sqldb, Postgres, RedactURL(cfg.URL), cfg.URL
 		db.Bun = bun.NewDB(sqldb, pgdialect.New())
 	default:
-		return nil, fmt.Errorf("open store: DATABASE_URL %q: want postgres://… (or nothing, for SQLite)", redact(cfg.URL))
+		return nil, fmt.Errorf("open store: DATABASE_URL %q: want postgres://… (or nothing, for SQLite)", RedactURL(cfg.URL))
 	}
 	err := db.withRetry(ctx, "ping", func(ctx context.Context) error { return db.SQL.PingContext(ctx) })
 	if err != nil {
@@ -148,11 +148,11 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 // passwords, and the paths of the client's key and certificate.
 var secretParams = map[string]bool{"password": true, "sslpassword": true, "sslkey": true, "sslcert": true}
 
-// redact removes the secrets from a database URL for logs and errors: the
-// password of the user part, and the secret query parameters (whatever
-// their case or percent-encoding; a parameter whose name does not decode
-// is hidden too).
-func redact(raw string) string {
+// RedactURL removes the secrets from a database URL for logs, errors and
+// usage text: the password of the user part, and the secret query
+// parameters (whatever their case or percent-encoding; a parameter whose
+// name does not decode is hidden too).
+func RedactURL(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil {
 		return "(unparseable URL)"
