@@ -70,6 +70,7 @@ func (db *DB) withLockedMigrator(ctx context.Context, all fs.FS, fn func(*migrat
 // (from all, normally linuxbuilder.Migrations) and then River's. It
 // returns the names applied.
 func (db *DB) MigrateUp(ctx context.Context, all fs.FS) ([]string, error) {
+	defer db.forgetReady()
 	var applied []string
 	err := db.withLockedMigrator(ctx, all, func(m *migrate.Migrator) error {
 		group, err := m.Migrate(ctx)
@@ -101,6 +102,7 @@ func (db *DB) MigrateUp(ctx context.Context, all fs.FS) ([]string, error) {
 // MigrateDown rolls back the last group of application migrations (River's
 // tables are left alone: they may hold other applications' jobs).
 func (db *DB) MigrateDown(ctx context.Context, all fs.FS) ([]string, error) {
+	defer db.forgetReady()
 	var names []string
 	err := db.withLockedMigrator(ctx, all, func(m *migrate.Migrator) error {
 		group, err := m.Rollback(ctx)
@@ -163,13 +165,58 @@ var ErrSchemaNotCurrent = errors.New("database schema is not current")
 // without asking again (/readyz is polled; a schema rarely goes back).
 const schemaCacheTTL = 10 * time.Second
 
+// readyTTL is how long Ready's answer, either way, serves every caller:
+// /readyz sits on the public port, and a flood of it must not become a
+// flood of pings and schema queries (or take the pool's connections).
+const readyTTL = time.Second
+
 // Ready checks that the database answers and that every embedded
 // migration (linuxbuilder.Migrations: the application's and River's) is
 // applied; the error wraps ErrSchemaNotCurrent and names what is missing
-// when the schema is behind. A current schema is remembered for a few
-// seconds; an unreachable database or a schema behind is checked anew
-// on every call.
+// when the schema is behind. Concurrent callers share one check, whose
+// answer serves for readyTTL (a current schema is not asked again for
+// schemaCacheTTL); migrating through this DB forgets it.
 func (db *DB) Ready(ctx context.Context) error {
+	db.readyMu.Lock()
+	if time.Now().Before(db.readyUntil) {
+		err := db.readyErr
+		db.readyMu.Unlock()
+		return err
+	}
+	db.readyMu.Unlock()
+	ch := db.readyGroup.DoChan("ready", func() (any, error) {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err := db.checkReady(cctx)
+		db.readyMu.Lock()
+		db.readyErr, db.readyUntil = err, time.Now().Add(readyTTL)
+		db.readyMu.Unlock()
+		return nil, err
+	})
+	select {
+	case r := <-ch:
+		return r.Err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// ReadyChecks is how many readiness checks Ready has made (each a ping
+// and, at most every schemaCacheTTL, the schema's two queries).
+func (db *DB) ReadyChecks() int64 { return db.readyRuns.Load() }
+
+// forgetReady makes the next Ready check anew (the schema changed).
+func (db *DB) forgetReady() {
+	db.readyMu.Lock()
+	db.readyUntil = time.Time{}
+	db.readyMu.Unlock()
+	db.schemaOKUntil.Store(0)
+}
+
+// checkReady is one readiness check: a ping, then the schema (unless a
+// current one was seen lately).
+func (db *DB) checkReady(ctx context.Context) error {
+	db.readyRuns.Add(1)
 	if err := db.Ping(ctx); err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/uptrace/bun"
 	"github.com/uptrace/bun/dialect/pgdialect"
 	"github.com/uptrace/bun/schema"
+	"golang.org/x/sync/singleflight"
 )
 
 // Dialect names the database behind a DB.
@@ -80,6 +82,12 @@ type DB struct {
 	// schemaOKUntil is when Ready next checks the schema (Unix ns; 0:
 	// not known to be current).
 	schemaOKUntil atomic.Int64
+	// Ready's shared check and its answer until readyUntil (migrate.go).
+	readyGroup singleflight.Group
+	readyMu    sync.Mutex
+	readyUntil time.Time
+	readyErr   error
+	readyRuns  atomic.Int64 // checks made (ReadyChecks)
 }
 
 // Open connects to the database in cfg and checks that it answers.
