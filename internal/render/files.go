@@ -78,6 +78,10 @@ func (f *fileSet) raw(path string, data []byte, mode fs.FileMode) {
 // root is where the image's files are in the context.
 const root = "rootfs/"
 
+// identity is the context directory of what names the spec as a whole
+// (the resolved spec), copied last.
+const identity = "identity/"
+
 // files lists every file of the context and renders it. The writers mirror
 // the model's builders (build*.go): each writes the files of the features
 // its builders decided.
@@ -106,7 +110,10 @@ func (f *fileSet) base() {
 		f.err = fmt.Errorf("resolved spec: %w", err)
 		return
 	}
-	f.raw(root+etcDir+"/spec.json", append(resolved, '\n'), 0o644)
+	// The resolved spec identifies the whole spec: it is copied in the
+	// last layer (Dockerfile.tmpl), so an edit reuses every layer before
+	// the first it changes.
+	f.raw(identity+etcDir+"/spec.json", append(resolved, '\n'), 0o644)
 	f.raw(root+etcDir+"/kernel-cmdline", []byte(strings.Join(m.KernelCmdline, " ")+"\n"), 0o644)
 	f.raw(root+"etc/hostname", []byte(m.Hostname+"\n"), 0o644)
 	// Docker shadows /etc/hostname in containers; the ISO builder restores

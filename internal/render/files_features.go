@@ -135,13 +135,14 @@ func (f *fileSet) network() {
 	}
 }
 
-// postInstall writes the postInstall scripts and the script that runs them.
+// postInstall writes the postInstall scripts and the script that runs
+// them. The runner is in every image's configuration files, scripts or
+// not (it does nothing without them): adding a script to a spec then
+// changes only the post-install layer, not the configuration layer before
+// it.
 func (f *fileSet) postInstall() {
-	if len(f.m.Scripts) == 0 {
-		return
-	}
+	f.tmpl(root+libDir+"/run-post-install.sh", "run-post-install.sh.tmpl", 0o755)
 	for i, sc := range f.m.Scripts {
 		f.raw("post-install/"+sc.File, []byte(f.m.Spec.PostInstall.Scripts[i].Run), 0o755)
 	}
-	f.tmpl(root+libDir+"/run-post-install.sh", "run-post-install.sh.tmpl", 0o755)
 }

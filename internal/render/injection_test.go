@@ -85,7 +85,7 @@ func TestFreeTextIsRenderedInert(t *testing.T) {
 		}
 	}
 	// spec.json is the resolved spec, JSON-encoded, for reference.
-	want := []string{"post-install/01-01-post-install.sh", "rootfs/etc/linux-builder/spec.json", "rootfs/etc/skel/.evil"}
+	want := []string{"identity/etc/linux-builder/spec.json", "post-install/01-01-post-install.sh", "rootfs/etc/skel/.evil"}
 	if strings.Join(holders, ",") != strings.Join(want, ",") {
 		t.Fatalf("payload appears in %v, want only %v", holders, want)
 	}
