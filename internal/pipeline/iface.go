@@ -162,9 +162,17 @@ type BootRequest struct {
 	Firmware  Firmware
 	SerialLog string
 	Timeout   time.Duration
+	// Concurrent is how many boots of the run are in flight at the same
+	// time, this one included (0 means 1): the tester sizes the machine
+	// so that together they fit the host (vCPUs per boot).
+	Concurrent int
 }
 
-// BootTester boots an ISO and waits for its marker (pipeline/boot).
+// BootTester boots an ISO and waits for its marker (pipeline/boot). The
+// pipeline calls Boot for several firmwares at once, with the same log
+// function: Boot must be safe for concurrent use, and return soon after
+// ctx is cancelled (with ctx's error, or a nil error when the marker was
+// already seen).
 type BootTester interface {
 	Boot(ctx context.Context, req BootRequest, log func(string)) (timeToMarker time.Duration, err error)
 }
@@ -184,7 +192,8 @@ type Pusher interface {
 }
 
 // Reporter observes a run: transitions after they are persisted, and log
-// lines. Reporters must not block for long.
+// lines. Reporters must not block for long, and Log must be safe for
+// concurrent use (the boots of a run log at the same time).
 type Reporter interface {
 	Transition(ctx context.Context, runID int64, from, to run.State, note string)
 	Log(ctx context.Context, line LogLine)

@@ -559,37 +559,6 @@ func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 	return path, Next, nil
 }
 
-func (r *execution) bootTest(ctx context.Context, iso string) (Event, error) {
-	if r.p.cfg.Boot == nil {
-		return SoftFail, r.partial(ctx, Partial{Reason: "the boot test is not configured; the ISO was not booted"})
-	}
-	var failed []string
-	for _, fw := range r.p.cfg.Firmwares {
-		name := fmt.Sprintf("boot-%s.log", fw)
-		serial := filepath.Join(r.dir, name)
-		took, err := r.p.cfg.Boot.Boot(ctx, BootRequest{ISO: iso, Marker: r.marker(), Firmware: fw, SerialLog: serial, Timeout: r.p.cfg.BootTimeout},
-			func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
-		if ctx.Err() != nil {
-			return "", ctx.Err()
-		}
-		if _, statErr := os.Stat(serial); statErr == nil {
-			if aerr := r.addFileArtifact(ctx, name, run.ArtifactBootLog); aerr != nil {
-				return "", aerr
-			}
-		}
-		if err != nil {
-			failed = append(failed, string(fw))
-			r.warn(ctx, fmt.Sprintf("boot test (%s) failed: %v", fw, err))
-			continue
-		}
-		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot test (%s) passed: marker after %s", fw, took.Round(100*time.Millisecond)))
-	}
-	if len(failed) > 0 {
-		return SoftFail, r.mark(ctx, Partial{Reason: "the ISO did not boot (" + strings.Join(failed, ", ") + ")", Failed: true})
-	}
-	return Next, nil
-}
-
 // partial warns and records that the run will end with the image only.
 func (r *execution) partial(ctx context.Context, p Partial) error {
 	r.warn(ctx, p.Reason)

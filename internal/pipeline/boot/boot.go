@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
@@ -28,6 +29,11 @@ type Tester struct {
 	Memory int
 	// Accel is the QEMU accelerator; default tcg.
 	Accel string
+	// CPUs is the number of vCPUs of each machine (-smp); default the
+	// host's CPUs divided by the boots running at once
+	// (BootRequest.Concurrent), at least 1: TCG runs a thread per vCPU,
+	// and more threads than cores only slow every boot down.
+	CPUs int
 }
 
 var _ pipeline.BootTester = (*Tester)(nil)
@@ -61,7 +67,7 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	if err := linkOrCopy(req.ISO, iso); err != nil {
 		return 0, fmt.Errorf("boot directory: %w", err)
 	}
-	args, err := t.args(req.Firmware, priv, iso, serial, mem, accel)
+	args, err := t.args(req.Firmware, priv, iso, serial, machine{mem: mem, cpus: t.cpus(req.Concurrent), accel: accel})
 	if err != nil {
 		return 0, err
 	}
@@ -162,10 +168,28 @@ func waitForMarker(ctx, bctx context.Context, cancel context.CancelFunc, exited 
 	}
 }
 
+// numCPU is the host's CPU count (a variable for tests).
+var numCPU = runtime.NumCPU
+
+// cpus is the vCPU count of one machine when concurrent boots (0 means 1)
+// share the host.
+func (t *Tester) cpus(concurrent int) int {
+	if t.CPUs > 0 {
+		return t.CPUs
+	}
+	return max(numCPU()/max(concurrent, 1), 1)
+}
+
+// machine is the size of a test machine.
+type machine struct {
+	mem, cpus int // MiB, vCPUs
+	accel     string
+}
+
 // args are QEMU's arguments for booting iso with firmware fw, its console
 // going to serial. UEFI gets its own copy of the variable store in priv.
-func (t *Tester) args(fw pipeline.Firmware, priv, iso, serial string, mem int, accel string) ([]string, error) {
-	args := []string{"-machine", "q35", "-accel", accel, "-m", fmt.Sprint(mem), "-smp", "2",
+func (t *Tester) args(fw pipeline.Firmware, priv, iso, serial string, m machine) ([]string, error) {
+	args := []string{"-machine", "q35", "-accel", m.accel, "-m", fmt.Sprint(m.mem), "-smp", fmt.Sprint(m.cpus),
 		"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 		"-serial", "file:" + serial, "-drive", "file=" + iso + ",media=cdrom,readonly=on", "-boot", "d",

@@ -1,0 +1,86 @@
+package boot
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+)
+
+// fakeQEMU writes a script that prints marker on the console file QEMU
+// would get and exits, as a system that boots and powers off does. Its
+// directory is readable by nobody (QEMU's user when the test is root).
+func fakeQEMU(t *testing.T, marker string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "fake-qemu-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in file:*) s=\"${a#file:}\";; esac; done\n" +
+		"printf 'booting\\n" + marker + "\\n' > \"$s\"\n"
+	path := filepath.Join(dir, "qemu")
+	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// The machine's vCPUs share the host among the boots running at once: two
+// boots on 2 cores get one each; an explicit CPUs wins.
+func TestBootSizesSMPToTheBootsAtOnce(t *testing.T) {
+	defer func(f func() int) { numCPU = f }(numCPU)
+	tests := []struct {
+		name       string
+		host, cpus int // host CPUs, Tester.CPUs
+		concurrent int
+		want       string
+	}{
+		{name: "two boots on 2 cores", host: 2, concurrent: 2, want: "-smp 1 "},
+		{name: "one boot on 2 cores", host: 2, concurrent: 1, want: "-smp 2 "},
+		{name: "unset means one boot", host: 2, concurrent: 0, want: "-smp 2 "},
+		{name: "two boots on 1 core get one each", host: 1, concurrent: 2, want: "-smp 1 "},
+		{name: "two boots on 8 cores", host: 8, concurrent: 2, want: "-smp 4 "},
+		{name: "explicit CPUs", host: 8, cpus: 3, concurrent: 2, want: "-smp 3 "},
+	}
+	const marker = "LINUX-BUILDER-BOOT-OK run=7"
+	qemu := fakeQEMU(t, marker)
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			numCPU = func() int { return tc.host }
+			dir := t.TempDir()
+			iso := filepath.Join(dir, "linux.iso")
+			if err := os.WriteFile(iso, []byte("iso"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			var mu sync.Mutex
+			var lines []string
+			tester := &Tester{QEMU: qemu, CPUs: tc.cpus}
+			took, err := tester.Boot(context.Background(), pipeline.BootRequest{ISO: iso, Marker: marker, Firmware: pipeline.BIOS,
+				SerialLog: filepath.Join(dir, "boot-bios.log"), Timeout: 30 * time.Second, Concurrent: tc.concurrent},
+				func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() })
+			if err != nil || took <= 0 {
+				t.Fatalf("boot: %v (%s); log %q", err, took, lines)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			var cmd string
+			for _, l := range lines {
+				if strings.HasPrefix(l, "boot (bios): "+qemu) {
+					cmd = l
+				}
+			}
+			if !strings.Contains(cmd, tc.want) {
+				t.Fatalf("want %q in the QEMU command line, got %q", tc.want, cmd)
+			}
+		})
+	}
+}
