@@ -23,10 +23,11 @@ import (
 
 func newBuildCmd() *cobra.Command {
 	var (
-		sf     storeFlags
-		pf     pipelineFlags
-		out    string
-		distro string
+		sf      storeFlags
+		pf      pipelineFlags
+		out     string
+		distro  string
+		noCache bool
 	)
 	cmd := &cobra.Command{
 		Use:   "build SPEC",
@@ -55,8 +56,9 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 				return err
 			}
 			defer db.Close()
-			run := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro, RequestedBy: os.Getenv("USER")}
-			if err := db.CreateRun(ctx, run); err != nil {
+			rn := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro,
+				RequestedBy: os.Getenv("USER"), NoCache: noCache}
+			if err := db.CreateRun(ctx, rn); err != nil {
 				return err
 			}
 			display := newDisplay(cmd.OutOrStdout())
@@ -65,12 +67,12 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 				return err
 			}
 			defer eng.Close()
-			fmt.Fprintf(cmd.OutOrStdout(), "run %d: building %s\n", run.ID, args[0])
-			if err := p.Run(ctx, run.ID); err != nil {
+			fmt.Fprintf(cmd.OutOrStdout(), "run %d: building %s\n", rn.ID, args[0])
+			if err := p.Run(ctx, rn.ID); err != nil {
 				return err
 			}
 			display.finish()
-			return summarize(context.WithoutCancel(ctx), cmd.OutOrStdout(), db, run.ID, out)
+			return summarize(context.WithoutCancel(ctx), cmd.OutOrStdout(), db, rn.ID, out)
 		},
 	}
 	sf.register(cmd)
@@ -78,6 +80,7 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 	cmd.Flags().BoolVar(&pf.keepImage, "keep-image", true, "keep the built image in the engine")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "also link the artifacts into this directory")
 	cmd.Flags().StringVar(&distro, "distro", "", "build for this distribution instead of the spec's base")
+	cmd.Flags().BoolVar(&noCache, "no-cache", false, "build fresh: reuse no earlier run's artifacts and no cached layer (picks up the distribution's updates)")
 	return cmd
 }
 

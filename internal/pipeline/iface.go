@@ -12,8 +12,10 @@ import (
 
 // RunRecord is what the pipeline needs to know about a run.
 type RunRecord struct {
-	ID       int64
-	State    run.State // the current step, or the terminal state
+	ID    int64
+	State run.State // the current step, or the terminal state
+	// NoCache asks for a fresh build: no cached artifacts, no layer cache.
+	NoCache  bool
 	Repo     string
 	SpecPath string // for diagnostics: linux-build.yaml, examples/x.yaml
 	SpecSrc  []byte // the spec as the user wrote it; empty until fetched
@@ -121,6 +123,8 @@ type BuildRequest struct {
 	Context BuildContext
 	Tag     string
 	Labels  map[string]string
+	// NoCache builds every layer anew (the engine's cache is not used).
+	NoCache bool
 }
 
 // ImageBuilder builds and exports images (pipeline/docker).

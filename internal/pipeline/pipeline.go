@@ -393,6 +393,10 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 	if err := r.p.cfg.Store.RecordHashes(ctx, r.rec.ID, key, bctx.SpecHash()); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
 	}
+	if r.rec.NoCache {
+		r.logs.Add(ctx, run.LogInfo, "a fresh build was asked for: no earlier run's artifacts and no cached layer are used")
+		return bctx, Next, nil
+	}
 	cached, err := r.p.cfg.Store.CachedArtifacts(ctx, key)
 	switch {
 	case errors.Is(err, ErrNoCache):
@@ -430,7 +434,7 @@ func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 		"io.linux-builder.run-id":       fmt.Sprint(r.rec.ID),
 		"io.linux-builder.context-hash": bctx.ContextHash(),
 	}
-	id, err := r.p.cfg.Builder.Build(ctx, BuildRequest{Context: bctx, Tag: tag, Labels: labels}, func(line string) {
+	id, err := r.p.cfg.Builder.Build(ctx, BuildRequest{Context: bctx, Tag: tag, Labels: labels, NoCache: r.rec.NoCache}, func(line string) {
 		r.logs.Add(ctx, run.LogInfo, line)
 	})
 	if id != "" {

@@ -396,7 +396,7 @@ func TestCommentCommands(t *testing.T) {
 	reply(fmt.Sprintf("run %d", runs[0].ID))
 	s.send("issue_comment", "00-created.json", comment("/build retry", maintainer, true))
 	runs = s.runs()
-	if len(runs) != 2 || runs[0].Trigger != run.TriggerRerun || runs[0].HeadSHA != shaA || runs[0].RequestedBy != maintainer {
+	if len(runs) != 2 || runs[0].Trigger != run.TriggerRerun || runs[0].HeadSHA != shaA || runs[0].RequestedBy != maintainer || !runs[0].NoCache || runs[1].NoCache {
 		t.Fatalf("retry: %+v", runs)
 	}
 	reply(fmt.Sprintf("run %d", runs[0].ID))
@@ -499,7 +499,7 @@ func TestCheckRunButtons(t *testing.T) {
 		t.Fatalf("re-run: %+v", d)
 	}
 	again, _ := db(s).Run(ctx, *d.RunID)
-	if again.Trigger != run.TriggerRerun || again.HeadSHA != shaA || again.Ref != "refs/pull/7/head" || *again.Number != 7 {
+	if again.Trigger != run.TriggerRerun || again.HeadSHA != shaA || again.Ref != "refs/pull/7/head" || *again.Number != 7 || !again.NoCache {
 		t.Fatalf("rerun %+v", again)
 	}
 	// Cancel button on the rerun.

@@ -65,6 +65,9 @@ type Run struct {
 	ReleaseDraft bool `bun:"release_draft,notnull"`
 	// ReportError is what could not be reported to GitHub, if anything.
 	ReportError string `bun:"report_error,notnull"`
+	// NoCache asks for a fresh build: no earlier run's artifacts, no
+	// layer of the engine's cache (Rerun sets it; bot build --no-cache).
+	NoCache bool `bun:"no_cache,notnull"`
 	// ReportedFinal is set once GitHub shows the run's conclusion.
 	ReportedFinal bool `bun:"reported_final,notnull"`
 }
@@ -154,10 +157,13 @@ type Installation struct {
 }
 
 // Rerun is a new run of the same commit, spec path and target as r, asked
-// for by by.
+// for by by. It is built fresh (NoCache): a rebuild is asked for to pick
+// up what changed outside the spec (the distribution's updates), or to
+// retry what failed, never to be given the same result again.
 func (r *Run) Rerun(by string) *Run {
 	return &Run{
 		Trigger: run.TriggerRerun, InstallationID: r.InstallationID, Repo: r.Repo, Ref: r.Ref, HeadSHA: r.HeadSHA,
 		Number: r.Number, RequestedBy: by, SpecPath: r.SpecPath, Distro: r.Distro, SpecSource: r.SpecSource,
+		NoCache: true,
 	}
 }

@@ -111,6 +111,7 @@ func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(
 		Remove:       true,
 		ForceRemove:  true,
 		PullParent:   false,
+		NoCache:      req.NoCache,
 		Dockerfile:   "Dockerfile",
 		Version:      build.BuilderV1,
 		CgroupParent: parent,

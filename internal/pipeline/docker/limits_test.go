@@ -92,3 +92,30 @@ func TestBuildLimits(t *testing.T) {
 		})
 	}
 }
+
+// A build asked to be fresh takes no layer from the engine's cache; the
+// same build without it does.
+func TestNoCacheBuildUsesNoCachedLayer(t *testing.T) {
+	e := engine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	ctxFile := dockerfile("FROM debian:bookworm\nRUN echo linux-builder-no-cache-test > /marker\n")
+	build := func(noCache bool) []string {
+		t.Helper()
+		var lines []string
+		id, err := e.Build(ctx, pipeline.BuildRequest{Context: ctxFile, Tag: "linux-builder-nocache-test:latest", NoCache: noCache},
+			func(l string) { lines = append(lines, l) })
+		if err != nil {
+			t.Fatalf("build (no cache %v): %v", noCache, err)
+		}
+		t.Cleanup(func() { _ = e.Remove(context.Background(), id) })
+		return lines
+	}
+	build(false)
+	if again := strings.Join(build(false), "\n"); !strings.Contains(again, "Using cache") {
+		t.Fatalf("the same build again used no cache:\n%s", again)
+	}
+	if fresh := strings.Join(build(true), "\n"); strings.Contains(fresh, "Using cache") {
+		t.Fatalf("a fresh build used the cache:\n%s", fresh)
+	}
+}
