@@ -54,6 +54,9 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 		}
 	}
 	u, err := url.Parse(raw)
+	if err == nil {
+		_, err = url.ParseQuery(u.RawQuery)
+	}
 	if err != nil {
 		// url's errors quote the whole input, which may hold a secret.
 		return nil, fmt.Errorf("artifact store: ARTIFACT_STORE is not a URL (want file:///abs/dir or s3://bucket?region=…)")
@@ -151,7 +154,11 @@ func redact(u *url.URL) string {
 	c := *u
 	c.User = nil
 	q := c.Query()
-	for k := range q {
+	for k, vs := range q {
+		if v, err := url.Parse(vs[0]); err == nil && v.User != nil {
+			v.User = nil
+			q.Set(k, v.String())
+		}
 		l := strings.ToLower(k)
 		if strings.Contains(l, "secret") || strings.Contains(l, "token") || strings.Contains(l, "password") ||
 			strings.Contains(l, "key") || strings.Contains(l, "credential") {

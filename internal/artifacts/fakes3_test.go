@@ -77,17 +77,18 @@ func requireSigV4(next http.Handler) http.Handler {
 		m := credRE.FindStringSubmatch(r.Header.Get("Authorization"))
 		switch {
 		case m == nil:
-			s3Error(w, http.StatusForbidden, "AccessDenied", "Anonymous access is forbidden for this operation")
+			s3Error(w, r, http.StatusForbidden, "AccessDenied", "Anonymous access is forbidden for this operation")
 			return
 		case m[1] != testAccessKey:
-			s3Error(w, http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
+			s3Error(w, r, http.StatusForbidden, "InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.")
 			return
 		}
 		if !signatureMatches(r, m[4], m[5]) {
-			s3Error(w, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
+			s3Error(w, r, http.StatusForbidden, "SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided. Check your key and signing method.")
 			return
 		}
 		next.ServeHTTP(w, r)
+		_, _ = io.Copy(io.Discard, r.Body) // see s3Error
 	})
 }
 
@@ -120,7 +121,11 @@ func signatureMatches(r *http.Request, signed, sig string) bool {
 	return m != nil && m[5] == sig
 }
 
-func s3Error(w http.ResponseWriter, status int, code, msg string) {
+// s3Error answers an S3 error document, once the request's body is read:
+// a server that answers before reading makes the client see a reset
+// connection rather than the answer.
+func s3Error(w http.ResponseWriter, r *http.Request, status int, code, msg string) {
+	_, _ = io.Copy(io.Discard, r.Body)
 	w.Header().Set("Content-Type", "application/xml")
 	w.WriteHeader(status)
 	fmt.Fprintf(w, `<?xml version="1.0" encoding="UTF-8"?>`+"\n"+`<Error><Code>%s</Code><Message>%s</Message><RequestId>test</RequestId></Error>`, code, msg)
