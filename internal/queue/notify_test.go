@@ -1,0 +1,84 @@
+package queue
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+// chanSyncer reports every sync's run on a channel.
+type chanSyncer chan int64
+
+func (c chanSyncer) Sync(_ context.Context, runID int64, _ run.SyncReason) error {
+	c <- runID
+	return nil
+}
+
+// On PostgreSQL a worker learns of a new job from the insert's
+// notification, not from its next poll: with a 10 s poll, a push taken in
+// through the receiver's path (the group committer) has its check-run sync
+// started within 2 s. Polling alone would take 10 s.
+func TestWorkerWakesOnInsertNotification(t *testing.T) {
+	db := storetest.Postgres(t, nil)
+	ctx := context.Background()
+	syncs := make(chanSyncer, 10)
+	q, err := newQueue(db, WorkerConfig{Workers: 1, Runner: newFakeRunner(nil), Syncer: syncs, FetchPollInterval: 10 * time.Second, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	committer := store.NewCommitter(db, q.Inserter, 0, 0)
+	defer committer.Close()
+	push := func(sha string) int64 {
+		t.Helper()
+		inst := int64(7)
+		d := &store.Delivery{AppID: 1, DeliveryID: "d-" + sha, Event: "push", Repo: "o/r", Outcome: store.OutcomeQueued, PayloadSHA256: "x"}
+		res, err := committer.Intake(ctx, &store.IntakeItem{Delivery: d, Intent: store.Intent{Outcome: d.Outcome,
+			Run: &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "o/r", Ref: "refs/heads/main", HeadSHA: sha}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.RunID
+	}
+	wait := func(want int64, within time.Duration) time.Duration {
+		t.Helper()
+		start := time.Now()
+		timeout := time.After(within)
+		for {
+			select {
+			case got := <-syncs:
+				if got == want {
+					return time.Since(start)
+				}
+				// Another sync (the reaper ends the runs the fake
+				// runner left pending).
+			case <-timeout:
+				t.Fatalf("run %d's check-run sync did not start within %s (poll every 10 s): the worker did not hear the insert", want, within)
+				return 0
+			}
+		}
+	}
+	// The first push is found by the worker's first fetch, at start.
+	first := push("1111111111111111111111111111111111111111")
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer func() {
+		stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+		defer cancel()
+		if err := q.Stop(stopCtx); err != nil {
+			t.Error(err)
+		}
+	}()
+	wait(first, 30*time.Second)
+	// The worker has fetched; the next poll is 10 s away.
+	for i := range 3 {
+		id := push(fmt.Sprintf("%040d", i+2))
+		took := wait(id, 2*time.Second)
+		t.Logf("push %d: sync started %s after the intake committed", i+2, took)
+	}
+}
