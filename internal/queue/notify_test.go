@@ -82,3 +82,62 @@ func TestWorkerWakesOnInsertNotification(t *testing.T) {
 		t.Logf("push %d: sync started %s after the intake committed", i+2, took)
 	}
 }
+
+// The worker's LISTEN connection is released, with every other, once
+// the worker stopped and the store closed.
+func TestWorkerListenConnectionIsReleased(t *testing.T) {
+	base := storetest.Postgres(t, nil)
+	ctx := context.Background()
+	var schema string
+	if err := base.SQL.QueryRowContext(ctx, "SELECT current_schema()").Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	// This store's connections are told apart by their application name.
+	db, err := store.Open(ctx, store.Config{URL: base.ConnURL() + "&application_name=" + schema, Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	count := func(listening bool) int {
+		t.Helper()
+		q := `SELECT count(*) FROM pg_stat_activity WHERE application_name = $1`
+		if listening {
+			// River's notifier LISTENs, then pings every 5 s of silence.
+			q += ` AND (query LIKE 'LISTEN "' || $1 || '.%' OR query = '-- ping')`
+		}
+		var n int
+		if err := base.SQL.QueryRowContext(ctx, q, schema).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitFor := func(what string, listening bool, want int) {
+		t.Helper()
+		for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+			n := count(listening)
+			if n == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d connections, want %d", what, n, want)
+			}
+		}
+	}
+	q, err := newQueue(db, WorkerConfig{Workers: 1, Runner: newFakeRunner(nil), Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := q.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("a started worker listens", true, 1)
+	stopCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := q.Stop(stopCtx); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Close(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor("after stop and close", false, 0)
+}
