@@ -40,7 +40,13 @@ func NewInserter(db *store.DB, cfg InserterConfig) (*Inserter, error) {
 	if log == nil {
 		log = slog.Default()
 	}
-	c, err := river.NewClient(db.RiverDriver(), &river.Config{Logger: log, MaxAttempts: defaultAttempts})
+	// An insert committed on PostgreSQL notifies the workers of its
+	// queues (pg_notify in the same transaction). River sends at most one
+	// notification per queue and FetchCooldown from each client: with its
+	// default (100ms) a job inserted soon after another would wait for
+	// the workers' next poll. Every transaction notifies, then (group
+	// commit makes them few).
+	c, err := river.NewClient(db.RiverDriver(), &river.Config{Logger: log, MaxAttempts: defaultAttempts, FetchCooldown: river.FetchCooldownMin})
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}

@@ -54,6 +54,11 @@ type WorkerConfig struct {
 	// Redeliver, when set, runs every RedeliverEvery (default 10m).
 	Redeliver      Redeliverer
 	RedeliverEvery time.Duration
+	// FetchPollInterval is how often each queue is polled for jobs. On
+	// PostgreSQL workers hear of new jobs at once (LISTEN/NOTIFY) and the
+	// poll is only a fallback: default 1s. SQLite has only the poll:
+	// default 200ms.
+	FetchPollInterval time.Duration
 	// ID names this worker in river_job.attempted_by; default host name.
 	ID     string
 	Logger *slog.Logger
@@ -101,6 +106,16 @@ func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
 	return cfg, nil
 }
 
+// Fetch timing. With LISTEN/NOTIFY (PostgreSQL) a worker fetches as soon
+// as an insert's transaction commits, at most every fetchCooldown per
+// queue; the poll only covers notifications lost while the listening
+// connection reconnects. SQLite polls.
+const (
+	fetchCooldown     = 10 * time.Millisecond
+	listenPollDefault = time.Second
+	pollOnlyDefault   = 200 * time.Millisecond
+)
+
 // NewWorker makes the worker side of the queue, on ins's database. Call
 // Start to run it.
 func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
@@ -109,6 +124,17 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 		return nil, err
 	}
 	db, log := ins.db, cfg.Logger
+	driver, err := db.RiverWorkerDriver()
+	if err != nil {
+		return nil, fmt.Errorf("queue: %w", err)
+	}
+	pollOnly := !driver.SupportsListener()
+	if cfg.FetchPollInterval == 0 {
+		cfg.FetchPollInterval = listenPollDefault
+		if pollOnly {
+			cfg.FetchPollInterval = pollOnlyDefault
+		}
+	}
 	workers := river.NewWorkers()
 	rc := &river.Config{
 		ID:                   cfg.ID,
@@ -125,14 +151,14 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 			periodic(cfg.RetentionEvery, RetentionArgs{}, nil),
 			periodic(5*time.Minute, ReaperArgs{}, nil),
 		},
-		// The database/sql driver shares the store's connections and
-		// transactions but has no LISTEN: jobs are found by polling. A
-		// short interval is what puts a check run on GitHub within a
-		// second of the webhook (one cheap query per queue and interval).
-		FetchPollInterval: 200 * time.Millisecond,
-		FetchCooldown:     50 * time.Millisecond,
-		// SQLite has no LISTEN/NOTIFY: poll.
-		PollOnly: db.Dialect == store.SQLite,
+		// On PostgreSQL the driver shares the store's connections and
+		// transactions and LISTENs on a connection of its own: inserts
+		// wake the workers, and the poll is a fallback. SQLite has no
+		// LISTEN: a short poll is what puts a check run on GitHub within
+		// a fraction of a second of the webhook.
+		FetchPollInterval: cfg.FetchPollInterval,
+		FetchCooldown:     min(fetchCooldown, cfg.FetchPollInterval),
+		PollOnly:          pollOnly,
 	}
 	errs := []error{
 		addWorker(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log}),
@@ -162,7 +188,7 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	c, err := river.NewClient(db.RiverDriver(), rc)
+	c, err := river.NewClient(driver, rc)
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}

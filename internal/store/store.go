@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/riverqueue/river/riverdriver"
 	"github.com/uptrace/bun"
@@ -88,6 +89,10 @@ type DB struct {
 	readyUntil time.Time
 	readyErr   error
 	readyRuns  atomic.Int64 // checks made (ReadyChecks)
+	// listenPool is River's LISTEN connection (RiverWorkerDriver); nil
+	// until a worker asks for it.
+	listenMu   sync.Mutex
+	listenPool *pgxpool.Pool
 }
 
 // Open connects to the database in cfg and checks that it answers.
@@ -193,6 +198,12 @@ func (db *DB) Path() string { return db.path }
 
 // Close closes the database.
 func (db *DB) Close() error {
+	db.listenMu.Lock()
+	if db.listenPool != nil {
+		db.listenPool.Close()
+		db.listenPool = nil
+	}
+	db.listenMu.Unlock()
 	if err := db.Bun.Close(); err != nil {
 		return fmt.Errorf("close store: %w", err)
 	}
