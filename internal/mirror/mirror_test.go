@@ -115,8 +115,8 @@ func client(srv *httptest.Server, cfg Config) *Client {
 
 func TestIndexDate(t *testing.T) {
 	srv, _ := archive(t, map[string][]byte{
-		"/debian/dists/bookworm/InRelease":                  []byte(inRelease("Sat, 09 Nov 2024 10:09:52 UTC")),
-		"/debian/dists/bookworm-updates/InRelease":          []byte(inRelease("Mon, 25 Nov 2024 20:12:01 UTC")),
+		"/debian/dists/bookworm/InRelease":                   []byte(inRelease("Sat, 09 Nov 2024 10:09:52 UTC")),
+		"/debian/dists/bookworm-updates/InRelease":           []byte(inRelease("Mon, 25 Nov 2024 20:12:01 UTC")),
 		"/debian-security/dists/bookworm-security/InRelease": []byte(inRelease("Fri, 29 Nov 2024 01:02:03 +0000")),
 	})
 	got, err := client(srv, Config{}).IndexDate(context.Background(), spec.BaseDebian, "bookworm")
