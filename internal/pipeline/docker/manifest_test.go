@@ -73,7 +73,9 @@ func TestDpkgStatusFromImage(t *testing.T) {
 			if err := e.Import(ctx, rootfs(t, tc.files), ref, nil); err != nil {
 				t.Fatal(err)
 			}
-			t.Cleanup(func() { _, _ = e.c.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true}) })
+			t.Cleanup(func() {
+				_, _ = e.c.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
+			})
 			before, _, err := e.Leftovers(ctx, "none")
 			if err != nil {
 				t.Fatal(err)
