@@ -19,8 +19,10 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/ai"
+	"github.com/linux-builder/linux-builder/internal/freshness"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/mirror"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -157,6 +159,9 @@ type githubWork struct {
 	checks   *report.Checks
 	releases *report.Releases
 	reporter *pipelinestore.SyncReporter
+	// schedules checks scheduled rebuilds every scheduleEvery.
+	schedules     *freshness.Checker
+	scheduleEvery time.Duration
 }
 
 func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int64, dataDir string, commands *store.Quota) (*githubWork, error) {
@@ -168,7 +173,16 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 	if err != nil {
 		return nil, err
 	}
+	every, err := durationEnv("SCHEDULE_CHECK_INTERVAL", 15*time.Minute)
+	if err != nil {
+		return nil, err
+	}
 	return &githubWork{
+		schedules: &freshness.Checker{Store: db, Jobs: ins, Logger: slog.Default(), Mirror: mirror.New(mirror.Config{
+			Debian: os.Getenv("DEBIAN_MIRROR"), DebianSecurity: os.Getenv("DEBIAN_SECURITY_MIRROR"),
+			Ubuntu: os.Getenv("UBUNTU_MIRROR"), UbuntuSecurity: os.Getenv("UBUNTU_SECURITY_MIRROR"), UbuntuPorts: os.Getenv("UBUNTU_PORTS_MIRROR"),
+		})},
+		scheduleEvery: every,
 		events: &resolve.Events{GitHub: gh, Store: db, Jobs: ins, CommandQuota: commands, Logger: slog.Default(),
 			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},
 		redeliv: &resolve.Redeliverer{GitHub: gh, Store: db, AppID: appID, Logger: slog.Default()},
@@ -183,6 +197,21 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 // configure adds the GitHub work to the worker side's configuration.
 func (w *githubWork) configure(c *queue.WorkerConfig) {
 	c.Events, c.Redeliver, c.Syncer, c.Releaser = w.events, w.redeliv, w.checks, w.releases
+	c.Schedules, c.ScheduleEvery = w.schedules, w.scheduleEvery
+}
+
+// durationEnv reads a Go duration (15m, 1h) from the environment: def
+// when unset.
+func durationEnv(name string, def time.Duration) (time.Duration, error) {
+	v := os.Getenv(name)
+	if v == "" {
+		return def, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < time.Minute {
+		return 0, fmt.Errorf("%w: %s=%q: want a duration of at least 1m, such as 15m", errUsage, name, v)
+	}
+	return d, nil
 }
 
 func newServeCmd() *cobra.Command {

@@ -142,11 +142,16 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 	for _, a := range arts {
 		byName[a.Name] = a
 	}
-	for _, name := range []string{"image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "spec.json"} {
+	for _, name := range []string{"image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "spec.json", "packages.txt"} {
 		a, ok := byName[name]
 		if !ok || a.Size == 0 || len(a.SHA256) != 64 {
 			t.Fatalf("artifact %s missing or empty: %+v", name, a)
 		}
+	}
+	// The image's installed packages, read from its dpkg database.
+	if b, err := os.ReadFile(byName["packages.txt"].Location); err != nil || byName["packages.txt"].Type != run.ArtifactManifest ||
+		!strings.Contains(string(b), "\nlive-boot\t") || !strings.Contains(string(b), "\nlinux-image-") {
+		t.Fatalf("packages.txt (%v):\n%.2000s", err, b)
 	}
 	for _, fw := range []string{"bios", "uefi"} {
 		b, err := os.ReadFile(byName["boot-"+fw+".log"].Location)

@@ -448,6 +448,9 @@ func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 	}
 	r.image = id
 	r.logs.Add(ctx, run.LogInfo, "built "+tag+" ("+id+")")
+	if err := r.recordManifest(ctx); err != nil {
+		return err
+	}
 	path := filepath.Join(r.dir, "image.tar.zst")
 	size, sum, err := r.saveImage(ctx, id, path)
 	if err != nil {

@@ -11,7 +11,7 @@
 //     it runs the jobs.
 //
 // One file per job kind: build.go, event.go, sync.go, publish.go,
-// redeliver.go, retention.go, reaper.go. River gives the rest:
+// redeliver.go, retention.go, reaper.go, schedule.go. River gives the rest:
 // at-least-once execution on any number of worker processes sharing the
 // database, unique build jobs per (repository, head SHA, trigger) so
 // duplicate events coalesce, retries with backoff, rescue of jobs whose

@@ -59,6 +59,10 @@ type WorkerConfig struct {
 	// poll is only a fallback: default 1s. SQLite has only the poll:
 	// default 200ms.
 	FetchPollInterval time.Duration
+	// Schedules, when set, checks the due scheduled rebuilds every
+	// ScheduleEvery (default 15m).
+	Schedules     ScheduleChecker
+	ScheduleEvery time.Duration
 	// ID names this worker in river_job.attempted_by; default host name.
 	ID     string
 	Logger *slog.Logger
@@ -92,6 +96,9 @@ func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
 	}
 	if cfg.RedeliverEvery == 0 {
 		cfg.RedeliverEvery = 10 * time.Minute
+	}
+	if cfg.ScheduleEvery <= 0 {
+		cfg.ScheduleEvery = 15 * time.Minute
 	}
 	switch {
 	case cfg.Workers <= 0 || cfg.Runner == nil:
@@ -184,6 +191,13 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 			rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 1}
 		}
 		rc.PeriodicJobs = append(rc.PeriodicJobs, periodic(cfg.RedeliverEvery, RedeliverArgs{}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 1}))
+	}
+	if cfg.Schedules != nil {
+		errs = append(errs, addWorker(workers, &scheduleWorker{s: cfg.Schedules}))
+		if _, ok := rc.Queues[QueueEvents]; !ok {
+			rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 1}
+		}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, periodic(cfg.ScheduleEvery, ScheduleArgs{}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 1}))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err

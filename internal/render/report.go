@@ -257,7 +257,18 @@ type ReleaseNotes struct {
 	// Draft: the release is a draft because the build came from a pull
 	// request from a fork.
 	Draft bool
+	// Updates are the package updates a scheduled rebuild was started
+	// for (at most MaxListedUpdates; MoreUpdates counts the rest).
+	Updates     []PackageUpdate
+	MoreUpdates int
 }
+
+// PackageUpdate is a package a scheduled rebuild was started for: the
+// version the last build had and the one the distribution published.
+type PackageUpdate struct{ Name, Old, New string }
+
+// MaxListedUpdates bounds the updates a release lists.
+const MaxListedUpdates = 200
 
 // Release is the body of a run's release (at most 125,000 characters, as
 // GitHub allows).

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -11,6 +12,7 @@ import (
 
 	gh "github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/dpkg"
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -128,6 +130,7 @@ func (r *Releases) release(ctx context.Context, rn *store.Run, assets []asset, s
 	for _, a := range assets {
 		notes.Files = append(notes.Files, render.Download{Name: a.name, Size: a.size, SHA256: a.sha256})
 	}
+	notes.Updates, notes.MoreUpdates = packageUpdates(rn.PackageUpdates)
 	body, err := r.Reports.Release(notes)
 	if err != nil {
 		return nil, err
@@ -212,4 +215,22 @@ func sleepCtx(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return ctx.Err()
 	}
+}
+
+// packageUpdates reads a scheduled rebuild's recorded package updates
+// for its notes: the first render.MaxListedUpdates and how many more. A
+// record that does not decode lists nothing.
+func packageUpdates(recorded string) ([]render.PackageUpdate, int) {
+	if recorded == "" {
+		return nil, 0
+	}
+	var ups []dpkg.Update
+	if err := json.Unmarshal([]byte(recorded), &ups); err != nil {
+		return nil, 0
+	}
+	out := make([]render.PackageUpdate, 0, min(len(ups), render.MaxListedUpdates))
+	for _, u := range ups[:min(len(ups), render.MaxListedUpdates)] {
+		out = append(out, render.PackageUpdate{Name: u.Name, Old: u.Old, New: u.New})
+	}
+	return out, len(ups) - len(out)
 }

@@ -39,7 +39,8 @@ func successfulRun(t testing.TB, db *store.DB, artifactsDir string, files map[st
 		t.Fatal(err)
 	}
 	types := map[string]run.ArtifactType{"linux.iso": run.ArtifactISO, "image.tar.zst": run.ArtifactImage,
-		"spec.json": run.ArtifactSpec, "boot-bios.log": run.ArtifactBootLog, "boot-uefi.log": run.ArtifactBootLog}
+		"spec.json": run.ArtifactSpec, "boot-bios.log": run.ArtifactBootLog, "boot-uefi.log": run.ArtifactBootLog,
+		"packages.txt": run.ArtifactManifest}
 	for name, content := range files {
 		p := filepath.Join(dir, name)
 		if err := os.WriteFile(p, content, 0o644); err != nil {

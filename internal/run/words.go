@@ -16,6 +16,9 @@ const (
 	TriggerAPI         Trigger = "api"
 	TriggerCLI         Trigger = "cli"
 	TriggerRerun       Trigger = "rerun"
+	// TriggerSchedule: the spec's schedule came due and the
+	// distribution had updated some of the last build's packages.
+	TriggerSchedule Trigger = "schedule"
 )
 
 // ArtifactType is the kind of a run's artifact.
@@ -32,6 +35,7 @@ const (
 	ArtifactBootLog  ArtifactType = "boot-log"
 	ArtifactChecksum ArtifactType = "checksums" // SHA256SUMS
 	ArtifactSpec     ArtifactType = "spec"      // the resolved spec
+	ArtifactManifest ArtifactType = "packages"  // packages.txt: the image's installed packages
 )
 
 // LogLevel is the level of a run's log line.

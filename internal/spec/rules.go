@@ -34,6 +34,7 @@ var rules = []rule{
 	{"kernel-hardening", ruleKernelHardening},
 	{"services-conflict", ruleServices},
 	{"backup", ruleBackup},
+	{"schedule", ruleSchedule},
 	{"shell", ruleShell},
 	{"bootloader", ruleBootloader},
 	{"post-install", rulePostInstall},

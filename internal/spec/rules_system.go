@@ -169,6 +169,21 @@ func ruleServices(c *ruleCtx) {
 var localSnapshotTools = []BackupTool{"snapper", "btrbk", "timeshift"}
 var remoteTools = []BackupTool{"restic", "borg", "rsync", "kopia"}
 
+// ruleSchedule checks the scheduled-rebuild expression, and warns where
+// it has no effect: only dpkg archives are watched.
+func ruleSchedule(c *ruleCtx) {
+	if c.s.Schedule == "" {
+		return
+	}
+	if _, _, err := c.s.Schedule.Times(); err != nil {
+		c.errorf("schedule", "use hourly, daily, weekly, monthly, yearly or a cron expression such as \"0 4 * * 1\"", "%v", err)
+		return
+	}
+	if c.s.Base != BaseDebian && c.s.Base != BaseUbuntu {
+		c.warnf("schedule", "remove schedule, or use base: debian or ubuntu", "scheduled rebuilds watch Debian and Ubuntu archives only: schedule has no effect on %s", distroName[c.s.Base])
+	}
+}
+
 func ruleBackup(c *ruleCtx) {
 	b := c.s.Backup
 	if b.Tool == "none" {

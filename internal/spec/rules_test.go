@@ -23,6 +23,12 @@ var ruleCases = []struct {
 	{"release-known: known release is quiet", "base: debian\nrelease: trixie", nil},
 	{"release-known: unknown release warns", "base: debian\nrelease: hamm", []want{{SeverityWarning, "release", "not one this builder is tested with"}}},
 
+	{"schedule: weekly is quiet", "base: debian\nschedule: weekly", nil},
+	{"schedule: cron is quiet", "base: ubuntu\nschedule: \"30 4 * * 1\"", nil},
+	{"schedule: bad cron", "base: debian\nschedule: \"61 * * * *\"", []want{{SeverityError, "schedule", "cron minute"}}},
+	{"schedule: both day fields", "base: debian\nschedule: \"0 4 1 * 1\"", []want{{SeverityError, "schedule", "both day of month and day of week"}}},
+	{"schedule: not a dpkg distribution warns", "base: fedora\nschedule: daily", []want{{SeverityWarning, "schedule", "Debian and Ubuntu archives only"}}},
+
 	{"init-distro: default init is quiet", "base: void", nil},
 	{"init-distro: systemd on void", "base: void\ninit: systemd", []want{{SeverityError, "init", "Void Linux ships runit"}}},
 	{"init-distro: systemd on alpine", "base: alpine\ninit: systemd", []want{{SeverityError, "init", "Alpine does not ship systemd"}}},

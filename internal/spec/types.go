@@ -20,6 +20,10 @@ type Spec struct {
 	Users            []User           `json:"users,omitempty" jsonschema:"maxItems=32" jsonschema_description:"Login accounts. Without any, the image has one console user (live) with no usable password that logs in automatically on the console and cannot log in over SSH."`
 	PostInstall      PostInstall      `json:"postInstall,omitzero" jsonschema_description:"Steps run after everything else is installed."`
 	Defaults         Defaults         `json:"defaults,omitzero" jsonschema_description:"System defaults: memory, storage, kernel command line, privacy."`
+	// Schedule asks Linux Builder to rebuild the default branch's last
+	// successful build when it comes due and the distribution has updated
+	// some of its packages. Off when empty.
+	Schedule Schedule `json:"schedule,omitempty" jsonschema_description:"Scheduled rebuilds (Debian and Ubuntu): when this comes due (hourly, daily, weekly, monthly, yearly or a five-field cron expression, UTC), the default branch's last successful build is rebuilt if the distribution's updates or security updates have a newer version of any of its packages. Off by default."`
 }
 
 // Kernel selects the kernel.

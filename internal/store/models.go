@@ -70,6 +70,13 @@ type Run struct {
 	NoCache bool `bun:"no_cache,notnull"`
 	// ReportedFinal is set once GitHub shows the run's conclusion.
 	ReportedFinal bool `bun:"reported_final,notnull"`
+	// DefaultBranch is the repository's default branch when the run was
+	// asked for (push runs and their reruns): the latest successful run
+	// of that branch is what a spec's schedule rebuilds.
+	DefaultBranch string `bun:"default_branch,notnull"`
+	// PackageUpdates is, for a scheduled rebuild, the package updates
+	// that caused it (JSON: [{"name","old","new"}]); empty otherwise.
+	PackageUpdates string `bun:"package_updates,notnull"`
 }
 
 // Outcome is what intake did with a delivery.
@@ -164,6 +171,6 @@ func (r *Run) Rerun(by string) *Run {
 	return &Run{
 		Trigger: run.TriggerRerun, InstallationID: r.InstallationID, Repo: r.Repo, Ref: r.Ref, HeadSHA: r.HeadSHA,
 		Number: r.Number, RequestedBy: by, SpecPath: r.SpecPath, Distro: r.Distro, SpecSource: r.SpecSource,
-		NoCache: true,
+		NoCache: true, DefaultBranch: r.DefaultBranch,
 	}
 }

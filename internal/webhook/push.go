@@ -37,7 +37,7 @@ func decidePush(ctx context.Context, cfg *Config, body []byte, d *store.Delivery
 	}
 	run := &store.Run{
 		Trigger: run.TriggerPush, InstallationID: d.InstallationID, Repo: d.Repo, Ref: ref, HeadSHA: ev.GetAfter(),
-		RequestedBy: ev.GetPusher().GetName(), SpecPath: specPath,
+		RequestedBy: ev.GetPusher().GetName(), SpecPath: specPath, DefaultBranch: ev.GetRepo().GetDefaultBranch(),
 	}
 	if ev.GetSender().GetLogin() != "" {
 		run.RequestedBy = ev.GetSender().GetLogin()

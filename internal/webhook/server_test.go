@@ -388,7 +388,9 @@ func TestInstallationSpecPath(t *testing.T) {
 		t.Fatalf("installation's path pushed: %d %s", code, body)
 	}
 	runs, _ := db.ListRuns(ctx, store.RunFilter{})
-	if len(runs) != 1 || runs[0].SpecPath != "ci/linux-build.yaml" {
+	// The repository's default branch is recorded: a schedule rebuilds
+	// that branch's latest successful run.
+	if len(runs) != 1 || runs[0].SpecPath != "ci/linux-build.yaml" || runs[0].DefaultBranch != "master" {
 		t.Fatalf("runs %+v", runs)
 	}
 }

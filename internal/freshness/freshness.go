@@ -1,0 +1,243 @@
+// Package freshness runs scheduled rebuilds (linux-build.yaml's
+// schedule): for each repository's latest successful build of its default
+// branch whose schedule has come due, it asks the distribution's archive
+// whether its updates or security suites publish a newer version of any
+// package the build installed (the run's packages.txt), and if so starts a
+// fresh rebuild of the same commit that records the updates for its
+// release notes. A check that finds nothing is recorded, so the build is
+// not checked again before its next due time.
+package freshness
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/robfig/cron/v3"
+
+	"github.com/linux-builder/linux-builder/internal/dpkg"
+	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/mirror"
+	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/spec"
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// Store is what the checker needs of the store.
+type Store interface {
+	ScheduleCandidates(ctx context.Context) ([]store.ScheduleCandidate, error)
+	ClaimScheduleCheck(ctx context.Context, runID int64, prev *store.ScheduleCheck, at time.Time) (int64, error)
+	EndScheduleCheck(ctx context.Context, runID, claim int64, prev *store.ScheduleCheck, note string, retry bool) error
+	StartScheduledRebuild(ctx context.Context, runID, claim int64, again *store.Run, jobs store.Jobs) (int64, error)
+	Artifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
+}
+
+// Mirror says which versions a distribution's updates publish
+// (internal/mirror).
+type Mirror interface {
+	Latest(ctx context.Context, base spec.Base, release, arch string, names map[string]bool) (map[string]string, error)
+}
+
+var _ Mirror = (*mirror.Client)(nil)
+
+// RequestedBy is who scheduled rebuilds are recorded as asked for by.
+const RequestedBy = "linux-builder[schedule]"
+
+// maxManifest bounds the packages.txt read back from a run's artifacts.
+const maxManifest = 32 << 20
+
+// Checker checks the due schedules. Jobs queues the rebuilds it starts.
+type Checker struct {
+	Store  Store
+	Mirror Mirror
+	Jobs   store.Jobs
+	// Now is the clock (default time.Now).
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// scheduled is what a run's resolved spec says about its schedule.
+type scheduled struct {
+	Schedule     spec.Schedule `json:"schedule"`
+	Base         spec.Base     `json:"base"`
+	Release      string        `json:"release"`
+	Architecture string        `json:"architecture"`
+}
+
+// Due returns when a schedule next comes due after from (UTC).
+func Due(s spec.Schedule, from time.Time) (time.Time, error) {
+	_, expr, err := s.Times()
+	if err != nil {
+		return time.Time{}, err
+	}
+	sched, err := cron.ParseStandard(expr)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("schedule %q: %w", s, err)
+	}
+	return sched.Next(from.UTC()), nil
+}
+
+// CheckSchedules checks every candidate whose schedule is due. A
+// candidate that cannot be checked (its archive is unreachable) is logged
+// and tried again at the next call; only a store failure is returned.
+func (c *Checker) CheckSchedules(ctx context.Context) error {
+	now := c.now()
+	cands, err := c.Store.ScheduleCandidates(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for i := range cands {
+		if err := c.check(ctx, &cands[i], now); err != nil && !errors.Is(err, store.ErrClaimLost) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (c *Checker) now() time.Time {
+	if c.Now != nil {
+		return c.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (c *Checker) log(ctx context.Context) *slog.Logger {
+	if logging.Carried(ctx) || c.Logger == nil {
+		return logging.From(ctx)
+	}
+	return c.Logger
+}
+
+// check checks one candidate: due? (no I/O) → claim → compare → record.
+func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now time.Time) error {
+	r := &cand.Run
+	var sp scheduled
+	if err := json.Unmarshal([]byte(r.Spec), &sp); err != nil || sp.Schedule == "" {
+		return nil // no schedule (or no resolved spec): nothing to do
+	}
+	from := cand.FinishedAt()
+	if cand.Check != nil {
+		from = cand.Check.CheckedAt
+	}
+	due, err := Due(sp.Schedule, from)
+	if err != nil || due.After(now) {
+		return nil // validation refused bad schedules; not due yet
+	}
+	log := c.log(ctx).With(logging.KeyRun, r.ID, "repo", r.Repo, "schedule", string(sp.Schedule))
+	claim, err := c.Store.ClaimScheduleCheck(ctx, r.ID, cand.Check, now)
+	if err != nil {
+		return err
+	}
+	done := func(note string, retry bool) error {
+		return c.Store.EndScheduleCheck(ctx, r.ID, claim, cand.Check, note, retry)
+	}
+	if sp.Base != spec.BaseDebian && sp.Base != spec.BaseUbuntu {
+		log.InfoContext(ctx, "schedule: not a Debian or Ubuntu build, nothing to compare")
+		return done("only Debian and Ubuntu builds are compared with their archive", false)
+	}
+	installed, err := c.manifest(ctx, r.ID)
+	if err != nil {
+		log.InfoContext(ctx, "schedule: no package manifest", logging.KeyErr, err)
+		return done("no package manifest: "+err.Error(), false)
+	}
+	names := make(map[string]bool, len(installed))
+	for _, p := range installed {
+		names[p.Name] = true
+	}
+	latest, err := c.Mirror.Latest(ctx, sp.Base, sp.Release, sp.Architecture, names)
+	if err != nil {
+		if ctx.Err() != nil {
+			return errors.Join(ctx.Err(), done("cancelled", true))
+		}
+		log.WarnContext(ctx, "schedule: cannot read the archive; will try again", logging.KeyErr, err)
+		return done("archive unreadable: "+err.Error(), true)
+	}
+	updates := dpkg.Updates(installed, latest)
+	if len(updates) == 0 {
+		log.InfoContext(ctx, "schedule: no package updates", "next", nextDue(sp.Schedule, now))
+		return done("no package updates", false)
+	}
+	if fresh := notTried(updates, r.PackageUpdates); len(fresh) == 0 {
+		// This run is the rebuild for these very versions and still has
+		// the old ones: rebuilding again would change nothing.
+		log.WarnContext(ctx, "schedule: the last rebuild did not install the updates it was started for", "updates", len(updates))
+		return done("the rebuild for these updates did not install them (does the build upgrade the base image's packages?)", false)
+	}
+	body, err := json.Marshal(updates)
+	if err != nil {
+		return err
+	}
+	again := r.Rerun(RequestedBy)
+	again.Trigger, again.PackageUpdates = run.TriggerSchedule, string(body)
+	id, err := c.Store.StartScheduledRebuild(ctx, r.ID, claim, again, c.Jobs)
+	if err != nil {
+		return errors.Join(err, done("rebuild not started: "+err.Error(), true))
+	}
+	log.InfoContext(ctx, "schedule: package updates, rebuilding", "updates", len(updates), "rebuild", id)
+	return nil
+}
+
+// notTried drops the updates a scheduled rebuild (whose recorded updates
+// are tried, JSON) was already started for.
+func notTried(updates []dpkg.Update, tried string) []dpkg.Update {
+	var before []dpkg.Update
+	if tried == "" || json.Unmarshal([]byte(tried), &before) != nil {
+		return updates
+	}
+	seen := map[dpkg.Update]bool{}
+	for _, u := range before {
+		seen[dpkg.Update{Name: u.Name, New: u.New}] = true
+	}
+	var out []dpkg.Update
+	for _, u := range updates {
+		if !seen[dpkg.Update{Name: u.Name, New: u.New}] {
+			out = append(out, u)
+		}
+	}
+	return out
+}
+
+func nextDue(s spec.Schedule, now time.Time) string {
+	t, err := Due(s, now)
+	if err != nil {
+		return ""
+	}
+	return t.Format(time.RFC3339)
+}
+
+// manifest reads run id's packages.txt.
+func (c *Checker) manifest(ctx context.Context, id int64) ([]dpkg.Package, error) {
+	arts, err := c.Store.Artifacts(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for _, a := range arts {
+		if a.Type != run.ArtifactManifest {
+			continue
+		}
+		if !filepath.IsAbs(a.Location) || filepath.Base(a.Location) != dpkg.ManifestName {
+			return nil, fmt.Errorf("manifest location %q is not an absolute path to %s", a.Location, dpkg.ManifestName)
+		}
+		f, err := os.Open(a.Location)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		ps, err := dpkg.ReadManifest(io.LimitReader(f, maxManifest))
+		if err != nil {
+			return nil, err
+		}
+		if len(ps) == 0 {
+			return nil, errors.New("the manifest lists no package")
+		}
+		return ps, nil
+	}
+	return nil, errors.New("the run has no " + dpkg.ManifestName)
+}

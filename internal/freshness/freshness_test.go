@@ -1,0 +1,363 @@
+package freshness_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/ulikunitz/xz"
+
+	"github.com/linux-builder/linux-builder/internal/dpkg"
+	"github.com/linux-builder/linux-builder/internal/freshness"
+	"github.com/linux-builder/linux-builder/internal/mirror"
+	"github.com/linux-builder/linux-builder/internal/queue"
+	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/spec"
+	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/store/storetest"
+)
+
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
+// archive is a fake Debian archive on loopback: its security suite
+// publishes security (a Packages index), its updates suite nothing.
+type archive struct {
+	mu       sync.Mutex
+	security string
+	down     bool
+	hits     atomic.Int64
+	srv      *httptest.Server
+}
+
+func newArchive(t *testing.T, security string) *archive {
+	a := &archive{security: security}
+	a.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		a.hits.Add(1)
+		a.mu.Lock()
+		body, down := a.security, a.down
+		a.mu.Unlock()
+		switch {
+		case down:
+			http.Error(w, "maintenance", http.StatusServiceUnavailable)
+		case r.URL.Path == "/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz":
+			_, _ = w.Write(xzOf(t, body))
+		case r.URL.Path == "/debian/dists/bookworm-updates/main/binary-amd64/Packages.xz":
+			_, _ = w.Write(xzOf(t, ""))
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(a.srv.Close)
+	return a
+}
+
+func (a *archive) set(security string, down bool) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.security, a.down = security, down
+}
+
+func xzOf(t *testing.T, s string) []byte {
+	var b bytes.Buffer
+	w, err := xz.NewWriter(&b)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	_, _ = w.Write([]byte(s))
+	_ = w.Close()
+	return b.Bytes()
+}
+
+const (
+	installed = "base-files\t12.4+deb12u5\tamd64\nlibc6\t2.36-9+deb12u4\tamd64\nopenssl\t3.0.15-1~deb12u1\tamd64\n"
+	unchanged = "Package: libc6\nVersion: 2.36-9+deb12u4\n\nPackage: openssl\nVersion: 3.0.15-1~deb12u1\n"
+	changed   = "Package: libc6\nVersion: 2.36-9+deb12u7\n\nPackage: openssl\nVersion: 3.0.15-1~deb12u1\n\nPackage: not-installed\nVersion: 9\n"
+)
+
+type fixture struct {
+	db      *store.DB
+	clock   *storetest.Clock
+	archive *archive
+	checker *freshness.Checker
+	run     *store.Run // the successful build the schedule watches
+}
+
+// setup records a successful push build of the default branch, finished
+// on Sunday 2026-11-29 at 10:00 UTC, whose spec is scheduled (weekly:
+// Sundays at 04:00 UTC, so next due 2026-12-06 04:00) and whose manifest
+// is installed.
+func setup(t *testing.T, schedule, security string) *fixture {
+	t.Helper()
+	clock := &storetest.Clock{T: time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC)}
+	db := storetest.Postgres(t, clock)
+	ctx := context.Background()
+	inst := int64(7)
+	sp, _ := json.Marshal(map[string]string{"base": "debian", "release": "bookworm", "architecture": "x86_64", "schedule": schedule})
+	r := &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", DefaultBranch: "main",
+		HeadSHA: "6113728f27ae82c7b1a177c8d03f9e96e0adf246", SpecPath: "linux-build.yaml", Spec: string(sp), RequestedBy: "octocat"}
+	if err := db.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "1")
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, dpkg.ManifestName)
+	if err := os.WriteFile(path, []byte(installed), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.AddArtifact(ctx, &store.Artifact{RunID: r.ID, Name: dpkg.ManifestName, Type: run.ArtifactManifest, Location: path}); err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Finish(ctx, r.ID, run.Complete, ""); err != nil {
+		t.Fatal(err)
+	}
+	ins, err := queue.NewInserter(db, queue.InserterConfig{Logger: quiet})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newArchive(t, security)
+	m := mirror.New(mirror.Config{Debian: a.srv.URL + "/debian", DebianSecurity: a.srv.URL + "/debian-security"})
+	c := &freshness.Checker{Store: db, Mirror: m, Jobs: ins, Now: clock.Now, Logger: quiet}
+	got, err := db.Run(ctx, r.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixture{db: db, clock: clock, archive: a, checker: c, run: got}
+}
+
+// rebuilds returns the scheduled rebuilds recorded.
+func (f *fixture) rebuilds(t *testing.T) []store.Run {
+	t.Helper()
+	runs, err := f.db.ListRuns(context.Background(), store.RunFilter{Repo: "octo/repo"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []store.Run
+	for _, r := range runs {
+		if r.Trigger == run.TriggerSchedule {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestDueAndChangedRebuildsOnce(t *testing.T) {
+	f := setup(t, "weekly", changed)
+	ctx := context.Background()
+	f.clock.T = time.Date(2026, 12, 6, 4, 10, 0, 0, time.UTC) // due since 04:00
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rbs := f.rebuilds(t)
+	if len(rbs) != 1 {
+		t.Fatalf("%d rebuilds, want 1", len(rbs))
+	}
+	rb := rbs[0]
+	if rb.HeadSHA != f.run.HeadSHA || rb.Ref != f.run.Ref || !rb.NoCache || rb.JobID == nil || rb.DefaultBranch != "main" ||
+		rb.RequestedBy != freshness.RequestedBy || rb.Status != run.StatusPending {
+		t.Fatalf("rebuild %+v", rb)
+	}
+	var ups []dpkg.Update
+	if err := json.Unmarshal([]byte(rb.PackageUpdates), &ups); err != nil {
+		t.Fatal(err)
+	}
+	if len(ups) != 1 || ups[0] != (dpkg.Update{Name: "libc6", Old: "2.36-9+deb12u4", New: "2.36-9+deb12u7"}) {
+		t.Fatalf("updates %+v", ups)
+	}
+	// Checked again a minute later: not due, no request, no second run.
+	hits := f.archive.hits.Load()
+	f.clock.Advance(time.Minute)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.rebuilds(t)) != 1 || f.archive.hits.Load() != hits {
+		t.Fatalf("a second check: %d rebuilds, %d requests", len(f.rebuilds(t)), f.archive.hits.Load()-hits)
+	}
+}
+
+func TestDueAndUnchangedRebuildsNothing(t *testing.T) {
+	f := setup(t, "weekly", unchanged)
+	ctx := context.Background()
+	f.clock.T = time.Date(2026, 12, 6, 4, 10, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.rebuilds(t)); n != 0 {
+		t.Fatalf("%d rebuilds of an unchanged build", n)
+	}
+	if f.archive.hits.Load() == 0 {
+		t.Fatal("the archive was not asked")
+	}
+	// The check is recorded: 15 minutes later nothing is asked again, and
+	// the updates published then are seen at the next due time.
+	hits := f.archive.hits.Load()
+	f.archive.set(changed, false)
+	f.clock.Advance(15 * time.Minute)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if f.archive.hits.Load() != hits || len(f.rebuilds(t)) != 0 {
+		t.Fatal("checked again before the next due time")
+	}
+	f.clock.T = time.Date(2026, 12, 13, 4, 0, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.rebuilds(t)); n != 1 {
+		t.Fatalf("%d rebuilds at the next due time", n)
+	}
+}
+
+func TestNotDueChecksNothing(t *testing.T) {
+	for _, sched := range []string{"weekly", "0 4 * * 1", ""} {
+		t.Run(sched, func(t *testing.T) {
+			f := setup(t, sched, changed)
+			f.clock.T = time.Date(2026, 11, 30, 3, 59, 0, 0, time.UTC) // Monday, before 04:00; no schedule: never
+			if err := f.checker.CheckSchedules(context.Background()); err != nil {
+				t.Fatal(err)
+			}
+			if f.archive.hits.Load() != 0 || len(f.rebuilds(t)) != 0 {
+				t.Fatalf("%d requests, %d rebuilds", f.archive.hits.Load(), len(f.rebuilds(t)))
+			}
+			if sched == "0 4 * * 1" {
+				f.clock.Advance(time.Minute)
+				if err := f.checker.CheckSchedules(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+				if len(f.rebuilds(t)) != 1 {
+					t.Fatal("not rebuilt once due")
+				}
+			}
+		})
+	}
+}
+
+func TestConcurrentChecksRebuildOnce(t *testing.T) {
+	f := setup(t, "weekly", changed)
+	f.clock.T = time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs <- f.checker.CheckSchedules(context.Background())
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := len(f.rebuilds(t)); n != 1 {
+		t.Fatalf("%d rebuilds from 8 concurrent checks, want 1", n)
+	}
+}
+
+func TestArchiveDownIsRetried(t *testing.T) {
+	f := setup(t, "weekly", changed)
+	ctx := context.Background()
+	f.archive.set(changed, true)
+	f.clock.T = time.Date(2026, 12, 6, 4, 10, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err) // logged, not a job failure
+	}
+	if len(f.rebuilds(t)) != 0 {
+		t.Fatal("rebuilt without reading the archive")
+	}
+	f.archive.set(changed, false)
+	f.clock.Advance(15 * time.Minute)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.rebuilds(t)) != 1 {
+		t.Fatal("the failed check was not tried again at the next interval")
+	}
+}
+
+// A scheduled rebuild that still has the old versions (its build did not
+// upgrade them) is not rebuilt again for the same versions.
+func TestNoRebuildLoop(t *testing.T) {
+	f := setup(t, "weekly", changed)
+	ctx := context.Background()
+	f.clock.T = time.Date(2026, 12, 6, 4, 10, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rb := f.rebuilds(t)[0]
+	// The rebuild succeeds with the same manifest.
+	if _, err := f.db.Bun.NewUpdate().Model((*store.Run)(nil)).Set("spec = ?", f.run.Spec).Where("id = ?", rb.ID).Exec(ctx); err != nil {
+		t.Fatal(err) // what validation records
+	}
+	arts, _ := f.db.Artifacts(ctx, f.run.ID)
+	if err := f.db.AddArtifact(ctx, &store.Artifact{RunID: rb.ID, Name: dpkg.ManifestName, Type: run.ArtifactManifest, Location: arts[0].Location}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Finish(ctx, rb.ID, run.Complete, ""); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.T = time.Date(2026, 12, 13, 4, 10, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.rebuilds(t)); n != 1 {
+		t.Fatalf("%d rebuilds: the rebuild was rebuilt for the same versions", n)
+	}
+	if !strings.Contains(mustCheckNote(t, f, rb.ID), "did not install them") {
+		t.Fatalf("note %q", mustCheckNote(t, f, rb.ID))
+	}
+}
+
+func mustCheckNote(t *testing.T, f *fixture, id int64) string {
+	t.Helper()
+	cands, err := f.db.ScheduleCandidates(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range cands {
+		if c.Run.ID == id && c.Check != nil {
+			return c.Check.Note
+		}
+	}
+	t.Fatalf("no check of run %d", id)
+	return ""
+}
+
+func TestDue(t *testing.T) {
+	from := time.Date(2026, 11, 29, 10, 0, 0, 0, time.UTC) // a Sunday
+	tests := []struct {
+		name  string
+		sched spec.Schedule
+		want  time.Time
+	}{
+		{"weekly", "weekly", time.Date(2026, 12, 6, 4, 0, 0, 0, time.UTC)},
+		{"daily", "daily", time.Date(2026, 11, 30, 3, 0, 0, 0, time.UTC)},
+		{"cron", "30 2 * * 3", time.Date(2026, 12, 2, 2, 30, 0, 0, time.UTC)},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := freshness.Due(tt.sched, from)
+			if err != nil || !got.Equal(tt.want) {
+				t.Fatalf("Due = %v, %v; want %v", got, err, tt.want)
+			}
+		})
+	}
+	if _, err := freshness.Due("61 * * * *", from); err == nil {
+		t.Fatal("a bad cron was accepted")
+	}
+}
