@@ -133,6 +133,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+LOAD_START=$(cut -d' ' -f1 /proc/loadavg)
 say "building the bot (logs in $LOG_DIR)"
 go build -o "$WORK/bot" ./cmd/bot
 DATA="$WORK/data"
@@ -196,6 +197,10 @@ cache_note() {
   local c r n
   read -r c r n < <(cache_counts "$1")
   echo "$c of $n Docker steps from cache ($r RUN)"
+  # Classic builder: a RUN misses when a newer identical parent layer (another
+  # build with --no-cache, or a cancelled one) forked the chain.
+  [ "$r" -eq 0 ] && echo "; the system layer was NOT reused"
+  return 0
 }
 secs() { awk -v ms="$1" -v p="${2:-1}" 'BEGIN { printf "%.*f", p, ms / 1000 }'; }
 # verdict VALUE LIMIT: pass when VALUE <= LIMIT.
@@ -223,15 +228,15 @@ ensure_new() {
 if want 1; then
   say "row 1: removing the bot's images ($IMAGE_REPO, linux-builder, linux-builder-system) and the builder cache"
   for repo in "$IMAGE_REPO" linux-builder linux-builder-system; do remove_repo_images "$repo"; done
-  docker builder prune -f >/dev/null
+  docker builder prune -f >/dev/null 2>&1 || say "docker builder prune failed"
   docker image inspect debian:bookworm >/dev/null # the base image stays
   if bot_build row1-cold "$MINIMAL" && has_iso; then
     BUILT_MINIMAL=true LAST_SPEC="$MINIMAL"
     ROW1_MS=$(to_iso_ms) ROW1_BOOT_MS=$(boot_ms)
     FIG[1]="$(secs "$ROW1_MS") s"
-    NOTE[1]="run steps: $(jq -r '[.steps[] | select(.step != "BOOT_TESTING") | "\(.step) \(.duration_ms / 1000)s"] | join(", ")' <<<"$RUN_JSON")"
+    NOTE[1]="run steps: $(jq -r '[.steps[] | select(.step != "BOOT_TESTING") | "\(.step) \(.duration_ms / 100 | round / 10) s"] | join(", ")' <<<"$RUN_JSON")"
     read -r _ n _ < <(cache_counts row1-cold)
-    [ "$n" -gt 0 ] && NOTE[1]+="; NOT cold: $(cache_note row1-cold) (another image shares the layers)"
+    [ "$n" -gt 0 ] && NOTE[1]+="; NOT cold: $(cache_note row1-cold | head -n 1) (another image shares the layers)"
   else
     RES[1]="failed"
     NOTE[1]="see $LOG_DIR/row1-cold.log"
@@ -244,7 +249,7 @@ if want 2; then
     BUILT_NEW=true LAST_SPEC="$NEW_SPEC"
     ms=$(to_iso_ms)
     FIG[2]="$(secs "$ms") s" RES[2]=$(verdict "$ms" 25000)
-    NOTE[2]="$(cache_note row2-new-spec)"
+    NOTE[2]="$(cache_note row2-new-spec | tr -d '\n')"
   else
     RES[2]="failed" NOTE[2]="see $LOG_DIR/row2-*.log"
   fi
@@ -256,7 +261,7 @@ if want 3; then
     LAST_SPEC="$POST_SPEC"
     ms=$(to_iso_ms)
     FIG[3]="$(secs "$ms") s" RES[3]=$(verdict "$ms" 15000)
-    NOTE[3]="$(cache_note row3-postinstall)"
+    NOTE[3]="$(cache_note row3-postinstall | tr -d '\n')"
   else
     RES[3]="failed" NOTE[3]="see $LOG_DIR/row3-*.log"
   fi
@@ -411,7 +416,7 @@ NAME=(
   [7]="Debian live-build, minimal bookworm live ISO, same packages"
 )
 
-echo "### Build benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown))"
+echo "### Build benchmarks ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores, commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown), load average $LOAD_START at the start, $(cut -d' ' -f1 /proc/loadavg) at the end)"
 echo
 echo "| # | figure | measured | target | result | note |"
 echo "|---|---|---|---|---|---|"
