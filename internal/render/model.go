@@ -30,6 +30,17 @@ type model struct {
 	Env                       []keyValue
 	Prepare, Refresh, Install string
 	Cleanup                   string
+	// SystemTag names the shared system image (system/ in the context)
+	// the Dockerfile starts FROM; SystemFiles are the package manager
+	// settings it copies (under system/rootfs/).
+	SystemTag   string
+	SystemFiles []keyValue
+	// SystemCleanup ends the system layer; KeepIndex says it keeps the
+	// package index, which the package layer then uses without a refresh.
+	SystemCleanup string
+	KeepIndex     bool
+	// Finish is the last RUN: it removes the build-only settings.
+	Finish string
 	SystemPackages, UserPkgs  []string
 	Initramfs                 string
 	AdminGroup, RunitDir      string
