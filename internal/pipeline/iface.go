@@ -202,3 +202,33 @@ type Reporter interface {
 	Transition(ctx context.Context, runID int64, from, to run.State, note string)
 	Log(ctx context.Context, line LogLine)
 }
+
+// SystemImager is a build context that starts FROM a shared system image,
+// which has its own build context (render's system/): the pipeline makes
+// sure the image tag exists, and is fresh, before the context's build. A
+// context without it builds as it is.
+type SystemImager interface {
+	System() (tag string, ctx BuildContext)
+}
+
+// ImageInfo is what an engine tells of a local image.
+type ImageInfo struct {
+	ID     string
+	Labels map[string]string
+}
+
+// ImageInspector reads a local image's ID and labels (pipeline/docker).
+// found is false, with a nil error, when the engine has no image ref. An
+// ImageBuilder without it rebuilds the system image every run (from the
+// engine's layer cache).
+type ImageInspector interface {
+	InspectImage(ctx context.Context, ref string) (info ImageInfo, found bool, err error)
+}
+
+// IndexProber tells the date of the package indexes a distribution's
+// mirror serves now (the Date of Debian's InRelease). The date joins the
+// cache key, so a rebuild after the distribution published updates is a
+// real build, and a shared system image older than it is rebuilt.
+type IndexProber interface {
+	IndexDate(ctx context.Context, base spec.Base, release string) (time.Time, error)
+}

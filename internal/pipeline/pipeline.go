@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -52,12 +53,22 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of the run's log lines; default time.Now.
 	Now func() time.Time
+	// Index, when set, tells the date of the distribution's package
+	// indexes: it joins the cache key and decides whether the shared
+	// system image is fresh. Its answers are kept for IndexTTL (default
+	// 10 minutes), so an unchanged spec stays a cache hit in no time.
+	Index    IndexProber
+	IndexTTL time.Duration
 }
 
 // Pipeline runs builds.
 type Pipeline struct {
 	cfg Config
 	log *slog.Logger
+	// systems builds each missing system image once for the runs that
+	// need it at the same time.
+	systems singleflight.Group
+	index   indexCache
 }
 
 // New makes a pipeline.
@@ -88,11 +99,14 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.IndexTTL == 0 {
+		cfg.IndexTTL = 10 * time.Minute
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Pipeline{cfg: cfg, log: log}, nil
+	return &Pipeline{cfg: cfg, log: log, index: indexCache{prober: cfg.Index, ttl: cfg.IndexTTL, now: cfg.Now}}, nil
 }
 
 // cacheKey is the build context hash qualified by the outputs this
@@ -123,6 +137,11 @@ type execution struct {
 	arts     []Artifact
 	dir      string
 	image    string
+	// baseID is the ID of the distribution's base image, indexDate the
+	// date of its package indexes (zero when unknown): generate learns
+	// them, the system image is checked against them.
+	baseID    string
+	indexDate time.Time
 }
 
 // errStep is a step failure with a reason for the user; the run fails but
@@ -389,6 +408,13 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 		return nil, "", stepFailed(err.Error(), err)
 	} else if id != "" {
 		key += "+base:" + id
+		r.baseID = id
+	}
+	// The package indexes' date joins the key too: a rebuild after the
+	// distribution published updates is a real build.
+	if date, ok := r.probeIndex(ctx, doc.Spec); ok {
+		key += "+index:" + date.UTC().Format(time.RFC3339)
+		r.indexDate = date
 	}
 	if err := r.p.cfg.Store.RecordHashes(ctx, r.rec.ID, key, bctx.SpecHash()); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
@@ -430,6 +456,12 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 
 func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 	tag := fmt.Sprintf("%s:%d", r.p.cfg.ImageRepo, r.rec.ID)
+	if err := r.ensureSystem(ctx, bctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return stepFailed("building the shared system image failed: "+err.Error(), err)
+	}
 	labels := map[string]string{
 		"io.linux-builder.run-id":       fmt.Sprint(r.rec.ID),
 		"io.linux-builder.context-hash": bctx.ContextHash(),
