@@ -22,7 +22,6 @@ import (
 	"github.com/linux-builder/linux-builder/internal/freshness"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/logging"
-	"github.com/linux-builder/linux-builder/internal/mirror"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -178,10 +177,7 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 		return nil, err
 	}
 	return &githubWork{
-		schedules: &freshness.Checker{Store: db, Jobs: ins, Logger: slog.Default(), Mirror: mirror.New(mirror.Config{
-			Debian: os.Getenv("DEBIAN_MIRROR"), DebianSecurity: os.Getenv("DEBIAN_SECURITY_MIRROR"),
-			Ubuntu: os.Getenv("UBUNTU_MIRROR"), UbuntuSecurity: os.Getenv("UBUNTU_SECURITY_MIRROR"), UbuntuPorts: os.Getenv("UBUNTU_PORTS_MIRROR"),
-		})},
+		schedules:     &freshness.Checker{Store: db, Jobs: ins, Logger: slog.Default(), Mirror: mirrorFromEnv()},
 		scheduleEvery: every,
 		events: &resolve.Events{GitHub: gh, Store: db, Jobs: ins, CommandQuota: commands, Logger: slog.Default(),
 			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/mirror"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
@@ -93,6 +94,16 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,
 	}
+	ttl, err := indexTTL()
+	if err != nil {
+		eng.Close()
+		return nil, nil, err
+	}
+	if ttl > 0 {
+		// The date of the distribution's package indexes joins the cache
+		// key, and a newer one rebuilds the shared system image.
+		cfg.Index, cfg.IndexTTL = mirrorFromEnv(), ttl
+	}
 	if repo := os.Getenv("DOCKER_IMAGE_REPO"); repo != "" && os.Getenv("DOCKER_PASSWORD") != "" {
 		cfg.PushRepo = repo
 		cfg.Pusher = docker.Pusher{Engine: eng, Creds: docker.Credentials{
@@ -128,3 +139,30 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 var reSuite = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
 
 func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// mirrorFromEnv is the client of the distributions' archives, at the
+// addresses the environment gives (DEBIAN_MIRROR, …) or the defaults.
+func mirrorFromEnv() *mirror.Client {
+	return mirror.New(mirror.Config{
+		Debian: os.Getenv("DEBIAN_MIRROR"), DebianSecurity: os.Getenv("DEBIAN_SECURITY_MIRROR"),
+		Ubuntu: os.Getenv("UBUNTU_MIRROR"), UbuntuSecurity: os.Getenv("UBUNTU_SECURITY_MIRROR"), UbuntuPorts: os.Getenv("UBUNTU_PORTS_MIRROR"),
+	})
+}
+
+// indexTTL is how long the date of a distribution's package indexes is
+// trusted before the archive is asked again (PACKAGE_INDEX_TTL, default
+// 10m); "off" never asks: the cache key goes without the date.
+func indexTTL() (time.Duration, error) {
+	v := os.Getenv("PACKAGE_INDEX_TTL")
+	switch v {
+	case "":
+		return 10 * time.Minute, nil
+	case "off":
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: PACKAGE_INDEX_TTL=%q: want a positive duration such as 10m, or off", errUsage, v)
+	}
+	return d, nil
+}

@@ -76,7 +76,9 @@ func (c *indexCache) date(ctx context.Context, base spec.Base, release string) (
 }
 
 // probeIndex is the date of the spec's package indexes, when the pipeline
-// has a prober and it answers. A failure is a warning in the run's log,
+// has a prober and it answers. A distribution the prober does not know
+// (errors.ErrUnsupported) goes without a date silently; another failure
+// is a warning in the run's log,
 // never a failed build: the key goes without the date and the system
 // image is reused as it is.
 func (r *execution) probeIndex(ctx context.Context, s *spec.Spec) (time.Time, bool) {
@@ -84,6 +86,11 @@ func (r *execution) probeIndex(ctx context.Context, s *spec.Spec) (time.Time, bo
 		return time.Time{}, false
 	}
 	date, err := r.p.index.date(ctx, s.Base, string(s.Release))
+	if errors.Is(err, errors.ErrUnsupported) {
+		// The prober cannot date this distribution's indexes (not an
+		// archive it knows): nothing to warn about.
+		return time.Time{}, false
+	}
 	if err != nil {
 		r.logs.Add(ctx, run.LogWarn, fmt.Sprintf("the date of %s %s's package indexes is unknown (%v): the cache key goes without it and the system image is reused as it is", s.Base, s.Release, err))
 		return time.Time{}, false

@@ -26,7 +26,7 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 	m := &model{
 		Spec: s, SpecHash: hash, Image: image, Title: string(s.Name), Init: string(s.Init), Base: string(s.Base),
 		Hostname: hostname(s), Timezone: opts.Timezone, Locale: "C.UTF-8",
-		Env: d.env, Prepare: d.prepare, Refresh: d.refresh, Install: d.install, Cleanup: d.cleanup,
+		Env: d.env, Prepare: d.prepare, Refresh: d.refresh, Upgrade: d.upgrade, Install: d.install, Cleanup: d.cleanup,
 		Initramfs: d.initramfs, AdminGroup: d.adminGroup, RunitDir: d.runitDir, GrubDefaultDir: d.grubDefaultDir,
 	}
 	b := buildSpeedups(d, s.Defaults.Documentation)

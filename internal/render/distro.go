@@ -41,6 +41,13 @@ type distro struct {
 	cronPkg                 []string
 	// updateCmd upgrades the system (automatic updates job).
 	updateCmd string
+	// upgrade, when set, upgrades the base image's own packages in the
+	// shared system image, right after refresh: the base image was made
+	// when it was imported, and a rebuild after the distribution published
+	// updates (newer package indexes: a new system image) must install
+	// them. Where refresh already upgrades (pacman -Syu, xbps-install -Syu)
+	// it is empty.
+	upgrade string
 	// selfUpdates is set where the distribution has its own unattended
 	// update mechanism that the renderer configures instead of a job.
 	selfUpdates string
@@ -117,6 +124,7 @@ var distros = map[spec.Base]*distro{
 		adminGroup: "sudo", runitDir: "/etc/service",
 		sshService: "ssh", cronService: "cron", cronPkg: []string{"cron"},
 		updateCmd:      "apt-get update && apt-get -y upgrade",
+		upgrade:        "apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade --with-new-pkgs",
 		selfUpdates:    "unattended-upgrades",
 		grubDefaultDir: "/etc/default/grub.d",
 		systemCleanup:  "apt-get clean",
@@ -143,6 +151,7 @@ var distros = map[spec.Base]*distro{
 		adminGroup: "sudo", runitDir: "/etc/service",
 		sshService: "ssh", cronService: "cron", cronPkg: []string{"cron"},
 		updateCmd:      "apt-get update && apt-get -y upgrade",
+		upgrade:        "apt-get -y -o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold upgrade --with-new-pkgs",
 		selfUpdates:    "unattended-upgrades",
 		grubDefaultDir: "/etc/default/grub.d",
 		systemCleanup:  "apt-get clean",
@@ -196,6 +205,7 @@ var distros = map[spec.Base]*distro{
 		adminGroup: "wheel", runitDir: "/etc/service",
 		sshService: "sshd", cronService: "crond", cronPkg: []string{"busybox-openrc"},
 		updateCmd:   "apk upgrade -U",
+		upgrade:     "apk upgrade",
 		starshipPkg: true,
 	},
 	spec.BaseFedora: {
@@ -214,6 +224,7 @@ var distros = map[spec.Base]*distro{
 		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
 		sshService: "sshd", cronService: "crond", cronPkg: []string{"cronie"},
 		updateCmd:      "dnf -y upgrade --refresh",
+		upgrade:        "dnf -y upgrade",
 		selfUpdates:    "dnf-automatic",
 		starshipPkg:    true,
 		grubDefaultDir: "",
@@ -240,6 +251,7 @@ var distros = map[spec.Base]*distro{
 		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
 		sshService: "sshd", cronService: "cron", cronPkg: []string{"cronie"},
 		updateCmd:   "zypper --non-interactive update",
+		upgrade:     "zypper --non-interactive update",
 		starshipPkg: true,
 		noDocs:      noDocs{prepare: `printf 'rpm.install.excludedocs = yes\n' >> /etc/zypp/zypp.conf`},
 	},

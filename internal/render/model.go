@@ -29,7 +29,9 @@ type model struct {
 
 	Env                       []keyValue
 	Prepare, Refresh, Install string
-	Cleanup                   string
+	// Upgrade upgrades the base image's packages in the system image.
+	Upgrade string
+	Cleanup string
 	// SystemTag names the shared system image (system/ in the context)
 	// the Dockerfile starts FROM; SystemFiles are the package manager
 	// settings it copies (under system/rootfs/).
