@@ -187,8 +187,14 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 	if err != nil {
 		return nil, err
 	}
+	// A nil store stays a nil interface: the readers say "no artifact store".
+	var reader report.ArtifactReader
+	var manifests freshness.Artifacts
+	if as != nil {
+		reader, manifests = as, as
+	}
 	return &githubWork{
-		schedules: &freshness.Checker{Store: db, Jobs: ins, Artifacts: as, Logger: slog.Default(), Mirror: mirror.New(mirror.Config{
+		schedules: &freshness.Checker{Store: db, Jobs: ins, Artifacts: manifests, Logger: slog.Default(), Mirror: mirror.New(mirror.Config{
 			Debian: os.Getenv("DEBIAN_MIRROR"), DebianSecurity: os.Getenv("DEBIAN_SECURITY_MIRROR"),
 			Ubuntu: os.Getenv("UBUNTU_MIRROR"), UbuntuSecurity: os.Getenv("UBUNTU_SECURITY_MIRROR"), UbuntuPorts: os.Getenv("UBUNTU_PORTS_MIRROR"),
 		})},
@@ -199,7 +205,7 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 		checks: &report.Checks{GitHub: gh, Store: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
 		releases: &report.Releases{GitHub: gh, Store: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
-			Artifacts: as},
+			Artifacts: reader},
 		reporter: &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
 	}, nil
 }
