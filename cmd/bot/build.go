@@ -59,16 +59,16 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 				return err
 			}
 			defer db.Close()
-			rn := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro,
-				RequestedBy: os.Getenv("USER"), NoCache: noCache}
-			if err := db.CreateRun(ctx, rn); err != nil {
-				return err
-			}
 			as, err := openArtifacts(ctx, pf.artifactStore, sf.dataDir)
 			if err != nil {
 				return err
 			}
 			defer as.Close()
+			rn := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro,
+				RequestedBy: os.Getenv("USER"), NoCache: noCache}
+			if err := db.CreateRun(ctx, rn); err != nil {
+				return err
+			}
 			display := newDisplay(cmd.OutOrStdout())
 			p, closeEngine, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{display}, nil, nil, as)
 			if err != nil {
