@@ -45,6 +45,8 @@ type S3 struct {
 	Endpoint string
 }
 
+// NewS3 starts the fake on loopback with the bucket Bucket; it stops when
+// the test ends.
 func NewS3(t testing.TB) *S3 {
 	t.Helper()
 	be := s3mem.New()
