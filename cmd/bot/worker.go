@@ -27,7 +27,11 @@ func newWorkerCmd() *cobra.Command {
 		Long: `Worker takes build jobs from the queue in the store's database and runs the
 pipeline for each. Run one per machine against the same PostgreSQL
 (DATABASE_URL) to share the work: River hands each job to one worker and
-rescues the jobs of a worker that dies. SIGINT/SIGTERM stop taking jobs and let
+rescues the jobs of a worker that dies. Artifacts go to the artifact store
+(--artifact-store, ARTIFACT_STORE: file:///abs/dir for one machine, default
+<data-dir>/artifacts; s3://bucket?endpoint=…&region=…&use_path_style=true,
+credentials from AWS_*, for several), which every worker reads to publish
+and to reuse; ARTIFACT_RETENTION (default 30d) is how long they are kept. SIGINT/SIGTERM stop taking jobs and let
 running builds finish (up to 10 minutes, then they are cancelled and retried
 elsewhere).`,
 		Args: cobra.NoArgs,

@@ -36,8 +36,15 @@ type Config struct {
 	Pusher    Pusher
 	PushRepo  string
 	Reporters []Reporter
-	// ArtifactsDir holds <run id>/ with each run's artifacts.
+	// ArtifactsDir holds <run id>/, each run's work directory: its files
+	// while they are made and, without Artifacts, its artifacts.
 	ArtifactsDir string
+	// Artifacts, when set, is where artifacts live: each file is uploaded
+	// once it is made and recorded by its key; the run's work directory is
+	// removed when the run ends (the ISO stays until then, for the boot
+	// test). Without it the files stay in ArtifactsDir and are recorded by
+	// path (one machine; tests).
+	Artifacts ArtifactStore
 	// ImageRepo is the repository of built image tags: <repo>:<run id>.
 	ImageRepo string
 	// Firmwares to boot-test; default BIOS and UEFI.
@@ -236,7 +243,12 @@ func (r *execution) execute(ctx context.Context) error {
 		}
 		if next == run.Complete {
 			// The run's own files, written last: its log is complete.
-			return r.end(ctx, r.writeRunFiles(ctx))
+			err := r.writeRunFiles(ctx)
+			if errors.As(err, &retry) && ctx.Err() == nil {
+				r.logs.Add(ctx, run.LogWarn, retry.Error()+"; the job will be retried")
+				return err
+			}
+			return r.end(ctx, err)
 		}
 		if err := r.enter(ctx, next); err != nil {
 			return err
@@ -308,6 +320,11 @@ func (r *execution) cleanup(ctx context.Context, final run.State) {
 		}
 	}
 	_ = os.RemoveAll(filepath.Join(r.dir, "work"))
+	if r.p.cfg.Artifacts != nil {
+		// Every artifact is in the store: the directory was scratch.
+		_ = os.RemoveAll(r.dir)
+		return
+	}
 	if final == run.Cancelled || final == run.Failed {
 		// Partial artifacts of a failed run are useless and may be huge.
 		for _, name := range []string{"image.tar.zst", "linux.iso"} {
@@ -434,7 +451,7 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 	for _, a := range r.arts {
 		have[a.Name] = true
 	}
-	arts, err := adoptCached(r.dir, cached.Artifacts, have)
+	arts, err := r.adoptCached(ctx, cached.Artifacts, have)
 	if err != nil {
 		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("cache of run %d is not usable (%v): building", cached.Run, err))
 		return bctx, Next, nil
@@ -626,7 +643,30 @@ func (r *execution) addFileArtifact(ctx context.Context, name string, typ run.Ar
 	return r.addArtifact(ctx, Artifact{Name: name, Type: typ, Path: path, Size: size, SHA256: sum})
 }
 
+// addArtifact records an artifact of the run: every artifact passes here.
+// With an artifact store, a file is uploaded first and recorded by its key
+// only once the upload succeeded (a failed upload records nothing: a
+// retryable failure retries the job, another fails the run); the local
+// file is then removed, except the ISO, which the boot test still reads.
 func (r *execution) addArtifact(ctx context.Context, a Artifact) error {
+	if r.p.cfg.Artifacts != nil && a.Type != run.ArtifactImageRef {
+		obj, err := r.p.cfg.Artifacts.Upload(ctx, r.rec.ID, a.Name, a.Path)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && r.p.cfg.Artifacts.Retryable(err):
+			return &errRetry{fmt.Errorf("storing artifact %s: %w", a.Name, err)}
+		case err != nil:
+			return stepFailed(fmt.Sprintf("storing artifact %s failed: %v", a.Name, err), err)
+		case a.SHA256 != "" && obj.SHA256 != a.SHA256:
+			// The file changed between hashing and uploading: a bug.
+			return fmt.Errorf("artifact %s: uploaded sha256 %s, the file had %s", a.Name, obj.SHA256, a.SHA256)
+		}
+		a.Key, a.Size, a.SHA256 = obj.Key, obj.Size, obj.SHA256
+		if a.Type != run.ArtifactISO {
+			_ = os.Remove(a.Path)
+		}
+	}
 	if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
 		return fmt.Errorf("record artifact %s: %w", a.Name, err)
 	}
