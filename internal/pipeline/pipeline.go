@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
-	"golang.org/x/sync/singleflight"
 
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -74,7 +73,7 @@ type Pipeline struct {
 	log *slog.Logger
 	// systems builds each missing system image once for the runs that
 	// need it at the same time.
-	systems singleflight.Group
+	systems systemBuilds
 	index   indexCache
 }
 

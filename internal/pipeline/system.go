@@ -124,32 +124,101 @@ func (r *execution) ensureSystem(ctx context.Context, bctx BuildContext) error {
 		// joins a cached one.
 		key += "+fresh"
 	}
-	for attempt := 0; ; attempt++ {
-		leader := false
-		ch := r.p.systems.DoChan(key, func() (any, error) {
-			leader = true
-			return nil, r.buildSystem(ctx, tag, sctx)
-		})
-		var err error
-		select {
-		case res := <-ch:
-			err = res.Err
-		case <-ctx.Done():
-			return ctx.Err()
+	b, leader := r.p.systems.join(ctx, key, r, func(bctx context.Context, log func(string)) error {
+		return r.buildSystem(bctx, tag, sctx, log)
+	})
+	defer r.p.systems.leave(key, b, r)
+	if !leader {
+		r.logs.Add(ctx, run.LogInfo, "another run is building the shared system image "+tag+"; waiting for it")
+	}
+	select {
+	case <-b.done:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if b.err == nil && !leader {
+		r.logs.Add(ctx, run.LogInfo, "another run built the shared system image "+tag+"; using it")
+	}
+	return b.err
+}
+
+// systemBuilds runs each shared system image build once for all the runs
+// of this process that need it at the same time. The build belongs to
+// none of them: it runs on a context of its own (bounded by the deadline
+// of the run that started it), so one run's cancellation (a superseding
+// push, a user's cancel) does not fail the others waiting for it; it is
+// cancelled only when no run waits for it any more. Its log lines go to
+// every run waiting.
+type systemBuilds struct {
+	mu     sync.Mutex
+	builds map[string]*systemBuild
+}
+
+// systemBuild is one build of a system image, and the runs waiting for it.
+type systemBuild struct {
+	done    chan struct{}
+	err     error // set before done is closed
+	cancel  context.CancelFunc
+	waiters map[*execution]context.Context // guarded by systemBuilds.mu
+}
+
+// join adds r to the build of key, starting it with build when there is
+// none; leader says r started it.
+func (s *systemBuilds) join(ctx context.Context, key string, r *execution, build func(context.Context, func(string)) error) (b *systemBuild, leader bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if b, ok := s.builds[key]; ok {
+		b.waiters[r] = ctx
+		return b, false
+	}
+	bctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	if d, ok := ctx.Deadline(); ok {
+		bctx, cancel = context.WithDeadline(context.WithoutCancel(ctx), d)
+	}
+	b = &systemBuild{done: make(chan struct{}), cancel: cancel, waiters: map[*execution]context.Context{r: ctx}}
+	if s.builds == nil {
+		s.builds = map[string]*systemBuild{}
+	}
+	s.builds[key] = b
+	go func() {
+		defer cancel()
+		err := build(bctx, func(line string) { s.broadcast(b, line) })
+		s.mu.Lock()
+		b.err = err
+		if s.builds[key] == b {
+			delete(s.builds, key)
 		}
-		if leader {
-			return err
+		s.mu.Unlock()
+		close(b.done)
+	}()
+	return b, true
+}
+
+// leave takes r off b's waiters; the build stops when none is left.
+func (s *systemBuilds) leave(key string, b *systemBuild, r *execution) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(b.waiters, r)
+	if len(b.waiters) == 0 {
+		b.cancel()
+		if s.builds[key] == b {
+			// A run that comes now starts a build of its own rather than
+			// joining one that is stopping.
+			delete(s.builds, key)
 		}
-		if err == nil {
-			r.logs.Add(ctx, run.LogInfo, "another run built the shared system image "+tag+" meanwhile; using it")
-			return nil
-		}
-		// Another run's build failed, perhaps because that run was
-		// cancelled: this run tries once itself.
-		if attempt > 0 || ctx.Err() != nil {
-			return err
-		}
-		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("another run's build of the shared system image failed (%v); building it for this run", err))
+	}
+}
+
+// broadcast adds a line of the build to the log of every run waiting.
+func (s *systemBuilds) broadcast(b *systemBuild, line string) {
+	s.mu.Lock()
+	waiters := make(map[*execution]context.Context, len(b.waiters))
+	for r, ctx := range b.waiters {
+		waiters[r] = ctx
+	}
+	s.mu.Unlock()
+	for r, ctx := range waiters {
+		r.logs.Add(context.WithoutCancel(ctx), run.LogInfo, line)
 	}
 }
 
@@ -193,20 +262,23 @@ func (r *execution) systemFreshness(ctx context.Context, tag string) (fresh bool
 }
 
 // buildSystem builds the system image tag from its context, labelled with
-// what it was built from; its build lines go into the run's log, set apart
-// by a prefix.
-func (r *execution) buildSystem(ctx context.Context, tag string, sctx BuildContext) error {
+// what it was built from; its lines, set apart by a prefix, go to log.
+// When the date of the package indexes is known the build uses no cached
+// layer: a layer cached from older indexes has the same parent and the
+// same command, and would carry the old packages under the new label.
+func (r *execution) buildSystem(ctx context.Context, tag string, sctx BuildContext, log func(string)) error {
 	why := "a fresh build was asked for"
 	if !r.rec.NoCache {
 		// A run that came late may find it built in the meantime.
 		fresh, msg := r.systemFreshness(ctx, tag)
 		if fresh {
-			r.logs.Add(ctx, run.LogInfo, msg)
+			log(msg)
 			return nil
 		}
 		why = msg
 	}
-	r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("building the shared system image %s (%s); specs with the same system will reuse it", tag, why))
+	noCache := r.rec.NoCache || !r.indexDate.IsZero()
+	log(fmt.Sprintf("building the shared system image %s (%s); specs with the same system will reuse it", tag, why))
 	labels := map[string]string{LabelSystemBuilt: r.p.cfg.Now().UTC().Format(time.RFC3339)}
 	if r.baseID != "" {
 		labels[LabelSystemBaseID] = r.baseID
@@ -215,13 +287,13 @@ func (r *execution) buildSystem(ctx context.Context, tag string, sctx BuildConte
 		labels[LabelSystemIndexDate] = r.indexDate.Format(time.RFC3339)
 	}
 	start := time.Now()
-	id, err := r.p.cfg.Builder.Build(ctx, BuildRequest{Context: sctx, Tag: tag, Labels: labels, NoCache: r.rec.NoCache}, func(line string) {
-		r.logs.Add(ctx, run.LogInfo, systemLogPrefix+line)
+	id, err := r.p.cfg.Builder.Build(ctx, BuildRequest{Context: sctx, Tag: tag, Labels: labels, NoCache: noCache}, func(line string) {
+		log(systemLogPrefix + line)
 	})
 	if err != nil {
 		return err
 	}
-	r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("built the shared system image %s (%s) in %.1f s", tag, short(id), time.Since(start).Seconds()))
+	log(fmt.Sprintf("built the shared system image %s (%s) in %.1f s", tag, short(id), time.Since(start).Seconds()))
 	return nil
 }
 

@@ -316,6 +316,12 @@ func TestSystemImageRebuiltWhenIndexIsNewer(t *testing.T) {
 	if n != 2 || req.Labels[LabelSystemIndexDate] != "2026-03-02T08:00:00Z" {
 		t.Fatalf("%d system builds (last labels %v), want a rebuild on the newer indexes", n, req.Labels)
 	}
+	// The engine's layer cache holds the system layer built from the old
+	// indexes (same parent, same command): a rebuild that used it would
+	// carry the old packages under the new label.
+	if !req.NoCache {
+		t.Errorf("the rebuild on newer indexes used the layer cache")
+	}
 	if !logHas(c, "newer than the image's") || !strings.Contains(c.hash, "+index:2026-03-02T08:00:00Z") {
 		t.Errorf("key %q, log:\n%s", c.hash, logText(c))
 	}
@@ -431,5 +437,92 @@ func TestSystemImageBuiltOnceForConcurrentRuns(t *testing.T) {
 	}
 	if !logHas(h.st.of(ids[1]), "another run built the shared system image") {
 		t.Errorf("the second run's log:\n%s", logText(h.st.of(ids[1])))
+	}
+}
+
+// The shared build belongs to no run: cancelling the run that started it
+// (a superseding push) does not fail another run waiting for it, which
+// sees its lines and uses the image.
+func TestLeaderCancelDoesNotFailTheRunWaiting(t *testing.T) {
+	h := newSysHarness(t, nil)
+	h.eng.gate, h.eng.started = make(chan struct{}), make(chan struct{}, 4)
+	leaderID, followerID := h.add("a", false), h.add("b", false)
+	lctx, cancelLeader := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		if err := h.p.Run(lctx, leaderID); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-h.eng.started
+	go func() {
+		defer wg.Done()
+		if err := h.p.Run(context.Background(), followerID); err != nil {
+			t.Error(err)
+		}
+	}()
+	for deadline := time.Now().Add(5 * time.Second); !logHas(h.st.of(followerID), "waiting for it"); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the second run never joined the build:\n%s", logText(h.st.of(followerID)))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	cancelLeader()
+	ended := func() bool {
+		st := h.st.of(leaderID)
+		st.mu.Lock()
+		defer st.mu.Unlock()
+		return st.state.Terminal()
+	}
+	for deadline := time.Now().Add(5 * time.Second); !ended(); {
+		if time.Now().After(deadline) {
+			t.Fatal("the cancelled run did not end")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	close(h.eng.gate)
+	wg.Wait()
+	if st := h.st.of(leaderID); st.state != run.Cancelled {
+		t.Errorf("the cancelled run ended %s", st.state)
+	}
+	f := h.st.of(followerID)
+	if f.state != run.Complete {
+		t.Fatalf("the waiting run ended %s (%s): another run's cancel failed it", f.state, f.reason)
+	}
+	if n, _ := h.eng.systemBuilds(); n != 1 {
+		t.Errorf("%d system builds, want the one both runs shared", n)
+	}
+	if !logHas(f, systemLogPrefix+"Step 1/3") {
+		t.Errorf("the waiting run does not see the build's lines:\n%s", logText(f))
+	}
+}
+
+// A build nobody waits for any more stops.
+func TestSystemBuildStopsWhenNoRunWaits(t *testing.T) {
+	h := newSysHarness(t, nil)
+	h.eng.gate, h.eng.started = make(chan struct{}), make(chan struct{}, 4)
+	id := h.add("a", false)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- h.p.Run(ctx, id) }()
+	<-h.eng.started
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// The engine's build sees its context end (the gate is never opened).
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		h.p.systems.mu.Lock()
+		n := len(h.p.systems.builds)
+		h.p.systems.mu.Unlock()
+		if n == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the system build went on with no run waiting")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
