@@ -111,7 +111,7 @@ func (db *DB) RescueLostWorkers(ctx context.Context, now time.Time, deadAfter ti
 			return nil
 		}
 		var jobs []lostJob
-		if err := tx.NewRaw(db.lostJobsSQL(), bun.In(out.Workers)).Scan(ctx, &jobs); err != nil {
+		if err := tx.NewRaw(db.lostJobsSQL(), bun.List(out.Workers)).Scan(ctx, &jobs); err != nil {
 			return fmt.Errorf("find the lost workers' jobs: %w", err)
 		}
 		for _, j := range jobs {
@@ -119,7 +119,7 @@ func (db *DB) RescueLostWorkers(ctx context.Context, now time.Time, deadAfter ti
 				return err
 			}
 		}
-		if _, err := tx.NewDelete().Model((*WorkerHeartbeat)(nil)).Where("id IN (?)", bun.In(out.Workers)).Exec(ctx); err != nil {
+		if _, err := tx.NewDelete().Model((*WorkerHeartbeat)(nil)).Where("id IN (?)", bun.List(out.Workers)).Exec(ctx); err != nil {
 			return fmt.Errorf("forget lost workers: %w", err)
 		}
 		return nil
