@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -15,6 +16,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/spf13/cobra"
 
+	"github.com/linux-builder/linux-builder/internal/artifacts"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -35,7 +37,8 @@ func newBuildCmd() *cobra.Command {
 		Long: `Build runs the whole pipeline on this machine: validate, render, docker build,
 save the image, make a hybrid BIOS+UEFI ISO and boot it in QEMU until it reports
 in. Runs are recorded in the store (a SQLite file in --data-dir by default);
-artifacts land in <data-dir>/artifacts/<run>/ (and are linked into -o DIR).
+artifacts go to the artifact store (--artifact-store, ARTIFACT_STORE; default
+<data-dir>/artifacts, as runs/<run>/<name>) and are copied into -o DIR.
 An unchanged spec reuses the previous run's artifacts. Ctrl-C cancels the run
 and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -56,37 +59,42 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 				return err
 			}
 			defer db.Close()
+			as, err := openArtifacts(ctx, pf.artifactStore, sf.dataDir)
+			if err != nil {
+				return err
+			}
+			defer as.Close()
 			rn := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: args[0], SpecSource: string(src), Distro: distro,
 				RequestedBy: os.Getenv("USER"), NoCache: noCache}
 			if err := db.CreateRun(ctx, rn); err != nil {
 				return err
 			}
 			display := newDisplay(cmd.OutOrStdout())
-			p, eng, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{display}, nil, nil)
+			p, closeEngine, err := newPipeline(ctx, db, sf.dataDir, pf, []pipeline.Reporter{display}, nil, nil, as)
 			if err != nil {
 				return err
 			}
-			defer eng.Close()
+			defer closeEngine()
 			fmt.Fprintf(cmd.OutOrStdout(), "run %d: building %s\n", rn.ID, args[0])
 			if err := p.Run(ctx, rn.ID); err != nil {
 				return err
 			}
 			display.finish()
-			return summarize(context.WithoutCancel(ctx), cmd.OutOrStdout(), db, rn.ID, out)
+			return summarize(context.WithoutCancel(ctx), cmd.OutOrStdout(), db, as, rn.ID, out)
 		},
 	}
 	sf.register(cmd)
 	pf.register(cmd.Flags())
 	cmd.Flags().BoolVar(&pf.keepImage, "keep-image", true, "keep the built image in the engine")
-	cmd.Flags().StringVarP(&out, "output", "o", "", "also link the artifacts into this directory")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "also copy the artifacts into this directory")
 	cmd.Flags().StringVar(&distro, "distro", "", "build for this distribution instead of the spec's base")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "build fresh: reuse no earlier run's artifacts and no cached layer (picks up the distribution's updates)")
 	return cmd
 }
 
-// summarize prints the run's outcome, steps and artifacts, and links the
-// artifacts into out.
-func summarize(ctx context.Context, w io.Writer, db *store.DB, runID int64, out string) error {
+// summarize prints the run's outcome, steps and artifacts, and copies the
+// artifacts from the artifact store into out.
+func summarize(ctx context.Context, w io.Writer, db *store.DB, as *artifacts.Store, runID int64, out string) error {
 	r, err := db.Run(ctx, runID)
 	if err != nil {
 		return err
@@ -116,18 +124,18 @@ func summarize(ctx context.Context, w io.Writer, db *store.DB, runID int64, out 
 		}
 	}
 	for _, a := range arts {
-		path := a.Location
-		if out != "" {
-			dst := filepath.Join(out, a.Name)
-			_ = os.Remove(dst)
-			if err := os.Link(a.Location, dst); err != nil {
-				if err := os.Symlink(a.Location, dst); err != nil {
-					return fmt.Errorf("link %s: %w", a.Name, err)
-				}
-			}
-			path = dst
+		where := a.Location // an image reference, or a row from before the store
+		if a.Key != "" {
+			where = as.String() + "/" + a.Key
 		}
-		fmt.Fprintf(w, "  %-16s %10s  sha256:%s  %s\n", a.Name, render.HumanSize(a.Size), a.SHA256, path)
+		if out != "" && a.Key != "" {
+			dst := filepath.Join(out, a.Name)
+			if err := download(ctx, as, a, dst); err != nil {
+				return err
+			}
+			where = dst
+		}
+		fmt.Fprintf(w, "  %-16s %10s  sha256:%s  %s\n", a.Name, render.HumanSize(a.Size), a.SHA256, where)
 	}
 	if r.Status != run.StatusSuccess {
 		return exitError{code: 1}
@@ -206,4 +214,30 @@ func (d *display) finish() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.clear()
+}
+
+// download streams artifact a from the store into dst, checked against its
+// record; dst appears only complete.
+func download(ctx context.Context, as *artifacts.Store, a store.Artifact, dst string) error {
+	if a.Name != filepath.Base(a.Name) {
+		return fmt.Errorf("artifact name %q is not a file name", a.Name)
+	}
+	r, _, err := as.Get(ctx, a.Key)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	tmp, err := os.CreateTemp(filepath.Dir(dst), "."+a.Name+".*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	_, err = io.Copy(tmp, artifacts.Verify(r, artifacts.Object{Key: a.Key, Size: a.Size, SHA256: a.SHA256}))
+	if err = errors.Join(err, tmp.Chmod(0o644), tmp.Close()); err != nil {
+		return fmt.Errorf("copy %s: %w", a.Name, err)
+	}
+	if err := os.Rename(tmp.Name(), dst); err != nil {
+		return fmt.Errorf("copy %s: %w", a.Name, err)
+	}
+	return nil
 }

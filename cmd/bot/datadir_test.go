@@ -54,8 +54,8 @@ func TestDataDirIsResolvedToAnAbsolutePath(t *testing.T) {
 			if sf.dataDir != want || !filepath.IsAbs(sf.dataDir) {
 				t.Fatalf("data dir %q, want %q", sf.dataDir, want)
 			}
-			if got := artifactsDir(sf.dataDir); got != filepath.Join(want, "artifacts") {
-				t.Fatalf("artifacts dir %q", got)
+			if got := workDir(sf.dataDir); got != filepath.Join(want, "work") {
+				t.Fatalf("work dir %q", got)
 			}
 			if _, err := os.Stat(want); err != nil {
 				t.Fatalf("data dir not made: %v", err)

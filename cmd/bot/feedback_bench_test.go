@@ -158,7 +158,7 @@ func BenchmarkPushToCheckRun(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	work, err := newGithubWork(db, ins, gh, 1, b.TempDir(), nil)
+	work, err := newGithubWork(db, ins, gh, 1, nil, nil)
 	if err != nil {
 		b.Fatal(err)
 	}

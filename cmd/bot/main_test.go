@@ -128,7 +128,8 @@ func TestRenderWritesAContext(t *testing.T) {
 	if len(strings.TrimSpace(out)) != 64 {
 		t.Fatalf("want the context hash on stdout, got %q", out)
 	}
-	df, err := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	// The system image's Dockerfile starts FROM the distribution's image.
+	df, err := os.ReadFile(filepath.Join(dir, "system", "Dockerfile"))
 	if err != nil || !strings.Contains(string(df), "FROM debian:bookworm") {
 		t.Fatalf("Dockerfile: %v\n%s", err, df)
 	}
@@ -145,7 +146,7 @@ func TestRenderDistroOverride(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	df, _ := os.ReadFile(filepath.Join(dir, "Dockerfile"))
+	df, _ := os.ReadFile(filepath.Join(dir, "system", "Dockerfile"))
 	if !strings.Contains(string(df), "FROM fedora:40") {
 		t.Fatalf("not rendered for fedora:\n%s", df)
 	}

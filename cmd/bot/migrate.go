@@ -57,8 +57,9 @@ func (f *storeFlags) open(ctx context.Context) (*store.DB, error) {
 	return store.Open(ctx, store.Config{URL: f.url, DataDir: f.dataDir})
 }
 
-// artifactsDir is where runs keep their files: <dataDir>/artifacts/<run>.
-func artifactsDir(dataDir string) string { return filepath.Join(dataDir, "artifacts") }
+// workDir is where runs make their files before they go to the artifact
+// store: <dataDir>/work/<run>, removed when the run ends.
+func workDir(dataDir string) string { return filepath.Join(dataDir, "work") }
 
 // openMigrated opens the store and, when migrate is set, applies pending
 // migrations (the long-running commands and bot build).

@@ -19,10 +19,10 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/ai"
+	"github.com/linux-builder/linux-builder/internal/artifacts"
 	"github.com/linux-builder/linux-builder/internal/freshness"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/logging"
-	"github.com/linux-builder/linux-builder/internal/mirror"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -124,23 +124,32 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 	if err != nil {
 		return nil, err
 	}
-	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, DeadAfter: deadAfter, Logger: slog.Default()}
+	// Artifacts go to the artifact store, which every worker reads: the
+	// release, a cache hit and retention work on any machine.
+	as, err := openArtifacts(ctx, pf.artifactStore, dataDir)
+	if err != nil {
+		return nil, err
+	}
+	parts.close = func() { as.Close() }
+	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, DeadAfter: deadAfter, Logger: slog.Default(), Artifacts: as}
 	var reporters []pipeline.Reporter
 	var fetcher pipeline.SpecFetcher
 	if gh != nil {
-		work, err := newGithubWork(db, ins, gh, appID, dataDir, &commands)
+		work, err := newGithubWork(db, ins, gh, appID, as, &commands)
 		if err != nil {
+			parts.close()
 			return nil, err
 		}
 		work.configure(&wcfg)
 		reporters, fetcher = []pipeline.Reporter{work.reporter}, specFetcher{app: gh}
 	}
 	// Runs that end successfully queue their release with ins.
-	p, eng, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, ins)
+	p, closeEngine, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, ins, as)
 	if err != nil {
+		parts.close()
 		return nil, err
 	}
-	parts.close = func() { eng.Close() }
+	parts.close = func() { closeEngine(); as.Close() }
 	wcfg.Runner = p
 	if parts.worker, err = queue.NewWorker(ins, wcfg); err != nil {
 		parts.close()
@@ -168,7 +177,7 @@ type githubWork struct {
 	scheduleEvery time.Duration
 }
 
-func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int64, dataDir string, commands *store.Quota) (*githubWork, error) {
+func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int64, as *artifacts.Store, commands *store.Quota) (*githubWork, error) {
 	reports, err := render.NewReporter(linuxbuilder.Templates)
 	if err != nil {
 		return nil, err
@@ -181,11 +190,14 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 	if err != nil {
 		return nil, err
 	}
+	// A nil store stays a nil interface: the readers say "no artifact store".
+	var reader report.ArtifactReader
+	var manifests freshness.Artifacts
+	if as != nil {
+		reader, manifests = as, as
+	}
 	return &githubWork{
-		schedules: &freshness.Checker{Store: db, Jobs: ins, Logger: slog.Default(), Mirror: mirror.New(mirror.Config{
-			Debian: os.Getenv("DEBIAN_MIRROR"), DebianSecurity: os.Getenv("DEBIAN_SECURITY_MIRROR"),
-			Ubuntu: os.Getenv("UBUNTU_MIRROR"), UbuntuSecurity: os.Getenv("UBUNTU_SECURITY_MIRROR"), UbuntuPorts: os.Getenv("UBUNTU_PORTS_MIRROR"),
-		})},
+		schedules:     &freshness.Checker{Store: db, Jobs: ins, Artifacts: manifests, Logger: slog.Default(), Mirror: mirrorFromEnv()},
 		scheduleEvery: every,
 		events: &resolve.Events{GitHub: gh, Store: db, Jobs: ins, CommandQuota: commands, Logger: slog.Default(),
 			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},
@@ -193,7 +205,7 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 		checks: &report.Checks{GitHub: gh, Store: db, Reports: reports, Name: os.Getenv("CHECK_RUN_NAME"),
 			PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()},
 		releases: &report.Releases{GitHub: gh, Store: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
-			ArtifactsDir: artifactsDir(dataDir)},
+			Artifacts: reader},
 		reporter: &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
 	}, nil
 }
@@ -252,7 +264,9 @@ its environment variable, as the lean receiver (linux-builder-webhook)
 takes them; GITHUB_WEBHOOK_SECRET is environment only. The App's key:
 GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH (PEM, PEM with \n escapes,
 or base64); GITHUB_API_URL and GITHUB_UPLOAD_URL (GitHub Enterprise
-Server); DATA_DIR; COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
+Server); DATA_DIR; ARTIFACT_STORE (--artifact-store: file:///abs/dir or
+s3://bucket?endpoint=…&region=…&use_path_style=true with AWS_* credentials;
+default <data-dir>/artifacts) and ARTIFACT_RETENTION (default 30d); COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
 per hour); WORKER_DEAD_AFTER (see bot worker --help: what happens to a
 build on stop, crash and cancel). See the README's "Running the GitHub App".`,
 		Args: cobra.NoArgs,

@@ -6,10 +6,13 @@ import (
 	"log/slog"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/artifacts"
+	"github.com/linux-builder/linux-builder/internal/mirror"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
@@ -24,6 +27,7 @@ type pipelineFlags struct {
 	noISO, noBoot, keepImage bool
 	firmwares                string
 	imageRepo                string
+	artifactStore            string
 	bootTimeout              int
 	buildNetwork             string
 	perInstallation          int
@@ -54,44 +58,119 @@ func (f *pipelineFlags) register(flags interface {
 	flags.StringVar(&f.firmwares, "firmware", "bios,uefi", "firmwares to boot-test: bios, uefi or both")
 	flags.StringVar(&f.imageRepo, "image-repo", "linux-builder", "repository of local image tags (<repo>:<run id>); set DOCKER_IMAGE_REPO with DOCKER_USERNAME/DOCKER_PASSWORD (DOCKER_REGISTRY) to also push")
 	flags.IntVar(&f.bootTimeout, "boot-timeout", 300, "seconds a boot test may take")
+	flags.StringVar(&f.artifactStore, "artifact-store", os.Getenv("ARTIFACT_STORE"), "where artifacts live (env ARTIFACT_STORE): file:///abs/dir or s3://bucket?endpoint=URL&region=R&use_path_style=true (credentials from AWS_*); empty: <data-dir>/artifacts")
 }
 
-// newPipeline wires the real engine, ISO builder and boot tester. releases,
+// openArtifacts opens the artifact store of --artifact-store (default:
+// <dataDir>/artifacts) and checks it: a malformed URL is a usage error, a
+// store that cannot be used (a missing bucket or directory, refused
+// credentials, an unreachable server) stops start-up with its reason.
+func openArtifacts(ctx context.Context, rawURL, dataDir string) (*artifacts.Store, error) {
+	s, err := artifacts.Open(ctx, artifacts.Config{URL: rawURL, DataDir: dataDir})
+	if err != nil {
+		return nil, fmt.Errorf("%w: ARTIFACT_STORE: %w", errUsage, err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := s.Check(cctx); err != nil {
+		s.Close()
+		return nil, fmt.Errorf("ARTIFACT_STORE is not usable: %w", err)
+	}
+	return s, nil
+}
+
+// artifactRetention reads ARTIFACT_RETENTION: how long artifacts are kept
+// after they are recorded (default 30 days; "30d", or a Go duration such
+// as "720h"; 0 keeps them).
+func artifactRetention() (time.Duration, error) {
+	v := strings.TrimSpace(os.Getenv("ARTIFACT_RETENTION"))
+	if v == "" {
+		return 30 * 24 * time.Hour, nil
+	}
+	if v == "0" {
+		return 0, nil
+	}
+	if days, ok := strings.CutSuffix(v, "d"); ok {
+		if n, err := strconv.Atoi(days); err == nil && n > 0 {
+			return time.Duration(n) * 24 * time.Hour, nil
+		}
+	} else if d, err := time.ParseDuration(v); err == nil && d >= time.Minute {
+		return d, nil
+	}
+	return 0, fmt.Errorf("%w: ARTIFACT_RETENTION=%q: want days (30d), a duration of at least 1m (720h) or 0 (keep)", errUsage, v)
+}
+
+// newPipeline wires the pipeline over the store and the artifact store,
+// with the real engine, ISO builder and boot tester (engineParts). releases,
 // when set, queues the release of a GitHub run as it ends successfully.
-func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFlags, reporters []pipeline.Reporter, fetcher pipeline.SpecFetcher, releases store.ReleaseJobs) (*pipeline.Pipeline, *docker.Engine, error) {
-	eng, err := docker.Connect(ctx)
+// The returned function releases the engine.
+func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFlags, reporters []pipeline.Reporter, fetcher pipeline.SpecFetcher,
+	releases store.ReleaseJobs, as *artifacts.Store) (*pipeline.Pipeline, func(), error) {
+	retention, err := artifactRetention()
 	if err != nil {
 		return nil, nil, err
+	}
+	r, err := render.New(linuxbuilder.Templates)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg := pipeline.Config{
+		Store:        pipelinestore.Store{DB: db, Releases: releases, Retention: retention},
+		Renderer:     r.ForPipeline(render.Options{}),
+		Limits:       f.run,
+		Reporters:    reporters,
+		Fetcher:      fetcher,
+		ArtifactsDir: workDir(dataDir),
+		Artifacts:    pipelinestore.Artifacts{Store: as},
+		ImageRepo:    f.imageRepo,
+		KeepImage:    f.keepImage,
+	}
+	closeEngine, err := engineParts(ctx, f, &cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	p, err := pipeline.New(cfg)
+	if err != nil {
+		closeEngine()
+		return nil, nil, err
+	}
+	return p, closeEngine, nil
+}
+
+// engineParts connects the Docker engine and sets cfg's builder, pusher,
+// ISO builder and boot tester. A variable: the two-machine test runs real
+// workers over a fake engine.
+var engineParts = dockerParts
+
+func dockerParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (func(), error) {
+	eng, err := docker.Connect(ctx)
+	if err != nil {
+		return nil, err
 	}
 	eng.Limits = f.build
 	if err := eng.CheckLimits(); err != nil {
 		eng.Close()
-		return nil, nil, fmt.Errorf("%w: %w", errUsage, err)
+		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
 	if f.buildNetwork == "bridge" {
 		slog.Warn("builds run on the engine's default bridge: they can reach private and link-local addresses and the host")
 	} else {
 		if err := eng.PrepareBuildNetwork(ctx, f.buildNetwork); err != nil {
 			eng.Close()
-			return nil, nil, fmt.Errorf("the build network's egress policy (use --build-network bridge to build on the engine's default bridge without it): %w", err)
+			return nil, fmt.Errorf("the build network's egress policy (use --build-network bridge to build on the engine's default bridge without it): %w", err)
 		}
 		eng.Network = f.buildNetwork
 	}
-	r, err := render.New(linuxbuilder.Templates)
+	cfg.Builder = eng
+	ttl, err := indexTTL()
 	if err != nil {
 		eng.Close()
-		return nil, nil, err
+		return nil, err
 	}
-	cfg := pipeline.Config{
-		Store:        pipelinestore.Store{DB: db, Releases: releases},
-		Renderer:     r.ForPipeline(render.Options{}),
-		Builder:      eng,
-		Limits:       f.run,
-		Reporters:    reporters,
-		Fetcher:      fetcher,
-		ArtifactsDir: artifactsDir(dataDir),
-		ImageRepo:    f.imageRepo,
-		KeepImage:    f.keepImage,
+	if ttl > 0 {
+		// The date of the distribution's package indexes joins the cache
+		// key, and a newer one rebuilds the shared system image.
+		cfg.Index, cfg.IndexTTL = mirrorFromEnv(), ttl
 	}
 	if repo := os.Getenv("DOCKER_IMAGE_REPO"); repo != "" && os.Getenv("DOCKER_PASSWORD") != "" {
 		cfg.PushRepo = repo
@@ -112,19 +191,41 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 					cfg.Firmwares = append(cfg.Firmwares, fw)
 				default:
 					eng.Close()
-					return nil, nil, fmt.Errorf("%w: --firmware %q: want bios, uefi or both", errUsage, fw)
+					return nil, fmt.Errorf("%w: --firmware %q: want bios, uefi or both", errUsage, fw)
 				}
 			}
 		}
 	}
-	p, err := pipeline.New(cfg)
-	if err != nil {
-		eng.Close()
-		return nil, nil, err
-	}
-	return p, eng, nil
+	return func() { eng.Close() }, nil
 }
 
 var reSuite = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)
 
 func secondsDuration(n int) time.Duration { return time.Duration(n) * time.Second }
+
+// mirrorFromEnv is the client of the distributions' archives, at the
+// addresses the environment gives (DEBIAN_MIRROR, …) or the defaults.
+func mirrorFromEnv() *mirror.Client {
+	return mirror.New(mirror.Config{
+		Debian: os.Getenv("DEBIAN_MIRROR"), DebianSecurity: os.Getenv("DEBIAN_SECURITY_MIRROR"),
+		Ubuntu: os.Getenv("UBUNTU_MIRROR"), UbuntuSecurity: os.Getenv("UBUNTU_SECURITY_MIRROR"), UbuntuPorts: os.Getenv("UBUNTU_PORTS_MIRROR"),
+	})
+}
+
+// indexTTL is how long the date of a distribution's package indexes is
+// trusted before the archive is asked again (PACKAGE_INDEX_TTL, default
+// 10m); "off" never asks: the cache key goes without the date.
+func indexTTL() (time.Duration, error) {
+	v := os.Getenv("PACKAGE_INDEX_TTL")
+	switch v {
+	case "":
+		return 10 * time.Minute, nil
+	case "off":
+		return 0, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("%w: PACKAGE_INDEX_TTL=%q: want a positive duration such as 10m, or off", errUsage, v)
+	}
+	return d, nil
+}

@@ -57,7 +57,7 @@ func TestS3Failures(t *testing.T) {
 			f.proxy.DropAfter(1 << 20)
 			_, err := s.Put(ctx, key, bytes.NewReader(in[:tc.size]))
 			f.proxy.DropAfter(-1)
-			if f.proxy.drops.Load() == 0 {
+			if f.proxy.Drops() == 0 {
 				t.Fatal("the proxy dropped no connection")
 			}
 			if err == nil || !Retryable(err) || !strings.Contains(err.Error(), key) {

@@ -69,7 +69,7 @@ func pendingUploads(t *testing.T, f *fakeS3) []string {
 		t.Fatal(err)
 	}
 	c := s3.NewFromConfig(cfg, func(o *s3.Options) {
-		o.BaseEndpoint = aws.String("http://" + f.srv.Listener.Addr().String())
+		o.BaseEndpoint = aws.String("http://" + f.Server.Listener.Addr().String())
 		o.UsePathStyle = true
 	})
 	out, err := c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: aws.String(testBucket)})

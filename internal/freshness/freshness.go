@@ -21,6 +21,7 @@ import (
 
 	"github.com/robfig/cron/v3"
 
+	"github.com/linux-builder/linux-builder/internal/artifacts"
 	"github.com/linux-builder/linux-builder/internal/dpkg"
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/mirror"
@@ -52,11 +53,19 @@ const RequestedBy = "linux-builder[schedule]"
 // maxManifest bounds the packages.txt read back from a run's artifacts.
 const maxManifest = 32 << 20
 
+// Artifacts reads an artifact's bytes from the artifact store
+// (internal/artifacts.Store), on whichever worker checks.
+type Artifacts interface {
+	Get(ctx context.Context, key string) (io.ReadCloser, artifacts.Object, error)
+}
+
 // Checker checks the due schedules. Jobs queues the rebuilds it starts.
 type Checker struct {
 	Store  Store
 	Mirror Mirror
 	Jobs   store.Jobs
+	// Artifacts is where runs' packages.txt are read from.
+	Artifacts Artifacts
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -222,10 +231,7 @@ func (c *Checker) manifest(ctx context.Context, id int64) ([]dpkg.Package, error
 		if a.Type != run.ArtifactManifest {
 			continue
 		}
-		if !filepath.IsAbs(a.Location) || filepath.Base(a.Location) != dpkg.ManifestName {
-			return nil, fmt.Errorf("manifest location %q is not an absolute path to %s", a.Location, dpkg.ManifestName)
-		}
-		f, err := os.Open(a.Location)
+		f, err := c.openManifest(ctx, a)
 		if err != nil {
 			return nil, err
 		}
@@ -240,4 +246,21 @@ func (c *Checker) manifest(ctx context.Context, id int64) ([]dpkg.Package, error
 		return ps, nil
 	}
 	return nil, errors.New("the run has no " + dpkg.ManifestName)
+}
+
+// openManifest opens a run's packages.txt: its object in the artifact
+// store, or, for a row recorded before the store, its file on this
+// machine.
+func (c *Checker) openManifest(ctx context.Context, a store.Artifact) (io.ReadCloser, error) {
+	if a.Key != "" {
+		if c.Artifacts == nil {
+			return nil, fmt.Errorf("no artifact store to read %s from", a.Key)
+		}
+		r, _, err := c.Artifacts.Get(ctx, a.Key)
+		return r, err
+	}
+	if !filepath.IsAbs(a.Location) || filepath.Base(a.Location) != dpkg.ManifestName {
+		return nil, fmt.Errorf("manifest location %q is not an absolute path to %s", a.Location, dpkg.ManifestName)
+	}
+	return os.Open(a.Location)
 }

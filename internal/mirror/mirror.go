@@ -17,6 +17,7 @@ import (
 	"io"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ulikunitz/xz"
@@ -44,7 +45,9 @@ const (
 
 // ErrUnsupported is returned for a distribution that is not Debian or
 // Ubuntu (no dpkg archive to ask).
-var ErrUnsupported = errors.New("mirror: only Debian and Ubuntu archives are supported")
+// It wraps errors.ErrUnsupported, which the pipeline takes as "no index
+// date to key on" rather than as a failure worth a warning.
+var ErrUnsupported = fmt.Errorf("mirror: only Debian and Ubuntu archives are supported: %w", errors.ErrUnsupported)
 
 // Config configures a Client. Zero fields take the defaults.
 type Config struct {
@@ -211,22 +214,31 @@ func (l *limited) Read(p []byte) (int, error) {
 }
 
 // IndexDate returns the newest Date of release's suites' InRelease files:
-// when the archive last published anything for it.
+// when the archive last published anything for it. The suites are asked
+// at once.
 func (c *Client) IndexDate(ctx context.Context, base spec.Base, release string) (time.Time, error) {
 	suites, err := c.Suites(base, release, "")
 	if err != nil {
 		return time.Time{}, err
 	}
-	var newest time.Time
-	for _, s := range suites {
-		var d time.Time
-		err := c.get(ctx, s.URL+"/dists/"+s.Name+"/InRelease", c.cfg.MaxIndex, func(r io.Reader) error {
-			var err error
-			d, err = releaseDate(r)
-			return err
+	dates := make([]time.Time, len(suites))
+	errs := make([]error, len(suites))
+	var wg sync.WaitGroup
+	for i, s := range suites {
+		wg.Go(func() {
+			errs[i] = c.get(ctx, s.URL+"/dists/"+s.Name+"/InRelease", c.cfg.MaxIndex, func(r io.Reader) error {
+				var err error
+				dates[i], err = releaseDate(r)
+				return err
+			})
 		})
-		if err != nil {
-			return time.Time{}, fmt.Errorf("%s %s: %w", s.URL, s.Name, err)
+	}
+	wg.Wait()
+	var newest time.Time
+	for i, d := range dates {
+		// The first failing suite, in order, names the error.
+		if errs[i] != nil {
+			return time.Time{}, fmt.Errorf("%s %s: %w", suites[i].URL, suites[i].Name, errs[i])
 		}
 		if d.After(newest) {
 			newest = d

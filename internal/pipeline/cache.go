@@ -50,13 +50,55 @@ func (r *execution) baseImageID(ctx context.Context, bctx BuildContext) (string,
 // the source run's; the run writes its own when it completes).
 var perRun = map[run.ArtifactType]bool{run.ArtifactLog: true, run.ArtifactChecksum: true}
 
-// adoptCached gives a cache-hit run its own copies of the cached
+// adoptCached gives the cache-hit run its own copies of the cached
+// artifacts: in the artifact store when there is one (a copy under the
+// run's keys, so a hit on any machine reads no other machine's disk), in
+// its directory otherwise.
+func (r *execution) adoptCached(ctx context.Context, cached []Artifact, have map[string]bool) ([]Artifact, error) {
+	if r.p.cfg.Artifacts == nil {
+		return adoptLocal(r.dir, cached, have)
+	}
+	var out []Artifact
+	for _, a := range cached {
+		if perRun[a.Type] || have[a.Name] {
+			continue
+		}
+		if a.Type == run.ArtifactImageRef {
+			out = append(out, a)
+			continue
+		}
+		if a.Name == "" || a.Name != filepath.Base(a.Name) || a.Name == "." || a.Name == ".." {
+			return nil, fmt.Errorf("cached artifact name %q is not a file name", a.Name)
+		}
+		var obj StoredArtifact
+		var err error
+		if a.Key != "" {
+			obj, err = r.p.cfg.Artifacts.Adopt(ctx, r.rec.ID, a.Name, StoredArtifact{Key: a.Key, Size: a.Size, SHA256: a.SHA256})
+		} else {
+			// Recorded before the artifact store, by a local path: usable
+			// on the machine that has it, and uploaded from there.
+			dst := filepath.Join(r.dir, a.Name)
+			if err = linkOrCopy(a.Path, dst, a.SHA256); err == nil {
+				obj, err = r.p.cfg.Artifacts.Upload(ctx, r.rec.ID, a.Name, dst)
+				_ = os.Remove(dst)
+			}
+		}
+		if err != nil {
+			return nil, fmt.Errorf("cached artifact %s: %w", a.Name, err)
+		}
+		a.Path, a.Key, a.Size, a.SHA256 = "", obj.Key, obj.Size, obj.SHA256
+		out = append(out, a)
+	}
+	return out, nil
+}
+
+// adoptLocal gives a cache-hit run its own copies of the cached
 // artifacts in its directory dir: a hard link when the source is on the
 // same file system, a copy otherwise. Artifacts the run already has
 // (have, by name) and per-run ones are left out; an image reference (a
 // registry name, not a file) is taken as it is. Nothing is written outside
 // dir.
-func adoptCached(dir string, cached []Artifact, have map[string]bool) ([]Artifact, error) {
+func adoptLocal(dir string, cached []Artifact, have map[string]bool) ([]Artifact, error) {
 	var out []Artifact
 	for _, a := range cached {
 		if perRun[a.Type] || have[a.Name] {

@@ -49,11 +49,42 @@ type LogLine struct {
 
 // Artifact is a file a run produced.
 type Artifact struct {
-	Name   string
-	Type   run.ArtifactType
-	Path   string
+	Name string
+	Type run.ArtifactType
+	// Path is the file's local path while the run works on it (or, for an
+	// image reference, the registry name). With an ArtifactStore, the
+	// recorded artifact is Key: the path means nothing on another machine.
+	Path string
+	// Key is the artifact's key in the ArtifactStore ("" without one).
+	Key    string
 	Size   int64
 	SHA256 string
+}
+
+// StoredArtifact is an artifact's object in the ArtifactStore: its key,
+// size and sha256.
+type StoredArtifact struct {
+	Key    string
+	Size   int64
+	SHA256 string
+}
+
+// ArtifactStore keeps the bytes of runs' file artifacts where every
+// worker can read them (internal/artifacts through pipelinestore): the
+// pipeline uploads each file once it is produced and records its key, so
+// publishing and cache hits on any machine read the store, never this
+// machine's disk.
+type ArtifactStore interface {
+	// Upload streams the file at path to run id's artifact name and
+	// returns its object, with the size and sha256 of the bytes sent. A
+	// failed Upload leaves nothing under the key.
+	Upload(ctx context.Context, runID int64, name, path string) (StoredArtifact, error)
+	// Adopt gives run id its own copy of src as artifact name (a cache
+	// hit), checked against src's size; the copy keeps src's sha256.
+	Adopt(ctx context.Context, runID int64, name string, src StoredArtifact) (StoredArtifact, error)
+	// Retryable reports whether a failed call may succeed later (the
+	// store was unreachable or failing), so the job is retried.
+	Retryable(err error) bool
 }
 
 // ErrNoCache is returned by Store.CachedArtifacts when no earlier run built
@@ -209,4 +240,34 @@ type Pusher interface {
 type Reporter interface {
 	Transition(ctx context.Context, runID int64, from, to run.State, note string)
 	Log(ctx context.Context, line LogLine)
+}
+
+// SystemImager is a build context that starts FROM a shared system image,
+// which has its own build context (render's system/): the pipeline makes
+// sure the image tag exists, and is fresh, before the context's build. A
+// context without it builds as it is.
+type SystemImager interface {
+	System() (tag string, ctx BuildContext)
+}
+
+// ImageInfo is what an engine tells of a local image.
+type ImageInfo struct {
+	ID     string
+	Labels map[string]string
+}
+
+// ImageInspector reads a local image's ID and labels (pipeline/docker).
+// found is false, with a nil error, when the engine has no image ref. An
+// ImageBuilder without it rebuilds the system image every run (from the
+// engine's layer cache).
+type ImageInspector interface {
+	InspectImage(ctx context.Context, ref string) (info ImageInfo, found bool, err error)
+}
+
+// IndexProber tells the date of the package indexes a distribution's
+// mirror serves now (the Date of Debian's InRelease). The date joins the
+// cache key, so a rebuild after the distribution published updates is a
+// real build, and a shared system image older than it is rebuilt.
+type IndexProber interface {
+	IndexDate(ctx context.Context, base spec.Base, release string) (time.Time, error)
 }

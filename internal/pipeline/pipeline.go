@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -35,8 +36,15 @@ type Config struct {
 	Pusher    Pusher
 	PushRepo  string
 	Reporters []Reporter
-	// ArtifactsDir holds <run id>/ with each run's artifacts.
+	// ArtifactsDir holds <run id>/, each run's work directory: its files
+	// while they are made and, without Artifacts, its artifacts.
 	ArtifactsDir string
+	// Artifacts, when set, is where artifacts live: each file is uploaded
+	// once it is made and recorded by its key; the run's work directory is
+	// removed when the run ends (the ISO stays until then, for the boot
+	// test). Without it the files stay in ArtifactsDir and are recorded by
+	// path (one machine; tests).
+	Artifacts ArtifactStore
 	// ImageRepo is the repository of built image tags: <repo>:<run id>.
 	ImageRepo string
 	// Firmwares to boot-test; default BIOS and UEFI.
@@ -52,12 +60,22 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of the run's log lines; default time.Now.
 	Now func() time.Time
+	// Index, when set, tells the date of the distribution's package
+	// indexes: it joins the cache key and decides whether the shared
+	// system image is fresh. Its answers are kept for IndexTTL (default
+	// 10 minutes), so an unchanged spec stays a cache hit in no time.
+	Index    IndexProber
+	IndexTTL time.Duration
 }
 
 // Pipeline runs builds.
 type Pipeline struct {
 	cfg Config
 	log *slog.Logger
+	// systems builds each missing system image once for the runs that
+	// need it at the same time.
+	systems singleflight.Group
+	index   indexCache
 }
 
 // New makes a pipeline.
@@ -88,11 +106,14 @@ func New(cfg Config) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.IndexTTL == 0 {
+		cfg.IndexTTL = 10 * time.Minute
+	}
 	log := cfg.Logger
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Pipeline{cfg: cfg, log: log}, nil
+	return &Pipeline{cfg: cfg, log: log, index: indexCache{prober: cfg.Index, ttl: cfg.IndexTTL, now: cfg.Now}}, nil
 }
 
 // cacheKey is the build context hash qualified by the outputs this
@@ -123,6 +144,11 @@ type execution struct {
 	arts     []Artifact
 	dir      string
 	image    string
+	// baseID is the ID of the distribution's base image, indexDate the
+	// date of its package indexes (zero when unknown): generate learns
+	// them, the system image is checked against them.
+	baseID    string
+	indexDate time.Time
 }
 
 // errStep is a step failure with a reason for the user; the run fails but
@@ -220,7 +246,12 @@ func (r *execution) execute(ctx context.Context) error {
 		}
 		if next == run.Complete {
 			// The run's own files, written last: its log is complete.
-			return r.end(ctx, r.writeRunFiles(ctx))
+			err := r.writeRunFiles(ctx)
+			if errors.As(err, &retry) && ctx.Err() == nil {
+				r.logs.Add(ctx, run.LogWarn, retry.Error()+"; the job will be retried")
+				return err
+			}
+			return r.end(ctx, err)
 		}
 		if err := r.enter(ctx, next); err != nil {
 			return err
@@ -296,6 +327,11 @@ func (r *execution) cleanup(ctx context.Context, final run.State) {
 		}
 	}
 	_ = os.RemoveAll(filepath.Join(r.dir, "work"))
+	if r.p.cfg.Artifacts != nil {
+		// Every artifact is in the store: the directory was scratch.
+		_ = os.RemoveAll(r.dir)
+		return
+	}
 	if final == run.Cancelled || final == run.Failed {
 		// Partial artifacts of a failed run are useless and may be huge.
 		for _, name := range []string{"image.tar.zst", "linux.iso"} {
@@ -396,6 +432,13 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 		return nil, "", stepFailed(err.Error(), err)
 	} else if id != "" {
 		key += "+base:" + id
+		r.baseID = id
+	}
+	// The package indexes' date joins the key too: a rebuild after the
+	// distribution published updates is a real build.
+	if date, ok := r.probeIndex(ctx, doc.Spec); ok {
+		key += "+index:" + date.UTC().Format(time.RFC3339)
+		r.indexDate = date
 	}
 	if err := r.p.cfg.Store.RecordHashes(ctx, r.rec.ID, key, bctx.SpecHash()); err != nil {
 		return nil, "", fmt.Errorf("record context hash: %w", err)
@@ -415,7 +458,7 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 	for _, a := range r.arts {
 		have[a.Name] = true
 	}
-	arts, err := adoptCached(r.dir, cached.Artifacts, have)
+	arts, err := r.adoptCached(ctx, cached.Artifacts, have)
 	if err != nil {
 		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("cache of run %d is not usable (%v): building", cached.Run, err))
 		return bctx, Next, nil
@@ -437,6 +480,12 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 
 func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 	tag := fmt.Sprintf("%s:%d", r.p.cfg.ImageRepo, r.rec.ID)
+	if err := r.ensureSystem(ctx, bctx); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return stepFailed("building the shared system image failed: "+err.Error(), err)
+	}
 	labels := map[string]string{
 		"io.linux-builder.run-id":       fmt.Sprint(r.rec.ID),
 		"io.linux-builder.context-hash": bctx.ContextHash(),
@@ -602,7 +651,30 @@ func (r *execution) addFileArtifact(ctx context.Context, name string, typ run.Ar
 	return r.addArtifact(ctx, Artifact{Name: name, Type: typ, Path: path, Size: size, SHA256: sum})
 }
 
+// addArtifact records an artifact of the run: every artifact passes here.
+// With an artifact store, a file is uploaded first and recorded by its key
+// only once the upload succeeded (a failed upload records nothing: a
+// retryable failure retries the job, another fails the run); the local
+// file is then removed, except the ISO, which the boot test still reads.
 func (r *execution) addArtifact(ctx context.Context, a Artifact) error {
+	if r.p.cfg.Artifacts != nil && a.Type != run.ArtifactImageRef {
+		obj, err := r.p.cfg.Artifacts.Upload(ctx, r.rec.ID, a.Name, a.Path)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return ctx.Err()
+		case err != nil && r.p.cfg.Artifacts.Retryable(err):
+			return &errRetry{fmt.Errorf("storing artifact %s: %w", a.Name, err)}
+		case err != nil:
+			return stepFailed(fmt.Sprintf("storing artifact %s failed: %v", a.Name, err), err)
+		case a.SHA256 != "" && obj.SHA256 != a.SHA256:
+			// The file changed between hashing and uploading: a bug.
+			return fmt.Errorf("artifact %s: uploaded sha256 %s, the file had %s", a.Name, obj.SHA256, a.SHA256)
+		}
+		a.Key, a.Size, a.SHA256 = obj.Key, obj.Size, obj.SHA256
+		if a.Type != run.ArtifactISO {
+			_ = os.Remove(a.Path)
+		}
+	}
 	if err := r.p.cfg.Store.AddArtifact(ctx, r.rec.ID, a); err != nil {
 		return fmt.Errorf("record artifact %s: %w", a.Name, err)
 	}

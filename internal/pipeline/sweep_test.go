@@ -29,6 +29,11 @@ func (m *memStore) Restart(_ context.Context, _ int64, reason string) error {
 	return nil
 }
 
+// Restart implements Store (system_test.go's store of several runs).
+func (m *multiStore) Restart(ctx context.Context, id int64, reason string) error {
+	return m.of(id).Restart(ctx, id, reason)
+}
+
 func (m *memStore) logged(s string) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()

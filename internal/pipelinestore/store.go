@@ -12,6 +12,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -26,6 +27,12 @@ type Store struct {
 	// transaction that ends it successfully (the queue's insert side).
 	// Without it (the CLI) a run publishes nothing.
 	Releases store.ReleaseJobs
+	// Retention, when positive, is how long artifacts are kept: each is
+	// recorded with expires_at = now + Retention (ARTIFACT_RETENTION), and
+	// the retention job deletes it then. Zero keeps them.
+	Retention time.Duration
+	// Now is the clock of expiries; default time.Now.
+	Now func() time.Time
 }
 
 var _ pipeline.Store = Store{}
@@ -126,9 +133,24 @@ func (s Store) EachLog(ctx context.Context, id int64, fn func(pipeline.LogLine) 
 	}
 }
 
-// AddArtifact implements pipeline.Store.
+// AddArtifact implements pipeline.Store. An artifact in the artifact store
+// is recorded by its key alone (a local path means nothing to another
+// worker); an image reference, or a file without a store, by its
+// location.
 func (s Store) AddArtifact(ctx context.Context, id int64, a pipeline.Artifact) error {
-	return s.DB.AddArtifact(ctx, &store.Artifact{RunID: id, Name: a.Name, Type: run.ArtifactType(a.Type), Location: a.Path, Size: a.Size, SHA256: a.SHA256})
+	row := &store.Artifact{RunID: id, Name: a.Name, Type: a.Type, Key: a.Key, Location: a.Path, Size: a.Size, SHA256: a.SHA256}
+	if a.Key != "" {
+		row.Location = ""
+	}
+	if s.Retention > 0 {
+		now := time.Now
+		if s.Now != nil {
+			now = s.Now
+		}
+		at := now().Add(s.Retention)
+		row.ExpiresAt = &at
+	}
+	return s.DB.AddArtifact(ctx, row)
 }
 
 // CachedArtifacts implements pipeline.Store: the newest reusable run with
@@ -150,7 +172,7 @@ func (s Store) CachedArtifacts(ctx context.Context, hash string) (pipeline.Cache
 	}
 	out := make([]pipeline.Artifact, len(arts))
 	for i, a := range arts {
-		out[i] = pipeline.Artifact{Name: a.Name, Type: run.ArtifactType(a.Type), Path: a.Location, Size: a.Size, SHA256: a.SHA256}
+		out[i] = pipeline.Artifact{Name: a.Name, Type: run.ArtifactType(a.Type), Path: a.Location, Key: a.Key, Size: a.Size, SHA256: a.SHA256}
 	}
 	return pipeline.Cached{Run: id, Artifacts: out, PartialReason: partial}, nil
 }

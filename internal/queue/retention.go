@@ -20,15 +20,23 @@ type RetentionArgs struct{}
 // Kind is the job kind in river_job.
 func (RetentionArgs) Kind() string { return "artifact_retention" }
 
-type retentionWorker struct {
-	river.WorkerDefaults[RetentionArgs]
-	db  *store.DB
-	log *slog.Logger
+// ArtifactDeleter deletes objects from the artifact store
+// (internal/artifacts.Store); deleting a missing object is not an error.
+type ArtifactDeleter interface {
+	Delete(ctx context.Context, key string) error
 }
 
-// Work deletes the files of expired artifacts and then their rows, in
-// batches. A file already gone is fine; any other failure keeps the row so
-// the next run tries again.
+type retentionWorker struct {
+	river.WorkerDefaults[RetentionArgs]
+	db        *store.DB
+	artifacts ArtifactDeleter
+	log       *slog.Logger
+}
+
+// Work deletes the objects of expired artifacts (or, for rows recorded
+// before the artifact store, their local files) and then their rows, in
+// batches. An object already gone is fine; any other failure keeps the row
+// so the next run tries again.
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
 	if n, err := w.db.PruneQuotaBuckets(ctx); err != nil {
 		return err
@@ -45,7 +53,15 @@ func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs])
 		}
 		var done []int64
 		for _, a := range expired {
-			if strings.HasPrefix(a.Location, "/") {
+			if a.Key != "" {
+				if w.artifacts == nil {
+					continue // a worker without the store leaves it to one with it
+				}
+				if err := w.artifacts.Delete(ctx, a.Key); err != nil {
+					w.log.WarnContext(ctx, "retention: cannot delete artifact", logging.KeyRun, a.RunID, "key", a.Key, logging.KeyErr, err)
+					continue
+				}
+			} else if strings.HasPrefix(a.Location, "/") {
 				if err := os.Remove(a.Location); err != nil && !errors.Is(err, os.ErrNotExist) {
 					w.log.WarnContext(ctx, "retention: cannot delete artifact file", logging.KeyRun, a.RunID, "path", a.Location, logging.KeyErr, err)
 					continue

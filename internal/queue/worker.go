@@ -31,6 +31,9 @@ type WorkerConfig struct {
 	// installation running at once across all workers (store build
 	// slots); a build over it waits. 0: no bound.
 	MaxBuildsPerInstallation int
+	// Artifacts is the artifact store the retention job deletes expired
+	// artifacts from.
+	Artifacts ArtifactDeleter
 	// RetentionEvery is the period of the artifact-retention job. Default 1h.
 	RetentionEvery time.Duration
 	// Events decides deferred deliveries; without it, event jobs wait
@@ -209,7 +212,7 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 	errs := []error{
 		addWorker(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log, stopping: &w.stopping}),
 		addWorker(workers, &rescueWorker{db: db, syncs: ins, deadAfter: cfg.DeadAfter, now: cfg.Now}),
-		addWorker(workers, &retentionWorker{db: db, log: log}),
+		addWorker(workers, &retentionWorker{db: db, artifacts: cfg.Artifacts, log: log}),
 		addWorker(workers, &reaperWorker{db: db, syncs: ins, abandonAfter: cfg.RescueAfter + time.Hour}),
 	}
 	if cfg.Events != nil {

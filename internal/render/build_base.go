@@ -26,9 +26,11 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 	m := &model{
 		Spec: s, SpecHash: hash, Image: image, Title: string(s.Name), Init: string(s.Init), Base: string(s.Base),
 		Hostname: hostname(s), Timezone: opts.Timezone, Locale: "C.UTF-8",
-		Env: d.env, Prepare: d.prepare, Refresh: d.refresh, Install: d.install, Cleanup: d.cleanup,
+		Env: d.env, Prepare: d.prepare, Refresh: d.refresh, Upgrade: d.upgrade, Install: d.install, Cleanup: d.cleanup,
 		Initramfs: d.initramfs, AdminGroup: d.adminGroup, RunitDir: d.runitDir, GrubDefaultDir: d.grubDefaultDir,
 	}
+	b := buildSpeedups(d, s.Defaults.Documentation)
+	m.Prepare, m.Install, m.SystemFiles, m.SystemCleanup, m.KeepIndex, m.Finish = b.prepare, b.install, b.files, b.cleanup, b.keepIndex, d.finish
 	if m.Title == "" {
 		m.Title = "linux-build"
 	}
@@ -107,4 +109,35 @@ func buildSysctl(b *modelBuilder) error {
 	}
 	m.Sysctl = sortedKV(sysctl)
 	return nil
+}
+
+// speedups are the package manager settings of the shared system image.
+type speedups struct {
+	prepare, install, cleanup string
+	files                     []keyValue
+	keepIndex                 bool
+}
+
+// buildSpeedups decides how the system image installs packages fast: the
+// build-only settings (dpkg's unsafe I/O), no documentation unless the
+// spec asks for it, and an index kept for the spec's package layer.
+func buildSpeedups(d *distro, documentation bool) speedups {
+	out := speedups{prepare: d.prepare, install: d.install, cleanup: d.cleanup}
+	out.files = append(out.files, d.buildOnly...)
+	if !documentation {
+		out.files = append(out.files, d.noDocs.files...)
+		if d.noDocs.install != "" {
+			out.install += " " + d.noDocs.install
+		}
+		if d.noDocs.prepare != "" {
+			if out.prepare != "" {
+				out.prepare += " && \\\n    "
+			}
+			out.prepare += d.noDocs.prepare
+		}
+	}
+	if d.systemCleanup != "" {
+		out.cleanup, out.keepIndex = d.systemCleanup, true
+	}
+	return out
 }

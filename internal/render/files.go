@@ -88,7 +88,7 @@ const identity = "identity/"
 func (r *Renderer) files(m *model) ([]File, error) {
 	f := &fileSet{r: r, m: m}
 	for _, write := range []func(*fileSet){
-		(*fileSet).base, (*fileSet).shell, (*fileSet).kernel, (*fileSet).security,
+		(*fileSet).system, (*fileSet).base, (*fileSet).shell, (*fileSet).kernel, (*fileSet).security,
 		(*fileSet).schedule, (*fileSet).network, (*fileSet).postInstall,
 	} {
 		write(f)
@@ -97,6 +97,30 @@ func (r *Renderer) files(m *model) ([]File, error) {
 		return nil, f.err
 	}
 	return f.files, nil
+}
+
+// systemDir is the context directory of the shared system image's own
+// build context; SystemImageRepo names its images.
+const (
+	systemDir       = "system/"
+	SystemImageRepo = "linux-builder-system"
+)
+
+// system writes the shared system image's build context under system/
+// and names the image by its content, which the Dockerfile starts FROM:
+// specs with the same system share it, and a change to it (a renderer
+// update, other packages) is a new tag.
+func (f *fileSet) system() {
+	start := len(f.files)
+	f.tmpl(systemDir+"Dockerfile", "system-Dockerfile.tmpl", 0o644)
+	for _, kv := range f.m.SystemFiles {
+		f.raw(systemDir+root+kv.Key, []byte(kv.Value), 0o644)
+	}
+	if f.err != nil {
+		return
+	}
+	sys := subContext(f.files[start:], systemDir)
+	f.m.SystemTag = SystemImageRepo + ":" + contextHash(sys)[:24]
 }
 
 // base writes the Dockerfile, the setup script, the resolved spec and the

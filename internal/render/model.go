@@ -29,35 +29,48 @@ type model struct {
 
 	Env                       []keyValue
 	Prepare, Refresh, Install string
-	Cleanup                   string
-	SystemPackages, UserPkgs  []string
-	Initramfs                 string
-	AdminGroup, RunitDir      string
-	StarshipScript            bool
-	Services                  []string // enabled at boot, in order
-	BootTasks                 bool
-	Firewall                  *firewallModel
-	Fail2ban                  *fail2banModel
-	SSH                       *spec.SSH
-	Sysctl                    []keyValue
-	KernelCmdline             []string
-	Modules                   []string
-	Jobs                      []job
-	CronFile                  string // "" (systemd), "/etc/cron.d/linux-builder" or "crontabs" (Alpine)
-	Framework                 *framework
-	Dotfiles                  spec.Dotfiles
-	DataInit                  []string
-	Scripts                   []scriptFile
-	SelfUpdates               string
-	CPUGovernor, IOScheduler  string
-	Zram                      bool
-	MACRandom, DoH, DoT       bool
-	Backup, Starship          bool
-	Shell                     string
-	AppArmor, SELinux         bool
-	Foreground                []keyValue
-	SystemdTimers             []string
-	GrubDefaultDir            string
+	// Upgrade upgrades the base image's packages in the system image.
+	Upgrade string
+	Cleanup string
+	// SystemTag names the shared system image (system/ in the context)
+	// the Dockerfile starts FROM; SystemFiles are the package manager
+	// settings it copies (under system/rootfs/).
+	SystemTag   string
+	SystemFiles []keyValue
+	// SystemCleanup ends the system layer; KeepIndex says it keeps the
+	// package index, which the package layer then uses without a refresh.
+	SystemCleanup string
+	KeepIndex     bool
+	// Finish is the last RUN: it removes the build-only settings.
+	Finish                   string
+	SystemPackages, UserPkgs []string
+	Initramfs                string
+	AdminGroup, RunitDir     string
+	StarshipScript           bool
+	Services                 []string // enabled at boot, in order
+	BootTasks                bool
+	Firewall                 *firewallModel
+	Fail2ban                 *fail2banModel
+	SSH                      *spec.SSH
+	Sysctl                   []keyValue
+	KernelCmdline            []string
+	Modules                  []string
+	Jobs                     []job
+	CronFile                 string // "" (systemd), "/etc/cron.d/linux-builder" or "crontabs" (Alpine)
+	Framework                *framework
+	Dotfiles                 spec.Dotfiles
+	DataInit                 []string
+	Scripts                  []scriptFile
+	SelfUpdates              string
+	CPUGovernor, IOScheduler string
+	Zram                     bool
+	MACRandom, DoH, DoT      bool
+	Backup, Starship         bool
+	Shell                    string
+	AppArmor, SELinux        bool
+	Foreground               []keyValue
+	SystemdTimers            []string
+	GrubDefaultDir           string
 }
 
 type keyValue struct{ Key, Value string }

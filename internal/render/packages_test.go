@@ -45,7 +45,9 @@ func TestPackageMapping(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := renderYAML(t, tc.yaml, Options{})
-			df := string(c.File("Dockerfile").Data)
+			// The system image's Dockerfile installs the distribution's
+			// own packages, the spec's installs the rest.
+			df := string(c.File("system/Dockerfile").Data) + string(c.File("Dockerfile").Data)
 			for _, w := range tc.want {
 				if !strings.Contains(df, w) {
 					t.Errorf("Dockerfile lacks %s", w)
@@ -134,7 +136,7 @@ func TestRenderRefusesBadInput(t *testing.T) {
 
 func TestImageOverrideAndUser(t *testing.T) {
 	c := renderYAML(t, "base: debian\n", Options{Images: map[spec.Base]string{spec.BaseDebian: "registry.local/debian:bookworm"}, User: User{Name: "alice"}})
-	if c.Image != "registry.local/debian:bookworm" || !strings.Contains(string(c.File("Dockerfile").Data), "FROM registry.local/debian:bookworm\n") {
+	if c.Image != "registry.local/debian:bookworm" || !strings.Contains(string(c.File("system/Dockerfile").Data), "FROM registry.local/debian:bookworm\n") {
 		t.Fatalf("image override not used: %s", c.Image)
 	}
 	setup := string(c.File("rootfs/usr/local/lib/linux-builder/setup.sh").Data)

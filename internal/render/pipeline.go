@@ -28,3 +28,14 @@ type pipelineContext struct{ *Context }
 func (c pipelineContext) ContextHash() string { return c.Hash }
 func (c pipelineContext) SpecHash() string    { return c.Context.SpecHash }
 func (c pipelineContext) BaseImage() string   { return c.Image }
+
+// System is the shared system image the context starts FROM, and its
+// build context: pipeline.SystemImager.
+func (c pipelineContext) System() (string, pipeline.BuildContext) {
+	if c.Context.System == nil || c.SystemTag == "" {
+		return "", nil
+	}
+	return c.SystemTag, pipelineContext{c.Context.System}
+}
+
+var _ pipeline.SystemImager = pipelineContext{}

@@ -42,8 +42,13 @@ type Context struct {
 	// SpecHash identifies the normalised spec and options; it is also in
 	// the image's io.linux-builder.spec-hash label.
 	SpecHash string
-	// Image is the base image the Dockerfile starts FROM.
+	// Image is the distribution's base image the system image starts
+	// FROM.
 	Image string
+	// SystemTag names the shared system image the Dockerfile starts FROM;
+	// System is its build context (system/ of this one, as its root).
+	SystemTag string
+	System    *Context
 	// Warnings are rendering findings (packages without a mapping,
 	// features not packaged for the distribution), positioned in the spec.
 	Warnings spec.Diagnostics
@@ -105,7 +110,24 @@ func (r *Renderer) Render(doc *spec.Document, diags spec.Diagnostics, opts Optio
 		}
 	}
 	warns.Sort()
-	return &Context{Files: files, Hash: contextHash(files), SpecHash: m.SpecHash, Image: m.Image, Warnings: warns}, nil
+	sys := subContext(files, systemDir)
+	return &Context{
+		Files: files, Hash: contextHash(files), SpecHash: m.SpecHash, Image: m.Image, Warnings: warns,
+		SystemTag: m.SystemTag, System: &Context{Files: sys, Hash: contextHash(sys), Image: m.Image},
+	}, nil
+}
+
+// subContext is the files under dir, with dir taken off their paths.
+func subContext(files []File, dir string) []File {
+	var out []File
+	for _, f := range files {
+		if rest, ok := strings.CutPrefix(f.Path, dir); ok {
+			f.Path = rest
+			out = append(out, f)
+		}
+	}
+	slices.SortFunc(out, func(a, b File) int { return strings.Compare(a.Path, b.Path) })
+	return out
 }
 
 func contextHash(files []File) string {

@@ -125,6 +125,7 @@ func TestRenderExamplesOnEveryDistro(t *testing.T) {
 				}
 				rendered++
 				checkDockerfile(t, c)
+				checkDockerfileCopies(t, c.System, false)
 				if tools[base] == nil {
 					tools[base] = map[string]bool{"buildkit parser": true}
 				}

@@ -10,17 +10,20 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/linux-builder/linux-builder/internal/artifacts"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
-// asset is one file to publish: a section of a file on disk.
+// asset is one file to publish: a section of an artifact.
 type asset struct {
-	name   string
-	path   string
-	offset int64
-	size   int64
-	sha256 string
+	name string
+	// key is the artifact's object in the artifact store; path, for a row
+	// recorded before the store, its file on this machine.
+	key, path string
+	offset    int64
+	size      int64
+	sha256    string
 	// artifactID is the artifact whose URL this asset gives (0: none).
 	artifactID int64
 }
@@ -29,7 +32,7 @@ type asset struct {
 // too large. The build log and SHA256SUMS are among them: the pipeline
 // wrote them when the run completed (SHA256SUMS covers whole files: parts
 // are checked after they are put together again).
-func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Artifact, dir string) ([]asset, []string, error) {
+func (r *Releases) assets(ctx context.Context, rn *store.Run, arts []store.Artifact) ([]asset, []string, error) {
 	part := r.PartSize
 	if part <= 0 {
 		part = MaxAsset - 1<<20
@@ -40,27 +43,25 @@ func (r *Releases) assets(ctx context.Context, run *store.Run, arts []store.Arti
 		if !published(a) {
 			continue
 		}
-		if err := inDir(a, dir); err != nil {
+		src, size, err := r.source(ctx, rn.ID, a)
+		if err != nil {
 			return nil, nil, err
 		}
-		fi, err := os.Stat(a.Location)
-		if err != nil {
-			return nil, nil, fmt.Errorf("artifact %s: %w", a.Name, err)
-		}
-		if fi.Size() < MaxAsset && fi.Size() <= part {
-			out = append(out, asset{name: a.Name, path: a.Location, size: fi.Size(), sha256: a.SHA256, artifactID: a.ID})
+		if size < MaxAsset && size <= part {
+			src.size, src.sha256, src.artifactID = size, a.SHA256, a.ID
+			out = append(out, src)
 			continue
 		}
 		split = append(split, a.Name)
 		n := 0
-		for off := int64(0); off < fi.Size(); off += part {
+		for off := int64(0); off < size; off += part {
 			n++
-			size := min(part, fi.Size()-off)
-			sum, err := hashSection(a.Location, off, size)
-			if err != nil {
+			p := src
+			p.name, p.offset, p.size = fmt.Sprintf("%s.part%02d", a.Name, n), off, min(part, size-off)
+			if p.sha256, err = r.hashSection(ctx, p); err != nil {
 				return nil, nil, err
 			}
-			out = append(out, asset{name: fmt.Sprintf("%s.part%02d", a.Name, n), path: a.Location, offset: off, size: size, sha256: sum})
+			out = append(out, p)
 		}
 	}
 	return out, split, nil
@@ -72,37 +73,68 @@ func published(a store.Artifact) bool {
 	return a.Type != run.ArtifactImageRef
 }
 
-// runDir is run id's own directory.
-func (r *Releases) runDir(id int64) (string, error) {
-	if !filepath.IsAbs(r.ArtifactsDir) {
-		return "", fmt.Errorf("releases: the artifacts directory %q is not an absolute path", r.ArtifactsDir)
+// source is where artifact a of run id is read from, and its size: its
+// object in the artifact store, which must be one of the run's own keys
+// (artifacts.RunKey), or — for a row recorded before the store — its file
+// in the run's own directory on this machine. Anything else (another
+// run's object or directory, a relative path) is an error, never a silent
+// omission nor another run's file.
+func (r *Releases) source(ctx context.Context, id int64, a store.Artifact) (asset, int64, error) {
+	if a.Key != "" {
+		want, err := artifacts.RunKey(id, a.Name)
+		if err != nil || a.Key != want {
+			return asset{}, 0, fmt.Errorf("artifact %s: key %q is not one of run %d's: not published", a.Name, a.Key, id)
+		}
+		if r.Artifacts == nil {
+			return asset{}, 0, fmt.Errorf("artifact %s: no artifact store to read %s from", a.Name, a.Key)
+		}
+		obj, err := r.Artifacts.Stat(ctx, a.Key)
+		if err != nil {
+			return asset{}, 0, fmt.Errorf("artifact %s: %w", a.Name, err)
+		}
+		return asset{name: a.Name, key: a.Key}, obj.Size, nil
 	}
-	return filepath.Join(r.ArtifactsDir, fmt.Sprint(id)), nil
-}
-
-// inDir checks that artifact a is a file of the run's own directory dir:
-// a relative location (a relative DATA_DIR) or one in another run's
-// directory (a cache hit recorded before runs had their own copies) is
-// an error, never a silent omission nor another run's file.
-func inDir(a store.Artifact, dir string) error {
 	if !filepath.IsAbs(a.Location) {
-		return fmt.Errorf("artifact %s: location %q is not an absolute path: not published", a.Name, a.Location)
+		return asset{}, 0, fmt.Errorf("artifact %s: location %q is not an absolute path: not published", a.Name, a.Location)
 	}
-	if filepath.Dir(filepath.Clean(a.Location)) != dir {
-		return fmt.Errorf("artifact %s: %q is not in the run's directory %s: not published", a.Name, a.Location, dir)
+	if dir := filepath.Dir(filepath.Clean(a.Location)); filepath.Base(dir) != fmt.Sprint(id) {
+		return asset{}, 0, fmt.Errorf("artifact %s: %q is not in the run's directory: not published", a.Name, a.Location)
 	}
-	return nil
+	fi, err := os.Stat(a.Location)
+	if err != nil {
+		return asset{}, 0, fmt.Errorf("artifact %s: %w", a.Name, err)
+	}
+	return asset{name: a.Name, path: a.Location}, fi.Size(), nil
 }
 
-func hashSection(path string, off, size int64) (string, error) {
-	f, err := os.Open(path)
+// open streams asset a's section.
+func (r *Releases) open(ctx context.Context, a asset) (io.ReadCloser, error) {
+	if a.key != "" {
+		rc, _, err := r.Artifacts.GetRange(ctx, a.key, a.offset, a.size)
+		return rc, err
+	}
+	f, err := os.Open(a.path)
 	if err != nil {
-		return "", err
+		return nil, err
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{io.NewSectionReader(f, a.offset, a.size), f}, nil
+}
+
+func (r *Releases) hashSection(ctx context.Context, a asset) (string, error) {
+	rc, err := r.open(ctx, a)
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", a.name, err)
 	}
 	h := sha256.New()
-	_, err = io.Copy(h, io.NewSectionReader(f, off, size))
-	if err = errors.Join(err, f.Close()); err != nil {
-		return "", fmt.Errorf("hash %s: %w", path, err)
+	n, err := io.Copy(h, rc)
+	if err == nil && n != a.size {
+		err = fmt.Errorf("read %d bytes, want %d", n, a.size)
+	}
+	if err = errors.Join(err, rc.Close()); err != nil {
+		return "", fmt.Errorf("hash %s: %w", a.name, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }

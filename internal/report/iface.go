@@ -6,6 +6,7 @@ import (
 
 	gh "github.com/google/go-github/v88/github"
 
+	"github.com/linux-builder/linux-builder/internal/artifacts"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -46,6 +47,13 @@ type ReleaseStore interface {
 	SetArtifactURL(ctx context.Context, id int64, url string) error
 	AddArtifact(ctx context.Context, a *store.Artifact) error
 	RecordReport(ctx context.Context, id int64, u store.ReportUpdate) error
+}
+
+// ArtifactReader reads artifacts' bytes from the artifact store
+// (internal/artifacts.Store).
+type ArtifactReader interface {
+	Stat(ctx context.Context, key string) (artifacts.Object, error)
+	GetRange(ctx context.Context, key string, off, n int64) (io.ReadCloser, artifacts.Object, error)
 }
 
 // ReleaseGitHub is what Releases needs of GitHub (internal/github.App).

@@ -5,9 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
-	"os"
 	"time"
 
 	gh "github.com/google/go-github/v88/github"
@@ -42,10 +40,10 @@ type Releases struct {
 	Logger   *slog.Logger
 	// Retries of one upload after a server error; default 3.
 	Retries int
-	// ArtifactsDir is the pipeline's artifacts directory (absolute): run
-	// id's own directory is <ArtifactsDir>/<id>. Every file a release
-	// publishes must be there; the release writes nothing.
-	ArtifactsDir string
+	// Artifacts is the artifact store the run's files are read from
+	// (streamed, in sections for large files), on whichever worker
+	// publishes; the release writes nothing there.
+	Artifacts ArtifactReader
 }
 
 // Tag is the release tag of a run.
@@ -70,15 +68,11 @@ func (r *Releases) Publish(ctx context.Context, id int64) error {
 	if len(arts) == 0 {
 		return nil
 	}
-	dir, err := r.runDir(rn.ID)
-	if err != nil {
-		return err
-	}
 	draft, err := r.fromFork(ctx, rn)
 	if err != nil {
 		return err
 	}
-	assets, split, err := r.assets(ctx, rn, arts, dir)
+	assets, split, err := r.assets(ctx, rn, arts)
 	if err != nil {
 		return err
 	}
@@ -185,14 +179,15 @@ func (r *Releases) upload(ctx context.Context, run *store.Run, rel *gh.Repositor
 	}
 }
 
-// uploadOnce uploads asset a's section of its file once.
+// uploadOnce uploads asset a's section of its artifact once, streamed
+// from the artifact store.
 func (r *Releases) uploadOnce(ctx context.Context, run *store.Run, releaseID int64, a asset) (*gh.ReleaseAsset, error) {
-	f, err := os.Open(a.path)
+	body, err := r.open(ctx, a)
 	if err != nil {
 		return nil, err
 	}
-	got, err := r.GitHub.UploadReleaseAsset(ctx, *run.InstallationID, run.Repo, releaseID, a.name, io.NewSectionReader(f, a.offset, a.size), a.size)
-	if err = errors.Join(err, f.Close()); err != nil {
+	got, err := r.GitHub.UploadReleaseAsset(ctx, *run.InstallationID, run.Repo, releaseID, a.name, body, a.size)
+	if err = errors.Join(err, body.Close()); err != nil {
 		return nil, err
 	}
 	return got, nil

@@ -16,7 +16,7 @@ func TestScheduledRebuildReleaseListsUpdates(t *testing.T) {
 	r, fake, db := newReleases(t)
 	ctx := context.Background()
 	manifest := "libc6\t2.36-9+deb12u7\tamd64\nopenssl\t3.0.15-1~deb12u1\tamd64\n"
-	rn := successfulRun(t, db, r.ArtifactsDir, map[string][]byte{"image.tar.zst": []byte("img"), "packages.txt": []byte(manifest)}, run.TriggerSchedule)
+	rn := successfulRun(t, db, legacyDir(r), map[string][]byte{"image.tar.zst": []byte("img"), "packages.txt": []byte(manifest)}, run.TriggerSchedule)
 	updates := `[{"name":"libc6","old":"2.36-9+deb12u4","new":"2.36-9+deb12u7"},{"name":"openssl","old":"3.0.11-1~deb12u2","new":"3.0.15-1~deb12u1"}]`
 	if _, err := db.Bun.NewUpdate().Model((*store.Run)(nil)).Set("package_updates = ?", updates).Where("id = ?", rn.ID).Exec(ctx); err != nil {
 		t.Fatal(err)

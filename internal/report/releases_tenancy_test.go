@@ -13,7 +13,7 @@ import (
 )
 
 // runDir is run id's directory under the releases' artifacts directory.
-func runDir(r *Releases, id int64) string { return filepath.Join(r.ArtifactsDir, fmt.Sprint(id)) }
+func runDir(r *Releases, id int64) string { return filepath.Join(legacyDir(r), fmt.Sprint(id)) }
 
 // dirSnapshot lists a directory's files with their contents.
 func dirSnapshot(t *testing.T, dir string) string {
@@ -76,7 +76,7 @@ func TestCacheHitReleaseWritesOnlyIntoItsRun(t *testing.T) {
 			r, fake, db := newReleases(t)
 			ctx := context.Background()
 			files := map[string][]byte{"linux.iso": []byte("iso of A"), "spec.json": []byte(`{"base":"debian"}`)}
-			a := successfulRun(t, db, r.ArtifactsDir, files, run.TriggerPush)
+			a := successfulRun(t, db, legacyDir(r), files, run.TriggerPush)
 			if err := r.Publish(ctx, a.ID); err != nil {
 				t.Fatal(err)
 			}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
@@ -17,10 +18,21 @@ import (
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
-func newReleases(t testing.TB) (*Releases, *githubtest.Server, *store.DB) {
-	t.Helper()
-	app, reports, fake, db := fixture(t)
-	return &Releases{GitHub: app, Store: db, Reports: reports, Link: "https://github.com/apps/linux-builder", ArtifactsDir: t.TempDir()}, fake, db
+func newReleases(tb testing.TB) (*Releases, *githubtest.Server, *store.DB) {
+	tb.Helper()
+	app, reports, fake, db := fixture(tb)
+	r := &Releases{GitHub: app, Store: db, Reports: reports, Link: "https://github.com/apps/linux-builder"}
+	legacyDirs.Store(r, tb.TempDir())
+	return r, fake, db
+}
+
+// legacyDirs holds each test Releases' directory of runs' files recorded
+// by path, as rows were before the artifact store.
+var legacyDirs sync.Map
+
+func legacyDir(r *Releases) string {
+	d, _ := legacyDirs.Load(r)
+	return d.(string)
 }
 
 // successfulRun makes a successful GitHub run with artifacts on disk, in
@@ -113,7 +125,7 @@ func TestReleaseWithAllAssets(t *testing.T) {
 	files := map[string][]byte{"linux.iso": []byte(strings.Repeat("iso", 5000)), "image.tar.zst": []byte(strings.Repeat("img", 7000)),
 		"spec.json": []byte(`{"base":"debian"}`), "boot-bios.log": []byte("LINUX-BUILDER-BOOT-OK run=1\n"),
 		"boot-uefi.log": {}} // an empty file is uploaded with Content-Length: 0
-	run := successfulRun(t, db, r.ArtifactsDir, files, run.TriggerPush)
+	run := successfulRun(t, db, legacyDir(r), files, run.TriggerPush)
 	fake.BreakUploads(1)
 	if err := r.Publish(ctx, run.ID); err != nil {
 		t.Fatal(err)
@@ -186,7 +198,7 @@ func TestLargeFilesArePublishedInParts(t *testing.T) {
 	r, fake, db := newReleases(t)
 	r.PartSize = 1000
 	iso := []byte(strings.Repeat("0123456789", 250)) // 2,500 bytes: 3 parts
-	run := successfulRun(t, db, r.ArtifactsDir, map[string][]byte{"linux.iso": iso}, run.TriggerPullRequest)
+	run := successfulRun(t, db, legacyDir(r), map[string][]byte{"linux.iso": iso}, run.TriggerPullRequest)
 	if err := r.Publish(context.Background(), run.ID); err != nil {
 		t.Fatal(err)
 	}
@@ -222,7 +234,7 @@ func BenchmarkUploadRSS(b *testing.B) {
 	if err := db.CreateRun(ctx, rn); err != nil {
 		b.Fatal(err)
 	}
-	dir := filepath.Join(r.ArtifactsDir, fmt.Sprint(rn.ID))
+	dir := filepath.Join(legacyDir(r), fmt.Sprint(rn.ID))
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		b.Fatal(err)
 	}

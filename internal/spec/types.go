@@ -156,4 +156,5 @@ type Defaults struct {
 	KernelParams     []KernelParam `json:"kernelParams,omitempty" jsonschema:"maxItems=64" jsonschema_description:"Extra kernel command-line parameters."`
 	DNSOverHTTPS     bool          `json:"dnsOverHttps,omitempty" jsonschema_description:"Resolve DNS over an encrypted transport."`
 	MACRandomization bool          `json:"macRandomization,omitempty" jsonschema_description:"Randomise Wi-Fi and Ethernet MAC addresses."`
+	Documentation    bool          `json:"documentation,omitempty" jsonschema_description:"Install documentation, man pages and translations. Left out by default: installs are faster and the image smaller (copyright files are kept)."`
 }

@@ -20,7 +20,7 @@ func (db *DB) AddArtifact(ctx context.Context, a *Artifact) error {
 		}
 		_, err := db.Bun.NewInsert().Model(a).
 			On("CONFLICT (run_id, name) DO UPDATE").
-			Set("type = EXCLUDED.type, location = EXCLUDED.location, size = EXCLUDED.size, sha256 = EXCLUDED.sha256, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at").
+			Set("type = EXCLUDED.type, object_key = EXCLUDED.object_key, location = EXCLUDED.location, size = EXCLUDED.size, sha256 = EXCLUDED.sha256, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at").
 			Returning("id").Exec(ctx)
 		return err
 	})

@@ -137,20 +137,26 @@ type RunLog struct {
 	At      time.Time    `bun:"at,notnull"`
 }
 
-// Artifact is a file a run produced, on disk or at a URL.
+// Artifact is a file a run produced: an object in the artifact store (Key),
+// or an image in a registry (Location).
 type Artifact struct {
 	bun.BaseModel `bun:"table:artifacts,alias:a"`
 
-	ID        int64            `bun:"id,pk,autoincrement"`
-	RunID     int64            `bun:"run_id,notnull"`
-	Name      string           `bun:"name,notnull"`
-	Type      run.ArtifactType `bun:"type,notnull"`
-	Location  string           `bun:"location,notnull"` // path or URL
-	Size      int64            `bun:"size,notnull"`
-	SHA256    string           `bun:"sha256,notnull"`
-	URL       string           `bun:"url,notnull"` // the release asset's download URL, once published
-	CreatedAt time.Time        `bun:"created_at,notnull"`
-	ExpiresAt *time.Time       `bun:"expires_at"`
+	ID    int64            `bun:"id,pk,autoincrement"`
+	RunID int64            `bun:"run_id,notnull"`
+	Name  string           `bun:"name,notnull"`
+	Type  run.ArtifactType `bun:"type,notnull"`
+	// Key is the object's key in the artifact store (runs/<run>/<name>);
+	// empty for an image reference and for rows recorded before the store.
+	Key string `bun:"object_key,notnull"`
+	// Location is an image reference's registry name; for a row without a
+	// key, the file's absolute path on the machine that built it.
+	Location  string     `bun:"location,notnull"`
+	Size      int64      `bun:"size,notnull"`
+	SHA256    string     `bun:"sha256,notnull"`
+	URL       string     `bun:"url,notnull"` // the release asset's download URL, once published
+	CreatedAt time.Time  `bun:"created_at,notnull"`
+	ExpiresAt *time.Time `bun:"expires_at"`
 }
 
 // Installation is a GitHub App installation.

@@ -257,6 +257,25 @@ func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 	return insp.ID, nil
 }
 
+// InspectImage reads the local image ref's ID and labels; found is false
+// when the engine has none.
+func (e *Engine) InspectImage(ctx context.Context, ref string) (pipeline.ImageInfo, bool, error) {
+	insp, err := e.c.ImageInspect(ctx, ref)
+	if cerrdefs.IsNotFound(err) {
+		return pipeline.ImageInfo{}, false, nil
+	}
+	if err != nil {
+		return pipeline.ImageInfo{}, false, fmt.Errorf("inspect %s: %w", ref, err)
+	}
+	info := pipeline.ImageInfo{ID: insp.ID}
+	if insp.Config != nil {
+		info.Labels = insp.Config.Labels
+	}
+	return info, true, nil
+}
+
+var _ pipeline.ImageInspector = (*Engine)(nil)
+
 // HasImage reports whether ref is present locally.
 func (e *Engine) HasImage(ctx context.Context, ref string) (bool, error) {
 	_, err := e.c.ImageInspect(ctx, ref)
