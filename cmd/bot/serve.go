@@ -120,6 +120,10 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 	if workers <= 0 {
 		return parts, nil
 	}
+	deadAfter, err := deadAfterFromEnv()
+	if err != nil {
+		return nil, err
+	}
 	// Artifacts go to the artifact store, which every worker reads: the
 	// release, a cache hit and retention work on any machine.
 	as, err := openArtifacts(ctx, pf.artifactStore, dataDir)
@@ -127,7 +131,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 		return nil, err
 	}
 	parts.close = func() { as.Close() }
-	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, Logger: slog.Default(), Artifacts: as}
+	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, DeadAfter: deadAfter, Logger: slog.Default(), Artifacts: as}
 	var reporters []pipeline.Reporter
 	var fetcher pipeline.SpecFetcher
 	if gh != nil {
@@ -212,6 +216,21 @@ func (w *githubWork) configure(c *queue.WorkerConfig) {
 	c.Schedules, c.ScheduleEvery = w.schedules, w.scheduleEvery
 }
 
+// deadAfterFromEnv is WORKER_DEAD_AFTER: how long a worker may stay
+// silent (no heartbeat; they beat every 10s) before its running builds are
+// rescued and retried by another worker. Default 60s, at least 30s.
+func deadAfterFromEnv() (time.Duration, error) {
+	v := os.Getenv("WORKER_DEAD_AFTER")
+	if v == "" {
+		return time.Minute, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 30*time.Second {
+		return 0, fmt.Errorf("%w: WORKER_DEAD_AFTER=%q: want a duration of at least 30s, such as 60s", errUsage, v)
+	}
+	return d, nil
+}
+
 // durationEnv reads a Go duration (15m, 1h) from the environment: def
 // when unset.
 func durationEnv(name string, def time.Duration) (time.Duration, error) {
@@ -248,7 +267,8 @@ or base64); GITHUB_API_URL and GITHUB_UPLOAD_URL (GitHub Enterprise
 Server); DATA_DIR; ARTIFACT_STORE (--artifact-store: file:///abs/dir or
 s3://bucket?endpoint=…&region=…&use_path_style=true with AWS_* credentials;
 default <data-dir>/artifacts) and ARTIFACT_RETENTION (default 30d); COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
-per hour). See the README's "Running the GitHub App".`,
+per hour); WORKER_DEAD_AFTER (see bot worker --help: what happens to a
+build on stop, crash and cancel). See the README's "Running the GitHub App".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := rs.Validate(); err != nil {

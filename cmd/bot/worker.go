@@ -26,14 +26,29 @@ func newWorkerCmd() *cobra.Command {
 		Short: "Run build workers on the shared queue",
 		Long: `Worker takes build jobs from the queue in the store's database and runs the
 pipeline for each. Run one per machine against the same PostgreSQL
-(DATABASE_URL) to share the work: River hands each job to one worker and
-rescues the jobs of a worker that dies. Artifacts go to the artifact store
-(--artifact-store, ARTIFACT_STORE: file:///abs/dir for one machine, default
-<data-dir>/artifacts; s3://bucket?endpoint=…&region=…&use_path_style=true,
-credentials from AWS_*, for several), which every worker reads to publish
-and to reuse; ARTIFACT_RETENTION (default 30d) is how long they are kept. SIGINT/SIGTERM stop taking jobs and let
-running builds finish (up to 10 minutes, then they are cancelled and retried
-elsewhere).`,
+(DATABASE_URL) to share the work: River hands each job to one worker.
+
+What happens to a build:
+  stop    SIGINT/SIGTERM: the worker takes no new job and lets running builds
+          finish for up to 10 minutes. Builds still running then are
+          interrupted, not cancelled: the run goes back to queued ("interrupted:
+          the worker is stopping; the build will be retried" in its log and on
+          its check run) and its job is available at once, without counting an
+          attempt. The next worker — or this one after its restart — builds it
+          again from the start.
+  crash   kill -9, a lost machine or network: every worker records a
+          heartbeat every 10s; one silent for WORKER_DEAD_AFTER (default 60s)
+          is declared lost and its running jobs are rescued within seconds
+          (by a job that River's elected leader schedules every 10s): the run
+          starts over on another worker ("retrying after a worker was lost").
+          A lost build uses one of its 3 attempts; River's own rescuer
+          (after the job timeout + 15 min) stays as the backstop.
+  cancel  only a user's cancel — the check run's Cancel button, /build cancel,
+          a newer push to the same branch or pull request — ends a run
+          CANCELLED; it is never retried.
+A run that starts over first removes what the earlier attempt left: its
+artifacts directory (partial *.part files, .iso-work-* and work/), and its
+images and containers (labelled io.linux-builder.run-key).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

@@ -25,6 +25,9 @@ type RunRecord struct {
 	HeadSHA        string
 	Distro         spec.Base
 	CreatedAt      time.Time
+	// Retried is set when an earlier attempt of the run ended without
+	// ending it (its worker stopped or was lost): the run starts over.
+	Retried bool
 }
 
 // SpecInfo is what validation learns about a run.
@@ -93,6 +96,11 @@ type Store interface {
 	LoadRun(ctx context.Context, id int64) (*RunRecord, error)
 	EnterStep(ctx context.Context, id int64, step run.State) error
 	Finish(ctx context.Context, id int64, final run.State, reason string) error
+	// Restart makes a run that has not ended start over: PENDING, without
+	// the steps, artifacts and partial result of its earlier attempts,
+	// with reason as its retry reason and a line of its log. A run that
+	// has ended is left alone (an error).
+	Restart(ctx context.Context, id int64, reason string) error
 	RecordSpec(ctx context.Context, id int64, info SpecInfo) error
 	// RecordHashes keeps the run's cache key (its build context's hash
 	// qualified by the tenant and the pipeline) and its spec's hash.

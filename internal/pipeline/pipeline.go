@@ -192,6 +192,9 @@ func (p *Pipeline) Run(ctx context.Context, id int64) error {
 	r := &execution{p: p, rec: rec, state: run.Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id))}
 	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, logging.From(ctx), p.cfg.Now, p.cfg.Limits)
 	defer r.logs.Close()
+	if err := r.startOver(ctx); err != nil {
+		return err
+	}
 	return r.execute(ctx)
 }
 
@@ -271,11 +274,15 @@ func (r *execution) enter(ctx context.Context, next run.State) error {
 }
 
 // end finishes the run: COMPLETE on nil, CANCELLED when ctx was cancelled,
-// FAILED otherwise, and cleans up. Only store failures are returned.
+// FAILED otherwise, and cleans up. Only store failures are returned. An
+// attempt interrupted by its worker's stop (ctx's cause is
+// run.ErrInterrupted) does not end the run: see interrupt.
 func (r *execution) end(ctx context.Context, cause error) error {
 	final, reason := run.Complete, ""
 	var se *errStep
 	switch {
+	case errors.Is(context.Cause(ctx), run.ErrInterrupted):
+		return r.interrupt(ctx)
 	case cause == nil:
 		if len(r.warnings) > 0 {
 			reason = strings.Join(r.warnings, "; ")
@@ -481,6 +488,7 @@ func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 	labels := map[string]string{
 		"io.linux-builder.run-id":       fmt.Sprint(r.rec.ID),
 		"io.linux-builder.context-hash": bctx.ContextHash(),
+		LabelRunKey:                     RunKey(r.rec),
 	}
 	id, err := r.p.cfg.Builder.Build(ctx, BuildRequest{Context: bctx, Tag: tag, Labels: labels, NoCache: r.rec.NoCache}, func(line string) {
 		r.logs.Add(ctx, run.LogInfo, line)

@@ -48,7 +48,7 @@ func (s Store) LoadRun(ctx context.Context, id int64) (*pipeline.RunRecord, erro
 		state = final
 	}
 	rec := &pipeline.RunRecord{ID: r.ID, State: state, NoCache: r.NoCache, Repo: r.Repo, SpecPath: r.SpecPath, SpecSrc: []byte(r.SpecSource),
-		Distro: spec.Base(r.Distro), CreatedAt: r.CreatedAt, HeadSHA: r.HeadSHA}
+		Distro: spec.Base(r.Distro), CreatedAt: r.CreatedAt, HeadSHA: r.HeadSHA, Retried: r.RetryReason != ""}
 	if r.InstallationID != nil {
 		rec.InstallationID = *r.InstallationID
 	}
@@ -63,6 +63,11 @@ func (s Store) EnterStep(ctx context.Context, id int64, step run.State) error {
 // Finish implements pipeline.Store.
 func (s Store) Finish(ctx context.Context, id int64, final run.State, reason string) error {
 	return s.DB.FinishWith(ctx, id, final, reason, s.Releases)
+}
+
+// Restart implements pipeline.Store.
+func (s Store) Restart(ctx context.Context, id int64, reason string) error {
+	return s.DB.RestartRun(ctx, id, reason)
 }
 
 // RecordSpec implements pipeline.Store.

@@ -6,11 +6,14 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
+	"github.com/riverqueue/river/rivertype"
 
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
@@ -98,6 +101,10 @@ type buildWorker struct {
 	quota           *store.Quota
 	perInstallation int
 	log             *slog.Logger
+	// stopping is set by Worker.Stop before River cancels the running
+	// jobs: a build whose context ends then was interrupted, not
+	// cancelled.
+	stopping *atomic.Bool
 }
 
 // slotWait is how long a build waits when its installation's builds
@@ -111,6 +118,48 @@ var slotWait = 15 * time.Second
 // attempt). The slot is taken first, so a build waiting for one spends
 // no token.
 func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error {
+	rctx, done := w.runContext(ctx)
+	defer done()
+	err := w.work(rctx, job)
+	if errors.Is(context.Cause(rctx), run.ErrInterrupted) {
+		// River makes a job that returns context.Canceled while its
+		// client stops available again at once, without counting the
+		// attempt.
+		return fmt.Errorf("%w: %w", errors.Join(err, run.ErrInterrupted), ctx.Err())
+	}
+	return err
+}
+
+// runContext is the context a build runs in: ctx, except that when ctx
+// ends because this worker is stopping (and not because the user
+// cancelled the job, nor at its timeout), its cause is run.ErrInterrupted,
+// which the pipeline tells apart from a cancel: the run is not ended, and
+// it starts over on the next worker.
+func (w *buildWorker) runContext(ctx context.Context) (context.Context, func()) {
+	base, cancelDeadline := context.WithoutCancel(ctx), context.CancelFunc(func() {})
+	if dl, ok := ctx.Deadline(); ok {
+		base, cancelDeadline = context.WithDeadline(base, dl)
+	}
+	rctx, cancel := context.WithCancelCause(base)
+	stop := context.AfterFunc(ctx, func() {
+		cause := context.Cause(ctx)
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			// rctx has the same deadline: it ends as timed out.
+		case w.stopping != nil && w.stopping.Load() && !errors.Is(cause, rivertype.ErrJobCancelledRemotely):
+			cancel(run.ErrInterrupted)
+		default:
+			cancel(cause)
+		}
+	})
+	return rctx, func() {
+		stop()
+		cancel(nil)
+		cancelDeadline()
+	}
+}
+
+func (w *buildWorker) work(ctx context.Context, job *river.Job[BuildArgs]) error {
 	if w.quota == nil && w.perInstallation <= 0 {
 		return w.runner.Run(ctx, job.Args.RunID)
 	}

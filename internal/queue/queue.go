@@ -11,7 +11,8 @@
 //     it runs the jobs.
 //
 // One file per job kind: build.go, event.go, sync.go, publish.go,
-// redeliver.go, retention.go, reaper.go, schedule.go. River gives the rest:
+// redeliver.go, retention.go, reaper.go, schedule.go, rescue.go (with
+// heartbeat.go). River gives the rest:
 // at-least-once execution on any number of worker processes sharing the
 // database, unique build jobs per (repository, head SHA, trigger) so
 // duplicate events coalesce, retries with backoff, rescue of jobs whose
@@ -41,6 +42,10 @@ const (
 	// slow model holds only these workers, never the decisions of pull
 	// requests and other commands on QueueEvents.
 	QueuePrompts = "prompts"
+	// QueueMaintenance is the queue of the rescue of lost workers' jobs:
+	// every worker has one slot for it, so full build slots never delay
+	// it.
+	QueueMaintenance = "maintenance"
 )
 
 // defaultAttempts is how often a build (and a periodic job) is tried.

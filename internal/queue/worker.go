@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/riverqueue/river"
@@ -66,7 +67,20 @@ type WorkerConfig struct {
 	// ScheduleEvery (default 15m).
 	Schedules     ScheduleChecker
 	ScheduleEvery time.Duration
-	// ID names this worker in river_job.attempted_by; default host name.
+	// HeartbeatEvery is how often this worker records that it is alive
+	// (worker_heartbeats). Default 10s.
+	HeartbeatEvery time.Duration
+	// DeadAfter is how long a worker may stay silent before it is
+	// declared lost and its running jobs are rescued (retried from the
+	// start on another worker). Default 60s; it must exceed
+	// HeartbeatEvery. RescueEvery is how often the leader looks for lost
+	// workers. Default 10s.
+	DeadAfter   time.Duration
+	RescueEvery time.Duration
+	// Now is the clock of heartbeats and rescues; default time.Now.
+	Now func() time.Time
+	// ID names this worker in river_job.attempted_by and its heartbeat;
+	// default River's: host name and start time.
 	ID     string
 	Logger *slog.Logger
 }
@@ -74,7 +88,11 @@ type WorkerConfig struct {
 // Worker is the worker side of the queue: a River client that runs the
 // jobs the Inserter (of this process or another) inserted.
 type Worker struct {
-	client *client
+	client   *client
+	db       *store.DB
+	cfg      WorkerConfig
+	stopping atomic.Bool
+	hb       *heartbeat
 }
 
 // withDefaults fills in the zero fields and checks the rest.
@@ -103,6 +121,18 @@ func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
 	if cfg.ScheduleEvery <= 0 {
 		cfg.ScheduleEvery = 15 * time.Minute
 	}
+	if cfg.HeartbeatEvery <= 0 {
+		cfg.HeartbeatEvery = 10 * time.Second
+	}
+	if cfg.DeadAfter <= 0 {
+		cfg.DeadAfter = time.Minute
+	}
+	if cfg.RescueEvery <= 0 {
+		cfg.RescueEvery = 10 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	switch {
 	case cfg.Workers <= 0 || cfg.Runner == nil:
 		return cfg, errors.New("queue: a worker needs Workers > 0 and a Runner")
@@ -112,6 +142,10 @@ func (cfg WorkerConfig) withDefaults() (WorkerConfig, error) {
 		return cfg, errors.New("queue: JobTimeout must be positive")
 	case cfg.RescueAfter <= cfg.JobTimeout:
 		return cfg, fmt.Errorf("queue: RescueAfter (%s) must exceed JobTimeout (%s)", cfg.RescueAfter, cfg.JobTimeout)
+	case cfg.DeadAfter <= 2*cfg.HeartbeatEvery:
+		// A live worker must never look lost: it has missed at least
+		// two heartbeats before it does.
+		return cfg, fmt.Errorf("queue: DeadAfter (%s) must exceed twice HeartbeatEvery (%s)", cfg.DeadAfter, cfg.HeartbeatEvery)
 	}
 	return cfg, nil
 }
@@ -145,6 +179,7 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 			cfg.FetchPollInterval = pollOnlyDefault
 		}
 	}
+	w := &Worker{db: db, cfg: cfg}
 	workers := river.NewWorkers()
 	rc := &river.Config{
 		ID:                   cfg.ID,
@@ -154,12 +189,16 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 		RescueStuckJobsAfter: cfg.RescueAfter,
 		Workers:              workers,
 		Middleware:           []rivertype.Middleware{&logContext{log: log}},
-		Queues:               map[string]river.QueueConfig{river.QueueDefault: {MaxWorkers: cfg.Workers}},
+		Queues: map[string]river.QueueConfig{
+			river.QueueDefault: {MaxWorkers: cfg.Workers},
+			QueueMaintenance:   {MaxWorkers: 1},
+		},
 		// Runs whose job was discarded or cancelled unstarted would never
 		// end; the reaper ends them.
 		PeriodicJobs: []*river.PeriodicJob{
 			periodic(cfg.RetentionEvery, RetentionArgs{}, nil),
 			periodic(5*time.Minute, ReaperArgs{}, nil),
+			periodic(cfg.RescueEvery, RescueArgs{}, &river.InsertOpts{Queue: QueueMaintenance, MaxAttempts: 1}),
 		},
 		// On PostgreSQL the driver shares the store's connections and
 		// transactions and LISTENs on a connection of its own: inserts
@@ -171,7 +210,8 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 		PollOnly:          pollOnly,
 	}
 	errs := []error{
-		addWorker(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log}),
+		addWorker(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log, stopping: &w.stopping}),
+		addWorker(workers, &rescueWorker{db: db, syncs: ins, deadAfter: cfg.DeadAfter, now: cfg.Now}),
 		addWorker(workers, &retentionWorker{db: db, artifacts: cfg.Artifacts, log: log}),
 		addWorker(workers, &reaperWorker{db: db, syncs: ins, abandonAfter: cfg.RescueAfter + time.Hour}),
 	}
@@ -209,7 +249,9 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
-	return &Worker{client: c}, nil
+	w.client = c
+	w.hb = &heartbeat{db: db, id: c.ID(), every: cfg.HeartbeatEvery, now: cfg.Now, log: log}
+	return w, nil
 }
 
 // periodic is a job inserted every period, and once at start.
@@ -219,23 +261,42 @@ func periodic(period time.Duration, args river.JobArgs, opts *river.InsertOpts) 
 		&river.PeriodicJobOpts{RunOnStart: true})
 }
 
-// Start starts the workers.
+// Start starts the workers and their heartbeat.
 func (w *Worker) Start(ctx context.Context) error {
+	if err := w.hb.start(ctx); err != nil {
+		return fmt.Errorf("start queue: heartbeat: %w", err)
+	}
 	if err := w.client.Start(ctx); err != nil {
+		w.hb.stop()
 		return fmt.Errorf("start queue: %w", err)
 	}
 	return nil
 }
 
-// Stop stops fetching jobs and waits for running builds to finish, until
-// ctx ends; then it cancels them (River retries them later).
+// Stop stops fetching jobs and waits for running jobs to finish, until
+// ctx ends; then it interrupts them: a build's run is not ended, its job
+// is made available again at once (the attempt is not counted) and the
+// build starts over on the next worker, or on this one after its restart.
+// A worker that stopped cleanly forgets its heartbeat; one whose jobs did
+// not return leaves it to go stale, and they are rescued as a lost
+// worker's.
 func (w *Worker) Stop(ctx context.Context) error {
-	if err := w.client.Stop(ctx); err == nil {
-		return nil
+	// Set before River cancels anything: the builds see an interruption,
+	// not a cancel.
+	w.stopping.Store(true)
+	err := w.client.Stop(ctx)
+	if err != nil {
+		stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+		defer cancel()
+		err = w.client.StopAndCancel(stopCtx)
 	}
-	stopCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	w.hb.stop()
+	if err != nil {
+		return fmt.Errorf("stop queue: %w", err)
+	}
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if err := w.client.StopAndCancel(stopCtx); err != nil {
+	if err := w.db.ForgetWorker(fctx, w.client.ID()); err != nil {
 		return fmt.Errorf("stop queue: %w", err)
 	}
 	return nil

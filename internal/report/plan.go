@@ -101,6 +101,7 @@ func PlanCheckRun(in PlanInput) (CheckRunPlan, error) {
 	if err := p.render(in.Reports, rep); err != nil {
 		return CheckRunPlan{}, err
 	}
+	p.noteRetry(rn)
 	p.Status, p.Conclusion = statusQueued, rep.Conclusion()
 	switch {
 	case p.Conclusion != "":
@@ -146,6 +147,20 @@ func (p *CheckRunPlan) render(reports *render.Reporter, rep *render.RunReport) e
 		p.Text = text
 	}
 	return nil
+}
+
+// noteRetry says, on the check run of a run that is being built again
+// (its worker stopped or was lost), why: a queued run is "queued for a
+// retry", and the summary opens with the reason. A run that has ended says
+// nothing of it.
+func (p *CheckRunPlan) noteRetry(rn *store.Run) {
+	if rn.RetryReason == "" || rn.Status.Terminal() {
+		return
+	}
+	if rn.Status == run.StatusPending {
+		p.Title = render.Truncate("Queued for a retry: "+rn.RetryReason, render.MaxTitle, "…")
+	}
+	p.Summary = render.Truncate("**Retrying:** "+rn.RetryReason+"\n\n"+p.Summary, render.MaxSummary, "\n\n… (truncated)")
 }
 
 // annotationsOf turns the spec's diagnostics into annotations on path.

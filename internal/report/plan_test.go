@@ -106,6 +106,18 @@ func TestPlanCheckRun(t *testing.T) {
 			edit: func(r *store.Run) { r.PartialReason = "the ISO did not boot (uefi)" },
 			want: want{status: "completed", conclusion: "neutral", title: "Built the image; no boot-tested ISO", action: run.ActionRebuild,
 				started: planCreated, completed: planUpdated, summary: []string{"**Image only:** the ISO did not boot (uefi)"}}},
+		{name: "interrupted by a worker's stop: queued for a retry", status: run.StatusPending,
+			edit: func(r *store.Run) { r.RetryReason = run.ReasonInterrupted },
+			want: want{status: "queued", title: "Queued for a retry: " + run.ReasonInterrupted, action: run.ActionCancel,
+				summary: []string{"**Retrying:** " + run.ReasonInterrupted, "- ○ Validate the spec"}}},
+		{name: "rescued after a worker was lost: running again", status: run.StatusInProgress, step: 2,
+			edit: func(r *store.Run) { r.RetryReason = run.ReasonWorkerLost },
+			want: want{status: "in_progress", title: "Render the build context (step 2 of 5)", action: run.ActionCancel, started: planCreated,
+				summary: []string{"**Retrying:** retrying after a worker was lost"}}},
+		{name: "a retried run that ended does not say it", status: run.StatusSuccess, step: 5,
+			edit: func(r *store.Run) { r.RetryReason, r.BuildDuration = run.ReasonWorkerLost, 171000 },
+			want: want{status: "completed", conclusion: "success", title: "Built and boot-tested in 2m51s", action: run.ActionRebuild,
+				started: planCreated, completed: planUpdated}},
 		{name: "cancelled", status: run.StatusCancelled, step: 3,
 			edit: func(r *store.Run) { r.FailureReason, r.SourceComment = "cancelled", ptr(int64(5)) },
 			want: want{status: "completed", conclusion: "cancelled", title: "Cancelled", action: run.ActionRebuild, reaction: "confused",
@@ -150,6 +162,9 @@ func TestPlanCheckRun(t *testing.T) {
 				if !strings.Contains(p.Summary, s) {
 					t.Errorf("summary lacks %q:\n%s", s, p.Summary)
 				}
+			}
+			if run.Status.Terminal() && strings.Contains(p.Summary, "Retrying") {
+				t.Errorf("an ended run's summary says it is retrying:\n%s", p.Summary)
 			}
 		})
 	}

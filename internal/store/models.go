@@ -77,6 +77,11 @@ type Run struct {
 	// PackageUpdates is, for a scheduled rebuild, the package updates
 	// that caused it (JSON: [{"name","old","new"}]); empty otherwise.
 	PackageUpdates string `bun:"package_updates,notnull"`
+	// RetryReason says why the run is being built again (its worker
+	// stopped, or was lost) once an attempt of it ended without ending the
+	// run; empty for a run on its first attempt. Check runs show it while
+	// the run is not over.
+	RetryReason string `bun:"retry_reason,notnull"`
 }
 
 // Outcome is what intake did with a delivery.

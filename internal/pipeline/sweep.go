@@ -1,0 +1,97 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/run"
+)
+
+// A run's attempt can end without ending the run: its worker stopped
+// (interrupted: the queue's context ends with run.ErrInterrupted) or died
+// (the queue rescued its job). The next attempt starts over: the run's
+// steps are reset in the store, and what the earlier attempt left behind
+// — its image and containers, its artifacts directory with partial files
+// (*.part, .iso-work-*, work/) — is swept first.
+
+// LabelRunKey labels the images a run builds (and so the containers made
+// from them) with RunKey: the sweep of a retried attempt finds them by it.
+const LabelRunKey = "io.linux-builder.run-key"
+
+// RunKey names a run's images and containers in the engine. It is the
+// run's id and creation time, so that runs of another database sharing
+// the engine (another deployment, `bot build`'s SQLite) never match.
+func RunKey(rec *RunRecord) string {
+	return fmt.Sprintf("%d@%s", rec.ID, rec.CreatedAt.UTC().Format("20060102T150405.000000"))
+}
+
+// RunSweeper removes what an earlier attempt of a run left in the image
+// builder (the Docker engine implements it; a builder without leftovers
+// need not).
+type RunSweeper interface {
+	SweepRun(ctx context.Context, key string) (removed int, err error)
+}
+
+// startOver prepares a retried run: a run whose earlier attempt got past
+// PENDING is restarted in the store, and the earlier attempt's leftovers
+// are swept. A first attempt has nothing to sweep.
+func (r *execution) startOver(ctx context.Context) error {
+	if r.rec.State == run.Pending && !r.rec.Retried {
+		return nil
+	}
+	if r.rec.State != run.Pending {
+		// Nobody restarted the run (River's own rescuer gave the job back,
+		// or an infrastructure failure ended the attempt).
+		if err := r.p.cfg.Store.Restart(ctx, r.rec.ID, run.ReasonAttemptLost); err != nil {
+			return &errRetry{fmt.Errorf("restart run %d: %w", r.rec.ID, err)}
+		}
+		r.rec.State = run.Pending
+	}
+	return r.sweep(ctx)
+}
+
+// sweep removes the leftovers of the run's earlier attempts: its whole
+// artifacts directory (the store no longer lists any of its files) and
+// its images and containers. It is idempotent, and touches no other run.
+func (r *execution) sweep(ctx context.Context) error {
+	log := logging.From(ctx)
+	if err := os.RemoveAll(r.dir); err != nil {
+		return &errRetry{fmt.Errorf("sweep the artifacts directory of run %d: %w", r.rec.ID, err)}
+	}
+	if s, ok := r.p.cfg.Builder.(RunSweeper); ok {
+		n, err := s.SweepRun(ctx, RunKey(r.rec))
+		if err != nil {
+			return &errRetry{fmt.Errorf("sweep the images of run %d: %w", r.rec.ID, err)}
+		}
+		if n > 0 {
+			log.InfoContext(ctx, "swept an earlier attempt's images and containers", "removed", n)
+		}
+	}
+	return nil
+}
+
+// interrupt ends an attempt whose worker is stopping without ending the
+// run: its image and partial files are removed, the run is restarted in
+// the store (PENDING, with run.ReasonInterrupted in its log and on its
+// check run) and the returned error asks the queue to retry it. A run the
+// user cancelled meanwhile stays CANCELLED.
+func (r *execution) interrupt(ctx context.Context) error {
+	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
+	defer cancel()
+	r.cleanup(wctx, run.Cancelled)
+	r.logs.Flush(wctx)
+	if err := r.p.cfg.Store.Restart(wctx, r.rec.ID, run.ReasonInterrupted); err != nil {
+		logging.From(ctx).WarnContext(ctx, "could not restart the interrupted run", logging.KeyErr, err)
+		return fmt.Errorf("run %d: %w", r.rec.ID, errors.Join(run.ErrInterrupted, err))
+	}
+	from := r.state
+	r.state = run.Pending
+	for _, rep := range r.p.cfg.Reporters {
+		rep.Transition(wctx, r.rec.ID, from, run.Pending, run.ReasonInterrupted)
+	}
+	return fmt.Errorf("run %d: %w", r.rec.ID, run.ErrInterrupted)
+}

@@ -1,0 +1,25 @@
+package run
+
+import "errors"
+
+// ErrInterrupted ends a build attempt that was interrupted because its
+// worker is stopping (a deploy, SIGTERM): the run is not over. It starts
+// over on the next worker (or on the same one after its restart). The
+// queue gives it as the cause of the context the pipeline runs in; only
+// a user's cancel (the button, /build cancel, a superseding push) ends a
+// run CANCELLED.
+var ErrInterrupted = errors.New(ReasonInterrupted)
+
+// Retry reasons: why a run that had started is being built again (the
+// run's retry reason, shown on its check run, and a line of its log).
+const (
+	// ReasonInterrupted: its worker stopped gracefully.
+	ReasonInterrupted = "interrupted: the worker is stopping; the build will be retried"
+	// ReasonWorkerLost: its worker went silent (killed, crashed, cut off)
+	// and its job was rescued.
+	ReasonWorkerLost = "retrying after a worker was lost"
+	// ReasonAttemptLost: an earlier attempt stopped without ending the run
+	// and nobody said why (River's own rescuer gave the job back, or the
+	// attempt failed on the infrastructure).
+	ReasonAttemptLost = "retrying: an earlier attempt stopped without ending the run"
+)
