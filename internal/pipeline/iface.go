@@ -182,6 +182,13 @@ type ISORequest struct {
 	// is up, and the system then powers off: the boot test's signal. It
 	// is baked into the ISO only, not the image.
 	Marker string
+	// Tee, when set, receives a copy of the image's export stream, byte
+	// for byte, as the ISO step reads it (the pipeline writes the image
+	// artifact from it: one export feeds both). The ISO step never reads
+	// back from it. A write error of Tee stops the export and fails the
+	// step. Tee holds the whole export only when Build returns nil, and
+	// Build does not write to it after it returns.
+	Tee io.Writer
 }
 
 // ISOBuilder turns an image into a bootable ISO (pipeline/iso).
@@ -254,9 +261,24 @@ type SystemImager interface {
 type ImageInfo struct {
 	ID     string
 	Labels map[string]string
+	// The image's platform, creation time and run-time configuration: a
+	// flattened copy of the image (imagearchive.go) carries them over.
+	Architecture, OS, Variant string
+	Created                   time.Time
+	Config                    ImageRunConfig
 }
 
-// ImageInspector reads a local image's ID and labels (pipeline/docker).
+// ImageRunConfig is how a container of an image runs (the image config's
+// "config" less its labels, which are ImageInfo.Labels).
+type ImageRunConfig struct {
+	Env, Cmd, Entrypoint         []string
+	WorkingDir, User, StopSignal string
+	// ExposedPorts ("80/tcp") and Volumes ("/data"), sorted.
+	ExposedPorts, Volumes []string
+}
+
+// ImageInspector reads a local image's ID, labels and configuration
+// (pipeline/docker).
 // found is false, with a nil error, when the engine has no image ref. An
 // ImageBuilder without it rebuilds the system image every run (from the
 // engine's layer cache).

@@ -17,10 +17,10 @@ type Limits struct {
 	// that names the step and the limit. Boot tests have their own
 	// per-boot limit (Config.BootTimeout).
 	ValidateTimeout time.Duration // fetching and checking the spec; default 2m
-	BuildTimeout    time.Duration // docker build and image save; default 60m
-	ISOTimeout      time.Duration // default 20m
-	// MaxImageBytes caps the saved image (docker save's bytes, before
-	// compression); default 16 GiB.
+	BuildTimeout    time.Duration // docker build (and docker save without an ISO step); default 60m
+	ISOTimeout      time.Duration // the ISO and, from its export, image.tar.zst; default 20m
+	// MaxImageBytes caps the image artifact before compression (docker
+	// save's bytes, or the ISO step's export of the image); default 16 GiB.
 	MaxImageBytes int64
 	// MaxLogLines and MaxLogBytes cap the log kept for one run; past them
 	// one "log truncated" line is kept and the rest dropped. MaxLineBytes

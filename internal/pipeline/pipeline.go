@@ -148,6 +148,9 @@ type execution struct {
 	// them, the system image is checked against them.
 	baseID    string
 	indexDate time.Time
+	// flat is set when image.tar.zst is to be written from the ISO step's
+	// export (build decides, makeISO writes it).
+	flat *flatPlan
 }
 
 // errStep is a step failure with a reason for the user; the run fails but
@@ -507,16 +510,13 @@ func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 	if err := r.recordManifest(ctx); err != nil {
 		return err
 	}
-	path := filepath.Join(r.dir, "image.tar.zst")
-	size, sum, err := r.saveImage(ctx, id, path)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+	// With an ISO to make, image.tar.zst is written from the ISO step's
+	// export (imagearchive.go); otherwise, or when the image's config
+	// can't be read, docker save writes it now.
+	if r.flat = r.flattenLater(ctx, id, tag); r.flat == nil {
+		if err := r.saveImageArtifact(ctx); err != nil {
+			return err
 		}
-		return stepFailed("saving the image failed: "+err.Error(), err)
-	}
-	if err := r.addArtifact(ctx, Artifact{Name: "image.tar.zst", Type: run.ArtifactImage, Path: path, Size: size, SHA256: sum}); err != nil {
-		return err
 	}
 	if r.p.cfg.Pusher != nil && r.p.cfg.PushRepo != "" {
 		ref := fmt.Sprintf("%s:run-%d", r.p.cfg.PushRepo, r.rec.ID)
@@ -539,6 +539,14 @@ func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 // file's size and sha256 as it is written; memory use does not depend on
 // the image size.
 func (r *execution) saveImage(ctx context.Context, id, path string) (int64, string, error) {
+	return r.writeCompressed(ctx, path, func(w io.Writer) error { return r.p.cfg.Builder.Save(ctx, id, w) })
+}
+
+// writeCompressed writes path through zstd from fill, capped at
+// Limits.MaxImageBytes of fill's bytes, and returns the file's size and
+// sha256 as written. The file appears whole or not at all: it is written
+// as path.part, removed in every case, and renamed when complete.
+func (r *execution) writeCompressed(ctx context.Context, path string, fill func(io.Writer) error) (int64, string, error) {
 	tmp := path + ".part"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -553,10 +561,15 @@ func (r *execution) saveImage(ctx context.Context, id, path string) (int64, stri
 		return 0, "", fmt.Errorf("zstd: %w", err)
 	}
 	capped := &capWriter{w: enc, left: r.p.cfg.Limits.MaxImageBytes}
-	if err := r.p.cfg.Builder.Save(ctx, id, capped); err != nil {
+	if err := fill(capped); err != nil {
 		if capped.over {
 			err = fmt.Errorf("the image is larger than the limit of %d bytes", r.p.cfg.Limits.MaxImageBytes)
 		}
+		enc.Close()
+		f.Close()
+		return 0, "", err
+	}
+	if err := ctx.Err(); err != nil {
 		enc.Close()
 		f.Close()
 		return 0, "", err
@@ -608,12 +621,22 @@ func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation is not configured; the run publishes the image only"})
 	}
 	path := filepath.Join(r.dir, "linux.iso")
-	err := r.p.cfg.ISO.Build(ctx, ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER", Marker: r.marker()},
-		func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
-	if err != nil {
-		if ctx.Err() != nil {
-			return "", "", ctx.Err()
+	req := ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER", Marker: r.marker()}
+	spool := r.teeImage(ctx, &req)
+	if spool != nil {
+		defer spool.remove()
+	}
+	err := r.p.cfg.ISO.Build(ctx, req, func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
+	if ctx.Err() != nil {
+		return "", "", ctx.Err()
+	}
+	// The image artifact first: the run has it whatever the ISO became.
+	if r.flat != nil {
+		if err := r.flatImageArtifact(ctx, spool, err == nil); err != nil {
+			return "", "", err
 		}
+	}
+	if err != nil {
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation failed: " + err.Error(), Failed: true})
 	}
 	if err := r.addFileArtifact(ctx, "linux.iso", run.ArtifactISO); err != nil {

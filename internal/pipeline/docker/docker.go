@@ -11,6 +11,7 @@ import (
 	"fmt"
 	cerrdefs "github.com/containerd/errdefs"
 	"io"
+	"sort"
 	"strings"
 	"time"
 
@@ -257,8 +258,8 @@ func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 	return insp.ID, nil
 }
 
-// InspectImage reads the local image ref's ID and labels; found is false
-// when the engine has none.
+// InspectImage reads the local image ref's ID, labels, platform and
+// run-time configuration; found is false when the engine has none.
 func (e *Engine) InspectImage(ctx context.Context, ref string) (pipeline.ImageInfo, bool, error) {
 	insp, err := e.c.ImageInspect(ctx, ref)
 	if cerrdefs.IsNotFound(err) {
@@ -267,11 +268,35 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (pipeline.ImageIn
 	if err != nil {
 		return pipeline.ImageInfo{}, false, fmt.Errorf("inspect %s: %w", ref, err)
 	}
-	info := pipeline.ImageInfo{ID: insp.ID}
-	if insp.Config != nil {
-		info.Labels = insp.Config.Labels
+	info := pipeline.ImageInfo{ID: insp.ID, Architecture: insp.Architecture, OS: insp.Os, Variant: insp.Variant}
+	if insp.Created != "" {
+		created, err := time.Parse(time.RFC3339Nano, insp.Created)
+		if err != nil {
+			return pipeline.ImageInfo{}, false, fmt.Errorf("inspect %s: created %q: %w", ref, insp.Created, err)
+		}
+		info.Created = created
+	}
+	if c := insp.Config; c != nil {
+		info.Labels = c.Labels
+		info.Config = pipeline.ImageRunConfig{
+			Env: c.Env, Cmd: c.Cmd, Entrypoint: c.Entrypoint,
+			WorkingDir: c.WorkingDir, User: c.User, StopSignal: c.StopSignal,
+			ExposedPorts: sortedKeys(c.ExposedPorts), Volumes: sortedKeys(c.Volumes),
+		}
 	}
 	return info, true, nil
+}
+
+func sortedKeys(m map[string]struct{}) []string {
+	if len(m) == 0 {
+		return nil
+	}
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 var _ pipeline.ImageInspector = (*Engine)(nil)

@@ -68,7 +68,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 	start := time.Now()
 	squashfs := filepath.Join(tree, "root.squashfs")
 	var rec *records
-	found, err := b.squash(ctx, req.Image, squashfs, level, captured, req.Marker, func(found *Rewritten) ([]file, error) {
+	found, err := b.squash(ctx, req.Image, req.Tee, squashfs, level, captured, req.Marker, func(found *Rewritten) ([]file, error) {
 		r, err := readRecords(found.tree)
 		if err != nil {
 			return nil, err
@@ -129,7 +129,10 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 }
 
 // squash streams the image's export through the rewriter into tar2sqfs.
-func (b *Builder) squash(ctx context.Context, image, out string, level int, captured, marker string, add extras) (*Rewritten, error) {
+// A tee, when given, gets a copy of the export's bytes as they stream (for
+// the image artifact): it only copies; nothing here reads from it, and a
+// write error of it stops the export like the rewriter's would.
+func (b *Builder) squash(ctx context.Context, image string, tee io.Writer, out string, level int, captured, marker string, add extras) (*Rewritten, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	cmd := proc.Command(ctx, "tar2sqfs", "--quiet", "--no-skip", "--force",
@@ -147,8 +150,14 @@ func (b *Builder) squash(ctx context.Context, image, out string, level int, capt
 
 	pr, pw := io.Pipe()
 	exported := make(chan error, 1)
+	var exportTo io.Writer = pw
+	if tee != nil {
+		// The rewriter's side first: the tee sees no byte the rewriter
+		// refused to read.
+		exportTo = io.MultiWriter(pw, tee)
+	}
 	go func() {
-		err := b.Exporter.Export(ctx, image, pw)
+		err := b.Exporter.Export(ctx, image, exportTo)
 		pw.CloseWithError(err)
 		exported <- err
 	}()
