@@ -148,6 +148,13 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 			t.Fatalf("artifact %s missing or empty: %+v", name, a)
 		}
 	}
+	// One export fed the ISO and the image artifact.
+	watch.mu.Lock()
+	flat := strings.Contains(strings.Join(watch.lines, "\n"), "image.tar.zst: flattened image (one layer) from the ISO step's export")
+	watch.mu.Unlock()
+	if !flat {
+		t.Error("image.tar.zst was not written from the ISO step's export")
+	}
 	// The image's installed packages, read from its dpkg database.
 	if b, err := os.ReadFile(byName["packages.txt"].Location); err != nil || byName["packages.txt"].Type != run.ArtifactManifest ||
 		!strings.Contains(string(b), "\nlive-boot\t") || !strings.Contains(string(b), "\nlinux-image-") {

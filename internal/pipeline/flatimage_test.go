@@ -102,7 +102,9 @@ func TestFlattenedImageLoadsAndRuns(t *testing.T) {
 	if rn.Status != run.StatusSuccess {
 		t.Fatalf("run %s (%s): %s\n%s", rn.Status, rn.Step, rn.FailureReason, strings.Join(watch.lines, "\n"))
 	}
-	if !slices.ContainsFunc(watch.lines, func(l string) bool { return strings.Contains(l, "flattened image (one layer) from the ISO step's export") }) {
+	if !slices.ContainsFunc(watch.lines, func(l string) bool {
+		return strings.Contains(l, "flattened image (one layer) from the ISO step's export")
+	}) {
 		t.Fatalf("the image was not written from the export:\n%s", strings.Join(watch.lines, "\n"))
 	}
 	arts, _ := db.Artifacts(ctx, id)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"path/filepath"
 
-	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 )
 
@@ -54,7 +53,7 @@ func (r *execution) teeImage(ctx context.Context, req *ISORequest) *layerSpool {
 	}
 	spool, err := newLayerSpool(r.dir, r.p.cfg.Limits.MaxImageBytes)
 	if err != nil {
-		logging.From(ctx).WarnContext(ctx, "image layer spool", logging.KeyErr, err)
+		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("image.tar.zst: the ISO step's export can't be kept (%v); docker save writes it", err))
 		return nil
 	}
 	req.Tee = spool
@@ -70,7 +69,9 @@ func (r *execution) flatImageArtifact(ctx context.Context, spool *layerSpool, ex
 	case spool != nil && spool.over:
 		err := fmt.Errorf("the image is larger than the limit of %d bytes", limit)
 		return stepFailed("saving the image failed: "+err.Error(), err)
-	case spool == nil || !exported:
+	case spool == nil:
+		// teeImage said why.
+	case !exported:
 		r.logs.Add(ctx, run.LogInfo, "image.tar.zst: the ISO step did not export the whole image; docker save writes it")
 	default:
 		path := filepath.Join(r.dir, "image.tar.zst")
