@@ -35,7 +35,7 @@ type Store interface {
 	ScheduleCandidates(ctx context.Context) ([]store.ScheduleCandidate, error)
 	ClaimScheduleCheck(ctx context.Context, runID int64, prev *store.ScheduleCheck, at time.Time) (int64, error)
 	EndScheduleCheck(ctx context.Context, runID, claim int64, prev *store.ScheduleCheck, note string, retry bool) error
-	StartScheduledRebuild(ctx context.Context, runID, claim int64, again *store.Run, jobs store.Jobs) (int64, error)
+	StartScheduledRebuild(ctx context.Context, runID, claim int64, again *store.Run, jobs store.Jobs, minGap time.Duration) (int64, error)
 	Artifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
 }
 
@@ -49,6 +49,10 @@ var _ Mirror = (*mirror.Client)(nil)
 
 // RequestedBy is who scheduled rebuilds are recorded as asked for by.
 const RequestedBy = "linux-builder[schedule]"
+
+// DefaultMinInterval is the least time between two scheduled rebuilds of
+// one repository, whatever its schedules say.
+const DefaultMinInterval = time.Hour
 
 // maxManifest bounds the packages.txt read back from a run's artifacts.
 const maxManifest = 32 << 20
@@ -66,6 +70,9 @@ type Checker struct {
 	Jobs   store.Jobs
 	// Artifacts is where runs' packages.txt are read from.
 	Artifacts Artifacts
+	// MinInterval is the least time between two scheduled rebuilds of a
+	// repository (default DefaultMinInterval; never less than an hour).
+	MinInterval time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -110,6 +117,10 @@ func (c *Checker) CheckSchedules(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+func (c *Checker) minInterval() time.Duration {
+	return max(c.MinInterval, DefaultMinInterval)
+}
+
 func (c *Checker) now() time.Time {
 	if c.Now != nil {
 		return c.Now().UTC()
@@ -138,6 +149,9 @@ func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now 
 	due, err := Due(sp.Schedule, from)
 	if err != nil || due.After(now) {
 		return nil // validation refused bad schedules; not due yet
+	}
+	if !cand.LastRebuild.IsZero() && now.Before(cand.LastRebuild.Add(c.minInterval())) {
+		return nil // the repository was rebuilt by a schedule too recently
 	}
 	log := c.log(ctx).With(logging.KeyRun, r.ID, "repo", r.Repo, "schedule", string(sp.Schedule))
 	claim, err := c.Store.ClaimScheduleCheck(ctx, r.ID, cand.Check, now)
@@ -185,8 +199,14 @@ func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now 
 	}
 	again := r.Rerun(RequestedBy)
 	again.Trigger, again.PackageUpdates = run.TriggerSchedule, string(body)
-	id, err := c.Store.StartScheduledRebuild(ctx, r.ID, claim, again, c.Jobs)
-	if err != nil {
+	id, err := c.Store.StartScheduledRebuild(ctx, r.ID, claim, again, c.Jobs, c.minInterval())
+	switch {
+	case errors.Is(err, store.ErrTooSoon), errors.Is(err, store.ErrNotScheduled):
+		// Another spec path of the repository was rebuilt meanwhile, or
+		// the installation went away: not a failure; checked again later.
+		log.InfoContext(ctx, "schedule: rebuild not started", logging.KeyErr, err)
+		return done("rebuild not started: "+err.Error(), true)
+	case err != nil:
 		return errors.Join(err, done("rebuild not started: "+err.Error(), true))
 	}
 	log.InfoContext(ctx, "schedule: package updates, rebuilding", "updates", len(updates), "rebuild", id)

@@ -104,6 +104,9 @@ func setup(t *testing.T, schedule, security string) *fixture {
 	db := storetest.Postgres(t, clock)
 	ctx := context.Background()
 	inst := int64(7)
+	if err := db.UpsertInstallation(ctx, &store.Installation{ID: inst, Account: "octo", Repositories: []string{"octo/repo"}}); err != nil {
+		t.Fatal(err)
+	}
 	sp, _ := json.Marshal(map[string]string{"base": "debian", "release": "bookworm", "architecture": "x86_64", "schedule": schedule})
 	r := &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", DefaultBranch: "main",
 		HeadSHA: "6113728f27ae82c7b1a177c8d03f9e96e0adf246", SpecPath: "linux-build.yaml", Spec: string(sp), RequestedBy: "octocat"}
@@ -359,5 +362,31 @@ func TestDue(t *testing.T) {
 	}
 	if _, err := freshness.Due("61 * * * *", from); err == nil {
 		t.Fatal("a bad cron was accepted")
+	}
+}
+
+// Attack: a schedule that keeps finding updates the rebuilds never install
+// (a hostile image pins old versions) rebuilds no more often than the
+// minimum interval, whatever the cron says.
+func TestMinIntervalBoundsRebuilds(t *testing.T) {
+	f := setup(t, "daily", changed)
+	f.checker.MinInterval = 72 * time.Hour
+	ctx := context.Background()
+	f.clock.T = time.Date(2026, 11, 30, 0, 10, 0, 0, time.UTC)
+	for range 5 { // five days, checked every day just after midnight
+		if err := f.checker.CheckSchedules(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, rb := range f.rebuilds(t) {
+			if !rb.Status.Terminal() { // it fails: the next one is not coalesced into it
+				if err := f.db.Finish(ctx, rb.ID, run.Failed, "pinned"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		f.clock.Advance(24 * time.Hour)
+	}
+	if n := len(f.rebuilds(t)); n != 2 {
+		t.Fatalf("%d scheduled rebuilds in 5 days at a 72-hour minimum interval, want 2", n)
 	}
 }
