@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -40,7 +41,7 @@ type Store interface {
 }
 
 // Mirror says which versions a distribution's updates publish
-// (internal/mirror).
+// (internal/mirror); names nil asks for every package.
 type Mirror interface {
 	Latest(ctx context.Context, base spec.Base, release, arch string, names map[string]bool) (map[string]string, error)
 }
@@ -53,6 +54,10 @@ const RequestedBy = "linux-builder[schedule]"
 // DefaultMinInterval is the least time between two scheduled rebuilds of
 // one repository, whatever its schedules say.
 const DefaultMinInterval = time.Hour
+
+// DefaultCheckTimeout bounds one build's check (its archive requests
+// included), so one slow archive does not hold up the others.
+const DefaultCheckTimeout = 2 * time.Minute
 
 // maxManifest bounds the packages.txt read back from a run's artifacts.
 const maxManifest = 32 << 20
@@ -73,6 +78,9 @@ type Checker struct {
 	// MinInterval is the least time between two scheduled rebuilds of a
 	// repository (default DefaultMinInterval; never less than an hour).
 	MinInterval time.Duration
+	// CheckTimeout bounds each build's check (default
+	// DefaultCheckTimeout).
+	CheckTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -99,7 +107,9 @@ func Due(s spec.Schedule, from time.Time) (time.Time, error) {
 	return sched.Next(from.UTC()), nil
 }
 
-// CheckSchedules checks every candidate whose schedule is due. A
+// CheckSchedules checks every candidate whose schedule is due, the
+// longest overdue first, each within CheckTimeout. Each suite index is
+// fetched once per call and shared by the candidates that need it. A
 // candidate that cannot be checked (its archive is unreachable) is logged
 // and tried again at the next call; only a store failure is returned.
 func (c *Checker) CheckSchedules(ctx context.Context) error {
@@ -108,13 +118,102 @@ func (c *Checker) CheckSchedules(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	type dueCand struct {
+		cand *store.ScheduleCandidate
+		sp   scheduled
+		due  time.Time
+	}
+	var todo []dueCand
 	for i := range cands {
-		if err := c.check(ctx, &cands[i], now); err != nil && !errors.Is(err, store.ErrClaimLost) {
+		if sp, due, ok := c.due(&cands[i], now); ok {
+			todo = append(todo, dueCand{&cands[i], sp, due})
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b dueCand) int { return a.due.Compare(b.due) })
+	p := &pass{m: c.Mirror, got: map[suiteKey]*suiteAnswer{}}
+	timeout := c.CheckTimeout
+	if timeout <= 0 {
+		timeout = DefaultCheckTimeout
+	}
+	var errs []error
+	for _, d := range todo {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.check(cctx, p, d.cand, d.sp, now)
+		cancel()
+		if err != nil && !errors.Is(err, store.ErrClaimLost) {
 			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// due reads cand's schedule and says whether it is due at now (no I/O),
+// and since when.
+func (c *Checker) due(cand *store.ScheduleCandidate, now time.Time) (scheduled, time.Time, bool) {
+	var sp scheduled
+	if err := json.Unmarshal([]byte(cand.Run.Spec), &sp); err != nil || sp.Schedule == "" {
+		return sp, time.Time{}, false // no schedule (or no resolved spec): nothing to do
+	}
+	from := cand.FinishedAt()
+	if cand.Check != nil {
+		from = cand.Check.CheckedAt
+	}
+	due, err := Due(sp.Schedule, from)
+	if err != nil {
+		return sp, time.Time{}, false // validation refused bad schedules
+	}
+	// At most hourly, whatever the cron says: validation refuses more
+	// frequent schedules, but a spec recorded before it did is still here.
+	due = later(due, from.Add(time.Hour))
+	if due.After(now) {
+		return sp, time.Time{}, false // not due yet
+	}
+	if !cand.LastRebuild.IsZero() && now.Before(cand.LastRebuild.Add(c.minInterval())) {
+		return sp, time.Time{}, false // the repository was rebuilt by a schedule too recently
+	}
+	return sp, due, true
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// suiteKey names the indexes a check reads.
+type suiteKey struct {
+	base          spec.Base
+	release, arch string
+}
+
+type suiteAnswer struct {
+	latest map[string]string
+	err    error
+}
+
+// pass shares the archive's answers among one CheckSchedules call's
+// checks: a tenant's many builds of one release cost one fetch, and an
+// unreachable archive one timeout, not one per build.
+type pass struct {
+	m   Mirror
+	got map[suiteKey]*suiteAnswer
+}
+
+func (p *pass) latest(ctx context.Context, k suiteKey) (map[string]string, error) {
+	if a, ok := p.got[k]; ok {
+		return a.latest, a.err
+	}
+	latest, err := p.m.Latest(ctx, k.base, k.release, k.arch, nil)
+	if ctx.Err() != nil {
+		return nil, err // this check's time ran out: not the archive's answer
+	}
+	p.got[k] = &suiteAnswer{latest, err}
+	return latest, err
 }
 
 func (c *Checker) minInterval() time.Duration {
@@ -135,31 +234,17 @@ func (c *Checker) log(ctx context.Context) *slog.Logger {
 	return c.Logger
 }
 
-// check checks one candidate: due? (no I/O) → claim → compare → record.
-func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now time.Time) error {
+// check checks one due candidate: claim → compare → record.
+func (c *Checker) check(ctx context.Context, p *pass, cand *store.ScheduleCandidate, sp scheduled, now time.Time) error {
 	r := &cand.Run
-	var sp scheduled
-	if err := json.Unmarshal([]byte(r.Spec), &sp); err != nil || sp.Schedule == "" {
-		return nil // no schedule (or no resolved spec): nothing to do
-	}
-	from := cand.FinishedAt()
-	if cand.Check != nil {
-		from = cand.Check.CheckedAt
-	}
-	due, err := Due(sp.Schedule, from)
-	if err != nil || due.After(now) {
-		return nil // validation refused bad schedules; not due yet
-	}
-	if !cand.LastRebuild.IsZero() && now.Before(cand.LastRebuild.Add(c.minInterval())) {
-		return nil // the repository was rebuilt by a schedule too recently
-	}
 	log := c.log(ctx).With(logging.KeyRun, r.ID, "repo", r.Repo, "schedule", string(sp.Schedule))
 	claim, err := c.Store.ClaimScheduleCheck(ctx, r.ID, cand.Check, now)
 	if err != nil {
 		return err
 	}
 	done := func(note string, retry bool) error {
-		return c.Store.EndScheduleCheck(ctx, r.ID, claim, cand.Check, note, retry)
+		// Recorded even when this check's time ran out.
+		return c.Store.EndScheduleCheck(context.WithoutCancel(ctx), r.ID, claim, cand.Check, note, retry)
 	}
 	if sp.Base != spec.BaseDebian && sp.Base != spec.BaseUbuntu {
 		log.InfoContext(ctx, "schedule: not a Debian or Ubuntu build, nothing to compare")
@@ -170,14 +255,13 @@ func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now 
 		log.InfoContext(ctx, "schedule: no package manifest", logging.KeyErr, err)
 		return done("no package manifest: "+err.Error(), false)
 	}
-	names := make(map[string]bool, len(installed))
-	for _, p := range installed {
-		names[p.Name] = true
-	}
-	latest, err := c.Mirror.Latest(ctx, sp.Base, sp.Release, sp.Architecture, names)
+	latest, err := p.latest(ctx, suiteKey{sp.Base, sp.Release, sp.Architecture})
 	if err != nil {
 		if ctx.Err() != nil {
-			return errors.Join(ctx.Err(), done("cancelled", true))
+			// Out of time (CheckTimeout) or cancelled: tried again at the
+			// next call (CheckSchedules reports a cancellation).
+			log.WarnContext(ctx, "schedule: the check ran out of time; will try again", logging.KeyErr, err)
+			return done("not checked: "+ctx.Err().Error(), true)
 		}
 		log.WarnContext(ctx, "schedule: cannot read the archive; will try again", logging.KeyErr, err)
 		return done("archive unreadable: "+err.Error(), true)

@@ -282,8 +282,8 @@ func releaseDate(r io.Reader) (time.Time, error) {
 }
 
 // Latest returns the newest version the updates and security suites of
-// release publish of each package in names (main, for arch). Packages
-// neither suite has are absent from the map.
+// release publish of each package in names (main, for arch; nil: every
+// package). Packages neither suite has are absent from the map.
 func (c *Client) Latest(ctx context.Context, base spec.Base, release, arch string, names map[string]bool) (map[string]string, error) {
 	suites, err := c.Suites(base, release, arch)
 	if err != nil {
@@ -310,7 +310,7 @@ func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[s
 		lr := &limited{r: r, left: c.cfg.MaxPackages, what: "the decompressed index"}
 		err := dpkg.Stanzas(lr, []string{"Package", "Version"}, func(f map[string]string) error {
 			name, v := f["Package"], f["Version"]
-			if !names[name] || v == "" {
+			if (names != nil && !names[name]) || v == "" {
 				return nil
 			}
 			if old, ok := out[name]; ok {
