@@ -1,7 +1,6 @@
 package freshness_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ulikunitz/xz"
 
 	"github.com/linux-builder/linux-builder/internal/dpkg"
 	"github.com/linux-builder/linux-builder/internal/freshness"
@@ -50,10 +47,9 @@ func newArchive(t *testing.T, security string) *archive {
 		switch {
 		case down:
 			http.Error(w, "maintenance", http.StatusServiceUnavailable)
-		case r.URL.Path == "/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz":
-			_, _ = w.Write(xzOf(t, body))
-		case r.URL.Path == "/debian/dists/bookworm-updates/main/binary-amd64/Packages.xz":
-			_, _ = w.Write(xzOf(t, ""))
+		case r.URL.Path == "/debian-security/dists/bookworm-security/main/binary-amd64/Packages":
+			_, _ = w.Write([]byte(body))
+		case r.URL.Path == "/debian/dists/bookworm-updates/main/binary-amd64/Packages":
 		default:
 			http.NotFound(w, r)
 		}
@@ -66,18 +62,6 @@ func (a *archive) set(security string, down bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.security, a.down = security, down
-}
-
-func xzOf(t *testing.T, s string) []byte {
-	var b bytes.Buffer
-	w, err := xz.NewWriter(&b)
-	if err != nil {
-		t.Error(err)
-		return nil
-	}
-	_, _ = w.Write([]byte(s))
-	_ = w.Close()
-	return b.Bytes()
 }
 
 const (

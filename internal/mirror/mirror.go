@@ -20,8 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ulikunitz/xz"
-
 	"github.com/linux-builder/linux-builder/internal/dpkg"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
@@ -38,7 +36,7 @@ const (
 // Default bounds.
 const (
 	DefaultMaxIndex      = 1 << 20   // an InRelease file
-	DefaultMaxCompressed = 64 << 20  // a Packages.xz or .gz as downloaded
+	DefaultMaxCompressed = 64 << 20  // a Packages.gz as downloaded
 	DefaultMaxPackages   = 256 << 20 // a Packages index, decompressed
 	DefaultTimeout       = 2 * time.Minute
 )
@@ -170,6 +168,11 @@ func (c *Client) get(ctx context.Context, url string, max int64, fn func(io.Read
 		if ctx.Err() != nil {
 			return fmt.Errorf("mirror: %s: %w", url, ctx.Err())
 		}
+		if body.over {
+			// A parser may stumble on the cut-off end before it sees the
+			// reader's error: the limit is the cause.
+			return body.overErr()
+		}
 		return err
 	}
 	return nil
@@ -299,15 +302,15 @@ func (c *Client) Latest(ctx context.Context, base spec.Base, release, arch strin
 }
 
 // packages merges the versions of suite s's main Packages index into out,
-// keeping the newest of each name. It reads Packages.xz, or Packages.gz
-// when the archive has no .xz.
+// keeping the newest of each name. It reads the uncompressed Packages,
+// or Packages.gz when the archive has no plain index; never Packages.xz.
 func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[string]bool, out map[string]string) error {
 	if !validWord(arch) {
 		return fmt.Errorf("mirror: bad architecture %q", arch)
 	}
 	dir := s.URL + "/dists/" + s.Name + "/main/binary-" + arch + "/"
 	read := func(name string, r io.Reader) error {
-		lr := &limited{r: r, left: c.cfg.MaxPackages, what: "the decompressed index"}
+		lr := &limited{r: r, left: c.cfg.MaxPackages, what: "the index"}
 		err := dpkg.Stanzas(lr, []string{"Package", "Version"}, func(f map[string]string) error {
 			name, v := f["Package"], f["Version"]
 			if (names != nil && !names[name]) || v == "" {
@@ -333,16 +336,12 @@ func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[s
 		}
 		return nil
 	}
-	err := c.get(ctx, dir+"Packages.xz", c.cfg.MaxCompressed, func(body io.Reader) error {
-		body, err := checkXZDict(body)
-		if err != nil {
-			return fmt.Errorf("mirror: %sPackages.xz: %w", dir, err)
-		}
-		zr, err := xz.NewReader(body)
-		if err != nil {
-			return fmt.Errorf("mirror: %sPackages.xz: %w", dir, err)
-		}
-		return read("Packages.xz", zr)
+	// Never Packages.xz: an xz block header names the dictionary the
+	// reader allocates (up to 4 GiB), in every block of every stream.
+	// Debian publishes the plain index next to the .xz (security,
+	// updates), Ubuntu a .gz (gzip's window is 32 KiB).
+	err := c.get(ctx, dir+"Packages", c.cfg.MaxPackages, func(body io.Reader) error {
+		return read("Packages", body)
 	})
 	if !errors.Is(err, errNotFound) {
 		return err
