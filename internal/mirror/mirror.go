@@ -57,6 +57,9 @@ type Config struct {
 	Timeout time.Duration
 	// Size bounds (bytes).
 	MaxIndex, MaxCompressed, MaxPackages int64
+	// Now is the clock an index's Date is checked against (default
+	// time.Now).
+	Now func() time.Time
 }
 
 // Client reads archives. It is safe for concurrent use.
@@ -90,6 +93,9 @@ func New(cfg Config) *Client {
 	if cfg.MaxPackages <= 0 {
 		cfg.MaxPackages = DefaultMaxPackages
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Client{cfg: cfg}
 }
 
@@ -98,15 +104,33 @@ type Suite struct {
 	URL, Name string
 }
 
+// codenames maps the version numbers the spec allows for a release
+// (internal/spec.KnownReleases) to the archive's suite names.
+var codenames = map[spec.Base]map[string]string{
+	spec.BaseDebian: {"11": "bullseye", "12": "bookworm", "13": "trixie", "unstable": "sid"},
+	spec.BaseUbuntu: {"20.04": "focal", "22.04": "jammy", "24.04": "noble", "24.10": "oracular", "25.04": "plucky"},
+}
+
 // Suites returns release's suites: the release itself, its updates and
-// its security updates, for architecture arch (Debian's name: amd64,
-// arm64; x86_64 and aarch64 are accepted).
+// its security updates (sid: itself only), for architecture arch
+// (Debian's name: amd64, arm64; x86_64 and aarch64 are accepted). A
+// release given by number is named by its codename.
 func (c *Client) Suites(base spec.Base, release, arch string) ([]Suite, error) {
 	if !validWord(release) {
 		return nil, fmt.Errorf("mirror: bad release %q", release)
 	}
+	if name, ok := codenames[base][release]; ok {
+		release = name
+	} else if strings.Trim(release, "0123456789.") == "" && (base == spec.BaseDebian || base == spec.BaseUbuntu) {
+		return nil, fmt.Errorf("mirror: no suite name known for %s %s: name the release by its codename", base, release)
+	}
 	switch base {
 	case spec.BaseDebian:
+		if release == "sid" {
+			// Unstable has no updates or security suite: updates land in
+			// sid itself.
+			return []Suite{{c.cfg.Debian, release}}, nil
+		}
 		return []Suite{{c.cfg.Debian, release}, {c.cfg.Debian, release + "-updates"}, {c.cfg.DebianSecurity, release + "-security"}}, nil
 	case spec.BaseUbuntu:
 		if debArch(arch) != "amd64" && debArch(arch) != "i386" {
@@ -232,6 +256,12 @@ func (c *Client) IndexDate(ctx context.Context, base spec.Base, release string) 
 			errs[i] = c.get(ctx, s.URL+"/dists/"+s.Name+"/InRelease", c.cfg.MaxIndex, func(r io.Reader) error {
 				var err error
 				dates[i], err = releaseDate(r)
+				if err == nil && dates[i].After(c.cfg.Now().Add(maxAhead)) {
+					// Taken as-is, a date ahead would make every later index
+					// look older: the image would never be refreshed again.
+					err = fmt.Errorf("InRelease: Date %s is in the future (more than %s ahead of this clock)",
+						dates[i].Format(time.RFC1123), maxAhead)
+				}
 				return err
 			})
 		})
@@ -249,6 +279,10 @@ func (c *Client) IndexDate(ctx context.Context, base spec.Base, release string) 
 	}
 	return newest, nil
 }
+
+// maxAhead is how far ahead of this machine's clock an index's Date may be
+// (clock skew).
+const maxAhead = 24 * time.Hour
 
 // releaseDate reads the Date field of a Release file, clear-signed
 // (InRelease) or not: the first paragraph's "Date:" line.
@@ -285,15 +319,18 @@ func releaseDate(r io.Reader) (time.Time, error) {
 }
 
 // Latest returns the newest version the updates and security suites of
-// release publish of each package in names (main, for arch; nil: every
+// release (sid: sid itself) publish of each package in names (main, for arch; nil: every
 // package). Packages neither suite has are absent from the map.
 func (c *Client) Latest(ctx context.Context, base spec.Base, release, arch string, names map[string]bool) (map[string]string, error) {
 	suites, err := c.Suites(base, release, arch)
 	if err != nil {
 		return nil, err
 	}
+	if len(suites) > 1 {
+		suites = suites[1:] // the release itself does not change
+	}
 	out := map[string]string{}
-	for _, s := range suites[1:] {
+	for _, s := range suites {
 		if err := c.packages(ctx, s, debArch(arch), names, out); err != nil {
 			return nil, err
 		}

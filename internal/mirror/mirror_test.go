@@ -295,3 +295,85 @@ func xzBomb(t *testing.T) []byte {
 	}
 	return b
 }
+
+// Attack: a hostile (or broken) archive dates its index far in the
+// future; taken as-is, every later index would look older and the system
+// image would never be refreshed again.
+func TestIndexDateInTheFuture(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, date string
+		wantErr    bool
+	}{
+		{"an hour ahead (clock skew)", "Tue, 01 Dec 2026 01:00:00 UTC", false},
+		{"a day ahead", "Wed, 02 Dec 2026 00:00:00 UTC", false},
+		{"two days ahead", "Thu, 03 Dec 2026 00:00:00 UTC", true},
+		{"in 2099", "Thu, 01 Jan 2099 00:00:00 UTC", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := archive(t, map[string][]byte{
+				"/debian/dists/bookworm/InRelease":                   []byte(inRelease("Sat, 09 Nov 2024 10:09:52 UTC")),
+				"/debian/dists/bookworm-updates/InRelease":           []byte(inRelease(tt.date)),
+				"/debian-security/dists/bookworm-security/InRelease": []byte(inRelease("Fri, 29 Nov 2024 01:02:03 +0000")),
+			})
+			_, err := client(srv, Config{Now: func() time.Time { return now }}).IndexDate(context.Background(), spec.BaseDebian, "bookworm")
+			if (err != nil) != tt.wantErr || (err != nil && !strings.Contains(err.Error(), "in the future")) {
+				t.Fatalf("err = %v, want an error: %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// The spec allows version numbers for releases; the archive names its
+// suites by codename. sid has no updates or security suite.
+func TestSuiteNames(t *testing.T) {
+	c := New(Config{})
+	tests := []struct {
+		base          spec.Base
+		release, arch string
+		want          []string
+	}{
+		{spec.BaseDebian, "12", "amd64", []string{"bookworm", "bookworm-updates", "bookworm-security"}},
+		{spec.BaseDebian, "11", "amd64", []string{"bullseye", "bullseye-updates", "bullseye-security"}},
+		{spec.BaseDebian, "13", "amd64", []string{"trixie", "trixie-updates", "trixie-security"}},
+		{spec.BaseDebian, "sid", "amd64", []string{"sid"}},
+		{spec.BaseDebian, "unstable", "amd64", []string{"sid"}},
+		{spec.BaseUbuntu, "24.04", "amd64", []string{"noble", "noble-updates", "noble-security"}},
+		{spec.BaseUbuntu, "22.04", "arm64", []string{"jammy", "jammy-updates", "jammy-security"}},
+		{spec.BaseUbuntu, "20.04", "amd64", []string{"focal", "focal-updates", "focal-security"}},
+		{spec.BaseUbuntu, "24.10", "amd64", []string{"oracular", "oracular-updates", "oracular-security"}},
+		{spec.BaseUbuntu, "25.04", "amd64", []string{"plucky", "plucky-updates", "plucky-security"}},
+		{spec.BaseUbuntu, "noble", "amd64", []string{"noble", "noble-updates", "noble-security"}},
+	}
+	for _, tt := range tests {
+		s, err := c.Suites(tt.base, tt.release, tt.arch)
+		var got []string
+		for _, x := range s {
+			got = append(got, x.Name)
+		}
+		if err != nil || strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%s %s: %v %v, want %v", tt.base, tt.release, got, err, tt.want)
+		}
+	}
+	// Every release the spec allows for Debian and Ubuntu has a suite name.
+	for _, base := range []spec.Base{spec.BaseDebian, spec.BaseUbuntu} {
+		for _, r := range spec.KnownReleases[base] {
+			s, err := c.Suites(base, string(r), "amd64")
+			if err != nil || strings.ContainsAny(s[0].Name, "0123456789") {
+				t.Errorf("%s %s: suites %v, %v", base, r, s, err)
+			}
+		}
+	}
+}
+
+// sid's packages are compared with sid itself, asked once.
+func TestLatestSid(t *testing.T) {
+	srv, hits := archive(t, map[string][]byte{
+		"/debian/dists/sid/main/binary-amd64/Packages": []byte(securityPackages),
+	})
+	got, err := client(srv, Config{}).Latest(context.Background(), spec.BaseDebian, "sid", "amd64", map[string]bool{"libc6": true})
+	if err != nil || got["libc6"] != "2.36-9+deb12u9" || *hits != 1 {
+		t.Fatalf("Latest = %v, %v after %d requests", got, err, *hits)
+	}
+}
