@@ -277,12 +277,12 @@ func (c *Checker) check(ctx context.Context, p *pass, cand *store.ScheduleCandid
 		log.WarnContext(ctx, "schedule: the last rebuild did not install the updates it was started for", "updates", len(updates))
 		return done("the rebuild for these updates did not install them (does the build upgrade the base image's packages?)", false)
 	}
-	body, err := json.Marshal(updates)
+	body, err := dpkg.RecordUpdates(updates)
 	if err != nil {
-		return err
+		return errors.Join(err, done("rebuild not started: "+err.Error(), true))
 	}
 	again := r.Rerun(RequestedBy)
-	again.Trigger, again.PackageUpdates = run.TriggerSchedule, string(body)
+	again.Trigger, again.PackageUpdates = run.TriggerSchedule, body
 	id, err := c.Store.StartScheduledRebuild(ctx, r.ID, claim, again, c.Jobs, c.minInterval())
 	switch {
 	case errors.Is(err, store.ErrTooSoon), errors.Is(err, store.ErrNotScheduled):
@@ -298,10 +298,14 @@ func (c *Checker) check(ctx context.Context, p *pass, cand *store.ScheduleCandid
 }
 
 // notTried drops the updates a scheduled rebuild (whose recorded updates
-// are tried, JSON) was already started for.
+// are tried, dpkg.RecordUpdates) was already started for. Of a record cut
+// at dpkg.MaxRecorded, only the updates it kept count as tried.
 func notTried(updates []dpkg.Update, tried string) []dpkg.Update {
-	var before []dpkg.Update
-	if tried == "" || json.Unmarshal([]byte(tried), &before) != nil {
+	if tried == "" {
+		return updates
+	}
+	before, _, err := dpkg.ReadUpdates(tried)
+	if err != nil {
 		return updates
 	}
 	seen := map[dpkg.Update]bool{}

@@ -3,6 +3,7 @@ package freshness_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -157,8 +158,8 @@ func TestDueAndChangedRebuildsOnce(t *testing.T) {
 		rb.RequestedBy != freshness.RequestedBy || rb.Status != run.StatusPending {
 		t.Fatalf("rebuild %+v", rb)
 	}
-	var ups []dpkg.Update
-	if err := json.Unmarshal([]byte(rb.PackageUpdates), &ups); err != nil {
+	ups, _, err := dpkg.ReadUpdates(rb.PackageUpdates)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ups) != 1 || ups[0] != (dpkg.Update{Name: "libc6", Old: "2.36-9+deb12u4", New: "2.36-9+deb12u7"}) {
@@ -503,5 +504,32 @@ func TestFrequentCronCheckedHourly(t *testing.T) {
 	}
 	if got, want := f.archive.hits.Load(), one.archive.hits.Load(); got != want {
 		t.Fatalf("an hour of a 5-minute schedule made %d requests; one check makes %d", got, want)
+	}
+}
+
+// Attack: an image whose status lists thousands of packages at version 0
+// records at most dpkg.MaxRecorded updates, and counts the rest.
+func TestRecordedUpdatesBounded(t *testing.T) {
+	var manifest, index strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&manifest, "pkg%d\t0\tamd64\n", i)
+		fmt.Fprintf(&index, "Package: pkg%d\nVersion: 1\n\n", i)
+	}
+	f := setup(t, "weekly", index.String())
+	arts, _ := f.db.Artifacts(context.Background(), f.run.ID)
+	if err := os.WriteFile(arts[0].Location, []byte(manifest.String()), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.T = time.Date(2026, 12, 6, 4, 10, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rbs := f.rebuilds(t)
+	if len(rbs) != 1 {
+		t.Fatalf("%d rebuilds", len(rbs))
+	}
+	ups, more, err := dpkg.ReadUpdates(rbs[0].PackageUpdates)
+	if err != nil || len(ups) != dpkg.MaxRecorded || more != 3000-dpkg.MaxRecorded {
+		t.Fatalf("recorded %d updates and %d more (%d bytes), %v", len(ups), more, len(rbs[0].PackageUpdates), err)
 	}
 }

@@ -350,15 +350,13 @@ func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[s
 		lr := &limited{r: r, left: c.cfg.MaxPackages, what: "the index"}
 		err := dpkg.Stanzas(lr, []string{"Package", "Version"}, func(f map[string]string) error {
 			name, v := f["Package"], f["Version"]
-			if (names != nil && !names[name]) || v == "" {
-				return nil
+			if (names != nil && !names[name]) || !dpkg.Valid(name, v) {
+				return nil // not asked for, or not a name and version a manifest could hold: skipped
 			}
 			if old, ok := out[name]; ok {
 				if cmp, err := dpkg.Compare(v, old); err != nil || cmp <= 0 {
 					return nil
 				}
-			} else if _, err := dpkg.Compare(v, v); err != nil {
-				return nil // not a version: skipped
 			}
 			out[name] = v
 			return nil

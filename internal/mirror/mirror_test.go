@@ -377,3 +377,21 @@ func TestLatestSid(t *testing.T) {
 		t.Fatalf("Latest = %v, %v after %d requests", got, err, *hits)
 	}
 }
+
+// Attack: an index's versions and names are bounded as a manifest's are
+// (256 characters, no blanks): a huge version is not an update to record.
+func TestLatestBoundsVersions(t *testing.T) {
+	huge := "1:" + strings.Repeat("9", 300)
+	srv, _ := archive(t, map[string][]byte{
+		"/debian-security/dists/bookworm-security/main/binary-amd64/Packages": []byte("Package: libc6\nVersion: " + huge +
+			"\n\nPackage: openssl\nVersion: 3.0.16\n\nPackage: " + strings.Repeat("a", 300) + "\nVersion: 1\n"),
+		"/debian/dists/bookworm-updates/main/binary-amd64/Packages": nil,
+	})
+	got, err := client(srv, Config{}).Latest(context.Background(), spec.BaseDebian, "bookworm", "amd64", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["openssl"] != "3.0.16" {
+		t.Fatalf("Latest = %v; want openssl alone", got)
+	}
+}
