@@ -16,8 +16,15 @@
 #   --skip-live-build   do not run live-build; the ratio uses LIVE_BUILD_SECONDS (if set)
 #   --keep              keep the work directory and the bench's images (debugging)
 # Environment: LIVE_BUILD_SECONDS, BENCH_IMAGE_REPO (linux-builder-bench),
-#   BENCH_LOG_DIR (/var/tmp/linux-builder-bench), BENCH_BUILD_TIMEOUT (1800 s per
-#   build), BENCH_LB_TIMEOUT (2400 s), BENCH_FEEDBACK_TIMEOUT (900 s).
+#   BENCH_LOG_DIR (default: a new directory from mktemp -d under /var/tmp, printed;
+#   a given one must be a directory owned by root, writable by root alone, not a
+#   symlink), BENCH_BUILD_TIMEOUT (1800 s per build), BENCH_LB_TIMEOUT (2400 s),
+#   BENCH_FEEDBACK_TIMEOUT (900 s).
+#
+# NEVER RUN THIS ON A PRODUCTION WORKER: row 1 removes the bot's images and
+# prunes the engine's whole builder cache. Row 1 refuses to run while the
+# engine has containers of the bot's runs (label io.linux-builder.run-id) or a
+# bot serve/worker process is running.
 #
 # Needs root: scripts/setup.sh (packages, services), row 1 removes images from
 # the shared engine, row 7 runs live-build (debootstrap, chroot, mounts).
@@ -25,7 +32,7 @@
 # bot's default repository linux-builder:*), the shared system images
 # linux-builder-system:* and the builder cache — never debian:bookworm or any
 # other image. Builds use a throw-away SQLite store and DATA_DIR; logs stay in
-# BENCH_LOG_DIR (overwritten on each run). Bounded: every build, the feedback
+# the log directory (printed; a given BENCH_LOG_DIR is overwritten). Bounded: every build, the feedback
 # benchmark and live-build run under a timeout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -57,7 +64,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 IMAGE_REPO="${BENCH_IMAGE_REPO:-linux-builder-bench}"
-LOG_DIR="${BENCH_LOG_DIR:-/var/tmp/linux-builder-bench}"
+LOG_DIR="${BENCH_LOG_DIR:-}"
 BUILD_TIMEOUT="${BENCH_BUILD_TIMEOUT:-1800}"
 LB_TIMEOUT="${BENCH_LB_TIMEOUT:-2400}"
 FEEDBACK_TIMEOUT="${BENCH_FEEDBACK_TIMEOUT:-900}"
@@ -66,18 +73,63 @@ MINIMAL=examples/minimal-debian.yaml
 want() { [[ ",$ROWS," == *",$1,"* ]]; }
 say() { echo "bench-build: $*" >&2; }
 
-# One bench at a time: the rows share the engine's images.
-exec 9>/var/tmp/linux-builder-bench.lock
+# One bench at a time: the rows share the engine's images. The lock lives
+# in /run, which only root can write: in /var/tmp another user could plant
+# a symlink there that root's redirection would follow and truncate.
+LOCK=/run/linux-builder-bench.lock
+exec 9>"$LOCK"
 if ! flock -n 9; then
-  say "another bench-build is running (lock /var/tmp/linux-builder-bench.lock)"
+  say "another bench-build is running (lock $LOCK)"
   exit 1
 fi
+
+# safe_log_dir DIR: DIR is a real directory (not a symlink) owned by root
+# and writable by nobody else, so no other user can redirect root's logs.
+safe_log_dir() {
+  local dir="$1" owner mode
+  if [ -L "$dir" ] || ! [ -d "$dir" ]; then
+    say "BENCH_LOG_DIR $dir is a symlink or not a directory; refusing"
+    return 1
+  fi
+  read -r owner mode < <(stat -c '%u %a' "$dir")
+  if [ "$owner" -ne 0 ] || (( (8#$mode & 8#022) != 0 )); then
+    say "BENCH_LOG_DIR $dir must be owned by root and writable by root alone (owner uid $owner, mode $mode); refusing"
+    return 1
+  fi
+}
+if [ -z "$LOG_DIR" ]; then
+  LOG_DIR=$(mktemp -d /var/tmp/linux-builder-bench.XXXXXX)
+  chmod 755 "$LOG_DIR"
+elif ! [ -e "$LOG_DIR" ] && ! [ -L "$LOG_DIR" ]; then
+  # Without -p: fails if someone creates it meanwhile.
+  mkdir -m 755 "$LOG_DIR"
+fi
+safe_log_dir "$LOG_DIR" || exit 1
+say "logs in $LOG_DIR"
+
+# bot_busy: lists the engine's containers of the bot's runs and the bot's
+# serve/worker processes; true when there is any. Row 1 must not prune the
+# builder cache under a working bot.
+bot_busy() {
+  local containers procs
+  containers=$(docker ps --filter label=io.linux-builder.run-id --format '{{.ID}} {{.Names}} run {{.Label "io.linux-builder.run-id"}}')
+  procs=$(ps -eo pid=,args= | awk -v me=$$ '$1 != me {
+    n = split($2, p, "/"); cmd = p[n]
+    if ((cmd == "bot" || cmd == "linux-builder") && ($3 == "serve" || $3 == "worker")) print }')
+  [ -z "$containers$procs" ] && return 1
+  [ -n "$containers" ] && say "containers of the bot's runs are running:" && echo "$containers" >&2
+  [ -n "$procs" ] && say "bot processes are running:" && echo "$procs" >&2
+  return 0
+}
 
 # shellcheck source=scripts/setup.sh
 source scripts/setup.sh
 export PATH="/usr/local/go/bin:$PATH"
 
-mkdir -p "$LOG_DIR"
+if want 1 && bot_busy; then
+  say "row 1 removes the bot's images and prunes the builder cache: refusing while the bot works (this must not run on a production worker)"
+  exit 1
+fi
 WORK=$(mktemp -d /var/tmp/bench-build.XXXXXX)
 LB_DIR=""
 
@@ -226,6 +278,10 @@ ensure_new() {
 
 # Row 1: cold build, boot proof included (row 4 takes it; row 1 excludes it).
 if want 1; then
+  if bot_busy; then # again: the bot may have started since
+    say "row 1: refusing while the bot works (this must not run on a production worker)"
+    exit 1
+  fi
   say "row 1: removing the bot's images ($IMAGE_REPO, linux-builder, linux-builder-system) and the builder cache"
   for repo in "$IMAGE_REPO" linux-builder linux-builder-system; do remove_repo_images "$repo"; done
   docker builder prune -f >/dev/null 2>&1 || say "docker builder prune failed"

@@ -190,6 +190,13 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 	if err != nil {
 		return nil, err
 	}
+	gap, err := durationEnv("SCHEDULE_MIN_INTERVAL", freshness.DefaultMinInterval)
+	if err != nil {
+		return nil, err
+	}
+	if gap < freshness.DefaultMinInterval {
+		return nil, fmt.Errorf("SCHEDULE_MIN_INTERVAL %s: at least %s", gap, freshness.DefaultMinInterval)
+	}
 	// A nil store stays a nil interface: the readers say "no artifact store".
 	var reader report.ArtifactReader
 	var manifests freshness.Artifacts
@@ -197,7 +204,8 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 		reader, manifests = as, as
 	}
 	return &githubWork{
-		schedules:     &freshness.Checker{Store: db, Jobs: ins, Artifacts: manifests, Logger: slog.Default(), Mirror: mirrorFromEnv()},
+		schedules: &freshness.Checker{Store: db, Jobs: ins, Artifacts: manifests, Logger: slog.Default(), Mirror: mirrorFromEnv(),
+			MinInterval: gap},
 		scheduleEvery: every,
 		events: &resolve.Events{GitHub: gh, Store: db, Jobs: ins, CommandQuota: commands, Logger: slog.Default(),
 			Prompter: &resolve.PromptBuilds{GitHub: gh, Generator: gen}},

@@ -108,10 +108,26 @@ func (p Package) check() error {
 	case p.Arch == "" || strings.ContainsAny(p.Arch, " \t\r\n") || len(p.Arch) > 64:
 		return fmt.Errorf("package %s: bad architecture %q", p.Name, p.Arch)
 	}
-	if _, err := version.Parse(p.Version); err != nil || strings.ContainsAny(p.Version, " \t\r\n") || len(p.Version) > 256 {
+	if !validVersion(p.Version) {
 		return fmt.Errorf("package %s: bad version %q", p.Name, p.Version)
 	}
 	return nil
+}
+
+// Valid reports whether name and version are a well-formed package name
+// and version, bounded as a manifest's are (a name of at most 128
+// characters, a version of at most 256, no blanks): what an archive's
+// index may be trusted to say.
+func Valid(name, version string) bool {
+	return validName(name) && validVersion(version)
+}
+
+func validVersion(v string) bool {
+	if len(v) > 256 || strings.ContainsAny(v, " \t\r\n") {
+		return false
+	}
+	_, err := version.Parse(v)
+	return err == nil
 }
 
 // validName: lower-case letters, digits, + - . (at least two characters,

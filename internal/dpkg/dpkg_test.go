@@ -2,6 +2,7 @@ package dpkg
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -157,4 +158,55 @@ func FuzzParseStatus(f *testing.F) {
 			t.Fatalf("round trip: %d → %d, %v", len(ps), len(back), err)
 		}
 	})
+}
+
+func TestValid(t *testing.T) {
+	tests := []struct {
+		name, pkg, version string
+		want               bool
+	}{
+		{"plain", "libc6", "2.36-9+deb12u9", true},
+		{"epoch", "openssl", "1:3.0.15-1~deb12u1", true},
+		{"long version", "libc6", "1:" + strings.Repeat("9", 300), false},
+		{"blank in version", "libc6", "1.0 2", false},
+		{"not a version", "libc6", "not a version!", false},
+		{"long name", strings.Repeat("a", 300), "1", false},
+		{"upper case name", "LibC", "1", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Valid(tt.pkg, tt.version); got != tt.want {
+				t.Fatalf("Valid(%q, %q) = %v", tt.pkg, tt.version, got)
+			}
+		})
+	}
+}
+
+// Attack: a manifest of every package at version 0 and an archive with
+// all of them newer makes a huge record; the record keeps MaxRecorded
+// updates and counts the rest.
+func TestRecordUpdatesBounded(t *testing.T) {
+	ups := make([]Update, 5000)
+	for i := range ups {
+		ups[i] = Update{Name: fmt.Sprintf("p%d", i), Old: "0", New: "1"}
+	}
+	rec, err := RecordUpdates(ups)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rec) > 100<<10 {
+		t.Fatalf("record of %d bytes", len(rec))
+	}
+	got, more, err := ReadUpdates(rec)
+	if err != nil || len(got) != MaxRecorded || more != 5000-MaxRecorded || got[0] != ups[0] {
+		t.Fatalf("read back %d updates and %d more, %v", len(got), more, err)
+	}
+	// Records written as a plain list are read too.
+	got, more, err = ReadUpdates(`[{"name":"libc6","old":"1","new":"2"}]`)
+	if err != nil || len(got) != 1 || more != 0 || got[0].New != "2" {
+		t.Fatalf("a plain list: %v %d %v", got, more, err)
+	}
+	if _, _, err := ReadUpdates("not json"); err == nil {
+		t.Fatal("garbage read")
+	}
 }

@@ -17,6 +17,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/robfig/cron/v3"
@@ -35,12 +36,12 @@ type Store interface {
 	ScheduleCandidates(ctx context.Context) ([]store.ScheduleCandidate, error)
 	ClaimScheduleCheck(ctx context.Context, runID int64, prev *store.ScheduleCheck, at time.Time) (int64, error)
 	EndScheduleCheck(ctx context.Context, runID, claim int64, prev *store.ScheduleCheck, note string, retry bool) error
-	StartScheduledRebuild(ctx context.Context, runID, claim int64, again *store.Run, jobs store.Jobs) (int64, error)
+	StartScheduledRebuild(ctx context.Context, runID, claim int64, again *store.Run, jobs store.Jobs, minGap time.Duration) (int64, error)
 	Artifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
 }
 
 // Mirror says which versions a distribution's updates publish
-// (internal/mirror).
+// (internal/mirror); names nil asks for every package.
 type Mirror interface {
 	Latest(ctx context.Context, base spec.Base, release, arch string, names map[string]bool) (map[string]string, error)
 }
@@ -49,6 +50,14 @@ var _ Mirror = (*mirror.Client)(nil)
 
 // RequestedBy is who scheduled rebuilds are recorded as asked for by.
 const RequestedBy = "linux-builder[schedule]"
+
+// DefaultMinInterval is the least time between two scheduled rebuilds of
+// one repository, whatever its schedules say.
+const DefaultMinInterval = time.Hour
+
+// DefaultCheckTimeout bounds one build's check (its archive requests
+// included), so one slow archive does not hold up the others.
+const DefaultCheckTimeout = 2 * time.Minute
 
 // maxManifest bounds the packages.txt read back from a run's artifacts.
 const maxManifest = 32 << 20
@@ -66,6 +75,12 @@ type Checker struct {
 	Jobs   store.Jobs
 	// Artifacts is where runs' packages.txt are read from.
 	Artifacts Artifacts
+	// MinInterval is the least time between two scheduled rebuilds of a
+	// repository (default DefaultMinInterval; never less than an hour).
+	MinInterval time.Duration
+	// CheckTimeout bounds each build's check (default
+	// DefaultCheckTimeout).
+	CheckTimeout time.Duration
 	// Now is the clock (default time.Now).
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -92,7 +107,9 @@ func Due(s spec.Schedule, from time.Time) (time.Time, error) {
 	return sched.Next(from.UTC()), nil
 }
 
-// CheckSchedules checks every candidate whose schedule is due. A
+// CheckSchedules checks every candidate whose schedule is due, the
+// longest overdue first, each within CheckTimeout. Each suite index is
+// fetched once per call and shared by the candidates that need it. A
 // candidate that cannot be checked (its archive is unreachable) is logged
 // and tried again at the next call; only a store failure is returned.
 func (c *Checker) CheckSchedules(ctx context.Context) error {
@@ -101,13 +118,106 @@ func (c *Checker) CheckSchedules(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	var errs []error
+	type dueCand struct {
+		cand *store.ScheduleCandidate
+		sp   scheduled
+		due  time.Time
+	}
+	var todo []dueCand
 	for i := range cands {
-		if err := c.check(ctx, &cands[i], now); err != nil && !errors.Is(err, store.ErrClaimLost) {
+		if sp, due, ok := c.due(&cands[i], now); ok {
+			todo = append(todo, dueCand{&cands[i], sp, due})
+		}
+	}
+	slices.SortStableFunc(todo, func(a, b dueCand) int { return a.due.Compare(b.due) })
+	p := &pass{m: c.Mirror, got: map[suiteKey]*suiteAnswer{}}
+	timeout := c.CheckTimeout
+	if timeout <= 0 {
+		timeout = DefaultCheckTimeout
+	}
+	var errs []error
+	for _, d := range todo {
+		cctx, cancel := context.WithTimeout(ctx, timeout)
+		err := c.check(cctx, p, d.cand, d.sp, now)
+		cancel()
+		if err != nil && !errors.Is(err, store.ErrClaimLost) {
 			errs = append(errs, err)
+		}
+		if ctx.Err() != nil {
+			errs = append(errs, ctx.Err())
+			break
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// due reads cand's schedule and says whether it is due at now (no I/O),
+// and since when.
+func (c *Checker) due(cand *store.ScheduleCandidate, now time.Time) (scheduled, time.Time, bool) {
+	var sp scheduled
+	if err := json.Unmarshal([]byte(cand.Run.Spec), &sp); err != nil || sp.Schedule == "" {
+		return sp, time.Time{}, false // no schedule (or no resolved spec): nothing to do
+	}
+	from := cand.FinishedAt()
+	if cand.Check != nil {
+		from = cand.Check.CheckedAt
+	}
+	due, err := Due(sp.Schedule, from)
+	if err != nil {
+		return sp, time.Time{}, false // validation refused bad schedules
+	}
+	// At most hourly, whatever the cron says: validation refuses more
+	// frequent schedules, but a spec recorded before it did is still here.
+	due = later(due, from.Add(time.Hour))
+	if due.After(now) {
+		return sp, time.Time{}, false // not due yet
+	}
+	if !cand.LastRebuild.IsZero() && now.Before(cand.LastRebuild.Add(c.minInterval())) {
+		return sp, time.Time{}, false // the repository was rebuilt by a schedule too recently
+	}
+	return sp, due, true
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
+}
+
+// suiteKey names the indexes a check reads.
+type suiteKey struct {
+	base          spec.Base
+	release, arch string
+}
+
+type suiteAnswer struct {
+	latest map[string]string
+	err    error
+}
+
+// pass shares the archive's answers among one CheckSchedules call's
+// checks: a tenant's many builds of one release cost one fetch, and an
+// unreachable archive one timeout, not one per build.
+type pass struct {
+	m   Mirror
+	got map[suiteKey]*suiteAnswer
+}
+
+func (p *pass) latest(ctx context.Context, k suiteKey) (map[string]string, error) {
+	if a, ok := p.got[k]; ok {
+		return a.latest, a.err
+	}
+	latest, err := p.m.Latest(ctx, k.base, k.release, k.arch, nil)
+	if ctx.Err() != nil {
+		return nil, err // this check's time ran out: not the archive's answer
+	}
+	p.got[k] = &suiteAnswer{latest, err}
+	return latest, err
+}
+
+func (c *Checker) minInterval() time.Duration {
+	return max(c.MinInterval, DefaultMinInterval)
 }
 
 func (c *Checker) now() time.Time {
@@ -124,28 +234,17 @@ func (c *Checker) log(ctx context.Context) *slog.Logger {
 	return c.Logger
 }
 
-// check checks one candidate: due? (no I/O) → claim → compare → record.
-func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now time.Time) error {
+// check checks one due candidate: claim → compare → record.
+func (c *Checker) check(ctx context.Context, p *pass, cand *store.ScheduleCandidate, sp scheduled, now time.Time) error {
 	r := &cand.Run
-	var sp scheduled
-	if err := json.Unmarshal([]byte(r.Spec), &sp); err != nil || sp.Schedule == "" {
-		return nil // no schedule (or no resolved spec): nothing to do
-	}
-	from := cand.FinishedAt()
-	if cand.Check != nil {
-		from = cand.Check.CheckedAt
-	}
-	due, err := Due(sp.Schedule, from)
-	if err != nil || due.After(now) {
-		return nil // validation refused bad schedules; not due yet
-	}
 	log := c.log(ctx).With(logging.KeyRun, r.ID, "repo", r.Repo, "schedule", string(sp.Schedule))
 	claim, err := c.Store.ClaimScheduleCheck(ctx, r.ID, cand.Check, now)
 	if err != nil {
 		return err
 	}
 	done := func(note string, retry bool) error {
-		return c.Store.EndScheduleCheck(ctx, r.ID, claim, cand.Check, note, retry)
+		// Recorded even when this check's time ran out.
+		return c.Store.EndScheduleCheck(context.WithoutCancel(ctx), r.ID, claim, cand.Check, note, retry)
 	}
 	if sp.Base != spec.BaseDebian && sp.Base != spec.BaseUbuntu {
 		log.InfoContext(ctx, "schedule: not a Debian or Ubuntu build, nothing to compare")
@@ -156,14 +255,13 @@ func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now 
 		log.InfoContext(ctx, "schedule: no package manifest", logging.KeyErr, err)
 		return done("no package manifest: "+err.Error(), false)
 	}
-	names := make(map[string]bool, len(installed))
-	for _, p := range installed {
-		names[p.Name] = true
-	}
-	latest, err := c.Mirror.Latest(ctx, sp.Base, sp.Release, sp.Architecture, names)
+	latest, err := p.latest(ctx, suiteKey{sp.Base, sp.Release, sp.Architecture})
 	if err != nil {
 		if ctx.Err() != nil {
-			return errors.Join(ctx.Err(), done("cancelled", true))
+			// Out of time (CheckTimeout) or cancelled: tried again at the
+			// next call (CheckSchedules reports a cancellation).
+			log.WarnContext(ctx, "schedule: the check ran out of time; will try again", logging.KeyErr, err)
+			return done("not checked: "+ctx.Err().Error(), true)
 		}
 		log.WarnContext(ctx, "schedule: cannot read the archive; will try again", logging.KeyErr, err)
 		return done("archive unreadable: "+err.Error(), true)
@@ -179,14 +277,20 @@ func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now 
 		log.WarnContext(ctx, "schedule: the last rebuild did not install the updates it was started for", "updates", len(updates))
 		return done("the rebuild for these updates did not install them (does the build upgrade the base image's packages?)", false)
 	}
-	body, err := json.Marshal(updates)
+	body, err := dpkg.RecordUpdates(updates)
 	if err != nil {
-		return err
+		return errors.Join(err, done("rebuild not started: "+err.Error(), true))
 	}
 	again := r.Rerun(RequestedBy)
-	again.Trigger, again.PackageUpdates = run.TriggerSchedule, string(body)
-	id, err := c.Store.StartScheduledRebuild(ctx, r.ID, claim, again, c.Jobs)
-	if err != nil {
+	again.Trigger, again.PackageUpdates = run.TriggerSchedule, body
+	id, err := c.Store.StartScheduledRebuild(ctx, r.ID, claim, again, c.Jobs, c.minInterval())
+	switch {
+	case errors.Is(err, store.ErrTooSoon), errors.Is(err, store.ErrNotScheduled):
+		// Another spec path of the repository was rebuilt meanwhile, or
+		// the installation went away: not a failure; checked again later.
+		log.InfoContext(ctx, "schedule: rebuild not started", logging.KeyErr, err)
+		return done("rebuild not started: "+err.Error(), true)
+	case err != nil:
 		return errors.Join(err, done("rebuild not started: "+err.Error(), true))
 	}
 	log.InfoContext(ctx, "schedule: package updates, rebuilding", "updates", len(updates), "rebuild", id)
@@ -194,10 +298,14 @@ func (c *Checker) check(ctx context.Context, cand *store.ScheduleCandidate, now 
 }
 
 // notTried drops the updates a scheduled rebuild (whose recorded updates
-// are tried, JSON) was already started for.
+// are tried, dpkg.RecordUpdates) was already started for. Of a record cut
+// at dpkg.MaxRecorded, only the updates it kept count as tried.
 func notTried(updates []dpkg.Update, tried string) []dpkg.Update {
-	var before []dpkg.Update
-	if tried == "" || json.Unmarshal([]byte(tried), &before) != nil {
+	if tried == "" {
+		return updates
+	}
+	before, _, err := dpkg.ReadUpdates(tried)
+	if err != nil {
 		return updates
 	}
 	seen := map[dpkg.Update]bool{}

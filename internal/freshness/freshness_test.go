@@ -1,9 +1,9 @@
 package freshness_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -15,8 +15,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/ulikunitz/xz"
 
 	"github.com/linux-builder/linux-builder/internal/dpkg"
 	"github.com/linux-builder/linux-builder/internal/freshness"
@@ -50,10 +48,9 @@ func newArchive(t *testing.T, security string) *archive {
 		switch {
 		case down:
 			http.Error(w, "maintenance", http.StatusServiceUnavailable)
-		case r.URL.Path == "/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz":
-			_, _ = w.Write(xzOf(t, body))
-		case r.URL.Path == "/debian/dists/bookworm-updates/main/binary-amd64/Packages.xz":
-			_, _ = w.Write(xzOf(t, ""))
+		case r.URL.Path == "/debian-security/dists/bookworm-security/main/binary-amd64/Packages":
+			_, _ = w.Write([]byte(body))
+		case r.URL.Path == "/debian/dists/bookworm-updates/main/binary-amd64/Packages":
 		default:
 			http.NotFound(w, r)
 		}
@@ -66,18 +63,6 @@ func (a *archive) set(security string, down bool) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	a.security, a.down = security, down
-}
-
-func xzOf(t *testing.T, s string) []byte {
-	var b bytes.Buffer
-	w, err := xz.NewWriter(&b)
-	if err != nil {
-		t.Error(err)
-		return nil
-	}
-	_, _ = w.Write([]byte(s))
-	_ = w.Close()
-	return b.Bytes()
 }
 
 const (
@@ -104,6 +89,9 @@ func setup(t *testing.T, schedule, security string) *fixture {
 	db := storetest.Postgres(t, clock)
 	ctx := context.Background()
 	inst := int64(7)
+	if err := db.UpsertInstallation(ctx, &store.Installation{ID: inst, Account: "octo", Repositories: []string{"octo/repo"}}); err != nil {
+		t.Fatal(err)
+	}
 	sp, _ := json.Marshal(map[string]string{"base": "debian", "release": "bookworm", "architecture": "x86_64", "schedule": schedule})
 	r := &store.Run{Trigger: run.TriggerPush, InstallationID: &inst, Repo: "octo/repo", Ref: "refs/heads/main", DefaultBranch: "main",
 		HeadSHA: "6113728f27ae82c7b1a177c8d03f9e96e0adf246", SpecPath: "linux-build.yaml", Spec: string(sp), RequestedBy: "octocat"}
@@ -170,8 +158,8 @@ func TestDueAndChangedRebuildsOnce(t *testing.T) {
 		rb.RequestedBy != freshness.RequestedBy || rb.Status != run.StatusPending {
 		t.Fatalf("rebuild %+v", rb)
 	}
-	var ups []dpkg.Update
-	if err := json.Unmarshal([]byte(rb.PackageUpdates), &ups); err != nil {
+	ups, _, err := dpkg.ReadUpdates(rb.PackageUpdates)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ups) != 1 || ups[0] != (dpkg.Update{Name: "libc6", Old: "2.36-9+deb12u4", New: "2.36-9+deb12u7"}) {
@@ -359,5 +347,189 @@ func TestDue(t *testing.T) {
 	}
 	if _, err := freshness.Due("61 * * * *", from); err == nil {
 		t.Fatal("a bad cron was accepted")
+	}
+}
+
+// Attack: a schedule that keeps finding updates the rebuilds never install
+// (a hostile image pins old versions) rebuilds no more often than the
+// minimum interval, whatever the cron says.
+func TestMinIntervalBoundsRebuilds(t *testing.T) {
+	f := setup(t, "daily", changed)
+	f.checker.MinInterval = 72 * time.Hour
+	ctx := context.Background()
+	f.clock.T = time.Date(2026, 11, 30, 0, 10, 0, 0, time.UTC)
+	for range 5 { // five days, checked every day just after midnight
+		if err := f.checker.CheckSchedules(ctx); err != nil {
+			t.Fatal(err)
+		}
+		for _, rb := range f.rebuilds(t) {
+			if !rb.Status.Terminal() { // it fails: the next one is not coalesced into it
+				if err := f.db.Finish(ctx, rb.ID, run.Failed, "pinned"); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		f.clock.Advance(24 * time.Hour)
+	}
+	if n := len(f.rebuilds(t)); n != 2 {
+		t.Fatalf("%d scheduled rebuilds in 5 days at a 72-hour minimum interval, want 2", n)
+	}
+}
+
+// addRun records another repository's successful scheduled build of
+// release, with the fixture's manifest, finished at the clock's time.
+func (f *fixture) addRun(t *testing.T, repo, release string) *store.Run {
+	t.Helper()
+	ctx := context.Background()
+	in, err := f.db.Installation(ctx, *f.run.InstallationID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	in.Repositories = append(in.Repositories, repo)
+	if err := f.db.UpsertInstallation(ctx, in); err != nil {
+		t.Fatal(err)
+	}
+	sp, _ := json.Marshal(map[string]string{"base": "debian", "release": release, "architecture": "x86_64", "schedule": "weekly"})
+	r := &store.Run{Trigger: run.TriggerPush, InstallationID: f.run.InstallationID, Repo: repo, Ref: "refs/heads/main", DefaultBranch: "main",
+		HeadSHA: f.run.HeadSHA, SpecPath: "linux-build.yaml", Spec: string(sp), RequestedBy: "octocat"}
+	if err := f.db.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	arts, _ := f.db.Artifacts(ctx, f.run.ID)
+	if err := f.db.AddArtifact(ctx, &store.Artifact{RunID: r.ID, Name: dpkg.ManifestName, Type: run.ArtifactManifest, Location: arts[0].Location}); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.db.Finish(ctx, r.ID, run.Complete, ""); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// Attack: many builds of one release (one tenant's hundred repositories)
+// each fetching the same suite indexes serially starve everyone else's
+// checks: a pass fetches each suite once and shares it.
+func TestOnePassFetchesEachSuiteOnce(t *testing.T) {
+	one := setup(t, "weekly", changed)
+	due := time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	one.clock.T = due
+	if err := one.checker.CheckSchedules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	want := one.archive.hits.Load()
+
+	f := setup(t, "weekly", changed)
+	for _, repo := range []string{"octo/b", "octo/c", "octo/d"} {
+		f.addRun(t, repo, "bookworm")
+	}
+	f.clock.T = due
+	if err := f.checker.CheckSchedules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(f.rebuilds(t)); n != 1 {
+		t.Fatalf("%d rebuilds of octo/repo", n)
+	}
+	if got := f.archive.hits.Load(); got != want {
+		t.Fatalf("4 builds of bookworm made %d requests; one makes %d", got, want)
+	}
+}
+
+// recorder is a Mirror that records the releases asked for.
+type recorder struct {
+	mu       sync.Mutex
+	releases []string
+	block    chan struct{} // Latest waits for it (or the context) when set
+}
+
+func (r *recorder) Latest(ctx context.Context, _ spec.Base, release, _ string, _ map[string]bool) (map[string]string, error) {
+	r.mu.Lock()
+	r.releases = append(r.releases, release)
+	r.mu.Unlock()
+	if r.block != nil {
+		select {
+		case <-r.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	return map[string]string{}, nil
+}
+
+// The longest-overdue build is checked first; each check is bounded in
+// time, so one hanging archive does not hold up the others.
+func TestOldestDueFirstAndBounded(t *testing.T) {
+	f := setup(t, "weekly", changed)
+	f.clock.T = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC) // due a week before octo/repo
+	f.addRun(t, "octo/old", "trixie")
+	rec := &recorder{}
+	f.checker.Mirror = rec
+	f.clock.T = time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(rec.releases, ",") != "trixie,bookworm" {
+		t.Fatalf("checked %v; want the longest due (trixie) first", rec.releases)
+	}
+
+	// A hanging archive: every check gives up after CheckTimeout.
+	g := setup(t, "weekly", changed)
+	g.addRun(t, "octo/other", "trixie")
+	g.checker.Mirror = &recorder{block: make(chan struct{})}
+	g.checker.CheckTimeout = 50 * time.Millisecond
+	g.clock.T = time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	start := time.Now()
+	if err := g.checker.CheckSchedules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Fatalf("a pass over a hanging archive took %s", d)
+	}
+}
+
+// A schedule recorded before validation refused more-than-hourly crons is
+// still checked at most hourly.
+func TestFrequentCronCheckedHourly(t *testing.T) {
+	f := setup(t, "*/5 * * * *", unchanged)
+	ctx := context.Background()
+	f.clock.T = time.Date(2026, 11, 29, 10, 30, 0, 0, time.UTC)
+	for range 12 { // every 5 minutes for an hour
+		f.clock.Advance(5 * time.Minute)
+		if err := f.checker.CheckSchedules(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	one := setup(t, "weekly", unchanged)
+	one.clock.T = time.Date(2026, 12, 6, 5, 0, 0, 0, time.UTC)
+	if err := one.checker.CheckSchedules(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := f.archive.hits.Load(), one.archive.hits.Load(); got != want {
+		t.Fatalf("an hour of a 5-minute schedule made %d requests; one check makes %d", got, want)
+	}
+}
+
+// Attack: an image whose status lists thousands of packages at version 0
+// records at most dpkg.MaxRecorded updates, and counts the rest.
+func TestRecordedUpdatesBounded(t *testing.T) {
+	var manifest, index strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&manifest, "pkg%d\t0\tamd64\n", i)
+		fmt.Fprintf(&index, "Package: pkg%d\nVersion: 1\n\n", i)
+	}
+	f := setup(t, "weekly", index.String())
+	arts, _ := f.db.Artifacts(context.Background(), f.run.ID)
+	if err := os.WriteFile(arts[0].Location, []byte(manifest.String()), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.T = time.Date(2026, 12, 6, 4, 10, 0, 0, time.UTC)
+	if err := f.checker.CheckSchedules(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rbs := f.rebuilds(t)
+	if len(rbs) != 1 {
+		t.Fatalf("%d rebuilds", len(rbs))
+	}
+	ups, more, err := dpkg.ReadUpdates(rbs[0].PackageUpdates)
+	if err != nil || len(ups) != dpkg.MaxRecorded || more != 3000-dpkg.MaxRecorded {
+		t.Fatalf("recorded %d updates and %d more (%d bytes), %v", len(ups), more, len(rbs[0].PackageUpdates), err)
 	}
 }

@@ -20,8 +20,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/ulikunitz/xz"
-
 	"github.com/linux-builder/linux-builder/internal/dpkg"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
@@ -38,7 +36,7 @@ const (
 // Default bounds.
 const (
 	DefaultMaxIndex      = 1 << 20   // an InRelease file
-	DefaultMaxCompressed = 64 << 20  // a Packages.xz or .gz as downloaded
+	DefaultMaxCompressed = 64 << 20  // a Packages.gz as downloaded
 	DefaultMaxPackages   = 256 << 20 // a Packages index, decompressed
 	DefaultTimeout       = 2 * time.Minute
 )
@@ -59,6 +57,9 @@ type Config struct {
 	Timeout time.Duration
 	// Size bounds (bytes).
 	MaxIndex, MaxCompressed, MaxPackages int64
+	// Now is the clock an index's Date is checked against (default
+	// time.Now).
+	Now func() time.Time
 }
 
 // Client reads archives. It is safe for concurrent use.
@@ -92,6 +93,9 @@ func New(cfg Config) *Client {
 	if cfg.MaxPackages <= 0 {
 		cfg.MaxPackages = DefaultMaxPackages
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	return &Client{cfg: cfg}
 }
 
@@ -100,15 +104,33 @@ type Suite struct {
 	URL, Name string
 }
 
+// codenames maps the version numbers the spec allows for a release
+// (internal/spec.KnownReleases) to the archive's suite names.
+var codenames = map[spec.Base]map[string]string{
+	spec.BaseDebian: {"11": "bullseye", "12": "bookworm", "13": "trixie", "unstable": "sid"},
+	spec.BaseUbuntu: {"20.04": "focal", "22.04": "jammy", "24.04": "noble", "24.10": "oracular", "25.04": "plucky"},
+}
+
 // Suites returns release's suites: the release itself, its updates and
-// its security updates, for architecture arch (Debian's name: amd64,
-// arm64; x86_64 and aarch64 are accepted).
+// its security updates (sid: itself only), for architecture arch
+// (Debian's name: amd64, arm64; x86_64 and aarch64 are accepted). A
+// release given by number is named by its codename.
 func (c *Client) Suites(base spec.Base, release, arch string) ([]Suite, error) {
 	if !validWord(release) {
 		return nil, fmt.Errorf("mirror: bad release %q", release)
 	}
+	if name, ok := codenames[base][release]; ok {
+		release = name
+	} else if strings.Trim(release, "0123456789.") == "" && (base == spec.BaseDebian || base == spec.BaseUbuntu) {
+		return nil, fmt.Errorf("mirror: no suite name known for %s %s: name the release by its codename", base, release)
+	}
 	switch base {
 	case spec.BaseDebian:
+		if release == "sid" {
+			// Unstable has no updates or security suite: updates land in
+			// sid itself.
+			return []Suite{{c.cfg.Debian, release}}, nil
+		}
 		return []Suite{{c.cfg.Debian, release}, {c.cfg.Debian, release + "-updates"}, {c.cfg.DebianSecurity, release + "-security"}}, nil
 	case spec.BaseUbuntu:
 		if debArch(arch) != "amd64" && debArch(arch) != "i386" {
@@ -170,6 +192,11 @@ func (c *Client) get(ctx context.Context, url string, max int64, fn func(io.Read
 		if ctx.Err() != nil {
 			return fmt.Errorf("mirror: %s: %w", url, ctx.Err())
 		}
+		if body.over {
+			// A parser may stumble on the cut-off end before it sees the
+			// reader's error: the limit is the cause.
+			return body.overErr()
+		}
 		return err
 	}
 	return nil
@@ -229,6 +256,12 @@ func (c *Client) IndexDate(ctx context.Context, base spec.Base, release string) 
 			errs[i] = c.get(ctx, s.URL+"/dists/"+s.Name+"/InRelease", c.cfg.MaxIndex, func(r io.Reader) error {
 				var err error
 				dates[i], err = releaseDate(r)
+				if err == nil && dates[i].After(c.cfg.Now().Add(maxAhead)) {
+					// Taken as-is, a date ahead would make every later index
+					// look older: the image would never be refreshed again.
+					err = fmt.Errorf("InRelease: Date %s is in the future (more than %s ahead of this clock)",
+						dates[i].Format(time.RFC1123), maxAhead)
+				}
 				return err
 			})
 		})
@@ -246,6 +279,10 @@ func (c *Client) IndexDate(ctx context.Context, base spec.Base, release string) 
 	}
 	return newest, nil
 }
+
+// maxAhead is how far ahead of this machine's clock an index's Date may be
+// (clock skew).
+const maxAhead = 24 * time.Hour
 
 // releaseDate reads the Date field of a Release file, clear-signed
 // (InRelease) or not: the first paragraph's "Date:" line.
@@ -282,15 +319,18 @@ func releaseDate(r io.Reader) (time.Time, error) {
 }
 
 // Latest returns the newest version the updates and security suites of
-// release publish of each package in names (main, for arch). Packages
-// neither suite has are absent from the map.
+// release (sid: sid itself) publish of each package in names (main, for arch; nil: every
+// package). Packages neither suite has are absent from the map.
 func (c *Client) Latest(ctx context.Context, base spec.Base, release, arch string, names map[string]bool) (map[string]string, error) {
 	suites, err := c.Suites(base, release, arch)
 	if err != nil {
 		return nil, err
 	}
+	if len(suites) > 1 {
+		suites = suites[1:] // the release itself does not change
+	}
 	out := map[string]string{}
-	for _, s := range suites[1:] {
+	for _, s := range suites {
 		if err := c.packages(ctx, s, debArch(arch), names, out); err != nil {
 			return nil, err
 		}
@@ -299,26 +339,24 @@ func (c *Client) Latest(ctx context.Context, base spec.Base, release, arch strin
 }
 
 // packages merges the versions of suite s's main Packages index into out,
-// keeping the newest of each name. It reads Packages.xz, or Packages.gz
-// when the archive has no .xz.
+// keeping the newest of each name. It reads the uncompressed Packages,
+// or Packages.gz when the archive has no plain index; never Packages.xz.
 func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[string]bool, out map[string]string) error {
 	if !validWord(arch) {
 		return fmt.Errorf("mirror: bad architecture %q", arch)
 	}
 	dir := s.URL + "/dists/" + s.Name + "/main/binary-" + arch + "/"
 	read := func(name string, r io.Reader) error {
-		lr := &limited{r: r, left: c.cfg.MaxPackages, what: "the decompressed index"}
+		lr := &limited{r: r, left: c.cfg.MaxPackages, what: "the index"}
 		err := dpkg.Stanzas(lr, []string{"Package", "Version"}, func(f map[string]string) error {
 			name, v := f["Package"], f["Version"]
-			if !names[name] || v == "" {
-				return nil
+			if (names != nil && !names[name]) || !dpkg.Valid(name, v) {
+				return nil // not asked for, or not a name and version a manifest could hold: skipped
 			}
 			if old, ok := out[name]; ok {
 				if cmp, err := dpkg.Compare(v, old); err != nil || cmp <= 0 {
 					return nil
 				}
-			} else if _, err := dpkg.Compare(v, v); err != nil {
-				return nil // not a version: skipped
 			}
 			out[name] = v
 			return nil
@@ -333,16 +371,12 @@ func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[s
 		}
 		return nil
 	}
-	err := c.get(ctx, dir+"Packages.xz", c.cfg.MaxCompressed, func(body io.Reader) error {
-		body, err := checkXZDict(body)
-		if err != nil {
-			return fmt.Errorf("mirror: %sPackages.xz: %w", dir, err)
-		}
-		zr, err := xz.NewReader(body)
-		if err != nil {
-			return fmt.Errorf("mirror: %sPackages.xz: %w", dir, err)
-		}
-		return read("Packages.xz", zr)
+	// Never Packages.xz: an xz block header names the dictionary the
+	// reader allocates (up to 4 GiB), in every block of every stream.
+	// Debian publishes the plain index next to the .xz (security,
+	// updates), Ubuntu a .gz (gzip's window is 32 KiB).
+	err := c.get(ctx, dir+"Packages", c.cfg.MaxPackages, func(body io.Reader) error {
+		return read("Packages", body)
 	})
 	if !errors.Is(err, errNotFound) {
 		return err

@@ -7,11 +7,11 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/ulikunitz/xz"
 
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
@@ -37,22 +37,6 @@ SHA256:
 iQIzBAEBCAAdFiEE...
 -----END PGP SIGNATURE-----
 `
-}
-
-func xzOf(t *testing.T, s string) []byte {
-	t.Helper()
-	var b bytes.Buffer
-	w, err := xz.NewWriter(&b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write([]byte(s)); err != nil {
-		t.Fatal(err)
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return b.Bytes()
 }
 
 func gzOf(s string) []byte {
@@ -162,8 +146,8 @@ func TestIndexDateErrors(t *testing.T) {
 
 func TestLatest(t *testing.T) {
 	srv, _ := archive(t, map[string][]byte{
-		"/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz": xzOf(t, securityPackages),
-		// The updates suite has no .xz here: the .gz is read.
+		"/debian-security/dists/bookworm-security/main/binary-amd64/Packages": []byte(securityPackages),
+		// The updates suite has no plain index here: the .gz is read.
 		"/debian/dists/bookworm-updates/main/binary-amd64/Packages.gz": gzOf(updatesPackages),
 	})
 	want := map[string]bool{"libc6": true, "openssl": true, "tzdata": true, "bogus": true, "absent": true}
@@ -203,47 +187,35 @@ func TestLatestMissingSuite(t *testing.T) {
 }
 
 func TestLatestHostile(t *testing.T) {
-	const path = "/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz"
-	bomb := xzOf(t, strings.Repeat("Package: a\nVersion: 1\n\n", 200000)) // ~4.6 MB decompressed, a few KB compressed
+	const dir = "/debian-security/dists/bookworm-security/main/binary-amd64/"
+	stanzas := strings.Repeat("Package: a\nVersion: 1\n\n", 200000) // ~4.6 MB
+	bomb := gzOf(stanzas)                                           // a few KB compressed
 	tests := []struct {
 		name    string
+		file    string
 		body    []byte
 		cfg     Config
 		wantErr string
 	}{
-		{"not xz", []byte("<html>captive portal</html>"), Config{}, "Packages.xz"},
-		{"truncated xz", xzOf(t, securityPackages)[:40], Config{}, "Packages.xz"},
-		{"decompression bomb", bomb, Config{MaxPackages: 1 << 20}, "larger than the limit"},
-		{"compressed too big", bomb, Config{MaxCompressed: 100}, "larger than the limit"},
-		{"huge line", xzOf(t, "Package: "+strings.Repeat("a", 2<<20)), Config{}, "longer than"},
-		{"huge dictionary", hugeDictXZ(t), Config{}, "over the limit"},
+		{"not gzip", "Packages.gz", []byte("<html>captive portal</html>"), Config{}, "Packages.gz"},
+		{"truncated gzip", "Packages.gz", gzOf(securityPackages)[:40], Config{}, "Packages.gz"},
+		{"decompression bomb", "Packages.gz", bomb, Config{MaxPackages: 1 << 20}, "larger than the limit"},
+		{"compressed too big", "Packages.gz", bomb, Config{MaxCompressed: 100}, "larger than the limit"},
+		{"plain index too big", "Packages", []byte(stanzas), Config{MaxPackages: 1 << 20}, "larger than the limit"},
+		{"huge line", "Packages.gz", gzOf("Package: " + strings.Repeat("a", 2<<20)), Config{}, "longer than"},
+		{"huge plain line", "Packages", []byte("Package: " + strings.Repeat("a", 2<<20)), Config{}, "longer than"},
+		{"garbage", "Packages", []byte("\x00\x01\xff garbage\n\n:::\n"), Config{}, "not a \"Field: value\" line"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			srv, _ := archive(t, map[string][]byte{path: tt.body,
-				"/debian/dists/bookworm-updates/main/binary-amd64/Packages.xz": xzOf(t, "")})
+			srv, _ := archive(t, map[string][]byte{dir + tt.file: tt.body,
+				"/debian/dists/bookworm-updates/main/binary-amd64/Packages": nil})
 			_, err := client(srv, tt.cfg).Latest(context.Background(), spec.BaseDebian, "bookworm", "amd64", map[string]bool{"a": true})
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("err = %v, want %q", err, tt.wantErr)
 			}
 		})
 	}
-}
-
-// hugeDictXZ is an xz stream whose block header asks for a 1.5 GiB
-// dictionary.
-func hugeDictXZ(t *testing.T) []byte {
-	b := xzOf(t, securityPackages)
-	h := b[12:]
-	// Find the LZMA2 filter (id 0x21, one property byte) and raise its code.
-	for i := 2; i+2 < (int(h[0])+1)*4; i++ {
-		if h[i] == 0x21 && h[i+1] == 1 {
-			h[i+2] = 39
-			return b
-		}
-	}
-	t.Fatal("no LZMA2 filter in the block header")
-	return nil
 }
 
 func TestTimeoutAndCancel(t *testing.T) {
@@ -275,9 +247,151 @@ func FuzzReleaseDate(f *testing.F) {
 	})
 }
 
-func FuzzCheckXZDict(f *testing.F) {
-	f.Add([]byte("\xfd7zXZ\x00\x00\x04\xe6\xd6\xb4\x46\x02\x00\x21\x01\x16\x00\x00\x00"))
-	f.Fuzz(func(t *testing.T, in []byte) {
-		_, _ = checkXZDict(bytes.NewReader(in))
+// Attack: an index publishes a Packages.xz whose second stream asks for a
+// 1.5 GiB dictionary (the xz reader allocates what a block header asks).
+// The client never reads xz: it reads Packages, then Packages.gz.
+func TestNeverReadsXZ(t *testing.T) {
+	var asked []string
+	files := map[string][]byte{
+		"/debian-security/dists/bookworm-security/main/binary-amd64/Packages.xz": xzBomb(t),
+		"/debian-security/dists/bookworm-security/main/binary-amd64/Packages":    []byte(securityPackages),
+		"/debian/dists/bookworm-updates/main/binary-amd64/Packages.xz":           xzBomb(t),
+		"/debian/dists/bookworm-updates/main/binary-amd64/Packages.gz":           gzOf(updatesPackages),
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		asked = append(asked, r.URL.Path)
+		if b, ok := files[r.URL.Path]; ok {
+			_, _ = w.Write(b)
+			return
+		}
+		http.NotFound(w, r)
+	}))
+	t.Cleanup(srv.Close)
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	got, err := client(srv, Config{}).Latest(context.Background(), spec.BaseDebian, "bookworm", "amd64", map[string]bool{"libc6": true, "tzdata": true})
+	runtime.ReadMemStats(&after)
+	if alloc := after.TotalAlloc - before.TotalAlloc; alloc > 64<<20 {
+		t.Errorf("reading the indexes allocated %d MiB", alloc>>20)
+	}
+	for _, p := range asked {
+		if strings.HasSuffix(p, ".xz") {
+			t.Errorf("asked for %s", p)
+		}
+	}
+	if err != nil || got["libc6"] != "2.36-9+deb12u9" || got["tzdata"] != "2024b-0+deb12u1" {
+		t.Fatalf("Latest = %v, %v", got, err)
+	}
+}
+
+// xzBomb is testdata/bomb.xz: an xz file of two streams, a small index,
+// then a block whose header (CRC and all) asks for a 1.5 GiB LZMA2
+// dictionary. Made with Python's lzma, the dictionary code raised to 39.
+func xzBomb(t *testing.T) []byte {
+	t.Helper()
+	b, err := os.ReadFile("testdata/bomb.xz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// Attack: a hostile (or broken) archive dates its index far in the
+// future; taken as-is, every later index would look older and the system
+// image would never be refreshed again.
+func TestIndexDateInTheFuture(t *testing.T) {
+	now := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		name, date string
+		wantErr    bool
+	}{
+		{"an hour ahead (clock skew)", "Tue, 01 Dec 2026 01:00:00 UTC", false},
+		{"a day ahead", "Wed, 02 Dec 2026 00:00:00 UTC", false},
+		{"two days ahead", "Thu, 03 Dec 2026 00:00:00 UTC", true},
+		{"in 2099", "Thu, 01 Jan 2099 00:00:00 UTC", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv, _ := archive(t, map[string][]byte{
+				"/debian/dists/bookworm/InRelease":                   []byte(inRelease("Sat, 09 Nov 2024 10:09:52 UTC")),
+				"/debian/dists/bookworm-updates/InRelease":           []byte(inRelease(tt.date)),
+				"/debian-security/dists/bookworm-security/InRelease": []byte(inRelease("Fri, 29 Nov 2024 01:02:03 +0000")),
+			})
+			_, err := client(srv, Config{Now: func() time.Time { return now }}).IndexDate(context.Background(), spec.BaseDebian, "bookworm")
+			if (err != nil) != tt.wantErr || (err != nil && !strings.Contains(err.Error(), "in the future")) {
+				t.Fatalf("err = %v, want an error: %v", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// The spec allows version numbers for releases; the archive names its
+// suites by codename. sid has no updates or security suite.
+func TestSuiteNames(t *testing.T) {
+	c := New(Config{})
+	tests := []struct {
+		base          spec.Base
+		release, arch string
+		want          []string
+	}{
+		{spec.BaseDebian, "12", "amd64", []string{"bookworm", "bookworm-updates", "bookworm-security"}},
+		{spec.BaseDebian, "11", "amd64", []string{"bullseye", "bullseye-updates", "bullseye-security"}},
+		{spec.BaseDebian, "13", "amd64", []string{"trixie", "trixie-updates", "trixie-security"}},
+		{spec.BaseDebian, "sid", "amd64", []string{"sid"}},
+		{spec.BaseDebian, "unstable", "amd64", []string{"sid"}},
+		{spec.BaseUbuntu, "24.04", "amd64", []string{"noble", "noble-updates", "noble-security"}},
+		{spec.BaseUbuntu, "22.04", "arm64", []string{"jammy", "jammy-updates", "jammy-security"}},
+		{spec.BaseUbuntu, "20.04", "amd64", []string{"focal", "focal-updates", "focal-security"}},
+		{spec.BaseUbuntu, "24.10", "amd64", []string{"oracular", "oracular-updates", "oracular-security"}},
+		{spec.BaseUbuntu, "25.04", "amd64", []string{"plucky", "plucky-updates", "plucky-security"}},
+		{spec.BaseUbuntu, "noble", "amd64", []string{"noble", "noble-updates", "noble-security"}},
+	}
+	for _, tt := range tests {
+		s, err := c.Suites(tt.base, tt.release, tt.arch)
+		var got []string
+		for _, x := range s {
+			got = append(got, x.Name)
+		}
+		if err != nil || strings.Join(got, ",") != strings.Join(tt.want, ",") {
+			t.Errorf("%s %s: %v %v, want %v", tt.base, tt.release, got, err, tt.want)
+		}
+	}
+	// Every release the spec allows for Debian and Ubuntu has a suite name.
+	for _, base := range []spec.Base{spec.BaseDebian, spec.BaseUbuntu} {
+		for _, r := range spec.KnownReleases[base] {
+			s, err := c.Suites(base, string(r), "amd64")
+			if err != nil || strings.ContainsAny(s[0].Name, "0123456789") {
+				t.Errorf("%s %s: suites %v, %v", base, r, s, err)
+			}
+		}
+	}
+}
+
+// sid's packages are compared with sid itself, asked once.
+func TestLatestSid(t *testing.T) {
+	srv, hits := archive(t, map[string][]byte{
+		"/debian/dists/sid/main/binary-amd64/Packages": []byte(securityPackages),
 	})
+	got, err := client(srv, Config{}).Latest(context.Background(), spec.BaseDebian, "sid", "amd64", map[string]bool{"libc6": true})
+	if err != nil || got["libc6"] != "2.36-9+deb12u9" || *hits != 1 {
+		t.Fatalf("Latest = %v, %v after %d requests", got, err, *hits)
+	}
+}
+
+// Attack: an index's versions and names are bounded as a manifest's are
+// (256 characters, no blanks): a huge version is not an update to record.
+func TestLatestBoundsVersions(t *testing.T) {
+	huge := "1:" + strings.Repeat("9", 300)
+	srv, _ := archive(t, map[string][]byte{
+		"/debian-security/dists/bookworm-security/main/binary-amd64/Packages": []byte("Package: libc6\nVersion: " + huge +
+			"\n\nPackage: openssl\nVersion: 3.0.16\n\nPackage: " + strings.Repeat("a", 300) + "\nVersion: 1\n"),
+		"/debian/dists/bookworm-updates/main/binary-amd64/Packages": nil,
+	})
+	got, err := client(srv, Config{}).Latest(context.Background(), spec.BaseDebian, "bookworm", "amd64", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got["openssl"] != "3.0.16" {
+		t.Fatalf("Latest = %v; want openssl alone", got)
+	}
 }

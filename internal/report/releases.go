@@ -2,7 +2,6 @@ package report
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -219,13 +218,13 @@ func packageUpdates(recorded string) ([]render.PackageUpdate, int) {
 	if recorded == "" {
 		return nil, 0
 	}
-	var ups []dpkg.Update
-	if err := json.Unmarshal([]byte(recorded), &ups); err != nil {
+	ups, more, err := dpkg.ReadUpdates(recorded)
+	if err != nil {
 		return nil, 0
 	}
 	out := make([]render.PackageUpdate, 0, min(len(ups), render.MaxListedUpdates))
 	for _, u := range ups[:min(len(ups), render.MaxListedUpdates)] {
 		out = append(out, render.PackageUpdate{Name: u.Name, Old: u.Old, New: u.New})
 	}
-	return out, len(ups) - len(out)
+	return out, len(ups) - len(out) + more
 }

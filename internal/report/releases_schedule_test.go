@@ -58,6 +58,10 @@ func TestPackageUpdatesAreBounded(t *testing.T) {
 	if len(ups) != 200 || more != 50 {
 		t.Fatalf("%d listed, %d more", len(ups), more)
 	}
+	// A record cut at dpkg.MaxRecorded counts what it left out.
+	if ups, more := packageUpdates(`{"updates":[{"name":"p","old":"1","new":"2"}],"more":4000}`); len(ups) != 1 || more != 4000 {
+		t.Fatalf("a cut record: %d listed, %d more", len(ups), more)
+	}
 	if ups, more := packageUpdates("not json"); ups != nil || more != 0 {
 		t.Fatalf("garbage: %v %d", ups, more)
 	}

@@ -3,6 +3,7 @@ package spec
 import (
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -175,8 +176,16 @@ func ruleSchedule(c *ruleCtx) {
 	if c.s.Schedule == "" {
 		return
 	}
-	if _, _, err := c.s.Schedule.Times(); err != nil {
+	_, cron, err := c.s.Schedule.Times()
+	if err != nil {
 		c.errorf("schedule", "use hourly, daily, weekly, monthly, yearly or a cron expression such as \"0 4 * * 1\"", "%v", err)
+		return
+	}
+	// One minute of the hour at most: a rebuild is a full build of the
+	// image, and the checker rebuilds a repository at most hourly anyway.
+	if _, err := strconv.Atoi(strings.Fields(cron)[0]); err != nil {
+		c.errorf("schedule", "use hourly, daily or a cron expression naming one minute, such as \"0 * * * *\"",
+			"schedule %q runs more often than hourly; scheduled rebuilds run at most hourly", string(c.s.Schedule))
 		return
 	}
 	if c.s.Base != BaseDebian && c.s.Base != BaseUbuntu {

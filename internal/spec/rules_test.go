@@ -27,6 +27,13 @@ var ruleCases = []struct {
 	{"schedule: cron is quiet", "base: ubuntu\nschedule: \"30 4 * * 1\"", nil},
 	{"schedule: bad cron", "base: debian\nschedule: \"61 * * * *\"", []want{{SeverityError, "schedule", "cron minute"}}},
 	{"schedule: both day fields", "base: debian\nschedule: \"0 4 1 * 1\"", []want{{SeverityError, "schedule", "both day of month and day of week"}}},
+	{"schedule: hourly is quiet", "base: debian\nschedule: hourly", nil},
+	{"schedule: once an hour by cron is quiet", "base: debian\nschedule: \"17 */2 * * *\"", nil},
+	{"schedule: every minute", "base: debian\nschedule: \"* * * * *\"", []want{{SeverityError, "schedule", "more often than hourly"}}},
+	{"schedule: every 5 minutes", "base: debian\nschedule: \"*/5 * * * *\"", []want{{SeverityError, "schedule", "more often than hourly"}}},
+	{"schedule: twice an hour", "base: debian\nschedule: \"0,30 4 * * *\"", []want{{SeverityError, "schedule", "more often than hourly"}}},
+	{"schedule: a range of minutes", "base: debian\nschedule: \"0-1 * * * *\"", []want{{SeverityError, "schedule", "more often than hourly"}}},
+	{"backup: every 15 minutes is fine", "base: debian\nbackup: {tool: borg, schedule: \"*/15 * * * *\", destinations: [/b]}", nil},
 	{"schedule: not a dpkg distribution warns", "base: fedora\nschedule: daily", []want{{SeverityWarning, "schedule", "Debian and Ubuntu archives only"}}},
 
 	{"init-distro: default init is quiet", "base: void", nil},

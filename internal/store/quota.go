@@ -121,7 +121,8 @@ var (
 )
 
 // Buckets are q's buckets for what (a name such as "command" or "build")
-// asked by user in repo of installation (0: none).
+// asked by user in repo of installation (0: none). An app's user bucket
+// (a login name[...]) is per installation.
 func (q Quota) Buckets(what string, installation int64, repo, user string) []Bucket {
 	var out []Bucket
 	add := func(l Limit, key string) {
@@ -136,9 +137,24 @@ func (q Quota) Buckets(what string, installation int64, repo, user string) []Buc
 		add(q.Repo, "repo:"+repo)
 	}
 	if user != "" {
-		add(q.User, "user:"+user)
+		key := "user:" + user
+		if isApp(user) && installation != 0 {
+			// An app (linux-builder[schedule], dependabot[bot]) acts for
+			// every installation: one bucket for all of them would let
+			// one tenant's flood (say, scheduled rebuilds its image asks
+			// for) stop everyone else's. Per installation, it is a user of
+			// that installation only.
+			key += fmt.Sprintf("@installation:%d", installation)
+		}
+		add(q.User, key)
 	}
 	return out
+}
+
+// isApp reports whether login is a GitHub App's (name[bot]) or the bot's
+// own (linux-builder[schedule]): people's logins have no brackets.
+func isApp(login string) bool {
+	return strings.HasSuffix(login, "]") && strings.Contains(login, "[")
 }
 
 // ParseQuota reads a quota setting: comma-separated scope=per-hour pairs

@@ -113,3 +113,30 @@ func TestParseQuota(t *testing.T) {
 		})
 	}
 }
+
+// Attack: a GitHub App's login (name[bot], linux-builder[schedule]) acts
+// in every installation; its user bucket must not be one bucket shared by
+// all of them, or one tenant's scheduled rebuilds (or a bot's pushes)
+// exhaust every other tenant's.
+func TestBotUserBucketPerInstallation(t *testing.T) {
+	for _, by := range []string{"linux-builder[schedule]", "dependabot[bot]"} {
+		a := DefaultBuildQuota.Buckets("build", 1, "alice/x", by)
+		b := DefaultBuildQuota.Buckets("build", 2, "bob/y", by)
+		for _, x := range a {
+			for _, y := range b {
+				if x.Key == y.Key {
+					t.Errorf("%s: installations 1 and 2 share the build bucket %q", by, x.Key)
+				}
+			}
+		}
+		if len(a) != 3 {
+			t.Errorf("%s: %d buckets, want installation, repo and user", by, len(a))
+		}
+	}
+	// A person's bucket follows them across installations.
+	a := DefaultBuildQuota.Buckets("build", 1, "alice/x", "mallory")
+	b := DefaultBuildQuota.Buckets("build", 2, "bob/y", "mallory")
+	if a[2].Key != b[2].Key {
+		t.Errorf("a person's user bucket differs per installation: %q, %q", a[2].Key, b[2].Key)
+	}
+}
