@@ -20,6 +20,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/xi2/xz"
+
 	"github.com/linux-builder/linux-builder/internal/dpkg"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
@@ -33,10 +35,24 @@ const (
 	DefaultUbuntuPorts    = "http://ports.ubuntu.com/ubuntu-ports"
 )
 
+// maxXZDict is the largest LZMA2 dictionary a Packages.xz may ask for.
+const maxXZDict = 64 << 20
+
+// xzErrors names the xz decoder's refusal of a large dictionary.
+type xzErrors struct{ r io.Reader }
+
+func (x *xzErrors) Read(p []byte) (int, error) {
+	n, err := x.r.Read(p)
+	if errors.Is(err, xz.ErrMemlimit) {
+		err = fmt.Errorf("xz: a block asks for a dictionary over the limit of %d bytes: %w", maxXZDict, err)
+	}
+	return n, err
+}
+
 // Default bounds.
 const (
 	DefaultMaxIndex      = 1 << 20   // an InRelease file
-	DefaultMaxCompressed = 64 << 20  // a Packages.gz as downloaded
+	DefaultMaxCompressed = 64 << 20  // a Packages.xz or .gz as downloaded
 	DefaultMaxPackages   = 256 << 20 // a Packages index, decompressed
 	DefaultTimeout       = 2 * time.Minute
 )
@@ -339,8 +355,8 @@ func (c *Client) Latest(ctx context.Context, base spec.Base, release, arch strin
 }
 
 // packages merges the versions of suite s's main Packages index into out,
-// keeping the newest of each name. It reads the uncompressed Packages,
-// or Packages.gz when the archive has no plain index; never Packages.xz.
+// keeping the newest of each name. It reads Packages.xz (its dictionary
+// bounded), else Packages.gz, else the plain Packages.
 func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[string]bool, out map[string]string) error {
 	if !validWord(arch) {
 		return fmt.Errorf("mirror: bad architecture %q", arch)
@@ -371,22 +387,69 @@ func (c *Client) packages(ctx context.Context, s Suite, arch string, names map[s
 		}
 		return nil
 	}
-	// Never Packages.xz: an xz block header names the dictionary the
-	// reader allocates (up to 4 GiB), in every block of every stream.
-	// Debian publishes the plain index next to the .xz (security,
-	// updates), Ubuntu a .gz (gzip's window is 32 KiB).
-	err := c.get(ctx, dir+"Packages", c.cfg.MaxPackages, func(body io.Reader) error {
-		return read("Packages", body)
-	})
-	if !errors.Is(err, errNotFound) {
-		return err
+	// Debian's updates and security suites serve Packages.xz alone (the
+	// plain index their InRelease lists is not served); Ubuntu serves .xz
+	// and .gz; a local mirror may serve the plain index only.
+	formats := []struct {
+		name string
+		max  int64
+		open func(io.Reader) (io.Reader, func(), error)
+	}{
+		{"Packages.xz", c.cfg.MaxCompressed, func(r io.Reader) (io.Reader, func(), error) {
+			// Every block of every stream names the dictionary the decoder
+			// allocates (up to 4 GiB): this decoder refuses one over
+			// maxXZDict instead (xz -9 uses 64 MiB; Debian's indexes 8).
+			zr, err := xzNew(r)
+			return zr, func() {}, err
+		}},
+		{"Packages.gz", c.cfg.MaxCompressed, func(r io.Reader) (io.Reader, func(), error) {
+			zr, err := gzip.NewReader(r) // a 32 KiB window
+			if err != nil {
+				return nil, nil, err
+			}
+			return zr, func() { _ = zr.Close() }, nil
+		}},
+		{"Packages", c.cfg.MaxPackages, func(r io.Reader) (io.Reader, func(), error) { return r, func() {}, nil }},
 	}
-	return c.get(ctx, dir+"Packages.gz", c.cfg.MaxCompressed, func(body io.Reader) error {
-		zr, err := gzip.NewReader(body)
-		if err != nil {
-			return fmt.Errorf("mirror: %sPackages.gz: %w", dir, err)
+	for _, f := range formats {
+		err := c.get(ctx, dir+f.name, f.max, func(body io.Reader) error {
+			zr, done, err := f.open(body)
+			if err != nil {
+				return fmt.Errorf("mirror: %s%s: %w", dir, f.name, err)
+			}
+			defer done()
+			return read(f.name, zr)
+		})
+		if !errors.Is(err, errNotFound) {
+			return err
 		}
-		defer zr.Close()
-		return read("Packages.gz", zr)
-	})
+	}
+	return fmt.Errorf("mirror: %s: no Packages.xz, Packages.gz or Packages: %w", dir, errNotFound)
+}
+
+// xzNew opens an xz reader over r with its dictionaries bounded.
+func xzNew(r io.Reader) (io.Reader, error) {
+	// Given data and io.EOF in one read, the decoder ends after the first
+	// stream and quietly drops the rest of a concatenated file.
+	zr, err := xz.NewReader(&errApart{r: r}, maxXZDict)
+	return &xzErrors{zr}, err
+}
+
+// errApart hands over data and the error that came with it (io.EOF) in
+// separate reads.
+type errApart struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errApart) Read(p []byte) (int, error) {
+	if e.err != nil {
+		return 0, e.err
+	}
+	n, err := e.r.Read(p)
+	if n > 0 && err != nil {
+		e.err = err
+		return n, nil
+	}
+	return n, err
 }
