@@ -249,6 +249,11 @@ func (r *execution) systemFreshness(ctx context.Context, tag string) (fresh bool
 		if err != nil {
 			have = built
 		}
+		if have.After(r.p.cfg.Now().Add(24 * time.Hour)) {
+			// No archive dates its indexes ahead: a label in the future
+			// would keep the image "fresh" for ever.
+			return false, fmt.Sprintf("the image's package index date %s is in the future", stamp(have))
+		}
 		if have.Before(r.indexDate) {
 			return false, fmt.Sprintf("the distribution published package indexes of %s, newer than the image's (%s)",
 				r.indexDate.Format(time.RFC3339), stamp(have))

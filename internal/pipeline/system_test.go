@@ -526,3 +526,20 @@ func TestSystemBuildStopsWhenNoRunWaits(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// A system image labelled with indexes from the future (a hostile or
+// broken archive's date, before the mirror client refused those) is not
+// fresh for ever: it is rebuilt.
+func TestSystemImageFromTheFutureIsRebuilt(t *testing.T) {
+	prober := &fakeProber{date: time.Date(2026, 3, 1, 8, 0, 0, 0, time.UTC)}
+	h := newSysHarness(t, prober)
+	h.eng.images = map[string]ImageInfo{sysTag: {ID: "sha256:old", Labels: map[string]string{
+		LabelSystemBaseID: "sha256:base1", LabelSystemIndexDate: "2099-01-01T00:00:00Z", LabelSystemBuilt: "2026-02-01T00:00:00Z"}}}
+	a := h.run("a", false)
+	if n, _ := h.eng.systemBuilds(); n != 1 {
+		t.Fatalf("%d system builds: an image dated 2099 was reused", n)
+	}
+	if !logHas(a, "is in the future") {
+		t.Errorf("the log does not say why:\n%s", logText(a))
+	}
+}
