@@ -81,7 +81,7 @@ func Open(ctx context.Context, cfg Config) (*Store, error) {
 	switch u.Scheme {
 	case "file":
 		s.bucket, err = openFile(u)
-		s.file = true
+		s.file, s.dir = true, filepath.Clean(u.Path)
 	case "s3":
 		s.bucket, err = openS3(ctx, u)
 	default:

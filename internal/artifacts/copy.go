@@ -2,6 +2,10 @@ package artifacts
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"path/filepath"
 
 	"gocloud.dev/blob"
 )
@@ -24,6 +28,14 @@ func (s *Store) Copy(ctx context.Context, dst, src string) (Object, error) {
 	if err != nil {
 		return Object{}, err
 	}
+	if s.file {
+		// Objects are never written in place (a Put renames a complete
+		// file over the key), so the copy can share the source's file: a
+		// hard link, made under a temporary name and renamed over dst.
+		if obj, ok := s.linkCopy(dst, src, from); ok {
+			return obj, nil
+		}
+	}
 	if s.file || from.Size > maxServerCopy {
 		r, _, err := s.Get(ctx, src)
 		if err != nil {
@@ -40,4 +52,30 @@ func (s *Store) Copy(ctx context.Context, dst, src string) (Object, error) {
 		return Object{}, s.wrap("copy", dst, err)
 	}
 	return s.Stat(ctx, dst)
+}
+
+// linkCopy makes dst a hard link of src in the file store; ok is false
+// when it could not (another file system, no hard links), and Copy then
+// streams the bytes. src and dst are valid keys: their files are inside
+// the store's root.
+func (s *Store) linkCopy(dst, src string, from Object) (Object, bool) {
+	if err := ValidKey(src); err != nil {
+		return Object{}, false
+	}
+	srcPath := filepath.Join(s.dir, filepath.FromSlash(src))
+	dstPath := filepath.Join(s.dir, filepath.FromSlash(dst))
+	if err := os.MkdirAll(filepath.Dir(dstPath), 0o755); err != nil {
+		return Object{}, false
+	}
+	var b [8]byte
+	_, _ = rand.Read(b[:])
+	tmp := dstPath + ".link-" + hex.EncodeToString(b[:])
+	if err := os.Link(srcPath, tmp); err != nil {
+		return Object{}, false
+	}
+	if err := os.Rename(tmp, dstPath); err != nil {
+		_ = os.Remove(tmp)
+		return Object{}, false
+	}
+	return Object{Key: dst, Size: from.Size, ModTime: from.ModTime}, true
 }

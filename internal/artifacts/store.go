@@ -31,6 +31,7 @@ type Store struct {
 	bucket      *blob.Bucket
 	url         string // redacted
 	file        bool
+	dir         string // the file store's root
 	partSize    int
 	concurrency int
 }
