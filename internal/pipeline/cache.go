@@ -58,18 +58,7 @@ func (r *execution) adoptCached(ctx context.Context, cached []Artifact, have map
 	if r.p.cfg.Artifacts == nil {
 		return adoptLocal(r.dir, cached, have)
 	}
-	var out []Artifact
-	for _, a := range cached {
-		if perRun[a.Type] || have[a.Name] {
-			continue
-		}
-		if a.Type == run.ArtifactImageRef {
-			out = append(out, a)
-			continue
-		}
-		if a.Name == "" || a.Name != filepath.Base(a.Name) || a.Name == "." || a.Name == ".." {
-			return nil, fmt.Errorf("cached artifact name %q is not a file name", a.Name)
-		}
+	return adoptEach(cached, have, func(a Artifact) (Artifact, error) {
 		var obj StoredArtifact
 		var err error
 		if a.Key != "" {
@@ -83,22 +72,28 @@ func (r *execution) adoptCached(ctx context.Context, cached []Artifact, have map
 				_ = os.Remove(dst)
 			}
 		}
-		if err != nil {
-			return nil, fmt.Errorf("cached artifact %s: %w", a.Name, err)
-		}
 		a.Path, a.Key, a.Size, a.SHA256 = "", obj.Key, obj.Size, obj.SHA256
-		out = append(out, a)
-	}
-	return out, nil
+		return a, err
+	})
 }
 
 // adoptLocal gives a cache-hit run its own copies of the cached
 // artifacts in its directory dir: a hard link when the source is on the
-// same file system, a copy otherwise. Artifacts the run already has
-// (have, by name) and per-run ones are left out; an image reference (a
-// registry name, not a file) is taken as it is. Nothing is written outside
-// dir.
+// same file system, a copy otherwise. Nothing is written outside dir.
 func adoptLocal(dir string, cached []Artifact, have map[string]bool) ([]Artifact, error) {
+	return adoptEach(cached, have, func(a Artifact) (Artifact, error) {
+		dst := filepath.Join(dir, a.Name)
+		err := linkOrCopy(a.Path, dst, a.SHA256)
+		a.Path = dst
+		return a, err
+	})
+}
+
+// adoptEach adopts the cached artifacts a run takes over with adopt: not
+// those the run already has (have, by name), nor per-run ones; an image
+// reference (a registry name, not a file) is taken as it is; a file's
+// name must be a plain file name.
+func adoptEach(cached []Artifact, have map[string]bool, adopt func(Artifact) (Artifact, error)) ([]Artifact, error) {
 	var out []Artifact
 	for _, a := range cached {
 		if perRun[a.Type] || have[a.Name] {
@@ -111,11 +106,10 @@ func adoptLocal(dir string, cached []Artifact, have map[string]bool) ([]Artifact
 		if a.Name == "" || a.Name != filepath.Base(a.Name) || a.Name == "." || a.Name == ".." {
 			return nil, fmt.Errorf("cached artifact name %q is not a file name", a.Name)
 		}
-		dst := filepath.Join(dir, a.Name)
-		if err := linkOrCopy(a.Path, dst, a.SHA256); err != nil {
+		a, err := adopt(a)
+		if err != nil {
 			return nil, fmt.Errorf("cached artifact %s: %w", a.Name, err)
 		}
-		a.Path = dst
 		out = append(out, a)
 	}
 	return out, nil
