@@ -22,9 +22,10 @@ type Limits struct {
 	// MaxImageBytes caps the image artifact before compression (docker
 	// save's bytes, or the ISO step's export of the image); default 16 GiB.
 	MaxImageBytes int64
-	// MaxLogLines and MaxLogBytes cap the log kept for one run; past them
-	// one "log truncated" line is kept and the rest dropped. MaxLineBytes
-	// cuts single lines. Defaults 20,000 lines, 8 MiB, 4 KiB.
+	// MaxLogLines and MaxLogBytes cap the log kept for one attempt of a
+	// run: its first lines up to three quarters of them, then one "N lines
+	// omitted" line and its last lines in the last quarter (logs.go).
+	// MaxLineBytes cuts single lines. Defaults 20,000 lines, 8 MiB, 4 KiB.
 	MaxLogLines  int
 	MaxLogBytes  int64
 	MaxLineBytes int

@@ -263,7 +263,7 @@ func (r *execution) execute(ctx context.Context) error {
 
 // enter persists a transition, then announces it.
 func (r *execution) enter(ctx context.Context, next run.State) error {
-	r.logs.Flush(ctx)
+	r.logs.flush(ctx) // the tail past a full head is settled at the attempt's end
 	if err := r.p.cfg.Store.EnterStep(ctx, r.rec.ID, next); err != nil {
 		return fmt.Errorf("record step %s: %w", next, err)
 	}
