@@ -163,7 +163,9 @@ func TestPruneKeepsTheBotWithinItsBudget(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = e.c.ContainerRemove(context.Background(), strangerC.ID, container.RemoveOptions{Force: true}) })
+	t.Cleanup(func() {
+		_ = e.c.ContainerRemove(context.Background(), strangerC.ID, container.RemoveOptions{Force: true})
+	})
 
 	opt := PruneOptions{Budget: 1 << 30, InFlight: map[string]bool{"3@flying": true}, MinAge: -1, Scope: scope}
 	containerGone := func(id string) bool {
