@@ -433,6 +433,7 @@ var routes = map[string]func(*Server, call){
 	"/repos/{owner}/{repo}/releases":                               (*Server).handleReleases,
 	"/repos/{owner}/{repo}/releases/{release_id}/assets":           (*Server).handleReleaseAssets,
 	"/repos/{owner}/{repo}/releases/assets/{asset_id}":             (*Server).handleDeleteReleaseAsset,
+	"/repos/{owner}/{repo}/releases/{release_id}":                  (*Server).handleRelease,
 }
 
 func (s *Server) route(path string, params map[string]string, repo string, w http.ResponseWriter, r *http.Request) {
@@ -610,8 +611,12 @@ func (rel *Release) json(base string) map[string]any {
 	if rel.Draft {
 		htmlURL = fmt.Sprintf("https://github.com/%s/releases/tag/untagged-%d", rel.Repo, rel.ID)
 	}
+	assets := []map[string]any{}
+	for _, a := range rel.Assets {
+		assets = append(assets, a.json(base, rel))
+	}
 	return map[string]any{"id": rel.ID, "tag_name": rel.Tag, "target_commitish": rel.Target, "name": rel.Name, "body": rel.Body,
-		"prerelease": rel.Prerelease, "draft": rel.Draft,
+		"prerelease": rel.Prerelease, "draft": rel.Draft, "assets": assets,
 		"html_url":   htmlURL,
 		"upload_url": fmt.Sprintf("%s/api/uploads/repos/%s/releases/%d/assets{?name,label}", base, rel.Repo, rel.ID)}
 }

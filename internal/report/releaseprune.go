@@ -1,0 +1,125 @@
+package report
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	gh "github.com/google/go-github/v88/github"
+
+	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/store"
+)
+
+// ReleasePruneStore is what ReleasePruner needs of the store
+// (internal/store.DB).
+type ReleasePruneStore interface {
+	ReleasesBeyond(ctx context.Context, keep, limit int) ([]store.PrunableRelease, error)
+	MarkReleasePruned(ctx context.Context, id int64, deleted bool) error
+}
+
+// ReleasePruneGitHub is what ReleasePruner needs of GitHub
+// (internal/github.App).
+type ReleasePruneGitHub interface {
+	Release(ctx context.Context, installationID int64, repo string, id int64) (*gh.RepositoryRelease, error)
+	DeleteRelease(ctx context.Context, installationID int64, repo string, id int64) error
+}
+
+// ReleasePruner deletes the bot's older releases (RELEASE_KEEP): per
+// installation, repository and branch, the releases of runs beyond the
+// newest Keep. Only releases the store records as the bot's (a run's
+// release) are candidates, and one is deleted only if GitHub still shows
+// it with the run's tag (Tag): a release a person made, or re-tagged, is
+// never touched. Each pass handles at most Batch releases; a failure is
+// logged and the release tried again on the next pass.
+type ReleasePruner struct {
+	GitHub ReleasePruneGitHub
+	Store  ReleasePruneStore
+	// Keep is how many releases of each branch stay (> 0).
+	Keep int
+	// Batch bounds the releases one pass handles; default 50.
+	Batch  int
+	Logger *slog.Logger
+}
+
+// ReleasePruneResult is what one pass deleted (or, in a dry run, would).
+type ReleasePruneResult struct {
+	Releases int
+	// Bytes are the deleted releases' assets.
+	Bytes int64
+	// Gone are releases already deleted on GitHub; Skipped ones no longer
+	// carry the bot's tag (left alone); Failed ones are tried again.
+	Gone, Skipped, Failed int
+}
+
+// Prune runs one pass.
+func (p *ReleasePruner) Prune(ctx context.Context, dryRun bool) (ReleasePruneResult, error) {
+	var res ReleasePruneResult
+	if p.Keep <= 0 {
+		return res, errors.New("release pruning needs a positive Keep")
+	}
+	batch := p.Batch
+	if batch <= 0 {
+		batch = 50
+	}
+	log := p.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	list, err := p.Store.ReleasesBeyond(ctx, p.Keep, batch)
+	if err != nil {
+		return res, err
+	}
+	var errs []error
+	for _, c := range list {
+		if ctx.Err() != nil {
+			return res, ctx.Err()
+		}
+		rel, err := p.GitHub.Release(ctx, c.InstallationID, c.Repo, c.ReleaseID)
+		if err != nil {
+			res.Failed++
+			log.WarnContext(ctx, "release pruning: cannot read the release; trying again next pass", logging.KeyRun, c.RunID,
+				"repo", c.Repo, "release", c.ReleaseID, logging.KeyErr, err)
+			errs = append(errs, fmt.Errorf("run %d: %w", c.RunID, err))
+			continue
+		}
+		want := fmt.Sprintf("linux-build/%s-%d", run.ShortSHA(c.HeadSHA), c.RunID)
+		deleted := true
+		switch {
+		case rel == nil:
+			res.Gone++
+		case rel.GetTagName() != want:
+			res.Skipped++
+			deleted = false
+			log.WarnContext(ctx, "release pruning: the release no longer has the bot's tag; leaving it", logging.KeyRun, c.RunID,
+				"repo", c.Repo, "release", c.ReleaseID, "tag", rel.GetTagName(), "want", want)
+		default:
+			var size int64
+			for _, a := range rel.Assets {
+				size += int64(a.GetSize())
+			}
+			if !dryRun {
+				if err := p.GitHub.DeleteRelease(ctx, c.InstallationID, c.Repo, c.ReleaseID); err != nil {
+					res.Failed++
+					log.WarnContext(ctx, "release pruning: cannot delete the release; trying again next pass", logging.KeyRun, c.RunID,
+						"repo", c.Repo, "release", c.ReleaseID, logging.KeyErr, err)
+					errs = append(errs, fmt.Errorf("run %d: %w", c.RunID, err))
+					continue
+				}
+				log.InfoContext(ctx, "release pruning: deleted an older release", logging.KeyRun, c.RunID, "repo", c.Repo,
+					"ref", c.Ref, "tag", want, "bytes", size)
+			}
+			res.Releases++
+			res.Bytes += size
+		}
+		if dryRun {
+			continue
+		}
+		if err := p.Store.MarkReleasePruned(ctx, c.RunID, deleted); err != nil {
+			return res, errors.Join(append(errs, err)...)
+		}
+	}
+	return res, errors.Join(errs...)
+}

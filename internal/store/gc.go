@@ -1,0 +1,81 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/run"
+)
+
+// InFlightRun is a run not ended yet: its images and containers in the
+// engine are in use (pipeline.RunKey names them by id and creation time).
+type InFlightRun struct {
+	ID        int64     `bun:"id"`
+	CreatedAt time.Time `bun:"created_at"`
+}
+
+// InFlightRuns are the runs not ended (PENDING or IN_PROGRESS), at most
+// limit of them, newest first.
+func (db *DB) InFlightRuns(ctx context.Context, limit int) ([]InFlightRun, error) {
+	var out []InFlightRun
+	err := db.withRetry(ctx, "in-flight runs", func(ctx context.Context) error {
+		out = nil
+		return db.Bun.NewRaw(`SELECT id, created_at FROM runs WHERE status IN (?, ?) ORDER BY id DESC LIMIT ?`,
+			run.StatusPending, run.StatusInProgress, limit).Scan(ctx, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// PrunableRelease is a release the bot published for a run, older than
+// the newest keep of its repository and branch.
+type PrunableRelease struct {
+	RunID          int64  `bun:"id"`
+	InstallationID int64  `bun:"installation_id"`
+	ReleaseID      int64  `bun:"release_id"`
+	Repo           string `bun:"repo"`
+	Ref            string `bun:"ref"`
+	HeadSHA        string `bun:"head_sha"`
+}
+
+// ReleasesBeyond lists the bot's releases (runs with a release not yet
+// pruned) beyond the newest keep of their installation, repository and
+// branch (ref), oldest first, at most limit. Releases are ranked by run:
+// a later run's release is newer.
+func (db *DB) ReleasesBeyond(ctx context.Context, keep, limit int) ([]PrunableRelease, error) {
+	var out []PrunableRelease
+	err := db.withRetry(ctx, "releases beyond the newest kept", func(ctx context.Context) error {
+		out = nil
+		return db.Bun.NewRaw(`
+			SELECT id, installation_id, release_id, repo, ref, head_sha FROM (
+				SELECT id, installation_id, release_id, repo, ref, head_sha,
+				       ROW_NUMBER() OVER (PARTITION BY installation_id, repo, ref ORDER BY id DESC) AS newer
+				FROM runs
+				WHERE release_id IS NOT NULL AND release_pruned_at IS NULL AND installation_id IS NOT NULL
+			) ranked
+			WHERE newer > ?
+			ORDER BY id
+			LIMIT ?`, keep, limit).Scan(ctx, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// MarkReleasePruned records that run id's release is no longer the
+// pruner's: deleted (or found gone), when its link goes from the run too,
+// or left alone.
+func (db *DB) MarkReleasePruned(ctx context.Context, id int64, deleted bool) error {
+	return db.withRetry(ctx, "mark a release pruned", func(ctx context.Context) error {
+		_, err := db.Bun.NewRaw(`UPDATE runs SET release_pruned_at = ?, release_url = CASE WHEN ? THEN '' ELSE release_url END, updated_at = ? WHERE id = ?`,
+			db.utcNow(), deleted, db.utcNow(), id).Exec(ctx)
+		if err != nil {
+			return fmt.Errorf("mark the release of run %d pruned: %w", id, err)
+		}
+		return nil
+	})
+}
