@@ -143,6 +143,13 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 		work.configure(&wcfg)
 		reporters, fetcher = []pipeline.Reporter{work.reporter}, specFetcher{app: gh}
 	}
+	// The worker prunes its engine within DOCKER_CACHE_BUDGET (gc.go).
+	budget, on, err := dockerCacheBudget()
+	if err != nil {
+		parts.close()
+		return nil, err
+	}
+	pf.janitor, pf.cacheBudget = on, budget
 	// Runs that end successfully queue their release with ins.
 	p, closeEngine, err := newPipeline(ctx, db, dataDir, pf, reporters, fetcher, ins, as)
 	if err != nil {
@@ -175,6 +182,8 @@ type githubWork struct {
 	// schedules checks scheduled rebuilds every scheduleEvery.
 	schedules     *freshness.Checker
 	scheduleEvery time.Duration
+	// prune deletes the bot's older releases (RELEASE_KEEP), when set.
+	prune *report.ReleasePruner
 }
 
 func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int64, as *artifacts.Store, commands *store.Quota) (*githubWork, error) {
@@ -185,6 +194,14 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 	gen, err := ai.NewGenerator(&ai.Client{URL: os.Getenv("OLLAMA_URL"), Model: os.Getenv("OLLAMA_MODEL")}, linuxbuilder.Templates, linuxbuilder.Example)
 	if err != nil {
 		return nil, err
+	}
+	keep, err := releaseKeep()
+	if err != nil {
+		return nil, err
+	}
+	var prune *report.ReleasePruner
+	if keep > 0 {
+		prune = &report.ReleasePruner{GitHub: gh, Store: db, Keep: keep, Logger: slog.Default()}
 	}
 	every, err := durationEnv("SCHEDULE_CHECK_INTERVAL", 15*time.Minute)
 	if err != nil {
@@ -215,6 +232,7 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 		releases: &report.Releases{GitHub: gh, Store: db, Reports: reports, Link: "https://github.com/linux-builder/linux-builder", Logger: slog.Default(),
 			Artifacts: reader},
 		reporter: &pipelinestore.SyncReporter{Syncs: ins, Logger: slog.Default()},
+		prune:    prune,
 	}, nil
 }
 
@@ -222,6 +240,9 @@ func newGithubWork(db *store.DB, ins *queue.Inserter, gh *github.App, appID int6
 func (w *githubWork) configure(c *queue.WorkerConfig) {
 	c.Events, c.Redeliver, c.Syncer, c.Releaser = w.events, w.redeliv, w.checks, w.releases
 	c.Schedules, c.ScheduleEvery = w.schedules, w.scheduleEvery
+	if w.prune != nil {
+		c.ReleasePruner = releasePruneJob{p: w.prune}
+	}
 }
 
 // deadAfterFromEnv is WORKER_DEAD_AFTER: how long a worker may stay

@@ -33,6 +33,13 @@ type pipelineFlags struct {
 	perInstallation          int
 	build                    docker.BuildLimits
 	run                      pipeline.Limits
+	// envErr is a malformed RUN_LOG_MAX_* (the flags' defaults), reported
+	// when the pipeline is made.
+	envErr error
+	// janitor, set by the worker commands, prunes the engine within
+	// cacheBudget every hour (gc.go).
+	janitor     bool
+	cacheBudget int64
 }
 
 func (f *pipelineFlags) register(flags interface {
@@ -51,8 +58,10 @@ func (f *pipelineFlags) register(flags interface {
 	flags.DurationVar(&f.run.BuildTimeout, "build-timeout", 60*time.Minute, "time limit of the build step (docker build; and docker save when there is no ISO step)")
 	flags.DurationVar(&f.run.ISOTimeout, "iso-timeout", 20*time.Minute, "time limit of the ISO step")
 	flags.Int64Var(&f.run.MaxImageBytes, "max-image-size", 16<<30, "bytes an image may have uncompressed (docker save's size, or its export's when the ISO step makes image.tar.zst); larger images fail the run")
-	flags.IntVar(&f.run.MaxLogLines, "max-log-lines", 20_000, "log lines kept per run; later lines are dropped after a truncation mark")
-	flags.Int64Var(&f.run.MaxLogBytes, "max-log-bytes", 8<<20, "log bytes kept per run")
+	logLines, logBytes, envErr := logLimitDefaults()
+	f.envErr = envErr
+	flags.IntVar(&f.run.MaxLogLines, "max-log-lines", logLines, "log lines kept per run attempt (env RUN_LOG_MAX_LINES): its first lines, one \"N lines omitted\" line and its last lines (a quarter of the limit)")
+	flags.Int64Var(&f.run.MaxLogBytes, "max-log-bytes", logBytes, "log bytes kept per run attempt (env RUN_LOG_MAX_BYTES), head and tail as for lines")
 	flags.BoolVar(&f.noISO, "no-iso", false, "build the image only (no ISO, no boot test)")
 	flags.BoolVar(&f.noBoot, "no-boot-test", false, "do not boot-test the ISO")
 	flags.StringVar(&f.firmwares, "firmware", "bios,uefi", "firmwares to boot-test: bios, uefi or both")
@@ -110,6 +119,9 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 	if err != nil {
 		return nil, nil, err
 	}
+	if f.envErr != nil {
+		return nil, nil, f.envErr
+	}
 	r, err := render.New(linuxbuilder.Templates)
 	if err != nil {
 		return nil, nil, err
@@ -162,9 +174,14 @@ func dockerParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (fu
 		eng.Network = f.buildNetwork
 	}
 	cfg.Builder = eng
+	closeEng := func() { eng.Close() }
+	if st, ok := cfg.Store.(pipelinestore.Store); ok && f.janitor {
+		stop := startDockerJanitor(ctx, eng, st.DB, f.cacheBudget)
+		closeEng = func() { stop(); eng.Close() }
+	}
 	ttl, err := indexTTL()
 	if err != nil {
-		eng.Close()
+		closeEng()
 		return nil, err
 	}
 	if ttl > 0 {
@@ -190,13 +207,13 @@ func dockerParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (fu
 				case pipeline.BIOS, pipeline.UEFI:
 					cfg.Firmwares = append(cfg.Firmwares, fw)
 				default:
-					eng.Close()
+					closeEng()
 					return nil, fmt.Errorf("%w: --firmware %q: want bios, uefi or both", errUsage, fw)
 				}
 			}
 		}
 	}
-	return func() { eng.Close() }, nil
+	return closeEng, nil
 }
 
 var reSuite = regexp.MustCompile(`^[a-z][a-z0-9.-]*$`)

@@ -33,51 +33,85 @@ type retentionWorker struct {
 	log       *slog.Logger
 }
 
-// Work deletes the objects of expired artifacts (or, for rows recorded
-// before the artifact store, their local files) and then their rows, in
-// batches. An object already gone is fine; any other failure keeps the row
-// so the next run tries again.
+// Work drops idle quota buckets and deletes expired artifacts
+// (ExpireArtifacts).
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
 	if n, err := w.db.PruneQuotaBuckets(ctx); err != nil {
 		return err
 	} else if n > 0 {
 		w.log.InfoContext(ctx, "retention: dropped idle quota buckets", "count", n)
 	}
-	for {
-		expired, err := w.db.ExpiredArtifacts(ctx, time.Now(), 200)
+	_, err := ExpireArtifacts(ctx, w.db, w.artifacts, w.log, time.Now(), false)
+	return err
+}
+
+// Expired is what ExpireArtifacts deleted (or, in a dry run, would).
+type Expired struct {
+	Artifacts int
+	Bytes     int64
+}
+
+// ExpireArtifacts deletes the objects of the artifacts expired at now
+// (or, for rows recorded before the artifact store, their local files)
+// and then their rows, in batches. An object already gone is fine; any
+// other failure keeps the row so the next run tries again. Without the
+// store (del nil) objects are left to a worker with it. A dry run deletes
+// nothing and counts the expired rows.
+func ExpireArtifacts(ctx context.Context, db *store.DB, del ArtifactDeleter, log *slog.Logger, now time.Time, dryRun bool) (Expired, error) {
+	var res Expired
+	if dryRun {
+		// Counted up to a bound: a dry run reads, it does not page.
+		expired, err := db.ExpiredArtifacts(ctx, now, 100_000)
 		if err != nil {
-			return err
+			return res, err
+		}
+		for _, a := range expired {
+			if a.Key == "" || del != nil {
+				res.Artifacts++
+				res.Bytes += a.Size
+			}
+		}
+		return res, nil
+	}
+	for {
+		expired, err := db.ExpiredArtifacts(ctx, now, 200)
+		if err != nil {
+			return res, err
 		}
 		if len(expired) == 0 {
-			return nil
+			return res, nil
 		}
 		var done []int64
+		var bytes int64
 		for _, a := range expired {
 			if a.Key != "" {
-				if w.artifacts == nil {
+				if del == nil {
 					continue // a worker without the store leaves it to one with it
 				}
-				if err := w.artifacts.Delete(ctx, a.Key); err != nil {
-					w.log.WarnContext(ctx, "retention: cannot delete artifact", logging.KeyRun, a.RunID, "key", a.Key, logging.KeyErr, err)
+				if err := del.Delete(ctx, a.Key); err != nil {
+					log.WarnContext(ctx, "retention: cannot delete artifact", logging.KeyRun, a.RunID, "key", a.Key, logging.KeyErr, err)
 					continue
 				}
 			} else if strings.HasPrefix(a.Location, "/") {
 				if err := os.Remove(a.Location); err != nil && !errors.Is(err, os.ErrNotExist) {
-					w.log.WarnContext(ctx, "retention: cannot delete artifact file", logging.KeyRun, a.RunID, "path", a.Location, logging.KeyErr, err)
+					log.WarnContext(ctx, "retention: cannot delete artifact file", logging.KeyRun, a.RunID, "path", a.Location, logging.KeyErr, err)
 					continue
 				}
 			}
 			done = append(done, a.ID)
+			bytes += a.Size
 		}
 		if len(done) == 0 {
-			return nil
+			return res, nil
 		}
-		if err := w.db.DeleteArtifacts(ctx, done); err != nil {
-			return err
+		if err := db.DeleteArtifacts(ctx, done); err != nil {
+			return res, err
 		}
-		w.log.InfoContext(ctx, "retention: deleted expired artifacts", "count", len(done))
+		res.Artifacts += len(done)
+		res.Bytes += bytes
+		log.InfoContext(ctx, "retention: deleted expired artifacts", "count", len(done))
 		if len(expired) < 200 {
-			return nil
+			return res, nil
 		}
 	}
 }

@@ -36,6 +36,11 @@ type WorkerConfig struct {
 	Artifacts ArtifactDeleter
 	// RetentionEvery is the period of the artifact-retention job. Default 1h.
 	RetentionEvery time.Duration
+	// ReleasePruner, when set, runs every ReleasePruneEvery (default 1h)
+	// on the publish queue (the default one without a Releaser): never on
+	// the maintenance queue, whose rescues must not wait behind GitHub.
+	ReleasePruner     ReleasePruner
+	ReleasePruneEvery time.Duration
 	// Events decides deferred deliveries; without it, event jobs wait
 	// for a worker that has one.
 	Events EventHandler
@@ -234,6 +239,17 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 			rc.Queues[QueueEvents] = river.QueueConfig{MaxWorkers: 1}
 		}
 		rc.PeriodicJobs = append(rc.PeriodicJobs, periodic(cfg.RedeliverEvery, RedeliverArgs{}, &river.InsertOpts{Queue: QueueEvents, MaxAttempts: 1}))
+	}
+	if cfg.ReleasePruner != nil {
+		if cfg.ReleasePruneEvery <= 0 {
+			cfg.ReleasePruneEvery = time.Hour
+		}
+		errs = append(errs, addWorker(workers, &releasePruneWorker{p: cfg.ReleasePruner, log: log}))
+		q := river.QueueDefault
+		if _, ok := rc.Queues[QueuePublish]; ok {
+			q = QueuePublish
+		}
+		rc.PeriodicJobs = append(rc.PeriodicJobs, periodic(cfg.ReleasePruneEvery, ReleasePruneArgs{}, &river.InsertOpts{Queue: q, MaxAttempts: 1}))
 	}
 	if cfg.Schedules != nil {
 		errs = append(errs, addWorker(workers, &scheduleWorker{s: cfg.Schedules}))
