@@ -295,7 +295,9 @@ GITHUB_PRIVATE_KEY or GITHUB_PRIVATE_KEY_PATH (PEM, PEM with \n escapes,
 or base64); GITHUB_API_URL and GITHUB_UPLOAD_URL (GitHub Enterprise
 Server); DATA_DIR; ARTIFACT_STORE (--artifact-store: file:///abs/dir or
 s3://bucket?endpoint=…&region=…&use_path_style=true with AWS_* credentials;
-default <data-dir>/artifacts) and ARTIFACT_RETENTION (default 30d); COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
+default <data-dir>/artifacts) and ARTIFACT_RETENTION (default 30d);
+RELEASE_KEEP (the bot's releases kept per branch; default all) and
+DOCKER_CACHE_BUDGET (default 20GiB; off) — see bot gc --help; COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
 per hour); WORKER_DEAD_AFTER (see bot worker --help: what happens to a
 build on stop, crash and cancel). See the README's "Running the GitHub App".`,
 		Args: cobra.NoArgs,
