@@ -95,10 +95,10 @@ func TestGCCommand(t *testing.T) {
 	expiredKey := put("linux.iso", strings.Repeat("i", 5000), &past)
 	freshKey := put("spec.json", "{}", &future)
 	flying := newRun("4444444dddd") // PENDING: in flight
-	dirs := map[string]bool{ // name → survives
+	dirs := map[string]bool{        // name → survives
 		filepath.Join("work", strconv.FormatInt(ended.ID, 10)):  false,
 		filepath.Join("work", strconv.FormatInt(flying.ID, 10)): true,
-		filepath.Join("work", "not-a-run"):     true,
+		filepath.Join("work", "not-a-run"):                      true,
 	}
 	for d := range dirs {
 		if err := os.MkdirAll(filepath.Join(dataDir, d, ".iso-work-1"), 0o750); err != nil {
@@ -193,4 +193,3 @@ func TestGCSettings(t *testing.T) {
 		t.Errorf("a malformed RUN_LOG_MAX_LINES: exit %d: %s", code, errs)
 	}
 }
-
