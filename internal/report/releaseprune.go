@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
+	"time"
 
 	gh "github.com/google/go-github/v88/github"
 
@@ -33,7 +35,8 @@ type ReleasePruneGitHub interface {
 // release) are candidates, and one is deleted only if GitHub still shows
 // it with the run's tag (Tag): a release a person made, or re-tagged, is
 // never touched. Each pass handles at most Batch releases; a failure is
-// logged and the release tried again on the next pass.
+// logged and the release tried again on a pass releaseRetryAfter later,
+// so that releases failing for good do not hold up the others.
 type ReleasePruner struct {
 	GitHub ReleasePruneGitHub
 	Store  ReleasePruneStore
@@ -42,7 +45,22 @@ type ReleasePruner struct {
 	// Batch bounds the releases one pass handles; default 50.
 	Batch  int
 	Logger *slog.Logger
+	// Now is the clock of the back-off; default time.Now.
+	Now func() time.Time
+
+	mu sync.Mutex
+	// deferred are releases that failed, by run, with when to try them
+	// again: a release that keeps failing (its installation removed)
+	// must not take a batch's place on every pass.
+	deferred map[int64]time.Time
 }
+
+// releaseRetryAfter is how long a release that failed waits before the
+// pruner tries it again; maxDeferred bounds the releases it remembers.
+const (
+	releaseRetryAfter = 6 * time.Hour
+	maxDeferred       = 1000
+)
 
 // ReleasePruneResult is what one pass deleted (or, in a dry run, would).
 type ReleasePruneResult struct {
@@ -68,19 +86,45 @@ func (p *ReleasePruner) Prune(ctx context.Context, dryRun bool) (ReleasePruneRes
 	if log == nil {
 		log = slog.Default()
 	}
-	list, err := p.Store.ReleasesBeyond(ctx, p.Keep, batch)
+	now := time.Now
+	if p.Now != nil {
+		now = p.Now
+	}
+	p.mu.Lock()
+	if p.deferred == nil {
+		p.deferred = map[int64]time.Time{}
+	}
+	waiting := 0
+	for id, at := range p.deferred {
+		if !now().Before(at) {
+			delete(p.deferred, id)
+		} else {
+			waiting++
+		}
+	}
+	p.mu.Unlock()
+	list, err := p.Store.ReleasesBeyond(ctx, p.Keep, batch+waiting)
 	if err != nil {
 		return res, err
 	}
 	var errs []error
+	handled := 0
 	for _, c := range list {
 		if ctx.Err() != nil {
 			return res, ctx.Err()
 		}
+		p.mu.Lock()
+		_, later := p.deferred[c.RunID]
+		p.mu.Unlock()
+		if later || handled >= batch {
+			continue
+		}
+		handled++
 		rel, err := p.GitHub.Release(ctx, c.InstallationID, c.Repo, c.ReleaseID)
 		if err != nil {
 			res.Failed++
-			log.WarnContext(ctx, "release pruning: cannot read the release; trying again next pass", logging.KeyRun, c.RunID,
+			p.deferRun(c.RunID, now())
+			log.WarnContext(ctx, "release pruning: cannot read the release; trying again later", logging.KeyRun, c.RunID,
 				"repo", c.Repo, "release", c.ReleaseID, logging.KeyErr, err)
 			errs = append(errs, fmt.Errorf("run %d: %w", c.RunID, err))
 			continue
@@ -103,7 +147,8 @@ func (p *ReleasePruner) Prune(ctx context.Context, dryRun bool) (ReleasePruneRes
 			if !dryRun {
 				if err := p.GitHub.DeleteRelease(ctx, c.InstallationID, c.Repo, c.ReleaseID); err != nil {
 					res.Failed++
-					log.WarnContext(ctx, "release pruning: cannot delete the release; trying again next pass", logging.KeyRun, c.RunID,
+					p.deferRun(c.RunID, now())
+					log.WarnContext(ctx, "release pruning: cannot delete the release; trying again later", logging.KeyRun, c.RunID,
 						"repo", c.Repo, "release", c.ReleaseID, logging.KeyErr, err)
 					errs = append(errs, fmt.Errorf("run %d: %w", c.RunID, err))
 					continue
@@ -122,4 +167,15 @@ func (p *ReleasePruner) Prune(ctx context.Context, dryRun bool) (ReleasePruneRes
 		}
 	}
 	return res, errors.Join(errs...)
+}
+
+// deferRun puts off run id's release for releaseRetryAfter, unless the
+// pruner already remembers maxDeferred releases (then it comes back on
+// the next pass, as before).
+func (p *ReleasePruner) deferRun(id int64, now time.Time) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.deferred) < maxDeferred {
+		p.deferred[id] = now.Add(releaseRetryAfter)
+	}
 }

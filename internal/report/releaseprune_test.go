@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"testing"
+	"time"
 
 	gh "github.com/google/go-github/v88/github"
 
@@ -54,28 +55,37 @@ func TestReleasePrunerKeepsTheNewestPerBranch(t *testing.T) {
 		if n := len(fake.Releases()); n != 6 {
 			t.Fatalf("%d releases before pruning", n)
 		}
-		p := &ReleasePruner{GitHub: app, Store: db, Keep: 2, Batch: 1}
+		clock := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+		p := &ReleasePruner{GitHub: app, Store: db, Keep: 2, Batch: 1, Now: func() time.Time { return clock }}
 
-		wide := *p
-		wide.Batch = 10
+		wide := &ReleasePruner{GitHub: app, Store: db, Keep: 2, Batch: 10}
 		dry, err := wide.Prune(ctx, true)
 		if err != nil || dry.Releases != 2 || dry.Skipped != 1 || len(fake.Releases()) != 6 {
 			t.Fatalf("dry run: %+v %v, %d releases left", dry, err, len(fake.Releases()))
 		}
-		// A delete fails (every retry of it): the release is tried again
-		// on the next pass.
+		// A delete fails (every retry of it): the release waits, the
+		// others go on the next passes, and it is tried again hours later.
 		fake.Inject(&githubtest.Fault{Method: http.MethodDelete, Path: "/repos/{owner}/{repo}/releases/{release_id}", Status: http.StatusBadGateway, Times: 4})
 		var total ReleasePruneResult
 		failures := 0
+		var deferredLeft int
 		for pass := 0; pass < 6; pass++ {
 			res, err := p.Prune(ctx, false)
 			if err != nil {
 				failures++
 			}
+			if pass == 2 {
+				// The others are done; the failed one waits.
+				deferredLeft = len(fake.Releases())
+				clock = clock.Add(7 * time.Hour)
+			}
 			total.Releases += res.Releases
 			total.Bytes += res.Bytes
 			total.Skipped += res.Skipped
 			total.Failed += res.Failed
+		}
+		if deferredLeft != 5 {
+			t.Errorf("%d releases left before the failed one's retry, want 5 (the others handled meanwhile)", deferredLeft)
 		}
 		if failures != 1 || total.Failed != 1 {
 			t.Errorf("%d failing passes, %d failed deletes; want the injected one", failures, total.Failed)

@@ -44,7 +44,8 @@ type PrunableRelease struct {
 // ReleasesBeyond lists the bot's releases (runs with a release not yet
 // pruned) beyond the newest keep of their installation, repository and
 // branch (ref), oldest first, at most limit. Releases are ranked by run:
-// a later run's release is newer.
+// a later run's release is newer. A suspended installation's are left
+// (its token is refused) until it is unsuspended.
 func (db *DB) ReleasesBeyond(ctx context.Context, keep, limit int) ([]PrunableRelease, error) {
 	var out []PrunableRelease
 	err := db.withRetry(ctx, "releases beyond the newest kept", func(ctx context.Context) error {
@@ -55,6 +56,7 @@ func (db *DB) ReleasesBeyond(ctx context.Context, keep, limit int) ([]PrunableRe
 				       ROW_NUMBER() OVER (PARTITION BY installation_id, repo, ref ORDER BY id DESC) AS newer
 				FROM runs
 				WHERE release_id IS NOT NULL AND release_pruned_at IS NULL AND installation_id IS NOT NULL
+				  AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.id = runs.installation_id AND i.suspended)
 			) ranked
 			WHERE newer > ?
 			ORDER BY id
