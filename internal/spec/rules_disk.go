@@ -26,14 +26,18 @@ func ruleOutputs(c *ruleCtx) {
 		if Buildable(o) {
 			continue
 		}
-		var can []Output
-		for _, b := range buildableOutputs {
-			can = append(can, b)
-		}
-		c.errorf(indexPath("outputs", i), "remove "+string(o)+" from outputs (the default is [iso])",
-			"%s are not built yet: this builder makes only %s for now, and a build without the %s asked for would look finished when it is not",
-			outputNames[o], joinAny(can), o)
+		c.errorf(indexPath("outputs", i), "remove "+string(o)+" from outputs; the default is [iso]",
+			"%s are not built yet: this builder makes %s only for now, and a build that left out the %s asked for would look finished when it is not",
+			outputNames[o], joinOutputNames(), o)
 	}
+}
+
+func joinOutputNames() string {
+	names := make([]string, len(buildableOutputs))
+	for i, o := range buildableOutputs {
+		names[i] = outputNames[o]
+	}
+	return strings.Join(names, " and ")
 }
 
 // HasDiskImage reports whether the spec asks for a qcow2 or raw disk
