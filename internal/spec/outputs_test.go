@@ -87,3 +87,26 @@ func TestSetOutputs(t *testing.T) {
 		}
 	}
 }
+
+// SetOutputs takes any bytes without panicking, and what it rewrites has
+// the outputs it was given.
+func FuzzSetOutputs(f *testing.F) {
+	for _, s := range []string{"base: debian\n", "outputs: [raw]\nbase: debian", "{\"base\": \"debian\", \"outputs\": [\"raw\"]}", "outputs:\n  - &a raw\nx: *a", "- a\n- b"} {
+		f.Add(s, false)
+		f.Add(s, true)
+	}
+	f.Fuzz(func(t *testing.T, src string, asJSON bool) {
+		file := "f.yaml"
+		if asJSON {
+			file = "f.json"
+		}
+		got, err := SetOutputs(file, []byte(src), []Output{OutputISO})
+		if err != nil || string(got) == src {
+			return
+		}
+		doc, _ := Decode(file, got)
+		if doc.Spec != nil && len(doc.Spec.Outputs) > 0 && !slices.Equal(doc.Spec.Outputs, []Output{OutputISO}) {
+			t.Fatalf("outputs %v after rewriting %q into %q", doc.Spec.Outputs, src, got)
+		}
+	})
+}

@@ -101,8 +101,13 @@ func ruleFirmware(c *ruleCtx) {
 	}
 }
 
+// maxSize is the largest size a spec may give, 1024T (1 PiB): larger than
+// any disk, small enough that sums of 32 partitions cannot overflow.
+const maxSize = int64(1) << 50
+
 // sizeBytes reads an absolute size (512M, 1.5T, 20GiB) in bytes; units are
-// binary, as sfdisk and systemd-repart read them.
+// binary, as sfdisk and systemd-repart read them. It fails on sizes over
+// maxSize.
 func sizeBytes(s string) (int64, bool) {
 	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "i")
 	if s == "" {
@@ -113,7 +118,7 @@ func sizeBytes(s string) (int64, bool) {
 		return 0, false
 	}
 	f, err := strconv.ParseFloat(s[:len(s)-1], 64)
-	if err != nil || f < 0 || math.IsInf(f, 0) || f*float64(int64(1)<<shift) > math.MaxInt64/4 {
+	if err != nil || f < 0 || math.IsInf(f, 0) || f*float64(int64(1)<<shift) > float64(maxSize) {
 		return 0, false
 	}
 	return int64(f * float64(int64(1)<<shift)), true
@@ -162,6 +167,10 @@ func readPartitionSize(s Size) (partitionSize, bool) {
 func rulePartitionsFit(c *ruleCtx) {
 	fs := c.s.Filesystem
 	disk, hasDisk := sizeBytes(string(fs.DiskSize))
+	if fs.DiskSize != "" && (!hasDisk || disk == 0) {
+		c.errorf("filesystem.diskSize", "", "disk size %s is not between 1K and 1024T", fs.DiskSize)
+		hasDisk = false
+	}
 	var pct float64
 	var abs int64
 	rest, root := -1, false
@@ -170,7 +179,10 @@ func rulePartitionsFit(c *ruleCtx) {
 		path := indexPath("filesystem.partitions", i) + ".size"
 		sz, ok := readPartitionSize(p.Size)
 		if !ok {
-			continue // the decoder refused it
+			// The decoder checked the form; only the magnitude is left.
+			c.errorf(path, "", "partition %s has size %s, larger than any disk (at most 1024T)", p.Mount, p.Size)
+			overReported = true
+			continue
 		}
 		root = root || p.Mount == "/"
 		switch {
