@@ -1,6 +1,10 @@
 package render
 
-import "github.com/linux-builder/linux-builder/internal/spec"
+import (
+	"strings"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
 
 // buildTrim discards unused blocks weekly: systemd's fstrim.timer, or a job.
 func buildTrim(b *modelBuilder) error {
@@ -124,7 +128,32 @@ func buildDisplay(b *modelBuilder) error {
 			b.feature(c.path, c.value)
 		}
 	}
+	buildTheme(b)
 	return nil
+}
+
+// buildTheme makes display.theme the GTK theme: GTK 2, 3 and 4 read it
+// from the skeleton's settings files (so every user created from
+// /etc/skel gets it); GNOME, and GTK on Wayland, read GSettings instead,
+// whose default a schema override sets; Cinnamon and MATE have schemas of
+// their own, and Xfce its xsettings channel. spec/rules_system.go says
+// where it does not reach (the Qt styles of KDE Plasma and LXQt, COSMIC).
+func buildTheme(b *modelBuilder) {
+	disp := b.s.Display
+	if disp.Theme == "" || disp.Server == spec.DisplayNone {
+		return
+	}
+	t := &themeModel{Name: string(disp.Theme), Dark: strings.HasSuffix(strings.ToLower(string(disp.Theme)), "-dark")}
+	t.GSettings = []string{"org.gnome.desktop.interface"}
+	switch disp.Compositor {
+	case "cinnamon":
+		t.GSettings = append(t.GSettings, "org.cinnamon.desktop.interface")
+	case "mate":
+		t.GSettings = append(t.GSettings, "org.mate.interface")
+	case "xfce":
+		t.Xfce = true
+	}
+	b.m.Theme = t
 }
 
 // buildShell installs the login shell (bash when it cannot be), its

@@ -7,7 +7,9 @@ import (
 )
 
 // shell writes the skeleton's shell start-up files, the Starship prompt's
-// configuration and the spec's dotfiles.
+// configuration, the GTK theme's settings and the spec's dotfiles (last,
+// so a dotfile of the same path is refused as a duplicate rather than
+// silently replaced).
 func (f *fileSet) shell() {
 	m := f.m
 	switch spec.Shell(m.Shell) {
@@ -23,6 +25,15 @@ func (f *fileSet) shell() {
 	}
 	if m.Starship {
 		f.tmpl(root+"etc/skel/.config/starship.toml", "starship.toml.tmpl", 0o644)
+	}
+	if m.Theme != nil {
+		f.tmpl(root+"etc/skel/.config/gtk-3.0/settings.ini", "gtk-settings.ini.tmpl", 0o644)
+		f.tmpl(root+"etc/skel/.config/gtk-4.0/settings.ini", "gtk-settings.ini.tmpl", 0o644)
+		f.tmpl(root+"etc/skel/.gtkrc-2.0", "gtkrc-2.0.tmpl", 0o644)
+		f.tmpl(root+"usr/share/glib-2.0/schemas/90_linux-builder-theme.gschema.override", "theme.gschema.override.tmpl", 0o644)
+		if m.Theme.Xfce {
+			f.tmpl(root+"etc/skel/.config/xfce4/xfconf/xfce-perchannel-xml/xsettings.xml", "xsettings.xml.tmpl", 0o644)
+		}
 	}
 	for p, content := range m.Spec.Customization.Dotfiles.Files {
 		f.raw(root+"etc/skel/"+string(p), []byte(content), 0o644)

@@ -71,6 +71,20 @@ type model struct {
 	Foreground               []keyValue
 	SystemdTimers            []string
 	GrubDefaultDir           string
+	// Theme is the GTK theme the desktop's users get, or nil.
+	Theme *themeModel
+}
+
+// themeModel is display.theme as GTK and the desktops read it.
+type themeModel struct {
+	Name string
+	// Dark asks GTK and GNOME for the dark variant of applications too.
+	Dark bool
+	// GSettings are the schemas whose gtk-theme key is set (GNOME and
+	// GTK applications on Wayland, Cinnamon, MATE).
+	GSettings []string
+	// Xfce writes Xfce's xsettings channel.
+	Xfce bool
 }
 
 type keyValue struct{ Key, Value string }

@@ -30,6 +30,18 @@ const (
 
 var _ = enum("CPU architecture of the image. Default x86_64.", ArchX8664, ArchAarch64)
 
+// Output is something a build makes.
+type Output string
+
+// Outputs.
+const (
+	OutputISO   Output = "iso"
+	OutputQCOW2 Output = "qcow2"
+	OutputRaw   Output = "raw"
+)
+
+var _ = enum("What the build makes: iso, qcow2 or raw.", OutputISO, OutputQCOW2, OutputRaw)
+
 // InitSystem is the init (PID 1) of the image.
 type InitSystem string
 
@@ -246,7 +258,25 @@ const (
 	BootSystemdBoot Bootloader = "systemd-boot"
 )
 
-var _ = enum("Boot loader. Default grub.", BootGRUB, BootSystemdBoot)
+var _ = enum("Boot loader of disk images and installs: grub, or systemd-boot (UEFI only; BIOS boots use GRUB). Default grub. The live ISO always boots with GRUB.", BootGRUB, BootSystemdBoot)
+
+// Firmware is the firmware a disk image or install boots with.
+type Firmware string
+
+// Firmwares.
+const (
+	FirmwareBoth Firmware = "both"
+	FirmwareUEFI Firmware = "uefi"
+	FirmwareBIOS Firmware = "bios"
+)
+
+var _ = enum("Firmware that disk images and installs boot with: uefi, bios (legacy BIOS, GRUB only) or both. Default both. The live ISO always boots on both.", FirmwareBoth, FirmwareUEFI, FirmwareBIOS)
+
+// HasBIOS reports whether f includes legacy BIOS boot.
+func (f Firmware) HasBIOS() bool { return f == FirmwareBIOS || f == FirmwareBoth }
+
+// HasUEFI reports whether f includes UEFI boot.
+func (f Firmware) HasUEFI() bool { return f == FirmwareUEFI || f == FirmwareBoth }
 
 // CPUGovernor is a cpufreq governor.
 type CPUGovernor string
@@ -286,6 +316,8 @@ type (
 	MountPoint string
 	// Size is a partition size: 512M, 20G, 100%, rest.
 	Size string
+	// DiskSize is an absolute size: 512M, 20G, 1.5T.
+	DiskSize string
 	// Schedule is hourly|daily|weekly|monthly|yearly or a cron expression.
 	Schedule string
 	// Destination is a backup destination path or URL.
@@ -325,6 +357,8 @@ func init() {
 	pattern[MountPoint]("Absolute mount point, or swap.", "an absolute mount point or swap", 256, reMount)
 	pattern[Size]("Size: a number with K, M, G or T (512M, 20G, 1.5T), a percentage (50%), or rest.",
 		"a size such as 512M, 20G, 50% or rest", 16, reSize)
+	pattern[DiskSize]("Size: a number with K, M, G or T (20G, 1.5T); binary units (G is GiB).",
+		"a size such as 20G or 1.5T", 16, reDiskSize)
 	pattern[Schedule]("hourly, daily, weekly, monthly, yearly, or a five-field cron expression.",
 		"hourly, daily, weekly, monthly, yearly or a five-field cron expression", 64, reSchedule)
 	pattern[Destination]("Backup destination: a path (/mnt/backup) or a tool URL (sftp:user@host:/srv/backup, s3:host/bucket, rclone:remote:path).",

@@ -48,6 +48,9 @@ func Normalize(s *Spec) {
 	setDefault(&s.Architecture, ArchX8664)
 	setDefault(&s.Init, DefaultInit[s.Base])
 	setDefault(&s.Kernel.Version, "lts")
+	if len(s.Outputs) == 0 {
+		s.Outputs = []Output{OutputISO}
+	}
 
 	fs := &s.Filesystem
 	setDefault(&fs.Root, FSExt4)
@@ -89,6 +92,7 @@ func Normalize(s *Spec) {
 	setDefault(&c.Shell, ShellBash)
 	setDefault(&c.ShellFramework, "none")
 	setDefault(&c.Bootloader, BootGRUB)
+	setDefault(&c.Firmware, FirmwareBoth)
 
 	for i := range s.PostInstall.Scripts {
 		sc := &s.PostInstall.Scripts[i]

@@ -18,16 +18,20 @@ var rules = []rule{
 	{"release-known", ruleReleaseKnown},
 	{"init-distro", ruleInitDistro},
 	{"architecture", ruleArchitecture},
+	{"outputs", ruleOutputs},
 	{"kernel", ruleKernel},
 	{"gentoo-build-time", ruleGentoo},
 	{"filesystem-features", ruleFilesystemFeatures},
 	{"zfs-support", ruleZFS},
 	{"partitions", rulePartitions},
+	{"partitions-fit", rulePartitionsFit},
+	{"firmware", ruleFirmware},
 	{"luks-boot", ruleLUKSBoot},
 	{"mac-conflict", ruleMACConflict},
 	{"mac-distro", ruleMACDistro},
 	{"display-compositor", ruleDisplayCompositor},
 	{"display-components", ruleDisplayComponents},
+	{"display-theme", ruleDisplayTheme},
 	{"firewall", ruleFirewall},
 	{"ssh", ruleSSH},
 	{"updates", ruleUpdates},
@@ -37,6 +41,7 @@ var rules = []rule{
 	{"schedule", ruleSchedule},
 	{"shell", ruleShell},
 	{"bootloader", ruleBootloader},
+	{"disk-only", ruleDiskOnly},
 	{"post-install", rulePostInstall},
 	{"package-names", rulePackageNames},
 	{"users", ruleUsers},
@@ -139,12 +144,10 @@ func ruleArchitecture(c *ruleCtx) {
 func ruleKernel(c *ruleCtx) {
 	k := c.s.Kernel
 	if len(k.CustomFlags) > 0 {
-		c.warnf("kernel.customFlags", "", "customFlags mean the kernel is compiled from source; this adds 30 minutes or more to every build")
+		c.errorf("kernel.customFlags", "remove customFlags",
+			"kernels are not compiled from source yet: every build installs %s's packaged kernel, which these flags would not change", distroName[c.s.Base])
 	}
-	if k.Version != "lts" && k.Version != "latest" {
-		c.warnf("kernel.version", "use lts or latest to get the distribution's packaged kernel",
-			"kernel %s is pinned: if %s %s does not package that exact version it is compiled from source", k.Version, distroName[c.s.Base], c.s.Release)
-	}
+	ruleKernelVersion(c)
 	seen := map[KernelModule]bool{}
 	for i, m := range k.Modules {
 		if seen[m] {
@@ -246,18 +249,37 @@ func (c *ruleCtx) hasBootPartition() bool {
 	return slices.ContainsFunc(c.s.Filesystem.Partitions, func(p Partition) bool { return p.Mount == "/boot" })
 }
 
+// ruleLUKSBoot checks that the boot loader can reach the kernel on an
+// encrypted root. GRUB is the boot loader whenever the spec says grub and,
+// since systemd-boot is UEFI-only, on every BIOS boot.
 func ruleLUKSBoot(c *ruleCtx) {
 	fs := c.s.Filesystem
 	if fs.Encryption == EncNone {
 		return
 	}
-	boot := c.s.Customization.Bootloader
+	cu := c.s.Customization
+	grub := cu.Bootloader == BootGRUB || cu.Firmware.HasBIOS()
+	// who names the GRUB that has to read /boot.
+	who := "GRUB"
+	if cu.Bootloader != BootGRUB {
+		who = "GRUB, which boots BIOS machines (systemd-boot is UEFI-only),"
+	}
 	switch {
-	case fs.Encryption == EncLUKS2 && boot == BootGRUB && !c.hasBootPartition():
-		c.errorf("filesystem.encryption", "add an unencrypted /boot partition, use luks1, or use bootloader: systemd-boot",
-			"GRUB cannot unlock LUKS2 volumes made with argon2id (the LUKS2 default), so /boot on the encrypted root cannot boot")
-	case fs.Root == FSBcachefs && boot == BootGRUB && !c.hasBootPartition():
-		c.errorf("filesystem.root", "add an unencrypted /boot partition (ext4)", "GRUB cannot read bcachefs, so /boot cannot live on the bcachefs root")
+	case !grub || c.hasBootPartition():
+	case fs.Encryption == EncLUKS2:
+		hint := "add an unencrypted /boot partition, or use luks1"
+		if cu.Firmware.HasBIOS() {
+			hint += ", or firmware: uefi with bootloader: systemd-boot"
+		} else {
+			hint += ", or use bootloader: systemd-boot"
+		}
+		c.errorf("filesystem.encryption", hint,
+			"%s cannot unlock LUKS2 volumes made with argon2id (the LUKS2 default), so /boot on the encrypted root cannot boot", who)
+	case fs.Root == FSBcachefs:
+		c.errorf("filesystem.root", "add an unencrypted /boot partition (ext4)", "%s cannot read bcachefs, so /boot cannot live on the bcachefs root", who)
+	default:
+		c.warnf("filesystem.encryption", "add an unencrypted /boot partition to be asked once",
+			"%s unlocks the LUKS1 root itself to read /boot: the passphrase is asked twice (by GRUB, then by the initramfs) and GRUB's key derivation takes seconds", who)
 	}
 	switch fs.Root {
 	case FSZFS, FSBcachefs:

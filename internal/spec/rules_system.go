@@ -83,8 +83,27 @@ func ruleDisplayComponents(c *ruleCtx) {
 			c.warnf(comp.path, "", "%s is an X11 program; on Wayland it runs through XWayland", comp.value)
 		}
 	}
-	if d.Theme != "" && d.Server == DisplayNone {
+}
+
+// BundledThemes are the GTK themes that come with GTK itself; any other
+// theme needs its package.
+var BundledThemes = []Word{"Adwaita", "Adwaita-dark", "HighContrast", "HighContrastInverse"}
+
+// ruleDisplayTheme says where display.theme does not reach. The renderer
+// writes it as the GTK theme (settings.ini, .gtkrc-2.0, GSettings and
+// Xfce's xsettings); Qt desktops keep their own style.
+func ruleDisplayTheme(c *ruleCtx) {
+	d := c.s.Display
+	switch {
+	case d.Theme == "":
+	case d.Server == DisplayNone:
 		c.warnf("display.theme", "", "a theme has no effect without a display server")
+	case d.Compositor == "kde" || d.Compositor == "lxqt":
+		c.warnf("display.theme", "", "display.theme sets the GTK theme, for GTK applications only: %s keeps its own Qt style, which Linux Builder does not set", map[Compositor]string{"kde": "KDE Plasma", "lxqt": "LXQt"}[d.Compositor])
+	case d.Compositor == "cosmic":
+		c.warnf("display.theme", "", "display.theme sets the GTK theme, for GTK applications only: COSMIC draws its own theme, which Linux Builder does not set")
+	case !slices.Contains(BundledThemes, d.Theme):
+		c.warnf("display.theme", "add the theme's package to packages", "theme %s is not part of GTK (%s come with it); without its package, applications fall back to Adwaita", d.Theme, joinAny(BundledThemes))
 	}
 }
 

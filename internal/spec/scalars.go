@@ -112,6 +112,8 @@ var (
 	reMount = regexp.MustCompile(`^(swap|/|(/[A-Za-z0-9_.\-]+)+)$`)
 	// reSize is a partition size: 512M, 20G, 1.5T, 100%, rest.
 	reSize = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?[KMGT](i?B)?|[0-9]{1,3}%|rest)$`)
+	// reDiskSize is an absolute size: 20G, 1.5T.
+	reDiskSize = regexp.MustCompile(`^[0-9]+(\.[0-9]+)?[KMGT](i?B)?$`)
 	// reSchedule is a keyword or a five-field cron expression.
 	reSchedule = regexp.MustCompile(`^(hourly|daily|weekly|monthly|yearly|[0-9*/,\-]+( [0-9*/,\-A-Za-z]+){4})$`)
 	// reDestination is a local path or a tool URL (sftp:host:/p, s3:...,

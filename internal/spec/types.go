@@ -8,6 +8,7 @@ type Spec struct {
 	Base             Base             `json:"base" jsonschema:"required"`
 	Release          Release          `json:"release,omitempty"`
 	Architecture     Architecture     `json:"architecture,omitempty"`
+	Outputs          []Output         `json:"outputs,omitempty" jsonschema:"minItems=1,maxItems=3,uniqueItems=true" jsonschema_description:"What the build makes: iso (a live ISO with BIOS and UEFI boot), qcow2 (a QEMU disk image), raw (a raw disk image, zstd-compressed). Default [iso]. The filesystem section and customization.bootloader/firmware take effect only in disk images and installs."`
 	Kernel           Kernel           `json:"kernel,omitzero" jsonschema_description:"Kernel selection."`
 	Init             InitSystem       `json:"init,omitempty"`
 	Filesystem       Filesystem       `json:"filesystem,omitzero" jsonschema_description:"Disk layout of systems installed from the image."`
@@ -29,13 +30,14 @@ type Spec struct {
 // Kernel selects the kernel.
 type Kernel struct {
 	Version     KernelVersion  `json:"version,omitempty"`
-	CustomFlags []KernelFlag   `json:"customFlags,omitempty" jsonschema:"maxItems=256" jsonschema_description:"Kernel config assignments; setting any means the kernel is compiled from source."`
+	CustomFlags []KernelFlag   `json:"customFlags,omitempty" jsonschema:"maxItems=256" jsonschema_description:"Kernel config assignments. Reserved: kernels are not compiled from source yet, so setting any is an error."`
 	Modules     []KernelModule `json:"modules,omitempty" jsonschema:"maxItems=256" jsonschema_description:"Kernel modules loaded at boot (modules-load.d)."`
 }
 
 // Filesystem is the disk layout for installed systems.
 type Filesystem struct {
 	Root        FSType      `json:"root,omitempty"`
+	DiskSize    DiskSize    `json:"diskSize,omitempty" jsonschema_description:"Size of the disk in disk images (qcow2, raw), such as 20G. Partition percentages are of this size. Installs use the whole target disk."`
 	Encryption  Encryption  `json:"encryption,omitempty"`
 	Compression Compression `json:"compression,omitempty"`
 	Snapshots   bool        `json:"snapshots,omitempty" jsonschema_description:"Periodic root snapshots (btrfs or zfs, or lvm thin volumes)."`
@@ -124,13 +126,15 @@ type Retention struct {
 	Yearly  int `json:"yearly,omitempty" jsonschema:"minimum=0,maximum=10000"`
 }
 
-// Customization is the default user's environment and the boot loader.
+// Customization is the default user's environment, the boot loader and
+// the firmware the installed system boots with.
 type Customization struct {
 	Shell          Shell          `json:"shell,omitempty"`
 	ShellFramework ShellFramework `json:"shellFramework,omitempty"`
 	ShellTheme     Word           `json:"shellTheme,omitempty" jsonschema_description:"Prompt theme of the shell framework (e.g. agnoster)."`
 	Starship       bool           `json:"starship,omitempty" jsonschema_description:"Use the starship prompt."`
 	Bootloader     Bootloader     `json:"bootloader,omitempty"`
+	Firmware       Firmware       `json:"firmware,omitempty"`
 	Dotfiles       Dotfiles       `json:"dotfiles,omitzero"`
 }
 

@@ -26,6 +26,8 @@ type fieldInfo struct {
 	required bool
 	min, max *int64
 	maxItems int
+	// minItems > 0 makes an empty list an error rather than "not set".
+	minItems int
 	unique   bool
 }
 
@@ -56,6 +58,8 @@ func fieldsOf(t reflect.Type) []fieldInfo {
 				fi.max = &n
 			case "maxItems", "maxProperties":
 				fi.maxItems = int(tagInt(t, sf, val))
+			case "minItems":
+				fi.minItems = int(tagInt(t, sf, val))
 			case "uniqueItems":
 				fi.unique = val == "true"
 			}

@@ -66,6 +66,10 @@ func (d *decoder) sliceValue(n *yaml.Node, path string, v reflect.Value, fi fiel
 		d.errorf(n, CodeRange, path, "", "the list has %d items; at most %d are allowed", len(n.Content), fi.maxItems)
 		return
 	}
+	if len(n.Content) < fi.minItems {
+		d.errorf(n, CodeRange, path, "leave the field out for the default", "the list is empty; at least %d item is needed", fi.minItems)
+		return
+	}
 	out := reflect.MakeSlice(v.Type(), 0, len(n.Content))
 	firstAt := map[string]int{}
 	for i, item := range n.Content {

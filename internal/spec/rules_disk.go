@@ -1,0 +1,246 @@
+package spec
+
+import (
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// buildableOutputs are the outputs the pipeline makes today. A spec asking
+// for another is refused before anything is built, rather than built as an
+// ISO alone: a user who asked for a disk image and got a green check without
+// one would find out only when the image is missing. When the disk-image
+// step lands, add OutputQCOW2 and OutputRaw here (and the disk-only rule
+// below stops warning for specs that ask for them).
+var buildableOutputs = []Output{OutputISO}
+
+// Buildable reports whether the pipeline can make o today.
+func Buildable(o Output) bool { return slices.Contains(buildableOutputs, o) }
+
+var outputNames = map[Output]string{OutputISO: "live ISOs", OutputQCOW2: "qcow2 disk images", OutputRaw: "raw disk images"}
+
+// ruleOutputs refuses outputs the pipeline cannot make yet.
+func ruleOutputs(c *ruleCtx) {
+	for i, o := range c.s.Outputs {
+		if Buildable(o) {
+			continue
+		}
+		c.errorf(indexPath("outputs", i), "remove "+string(o)+" from outputs; the default is [iso]",
+			"%s are not built yet: this builder makes %s only for now, and a build that left out the %s asked for would look finished when it is not",
+			outputNames[o], joinOutputNames(), o)
+	}
+}
+
+func joinOutputNames() string {
+	names := make([]string, len(buildableOutputs))
+	for i, o := range buildableOutputs {
+		names[i] = outputNames[o]
+	}
+	return strings.Join(names, " and ")
+}
+
+// HasDiskImage reports whether the spec asks for a qcow2 or raw disk
+// image, where the filesystem section and the boot loader apply.
+func (s *Spec) HasDiskImage() bool {
+	return slices.Contains(s.Outputs, OutputQCOW2) || slices.Contains(s.Outputs, OutputRaw)
+}
+
+// diskOnlyNote ends the disk-only rule's warnings.
+const diskOnlyNote = "only in disk images and installs (outputs: [qcow2] or [raw], or the ISO's installer), which are not built yet: the live ISO runs from a read-only squashfs and boots with GRUB on BIOS and UEFI"
+
+// filesystemFields are the filesystem section's fields, in source order.
+var filesystemFields = []string{"root", "diskSize", "encryption", "compression", "snapshots", "partitions", "lvm", "raid"}
+
+// ruleDiskOnly says which fields have no effect on the outputs asked for:
+// the live ISO runs from a read-only squashfs image in RAM and boots with
+// GRUB on BIOS and UEFI, so the disk layout, the boot loader and the
+// firmware apply only to disk images and installs.
+func ruleDiskOnly(c *ruleCtx) {
+	if c.s.HasDiskImage() {
+		return
+	}
+	where := diskOnlyNote
+	var set []string
+	for _, f := range filesystemFields {
+		if c.set("filesystem." + f) {
+			set = append(set, "filesystem."+f)
+		}
+	}
+	if len(set) == 1 {
+		c.warnf("filesystem", "", "%s takes effect %s", set[0], where)
+	} else if len(set) > 1 {
+		c.warnf("filesystem", "", "%s and %s take effect %s", strings.Join(set[:len(set)-1], ", "), set[len(set)-1], where)
+	}
+	cu := c.s.Customization
+	if c.set("customization.bootloader") {
+		c.warnf("customization.bootloader", "", "bootloader %s takes effect %s", cu.Bootloader, where)
+	}
+	if c.set("customization.firmware") {
+		c.warnf("customization.firmware", "", "firmware %s takes effect %s", cu.Firmware, where)
+	}
+}
+
+// ruleFirmware checks the boot loader against the firmware: systemd-boot
+// is a UEFI program.
+func ruleFirmware(c *ruleCtx) {
+	cu := c.s.Customization
+	if cu.Bootloader != BootSystemdBoot {
+		return
+	}
+	switch cu.Firmware {
+	case FirmwareBIOS:
+		c.errorf("customization.bootloader", "use bootloader: grub, or firmware: uefi",
+			"systemd-boot is a UEFI boot loader and cannot boot with legacy BIOS (customization.firmware: bios)")
+	case FirmwareBoth:
+		if !c.s.HasDiskImage() {
+			return // ruleDiskOnly says the boot loader does not apply
+		}
+		c.warnf("customization.bootloader", "set customization.firmware: uefi to boot with systemd-boot alone",
+			"systemd-boot boots UEFI machines only; with firmware: both, BIOS machines boot with GRUB")
+	}
+}
+
+// maxSize is the largest size a spec may give, 1024T (1 PiB): larger than
+// any disk, small enough that sums of 32 partitions cannot overflow.
+const maxSize = int64(1) << 50
+
+// sizeBytes reads an absolute size (512M, 1.5T, 20GiB) in bytes; units are
+// binary, as sfdisk and systemd-repart read them. It fails on sizes over
+// maxSize.
+func sizeBytes(s string) (int64, bool) {
+	s = strings.TrimSuffix(strings.TrimSuffix(s, "B"), "i")
+	if s == "" {
+		return 0, false
+	}
+	shift := map[byte]uint{'K': 10, 'M': 20, 'G': 30, 'T': 40}[s[len(s)-1]]
+	if shift == 0 {
+		return 0, false
+	}
+	f, err := strconv.ParseFloat(s[:len(s)-1], 64)
+	if err != nil || f < 0 || math.IsInf(f, 0) || f*float64(int64(1)<<shift) > float64(maxSize) {
+		return 0, false
+	}
+	return int64(f * float64(int64(1)<<shift)), true
+}
+
+// humanBytes formats n in the largest binary unit that keeps it readable.
+func humanBytes(n int64) string {
+	for _, u := range []struct {
+		suffix string
+		shift  uint
+	}{{"T", 40}, {"G", 30}, {"M", 20}, {"K", 10}} {
+		if n >= int64(1)<<u.shift {
+			v := float64(n) / float64(int64(1)<<u.shift)
+			return strings.TrimSuffix(strconv.FormatFloat(v, 'f', 1, 64), ".0") + u.suffix
+		}
+	}
+	return strconv.FormatInt(n, 10) + " bytes"
+}
+
+// partitionSize is one partition's size: a share of the rest, a
+// percentage or bytes.
+type partitionSize struct {
+	rest    bool
+	percent float64
+	bytes   int64
+}
+
+func readPartitionSize(s Size) (partitionSize, bool) {
+	switch {
+	case s == "rest" || s == "100%":
+		return partitionSize{rest: true}, true
+	case strings.HasSuffix(string(s), "%"):
+		p, err := strconv.Atoi(strings.TrimSuffix(string(s), "%"))
+		return partitionSize{percent: float64(p)}, err == nil
+	default:
+		b, ok := sizeBytes(string(s))
+		return partitionSize{bytes: b}, ok
+	}
+}
+
+// rulePartitionsFit checks that the partitions fit on the disk and leave
+// room for the root file system: percentages add up to at most 100, at
+// most one partition takes the rest (rulePartitions), the root is not
+// squeezed out, and with a diskSize, nothing (a swap in particular) is
+// larger than the disk.
+func rulePartitionsFit(c *ruleCtx) {
+	fs := c.s.Filesystem
+	disk, hasDisk := sizeBytes(string(fs.DiskSize))
+	if fs.DiskSize != "" && (!hasDisk || disk == 0) {
+		c.errorf("filesystem.diskSize", "", "disk size %s is not between 1K and 1024T", fs.DiskSize)
+		hasDisk = false
+	}
+	var pct float64
+	var abs int64
+	rest, root := -1, false
+	overReported := false
+	for i, p := range fs.Partitions {
+		path := indexPath("filesystem.partitions", i) + ".size"
+		sz, ok := readPartitionSize(p.Size)
+		if !ok {
+			// The decoder checked the form; only the magnitude is left.
+			c.errorf(path, "", "partition %s has size %s, larger than any disk (at most 1024T)", p.Mount, p.Size)
+			overReported = true
+			continue
+		}
+		root = root || p.Mount == "/"
+		switch {
+		case sz.rest:
+			if rest < 0 {
+				rest = i
+			}
+		case sz.percent == 0 && sz.bytes == 0:
+			c.errorf(path, "", "partition %s has size %s", p.Mount, p.Size)
+		case sz.percent > 0:
+			pct += sz.percent
+			if pct > 100 && !overReported {
+				c.errorf(path, "lower the percentages", "the partitions' percentages add up to %s%% of the disk, over 100%%", strconv.FormatFloat(pct, 'f', -1, 64))
+				overReported = true
+			}
+		default:
+			abs += sz.bytes
+		}
+		if hasDisk && p.Mount == "swap" && !sz.rest {
+			need := sz.bytes + int64(sz.percent/100*float64(disk))
+			if need > disk {
+				c.errorf(path, "make the swap smaller, or filesystem.diskSize larger",
+					"a swap of %s is larger than the %s disk (filesystem.diskSize)", humanBytes(need), humanBytes(disk))
+				overReported = true
+			}
+		}
+	}
+	if len(fs.Partitions) == 0 {
+		return
+	}
+	// The root file system takes what the listed partitions leave when
+	// it is not listed itself.
+	needsRoom := rest >= 0 || !root
+	switch {
+	case overReported:
+	case pct == 100 && (needsRoom || abs > 0):
+		c.errorf("filesystem.partitions", "lower the percentages so the other partitions and the root file system have room",
+			"the partitions' percentages take the whole disk, leaving nothing for %s", leftFor(fs, rest, root, abs))
+	case rest >= 0 && fs.Partitions[rest].Mount != "/" && !root:
+		c.errorf(indexPath("filesystem.partitions", rest)+".size", "list {mount: /, size: rest} and give "+string(fs.Partitions[rest].Mount)+" a size",
+			"partition %s takes the rest of the disk, leaving nothing for the root file system (no / partition is listed)", fs.Partitions[rest].Mount)
+	case hasDisk:
+		need := abs + int64(pct/100*float64(disk))
+		if need > disk || (need == disk && needsRoom) {
+			c.errorf("filesystem.diskSize", "make filesystem.diskSize larger, or the partitions smaller",
+				"the partitions take %s of the %s disk, leaving nothing for %s", humanBytes(need), humanBytes(disk), leftFor(fs, rest, root, 0))
+		}
+	}
+}
+
+func leftFor(fs Filesystem, rest int, root bool, abs int64) string {
+	switch {
+	case rest >= 0:
+		return "partition " + string(fs.Partitions[rest].Mount) + " (size: rest)"
+	case !root:
+		return "the root file system (no / partition is listed)"
+	case abs > 0:
+		return "the partitions with absolute sizes"
+	}
+	return "the other partitions"
+}
