@@ -10,10 +10,11 @@
 // offsets. Every tool works on a regular file the bot made, and reads no
 // path the image names.
 //
-// Layout: GPT; partition 1, the ESP (GRUB's BOOTX64.EFI, its grub.cfg,
-// the kernel and initramfs); partition 2, the root file system (ext4,
-// the discoverable partitions' x86-64 root type). fstab mounts both by
-// UUID.
+// Layout: GPT; partition 1, BIOS boot (GRUB's core.img; boot.img in the
+// protective MBR); partition 2, the ESP (GRUB's BOOTX64.EFI, the grub.cfg
+// both GRUBs read, the kernel and initramfs); partition 3, the root file
+// system (ext4, the discoverable partitions' x86-64 root type). fstab
+// mounts the ESP and the root by UUID.
 package disk
 
 import (
@@ -57,6 +58,8 @@ const (
 	espMin = 256 * mib
 	// firstPart is where partitions start (1 MiB alignment).
 	firstPart = mib
+	// biosPart is the BIOS boot partition's size (GRUB's core.img).
+	biosPart = mib
 	// tailBytes is the end of the disk that the backup GPT takes, rounded
 	// up to the alignment.
 	tailBytes = mib
@@ -121,9 +124,9 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	// 1. The root file system, streamed from the export.
 	start := time.Now()
 	rootImg := filepath.Join(work, "root.ext4")
-	ext4Cap := maxDisk - espMin - firstPart - tailBytes
+	ext4Cap := maxDisk - espMin - firstPart - biosPart - tailBytes
 	if req.Size > 0 {
-		ext4Cap = req.Size - espMin - firstPart - tailBytes
+		ext4Cap = req.Size - espMin - firstPart - biosPart - tailBytes
 		if ext4Cap <= 0 {
 			return res, fmt.Errorf("disk: size %d bytes leaves no room for the root file system after the %d MiB ESP", req.Size, espMin/mib)
 		}
@@ -156,20 +159,21 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	}
 	espSize := roundUp(max(espMin, 2*(kInfo.Size()+iInfo.Size())+32*mib), mib)
 	rootSize := roundUp(used+max(used/2, 1<<30), mib)
-	diskSize := firstPart + espSize + rootSize + tailBytes
+	head := int64(firstPart + biosPart) // before the ESP
+	diskSize := head + espSize + rootSize + tailBytes
 	if req.Size > 0 {
-		rootSize = (req.Size - firstPart - espSize - tailBytes) / mib * mib
+		rootSize = (req.Size - head - espSize - tailBytes) / mib * mib
 		if rootSize < used {
-			return res, fmt.Errorf("disk: the asked size of %d bytes leaves %d bytes for the root file system (partition 2), which needs %d",
+			return res, fmt.Errorf("disk: the asked size of %d bytes leaves %d bytes for the root file system (partition 3), which needs %d",
 				req.Size, max(rootSize, 0), used)
 		}
 		diskSize = req.Size / sector * sector
 	} else if diskSize > maxDisk {
-		if firstPart+espSize+used+tailBytes > maxDisk {
-			return res, fmt.Errorf("disk: the root file system (partition 2) needs %d bytes: the disk would be over the cap of %d", used, maxDisk)
+		if head+espSize+used+tailBytes > maxDisk {
+			return res, fmt.Errorf("disk: the root file system (partition 3) needs %d bytes: the disk would be over the cap of %d", used, maxDisk)
 		}
-		rootSize = (maxDisk - firstPart - espSize - tailBytes) / mib * mib
-		diskSize = firstPart + espSize + rootSize + tailBytes
+		rootSize = (maxDisk - head - espSize - tailBytes) / mib * mib
+		diskSize = head + espSize + rootSize + tailBytes
 	}
 	if err := finishExt4(ctx, rootImg, rootSize); err != nil {
 		return res, err
@@ -177,6 +181,10 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 
 	// 3. The ESP.
 	loader, err := makeLoader(ctx, work, volumeID)
+	if err != nil {
+		return res, err
+	}
+	core, err := makeCore(ctx, work, volumeID)
 	if err != nil {
 		return res, err
 	}
@@ -190,7 +198,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		return res, fmt.Errorf("EFI system partition: %w", err)
 	}
 	espImg := filepath.Join(work, "esp.fat")
-	if err := makeESP(ctx, espImg, espSize/sector, firstPart/sector, fmt.Sprintf("%02X%02X%02X%02X", serial[0], serial[1], serial[2], serial[3]), []espFile{
+	if err := makeESP(ctx, espImg, espSize/sector, head/sector, fmt.Sprintf("%02X%02X%02X%02X", serial[0], serial[1], serial[2], serial[3]), []espFile{
 		{loader, "EFI/BOOT/BOOTX64.EFI"}, {cfgPath, espDir + "/grub.cfg"},
 		{sys.Kernel, espDir + "/vmlinuz"}, {sys.Initrd, espDir + "/initrd.img"},
 	}); err != nil {
@@ -210,13 +218,19 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	if err != nil {
 		return res, fmt.Errorf("disk: %w", err)
 	}
-	parts := []part{
-		{typ: typeESP, id: espID, name: "ESP", first: firstPart / sector, size: espSize / sector},
-		{typ: typeLinuxX64, id: rootID, name: "root", first: (firstPart + espSize) / sector, size: rootSize / sector},
+	biosID, err := newGUID()
+	if err != nil {
+		return res, fmt.Errorf("disk: %w", err)
 	}
+	parts := []part{
+		{typ: typeBIOSBoot, id: biosID, name: "BIOS boot", first: firstPart / sector, size: biosPart / sector},
+		{typ: typeESP, id: espID, name: "ESP", first: head / sector, size: espSize / sector},
+		{typ: typeLinuxX64, id: rootID, name: "root", first: (head + espSize) / sector, size: rootSize / sector},
+	}
+	images := []string{"", espImg, rootImg}
 	tmp := req.Output + ".part"
 	defer os.Remove(tmp)
-	if err := assemble(tmp, diskSize, diskID, parts, []string{espImg, rootImg}); err != nil {
+	if err := assemble(tmp, diskSize, diskID, parts, images, core); err != nil {
 		return res, err
 	}
 	if req.Marker != "" {
@@ -224,10 +238,10 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		// arms the marker.
 		testTmp := req.BootTestOutput + ".part"
 		defer os.Remove(testTmp)
-		if err := assemble(testTmp, diskSize, diskID, parts, []string{espImg, rootImg}); err != nil {
+		if err := assemble(testTmp, diskSize, diskID, parts, images, core); err != nil {
 			return res, err
 		}
-		if err := replaceOnESP(ctx, testTmp, firstPart, testCfgPath, espDir+"/grub.cfg"); err != nil {
+		if err := replaceOnESP(ctx, testTmp, head, testCfgPath, espDir+"/grub.cfg"); err != nil {
 			return res, err
 		}
 		if err := os.Rename(testTmp, req.BootTestOutput); err != nil {
@@ -237,7 +251,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	if err := os.Rename(tmp, req.Output); err != nil {
 		return res, fmt.Errorf("disk: %w", err)
 	}
-	log(fmt.Sprintf("disk: %s: GPT, ESP %d MiB (GRUB, kernel %s), root ext4 %d MiB (UUID %s), %d MiB in all",
+	log(fmt.Sprintf("disk: %s: GPT, BIOS boot and ESP %d MiB (GRUB for BIOS and UEFI, kernel %s), root ext4 %d MiB (UUID %s), %d MiB in all",
 		filepath.Base(req.Output), espSize/mib, sys.KernelName, rootSize/mib, fsUUID, diskSize/mib))
 	if req.QCOW2 != "" {
 		start := time.Now()
@@ -309,8 +323,9 @@ func (b *Builder) rootFS(ctx context.Context, image, out, captured string, maxBy
 var errWriterStopped = errors.New("the ext4 writer stopped reading")
 
 // assemble writes the disk to path: a sparse file of size bytes, the GPT,
-// and each partition's image at its offset.
-func assemble(path string, size int64, diskID GUID, parts []part, images []string) error {
+// each partition's image at its offset ("": none), and GRUB's BIOS boot
+// code (core.img into the first partition).
+func assemble(path string, size int64, diskID GUID, parts []part, images []string, core string) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o644)
 	if err != nil {
 		return fmt.Errorf("disk: %w", err)
@@ -323,9 +338,15 @@ func assemble(path string, size int64, diskID GUID, parts []part, images []strin
 		return fmt.Errorf("disk: %w", err)
 	}
 	for i, p := range parts {
+		if images[i] == "" {
+			continue
+		}
 		if err := copyInto(f, p.first*sector, images[i], p.size*sector); err != nil {
 			return fmt.Errorf("disk: partition %d (%s): %w", i+1, p.name, err)
 		}
+	}
+	if err := installBIOS(f, core, parts[0].first, parts[0].size); err != nil {
+		return err
 	}
 	if err := f.Close(); err != nil {
 		return fmt.Errorf("disk: %w", err)

@@ -257,9 +257,23 @@ func TestBuildLaysOutABootableDisk(t *testing.T) {
 		t.Errorf("output directory holds %d files, want the 3 outputs (no work files left)", len(entries))
 	}
 	parts := readGPT(t, req.Output)
-	if len(parts) != 2 || parts[0].typ != typeESP || parts[1].typ != typeLinuxX64 {
+	if len(parts) != 3 || parts[0].typ != typeBIOSBoot || parts[1].typ != typeESP || parts[2].typ != typeLinuxX64 {
 		t.Fatalf("partitions %+v", parts)
 	}
+	// GRUB's BIOS boot code: boot.img in the MBR pointing at core.img,
+	// whose block list points at the rest of it; the partition table kept.
+	raw := make([]byte, sector)
+	rawBL := make([]byte, sector)
+	if f, err := os.Open(req.Output); err == nil {
+		_, _ = f.ReadAt(raw, 0)
+		_, _ = f.ReadAt(rawBL, parts[0].start)
+		f.Close()
+	}
+	if binary.LittleEndian.Uint64(raw[bootKernelSector:]) != uint64(parts[0].start/sector) || raw[450] != 0xEE ||
+		raw[510] != 0x55 || binary.LittleEndian.Uint64(rawBL[blocklistStart:]) != uint64(parts[0].start/sector+1) {
+		t.Errorf("BIOS boot code not installed")
+	}
+	parts = parts[1:]
 	info, _ := os.Stat(req.Output)
 	if info.Size() != res.Size || parts[1].start+parts[1].size > res.Size {
 		t.Errorf("disk %d bytes, result %d, root ends at %d", info.Size(), res.Size, parts[1].start+parts[1].size)
@@ -396,7 +410,7 @@ func TestBuildRefusesSizes(t *testing.T) {
 		want string
 	}{
 		{100 << 20, "leaves no room"},
-		{259 << 20, "does not fit in"},
+		{260 << 20, "does not fit in"},
 		{1 << 50, "the cap"},
 	} {
 		dir := t.TempDir()
