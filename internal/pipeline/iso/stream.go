@@ -293,7 +293,11 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		return nil
 	}
 	if owned[name] || (rw.installed && installedOwned[name]) || name == markerUnit || name == markerWant || name == markerRC {
-		rw.drop("owned by the ISO step")
+		if rw.installed {
+			rw.drop("owned by the disk step")
+		} else {
+			rw.drop("owned by the ISO step")
+		}
 		return nil
 	}
 	if rw.forceDirs[name] && hdr.Typeflag != tar.TypeDir {
