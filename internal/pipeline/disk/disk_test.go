@@ -41,6 +41,7 @@ type ent struct {
 	mode             int64
 	size             int64 // declared size with a zero body (a huge file); 0: len(body)
 	major            int64
+	xattrs           int // extended attributes of 1 KiB each
 }
 
 // tarExporter "exports" a hand-made image.
@@ -50,6 +51,12 @@ func (x tarExporter) Export(_ context.Context, _ string, w io.Writer) error {
 	tw := tar.NewWriter(w)
 	for _, e := range x.entries {
 		hdr := &tar.Header{Name: e.name, Linkname: e.link, Typeflag: e.typ, Mode: e.mode, Devmajor: e.major}
+		for i := range e.xattrs {
+			if hdr.PAXRecords == nil {
+				hdr.PAXRecords, hdr.Format = map[string]string{}, tar.FormatPAX
+			}
+			hdr.PAXRecords["SCHILY.xattr.user.a"+strconv.Itoa(i)] = strings.Repeat("v", 1024)
+		}
 		var body io.Reader = strings.NewReader(e.body)
 		switch {
 		case e.typ == tar.TypeReg && e.size > 0:
@@ -380,6 +387,8 @@ func TestBuildRefusesHostileImages(t *testing.T) {
 			Builder{Limits: iso.Limits{MaxBytes: 32 << 20}}, "more than 33554432 bytes"},
 		{"image over the disk cap", image(ent{name: "usr/huge", typ: tar.TypeReg, size: 64 << 20}),
 			Builder{MaxDiskBytes: 300 << 20}, "root file system (ext4)"},
+		{"a name over 255 bytes", image(reg("usr/"+strings.Repeat("n", 300), "x")), Builder{}, "root file system (ext4): "},
+		{"xattrs that fit no inode", image(ent{name: "usr/xattrs", typ: tar.TypeReg, body: "x", xattrs: 40}), Builder{}, "root file system (ext4): "},
 		{"no boot-files record", image(reg("etc/linux-builder/boot-files", "")), Builder{}, "boot-files"},
 		{"cmdline with GRUB script", image(reg("etc/linux-builder/kernel-cmdline", "quiet\"; }; menuentry x {\n")), Builder{}, "kernel-cmdline"},
 	} {
@@ -390,6 +399,7 @@ func TestBuildRefusesHostileImages(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("error %v, want one with %q", err, tc.want)
 			}
+			t.Log(err)
 			if strings.Contains(err.Error(), "SECRET-HASH") {
 				t.Errorf("the error quotes the image's /etc/shadow: %v", err)
 			}

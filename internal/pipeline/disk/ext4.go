@@ -44,9 +44,19 @@ func writeExt4(r io.Reader, f *os.File, maxBytes int64) error {
 		if strings.Contains(err.Error(), "exceeded maximum size") {
 			return fmt.Errorf("root file system (ext4): the image does not fit in %d bytes (the cap): %w", maxBytes, err)
 		}
-		return fmt.Errorf("root file system (ext4): %w", err)
+		// The writer's errors quote the image's names: clipped.
+		return fmt.Errorf("root file system (ext4): %s", clip(err.Error(), 200))
 	}
 	return nil
+}
+
+// clip shortens text from the image quoted in an error.
+func clip(s string, n int) string {
+	r := []rune(strings.ToValidUTF8(s, "?"))
+	if len(r) <= n {
+		return string(r)
+	}
+	return string(r[:n/2]) + "…" + string(r[len(r)-n/2:])
 }
 
 // patchSuperblock gives the ext4 in f its UUID and label and makes it
