@@ -196,6 +196,39 @@ type ISOBuilder interface {
 	Build(ctx context.Context, req ISORequest, log func(string)) error
 }
 
+// DiskRequest asks for a bootable disk image of an image (issue 18's
+// outputs raw and qcow2).
+type DiskRequest struct {
+	Image string
+	// Output is the raw disk image to write (linux.raw).
+	Output string
+	// QCOW2, when set, is a qcow2 converted from Output.
+	QCOW2 string
+	// Size is the disk's size in bytes (the spec's filesystem section);
+	// 0 sizes it from the image, with headroom, under the builder's cap.
+	Size int64
+	// Marker, when set, is the boot-test marker: the installed system
+	// prints it when its kernel command line arms it, which only the
+	// boot test's copy of the disk (BootTestOutput) does.
+	Marker string
+	// BootTestOutput, with Marker, is where to write the copy of the
+	// disk the boot test boots: Output with the marker armed on its boot
+	// loader's command line. The test's machine writes to it.
+	BootTestOutput string
+}
+
+// DiskBuilder turns an image into a bootable GPT disk image with an EFI
+// system partition (pipeline/disk).
+type DiskBuilder interface {
+	Build(ctx context.Context, req DiskRequest, log func(string)) (DiskResult, error)
+}
+
+// DiskResult tells what a disk build made.
+type DiskResult struct {
+	Size     int64  // the disk's size (the raw file's apparent size)
+	RootUUID string // the root file system's UUID
+}
+
 // Firmware is how a test machine boots.
 type Firmware string
 
@@ -207,7 +240,10 @@ const (
 
 // BootRequest asks for a boot test.
 type BootRequest struct {
-	ISO       string
+	ISO string
+	// Disk, instead of ISO, is a raw disk image to boot from (attached as
+	// a virtio disk the machine may write to: a throwaway copy).
+	Disk      string
 	Marker    string
 	Firmware  Firmware
 	SerialLog string

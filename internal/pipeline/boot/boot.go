@@ -41,7 +41,7 @@ var _ pipeline.BootTester = (*Tester)(nil)
 // ErrNoMarker is returned when the system did not print its marker in time.
 var ErrNoMarker = errors.New("the boot marker did not appear")
 
-// Boot boots req.ISO and returns how long the marker took to appear.
+// Boot boots req.ISO (or req.Disk) and returns how long the marker took to appear.
 func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(string)) (time.Duration, error) {
 	qemu := t.QEMU
 	if qemu == "" {
@@ -63,11 +63,19 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 		return 0, fmt.Errorf("boot directory: %w", err)
 	}
 	defer os.RemoveAll(priv)
-	iso, serial := filepath.Join(priv, "linux.iso"), filepath.Join(priv, "serial.log")
-	if err := linkOrCopy(req.ISO, iso); err != nil {
+	media := medium{path: filepath.Join(priv, "linux.iso")}
+	src := req.ISO
+	if req.Disk != "" {
+		if req.ISO != "" {
+			return 0, errors.New("boot: both an ISO and a disk to boot")
+		}
+		media, src = medium{path: filepath.Join(priv, "linux.raw"), disk: true}, req.Disk
+	}
+	serial := filepath.Join(priv, "serial.log")
+	if err := linkOrCopy(src, media.path); err != nil {
 		return 0, fmt.Errorf("boot directory: %w", err)
 	}
-	args, err := t.args(req.Firmware, priv, iso, serial, machine{mem: mem, cpus: t.cpus(req.Concurrent), accel: accel})
+	args, err := t.args(req.Firmware, priv, media, serial, machine{mem: mem, cpus: t.cpus(req.Concurrent), accel: accel})
 	if err != nil {
 		return 0, err
 	}
@@ -91,7 +99,12 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	} else {
 		// The directory and the variable store become QEMU's; the ISO (a
 		// hard link of the published artifact) stays the bot's, read-only.
-		for _, p := range []string{priv, filepath.Join(priv, "ovmf-vars.fd")} {
+		// A disk is the boot test's own copy, which the machine writes.
+		owned := []string{priv, filepath.Join(priv, "ovmf-vars.fd")}
+		if media.disk {
+			owned = append(owned, media.path)
+		}
+		for _, p := range owned {
 			if err := os.Lchown(p, proc.Nobody, proc.Nobody); err != nil && !errors.Is(err, os.ErrNotExist) {
 				return 0, fmt.Errorf("boot directory: %w", err)
 			}
@@ -186,14 +199,31 @@ type machine struct {
 	accel     string
 }
 
-// args are QEMU's arguments for booting iso with firmware fw, its console
-// going to serial. UEFI gets its own copy of the variable store in priv.
-func (t *Tester) args(fw pipeline.Firmware, priv, iso, serial string, m machine) ([]string, error) {
+// medium is what a test machine boots from: an ISO (a read-only CD) or
+// a raw disk image (a virtio disk).
+type medium struct {
+	path string
+	disk bool
+}
+
+// drive is QEMU's -drive and -boot for m.
+func (m medium) drive() []string {
+	if m.disk {
+		return []string{"-drive", "file=" + m.path + ",format=raw,if=virtio", "-boot", "c"}
+	}
+	return []string{"-drive", "file=" + m.path + ",media=cdrom,readonly=on", "-boot", "d"}
+}
+
+// args are QEMU's arguments for booting media with firmware fw, its
+// console going to serial. UEFI gets its own copy of the variable store in
+// priv.
+func (t *Tester) args(fw pipeline.Firmware, priv string, media medium, serial string, m machine) ([]string, error) {
 	args := []string{"-machine", "q35", "-accel", m.accel, "-m", fmt.Sprint(m.mem), "-smp", fmt.Sprint(m.cpus),
 		"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
-		"-serial", "file:" + serial, "-drive", "file=" + iso + ",media=cdrom,readonly=on", "-boot", "d",
-		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}
+		"-serial", "file:" + serial}
+	args = append(args, media.drive()...)
+	args = append(args, "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0")
 	if fw != pipeline.UEFI {
 		return args, nil
 	}

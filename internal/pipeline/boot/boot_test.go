@@ -84,3 +84,34 @@ func TestBootSizesSMPToTheBootsAtOnce(t *testing.T) {
 		})
 	}
 }
+
+// A disk boots as a writable virtio disk from the hard disk; an ISO as a
+// read-only CD; asking for both is an error.
+func TestBootAttachesADiskOrAnISO(t *testing.T) {
+	const marker = "LINUX-BUILDER-BOOT-OK run=8"
+	qemu := fakeQEMU(t, marker)
+	dir := t.TempDir()
+	img := filepath.Join(dir, "boot-test.raw")
+	if err := os.WriteFile(img, []byte("disk"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lines []string
+	logf := func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }
+	tester := &Tester{QEMU: qemu}
+	if _, err := tester.Boot(context.Background(), pipeline.BootRequest{Disk: img, Marker: marker, Firmware: pipeline.UEFI,
+		SerialLog: filepath.Join(dir, "boot-uefi.log"), Timeout: 30 * time.Second}, logf); err != nil {
+		t.Fatalf("boot: %v; log %q", err, lines)
+	}
+	mu.Lock()
+	cmd := strings.Join(lines, "\n")
+	mu.Unlock()
+	if !strings.Contains(cmd, "linux.raw,format=raw,if=virtio -boot c") || strings.Contains(cmd, "media=cdrom") ||
+		!strings.Contains(cmd, "if=pflash") {
+		t.Fatalf("QEMU command line for a disk: %s", cmd)
+	}
+	if _, err := tester.Boot(context.Background(), pipeline.BootRequest{Disk: img, ISO: img, Marker: marker, Firmware: pipeline.BIOS,
+		SerialLog: filepath.Join(dir, "boot-bios.log"), Timeout: 30 * time.Second}, logf); err == nil {
+		t.Fatal("a boot with both a disk and an ISO was accepted")
+	}
+}

@@ -128,6 +128,10 @@ type file struct {
 
 // rewriter holds one stream's state.
 type rewriter struct {
+	// installed rewrites for an installed system (a disk image) rather
+	// than a live one: /boot keeps its contents (captured as well), and
+	// /etc/fstab is the step's own.
+	installed bool
 	lim       Limits
 	captureTo string // directory for captured files (the ISO step's own)
 	forceDirs map[string]bool
@@ -171,7 +175,14 @@ func (rw *rewriter) index(name string, e *entry) {
 // once the whole image has been read. forceDirs are the directories that
 // must be directories (the parents of the files add may return).
 func rewrite(r io.Reader, w io.Writer, captureTo string, lim Limits, forceDirs []string, add extras) (*Rewritten, error) {
+	return rewriteAs(false, r, w, captureTo, lim, forceDirs, add)
+}
+
+// rewriteAs is rewrite for a live system (installed false) or an
+// installed one (see rewriter.installed).
+func rewriteAs(installed bool, r io.Reader, w io.Writer, captureTo string, lim Limits, forceDirs []string, add extras) (*Rewritten, error) {
 	rw := &rewriter{
+		installed: installed,
 		lim:       lim.withDefaults(),
 		captureTo: captureTo,
 		forceDirs: map[string]bool{},
@@ -266,7 +277,7 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		return nil
 	}
 	top, _, _ := strings.Cut(name, "/")
-	if _, isEmptied := emptied[top]; isEmptied {
+	if _, isEmptied := emptied[top]; isEmptied && !(rw.installed && top == "boot") {
 		if name == top {
 			mode := int64(emptied[top])
 			if hdr.Typeflag == tar.TypeDir {
@@ -281,8 +292,12 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		rw.drop("inside an emptied directory")
 		return nil
 	}
-	if owned[name] || name == markerUnit || name == markerWant || name == markerRC {
-		rw.drop("owned by the ISO step")
+	if owned[name] || (rw.installed && installedOwned[name]) || name == markerUnit || name == markerWant || name == markerRC {
+		if rw.installed {
+			rw.drop("owned by the disk step")
+		} else {
+			rw.drop("owned by the ISO step")
+		}
 		return nil
 	}
 	if rw.forceDirs[name] && hdr.Typeflag != tar.TypeDir {
@@ -330,7 +345,11 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		}
 		rw.index(name, e)
 		rw.seen[rw.key(name)] = tar.TypeReg
-		return rw.write(&tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: hdr.Mode & 0o7777}, hdr, src)
+		out := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: hdr.Mode & 0o7777}
+		if rw.installed && top == "boot" {
+			return rw.writeCaptured(name, out, hdr, src, e)
+		}
+		return rw.write(out, hdr, src)
 	default:
 		rw.drop(fmt.Sprintf("entry type %q (devices, FIFOs and the like)", hdr.Typeflag))
 		return nil
@@ -399,6 +418,34 @@ func (rw *rewriter) captureBoot(name string, hdr *tar.Header, body io.Reader) er
 	return nil
 }
 
+// writeCaptured writes a regular file under /boot of an installed system
+// and, within the caps captureBoot applies, captures a copy of it as it
+// streams past (the kernel and initramfs go to the ESP as well).
+func (rw *rewriter) writeCaptured(name string, hdr, from *tar.Header, body io.Reader, e *entry) error {
+	switch {
+	case hdr.Size == 0:
+		return rw.write(hdr, from, body)
+	case hdr.Size > rw.lim.MaxBootFile || rw.captured+hdr.Size > rw.lim.MaxBootTotal || rw.nCaptured >= rw.lim.MaxBootFiles:
+		e.tooBig = true
+		return rw.write(hdr, from, body)
+	}
+	rw.captured += hdr.Size
+	rw.nCaptured++
+	f, err := os.CreateTemp(rw.captureTo, "boot-file-")
+	if err != nil {
+		return fmt.Errorf("capture %q: %w", name, err)
+	}
+	err = rw.write(hdr, from, io.TeeReader(body, f))
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("capture %q: %w", name, cerr)
+	}
+	if err != nil {
+		return err
+	}
+	e.capture = f.Name()
+	return nil
+}
+
 func (rw *rewriter) writeDir(name string, mode int64, from *tar.Header) error {
 	if rw.seen[rw.key(name)] == tar.TypeDir {
 		return nil
@@ -455,6 +502,9 @@ func (rw *rewriter) add(f file) error {
 				return err
 			}
 		}
+	}
+	if f.typ == tar.TypeDir {
+		return rw.writeDir(f.name, f.mode, nil) // a no-op when the image has it
 	}
 	hdr := &tar.Header{Typeflag: f.typ, Name: f.name, Mode: f.mode}
 	var body io.Reader

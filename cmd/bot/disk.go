@@ -1,0 +1,86 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
+	"github.com/linux-builder/linux-builder/internal/pipeline/disk"
+	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
+)
+
+// newDiskCmd makes a disk image of an image already in the engine (the
+// disk step on its own, until the pipeline runs it for `outputs:`).
+func newDiskCmd() *cobra.Command {
+	var out, qcow2, firmwares string
+	var size int64
+	cmd := &cobra.Command{
+		Use:   "disk IMAGE",
+		Short: "Make a bootable GPT disk image (raw, optionally qcow2) of a built image and boot-test it",
+		Long: `Disk turns an image in the engine (e.g. linux-builder:42, kept by bot build)
+into a raw disk image: GPT with a BIOS boot partition, an EFI system partition
+(GRUB for UEFI and BIOS, the image's kernel and initramfs) and an ext4 root file
+system, mounted by UUID. The image is streamed from the engine, never unpacked
+or mounted on the host. --qcow2 converts it with qemu-img; --boot-test boots a
+copy under each firmware in QEMU until the marker appears.`,
+		Args: func(_ *cobra.Command, args []string) error {
+			if len(args) != 1 {
+				return fmt.Errorf("%w: disk needs one IMAGE", errUsage)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			var fws []pipeline.Firmware
+			for _, f := range strings.Split(firmwares, ",") {
+				switch f = strings.TrimSpace(f); f {
+				case "":
+				case "uefi", "bios":
+					fws = append(fws, pipeline.Firmware(f))
+				default:
+					return fmt.Errorf("%w: --boot-test %q: want uefi, bios or both", errUsage, f)
+				}
+			}
+			ctx := cmd.Context()
+			eng, err := docker.Connect(ctx)
+			if err != nil {
+				return err
+			}
+			defer eng.Close()
+			say := func(l string) { fmt.Fprintln(cmd.OutOrStdout(), l) }
+			req := pipeline.DiskRequest{Image: args[0], Output: out, QCOW2: qcow2, Size: size}
+			work := ""
+			if len(fws) > 0 {
+				if work, err = os.MkdirTemp(filepath.Dir(out), ".disk-boot-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(work)
+				req.Marker = fmt.Sprintf("LINUX-BUILDER-BOOT-OK disk=%d", time.Now().Unix())
+				req.BootTestOutput = filepath.Join(work, "boot-test.raw")
+			}
+			if _, err := (&disk.Builder{Exporter: eng}).Build(ctx, req, say); err != nil {
+				return err
+			}
+			for _, fw := range fws {
+				log := strings.TrimSuffix(out, filepath.Ext(out)) + "-boot-" + string(fw) + ".log"
+				ttm, err := (&boot.Tester{}).Boot(ctx, pipeline.BootRequest{Disk: req.BootTestOutput, Marker: req.Marker,
+					Firmware: fw, SerialLog: log, Timeout: 600 * time.Second}, say)
+				if err != nil {
+					return fmt.Errorf("boot test (%s): %w (console log %s)", fw, err, log)
+				}
+				say(fmt.Sprintf("boot test (%s): marker after %s (console log %s)", fw, ttm.Round(100*time.Millisecond), log))
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVarP(&out, "output", "o", "linux.raw", "raw disk image to write")
+	cmd.Flags().StringVar(&qcow2, "qcow2", "", "also write a qcow2 here")
+	cmd.Flags().Int64Var(&size, "size", 0, "disk size in bytes (default: the image's file system with headroom)")
+	cmd.Flags().StringVar(&firmwares, "boot-test", "", "boot-test under these firmwares, one after the other: uefi, bios or uefi,bios")
+	return cmd
+}

@@ -1,0 +1,146 @@
+package iso
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// installedTar runs RewriteInstalled on a hand-made export and returns the
+// installed system's entries by name, with their bodies.
+func installedTar(t *testing.T, entries []ent, opt InstalledOptions) (*Installed, map[string]*tar.Header, map[string]string, error) {
+	t.Helper()
+	var in, out bytes.Buffer
+	if err := (tarExporter{entries: entries}).Export(context.Background(), "", &in); err != nil {
+		t.Fatal(err)
+	}
+	sys, err := RewriteInstalled(&in, &out, t.TempDir(), opt)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	hdrs, bodies := map[string]*tar.Header{}, map[string]string{}
+	tr := tar.NewReader(&out)
+	for {
+		h, err := tr.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := strings.TrimSuffix(h.Name, "/")
+		if _, dup := hdrs[name]; dup {
+			t.Errorf("%s twice in the installed system", name)
+		}
+		b, _ := io.ReadAll(tr)
+		hdrs[name], bodies[name] = h, string(b)
+	}
+	return sys, hdrs, bodies, nil
+}
+
+const testFstab = "UUID=x / ext4 defaults 0 1\n"
+
+// An installed system keeps /boot (its package manager owns it) and
+// captures the kernel and initramfs from the stream; fstab, machine-id
+// and the marker are the step's; the marker runs only when armed.
+func TestRewriteInstalledKeepsBootAndOwnsFstab(t *testing.T) {
+	sys, hdrs, bodies, err := installedTar(t, image(
+		reg("etc/fstab", "/dev/sda1 / ext4 rw 0 0\n"),
+		symlink("boot/efi", "/etc"), // a mount point the image made a link
+		ent{name: "dev/sda", typ: tar.TypeBlock, major: 8},
+		reg("../../escape", "x"),
+	), InstalledOptions{Fstab: testFstab, Marker: "MARK-1", MountPoints: []string{"boot/efi"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(sys.Kernel); string(b) != "KERNEL-BYTES" {
+		t.Errorf("captured kernel %q", b)
+	}
+	if b, _ := os.ReadFile(sys.Initrd); string(b) != "INITRD-BYTES" {
+		t.Errorf("captured initrd %q", b)
+	}
+	if sys.Cmdline != "quiet apparmor=1" || sys.Init != "systemd" || sys.Hostname != "box" {
+		t.Errorf("records: %+v", sys)
+	}
+	if bodies["boot/vmlinuz-6.1.0-amd64"] != "KERNEL-BYTES" {
+		t.Errorf("/boot lost its kernel: %q", bodies["boot/vmlinuz-6.1.0-amd64"])
+	}
+	if h := hdrs["boot/efi"]; h == nil || h.Typeflag != tar.TypeDir {
+		t.Errorf("/boot/efi is not a directory: %+v", h)
+	}
+	if bodies["etc/fstab"] != testFstab {
+		t.Errorf("fstab %q", bodies["etc/fstab"])
+	}
+	if bodies["etc/machine-id"] != "" {
+		t.Errorf("machine-id %q", bodies["etc/machine-id"])
+	}
+	unit := bodies[markerUnit]
+	if !strings.Contains(unit, "ConditionKernelCommandLine="+BootTestParam) || !strings.Contains(unit, "echo MARK-1 > /dev/ttyS0") {
+		t.Errorf("marker unit:\n%s", unit)
+	}
+	for _, gone := range []string{"dev/sda", "escape", "tmp/leftover", ".dockerenv"} {
+		if _, ok := hdrs[gone]; ok {
+			t.Errorf("%s is in the installed system", gone)
+		}
+	}
+}
+
+// The hostile cases of the kernel: a link to /etc/shadow, a link out of
+// the root, a device, a file over the cap; each an error naming the
+// record and never a host path.
+func TestRewriteInstalledRefusesHostileKernels(t *testing.T) {
+	outside := filepath.Join(t.TempDir(), "host-secret")
+	if err := os.WriteFile(outside, []byte("HOST-SECRET"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name    string
+		kernel  ent
+		lim     Limits
+		want    string
+		changes []ent
+	}{
+		{"link to /etc/shadow", symlink("boot/vmlinuz-6.1.0-amd64", "/etc/shadow"), Limits{}, "does not exist in the image",
+			[]ent{reg("etc/shadow", "root:HASH:::")}},
+		{"link to a host file", symlink("boot/vmlinuz-6.1.0-amd64", outside), Limits{}, "does not exist in the image", nil},
+		{"link up and out", symlink("boot/vmlinuz-6.1.0-amd64", "../../../../../.."+outside), Limits{}, "does not exist in the image", nil},
+		{"link to a record", symlink("boot/vmlinuz-6.1.0-amd64", "../etc/linux-builder/hostname"), Limits{}, "outside /boot", nil},
+		{"character device", ent{name: "boot/vmlinuz-6.1.0-amd64", typ: tar.TypeChar, major: 1}, Limits{}, "does not exist", nil},
+		{"over the cap", ent{name: "boot/vmlinuz-6.1.0-amd64", typ: tar.TypeReg, size: 2 << 20}, Limits{MaxBootFile: 1 << 20}, "over the limit", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, _, err := installedTar(t, image(append(tc.changes, tc.kernel)...), InstalledOptions{Fstab: testFstab, Limits: tc.lim})
+			if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "KERNEL") {
+				t.Fatalf("error %v, want one about KERNEL with %q", err, tc.want)
+			}
+			if strings.Contains(err.Error(), "HOST-SECRET") || strings.Contains(err.Error(), "HASH") {
+				t.Errorf("the error quotes a file's contents: %v", err)
+			}
+		})
+	}
+}
+
+// A kernel over the capture cap is still part of the installed system
+// (only its capture is refused), and the marker refuses shell and
+// systemd specifier characters.
+func TestRewriteInstalledBounds(t *testing.T) {
+	_, hdrs, _, err := installedTar(t, image(ent{name: "boot/other-big", typ: tar.TypeReg, size: 2 << 20}),
+		InstalledOptions{Fstab: testFstab, Limits: Limits{MaxBootFile: 1 << 20}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := hdrs["boot/other-big"]; h == nil || h.Size != 2<<20 {
+		t.Errorf("/boot/other-big: %+v", h)
+	}
+	for _, m := range []string{"a;reboot", "100%", "x'y"} {
+		if _, _, _, err := installedTar(t, image(), InstalledOptions{Fstab: testFstab, Marker: m}); err == nil {
+			t.Errorf("marker %q accepted", m)
+		}
+	}
+}
