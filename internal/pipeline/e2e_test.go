@@ -2,6 +2,7 @@ package pipeline_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -167,10 +168,15 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 		}
 	}
 	steps, _ := db.Steps(ctx, id)
+	var bootTook time.Duration
 	for _, s := range steps {
 		t.Logf("%-15s %s %6.1fs", s.Step, s.Status, float64(s.DurationMS)/1000)
+		if s.Step == run.BootTesting {
+			bootTook = time.Duration(s.DurationMS) * time.Millisecond
+		}
 	}
 	t.Logf("cold run: %s", time.Since(start).Round(time.Second))
+	userBootStaysUp(t, byName["linux.iso"].Location, bootTook)
 
 	// The same spec again: nothing is rebuilt.
 	id2 := createRun(t, db, "minimal-debian.yaml", src)
@@ -289,4 +295,36 @@ func TestPushToUnreachableRegistryFails(t *testing.T) {
 	}
 	t.Logf("push failed as expected: %v", err)
 	_ = eng.Remove(context.Background(), ref)
+}
+
+// userBootStaysUp boots the published ISO as a user's machine would
+// (without the boot test's SMBIOS signal) for well over the time the boot
+// test's machines took to print their marker: the system comes up to a
+// login prompt and stays up. The marker, were it armed, would print and
+// power the machine off.
+func userBootStaysUp(t *testing.T, iso string, bootTook time.Duration) {
+	t.Helper()
+	wait := max(bootTook+60*time.Second, 150*time.Second)
+	serial := filepath.Join(t.TempDir(), "user-boot.log")
+	start := time.Now()
+	_, err := (&boot.Tester{AsUser: true}).Boot(context.Background(), pipeline.BootRequest{ISO: iso,
+		Marker: "LINUX-BUILDER-BOOT-OK", Firmware: pipeline.UEFI, SerialLog: serial, Timeout: wait}, func(string) {})
+	b, _ := os.ReadFile(serial)
+	if err == nil {
+		t.Fatalf("a user's boot of the published ISO printed the boot-test marker (and powered off):\n%s", tail(b, 1500))
+	}
+	if !errors.Is(err, boot.ErrNoMarker) || !strings.Contains(err.Error(), "within") {
+		t.Fatalf("a user's boot of the published ISO: %v (want the machine still up after %s):\n%s", err, wait, tail(b, 1500))
+	}
+	if !strings.Contains(string(b), "login:") {
+		t.Fatalf("a user's boot of the published ISO reached no login prompt in %s:\n%s", wait, tail(b, 1500))
+	}
+	t.Logf("user boot: up at a login prompt, no marker, %s", time.Since(start).Round(time.Second))
+}
+
+func tail(b []byte, n int) string {
+	if len(b) > n {
+		b = b[len(b)-n:]
+	}
+	return string(b)
 }

@@ -34,6 +34,10 @@ type Tester struct {
 	// (BootRequest.Concurrent), at least 1: TCG runs a thread per vCPU,
 	// and more threads than cores only slow every boot down.
 	CPUs int
+	// AsUser boots the medium as a user's machine would: without the
+	// boot-test signal (pipeline.BootTestSMBIOSFamily), so the marker
+	// stays inert. For tests of what users download.
+	AsUser bool
 }
 
 var _ pipeline.BootTester = (*Tester)(nil)
@@ -223,6 +227,11 @@ func (t *Tester) args(fw pipeline.Firmware, priv string, media medium, serial st
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
 		"-serial", "file:" + serial}
 	args = append(args, media.drive()...)
+	if !t.AsUser {
+		// The boot-test signal: the boot loader arms the marker only
+		// when it reads this family in the SMBIOS tables.
+		args = append(args, "-smbios", "type=1,family="+pipeline.BootTestSMBIOSFamily)
+	}
 	args = append(args, "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0")
 	if fw != pipeline.UEFI {
 		return args, nil

@@ -115,3 +115,33 @@ func TestBootAttachesADiskOrAnISO(t *testing.T) {
 		t.Fatal("a boot with both a disk and an ISO was accepted")
 	}
 }
+
+// The boot test's machine carries the boot-test signal in its SMBIOS
+// tables (the boot loader arms the marker only then); a boot as a user's
+// machine does not.
+func TestBootSignalsTheBootTestOnlyWhenTesting(t *testing.T) {
+	const marker = "LINUX-BUILDER-BOOT-OK run=9"
+	qemu := fakeQEMU(t, marker)
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "linux.iso")
+	if err := os.WriteFile(iso, []byte("iso"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	signal := "-smbios type=1,family=" + pipeline.BootTestSMBIOSFamily
+	for _, asUser := range []bool{false, true} {
+		var mu sync.Mutex
+		var lines []string
+		logf := func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }
+		tester := &Tester{QEMU: qemu, AsUser: asUser}
+		if _, err := tester.Boot(context.Background(), pipeline.BootRequest{ISO: iso, Marker: marker, Firmware: pipeline.BIOS,
+			SerialLog: filepath.Join(dir, "boot.log"), Timeout: 30 * time.Second}, logf); err != nil {
+			t.Fatalf("boot (as user %v): %v; log %q", asUser, err, lines)
+		}
+		mu.Lock()
+		cmd := strings.Join(lines, "\n")
+		mu.Unlock()
+		if got := strings.Contains(cmd, signal); got == asUser {
+			t.Fatalf("as user %v: signal in the QEMU command line = %v: %s", asUser, got, cmd)
+		}
+	}
+}

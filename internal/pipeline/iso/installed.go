@@ -6,6 +6,8 @@ import (
 	"io"
 	"path"
 	"strings"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 )
 
 // The disk-image step (internal/pipeline/disk) shares this package's
@@ -16,13 +18,9 @@ import (
 // initramfs are captured as they stream past, and /etc/fstab is the
 // step's own.
 
-// BootTestParam is the kernel parameter that arms an installed system's
-// boot-test marker. The marker unit is in the disk image the user gets,
-// inert: it runs only when the boot loader passes this parameter, which
-// only the boot test's copy of the disk does. The marker text itself is
-// never on the kernel command line (the kernel prints its command line
-// on the console, which would fake a pass).
-const BootTestParam = "linux-builder.boot-test"
+// BootTestParam is the kernel parameter that arms the boot-test marker
+// of an installed system and of the live ISO (see pipeline.BootTestParam).
+const BootTestParam = pipeline.BootTestParam
 
 // installedOwned are the files the disk step writes itself, on top of
 // owned.
@@ -120,25 +118,5 @@ func (r *records) installedFiles(marker, fstab string) ([]file, error) {
 		return nil, err
 	}
 	fs = append(fs, file{name: "etc/fstab", mode: 0o644, typ: tar.TypeReg, body: fstab})
-	if marker == "" {
-		return fs, nil
-	}
-	if strings.ContainsAny(marker, "'\"\\$`\n;&|<>%") {
-		return nil, fmt.Errorf("boot-test marker %q has shell characters", marker)
-	}
-	switch r.init {
-	case "systemd":
-		unit := "[Unit]\nDescription=Linux Builder boot test marker (runs only with " + BootTestParam + " on the kernel command line)\n" +
-			"ConditionKernelCommandLine=" + BootTestParam + "\nAfter=multi-user.target\n\n[Service]\nType=oneshot\n" +
-			"ExecStart=/bin/sh -c 'echo " + marker + " > /dev/ttyS0; systemctl --no-block poweroff'\n\n[Install]\nWantedBy=multi-user.target\n"
-		return append(fs,
-			file{name: markerUnit, mode: 0o644, typ: tar.TypeReg, body: unit},
-			file{name: markerWant, mode: 0o777, typ: tar.TypeSymlink, body: "/" + markerUnit}), nil
-	case "openrc":
-		script := "#!/bin/sh\n# Linux Builder boot test marker: runs only with " + BootTestParam + " on the kernel command line.\n" +
-			"grep -qw " + BootTestParam + " /proc/cmdline || exit 0\necho '" + marker + "' > /dev/ttyS0\npoweroff\n"
-		return append(fs, file{name: markerRC, mode: 0o755, typ: tar.TypeReg, body: script}), nil
-	default:
-		return nil, fmt.Errorf("the boot-test marker is not supported for init %q", r.init)
-	}
+	return r.markerFiles(fs, marker)
 }
