@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
