@@ -245,14 +245,24 @@ cache_counts() {
     /---> Using cache/ { cached++; if (w[1] == "RUN") run++ }
     END { printf "%d %d %d\n", cached, run, steps }' "$LOG_DIR/$1.log"
 }
+# system_note NAME: whether the row's build reused the shared system image
+# (the spec's Dockerfile starts FROM it, so its reuse shows in the run's
+# log, not as a cached RUN step).
+system_note() {
+  local log="$LOG_DIR/$1.log"
+  if grep -q 'building the shared system image' "$log"; then
+    echo "; the system image was NOT reused (built again)"
+  elif grep -q 'reusing the shared system image' "$log"; then
+    echo "; the system image reused"
+  else
+    echo "; the log says nothing of the system image"
+  fi
+}
 cache_note() {
   local c r n
   read -r c r n < <(cache_counts "$1")
-  echo "$c of $n Docker steps from cache ($r RUN)"
-  # Classic builder: a RUN misses when a newer identical parent layer (another
-  # build with --no-cache, or a cancelled one) forked the chain.
-  [ "$r" -eq 0 ] && echo "; the system layer was NOT reused"
-  return 0
+  echo "$c of $n Docker steps of the spec's image from cache ($r RUN)"
+  system_note "$1"
 }
 secs() { awk -v ms="$1" -v p="${2:-1}" 'BEGIN { printf "%.*f", p, ms / 1000 }'; }
 # verdict VALUE LIMIT: pass when VALUE <= LIMIT.

@@ -231,6 +231,15 @@ func TestWriteFlattened(t *testing.T) {
 			}
 			f, _ := os.Open(path)
 			defer f.Close()
+			// A zstd frame first (what tools sniffing the format look
+			// for), the skippable padding after it.
+			magic := make([]byte, 4)
+			if _, err := io.ReadFull(f, magic); err != nil || !bytes.Equal(magic, []byte{0x28, 0xb5, 0x2f, 0xfd}) {
+				t.Fatalf("the file starts with %x (%v), not a zstd frame", magic, err)
+			}
+			if _, err := f.Seek(0, io.SeekStart); err != nil {
+				t.Fatal(err)
+			}
 			dec, err := zstd.NewReader(f)
 			if err != nil {
 				t.Fatal(err)

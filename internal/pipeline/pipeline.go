@@ -14,8 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-
 	"github.com/linux-builder/linux-builder/internal/logging"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/spec"
@@ -555,7 +553,7 @@ func (r *execution) writeCompressed(ctx context.Context, path string, fill func(
 	defer os.Remove(tmp)
 	sum := sha256.New()
 	counted := &countWriter{w: io.MultiWriter(f, sum)}
-	enc, err := zstd.NewWriter(counted, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(2))
+	enc, err := newImageEncoder(counted)
 	if err != nil {
 		f.Close()
 		return 0, "", fmt.Errorf("zstd: %w", err)

@@ -31,6 +31,9 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 	}
 	b := buildSpeedups(d, s.Defaults.Documentation)
 	m.Prepare, m.Install, m.SystemFiles, m.SystemCleanup, m.KeepIndex, m.Finish = b.prepare, b.install, b.files, b.cleanup, b.keepIndex, d.finish
+	if d.initramfsOnce != nil {
+		m.InitramfsDefer, m.InitramfsBuild = d.initramfsOnce.deferEnv, d.initramfsOnce.build
+	}
 	if m.Title == "" {
 		m.Title = "linux-build"
 	}

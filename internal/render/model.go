@@ -41,6 +41,11 @@ type model struct {
 	// package index, which the package layer then uses without a refresh.
 	SystemCleanup string
 	KeepIndex     bool
+	// InitramfsDefer prefixes the system image's install (an environment
+	// setting that stops packages from building the initramfs) and
+	// InitramfsBuild then builds it once; both empty where packages build
+	// it as they install.
+	InitramfsDefer, InitramfsBuild string
 	// Finish is the last RUN: it removes the build-only settings.
 	Finish                   string
 	SystemPackages, UserPkgs []string

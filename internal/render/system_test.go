@@ -101,13 +101,24 @@ func TestDebianInstallSpeedups(t *testing.T) {
 		t.Fatalf("dpkg nodoc setting: %v", nodoc)
 	}
 	sys := string(c.File("system/Dockerfile").Data)
-	if !strings.Contains(sys, "COPY rootfs/ /") || !strings.HasSuffix(strings.TrimSpace(sys), "&& apt-get clean") {
+	if !strings.Contains(sys, "COPY rootfs/ /") || !strings.HasSuffix(strings.TrimSpace(sys), "&& apt-get clean && apt-cache gencaches && rm -f /var/cache/apt/srcpkgcache.bin") {
 		t.Errorf("the system layer does not keep its package lists:\n%s", sys)
+	}
+	// The initramfs is built once, after the install (not by the kernel's
+	// hook and again by live-boot's trigger), and nothing keeps INITRD.
+	install := strings.Index(sys, "INITRD=No apt-get install -y")
+	once := strings.Index(sys, `update-initramfs -c -k "$v"`)
+	if install < 0 || once < install || once > strings.LastIndex(sys, "apt-get clean") || strings.Count(sys, "INITRD") != 2 {
+		t.Errorf("the system layer does not build the initramfs once, after the install:\n%s", sys)
+	}
+	noLang := c.File("system/rootfs/etc/apt/apt.conf.d/90linux-builder-no-translations")
+	if noLang == nil || !bytes.Contains(noLang.Data, []byte("\nAcquire::Languages \"none\";\n")) {
+		t.Fatalf("apt no-translations setting: %v", noLang)
 	}
 	df := string(c.File("Dockerfile").Data)
 	runs := regexpRuns(df)
 	last := runs[len(runs)-1]
-	if !strings.Contains(last, "rm -f /etc/dpkg/dpkg.cfg.d/90linux-builder-unsafe-io") || !strings.Contains(last, "rm -rf /var/lib/apt/lists/*") {
+	if !strings.Contains(last, "rm -f /etc/dpkg/dpkg.cfg.d/90linux-builder-unsafe-io /etc/apt/apt.conf.d/90linux-builder-no-translations /var/cache/apt/*.bin") || !strings.Contains(last, "rm -rf /var/lib/apt/lists/*") {
 		t.Errorf("the last RUN does not remove the build-only settings: %q", last)
 	}
 	if !strings.Contains(runs[0], "apt-get install -y --no-install-recommends \"$@\" \\\n      || { apt-get update && apt-get install") ||

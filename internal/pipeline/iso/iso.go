@@ -20,6 +20,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +39,9 @@ type Builder struct {
 	Exporter Exporter
 	// CompressionLevel is the squashfs's zstd level; default 3.
 	CompressionLevel int
+	// Jobs is how many threads tar2sqfs compresses with; default the
+	// CPUs (at most maxJobs). tar2sqfs's own default is one.
+	Jobs int
 	// Limits bound what an image may make the step read and keep.
 	Limits Limits
 }
@@ -68,7 +73,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 	start := time.Now()
 	squashfs := filepath.Join(tree, "root.squashfs")
 	var rec *records
-	found, err := b.squash(ctx, req.Image, req.Tee, squashfs, level, captured, req.Marker, func(found *Rewritten) ([]file, error) {
+	found, err := b.squash(ctx, req.Image, req.Tee, squashfs, level, b.jobs(), captured, req.Marker, func(found *Rewritten) ([]file, error) {
 		r, err := readRecords(found.tree)
 		if err != nil {
 			return nil, err
@@ -132,10 +137,12 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 // A tee, when given, gets a copy of the export's bytes as they stream (for
 // the image artifact): it only copies; nothing here reads from it, and a
 // write error of it stops the export like the rewriter's would.
-func (b *Builder) squash(ctx context.Context, image string, tee io.Writer, out string, level int, captured, marker string, add extras) (*Rewritten, error) {
+func (b *Builder) squash(ctx context.Context, image string, tee io.Writer, out string, level, jobs int, captured, marker string, add extras) (*Rewritten, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	cmd := proc.Command(ctx, "tar2sqfs", "--quiet", "--no-skip", "--force",
+	// --num-jobs: compressor threads; the backlog stays tar2sqfs's
+	// default of 10 blocks of 128 KiB a job.
+	cmd := proc.Command(ctx, "tar2sqfs", "--quiet", "--no-skip", "--force", "--num-jobs", strconv.Itoa(jobs),
 		"--compressor", "zstd", "--comp-extra", fmt.Sprintf("level=%d", level),
 		"--defaults", "uid=0,gid=0,mode=0755", out)
 	stdin, err := cmd.StdinPipe()
@@ -197,6 +204,16 @@ func (b *Builder) squash(ctx context.Context, image string, tee io.Writer, out s
 		return nil, fmt.Errorf("tar2sqfs: %w: %s", waitErr, lastLines(stderr.Bytes(), 5))
 	}
 	return found, nil
+}
+
+// maxJobs bounds tar2sqfs's threads by default.
+const maxJobs = 8
+
+func (b *Builder) jobs() int {
+	if b.Jobs > 0 {
+		return min(b.Jobs, maxJobs)
+	}
+	return min(max(runtime.NumCPU(), 1), maxJobs)
 }
 
 func grubConfig(volid, liveArgs, cmdline, init string) string {
