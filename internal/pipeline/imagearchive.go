@@ -202,7 +202,7 @@ func (r *execution) writeFlattened(ctx context.Context, spool *layerSpool, info 
 		return 0, "", fmt.Errorf("image layer spool: %w", err)
 	}
 	img := flatImage{Info: info, Tag: tag, Layer: ctxReader{ctx: ctx, r: spool.f}, LayerSize: spool.n, DiffID: spool.diffID()}
-	return r.writeCompressed(ctx, path, func(w io.Writer) error { return writeImageArchive(w, img) })
+	return r.writeCompressed(ctx, path, r.p.cfg.Limits.MaxImageBytes, func(w io.Writer) error { return writeImageArchive(w, img) })
 }
 
 // ctxReader stops reading once ctx is done.
