@@ -45,7 +45,7 @@ func (s *Spec) HasDiskImage() bool {
 }
 
 // diskOnlyNote ends the disk-only rule's warnings.
-const diskOnlyNote = "only in disk images (outputs: [qcow2] or [raw]) and installs: the live ISO runs from a read-only squashfs and boots with GRUB on BIOS and UEFI"
+const diskOnlyNote = "only in disk images (outputs: [qcow2] or [raw]): the live ISO runs from a read-only squashfs and boots with GRUB on BIOS and UEFI"
 
 // ruleDiskLayout refuses what a disk image would not honour today. The
 // disk step (internal/pipeline/disk) lays out one disk: GPT, a BIOS boot
