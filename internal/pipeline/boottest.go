@@ -73,17 +73,23 @@ func (r *execution) bootTest(ctx context.Context, iso string, disk *diskBoot) (E
 		}
 	}
 	if disk != nil {
-		defer os.Remove(disk.path)
 		what = append(what, "the disk image")
+		if disk.path != "" {
+			defer os.Remove(disk.path)
+		}
 		for _, fw := range disk.firmwares {
 			boots = append(boots, boot{fw: fw, disk: true, media: disk.path})
 		}
 	}
 	if r.p.cfg.Boot == nil {
-		if len(what) == 0 {
+		verb := " was not booted"
+		switch len(what) {
+		case 0:
 			what = []string{"nothing"}
+		case 2:
+			verb = " were not booted"
 		}
-		return SoftFail, r.partial(ctx, Partial{Reason: "the boot test is not configured; " + strings.Join(what, " and ") + " was not booted"})
+		return SoftFail, r.partial(ctx, Partial{Reason: "the boot test is not configured; " + strings.Join(what, " and ") + verb})
 	}
 	if len(boots) == 0 {
 		r.logs.Add(ctx, run.LogInfo, "boot test: nothing to boot")
@@ -147,21 +153,22 @@ func (r *execution) bootAll(ctx context.Context, boots []boot) []bootOutcome {
 		mu sync.Mutex // orders "the first failure" among the boots
 		wg sync.WaitGroup
 	)
+	// The boots start in their order as slots free up; once one has
+	// failed, those still waiting do not start.
 	for i, b := range boots {
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			out[i] = bootOutcome{boot: b, err: context.Cause(gctx), stopped: true}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			var took time.Duration
-			var err error
-			select {
-			case slots <- struct{}{}:
-				took, err = r.boot(gctx, ctx, b, concurrent)
-				<-slots
-			case <-gctx.Done():
-				err = context.Cause(gctx)
-			}
+			took, err := r.boot(gctx, ctx, b, concurrent)
 			mu.Lock()
-			defer mu.Unlock()
 			o := bootOutcome{boot: b, took: took, err: err}
 			if err != nil {
 				// Cancelled already (by an earlier failure, or the run's
@@ -170,6 +177,8 @@ func (r *execution) bootAll(ctx context.Context, boots []boot) []bootOutcome {
 				cancel(fmt.Errorf("the %s boot failed: %w", b.label(), err))
 			}
 			out[i] = o
+			mu.Unlock()
+			<-slots // after the cancel: a waiting boot sees it
 		}()
 	}
 	wg.Wait()

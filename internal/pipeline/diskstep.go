@@ -58,7 +58,7 @@ func (r *execution) skipUnwanted(ctx context.Context, next run.State) (run.State
 }
 
 // diskBoot is the boot-test copy of the run's disk, and the firmwares
-// that boot it.
+// that boot it (none, without a boot tester).
 type diskBoot struct {
 	path      string
 	firmwares []Firmware
@@ -135,7 +135,7 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 		}
 	}
 	if req.BootTestOutput == "" {
-		return nil, nil
+		return &diskBoot{}, nil // made, not to be booted
 	}
 	return &diskBoot{path: req.BootTestOutput, firmwares: diskFirmwares(r.spec.Customization.Firmware)}, nil
 }
