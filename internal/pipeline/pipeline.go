@@ -32,7 +32,7 @@ type Config struct {
 	// Disk makes the disk images of specs whose outputs ask for qcow2 or
 	// raw; nil: none (such a run is partial).
 	Disk DiskBuilder
-	Boot     BootTester // nil: no boot test
+	Boot BootTester // nil: no boot test
 	// Fetcher fetches specs of runs that arrive without one (GitHub runs).
 	Fetcher SpecFetcher
 	// Pusher and PushRepo, when both set, push each built image to
