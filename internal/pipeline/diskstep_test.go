@@ -160,6 +160,7 @@ func TestDiskOutputs(t *testing.T) {
 		steps     []run.State
 		artifacts []string
 		partial   string
+		failed    bool // the partial result is a failure's (never cached)
 		isoBuilds int
 		bootsSeen int // boots started
 		most      int // boots at once, at most
@@ -175,16 +176,20 @@ func TestDiskOutputs(t *testing.T) {
 		{name: "a disk that fails is soft: the ISO still boots", spec: both, iso: true, disk: &fakeDisk{fail: errors.New("mkfs: no space")}, boot: &watchBoot{},
 			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
 			artifacts: []string{"SHA256SUMS", "boot-bios.log", "boot-uefi.log", "build.log", "image.tar.zst", "linux.iso", "spec.json"},
-			partial:   "disk image generation failed: mkfs: no space", isoBuilds: 1, bootsSeen: 2, most: 2},
+			partial:   "disk image generation failed: mkfs: no space", failed: true, isoBuilds: 1, bootsSeen: 2, most: 2},
 		{name: "a disk that does not boot cancels the waiting boots", spec: "base: debian\noutputs: [qcow2]\n", disk: &fakeDisk{},
 			boot: &watchBoot{fail: map[string]bool{"disk-bios": true}}, maxBoots: 1,
 			steps:     []run.State{run.Validating, run.Generating, run.Building, run.DiskGenerating, run.BootTesting},
 			artifacts: []string{"SHA256SUMS", "boot-disk-bios.log", "build.log", "image.tar.zst", "linux.qcow2", "spec.json"},
-			partial:   "the disk image did not boot (bios)", bootsSeen: 1, most: 1},
+			partial:   "the disk image did not boot (bios)", failed: true, bootsSeen: 1, most: 1},
 		{name: "no boot tester: no marker, nothing booted", spec: "base: debian\noutputs: [iso, raw]\n", iso: true, disk: &fakeDisk{},
 			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
 			artifacts: []string{"SHA256SUMS", "build.log", "image.tar.zst", "linux.iso", "linux.raw.zst", "spec.json"},
 			partial:   "the boot test is not configured; the ISO and the disk image were not booted", isoBuilds: 1},
+		{name: "a failed disk stays a failure when nothing boots", spec: "base: debian\noutputs: [iso, raw]\n", iso: true, disk: &fakeDisk{fail: errors.New("mkfs: no space")},
+			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
+			artifacts: []string{"SHA256SUMS", "build.log", "image.tar.zst", "linux.iso", "spec.json"},
+			partial:   "disk image generation failed: mkfs: no space; the boot test is not configured; the ISO was not booted", failed: true, isoBuilds: 1},
 		{name: "no disk builder: partial", spec: "base: debian\noutputs: [iso, raw]\n", iso: true, boot: &watchBoot{},
 			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
 			artifacts: []string{"SHA256SUMS", "boot-bios.log", "boot-uefi.log", "build.log", "image.tar.zst", "linux.iso", "spec.json"},
@@ -226,6 +231,9 @@ func TestDiskOutputs(t *testing.T) {
 			}
 			if !strings.Contains(st.partial, tc.partial) || (tc.partial == "") != (st.partial == "") {
 				t.Errorf("partial %q, want %q", st.partial, tc.partial)
+			}
+			if st.partialFailed != tc.failed {
+				t.Errorf("partial failed = %v, want %v", st.partialFailed, tc.failed)
 			}
 			if iso.builds != tc.isoBuilds {
 				t.Errorf("%d ISO builds, want %d", iso.builds, tc.isoBuilds)

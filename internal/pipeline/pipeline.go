@@ -184,6 +184,8 @@ type execution struct {
 	// spec is the run's validated spec (nil before VALIDATING): its
 	// outputs decide the ISO and disk steps.
 	spec *spec.Spec
+	// partialSoFar is what mark recorded (the reasons joined).
+	partialSoFar Partial
 }
 
 // errStep is a step failure with a reason for the user; the run fails but
@@ -694,7 +696,15 @@ func (r *execution) partial(ctx context.Context, p Partial) error {
 	return r.mark(ctx, p)
 }
 
+// mark records the run's partial result. A run can be partial for more
+// than one reason (a disk that failed, then a boot test that is not
+// configured): the store keeps them all, joined, and Failed once any
+// step failed, so the cache never reuses a run a failure made partial.
 func (r *execution) mark(ctx context.Context, p Partial) error {
+	if r.partialSoFar.Reason != "" {
+		p = Partial{Reason: r.partialSoFar.Reason + "; " + p.Reason, Failed: p.Failed || r.partialSoFar.Failed}
+	}
+	r.partialSoFar = p
 	if err := r.p.cfg.Store.MarkPartial(ctx, r.rec.ID, p); err != nil {
 		return fmt.Errorf("record partial result: %w", err)
 	}

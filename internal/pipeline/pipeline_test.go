@@ -31,6 +31,8 @@ type memStore struct {
 	failFinal bool
 	diags     spec.Diagnostics
 	partial   string
+	// partialFailed is the last MarkPartial's Failed.
+	partialFailed bool
 }
 
 var _ Store = (*memStore)(nil)
@@ -71,7 +73,7 @@ func (m *memStore) RecordDiagnostics(_ context.Context, _ int64, d spec.Diagnost
 func (m *memStore) MarkPartial(_ context.Context, _ int64, p Partial) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.partial = p.Reason
+	m.partial, m.partialFailed = p.Reason, p.Failed
 	return nil
 }
 func (m *memStore) RecordHashes(_ context.Context, _ int64, h, _ string) error {
