@@ -35,14 +35,15 @@ func newBuildCmd() *cobra.Command {
 	)
 	cmd := &cobra.Command{
 		Use:   "build SPEC",
-		Short: "Build a spec locally: image, ISO and boot test, no GitHub",
+		Short: "Build a spec locally: image, ISO, disk images and boot test, no GitHub",
 		Long: `Build runs the whole pipeline on this machine: validate, render, docker build,
-save the image, make a hybrid BIOS+UEFI ISO and boot it in QEMU until it reports
-in. Runs are recorded in the store (a SQLite file in --data-dir by default);
+save the image, make a hybrid BIOS+UEFI ISO and the disk images the spec's
+outputs ask for (linux.qcow2, linux.raw.zst), and boot them in QEMU until they
+report in. Runs are recorded in the store (a SQLite file in --data-dir by default);
 artifacts go to the artifact store (--artifact-store, ARTIFACT_STORE; default
 <data-dir>/artifacts, as runs/<run>/<name>) and are copied into -o DIR.
 --outputs iso,qcow2 replaces the spec's outputs (outputs: in the file) for
-this build; only iso is built yet. An unchanged spec reuses the previous run's
+this build (iso, qcow2, raw). An unchanged spec reuses the previous run's
 artifacts. Ctrl-C cancels the run
 and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -97,7 +98,7 @@ and cleans up. Exit status: 0 COMPLETE, 1 FAILED or CANCELLED.`,
 	cmd.Flags().BoolVar(&pf.keepImage, "keep-image", true, "keep the built image in the engine")
 	cmd.Flags().StringVarP(&out, "output", "o", "", "also copy the artifacts into this directory")
 	cmd.Flags().StringVar(&distro, "distro", "", "build for this distribution instead of the spec's base")
-	cmd.Flags().StringSliceVar(&outputs, "outputs", nil, "make these outputs instead of the spec's outputs (iso; qcow2 and raw are not built yet)")
+	cmd.Flags().StringSliceVar(&outputs, "outputs", nil, "make these outputs instead of the spec's outputs: iso, qcow2, raw")
 	cmd.Flags().BoolVar(&noCache, "no-cache", false, "build fresh: reuse no earlier run's artifacts and no cached layer (picks up the distribution's updates)")
 	return cmd
 }

@@ -15,8 +15,9 @@ import (
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
 )
 
-// newDiskCmd makes a disk image of an image already in the engine (the
-// disk step on its own, until the pipeline runs it for `outputs:`).
+// newDiskCmd makes a disk image of an image already in the engine: the
+// pipeline's disk step (DISK_GENERATING, for specs with outputs qcow2 or
+// raw) on its own.
 func newDiskCmd() *cobra.Command {
 	var out, qcow2, firmwares string
 	var size int64

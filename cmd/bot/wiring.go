@@ -15,10 +15,12 @@ import (
 	"github.com/linux-builder/linux-builder/internal/mirror"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
+	"github.com/linux-builder/linux-builder/internal/pipeline/disk"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
 	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
+	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -57,14 +59,15 @@ func (f *pipelineFlags) register(flags interface {
 	flags.IntVar(&f.perInstallation, "max-builds-per-installation", 2, "builds of one GitHub installation running at once across all workers; 0: no bound")
 	flags.DurationVar(&f.run.BuildTimeout, "build-timeout", 60*time.Minute, "time limit of the build step (docker build; and docker save when there is no ISO step)")
 	flags.DurationVar(&f.run.ISOTimeout, "iso-timeout", 20*time.Minute, "time limit of the ISO step")
+	flags.DurationVar(&f.run.DiskTimeout, "disk-timeout", 40*time.Minute, "time limit of the disk image step (specs with outputs qcow2 or raw)")
 	flags.Int64Var(&f.run.MaxImageBytes, "max-image-size", 16<<30, "bytes an image may have uncompressed (docker save's size, or its export's when the ISO step makes image.tar.zst); larger images fail the run")
 	logLines, logBytes, envErr := logLimitDefaults()
 	f.envErr = envErr
 	flags.IntVar(&f.run.MaxLogLines, "max-log-lines", logLines, "log lines kept per run attempt (env RUN_LOG_MAX_LINES): its first lines, one \"N lines omitted\" line and its last lines (a quarter of the limit)")
 	flags.Int64Var(&f.run.MaxLogBytes, "max-log-bytes", logBytes, "log bytes kept per run attempt (env RUN_LOG_MAX_BYTES), head and tail as for lines")
-	flags.BoolVar(&f.noISO, "no-iso", false, "build the image only (no ISO, no boot test)")
-	flags.BoolVar(&f.noBoot, "no-boot-test", false, "do not boot-test the ISO")
-	flags.StringVar(&f.firmwares, "firmware", "bios,uefi", "firmwares to boot-test: bios, uefi or both")
+	flags.BoolVar(&f.noISO, "no-iso", false, "build the image only (no ISO, no disk images, no boot test)")
+	flags.BoolVar(&f.noBoot, "no-boot-test", false, "do not boot-test the ISO and the disk images")
+	flags.StringVar(&f.firmwares, "firmware", "bios,uefi", "firmwares to boot-test the ISO with: bios, uefi or both (disk images boot with their spec's customization.firmware)")
 	flags.StringVar(&f.imageRepo, "image-repo", "linux-builder", "repository of local image tags (<repo>:<run id>); set DOCKER_IMAGE_REPO with DOCKER_USERNAME/DOCKER_PASSWORD (DOCKER_REGISTRY) to also push")
 	flags.IntVar(&f.bootTimeout, "boot-timeout", 300, "seconds a boot test may take")
 	flags.StringVar(&f.artifactStore, "artifact-store", os.Getenv("ARTIFACT_STORE"), "where artifacts live (env ARTIFACT_STORE): file:///abs/dir or s3://bucket?endpoint=URL&region=R&use_path_style=true (credentials from AWS_*); empty: <data-dir>/artifacts")
@@ -198,6 +201,10 @@ func dockerParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (fu
 	if !f.noISO {
 		// The ISO step reads no more of an image than the build may make.
 		cfg.ISO = &iso.Builder{Exporter: eng, Limits: iso.Limits{MaxBytes: f.run.MaxImageBytes}}
+		// The disk step reads the image as the ISO step does; its disks
+		// are at most the spec's cap.
+		cfg.Disk = &disk.Builder{Exporter: eng, Limits: iso.Limits{MaxBytes: f.run.MaxImageBytes}, MaxDiskBytes: spec.MaxDiskImageBytes,
+			Timeout: f.run.DiskTimeout}
 		if !f.noBoot {
 			cfg.Boot = &boot.Tester{}
 			cfg.BootTimeout = secondsDuration(f.bootTimeout)

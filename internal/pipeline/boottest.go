@@ -12,40 +12,99 @@ import (
 	"github.com/linux-builder/linux-builder/internal/run"
 )
 
-// bootOutcome is how one firmware's boot ended.
+// bootOutcome is how one boot ended.
 type bootOutcome struct {
-	fw   Firmware
+	boot
 	took time.Duration
 	err  error
-	// stopped: the boot was cancelled because another firmware's boot
-	// failed first; it is not a failure of its own.
+	// stopped: the boot was cancelled because another boot failed first;
+	// it is not a failure of its own.
 	stopped bool
 }
 
-// serialLogName is the artifact name of a firmware's console log.
-func serialLogName(fw Firmware) string { return fmt.Sprintf("boot-%s.log", fw) }
+// boot is one boot of the boot test: the ISO, or the disk image, under
+// one firmware.
+type boot struct {
+	fw   Firmware
+	disk bool
+	// media is the ISO, or the disk image each disk boot copies.
+	media string
+}
 
-// bootTest boots the ISO under every configured firmware at the same time
-// (one after the other would double the step's wall time under TCG); the
-// first boot that fails cancels the others. Each boot's console log, even
-// a partial one, is kept as an artifact. A failed boot makes the run
-// partial, naming the firmwares that failed (not those stopped because of
-// them).
-func (r *execution) bootTest(ctx context.Context, iso string) (Event, error) {
+func (b boot) what() string {
+	if b.disk {
+		return "disk image"
+	}
+	return "ISO"
+}
+
+// label names the boot in the log: "uefi", "disk, uefi".
+func (b boot) label() string {
+	if b.disk {
+		return "disk, " + string(b.fw)
+	}
+	return string(b.fw)
+}
+
+// serialLogName is the artifact name of a boot's console log:
+// boot-uefi.log for the ISO, boot-disk-uefi.log for the disk image.
+func serialLogName(b boot) string {
+	if b.disk {
+		return fmt.Sprintf("boot-disk-%s.log", b.fw)
+	}
+	return fmt.Sprintf("boot-%s.log", b.fw)
+}
+
+// bootTest boots the ISO under every configured firmware and the disk
+// image under every firmware of the spec, at the same time up to MaxBoots
+// (one after the other would multiply the step's wall time under TCG);
+// the first boot that fails cancels the others. Each disk boot boots its
+// own sparse copy of the boot-test disk (the machine writes to it),
+// removed afterwards. Each boot's console log, even a partial one, is
+// kept as an artifact. A failed boot makes the run partial, naming the
+// boots that failed (not those stopped because of them).
+func (r *execution) bootTest(ctx context.Context, iso string, disk *diskBoot) (Event, error) {
+	var boots []boot
+	var what []string
+	if iso != "" {
+		what = append(what, "the ISO")
+		for _, fw := range r.p.cfg.Firmwares {
+			boots = append(boots, boot{fw: fw, media: iso})
+		}
+	}
+	if disk != nil {
+		what = append(what, "the disk image")
+		if disk.path != "" {
+			defer os.Remove(disk.path)
+		}
+		for _, fw := range disk.firmwares {
+			boots = append(boots, boot{fw: fw, disk: true, media: disk.path})
+		}
+	}
+	if len(what) == 0 {
+		// The outputs failed or were not made: their steps said why.
+		r.logs.Add(ctx, run.LogInfo, "boot test: nothing to boot")
+		return Next, nil
+	}
 	if r.p.cfg.Boot == nil {
-		return SoftFail, r.partial(ctx, Partial{Reason: "the boot test is not configured; the ISO was not booted"})
+		verb := " was not booted"
+		if len(what) > 1 {
+			verb = " were not booted"
+		}
+		return SoftFail, r.partial(ctx, Partial{Reason: "the boot test is not configured; " + strings.Join(what, " and ") + verb})
 	}
 	start := time.Now()
-	outcomes := r.bootAll(ctx, iso)
+	outcomes := r.bootAll(ctx, boots)
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
-	// Artifacts and warnings are recorded here, in the firmwares' order,
-	// once every boot has returned: only the log buffer is shared with the
+	// Artifacts and warnings are recorded here, in the boots' order, once
+	// every boot has returned: only the log buffer is shared with the
 	// boots while they run.
-	var failed []string
+	failed := map[string][]string{}
+	var failedWhat []string
 	for _, o := range outcomes {
-		name := serialLogName(o.fw)
+		name := serialLogName(o.boot)
 		if _, statErr := os.Stat(filepath.Join(r.dir, name)); statErr == nil {
 			if err := r.addFileArtifact(ctx, name, run.ArtifactBootLog); err != nil {
 				return "", err
@@ -53,54 +112,93 @@ func (r *execution) bootTest(ctx context.Context, iso string) (Event, error) {
 		}
 		switch {
 		case o.stopped:
-			r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot test (%s) stopped: another firmware's boot failed first", o.fw))
+			r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot test (%s) stopped: another boot failed first", o.label()))
 		case o.err != nil:
-			failed = append(failed, string(o.fw))
-			r.warn(ctx, fmt.Sprintf("boot test (%s) failed: %v", o.fw, o.err))
+			if failed[o.what()] == nil {
+				failedWhat = append(failedWhat, o.what())
+			}
+			failed[o.what()] = append(failed[o.what()], string(o.fw))
+			r.warn(ctx, fmt.Sprintf("boot test (%s) failed: %v", o.label(), o.err))
 		default:
-			r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot test (%s) passed: marker after %s", o.fw, o.took.Round(100*time.Millisecond)))
+			r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot test (%s) passed: marker after %s", o.label(), o.took.Round(100*time.Millisecond)))
 		}
 	}
-	r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot tests: %d at once in %s", len(outcomes), time.Since(start).Round(100*time.Millisecond)))
-	if len(failed) > 0 {
-		return SoftFail, r.mark(ctx, Partial{Reason: "the ISO did not boot (" + strings.Join(failed, ", ") + ")", Failed: true})
+	r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("boot tests: %d, up to %d at once, in %s", len(outcomes), min(len(outcomes), r.p.cfg.MaxBoots),
+		time.Since(start).Round(100*time.Millisecond)))
+	if len(failedWhat) > 0 {
+		var parts []string
+		for _, w := range failedWhat {
+			parts = append(parts, "the "+w+" did not boot ("+strings.Join(failed[w], ", ")+")")
+		}
+		return SoftFail, r.mark(ctx, Partial{Reason: strings.Join(parts, "; "), Failed: true})
 	}
 	return Next, nil
 }
 
-// bootAll runs one boot per firmware concurrently and returns their
-// outcomes in the firmwares' order. The first boot to fail cancels the
-// others; a boot that then returns with an error is marked stopped. The
-// boots only touch the run's log buffer (safe for concurrent use) and
-// their own serial log files.
-func (r *execution) bootAll(ctx context.Context, iso string) []bootOutcome {
-	fws := r.p.cfg.Firmwares
-	out := make([]bootOutcome, len(fws))
+// bootAll runs the boots concurrently, at most MaxBoots at once, and
+// returns their outcomes in the boots' order. The first boot to fail
+// cancels the others (those still waiting for their turn do not start);
+// a boot that then returns with an error is marked stopped. The boots
+// only touch the run's log buffer (safe for concurrent use), their own
+// serial log files and their own disk copies.
+func (r *execution) bootAll(ctx context.Context, boots []boot) []bootOutcome {
+	out := make([]bootOutcome, len(boots))
 	gctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
+	concurrent := min(len(boots), r.p.cfg.MaxBoots)
+	slots := make(chan struct{}, concurrent)
 	var (
 		mu sync.Mutex // orders "the first failure" among the boots
 		wg sync.WaitGroup
 	)
-	for i, fw := range fws {
+	// The boots start in their order as slots free up; once one has
+	// failed, those still waiting do not start.
+	for i, b := range boots {
+		select {
+		case slots <- struct{}{}:
+		case <-gctx.Done():
+		}
+		if gctx.Err() != nil {
+			out[i] = bootOutcome{boot: b, err: context.Cause(gctx), stopped: true}
+			continue
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			req := BootRequest{ISO: iso, Marker: r.marker(), Firmware: fw, SerialLog: filepath.Join(r.dir, serialLogName(fw)),
-				Timeout: r.p.cfg.BootTimeout, Concurrent: len(fws)}
-			took, err := r.p.cfg.Boot.Boot(gctx, req, func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
+			took, err := r.boot(gctx, ctx, b, concurrent)
 			mu.Lock()
-			defer mu.Unlock()
-			o := bootOutcome{fw: fw, took: took, err: err}
+			o := bootOutcome{boot: b, took: took, err: err}
 			if err != nil {
 				// Cancelled already (by an earlier failure, or the run's
 				// own context, which bootTest checks): not a failure.
 				o.stopped = gctx.Err() != nil
-				cancel(fmt.Errorf("the %s boot failed: %w", fw, err))
+				cancel(fmt.Errorf("the %s boot failed: %w", b.label(), err))
 			}
 			out[i] = o
+			mu.Unlock()
+			<-slots // after the cancel: a waiting boot sees it
 		}()
 	}
 	wg.Wait()
 	return out
+}
+
+// boot runs one boot. A disk boot boots a sparse copy of the boot-test
+// disk of its own, removed when it returns.
+// Its log lines go to the run's log under logCtx, which outlives ctx.
+func (r *execution) boot(ctx, logCtx context.Context, b boot, concurrent int) (time.Duration, error) {
+	req := BootRequest{Marker: r.marker(), Firmware: b.fw, SerialLog: filepath.Join(r.dir, serialLogName(b)),
+		Timeout: r.p.cfg.BootTimeout, Concurrent: concurrent}
+	if b.disk {
+		cp := filepath.Join(filepath.Dir(b.media), fmt.Sprintf("boot-%s.raw", b.fw))
+		_ = os.Remove(cp) // a retried attempt's
+		if err := sparseCopy(b.media, cp); err != nil {
+			return 0, fmt.Errorf("the boot test's copy of the disk: %w", err)
+		}
+		defer os.Remove(cp)
+		req.Disk = cp
+	} else {
+		req.ISO = b.media
+	}
+	return r.p.cfg.Boot.Boot(ctx, req, func(line string) { r.logs.Add(logCtx, run.LogInfo, line) })
 }

@@ -145,7 +145,7 @@ func TestFirstBootFailureCancelsTheOther(t *testing.T) {
 			if got := fmt.Sprint(names); !strings.Contains(got, "boot-bios.log boot-uefi.log") {
 				t.Fatalf("artifacts %s: want both console logs", got)
 			}
-			b, err := os.ReadFile(filepath.Join(p.cfg.ArtifactsDir, "1", serialLogName(tc.hung)))
+			b, err := os.ReadFile(filepath.Join(p.cfg.ArtifactsDir, "1", serialLogName(boot{fw: tc.hung})))
 			if err != nil || !strings.Contains(string(b), "console of "+string(tc.hung)) {
 				t.Fatalf("the cancelled boot's console log: %q (%v)", b, err)
 			}

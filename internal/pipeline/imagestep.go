@@ -26,7 +26,7 @@ type flatPlan struct {
 // flattenLater reports whether image.tar.zst is to be written from the
 // ISO step's export, with the built image's config it needs.
 func (r *execution) flattenLater(ctx context.Context, id, tag string) *flatPlan {
-	if r.p.cfg.ISO == nil {
+	if r.p.cfg.ISO == nil || !r.wantsISO() {
 		return nil
 	}
 	insp, ok := r.p.cfg.Builder.(ImageInspector)

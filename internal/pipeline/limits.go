@@ -19,6 +19,7 @@ type Limits struct {
 	ValidateTimeout time.Duration // fetching and checking the spec; default 2m
 	BuildTimeout    time.Duration // docker build (and docker save without an ISO step); default 60m
 	ISOTimeout      time.Duration // the ISO and, from its export, image.tar.zst; default 20m
+	DiskTimeout     time.Duration // the disk images (outputs qcow2, raw); default 40m
 	// MaxImageBytes caps the image artifact before compression (docker
 	// save's bytes, or the ISO step's export of the image); default 16 GiB.
 	MaxImageBytes int64
@@ -40,6 +41,7 @@ func (l Limits) withDefaults() Limits {
 	def(&l.ValidateTimeout, 2*time.Minute)
 	def(&l.BuildTimeout, 60*time.Minute)
 	def(&l.ISOTimeout, 20*time.Minute)
+	def(&l.DiskTimeout, 40*time.Minute)
 	if l.MaxImageBytes <= 0 {
 		l.MaxImageBytes = 16 << 30
 	}
@@ -75,9 +77,16 @@ func (r *execution) stepTimeout() time.Duration {
 		return l.BuildTimeout
 	case run.ISOGenerating:
 		return l.ISOTimeout
+	case run.DiskGenerating:
+		return l.DiskTimeout
 	case run.BootTesting:
-		// Each boot has its own limit; the step's covers them all.
-		return time.Duration(len(r.p.cfg.Firmwares))*r.p.cfg.BootTimeout + time.Minute
+		// Each boot has its own limit; the step's covers them all, one
+		// after the other at worst (MaxBoots at once).
+		boots := len(r.p.cfg.Firmwares)
+		if r.wantsDisk() {
+			boots += len(diskFirmwares(r.spec.Customization.Firmware))
+		}
+		return time.Duration(boots)*r.p.cfg.BootTimeout + time.Minute
 	}
 	return 0
 }

@@ -11,6 +11,8 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,7 +27,10 @@ type Config struct {
 	Renderer Renderer
 	Builder  ImageBuilder
 	ISO      ISOBuilder // nil: no ISO (and no boot test)
-	Boot     BootTester // nil: no boot test
+	// Disk makes the disk images of specs whose outputs ask for qcow2 or
+	// raw; nil: none (such a run is partial).
+	Disk DiskBuilder
+	Boot BootTester // nil: no boot test
 	// Fetcher fetches specs of runs that arrive without one (GitHub runs).
 	Fetcher SpecFetcher
 	// Pusher and PushRepo, when both set, push each built image to
@@ -44,8 +49,13 @@ type Config struct {
 	Artifacts ArtifactStore
 	// ImageRepo is the repository of built image tags: <repo>:<run id>.
 	ImageRepo string
-	// Firmwares to boot-test; default BIOS and UEFI.
-	Firmwares   []Firmware
+	// Firmwares to boot-test the ISO with; default BIOS and UEFI. A disk
+	// image boots with the firmwares of its spec's customization.firmware.
+	Firmwares []Firmware
+	// MaxBoots bounds the boots of a run running at once (the ISO's and
+	// the disk's together; the others wait); default the host's CPUs, at
+	// least 2.
+	MaxBoots    int
 	BootTimeout time.Duration // per boot; default 300s
 	// Limits bound what one run may consume (zero fields take defaults).
 	Limits Limits
@@ -96,6 +106,9 @@ func New(cfg Config) (*Pipeline, error) {
 	if len(cfg.Firmwares) == 0 {
 		cfg.Firmwares = []Firmware{BIOS, UEFI}
 	}
+	if cfg.MaxBoots <= 0 {
+		cfg.MaxBoots = max(runtime.NumCPU(), 2)
+	}
 	if cfg.BootTimeout == 0 {
 		cfg.BootTimeout = 300 * time.Second
 	}
@@ -114,9 +127,26 @@ func New(cfg Config) (*Pipeline, error) {
 }
 
 // cacheKey is the build context hash qualified by the outputs this
-// pipeline produces.
-func (p *Pipeline) cacheKey(contextHash string) string {
+// pipeline produces for a spec asking for outputs: a run that asked for
+// the ISO alone never satisfies one that asks for a disk image too (the
+// resolved spec, and so the context hash, differ as well).
+func (p *Pipeline) cacheKey(contextHash string, outputs []spec.Output) string {
 	key := contextHash
+	disk := false
+	if !slices.Equal(outputs, []spec.Output{spec.OutputISO}) && len(outputs) > 0 {
+		names := make([]string, len(outputs))
+		for i, o := range outputs {
+			names[i] = string(o)
+			disk = disk || o != spec.OutputISO
+		}
+		key += "+outputs:" + strings.Join(names, ",")
+	}
+	if disk && p.cfg.Disk != nil {
+		key += "+disk"
+		if p.cfg.Boot != nil {
+			key += "+disk-boot"
+		}
+	}
 	if p.cfg.ISO != nil {
 		key += "+iso"
 		if p.cfg.Boot != nil {
@@ -149,6 +179,11 @@ type execution struct {
 	// flat is set when image.tar.zst is to be written from the ISO step's
 	// export (build decides, makeISO writes it).
 	flat *flatPlan
+	// spec is the run's validated spec (nil before VALIDATING): its
+	// outputs decide the ISO and disk steps.
+	spec *spec.Spec
+	// partialSoFar is what mark recorded (the reasons joined).
+	partialSoFar Partial
 }
 
 // errStep is a step failure with a reason for the user; the run fails but
@@ -207,6 +242,7 @@ func (r *execution) execute(ctx context.Context) error {
 	var diags spec.Diagnostics
 	var bctx BuildContext
 	var isoPath string
+	var disk *diskBoot
 	for {
 		var ev Event
 		var err error
@@ -216,6 +252,9 @@ func (r *execution) execute(ctx context.Context) error {
 			ev = Next
 		case run.Validating:
 			doc, diags, err = r.validate(sctx)
+			if doc != nil {
+				r.spec = doc.Spec
+			}
 			ev = Next
 		case run.Generating:
 			bctx, ev, err = r.generate(sctx, doc, diags)
@@ -224,8 +263,11 @@ func (r *execution) execute(ctx context.Context) error {
 			ev = Next
 		case run.ISOGenerating:
 			isoPath, ev, err = r.makeISO(sctx)
+		case run.DiskGenerating:
+			disk, err = r.makeDisk(sctx)
+			ev = Next
 		case run.BootTesting:
-			ev, err = r.bootTest(sctx, isoPath)
+			ev, err = r.bootTest(sctx, isoPath, disk)
 		}
 		err = r.stepTimedOut(ctx, sctx, err)
 		cancel()
@@ -241,6 +283,9 @@ func (r *execution) execute(ctx context.Context) error {
 			return r.end(ctx, ctx.Err())
 		}
 		next, terr := Transition(r.state, ev)
+		if terr == nil {
+			next, terr = r.skipUnwanted(ctx, next)
+		}
 		if terr != nil {
 			return r.end(ctx, terr)
 		}
@@ -334,7 +379,7 @@ func (r *execution) cleanup(ctx context.Context, final run.State) {
 	}
 	if final == run.Cancelled || final == run.Failed {
 		// Partial artifacts of a failed run are useless and may be huge.
-		for _, name := range []string{"image.tar.zst", "linux.iso"} {
+		for _, name := range []string{"image.tar.zst", "linux.iso", qcow2Name, rawZstName} {
 			_ = os.Remove(filepath.Join(r.dir, name))
 		}
 	}
@@ -425,7 +470,7 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 	r.logs.Add(ctx, run.LogInfo, "build context "+bctx.ContextHash())
 	// The cache key is the context plus what this pipeline makes of it:
 	// an image-only run must not satisfy a later run that wants an ISO.
-	key := tenantKey(r.rec.InstallationID, r.p.cacheKey(bctx.ContextHash()))
+	key := tenantKey(r.rec.InstallationID, r.p.cacheKey(bctx.ContextHash(), doc.Spec.Outputs))
 	// The base image is named by tag in the context; its identity joins
 	// the key, so a re-imported base (security updates) is a new build.
 	if id, err := r.baseImageID(ctx, bctx); err != nil {
@@ -537,14 +582,14 @@ func (r *execution) build(ctx context.Context, bctx BuildContext) error {
 // file's size and sha256 as it is written; memory use does not depend on
 // the image size.
 func (r *execution) saveImage(ctx context.Context, id, path string) (int64, string, error) {
-	return r.writeCompressed(ctx, path, func(w io.Writer) error { return r.p.cfg.Builder.Save(ctx, id, w) })
+	return r.writeCompressed(ctx, path, r.p.cfg.Limits.MaxImageBytes, func(w io.Writer) error { return r.p.cfg.Builder.Save(ctx, id, w) })
 }
 
-// writeCompressed writes path through zstd from fill, capped at
-// Limits.MaxImageBytes of fill's bytes, and returns the file's size and
+// writeCompressed writes path through zstd from fill, capped at limit
+// bytes of fill's bytes, and returns the file's size and
 // sha256 as written. The file appears whole or not at all: it is written
 // as path.part, removed in every case, and renamed when complete.
-func (r *execution) writeCompressed(ctx context.Context, path string, fill func(io.Writer) error) (int64, string, error) {
+func (r *execution) writeCompressed(ctx context.Context, path string, limit int64, fill func(io.Writer) error) (int64, string, error) {
 	tmp := path + ".part"
 	f, err := os.Create(tmp)
 	if err != nil {
@@ -558,10 +603,10 @@ func (r *execution) writeCompressed(ctx context.Context, path string, fill func(
 		f.Close()
 		return 0, "", fmt.Errorf("zstd: %w", err)
 	}
-	capped := &capWriter{w: enc, left: r.p.cfg.Limits.MaxImageBytes}
+	capped := &capWriter{w: enc, left: limit}
 	if err := fill(capped); err != nil {
 		if capped.over {
-			err = fmt.Errorf("the image is larger than the limit of %d bytes", r.p.cfg.Limits.MaxImageBytes)
+			err = fmt.Errorf("the image is larger than the limit of %d bytes", limit)
 		}
 		enc.Close()
 		f.Close()
@@ -649,7 +694,15 @@ func (r *execution) partial(ctx context.Context, p Partial) error {
 	return r.mark(ctx, p)
 }
 
+// mark records the run's partial result. A run can be partial for more
+// than one reason (a disk that failed, then a boot test that is not
+// configured): the store keeps them all, joined, and Failed once any
+// step failed, so the cache never reuses a run a failure made partial.
 func (r *execution) mark(ctx context.Context, p Partial) error {
+	if r.partialSoFar.Reason != "" {
+		p = Partial{Reason: r.partialSoFar.Reason + "; " + p.Reason, Failed: p.Failed || r.partialSoFar.Failed}
+	}
+	r.partialSoFar = p
 	if err := r.p.cfg.Store.MarkPartial(ctx, r.rec.ID, p); err != nil {
 		return fmt.Errorf("record partial result: %w", err)
 	}

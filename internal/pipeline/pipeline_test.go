@@ -31,6 +31,8 @@ type memStore struct {
 	failFinal bool
 	diags     spec.Diagnostics
 	partial   string
+	// partialFailed is the last MarkPartial's Failed.
+	partialFailed bool
 }
 
 var _ Store = (*memStore)(nil)
@@ -71,7 +73,7 @@ func (m *memStore) RecordDiagnostics(_ context.Context, _ int64, d spec.Diagnost
 func (m *memStore) MarkPartial(_ context.Context, _ int64, p Partial) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.partial = p.Reason
+	m.partial, m.partialFailed = p.Reason, p.Failed
 	return nil
 }
 func (m *memStore) RecordHashes(_ context.Context, _ int64, h, _ string) error {
@@ -243,7 +245,7 @@ func TestPipelineOutcomes(t *testing.T) {
 				if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				st.cache[tenantKey(0, p.cacheKey("h1"))] = []Artifact{{Name: "linux.iso", Type: run.ArtifactISO, Path: f}}
+				st.cache[tenantKey(0, p.cacheKey("h1", []spec.Output{spec.OutputISO}))] = []Artifact{{Name: "linux.iso", Type: run.ArtifactISO, Path: f}}
 			}
 			if err := p.Run(context.Background(), 1); err != nil {
 				t.Fatal(err)
@@ -382,7 +384,7 @@ func TestImageDigestComputedWhileStreaming(t *testing.T) {
 func TestCacheKeyDependsOnOutputs(t *testing.T) {
 	imageOnly, _, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, nil, nil)
 	withISO, _, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, fakeISO{}, fakeBoot{})
-	if imageOnly.cacheKey("h") == withISO.cacheKey("h") {
+	if imageOnly.cacheKey("h", nil) == withISO.cacheKey("h", nil) {
 		t.Fatal("image-only and ISO builds share a cache key")
 	}
 }

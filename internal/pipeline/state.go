@@ -32,7 +32,9 @@ const (
 	// Cancel: the user, a newer push or shutdown cancelled the run.
 	Cancel Event = "cancel"
 	// SoftFail: the ISO or its boot test failed. The run completes with
-	// the image and a warning (a failed ISO skips the boot test).
+	// the image and a warning (a failed ISO skips the disk images and the
+	// boot test). A failed disk image is not a SoftFail: the run goes on
+	// to boot the ISO, partial.
 	SoftFail Event = "soft-fail"
 	// CacheHit: an identical build context was built before; its
 	// artifacts are reused and the run completes at once.

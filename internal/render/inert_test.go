@@ -108,6 +108,7 @@ var fieldSamples = map[string]fieldSample{
 // outsideBuild are the fields that act outside the build, and where.
 var outsideBuild = map[string]string{
 	"schedule": "the rebuild scheduler (internal/freshness) reads it; the build itself does not",
+	"outputs":  "the pipeline's ISO and disk steps read it (internal/pipeline/diskstep.go); the image is the same",
 }
 
 // specLeaves walks the spec's Go type (the same json tags the JSON Schema is

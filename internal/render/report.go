@@ -263,6 +263,17 @@ type ReleaseNotes struct {
 	MoreUpdates int
 }
 
+// Has reports whether the release has a file named name (the notes say
+// how to use the disk images only when there are some).
+func (r ReleaseNotes) Has(name string) bool {
+	for _, f := range r.Files {
+		if f.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // PackageUpdate is a package a scheduled rebuild was started for: the
 // version the last build had and the one the distribution published.
 type PackageUpdate struct{ Name, Old, New string }

@@ -407,7 +407,7 @@ func TestCheckRunOfAnISOThatDidNotBoot(t *testing.T) {
 		t.Fatal(err)
 	}
 	cr := onlyCheckRun(t, fake)
-	if cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "- ✗ Boot-test the ISO (BIOS and UEFI)") ||
+	if cr.Conclusion != "neutral" || !strings.Contains(cr.Summary, "- ✗ Boot-test (BIOS and UEFI)") ||
 		!strings.Contains(cr.Summary, "- ✓ Make the bootable ISO") {
 		t.Fatalf("conclusion %s, summary:\n%s", cr.Conclusion, cr.Summary)
 	}

@@ -26,7 +26,13 @@ func planRun(status run.Status, reached int) (*store.Run, []store.RunStep) {
 	rn := &store.Run{ID: 7, Trigger: run.TriggerPush, InstallationID: ptr(int64(42)), Repo: "octo/repo", Ref: "refs/heads/main",
 		HeadSHA: checkSHA, SpecPath: "linux-build.yaml", Status: status, CreatedAt: planCreated, UpdatedAt: planUpdated}
 	var steps []store.RunStep
-	for i, s := range run.Steps[:reached] {
+	var isoRun []run.State // an ISO-only run's steps: no disk images
+	for _, s := range run.Steps {
+		if s != run.DiskGenerating {
+			isoRun = append(isoRun, s)
+		}
+	}
+	for i, s := range isoRun[:reached] {
 		st := store.RunStep{RunID: rn.ID, Step: s, Status: run.StepDone, StartedAt: planCreated}
 		if i == reached-1 {
 			switch status {
@@ -101,7 +107,7 @@ func TestPlanCheckRun(t *testing.T) {
 				r.CommentID, r.SourceComment, r.BuildDuration = ptr(int64(99)), ptr(int64(5)), 171000
 			},
 			want: want{status: "completed", conclusion: "success", title: "Built and boot-tested in 2m51s", action: run.ActionRebuild, reaction: "rocket",
-				started: planCreated, completed: planUpdated, comment: true, summary: []string{"- ✓ Boot-test the ISO", "[Full log](https://builder.example/runs/7)"}}},
+				started: planCreated, completed: planUpdated, comment: true, summary: []string{"- ✓ Boot-test (BIOS and UEFI)", "[Full log](https://builder.example/runs/7)"}}},
 		{name: "image only is neutral", status: run.StatusSuccess, step: 5,
 			edit: func(r *store.Run) { r.PartialReason = "the ISO did not boot (uefi)" },
 			want: want{status: "completed", conclusion: "neutral", title: "Built the image; no boot-tested ISO", action: run.ActionRebuild,

@@ -2,6 +2,7 @@ package report
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"time"
 
@@ -56,14 +57,14 @@ func reportOf(rn *store.Run, steps []store.RunStep, arts []store.Artifact, publi
 		r.Duration = time.Duration(rn.BuildDuration) * time.Millisecond
 	}
 	var failedStep run.State
-	r.Steps, failedStep = checklist(rn, steps)
+	r.Steps, failedStep = checklist(rn, steps, outputSteps(rn))
 	for _, s := range r.Steps {
 		if s.Name == failedStep {
 			r.LogStep = s.Label
 		}
 	}
 	if rn.PartialReason != "" {
-		markSoftFailure(r.Steps, hasISO(arts))
+		markSoftFailure(r.Steps, hasType(arts, run.ArtifactISO), hasType(arts, run.ArtifactDisk))
 	}
 	for _, a := range arts {
 		if a.Type == run.ArtifactImageRef {
@@ -74,10 +75,33 @@ func reportOf(rn *store.Run, steps []store.RunStep, arts []store.Artifact, publi
 	return r, failedStep
 }
 
+// outputSteps tells whether the run's spec asks for the ISO and for a
+// disk image (from its resolved spec; before validation, the default:
+// the ISO alone).
+func outputSteps(rn *store.Run) (shown map[run.State]bool) {
+	var s struct {
+		Outputs []string `json:"outputs"`
+	}
+	shown = map[run.State]bool{run.ISOGenerating: true}
+	if rn.Spec == "" || json.Unmarshal([]byte(rn.Spec), &s) != nil || len(s.Outputs) == 0 {
+		return shown
+	}
+	shown[run.ISOGenerating] = false
+	for _, o := range s.Outputs {
+		if o == "iso" {
+			shown[run.ISOGenerating] = true
+		} else {
+			shown[run.DiskGenerating] = true
+		}
+	}
+	return shown
+}
+
 // checklist is the pipeline's steps as run went through them, and the
 // step that failed ("" when none did). A step never entered is pending,
-// or skipped once the run has ended.
-func checklist(rn *store.Run, steps []store.RunStep) ([]render.StepReport, run.State) {
+// or skipped once the run has ended. The step of an output the spec does
+// not ask for (outputs, by step) is left out unless the run entered it.
+func checklist(rn *store.Run, steps []store.RunStep, outputs map[run.State]bool) ([]render.StepReport, run.State) {
 	byName := map[run.State]store.RunStep{}
 	for _, s := range steps {
 		byName[s.Step] = s
@@ -86,7 +110,11 @@ func checklist(rn *store.Run, steps []store.RunStep) ([]render.StepReport, run.S
 	var failedStep run.State
 	for _, s := range run.Steps {
 		sr := render.StepReport{Name: s, Label: s.Title(), State: run.StepPending}
-		if st, ok := byName[s]; ok {
+		st, ok := byName[s]
+		if (s == run.ISOGenerating || s == run.DiskGenerating) && !outputs[s] && !ok {
+			continue
+		}
+		if ok {
 			sr.State = st.Status
 			if st.Status == run.StepFailed {
 				failedStep = s
@@ -102,27 +130,38 @@ func checklist(rn *store.Run, steps []store.RunStep) ([]render.StepReport, run.S
 	return out, failedStep
 }
 
-// markSoftFailure shows which step of a run that ends with the image only
-// (a partial result) did not succeed. The pipeline goes on from a soft
-// failure, so the store has the failing step as done: without an ISO the
-// ISO step failed and the boot test was skipped; with one, the boot test
-// failed (or could not run).
-func markSoftFailure(steps []render.StepReport, iso bool) {
+// markSoftFailure shows which step of a run that ends partial did not
+// succeed. The pipeline goes on from a soft failure, so the store has the
+// failing step as done: an ISO step that ran without an ISO failed (and
+// the boot test was skipped); a disk step that ran without a disk image
+// failed (the ISO was still booted); otherwise the boot test failed (or
+// could not run).
+func markSoftFailure(steps []render.StepReport, iso, disk bool) {
+	isoFailed, diskFailed := false, false
 	for i, s := range steps {
-		switch {
-		case s.Name == run.ISOGenerating && !iso && s.State == run.StepDone:
-			steps[i].State = run.StepFailed
-		case s.Name == run.BootTesting && !iso && (s.State == run.StepDone || s.State == run.StepPending):
-			steps[i].State = run.StepSkipped
-		case s.Name == run.BootTesting && iso && s.State == run.StepDone:
-			steps[i].State = run.StepFailed
+		switch s.Name {
+		case run.ISOGenerating:
+			if !iso && s.State == run.StepDone {
+				steps[i].State, isoFailed = run.StepFailed, true
+			}
+		case run.DiskGenerating:
+			if !disk && s.State == run.StepDone {
+				steps[i].State, diskFailed = run.StepFailed, true
+			}
+		case run.BootTesting:
+			switch {
+			case isoFailed && (s.State == run.StepDone || s.State == run.StepPending):
+				steps[i].State = run.StepSkipped
+			case !isoFailed && !diskFailed && s.State == run.StepDone:
+				steps[i].State = run.StepFailed
+			}
 		}
 	}
 }
 
-func hasISO(arts []store.Artifact) bool {
+func hasType(arts []store.Artifact, t run.ArtifactType) bool {
 	for _, a := range arts {
-		if a.Type == run.ArtifactISO {
+		if a.Type == t {
 			return true
 		}
 	}

@@ -53,16 +53,16 @@ func TestChecklistOfPartialRuns(t *testing.T) {
 		summary   []string
 	}{
 		{name: "booted", status: run.StatusSuccess, entered: all, arts: isoArtifact, iso: "done", boot: "done",
-			headline: "Built and boot-tested", summary: []string{"- ✓ Make the bootable ISO", "- ✓ Boot-test the ISO (BIOS and UEFI)"}},
+			headline: "Built and boot-tested", summary: []string{"- ✓ Make the bootable ISO", "- ✓ Boot-test (BIOS and UEFI)"}},
 		{name: "the ISO did not boot", status: run.StatusSuccess, reason: "the ISO did not boot (uefi)", entered: all, arts: isoArtifact,
 			iso: "done", boot: "failed", headline: "Built the image; no boot-tested ISO",
-			summary: []string{"- ✓ Make the bootable ISO", "- ✗ Boot-test the ISO (BIOS and UEFI)"}},
+			summary: []string{"- ✓ Make the bootable ISO", "- ✗ Boot-test (BIOS and UEFI)"}},
 		{name: "ISO generation failed", status: run.StatusSuccess, reason: "ISO generation failed: no space left on device", entered: noBoot,
 			iso: "failed", boot: "skipped", headline: "Built the image; no boot-tested ISO",
-			summary: []string{"- ✗ Make the bootable ISO", "- ○ Boot-test the ISO (BIOS and UEFI) (skipped)"}},
+			summary: []string{"- ✗ Make the bootable ISO", "- ○ Boot-test (BIOS and UEFI) (skipped)"}},
 		{name: "the ISO did not boot, then the run was cancelled", status: run.StatusCancelled, reason: "the ISO did not boot (bios)",
 			entered: all, arts: isoArtifact, iso: "done", boot: "failed", headline: "Cancelled",
-			summary: []string{"- ✓ Make the bootable ISO", "- ✗ Boot-test the ISO (BIOS and UEFI)"}},
+			summary: []string{"- ✓ Make the bootable ISO", "- ✗ Boot-test (BIOS and UEFI)"}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -14,19 +14,20 @@ type State string
 
 // States, in the order a run passes them, then the final ones.
 const (
-	Pending       State = "PENDING"
-	Validating    State = "VALIDATING"
-	Generating    State = "GENERATING"
-	Building      State = "BUILDING"
-	ISOGenerating State = "ISO_GENERATING"
-	BootTesting   State = "BOOT_TESTING"
-	Complete      State = "COMPLETE"
-	Failed        State = "FAILED"
-	Cancelled     State = "CANCELLED"
+	Pending        State = "PENDING"
+	Validating     State = "VALIDATING"
+	Generating     State = "GENERATING"
+	Building       State = "BUILDING"
+	ISOGenerating  State = "ISO_GENERATING"
+	DiskGenerating State = "DISK_GENERATING"
+	BootTesting    State = "BOOT_TESTING"
+	Complete       State = "COMPLETE"
+	Failed         State = "FAILED"
+	Cancelled      State = "CANCELLED"
 )
 
 // Order lists the non-final states in the order a run passes them.
-var Order = []State{Pending, Validating, Generating, Building, ISOGenerating, BootTesting}
+var Order = []State{Pending, Validating, Generating, Building, ISOGenerating, DiskGenerating, BootTesting}
 
 // Steps are the states a user sees as the run's steps (all of Order but
 // Pending, which is waiting, not working), in order.
@@ -37,15 +38,16 @@ func (s State) Terminal() bool { return s == Complete || s == Failed || s == Can
 
 // titles are the steps' display titles (check runs, logs, pages).
 var titles = map[State]string{
-	Pending:       "Wait for a worker",
-	Validating:    "Validate the spec",
-	Generating:    "Render the build context",
-	Building:      "Build the image",
-	ISOGenerating: "Make the bootable ISO",
-	BootTesting:   "Boot-test the ISO (BIOS and UEFI)",
-	Complete:      "Complete",
-	Failed:        "Failed",
-	Cancelled:     "Cancelled",
+	Pending:        "Wait for a worker",
+	Validating:     "Validate the spec",
+	Generating:     "Render the build context",
+	Building:       "Build the image",
+	ISOGenerating:  "Make the bootable ISO",
+	DiskGenerating: "Make the disk images",
+	BootTesting:    "Boot-test (BIOS and UEFI)",
+	Complete:       "Complete",
+	Failed:         "Failed",
+	Cancelled:      "Cancelled",
 }
 
 // Title is the display title of state s (s itself when it has none).

@@ -29,6 +29,7 @@ const (
 	ArtifactImage    ArtifactType = "docker-image"     // the image, saved as a tar
 	ArtifactImageRef ArtifactType = "docker-image-ref" // the image, pushed: a reference, not a file
 	ArtifactISO      ArtifactType = "iso"
+	ArtifactDisk     ArtifactType = "disk" // linux.qcow2, linux.raw.zst
 	ArtifactRootfs   ArtifactType = "rootfs"
 	ArtifactSBOM     ArtifactType = "sbom"
 	ArtifactLog      ArtifactType = "log" // build.log

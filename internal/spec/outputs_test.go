@@ -18,7 +18,7 @@ func TestParseOutputs(t *testing.T) {
 		{"none", nil, nil, "no output named"},
 		{"unknown", []string{"vmdk"}, nil, `unknown value "vmdk"`},
 		{"twice", []string{"iso", "iso"}, nil, "listed twice"},
-		{"not built yet", []string{"iso", "qcow2"}, nil, "qcow2 disk images are not built yet"},
+		{"disk images", []string{"iso", "qcow2", "raw"}, []Output{OutputISO, OutputQCOW2, OutputRaw}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseOutputs(tc.in)

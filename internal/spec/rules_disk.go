@@ -7,30 +7,28 @@ import (
 	"strings"
 )
 
-// buildableOutputs are the outputs the pipeline makes today. A spec asking
-// for another is refused before anything is built, rather than built as an
-// ISO alone: a user who asked for a disk image and got a green check without
-// one would find out only when the image is missing. When the disk-image
-// step lands, add OutputQCOW2 and OutputRaw here (and the disk-only rule
-// below stops warning for specs that ask for them).
-var buildableOutputs = []Output{OutputISO}
+// buildableOutputs are the outputs the pipeline makes. A spec asking for
+// another is refused before anything is built, rather than built without
+// it: a user who asked for an output and got a green check without one
+// would find out only when it is missing.
+var buildableOutputs = []Output{OutputISO, OutputQCOW2, OutputRaw}
 
 // Buildable reports whether the pipeline can make o today.
 func Buildable(o Output) bool { return slices.Contains(buildableOutputs, o) }
 
-var outputNames = map[Output]string{OutputISO: "live ISOs", OutputQCOW2: "qcow2 disk images", OutputRaw: "raw disk images"}
+// MaxDiskImageBytes is the largest disk image (filesystem.diskSize) the
+// disk step makes: 64G. The raw file is sparse, but its compressed
+// artifact and the boot test's copies are read end to end.
+const MaxDiskImageBytes = int64(64) << 30
 
-// ruleOutputs refuses outputs the pipeline cannot make yet.
-func ruleOutputs(c *ruleCtx) {
-	for i, o := range c.s.Outputs {
-		if Buildable(o) {
-			continue
-		}
-		c.errorf(indexPath("outputs", i), "remove "+string(o)+" from outputs; the default is [iso]",
-			"%s are not built yet: this builder makes %s only for now, and a build that left out the %s asked for would look finished when it is not",
-			outputNames[o], joinOutputNames(), o)
-	}
+// DiskSizeBytes is filesystem.diskSize in bytes, 0 when it is not set (the
+// disk step sizes the disk from the image).
+func (s *Spec) DiskSizeBytes() int64 {
+	n, _ := sizeBytes(string(s.Filesystem.DiskSize))
+	return n
 }
+
+var outputNames = map[Output]string{OutputISO: "live ISOs", OutputQCOW2: "qcow2 disk images", OutputRaw: "raw disk images"}
 
 func joinOutputNames() string {
 	names := make([]string, len(buildableOutputs))
@@ -47,7 +45,48 @@ func (s *Spec) HasDiskImage() bool {
 }
 
 // diskOnlyNote ends the disk-only rule's warnings.
-const diskOnlyNote = "only in disk images and installs (outputs: [qcow2] or [raw], or the ISO's installer), which are not built yet: the live ISO runs from a read-only squashfs and boots with GRUB on BIOS and UEFI"
+const diskOnlyNote = "only in disk images (outputs: [qcow2] or [raw]): the live ISO runs from a read-only squashfs and boots with GRUB on BIOS and UEFI"
+
+// ruleDiskLayout refuses what a disk image would not honour today. The
+// disk step (internal/pipeline/disk) lays out one disk: GPT, a BIOS boot
+// partition, an EFI system partition with GRUB for BIOS and UEFI, and an
+// ext4 root of filesystem.diskSize (or the image with headroom). Any other
+// layout the spec asks for would be left out silently: each is an error,
+// at its position, until the disk step makes it.
+func ruleDiskLayout(c *ruleCtx) {
+	if !c.s.HasDiskImage() {
+		return
+	}
+	const why = "disk images are laid out as GPT with an EFI system partition and an ext4 root for now"
+	fs := c.s.Filesystem
+	if fs.Root != FSExt4 {
+		c.errorf("filesystem.root", "use root: ext4, or outputs: [iso]", "filesystem.root %s is not built in disk images yet: %s", fs.Root, why)
+	}
+	if fs.Encryption != EncNone {
+		c.errorf("filesystem.encryption", "remove encryption, or outputs: [iso]", "filesystem.encryption %s is not built in disk images yet: %s, unencrypted", fs.Encryption, why)
+	}
+	if fs.Compression != "none" {
+		c.errorf("filesystem.compression", "remove compression", "filesystem.compression %s is not built in disk images yet: %s", fs.Compression, why)
+	}
+	if fs.Snapshots {
+		c.errorf("filesystem.snapshots", "remove snapshots", "filesystem.snapshots is not built in disk images yet: %s", why)
+	}
+	if len(fs.Partitions) > 0 {
+		c.errorf("filesystem.partitions", "remove partitions (the root takes the disk)", "filesystem.partitions are not built in disk images yet: %s", why)
+	}
+	if fs.LVM {
+		c.errorf("filesystem.lvm", "remove lvm", "filesystem.lvm is not built in disk images yet: %s", why)
+	}
+	if fs.RAID != "none" {
+		c.errorf("filesystem.raid", "remove raid", "filesystem.raid %s is not built in disk images yet: %s", fs.RAID, why)
+	}
+	if n, ok := sizeBytes(string(fs.DiskSize)); ok && n > MaxDiskImageBytes {
+		c.errorf("filesystem.diskSize", "make filesystem.diskSize 64G or less", "disk size %s is larger than the %s disk images are made up to", fs.DiskSize, humanBytes(MaxDiskImageBytes))
+	}
+	if c.s.Customization.Bootloader == BootSystemdBoot {
+		c.errorf("customization.bootloader", "use bootloader: grub", "systemd-boot is not built in disk images yet: they boot with GRUB on BIOS and UEFI")
+	}
+}
 
 // filesystemFields are the filesystem section's fields, in source order.
 var filesystemFields = []string{"root", "diskSize", "encryption", "compression", "snapshots", "partitions", "lvm", "raid"}

@@ -152,15 +152,20 @@ var ruleCases = []struct {
 	{"bootloader: systemd-boot on void warns", "base: void\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "manual boot entries"}}},
 
 	{"outputs: iso is quiet", "base: debian\noutputs: [iso]", nil},
-	{"outputs: qcow2 is not built yet", "base: debian\noutputs: [iso, qcow2]", []want{{SeverityError, "outputs[1]", "qcow2 disk images are not built yet"}}},
-	{"outputs: raw is not built yet", "base: debian\noutputs: [raw]", []want{{SeverityError, "outputs[0]", "raw disk images are not built yet"}}},
+	{"outputs: qcow2 is quiet", "base: debian\noutputs: [iso, qcow2]", nil},
+	{"outputs: raw is quiet", "base: debian\noutputs: [raw]\nfilesystem: {diskSize: 8G}", nil},
 
 	{"disk-only: the filesystem section on an ISO", "base: debian\nfilesystem: {root: xfs, lvm: true}", []want{{SeverityWarning, "filesystem", "filesystem.root and filesystem.lvm take effect only in disk images"}}},
 	{"disk-only: the boot loader on an ISO", "base: debian\ncustomization: {bootloader: grub, firmware: uefi}", []want{{SeverityWarning, "customization.bootloader", "bootloader grub takes effect only"}, {SeverityWarning, "customization.firmware", "firmware uefi takes effect only"}}},
-	{"disk-only: quiet for a disk image", "base: debian\noutputs: [qcow2]\nfilesystem: {root: xfs}", []want{{SeverityError, "outputs[0]", "not built yet"}}},
+	{"disk-only: quiet for a disk image", "base: debian\noutputs: [qcow2]\nfilesystem: {root: ext4}\ncustomization: {firmware: uefi}", nil},
+	{"disk-layout: a root the disk step does not make", "base: debian\noutputs: [qcow2]\nfilesystem: {root: xfs}", []want{{SeverityError, "filesystem.root", "filesystem.root xfs is not built in disk images yet"}}},
+	{"disk-layout: partitions and lvm", "base: debian\noutputs: [raw]\nfilesystem:\n  lvm: true\n  partitions: [{mount: /, size: rest}]", []want{{SeverityError, "filesystem.partitions", "not built in disk images yet"}, {SeverityError, "filesystem.lvm", "not built in disk images yet"}}},
+	{"disk-layout: encryption", "base: debian\noutputs: [raw]\nfilesystem: {encryption: luks2}", []want{{SeverityError, "filesystem.encryption", "luks2 is not built in disk images yet"}, {SeverityError, "filesystem.encryption", "GRUB cannot unlock LUKS2"}}},
+	{"disk-layout: a disk over the cap", "base: debian\noutputs: [raw]\nfilesystem: {diskSize: 65G}", []want{{SeverityError, "filesystem.diskSize", "larger than the 64G"}}},
+	{"disk-layout: quiet on an ISO", "base: debian\nfilesystem: {diskSize: 65G}", nil},
 
 	{"firmware: systemd-boot on BIOS", "base: debian\ncustomization: {bootloader: systemd-boot, firmware: bios}", []want{{SeverityError, "customization.bootloader", "cannot boot with legacy BIOS"}}},
-	{"firmware: systemd-boot on both in a disk image warns", "base: debian\noutputs: [raw]\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "BIOS machines boot with GRUB"}, {SeverityError, "outputs[0]", "not built yet"}}},
+	{"firmware: systemd-boot on both in a disk image warns", "base: debian\noutputs: [raw]\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "BIOS machines boot with GRUB"}, {SeverityError, "customization.bootloader", "systemd-boot is not built in disk images yet"}}},
 	{"firmware: grub on BIOS is quiet", "base: debian\ncustomization: {bootloader: grub, firmware: bios}", nil},
 
 	{"partitions-fit: percentages over 100", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /, size: 60%}\n    - {mount: /home, size: 50%}", []want{{SeverityError, "filesystem.partitions[1].size", "add up to 110%"}}},

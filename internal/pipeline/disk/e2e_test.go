@@ -2,7 +2,9 @@ package disk_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -11,14 +13,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/zstd"
+
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/disk"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
+	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/render"
 	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
@@ -46,9 +52,11 @@ func (w *lines) Log(_ context.Context, l pipeline.LogLine) {
 }
 
 // The product's promise for disk images, end to end on the real engine:
-// minimal-debian's image becomes linux.raw (and linux.qcow2), which boots
-// under UEFI (OVMF) and BIOS (SeaBIOS) from its own GPT, ESP and GRUB to
-// the marker, which only the boot test's copy of the disk arms.
+// minimal-debian with outputs: [qcow2, raw] goes through the pipeline,
+// which skips the ISO, makes linux.qcow2 and linux.raw.zst (with their
+// sha256) and boots the disk under UEFI (OVMF) and BIOS (SeaBIOS) at the
+// same time, each machine on its own copy, from its own GPT, ESP and GRUB
+// to the marker, which only the boot test's copy of the disk arms.
 func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "grub-mkstandalone", "mformat", "mcopy", "e2fsck", "resize2fs", "tune2fs"} {
 		if _, err := exec.LookPath(tool); err != nil {
@@ -68,7 +76,6 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 		need(t, "base image debian:bookworm missing (bot base import debian:bookworm): %v", err)
 	}
 
-	// The image, built by the pipeline (no ISO), kept in the engine.
 	db := storetest.SQLite(t, nil)
 	r, err := render.New(linuxbuilder.Templates)
 	if err != nil {
@@ -76,15 +83,21 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 	}
 	repo := fmt.Sprintf("linux-builder-disk-test-%d", os.Getpid())
 	watch := &lines{}
+	dir := filepath.Join(t.TempDir(), "artifacts")
 	p, err := pipeline.New(pipeline.Config{
 		Store: pipelinestore.Store{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
-		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: filepath.Join(t.TempDir(), "artifacts"),
-		ImageRepo: repo, KeepImage: true,
+		ISO:  &iso.Builder{Exporter: eng}, // never called: the spec asks for no ISO
+		Disk: &disk.Builder{Exporter: eng}, Boot: &boot.Tester{}, BootTimeout: 600 * time.Second, MaxBoots: 2,
+		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: dir, ImageRepo: repo,
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
 	src, err := os.ReadFile("../../../examples/minimal-debian.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err = spec.SetOutputs("minimal-debian.yaml", src, []spec.Output{spec.OutputQCOW2, spec.OutputRaw})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,72 +109,120 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 	if err := p.Run(ctx, rr.ID); err != nil {
 		t.Fatal(err)
 	}
-	tag := fmt.Sprintf("%s:%d", repo, rr.ID)
-	t.Cleanup(func() { _ = eng.Remove(context.Background(), tag) })
-	if rn, _ := db.Run(ctx, rr.ID); rn.Status != run.StatusSuccess {
-		watch.mu.Lock()
-		defer watch.mu.Unlock()
-		t.Fatalf("image build %s: %s\n%s", rn.Status, rn.FailureReason, strings.Join(watch.l, "\n"))
-	}
-	t.Logf("image built in %s", time.Since(start).Round(time.Second))
-
-	// The disk.
-	dir := t.TempDir()
-	marker := fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", rr.ID)
-	req := pipeline.DiskRequest{Image: tag, Output: filepath.Join(dir, "linux.raw"), QCOW2: filepath.Join(dir, "linux.qcow2"),
-		Marker: marker, BootTestOutput: filepath.Join(dir, "boot-test.raw")}
-	start = time.Now()
-	res, err := (&disk.Builder{Exporter: eng}).Build(ctx, req, func(l string) { t.Log(l) })
+	took := time.Since(start)
+	rn, err := db.Run(ctx, rr.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	took := time.Since(start)
-	for _, f := range []string{req.Output, req.QCOW2} {
-		info, err := os.Stat(f)
+	watch.mu.Lock()
+	log := strings.Join(watch.l, "\n")
+	watch.mu.Unlock()
+	if rn.Status != run.StatusSuccess || rn.PartialReason != "" {
+		t.Fatalf("run %s (%s; partial: %s)\n%s", rn.Status, rn.FailureReason, rn.PartialReason, tail(log, 8000))
+	}
+	steps, err := db.Steps(ctx, rr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range steps {
+		names = append(names, fmt.Sprintf("%s %s", s.Step, (time.Duration(s.DurationMS)*time.Millisecond).Round(time.Second)))
+		if s.Step == run.ISOGenerating {
+			t.Errorf("the ISO step ran for a spec without iso among its outputs")
+		}
+	}
+	t.Logf("run in %s: %s", took.Round(time.Second), strings.Join(names, ", "))
+
+	arts, err := db.Artifacts(ctx, rr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	byName := map[string]store.Artifact{}
+	for _, a := range arts {
+		byName[a.Name] = a
+		t.Logf("artifact %s (%s): %d bytes, sha256 %s", a.Name, a.Type, a.Size, a.SHA256)
+	}
+	for _, name := range []string{"linux.qcow2", "linux.raw.zst", "image.tar.zst", "boot-disk-uefi.log", "boot-disk-bios.log"} {
+		a, ok := byName[name]
+		if !ok {
+			t.Fatalf("no artifact %s", name)
+		}
+		if a.SHA256 == "" || a.Size == 0 {
+			t.Errorf("%s: no sha256 or size", name)
+		}
+	}
+	if _, ok := byName["linux.iso"]; ok {
+		t.Error("an ISO was made for outputs [qcow2, raw]")
+	}
+	for _, name := range []string{"linux.qcow2", "linux.raw.zst"} {
+		if byName[name].Type != run.ArtifactDisk {
+			t.Errorf("%s has type %s", name, byName[name].Type)
+		}
+	}
+
+	// linux.raw.zst is the whole disk: a GPT, the qcow2's virtual size.
+	raw, err := os.Open(byName["linux.raw.zst"].Location)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	dec, err := zstd.NewReader(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dec.Close()
+	head := make([]byte, 1024)
+	if _, err := io.ReadFull(dec, head); err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, dec)
+	if err != nil {
+		t.Fatalf("linux.raw.zst: %v", err)
+	}
+	rawSize := n + int64(len(head))
+	if string(head[512:520]) != "EFI PART" || rawSize%(1<<20) != 0 {
+		t.Errorf("linux.raw.zst: no GPT header at LBA 1, or %d bytes is not whole MiB", rawSize)
+	}
+	info, err := exec.Command("qemu-img", "info", "--output=json", byName["linux.qcow2"].Location).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var qi struct {
+		Format      string `json:"format"`
+		VirtualSize int64  `json:"virtual-size"`
+	}
+	if err := json.Unmarshal(info, &qi); err != nil || qi.Format != "qcow2" || qi.VirtualSize != rawSize {
+		t.Errorf("linux.qcow2: %s (raw: %d bytes, %v)", info, rawSize, err)
+	}
+	t.Logf("disk: %d MiB; linux.raw.zst %d MB, linux.qcow2 %d MB", rawSize>>20, byName["linux.raw.zst"].Size/1e6, byName["linux.qcow2"].Size/1e6)
+
+	// Both firmwares booted the disk to the marker, from its ext4 root.
+	for _, fw := range []string{"uefi", "bios"} {
+		console, err := os.ReadFile(byName["boot-disk-"+fw+".log"].Location)
 		if err != nil {
 			t.Fatal(err)
 		}
-		du, _ := exec.Command("du", "-k", f).Output()
-		t.Logf("%s: %d MB apparent, %s KiB on disk", filepath.Base(f), info.Size()/1e6, strings.Fields(string(du))[0])
-	}
-	t.Logf("disk built in %s (root UUID %s, %d MiB)", took.Round(100*time.Millisecond), res.RootUUID, res.Size>>20)
-
-	// The boot test boots its copy under UEFI and a copy of that under
-	// BIOS, at the same time (each machine writes to its disk); the
-	// marker must appear on both consoles.
-	biosDisk := filepath.Join(dir, "boot-test-bios.raw")
-	if out, err := exec.Command("cp", "--sparse=always", req.BootTestOutput, biosDisk).CombinedOutput(); err != nil {
-		t.Fatalf("cp: %v: %s", err, out)
-	}
-	type result struct {
-		fw  pipeline.Firmware
-		ttm time.Duration
-		err error
-	}
-	results := make(chan result, 2)
-	start = time.Now()
-	for fw, img := range map[pipeline.Firmware]string{pipeline.UEFI: req.BootTestOutput, pipeline.BIOS: biosDisk} {
-		go func() {
-			ttm, err := (&boot.Tester{}).Boot(ctx, pipeline.BootRequest{Disk: img, Marker: marker, Firmware: fw,
-				SerialLog: filepath.Join(dir, "boot-"+string(fw)+".log"), Timeout: 600 * time.Second, Concurrent: 2}, func(l string) { t.Log(l) })
-			results <- result{fw, ttm, err}
-		}()
-	}
-	for range 2 {
-		r := <-results
-		log, _ := os.ReadFile(filepath.Join(dir, "boot-"+string(r.fw)+".log"))
-		if r.err != nil {
-			t.Errorf("%s boot of the disk: %v\n--- serial (tail) ---\n%s", r.fw, r.err, tail(string(log), 4000))
-			continue
-		}
-		t.Logf("%s: marker after %s", r.fw, r.ttm.Round(100*time.Millisecond))
-		for _, want := range []string{"EXT4-fs (vda3)", "Kernel command line: BOOT_IMAGE=/EFI/linux-builder/vmlinuz root=UUID=" + res.RootUUID} {
-			if !strings.Contains(string(log), want) {
-				t.Errorf("%s: the console never said %q", r.fw, want)
+		for _, want := range []string{fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", rr.ID), "EXT4-fs (vda3)", "Kernel command line: BOOT_IMAGE=/EFI/linux-builder/vmlinuz root=UUID="} {
+			if !strings.Contains(string(console), want) {
+				t.Errorf("%s: the console never said %q\n--- serial (tail) ---\n%s", fw, want, tail(string(console), 4000))
 			}
 		}
+		if !strings.Contains(log, "boot test (disk, "+fw+") passed") {
+			t.Errorf("no passed boot (disk, %s) in the run's log", fw)
+		}
 	}
-	t.Logf("boots (UEFI and BIOS at once): %s", time.Since(start).Round(time.Second))
+	// The scratch is gone: no raw disk, no boot-test copies.
+	if left, _ := filepath.Glob(filepath.Join(dir, fmt.Sprint(rr.ID), "*.raw")); len(left) > 0 {
+		t.Errorf("raw disks left: %v", left)
+	}
+	if _, err := os.Stat(filepath.Join(dir, fmt.Sprint(rr.ID), "work")); !os.IsNotExist(err) {
+		t.Errorf("the work directory is left (%v)", err)
+	}
+	for _, l := range watch.l {
+		if strings.HasPrefix(l, "boot tests:") {
+			t.Log(l)
+		}
+	}
 }
 
 func tail(s string, n int) string {

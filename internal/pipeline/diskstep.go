@@ -1,0 +1,212 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+// The disk step (DISK_GENERATING) makes the disk images a spec's outputs
+// ask for (qcow2, raw) with the DiskBuilder, after the ISO step. Its
+// artifacts are linux.qcow2 and linux.raw.zst (the raw image compressed
+// as it is read: the raw file itself is scratch, never an artifact). The
+// boot test's copy of the disk, with the marker armed, stays in the run's
+// work directory until BOOT_TESTING has booted it under each firmware of
+// customization.firmware.
+
+// Disk artifact names.
+const (
+	qcow2Name  = "linux.qcow2"
+	rawZstName = "linux.raw.zst"
+)
+
+// wantsISO reports whether the run's spec asks for the ISO (runs whose
+// spec is not known yet do).
+func (r *execution) wantsISO() bool {
+	return r.spec == nil || slices.Contains(r.spec.Outputs, spec.OutputISO)
+}
+
+// wantsDisk reports whether the run's spec asks for a disk image.
+func (r *execution) wantsDisk() bool { return r.spec != nil && r.spec.HasDiskImage() }
+
+// skipUnwanted moves past the output steps the spec does not ask for: a
+// skipped step is never entered, so the run's report shows it skipped.
+func (r *execution) skipUnwanted(ctx context.Context, next run.State) (run.State, error) {
+	for {
+		switch {
+		case next == run.ISOGenerating && !r.wantsISO():
+			r.logs.Add(ctx, run.LogInfo, "the spec's outputs do not include iso: no ISO is made")
+		case next == run.DiskGenerating && !r.wantsDisk():
+			// The ISO alone, as most specs ask: nothing to say.
+		default:
+			return next, nil
+		}
+		n, err := Transition(next, Next)
+		if err != nil {
+			return "", err
+		}
+		next = n
+	}
+}
+
+// diskBoot is the boot-test copy of the run's disk, and the firmwares
+// that boot it (none, without a boot tester).
+type diskBoot struct {
+	path      string
+	firmwares []Firmware
+}
+
+// diskFirmwares are the firmwares the spec's disk must boot with.
+func diskFirmwares(f spec.Firmware) []Firmware {
+	var out []Firmware
+	if f.HasBIOS() {
+		out = append(out, BIOS)
+	}
+	if f.HasUEFI() {
+		out = append(out, UEFI)
+	}
+	return out
+}
+
+// makeDisk builds the disk images. A disk step that fails (or has no
+// builder) makes the run partial and the run goes on: the boot test still
+// boots the ISO.
+func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
+	if r.p.cfg.Disk == nil {
+		return nil, r.partial(ctx, Partial{Reason: "disk images are not configured; the run publishes no " + strings.Join(r.diskOutputs(), " or ")})
+	}
+	work := filepath.Join(r.dir, "work")
+	if err := os.MkdirAll(work, 0o750); err != nil {
+		return nil, fmt.Errorf("work directory: %w", err)
+	}
+	raw := filepath.Join(work, "linux.raw")
+	defer os.Remove(raw)
+	req := DiskRequest{Image: r.image, Output: raw, Size: r.spec.DiskSizeBytes()}
+	if slices.Contains(r.spec.Outputs, spec.OutputQCOW2) {
+		req.QCOW2 = filepath.Join(r.dir, qcow2Name)
+	}
+	if r.p.cfg.Boot != nil {
+		req.Marker = r.marker()
+		req.BootTestOutput = filepath.Join(work, "boot-test.raw")
+	}
+	res, err := r.p.cfg.Disk.Build(ctx, req, func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
+	if err != nil {
+		return nil, r.partial(ctx, Partial{Reason: "disk image generation failed: " + err.Error(), Failed: true})
+	}
+	if req.QCOW2 != "" {
+		if err := r.addFileArtifact(ctx, qcow2Name, run.ArtifactDisk); err != nil {
+			return nil, err
+		}
+	}
+	if slices.Contains(r.spec.Outputs, spec.OutputRaw) {
+		path := filepath.Join(r.dir, rawZstName)
+		// The raw file is sparse: zstd reads its holes as zeros, which
+		// cost next to nothing compressed. Its size is the disk's, under
+		// the spec's cap.
+		size, sum, err := r.writeCompressed(ctx, path, spec.MaxDiskImageBytes, func(w io.Writer) error {
+			f, err := os.Open(raw)
+			if err != nil {
+				return err
+			}
+			defer f.Close()
+			_, err = io.Copy(w, f)
+			return err
+		})
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, r.partial(ctx, Partial{Reason: "compressing the raw disk image failed: " + err.Error(), Failed: true})
+		}
+		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("%s: %s (a %s disk)", rawZstName, megabytes(size), megabytes(res.Size)))
+		if err := r.addArtifact(ctx, Artifact{Name: rawZstName, Type: run.ArtifactDisk, Path: path, Size: size, SHA256: sum}); err != nil {
+			return nil, err
+		}
+	}
+	if req.BootTestOutput == "" {
+		return &diskBoot{}, nil // made, not to be booted
+	}
+	return &diskBoot{path: req.BootTestOutput, firmwares: diskFirmwares(r.spec.Customization.Firmware)}, nil
+}
+
+// diskOutputs are the disk outputs the spec asks for.
+func (r *execution) diskOutputs() []string {
+	var out []string
+	for _, o := range r.spec.Outputs {
+		if o != spec.OutputISO {
+			out = append(out, string(o))
+		}
+	}
+	return out
+}
+
+// sparseCopy copies src to dst (created, not existing) leaving holes
+// where src reads as zeros in whole blocks: a boot-test disk of many
+// gigabytes costs what its data takes. dst has src's size.
+func sparseCopy(src, dst string) (err error) {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	info, err := in.Stat()
+	if err != nil {
+		return err
+	}
+	out, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if cerr := out.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			_ = os.Remove(dst)
+		}
+	}()
+	const block = 64 << 10
+	buf := make([]byte, block)
+	var off int64
+	for {
+		n, rerr := io.ReadFull(in, buf)
+		if n > 0 {
+			if !allZero(buf[:n]) {
+				if _, err := out.WriteAt(buf[:n], off); err != nil {
+					return err
+				}
+			}
+			off += int64(n)
+		}
+		if errors.Is(rerr, io.EOF) || errors.Is(rerr, io.ErrUnexpectedEOF) {
+			break
+		}
+		if rerr != nil {
+			return rerr
+		}
+	}
+	if off != info.Size() {
+		return fmt.Errorf("copy of %s: read %d bytes of %d", src, off, info.Size())
+	}
+	return out.Truncate(off)
+}
+
+func allZero(b []byte) bool {
+	for _, c := range b {
+		if c != 0 {
+			return false
+		}
+	}
+	return true
+}
