@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/sparse"
 )
 
 // bootOutcome is how one boot ended.
@@ -192,7 +193,7 @@ func (r *execution) boot(ctx, logCtx context.Context, b boot, concurrent int) (t
 	if b.disk {
 		cp := filepath.Join(filepath.Dir(b.media), fmt.Sprintf("boot-%s.raw", b.fw))
 		_ = os.Remove(cp) // a retried attempt's
-		if err := sparseCopy(b.media, cp); err != nil {
+		if err := sparse.Copy(b.media, cp); err != nil {
 			return 0, fmt.Errorf("the boot test's copy of the disk: %w", err)
 		}
 		defer os.Remove(cp)

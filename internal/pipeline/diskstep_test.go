@@ -19,6 +19,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 
 	"github.com/linux-builder/linux-builder/internal/run"
+	"github.com/linux-builder/linux-builder/internal/sparse"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -378,7 +379,7 @@ func TestSparseCopy(t *testing.T) {
 		t.Fatal(err)
 	}
 	f.Close()
-	if err := sparseCopy(src, dst); err != nil {
+	if err := sparse.Copy(src, dst); err != nil {
 		t.Fatal(err)
 	}
 	a, _ := os.ReadFile(src)
@@ -389,7 +390,7 @@ func TestSparseCopy(t *testing.T) {
 	if used := diskUsage(t, dst); used > 1<<20 {
 		t.Errorf("the copy of a 256 MiB file of 10 bytes takes %d bytes on disk", used)
 	}
-	if err := sparseCopy(src, dst); err == nil {
+	if err := sparse.Copy(src, dst); err == nil {
 		t.Error("an existing copy was overwritten")
 	}
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/proc"
+	"github.com/linux-builder/linux-builder/internal/sparse"
 )
 
 // Tester runs QEMU.
@@ -76,7 +77,7 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 		media, src = medium{path: filepath.Join(priv, "linux.raw"), disk: true}, req.Disk
 	}
 	serial := filepath.Join(priv, "serial.log")
-	if err := linkOrCopy(src, media.path); err != nil {
+	if err := linkOrCopy(src, media.path, media.disk); err != nil {
 		return 0, fmt.Errorf("boot directory: %w", err)
 	}
 	args, err := t.args(req.Firmware, priv, media, serial, machine{mem: mem, cpus: t.cpus(req.Concurrent), accel: accel})
@@ -213,7 +214,10 @@ type medium struct {
 // drive is QEMU's -drive and -boot for m.
 func (m medium) drive() []string {
 	if m.disk {
-		return []string{"-drive", "file=" + m.path + ",format=raw,if=virtio", "-boot", "c"}
+		// The machine may write its disk (a throwaway copy), at most
+		// DiskWriteBytesPerSecond: a hostile system filling its disk
+		// during a boot's timeout fills only that much of the host's.
+		return []string{"-drive", "file=" + m.path + ",format=raw,if=virtio,throttling.bps-write=" + fmt.Sprint(DiskWriteBytesPerSecond), "-boot", "c"}
 	}
 	return []string{"-drive", "file=" + m.path + ",media=cdrom,readonly=on", "-boot", "d"}
 }
@@ -256,11 +260,20 @@ func (t *Tester) args(fw pipeline.Firmware, priv string, media medium, serial st
 
 }
 
+// DiskWriteBytesPerSecond caps a booted disk's writes (QEMU's block
+// throttling): a boot writes a few megabytes (logs, machine-id, the
+// journal); 300 s at this rate is 2.4 GiB at most.
+const DiskWriteBytesPerSecond = 8 << 20
+
 // linkOrCopy makes dst a hard link of src, or a copy on another file
-// system.
-func linkOrCopy(src, dst string) error {
+// system: a disk's copy keeps its holes (a disk of many gigabytes, mostly
+// empty, costs what its data takes in the boot's directory).
+func linkOrCopy(src, dst string, disk bool) error {
 	if err := os.Link(src, dst); err == nil {
 		return nil
+	}
+	if disk {
+		return sparse.Copy(src, dst)
 	}
 	return copyCapped(src, dst, -1)
 }

@@ -106,7 +106,8 @@ func TestBootAttachesADiskOrAnISO(t *testing.T) {
 	mu.Lock()
 	cmd := strings.Join(lines, "\n")
 	mu.Unlock()
-	if !strings.Contains(cmd, "linux.raw,format=raw,if=virtio -boot c") || strings.Contains(cmd, "media=cdrom") ||
+	// The disk's writes are throttled.
+	if !strings.Contains(cmd, "linux.raw,format=raw,if=virtio,throttling.bps-write=8388608 -boot c") || strings.Contains(cmd, "media=cdrom") ||
 		!strings.Contains(cmd, "if=pflash") {
 		t.Fatalf("QEMU command line for a disk: %s", cmd)
 	}
