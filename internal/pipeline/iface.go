@@ -208,12 +208,14 @@ type DiskRequest struct {
 	// 0 sizes it from the image, with headroom, under the builder's cap.
 	Size int64
 	// Marker, when set, is the boot-test marker: the installed system
-	// prints it when its kernel command line arms it, which only the
-	// boot test's copy of the disk (BootTestOutput) does.
+	// prints it when its kernel command line arms it, which its boot
+	// loader does only on a machine with the boot test's SMBIOS signal
+	// (BootTestSMBIOSFamily): on a user's machine the disk boots and stays
+	// up.
 	Marker string
 	// BootTestOutput, with Marker, is where to write the copy of the
-	// disk the boot test boots: Output with the marker armed on its boot
-	// loader's command line. The test's machine writes to it.
+	// disk the boot test boots: the same bytes as Output (the test's
+	// machine writes to its copy).
 	BootTestOutput string
 }
 

@@ -29,7 +29,7 @@ const (
 
 // biosModules are the GRUB modules core.img holds.
 var biosModules = []string{"biosdisk", "part_gpt", "fat", "search", "search_fs_uuid", "normal", "linux", "configfile",
-	"echo", "serial", "terminal", "test"}
+	"echo", "serial", "terminal", "test", "smbios"}
 
 // grubPCDir is where grub-pc-bin keeps boot.img.
 var grubPCDir = "/usr/lib/grub/i386-pc"

@@ -191,12 +191,8 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		return res, err
 	}
 	cfg := espConfig{volumeID: volumeID, rootUUID: fsUUID, cmdline: sys.Cmdline, name: "Linux Builder (" + sys.Hostname + ")"}
-	cfgPath, testCfgPath := filepath.Join(work, "grub.cfg"), filepath.Join(work, "grub-boot-test.cfg")
+	cfgPath := filepath.Join(work, "grub.cfg")
 	if err := os.WriteFile(cfgPath, []byte(grubConfig(cfg)), 0o644); err != nil {
-		return res, fmt.Errorf("EFI system partition: %w", err)
-	}
-	cfg.bootTest = true
-	if err := os.WriteFile(testCfgPath, []byte(grubConfig(cfg)), 0o644); err != nil {
 		return res, fmt.Errorf("EFI system partition: %w", err)
 	}
 	espImg := filepath.Join(work, "esp.fat")
@@ -236,14 +232,11 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		return res, err
 	}
 	if req.Marker != "" {
-		// The boot test's copy: the same bytes but its grub.cfg, which
-		// arms the marker.
+		// The boot test's copy: the same bytes (the test's machine writes
+		// to it); its SMBIOS signal arms the marker, not the disk.
 		testTmp := req.BootTestOutput + ".part"
 		defer os.Remove(testTmp)
 		if err := assemble(testTmp, diskSize, diskID, parts, images, core); err != nil {
-			return res, err
-		}
-		if err := replaceOnESP(ctx, testTmp, head, testCfgPath, espDir+"/grub.cfg"); err != nil {
 			return res, err
 		}
 		if err := os.Rename(testTmp, req.BootTestOutput); err != nil {

@@ -290,12 +290,19 @@ func TestBuildLaysOutABootableDisk(t *testing.T) {
 	esp := parts[0].start
 	cfg := mtype(t, req.Output, esp, espDir+"/grub.cfg")
 	if !strings.Contains(cfg, "root=UUID="+res.RootUUID) || !strings.Contains(cfg, "quiet apparmor=1") ||
-		!strings.Contains(cfg, "console=ttyS0") || strings.Contains(cfg, iso.BootTestParam) {
+		!strings.Contains(cfg, "console=ttyS0") || strings.Contains(cfg, "BOOT-OK") {
 		t.Errorf("grub.cfg:\n%s", cfg)
 	}
-	testCfg := mtype(t, req.BootTestOutput, esp, espDir+"/grub.cfg")
-	if !strings.Contains(testCfg, iso.BootTestParam) || strings.Contains(testCfg, "BOOT-OK") {
-		t.Errorf("the boot test's grub.cfg:\n%s", testCfg)
+	// The marker is armed only on a machine with the boot test's SMBIOS
+	// signal: the published disk and the boot test's copy are the same.
+	if !strings.Contains(cfg, `if [ "$lb_family" = "`+pipeline.BootTestSMBIOSFamily+`" ]; then set lb_test=`+iso.BootTestParam+"; fi") ||
+		strings.Count(cfg, iso.BootTestParam) != 1 || !strings.Contains(cfg, " $lb_test\n") {
+		t.Errorf("grub.cfg does not gate the marker on the SMBIOS signal:\n%s", cfg)
+	}
+	a, _ := os.ReadFile(req.Output)
+	b, _ := os.ReadFile(req.BootTestOutput)
+	if !bytes.Equal(a, b) {
+		t.Errorf("the boot test's disk differs from the published one")
 	}
 	if got := mtype(t, req.Output, esp, espDir+"/vmlinuz"); got != "KERNEL-BYTES" {
 		t.Errorf("ESP kernel %q", got)
