@@ -289,6 +289,12 @@ func candidates(nodes map[string]*imageNode, opt PruneOptions) []*imageNode {
 		if opt.Busy && isSystemImage(n) {
 			continue
 		}
+		if len(tags(n)) > 1 {
+			// The bot tags an image once (a run's, or a system image's):
+			// a second tag is someone's use of it, which a removal would
+			// take away with the image.
+			continue
+		}
 		out = append(out, n)
 	}
 	sort.Slice(out, func(i, j int) bool {
@@ -326,7 +332,7 @@ func (e *Engine) removeImage(ctx context.Context, n *imageNode, nodes map[string
 		}
 		return freed, freedBot, count, nil
 	}
-	items, err := e.c.ImageRemove(ctx, n.ID, image.RemoveOptions{Force: len(tags(n)) > 1, PruneChildren: true})
+	items, err := e.c.ImageRemove(ctx, n.ID, image.RemoveOptions{PruneChildren: true})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return 0, 0, 0, nil
