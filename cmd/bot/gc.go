@@ -250,8 +250,11 @@ func newGCCmd() *cobra.Command {
   artifacts  expired artifacts (ARTIFACT_RETENTION, default 30d) are deleted
              from the artifact store (ARTIFACT_STORE) and the database;
   releases   with RELEASE_KEEP=N and a GitHub App configured, the bot's own
-             releases beyond the newest N of each repository and branch are
-             deleted (never a release the bot did not publish);
+             releases beyond the newest N of each repository, branch and
+             spec path are deleted (builds of a spec generated from a
+             description count per issue, apart from the branch's; a
+             retry of an old commit never counts as newer than a later
+             commit); never a release the bot did not publish;
   docker     the bot's images (shared system images, kept runs' images, the
              layer cache) beyond DOCKER_CACHE_BUDGET (default 20GiB; off: no
              pruning) go, oldest first, with leftover export containers;

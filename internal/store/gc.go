@@ -31,7 +31,7 @@ func (db *DB) InFlightRuns(ctx context.Context, limit int) ([]InFlightRun, error
 }
 
 // PrunableRelease is a release the bot published for a run, older than
-// the newest keep of its repository and branch.
+// the newest keep of its group (ReleasesBeyond).
 type PrunableRelease struct {
 	RunID          int64  `bun:"id"`
 	InstallationID int64  `bun:"installation_id"`
@@ -42,10 +42,20 @@ type PrunableRelease struct {
 }
 
 // ReleasesBeyond lists the bot's releases (runs with a release not yet
-// pruned) beyond the newest keep of their installation, repository and
-// branch (ref), oldest first, at most limit. Releases are ranked by run:
-// a later run's release is newer. A suspended installation's are left
-// (its token is refused) until it is unsuspended.
+// pruned) beyond the newest keep of their group, oldest first, at most
+// limit. A suspended installation's are left (its token is refused) until
+// it is unsuspended.
+//
+// Groups, per installation and repository: the builds of a spec the
+// model generated (/build <description>, and their reruns) form one group
+// per issue, whatever ref they were built at, so that experiments never
+// push out a branch's releases; every other build (push, pull request,
+// /build, rerun, schedule) groups by ref and spec path.
+//
+// Rank: a release is newer when its commit came to the bot later (the
+// first run of the commit's SHA in the repository, by id), then by run:
+// a retry or scheduled rebuild of an old commit is newer than that
+// commit's other releases, never than a later commit's.
 func (db *DB) ReleasesBeyond(ctx context.Context, keep, limit int) ([]PrunableRelease, error) {
 	var out []PrunableRelease
 	err := db.withRetry(ctx, "releases beyond the newest kept", func(ctx context.Context) error {
@@ -53,10 +63,21 @@ func (db *DB) ReleasesBeyond(ctx context.Context, keep, limit int) ([]PrunableRe
 		return db.Bun.NewRaw(`
 			SELECT id, installation_id, release_id, repo, ref, head_sha FROM (
 				SELECT id, installation_id, release_id, repo, ref, head_sha,
-				       ROW_NUMBER() OVER (PARTITION BY installation_id, repo, ref ORDER BY id DESC) AS newer
-				FROM runs
-				WHERE release_id IS NOT NULL AND release_pruned_at IS NULL AND installation_id IS NOT NULL
-				  AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.id = runs.installation_id AND i.suspended)
+				       ROW_NUMBER() OVER (
+				           PARTITION BY installation_id, repo,
+				                        CASE WHEN prompt <> '' THEN 'prompt' ELSE 'spec' END,
+				                        CASE WHEN prompt <> '' THEN '' ELSE ref END,
+				                        CASE WHEN prompt <> '' THEN '' ELSE spec_path END,
+				                        CASE WHEN prompt <> '' THEN COALESCE(number, 0) ELSE 0 END
+				           ORDER BY first_seen DESC, id DESC) AS newer
+				FROM (
+					SELECT r.*, (SELECT MIN(f.id) FROM runs f
+					             WHERE f.repo = r.repo AND f.head_sha = r.head_sha
+					               AND f.installation_id = r.installation_id) AS first_seen
+					FROM runs r
+					WHERE r.release_id IS NOT NULL AND r.release_pruned_at IS NULL AND r.installation_id IS NOT NULL
+					  AND NOT EXISTS (SELECT 1 FROM installations i WHERE i.id = r.installation_id AND i.suspended)
+				) released
 			) ranked
 			WHERE newer > ?
 			ORDER BY id
