@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/uptrace/bun"
+
 	"github.com/linux-builder/linux-builder/internal/run"
 )
 
@@ -23,6 +25,35 @@ func (db *DB) InFlightRuns(ctx context.Context, limit int) ([]InFlightRun, error
 		out = nil
 		return db.Bun.NewRaw(`SELECT id, created_at FROM runs WHERE status IN (?, ?) ORDER BY id DESC LIMIT ?`,
 			run.StatusPending, run.StatusInProgress, limit).Scan(ctx, &out)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// RunState is a run's id, creation time and status: enough to tell
+// whether a run key (pipeline.RunKey) found in an engine is this
+// database's and has ended.
+type RunState struct {
+	ID        int64      `bun:"id"`
+	CreatedAt time.Time  `bun:"created_at"`
+	Status    run.Status `bun:"status"`
+}
+
+// RunStates are the states of the runs of ids that exist (at most 1000
+// ids a call).
+func (db *DB) RunStates(ctx context.Context, ids []int64) ([]RunState, error) {
+	if len(ids) > 1000 {
+		return nil, fmt.Errorf("run states: %d ids, at most 1000 a call", len(ids))
+	}
+	var out []RunState
+	if len(ids) == 0 {
+		return out, nil
+	}
+	err := db.withRetry(ctx, "run states", func(ctx context.Context) error {
+		out = nil
+		return db.Bun.NewRaw(`SELECT id, created_at, status FROM runs WHERE id IN (?)`, bun.List(ids)).Scan(ctx, &out)
 	})
 	if err != nil {
 		return nil, err

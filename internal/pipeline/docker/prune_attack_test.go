@@ -39,7 +39,8 @@ func TestAttackPruneRemovesAHumansImageBuiltOnTheBots(t *testing.T) {
 	_ = runImage
 	// The person's image: no label of its own; it inherits the run's.
 	human := buildSmall(t, e, repo+":42", "myapp-"+stamp+":1", 64<<10, nil)
-	if _, err := e.Prune(ctx, PruneOptions{Budget: 0, MinAge: -1, Scope: scope}); err != nil {
+	// The run has ended: only its image's ownership protects the person's.
+	if _, err := e.Prune(ctx, PruneOptions{Budget: 0, MinAge: -1, Scope: scope, Repos: []string{repo}, Ended: endedKeys("42@kept")}); err != nil {
 		t.Logf("prune: %v", err)
 	}
 	if !exists(t, e, human) {
@@ -71,7 +72,7 @@ func TestAttackPruneUntagsAHumansTagOnARunImage(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _, _ = e.c.ImageRemove(context.Background(), humanTag, image.RemoveOptions{Force: true}) })
-	if _, err := e.Prune(ctx, PruneOptions{Budget: 0, MinAge: -1, Scope: scope}); err != nil {
+	if _, err := e.Prune(ctx, PruneOptions{Budget: 0, MinAge: -1, Scope: scope, Repos: []string{repo}, Ended: endedKeys("42@kept")}); err != nil {
 		t.Logf("prune: %v", err)
 	}
 	if !exists(t, e, humanTag) {
@@ -115,7 +116,8 @@ func TestAttackPruneKillsAnotherDeploymentsInFlightRun(t *testing.T) {
 	// This deployment has its own run in flight (so it is Busy), not 7;
 	// the other run's export has been streaming for more than MinAge.
 	later := func() time.Time { return time.Now().Add(time.Hour) }
-	if _, err := e.Prune(ctx, PruneOptions{Budget: 0, InFlight: map[string]bool{"3@ours": true}, Busy: true, Now: later, Scope: scope}); err != nil {
+	// Its database knows its own run 3 (in flight) and nothing of 7.
+	if _, err := e.Prune(ctx, PruneOptions{Budget: 0, Repos: []string{repo}, Ended: endedKeys(), Busy: true, Now: later, Scope: scope}); err != nil {
 		t.Logf("prune: %v", err)
 	}
 	if _, err := e.c.ContainerInspect(ctx, c.ID); err != nil {
