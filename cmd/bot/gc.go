@@ -137,20 +137,77 @@ func inFlight(ctx context.Context, db *store.DB) (map[string]bool, map[int64]boo
 	return keys, ids, nil
 }
 
-// pruneEngine runs one Docker prune within budget, sparing the in-flight
-// runs' images.
-func pruneEngine(ctx context.Context, eng *docker.Engine, db *store.DB, budget int64, dryRun bool) (docker.PruneResult, error) {
+// endedRuns answers docker.PruneOptions.Ended from db: the run keys
+// (pipeline.RunKey: id and creation time) of runs of db that have ended.
+// A key of another database (an id db has not, or has with another
+// creation time) or of a run not ended is left out.
+func endedRuns(db *store.DB) func(ctx context.Context, keys []string) (map[string]bool, error) {
+	return func(ctx context.Context, keys []string) (map[string]bool, error) {
+		byID := map[int64][]string{}
+		var ids []int64
+		for _, k := range keys {
+			s, _, ok := strings.Cut(k, "@")
+			id, err := strconv.ParseInt(s, 10, 64)
+			if !ok || err != nil || id <= 0 {
+				continue
+			}
+			if byID[id] == nil {
+				ids = append(ids, id)
+			}
+			byID[id] = append(byID[id], k)
+		}
+		ended := map[string]bool{}
+		for len(ids) > 0 {
+			batch := ids[:min(len(ids), 1000)]
+			ids = ids[len(batch):]
+			states, err := db.RunStates(ctx, batch)
+			if err != nil {
+				return nil, err
+			}
+			for _, st := range states {
+				if !st.Status.Terminal() {
+					continue
+				}
+				key := pipeline.RunKey(&pipeline.RunRecord{ID: st.ID, CreatedAt: st.CreatedAt})
+				for _, k := range byID[st.ID] {
+					if k == key {
+						ended[k] = true
+					}
+				}
+			}
+		}
+		return ended, nil
+	}
+}
+
+// botRepos are the repositories the bot tags images in: imageRepo (a
+// run's <repo>:<run id>), the shared system images'
+// (render.SystemImageRepo) and DOCKER_IMAGE_REPO (a pushed run's
+// <repo>:run-<run id>). Prune takes a tagged image for the bot's only if
+// all its tags are in them.
+func botRepos(imageRepo string) []string {
+	repos := []string{imageRepo, render.SystemImageRepo}
+	if r := strings.TrimSpace(os.Getenv("DOCKER_IMAGE_REPO")); r != "" {
+		repos = append(repos, r)
+	}
+	return repos
+}
+
+// pruneEngine runs one Docker prune within budget: only the images in
+// repos (and their layers) and only runs db knows to have ended; with a
+// run in flight, the tagged system images stay.
+func pruneEngine(ctx context.Context, eng *docker.Engine, db *store.DB, repos []string, budget int64, dryRun bool) (docker.PruneResult, error) {
 	keys, _, err := inFlight(ctx, db)
 	if err != nil {
 		return docker.PruneResult{}, fmt.Errorf("docker prune: %w", err)
 	}
-	return eng.Prune(ctx, docker.PruneOptions{Budget: budget, InFlight: keys, Busy: len(keys) > 0, DryRun: dryRun})
+	return eng.Prune(ctx, docker.PruneOptions{Budget: budget, Repos: repos, Ended: endedRuns(db), Busy: len(keys) > 0, DryRun: dryRun})
 }
 
 // startDockerJanitor prunes the engine every janitorEvery (the first
 // time janitorFirst after start) until the returned function is called.
 // A failed pass is logged; the next one tries again.
-func startDockerJanitor(ctx context.Context, eng *docker.Engine, db *store.DB, budget int64) func() {
+func startDockerJanitor(ctx context.Context, eng *docker.Engine, db *store.DB, repos []string, budget int64) func() {
 	ctx, cancel := context.WithCancel(ctx)
 	var wg sync.WaitGroup
 	wg.Add(1)
@@ -164,7 +221,7 @@ func startDockerJanitor(ctx context.Context, eng *docker.Engine, db *store.DB, b
 				return
 			case <-t.C:
 			}
-			res, err := pruneEngine(ctx, eng, db, budget, false)
+			res, err := pruneEngine(ctx, eng, db, repos, budget, false)
 			if err != nil && ctx.Err() == nil {
 				slog.WarnContext(ctx, "docker prune: some of the bot's images or containers could not be removed; the next pass tries again", logging.KeyErr, err)
 			}
@@ -242,6 +299,7 @@ func newGCCmd() *cobra.Command {
 		sf            storeFlags
 		dryRun        bool
 		artifactStore string
+		imageRepo     string
 	)
 	cmd := &cobra.Command{
 		Use:   "gc",
@@ -250,13 +308,20 @@ func newGCCmd() *cobra.Command {
   artifacts  expired artifacts (ARTIFACT_RETENTION, default 30d) are deleted
              from the artifact store (ARTIFACT_STORE) and the database;
   releases   with RELEASE_KEEP=N and a GitHub App configured, the bot's own
-             releases beyond the newest N of each repository and branch are
-             deleted (never a release the bot did not publish);
+             releases beyond the newest N of each repository, branch and
+             spec path are deleted (builds of a spec generated from a
+             description count per issue, apart from the branch's; a
+             retry of an old commit never counts as newer than a later
+             commit); never a release the bot did not publish;
   docker     the bot's images (shared system images, kept runs' images, the
              layer cache) beyond DOCKER_CACHE_BUDGET (default 20GiB; off: no
              pruning) go, oldest first, with leftover export containers;
-             never an image of a run in flight, a base image, or an image
-             the bot did not make;
+             only images tagged in the bot's repositories (--image-repo,
+             linux-builder-system, DOCKER_IMAGE_REPO) and their untagged
+             layers, and only of runs this database knows to have ended:
+             never an image of a run in flight or of another database
+             sharing the engine, a base image, an image the bot did not
+             tag, or one a person built on the bot's;
   work       run directories under <data-dir>/work left by a crash (runs
              not in flight).
 --dry-run deletes nothing and prints what would go.`,
@@ -276,11 +341,12 @@ func newGCCmd() *cobra.Command {
 				return err
 			}
 			defer db.Close()
-			return runGC(ctx, cmd.OutOrStdout(), db, sf.dataDir, artifactStore, budget, dockerOn, keep, dryRun)
+			return runGC(ctx, cmd.OutOrStdout(), db, sf.dataDir, artifactStore, imageRepo, budget, dockerOn, keep, dryRun)
 		},
 	}
 	sf.register(cmd)
 	cmd.Flags().BoolVar(&dryRun, "dry-run", false, "delete nothing; print what would be freed")
+	cmd.Flags().StringVar(&imageRepo, "image-repo", "linux-builder", "the workers' --image-repo: the repository of the runs' image tags (<repo>:<run id>) whose images are the bot's")
 	cmd.Flags().StringVar(&artifactStore, "artifact-store", os.Getenv("ARTIFACT_STORE"), "the artifact store (env ARTIFACT_STORE); empty: <data-dir>/artifacts")
 	return cmd
 }
@@ -291,7 +357,7 @@ var gcEngine = func(ctx context.Context) (*docker.Engine, error) { return docker
 // runGC runs every collector once and prints a line for each, then the
 // total. Every collector runs even when another fails; the errors are
 // returned together.
-func runGC(ctx context.Context, out io.Writer, db *store.DB, dataDir, artifactStore string, budget int64, dockerOn bool, keep int, dryRun bool) error {
+func runGC(ctx context.Context, out io.Writer, db *store.DB, dataDir, artifactStore, imageRepo string, budget int64, dockerOn bool, keep int, dryRun bool) error {
 	verb := "removed"
 	if dryRun {
 		verb = "would remove"
@@ -337,7 +403,7 @@ func runGC(ctx context.Context, out io.Writer, db *store.DB, dataDir, artifactSt
 	} else if eng, err := gcEngine(ctx); err != nil {
 		fail("docker", err)
 	} else {
-		res, err := pruneEngine(ctx, eng, db, budget, dryRun)
+		res, err := pruneEngine(ctx, eng, db, botRepos(imageRepo), budget, dryRun)
 		eng.Close()
 		fmt.Fprintf(out, "%-10s %s %d containers (%s) and %d images (%s); the bot's images: %s → %s (budget %s)\n", "docker", verb,
 			res.Containers, size(res.ContainerBytes), res.Images, size(res.ImageBytes), size(res.Before), size(res.After), size(budget))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/artifacts"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/report"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -191,5 +193,41 @@ func TestGCSettings(t *testing.T) {
 	t.Setenv("RUN_LOG_MAX_LINES", "many")
 	if code, _, errs := runBot(t, "", "build", "--data-dir", t.TempDir(), "../../examples/minimal-debian.yaml"); code != 2 || !strings.Contains(errs, "RUN_LOG_MAX_LINES") {
 		t.Errorf("a malformed RUN_LOG_MAX_LINES: exit %d: %s", code, errs)
+	}
+}
+
+// The prune's run keys are resolved against the database: only a key of
+// this database's run (its id and creation time) that has ended is
+// removable; a run in flight, another database's run with the same id,
+// an unknown id and a malformed key are not.
+func TestEndedRunsResolvesRunKeysAgainstTheStore(t *testing.T) {
+	db := storetest.Postgres(t, nil)
+	ctx := context.Background()
+	mk := func() *store.Run {
+		rn := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: "linux-build.yaml"}
+		if err := db.CreateRun(ctx, rn); err != nil {
+			t.Fatal(err)
+		}
+		got, err := db.Run(ctx, rn.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+	done, flying := mk(), mk()
+	if err := db.Finish(ctx, done.ID, run.Complete, ""); err != nil {
+		t.Fatal(err)
+	}
+	key := func(rn *store.Run) string {
+		return pipeline.RunKey(&pipeline.RunRecord{ID: rn.ID, CreatedAt: rn.CreatedAt})
+	}
+	other := fmt.Sprintf("%d@20200101T000000.000000", done.ID)
+	keys := []string{key(done), key(flying), other, "999999@20200101T000000.000000", "x@y", "@", ""}
+	got, err := endedRuns(db)(ctx, keys)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || !got[key(done)] {
+		t.Fatalf("ended of %v: %v; want only %s", keys, got, key(done))
 	}
 }

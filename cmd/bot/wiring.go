@@ -179,7 +179,7 @@ func dockerParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (fu
 	cfg.Builder = eng
 	closeEng := func() { eng.Close() }
 	if st, ok := cfg.Store.(pipelinestore.Store); ok && f.janitor {
-		stop := startDockerJanitor(ctx, eng, st.DB, f.cacheBudget)
+		stop := startDockerJanitor(ctx, eng, st.DB, botRepos(f.imageRepo), f.cacheBudget)
 		closeEng = func() { stop(); eng.Close() }
 	}
 	ttl, err := indexTTL()

@@ -30,8 +30,9 @@ type ReleasePruneGitHub interface {
 }
 
 // ReleasePruner deletes the bot's older releases (RELEASE_KEEP): per
-// installation, repository and branch, the releases of runs beyond the
-// newest Keep. Only releases the store records as the bot's (a run's
+// group (installation, repository, branch and spec path; a generated
+// spec's builds per issue: store.ReleasesBeyond), the releases of runs
+// beyond the newest Keep. Only releases the store records as the bot's (a run's
 // release) are candidates, and one is deleted only if GitHub still shows
 // it with the run's tag (Tag): a release a person made, or re-tagged, is
 // never touched. Each pass handles at most Batch releases; a failure is

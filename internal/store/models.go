@@ -177,11 +177,14 @@ type Installation struct {
 // Rerun is a new run of the same commit, spec path and target as r, asked
 // for by by. It is built fresh (NoCache): a rebuild is asked for to pick
 // up what changed outside the spec (the distribution's updates), or to
-// retry what failed, never to be given the same result again.
+// retry what failed, never to be given the same result again. A rerun of
+// a spec generated from a description keeps the description (Prompt): it
+// is still that experiment (its report shows it, and RELEASE_KEEP groups
+// it with the other generated specs, not with the branch's builds).
 func (r *Run) Rerun(by string) *Run {
 	return &Run{
 		Trigger: run.TriggerRerun, InstallationID: r.InstallationID, Repo: r.Repo, Ref: r.Ref, HeadSHA: r.HeadSHA,
-		Number: r.Number, RequestedBy: by, SpecPath: r.SpecPath, Distro: r.Distro, SpecSource: r.SpecSource,
+		Number: r.Number, RequestedBy: by, SpecPath: r.SpecPath, Distro: r.Distro, SpecSource: r.SpecSource, Prompt: r.Prompt,
 		NoCache: true, DefaultBranch: r.DefaultBranch,
 	}
 }

@@ -21,15 +21,33 @@ import (
 // classic builder leaves: every RUN step's result) and the containers the
 // ISO step exports from. Prune keeps the bot's share within a budget.
 //
-// What is the bot's: an image carrying a label of the bot
-// (io.linux-builder.*: a run's image and the layers after its
-// Dockerfile's LABEL step, a shared system image), and an untagged image
-// descending from one (the layer cache of a spec's build). Base images
-// (`bot base import`, or any other image the bot did not label) are never
-// touched, nor are their untagged descendants that descend from no image
-// of the bot (a system image's own layer cache goes with the system image:
-// removing an image removes its untagged parents that have no other
-// child).
+// What is the bot's is decided by tags and ancestry, not by labels alone:
+// the engine copies a parent's labels into every image built on it, so a
+// person's `FROM linux-builder:42` carries the run's labels too.
+//
+//   - A tagged image is the bot's only if it carries a label of the bot
+//     and every one of its tags is in the bot's repositories
+//     (PruneOptions.Repos): a run's image tagged <repo>:<run id> (or
+//     <push repo>:run-<run id>) for the run its run key names, or a shared
+//     system image (no run key) in any of them. Any other tag — a
+//     person's, or a run's tag on an image of another run — makes the
+//     image not the bot's.
+//   - An untagged image is the bot's if it descends from one of the bot's
+//     (the layer cache of a spec's build), is a superseded system image
+//     (its tag moved to a newer build) or descends from one, or lies under
+//     one of the bot's images (the layers of its own build) — and in every
+//     case only if it is not an ancestor of an image that is not the
+//     bot's.
+//
+// Base images (`bot base import`, or any other image the bot did not tag)
+// are never touched, and an image with a child is never removed (only
+// leaves go, with their untagged parents that have no other child).
+//
+// Runs: an image or export container carrying a run key
+// (pipeline.LabelRunKey) is removed only if the caller's database knows
+// that run to have ended (PruneOptions.Ended). Several databases may share
+// one engine (deployments, `bot build` with its SQLite); another's run
+// keys are never this one's to remove.
 
 // LabelExport marks the containers the ISO step (and the manifest reader)
 // create from an image to read its file system.
@@ -43,13 +61,23 @@ type PruneOptions struct {
 	// Budget is how many bytes the bot's images may take; beyond it the
 	// oldest go first. Negative: no budget (only leftovers go).
 	Budget int64
-	// InFlight are the run keys (pipeline.RunKey) of the runs not ended:
-	// their images and containers, and every image they descend from,
-	// stay. Busy says a run may be building now (on this engine or
-	// another): the tagged shared system images stay too, since a run
-	// about to start its build may use one.
-	InFlight map[string]bool
-	Busy     bool
+	// Repos are the repositories the bot tags images in: the pipeline's
+	// image repository (<repo>:<run id>), the shared system images'
+	// (render.SystemImageRepo) and the push repository if any
+	// (<repo>:run-<run id>). A tagged image is the bot's only if every
+	// tag is in one of them; none: no tagged image is the bot's.
+	Repos []string
+	// Ended answers which of keys (pipeline.RunKey, as found on the
+	// engine's images and export containers) are of runs the caller's
+	// database knows to have ended: only those runs' images and
+	// containers may go. A key it leaves out (another database's run, one
+	// not ended, one unknown) is left alone with every image it descends
+	// from. Nil: no run is known to have ended.
+	Ended func(ctx context.Context, keys []string) (map[string]bool, error)
+	// Busy says a run may be building now (on this engine or another):
+	// the tagged shared system images stay, since a run about to start
+	// its build may use one.
+	Busy bool
 	// MinAge protects what is younger: a build of another process (or of
 	// a run not yet recorded) commits untagged layers as it goes. Default
 	// 15 minutes; a negative value protects nothing.
@@ -86,7 +114,9 @@ type imageNode struct {
 	bot      bool
 	scoped   bool
 	stale    bool // descends from (or is) a superseded system image
-	pinned   bool // an in-flight run's image, or an ancestor of one
+	pinned   bool // an image of a run not known ended, or an ancestor of one
+	// guarded: an ancestor of an image that is not the bot's.
+	guarded bool
 }
 
 func (n *imageNode) created() time.Time { return time.Unix(n.Created, 0) }
@@ -95,7 +125,8 @@ func (n *imageNode) created() time.Time { return time.Unix(n.Created, 0) }
 // from a superseded shared system image, then the bot's oldest images (by
 // creation) until what it has left fits opt.Budget. An image is removed
 // with its untagged parents that have no other child; an image with a
-// child, a container, or an in-flight run's label is never removed. It
+// child, a container, or the key of a run not known to have ended is
+// never removed. It
 // stops at opt.MaxRemovals and returns what it freed with the errors of
 // the removals that failed (the next call tries them again).
 func (e *Engine) Prune(ctx context.Context, opt PruneOptions) (PruneResult, error) {
@@ -110,14 +141,24 @@ func (e *Engine) Prune(ctx context.Context, opt PruneOptions) (PruneResult, erro
 	}
 	var res PruneResult
 	var errs []error
-	used, err := e.pruneContainers(ctx, opt, &res, &errs)
+	ended, err := e.endedRuns(ctx, opt)
+	if err != nil {
+		return res, err
+	}
+	used, err := e.pruneContainers(ctx, opt, ended, &res, &errs)
 	if err != nil {
 		return res, err
 	}
 	removed := res.Containers
 	gone := map[string]bool{} // images removed in a dry run
+	repos := map[string]bool{}
+	for _, r := range opt.Repos {
+		if r = familiar(strings.TrimSpace(r)); r != "" {
+			repos[r] = true
+		}
+	}
 	for round := 0; removed < opt.MaxRemovals; round++ {
-		nodes, err := e.imageTree(ctx, opt, used, gone)
+		nodes, err := e.imageTree(ctx, opt, repos, ended, used, gone)
 		if err != nil {
 			return res, errors.Join(append(errs, err)...)
 		}
@@ -159,17 +200,64 @@ func (e *Engine) Prune(ctx context.Context, opt PruneOptions) (PruneResult, erro
 	return res, errors.Join(errs...)
 }
 
-// pruneContainers removes the bot's export containers that no in-flight
-// run owns and that are older than opt.MinAge, and returns the images
-// every other container uses.
-func (e *Engine) pruneContainers(ctx context.Context, opt PruneOptions, res *PruneResult, errs *[]error) (map[string]bool, error) {
+// maxRunKeys bounds the run keys one Prune asks opt.Ended about; the
+// keys beyond it count as not ended (the next pass asks again).
+const maxRunKeys = 100_000
+
+// endedRuns asks opt.Ended which run keys on the engine's images and
+// containers are of runs known to have ended.
+func (e *Engine) endedRuns(ctx context.Context, opt PruneOptions) (map[string]bool, error) {
+	if opt.Ended == nil {
+		return map[string]bool{}, nil
+	}
+	seen := map[string]bool{}
+	var keys []string
+	add := func(labels map[string]string) {
+		if k := labels[pipeline.LabelRunKey]; k != "" && !seen[k] && len(keys) < maxRunKeys {
+			seen[k] = true
+			keys = append(keys, k)
+		}
+	}
+	cs, err := e.c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", pipeline.LabelRunKey))})
+	if err != nil {
+		return nil, fmt.Errorf("prune: list containers: %w", err)
+	}
+	for _, c := range cs {
+		add(c.Labels)
+	}
+	ims, err := e.c.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", pipeline.LabelRunKey))})
+	if err != nil {
+		return nil, fmt.Errorf("prune: list images: %w", err)
+	}
+	for _, im := range ims {
+		add(im.Labels)
+	}
+	if len(keys) == 0 {
+		return map[string]bool{}, nil
+	}
+	sort.Strings(keys)
+	ended, err := opt.Ended(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("prune: which runs have ended: %w", err)
+	}
+	if ended == nil {
+		ended = map[string]bool{}
+	}
+	return ended, nil
+}
+
+// pruneContainers removes the bot's export containers of runs known to
+// have ended that are older than opt.MinAge, and returns the images every
+// other container uses.
+func (e *Engine) pruneContainers(ctx context.Context, opt PruneOptions, ended map[string]bool, res *PruneResult, errs *[]error) (map[string]bool, error) {
 	cs, err := e.c.ContainerList(ctx, container.ListOptions{All: true, Size: true})
 	if err != nil {
 		return nil, fmt.Errorf("prune: list containers: %w", err)
 	}
 	used := map[string]bool{}
 	for _, c := range cs {
-		leftover := c.Labels[LabelExport] != "" && !opt.InFlight[c.Labels[pipeline.LabelRunKey]] &&
+		key := c.Labels[pipeline.LabelRunKey]
+		leftover := c.Labels[LabelExport] != "" && key != "" && ended[key] &&
 			c.State != "running" && c.State != "restarting" && inScope(c.Labels, opt.Scope) &&
 			(opt.MinAge < 0 || opt.Now().Sub(time.Unix(c.Created, 0)) >= opt.MinAge) &&
 			res.Containers < opt.MaxRemovals
@@ -191,8 +279,8 @@ func (e *Engine) pruneContainers(ctx context.Context, opt PruneOptions, res *Pru
 }
 
 // imageTree lists every image (the untagged layers too) and marks the
-// bot's, the stale and the pinned ones.
-func (e *Engine) imageTree(ctx context.Context, opt PruneOptions, used, gone map[string]bool) (map[string]*imageNode, error) {
+// bot's, the stale and the pinned ones (see the top of this file).
+func (e *Engine) imageTree(ctx context.Context, opt PruneOptions, repos, ended, used, gone map[string]bool) (map[string]*imageNode, error) {
 	list, err := e.c.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs()})
 	if err != nil {
 		return nil, fmt.Errorf("prune: list images: %w", err)
@@ -213,59 +301,90 @@ func (e *Engine) imageTree(ctx context.Context, opt PruneOptions, used, gone map
 			}
 		}
 	}
-	// Ownership flows from an image of the bot to its untagged children
-	// (the layer cache built on it) and to its untagged parents (the
-	// layers of its own build, below its labels), then down again.
-	// Staleness and scope flow down; pins (below) flow up.
+	// guard marks the ancestors of the images that are not the bot's:
+	// at first the tagged ones; then also the untagged ones that lie
+	// under none of the bot's images (the others are the layers of the
+	// bot's own builds, below its labels).
+	underBot := map[string]bool{}
+	guard := func(all bool) {
+		for _, n := range nodes {
+			if n.bot || (!all && len(tags(n)) == 0) || (all && underBot[n.ID]) {
+				continue
+			}
+			for p, depth := nodes[n.ParentID], 0; p != nil && !p.guarded && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
+				p.guarded = true
+			}
+		}
+	}
+	// The tagged images: the bot's by their tags; the superseded system
+	// images: untagged, with a system build's label no tagged system
+	// image of the bot carries any more.
 	for _, n := range nodes {
-		n.bot = hasBotLabel(n.Labels)
+		n.bot = len(tags(n)) > 0 && ownedByTags(n, repos)
 		n.scoped = opt.Scope == "" || inScope(n.Labels, opt.Scope)
 	}
-	down := func() {
-		done := map[string]bool{}
-		var visit func(n *imageNode, depth int)
-		visit = func(n *imageNode, depth int) {
-			if done[n.ID] || depth > 4096 {
-				return
-			}
-			done[n.ID] = true
-			p, ok := nodes[n.ParentID]
-			if !ok {
-				return
-			}
-			visit(p, depth+1)
-			if len(tags(n)) == 0 {
+	live := map[string]bool{}
+	for _, n := range nodes {
+		if n.bot && isSystemImage(n) {
+			live[n.Labels[pipeline.LabelSystemBuilt]] = true
+		}
+	}
+	guard(false)
+	for _, n := range nodes {
+		if !n.guarded && staleSystem(n, live) {
+			n.bot, n.stale = true, true
+		}
+	}
+	// Down: an untagged image built on one of the bot's (its layer cache)
+	// is the bot's, unless an image that is not the bot's is built on it.
+	// Scope and staleness flow down too.
+	done := map[string]bool{}
+	var visit func(n *imageNode, depth int)
+	visit = func(n *imageNode, depth int) {
+		if done[n.ID] || depth > 4096 {
+			return
+		}
+		done[n.ID] = true
+		p, ok := nodes[n.ParentID]
+		if !ok {
+			return
+		}
+		visit(p, depth+1)
+		if len(tags(n)) == 0 {
+			n.scoped = n.scoped || p.scoped
+			if !n.guarded {
 				n.bot = n.bot || p.bot
-				n.scoped = n.scoped || p.scoped
 				n.stale = n.stale || p.stale
 			}
 		}
-		for _, n := range nodes {
-			visit(n, 0)
-		}
 	}
-	down()
+	for _, n := range nodes {
+		visit(n, 0)
+	}
+	// Up: the untagged layers under one of the bot's images (the layers
+	// of its own build) are the bot's, unless an image that is not the
+	// bot's is built on them.
 	for _, n := range nodes {
 		if !n.bot {
 			continue
 		}
-		for p, depth := nodes[n.ParentID], 0; p != nil && !p.bot && len(tags(p)) == 0 && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
+		for p, depth := nodes[n.ParentID], 0; p != nil && !underBot[p.ID] && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
+			underBot[p.ID] = true
+		}
+	}
+	guard(true)
+	for _, n := range nodes {
+		if !n.bot {
+			continue
+		}
+		for p, depth := nodes[n.ParentID], 0; p != nil && !p.bot && !p.guarded && len(tags(p)) == 0 && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
 			p.bot = true
 			p.scoped = p.scoped || n.scoped
 		}
 	}
-	live := map[string]bool{}
 	for _, n := range nodes {
-		if isSystemImage(n) {
-			live[n.Labels[pipeline.LabelSystemBuilt]] = true
-		}
-	}
-	for _, n := range nodes {
-		n.stale = n.bot && staleSystem(n, live)
-	}
-	down()
-	for _, n := range nodes {
-		if (n.Labels[pipeline.LabelRunKey] != "" && opt.InFlight[n.Labels[pipeline.LabelRunKey]]) || used[n.ID] {
+		key := n.Labels[pipeline.LabelRunKey]
+		if (key != "" && !ended[key]) || used[n.ID] {
 			for p, depth := n, 0; p != nil && !p.pinned && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
 				p.pinned = true
 			}
@@ -326,7 +445,24 @@ func (e *Engine) removeImage(ctx context.Context, n *imageNode, nodes map[string
 		}
 		return freed, freedBot, count, nil
 	}
-	items, err := e.c.ImageRemove(ctx, n.ID, image.RemoveOptions{Force: len(tags(n)) > 1, PruneChildren: true})
+	// Never forced: an image with a tag added since the listing (or a
+	// container) stays. The bot's extra tags (a pushed run's
+	// <push repo>:run-<id>) are untagged one by one first, each only while
+	// it still names this image.
+	ts := tags(n)
+	for _, t := range ts[min(1, len(ts)):] {
+		ins, err := e.c.ImageInspect(ctx, t)
+		if err != nil || ins.ID != n.ID {
+			if err != nil && !cerrdefs.IsNotFound(err) {
+				return 0, 0, 0, fmt.Errorf("prune: inspect %s: %w", t, err)
+			}
+			return 0, 0, 0, nil // the tag moved: the next pass sees it again
+		}
+		if _, err := e.c.ImageRemove(ctx, t, image.RemoveOptions{}); err != nil && !cerrdefs.IsNotFound(err) {
+			return 0, 0, 0, fmt.Errorf("prune: untag %s: %w", t, err)
+		}
+	}
+	items, err := e.c.ImageRemove(ctx, n.ID, image.RemoveOptions{PruneChildren: true})
 	if err != nil {
 		if cerrdefs.IsNotFound(err) {
 			return 0, 0, 0, nil
@@ -371,6 +507,51 @@ func tags(n *imageNode) []string {
 		}
 	}
 	return out
+}
+
+// ownedByTags tells a tagged image of the bot: it carries a label of the
+// bot and each of its tags is in repos: for an image with a run key, the
+// tag of that run (<repo>:<id> or <repo>:run-<id>); for a shared system
+// image (a system build's label, no run key), any tag.
+func ownedByTags(n *imageNode, repos map[string]bool) bool {
+	ts := tags(n)
+	if len(ts) == 0 || !hasBotLabel(n.Labels) {
+		return false
+	}
+	key := n.Labels[pipeline.LabelRunKey]
+	id, _, _ := strings.Cut(key, "@")
+	if key == "" && n.Labels[pipeline.LabelSystemBuilt] == "" {
+		return false
+	}
+	for _, t := range ts {
+		repo, tag := splitTag(t)
+		if !repos[familiar(repo)] {
+			return false
+		}
+		if key != "" && (id == "" || (tag != id && tag != "run-"+id)) {
+			return false
+		}
+	}
+	return true
+}
+
+// splitTag splits "repo:tag" (the repository may have a registry's
+// host:port).
+func splitTag(ref string) (repo, tag string) {
+	i := strings.LastIndex(ref, ":")
+	if i < 0 || i < strings.LastIndex(ref, "/") {
+		return ref, ""
+	}
+	return ref[:i], ref[i+1:]
+}
+
+// familiar is a repository's name as the engine lists it: without Docker
+// Hub's docker.io/ (or index.docker.io/) and library/ prefixes.
+func familiar(repo string) string {
+	for _, p := range []string{"docker.io/", "index.docker.io/"} {
+		repo = strings.TrimPrefix(repo, p)
+	}
+	return strings.TrimPrefix(repo, "library/")
 }
 
 // isSystemImage tells a tagged shared system image: it carries

@@ -87,6 +87,22 @@ func buildSmall(t *testing.T, e *Engine, from, tag string, size int, labels map[
 	return id
 }
 
+// endedKeys answers PruneOptions.Ended as a database that knows the runs
+// of keys to have ended (and no other run).
+func endedKeys(keys ...string) func(context.Context, []string) (map[string]bool, error) {
+	return func(_ context.Context, found []string) (map[string]bool, error) {
+		out := map[string]bool{}
+		for _, f := range found {
+			for _, k := range keys {
+				if f == k {
+					out[f] = true
+				}
+			}
+		}
+		return out, nil
+	}
+}
+
 func exists(t *testing.T, e *Engine, ref string) bool {
 	t.Helper()
 	_, err := e.c.ImageInspect(context.Background(), ref)
@@ -167,7 +183,8 @@ func TestPruneKeepsTheBotWithinItsBudget(t *testing.T) {
 		_ = e.c.ContainerRemove(context.Background(), strangerC.ID, container.RemoveOptions{Force: true})
 	})
 
-	opt := PruneOptions{Budget: 1 << 30, InFlight: map[string]bool{"3@flying": true}, MinAge: -1, Scope: scope}
+	// The database knows runs 1 and 2 have ended, 3 not.
+	opt := PruneOptions{Budget: 1 << 30, Repos: []string{repo}, Ended: endedKeys("1@old", "2@kept"), MinAge: -1, Scope: scope}
 	containerGone := func(id string) bool {
 		_, err := e.c.ContainerInspect(ctx, id)
 		return cerrdefs.IsNotFound(err)
@@ -235,7 +252,7 @@ func TestPruneKeepsTheBotWithinItsBudget(t *testing.T) {
 	if err := e.c.ContainerRemove(ctx, flyingExport, container.RemoveOptions{Force: true}); err != nil {
 		t.Fatal(err)
 	}
-	opt.InFlight = nil
+	opt.Ended = endedKeys("1@old", "2@kept", "3@flying")
 	got, err = e.Prune(ctx, opt)
 	if err != nil {
 		t.Fatal(err)
@@ -269,19 +286,72 @@ func TestPruneSparesYoungImagesAndBusySystemImages(t *testing.T) {
 	}
 	t.Cleanup(func() { _, _ = e.c.ImageRemove(context.Background(), base, image.RemoveOptions{Force: true}) })
 	sys := buildSmall(t, e, base, repo+":system", 64<<10, map[string]string{pipeline.LabelSystemBuilt: "x", "lbgc-test": stamp})
-	res, err := e.Prune(ctx, PruneOptions{Budget: 0, Scope: scope})
+	res, err := e.Prune(ctx, PruneOptions{Budget: 0, Repos: []string{repo}, Scope: scope})
 	if err != nil || res.Images != 0 || !exists(t, e, sys) {
 		t.Fatalf("a young image was pruned: %+v %v", res, err)
 	}
-	res, err = e.Prune(ctx, PruneOptions{Budget: 0, Scope: scope, MinAge: -1, Busy: true})
+	res, err = e.Prune(ctx, PruneOptions{Budget: 0, Repos: []string{repo}, Scope: scope, MinAge: -1, Busy: true})
 	if err != nil || res.Images != 0 || !exists(t, e, sys) {
 		t.Fatalf("a tagged system image was pruned while busy: %+v %v", res, err)
 	}
 	if res.Before < 64<<10 {
 		t.Errorf("the bot's bytes: %d", res.Before)
 	}
-	res, err = e.Prune(ctx, PruneOptions{Budget: 0, Scope: scope, MinAge: -1})
+	res, err = e.Prune(ctx, PruneOptions{Budget: 0, Repos: []string{repo}, Scope: scope, MinAge: -1})
 	if err != nil || exists(t, e, sys) || !exists(t, e, base) {
 		t.Fatalf("idle prune: %+v %v", res, err)
+	}
+}
+
+// Ownership by tags: a pushed run's image carries two of the bot's tags
+// (<repo>:<id> and <push repo>:run-<id>) and goes with both; an image a
+// person built on a run's image and tagged in the bot's repository under
+// another run's id (it inherits the first run's key) is not the bot's,
+// nor is the run's image then (a child); a dangling image built on a run's
+// image is the layer cache and goes.
+func TestPruneOwnsOnlyTheBotsTags(t *testing.T) {
+	e := anyEngine(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	stamp := fmt.Sprint(time.Now().UnixNano())
+	scopeKey := "lbgc-test"
+	scope := scopeKey + "=" + stamp
+	repo := "linux-builder-test/own-" + stamp
+	push := "localhost:5999/linux-builder-test/push-" + stamp
+	base := repo + ":base"
+	if err := e.Import(ctx, rootfs(t, map[string]string{"etc/hostname": "x"}), base, []string{"LABEL " + scope}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.c.ImageRemove(context.Background(), base, image.RemoveOptions{Force: true}) })
+	runLabels := func(id string) map[string]string {
+		return map[string]string{pipeline.LabelRunKey: id + "@x", "io.linux-builder.run-id": id, scopeKey: stamp}
+	}
+	pushed := buildSmall(t, e, base, repo+":5", 64<<10, runLabels("5"))
+	if err := e.c.ImageTag(ctx, repo+":5", push+":run-5"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _, _ = e.c.ImageRemove(context.Background(), push+":run-5", image.RemoveOptions{Force: true}) })
+	buildSmall(t, e, base, repo+":6", 64<<10, runLabels("6"))
+	// A person's image in the bot's repository, built on run 6's.
+	mine := buildSmall(t, e, repo+":6", repo+":60", 64<<10, nil)
+	cache := buildSmall(t, e, base, repo+":8", 64<<10, runLabels("8"))
+	dangling := buildSmall(t, e, repo+":8", "", 64<<10, nil)
+	opt := PruneOptions{Budget: 0, MinAge: -1, Scope: scope, Repos: []string{repo, push}, Ended: endedKeys("5@x", "6@x", "8@x")}
+	res, err := e.Prune(ctx, opt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("prune: %+v", res)
+	if exists(t, e, pushed) || exists(t, e, push+":run-5") {
+		t.Error("the pushed run's image (two of the bot's tags) survived a budget of 0")
+	}
+	if !exists(t, e, mine) || !exists(t, e, repo+":6") {
+		t.Error("a person's image tagged in the bot's repository (or the run image it is built on) was removed")
+	}
+	if exists(t, e, dangling) || exists(t, e, cache) {
+		t.Error("the layer cache on an ended run's image, or that image, survived a budget of 0")
+	}
+	if !exists(t, e, base) {
+		t.Error("the base was removed")
 	}
 }
