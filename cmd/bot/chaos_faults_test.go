@@ -240,8 +240,6 @@ func (g *chaosRig) special(row *chaosRow, fault string) {
 		g.enospc(row)
 	case "postgres-restart":
 		g.postgresRestart(row)
-	case "dockerd-restart":
-		g.dockerdRestart(row)
 	default:
 		g.t.Fatalf("unknown fault %s", fault)
 	}

@@ -49,7 +49,7 @@ const chaosCISubset = "github-502,kill9-BUILDING,sigterm-BUILDING"
 var chaosAll = []string{
 	"github-502",
 	"kill9-VALIDATING", "kill9-GENERATING", "kill9-BUILDING", "kill9-ISO_GENERATING", "kill9-BOOT_TESTING", "kill9-publish",
-	"sigterm-BUILDING", "sigstop-BUILDING", "enospc-ISO_GENERATING", "postgres-restart", "dockerd-restart",
+	"sigterm-BUILDING", "sigstop-BUILDING", "enospc-ISO_GENERATING", "postgres-restart",
 }
 
 func chaosEngineParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (func(), error) {
