@@ -42,6 +42,10 @@ What happens to a build:
           starts over on another worker ("retrying after a worker was lost").
           A lost build uses one of its 3 attempts; River's own rescuer
           (after the job timeout + 15 min) stays as the backstop.
+  pause   SIGSTOP, a frozen machine or a healed network: a worker silent past
+          WORKER_DEAD_AFTER had its jobs rescued; when it resumes, its stale
+          attempts' writes are refused (fenced) and it exits with status 75
+          so that its service manager starts it again.
   cancel  only a user's cancel — the check run's Cancel button, /build cancel,
           a newer push to the same branch or pull request — ends a run
           CANCELLED; it is never retried.
