@@ -126,17 +126,13 @@ func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error
 	// to another worker, this attempt can no longer change the run.
 	rctx = store.WithFence(rctx, store.Fence{JobID: job.ID, Attempt: job.Attempt})
 	err := w.work(rctx, job)
-	if errors.Is(err, run.ErrSuperseded) {
+	if errors.Is(err, run.ErrSuperseded) && w.onLost != nil {
 		// The job is another attempt's now: returning would let River
 		// record this attempt's end over it (River's completion does not
-		// check the attempt). The worker goes (onLost) or, without
-		// onLost, returns once its context ends.
-		w.log.ErrorContext(ctx, "a build attempt was superseded: its job was rescued and runs elsewhere", logging.KeyRun, job.Args.RunID, logging.KeyJob, job.ID, logging.KeyErr, err)
-		if w.onLost != nil {
-			w.onLost(err)
-			<-ctx.Done()
-		}
-		return err
+		// check the attempt). onLost ends the process (the bot's worker
+		// exits); without it (tests) the error is returned.
+		w.onLost(fmt.Errorf("run %d, job %d: %w", job.Args.RunID, job.ID, err))
+		<-ctx.Done()
 	}
 	if errors.Is(context.Cause(rctx), run.ErrInterrupted) {
 		// River makes a job that returns context.Canceled while its
