@@ -352,7 +352,9 @@ func (g *chaosRig) publishGap(id int64, sha string) string {
 		return err.Error()
 	}
 	for _, rel := range g.fake.Releases() {
-		if !strings.HasSuffix(rel.Tag, fmt.Sprintf("-%d", id)) {
+		// The fake may hold another database's run of the same id (the
+		// PostgreSQL fault's): the release is the one of this commit.
+		if !strings.HasSuffix(rel.Tag, fmt.Sprintf("-%d", id)) || rel.Target != sha {
 			continue
 		}
 		got := map[string]string{}
