@@ -131,7 +131,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 		return nil, err
 	}
 	parts.close = func() { as.Close() }
-	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, DeadAfter: deadAfter, Logger: slog.Default(), Artifacts: as}
+	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, DeadAfter: deadAfter, Logger: slog.Default(), Artifacts: as, OnLost: exitLost}
 	var reporters []pipeline.Reporter
 	var fetcher pipeline.SpecFetcher
 	if gh != nil {
@@ -157,6 +157,7 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 		return nil, err
 	}
 	parts.close = func() { closeEngine(); as.Close() }
+	sweepWorkDir(ctx, p)
 	wcfg.Runner = p
 	if parts.worker, err = queue.NewWorker(ins, wcfg); err != nil {
 		parts.close()

@@ -39,6 +39,10 @@ func TestMain(m *testing.M) {
 		engineParts = fakeEngineParts
 		os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
 	}
+	if os.Getenv(chaosEngineEnv) == "1" {
+		engineParts = chaosEngineParts
+		os.Exit(cli(os.Args[1:], os.Stdin, os.Stdout, os.Stderr))
+	}
 	os.Exit(m.Run())
 }
 

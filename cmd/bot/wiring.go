@@ -136,7 +136,7 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		Reporters:    reporters,
 		Fetcher:      fetcher,
 		ArtifactsDir: workDir(dataDir),
-		Artifacts:    pipelinestore.Artifacts{Store: as},
+		Artifacts:    pipelinestore.Artifacts{Store: as, Fence: db.CheckFence},
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,
 	}

@@ -6,7 +6,6 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -30,7 +29,7 @@ pipeline for each. Run one per machine against the same PostgreSQL
 
 What happens to a build:
   stop    SIGINT/SIGTERM: the worker takes no new job and lets running builds
-          finish for up to 10 minutes. Builds still running then are
+          finish for up to WORKER_STOP_GRACE (default 10 minutes). Builds still running then are
           interrupted, not cancelled: the run goes back to queued ("interrupted:
           the worker is stopping; the build will be retried" in its log and on
           its check run) and its job is available at once, without counting an
@@ -43,6 +42,10 @@ What happens to a build:
           starts over on another worker ("retrying after a worker was lost").
           A lost build uses one of its 3 attempts; River's own rescuer
           (after the job timeout + 15 min) stays as the backstop.
+  pause   SIGSTOP, a frozen machine or a healed network: a worker silent past
+          WORKER_DEAD_AFTER had its jobs rescued; when it resumes, its stale
+          attempts' writes are refused (fenced) and it exits with status 75
+          so that its service manager starts it again.
   cancel  only a user's cancel — the check run's Cancel button, /build cancel,
           a newer push to the same branch or pull request — ends a run
           CANCELLED; it is never retried.
@@ -51,6 +54,10 @@ artifacts directory (partial *.part files, .iso-work-* and work/), and its
 images and containers (labelled io.linux-builder.run-key).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			grace, err := stopGraceFromEnv()
+			if err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			db, err := sf.openMigrated(ctx, migrate)
@@ -67,7 +74,7 @@ images and containers (labelled io.linux-builder.run-key).`,
 			slog.Info("worker started", "workers", workers, "database", db.URL)
 			<-ctx.Done()
 			slog.Info("worker stopping")
-			stopCtx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			stopCtx, cancel := context.WithTimeout(context.Background(), grace)
 			defer cancel()
 			return q.stop(stopCtx)
 		},

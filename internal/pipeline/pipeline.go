@@ -327,6 +327,10 @@ func (r *execution) end(ctx context.Context, cause error) error {
 	final, reason := run.Complete, ""
 	var se *errStep
 	switch {
+	case errors.Is(cause, run.ErrSuperseded):
+		// Another worker runs the run now: this attempt writes and
+		// removes nothing (the image may be the new attempt's too).
+		return cause
 	case errors.Is(context.Cause(ctx), run.ErrInterrupted):
 		return r.interrupt(ctx)
 	case cause == nil:
@@ -352,9 +356,16 @@ func (r *execution) end(ctx context.Context, cause error) error {
 	if final != run.Complete {
 		r.logs.Add(wctx, run.LogError, reason)
 	}
-	r.cleanup(wctx, final)
 	r.logs.Flush(wctx)
-	if err := r.p.cfg.Store.Finish(wctx, r.rec.ID, final, reason); err != nil {
+	// The run ends first, then its image and scratch files go: an attempt
+	// superseded meanwhile (its end refused) removes nothing, since the
+	// image may be the new attempt's too (same layers, same id).
+	err := r.p.cfg.Store.Finish(wctx, r.rec.ID, final, reason)
+	if errors.Is(err, run.ErrSuperseded) {
+		return fmt.Errorf("finish run %d: %w", r.rec.ID, err)
+	}
+	r.cleanup(wctx, final)
+	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.rec.ID, err)
 	}
 	from := r.state

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/logging"
@@ -36,6 +38,15 @@ type RunSweeper interface {
 	SweepRun(ctx context.Context, key string) (removed int, err error)
 }
 
+// RunObjectSweeper deletes the objects an earlier attempt of a run put in
+// the artifact store: the store's restart dropped their rows, so nothing
+// else (not retention) would find them, and the new attempt may not put
+// every name again (a step that fails, a boot log of another firmware).
+// pipelinestore.Artifacts implements it.
+type RunObjectSweeper interface {
+	DeleteRunObjects(ctx context.Context, runID int64) (removed int, err error)
+}
+
 // startOver prepares a retried run: a run whose earlier attempt got past
 // PENDING is restarted in the store, and the earlier attempt's leftovers
 // are swept. A first attempt has nothing to sweep.
@@ -55,12 +66,22 @@ func (r *execution) startOver(ctx context.Context) error {
 }
 
 // sweep removes the leftovers of the run's earlier attempts: its whole
-// artifacts directory (the store no longer lists any of its files) and
-// its images and containers. It is idempotent, and touches no other run.
+// artifacts directory (the store no longer lists any of its files), its
+// objects in the artifact store and its images and containers. It is
+// idempotent, and touches no other run.
 func (r *execution) sweep(ctx context.Context) error {
 	log := logging.From(ctx)
 	if err := os.RemoveAll(r.dir); err != nil {
 		return &errRetry{fmt.Errorf("sweep the artifacts directory of run %d: %w", r.rec.ID, err)}
+	}
+	if s, ok := r.p.cfg.Artifacts.(RunObjectSweeper); ok {
+		n, err := s.DeleteRunObjects(ctx, r.rec.ID)
+		if err != nil {
+			return &errRetry{fmt.Errorf("sweep the stored artifacts of run %d: %w", r.rec.ID, err)}
+		}
+		if n > 0 {
+			log.InfoContext(ctx, "deleted an earlier attempt's stored artifacts", "removed", n)
+		}
 	}
 	if s, ok := r.p.cfg.Builder.(RunSweeper); ok {
 		n, err := s.SweepRun(ctx, RunKey(r.rec))
@@ -94,4 +115,44 @@ func (r *execution) interrupt(ctx context.Context) error {
 		rep.Transition(wctx, r.rec.ID, from, run.Pending, run.ReasonInterrupted)
 	}
 	return fmt.Errorf("run %d: %w", r.rec.ID, run.ErrInterrupted)
+}
+
+// SweepWorkDir removes what earlier processes on this machine left in the
+// artifacts directory (ArtifactsDir/<run id>: partial files, .iso-work-*,
+// work/) for runs that are not in progress: runs that ended, or went back
+// to the queue, while this machine's worker was dead (another worker took
+// them over and their own sweep cannot reach this disk). A run in
+// progress is left alone: another worker process may share the directory.
+// It returns how many run directories it removed.
+func (p *Pipeline) SweepWorkDir(ctx context.Context) (int, error) {
+	ents, err := os.ReadDir(p.cfg.ArtifactsDir)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("sweep the work directory: %w", err)
+	}
+	var n int
+	var errs []error
+	for _, e := range ents {
+		id, err := strconv.ParseInt(e.Name(), 10, 64)
+		if err != nil || id <= 0 || !e.IsDir() {
+			continue
+		}
+		rec, err := p.cfg.Store.LoadRun(ctx, id)
+		switch {
+		case err != nil:
+			// Not this database's run, or the store failed: leave it.
+			errs = append(errs, fmt.Errorf("sweep the work directory of run %d: %w", id, err))
+			continue
+		case rec.State != run.Pending && !rec.State.Terminal():
+			continue // in progress, perhaps in a sibling process
+		}
+		if err := os.RemoveAll(filepath.Join(p.cfg.ArtifactsDir, e.Name())); err != nil {
+			errs = append(errs, fmt.Errorf("sweep the work directory of run %d: %w", id, err))
+			continue
+		}
+		n++
+	}
+	return n, errors.Join(errs...)
 }

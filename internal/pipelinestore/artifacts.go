@@ -12,6 +12,10 @@ import (
 // artifact name is the object artifacts.RunKey(id, name).
 type Artifacts struct {
 	Store *artifacts.Store
+	// Fence, when set, is checked before an object is written
+	// (store.DB.CheckFence): a superseded attempt does not overwrite the
+	// new attempt's objects, which share their keys.
+	Fence func(ctx context.Context) error
 }
 
 var _ pipeline.ArtifactStore = Artifacts{}
@@ -20,6 +24,9 @@ var _ pipeline.ArtifactStore = Artifacts{}
 func (a Artifacts) Upload(ctx context.Context, runID int64, name, path string) (pipeline.StoredArtifact, error) {
 	key, err := artifacts.RunKey(runID, name)
 	if err != nil {
+		return pipeline.StoredArtifact{}, err
+	}
+	if err := a.fence(ctx); err != nil {
 		return pipeline.StoredArtifact{}, err
 	}
 	obj, err := a.Store.PutFile(ctx, key, path)
@@ -36,6 +43,9 @@ func (a Artifacts) Adopt(ctx context.Context, runID int64, name string, src pipe
 	if err != nil {
 		return pipeline.StoredArtifact{}, err
 	}
+	if err := a.fence(ctx); err != nil {
+		return pipeline.StoredArtifact{}, err
+	}
 	obj, err := a.Store.Copy(ctx, key, src.Key)
 	if err != nil {
 		return pipeline.StoredArtifact{}, err
@@ -50,5 +60,42 @@ func (a Artifacts) Adopt(ctx context.Context, runID int64, name string, src pipe
 	return pipeline.StoredArtifact{Key: key, Size: obj.Size, SHA256: src.SHA256}, nil
 }
 
+var _ pipeline.RunObjectSweeper = Artifacts{}
+
+// DeleteRunObjects implements pipeline.RunObjectSweeper: every object
+// under run id's prefix (runs/<id>/) goes. It is called only for a run
+// that starts over, whose artifact rows the restart dropped; cache hits
+// copy objects under their own run's prefix, so no other run refers to
+// them.
+func (a Artifacts) DeleteRunObjects(ctx context.Context, runID int64) (int, error) {
+	if runID <= 0 {
+		return 0, fmt.Errorf("delete run objects: run id %d is not positive", runID)
+	}
+	if err := a.fence(ctx); err != nil {
+		return 0, err
+	}
+	var keys []string
+	prefix := fmt.Sprintf("runs/%d/", runID)
+	if err := a.Store.List(ctx, prefix, func(o artifacts.Object) error {
+		keys = append(keys, o.Key)
+		return nil
+	}); err != nil {
+		return 0, fmt.Errorf("list the objects of run %d: %w", runID, err)
+	}
+	for i, k := range keys {
+		if err := a.Store.Delete(ctx, k); err != nil {
+			return i, fmt.Errorf("delete %s: %w", k, err)
+		}
+	}
+	return len(keys), nil
+}
+
 // Retryable implements pipeline.ArtifactStore.
 func (Artifacts) Retryable(err error) bool { return artifacts.Retryable(err) }
+
+func (a Artifacts) fence(ctx context.Context) error {
+	if a.Fence == nil {
+		return nil
+	}
+	return a.Fence(ctx)
+}

@@ -55,6 +55,11 @@ func (s Store) LoadRun(ctx context.Context, id int64) (*pipeline.RunRecord, erro
 	return rec, nil
 }
 
+// The writes of an attempt whose context carries a store.Fence are
+// refused once its job was rescued (store.ErrFenced): EnterStep, Finish,
+// Restart and AddArtifact check it in their transaction, the others just
+// before.
+
 // EnterStep implements pipeline.Store.
 func (s Store) EnterStep(ctx context.Context, id int64, step run.State) error {
 	return s.DB.EnterStep(ctx, id, step)
@@ -72,6 +77,9 @@ func (s Store) Restart(ctx context.Context, id int64, reason string) error {
 
 // RecordSpec implements pipeline.Store.
 func (s Store) RecordSpec(ctx context.Context, id int64, info pipeline.SpecInfo) error {
+	if err := s.DB.CheckFence(ctx); err != nil {
+		return err
+	}
 	w := info.Warnings
 	if w == nil {
 		w = []string{}
@@ -86,11 +94,17 @@ func (s Store) RecordSpec(ctx context.Context, id int64, info pipeline.SpecInfo)
 
 // RecordHashes implements pipeline.Store.
 func (s Store) RecordHashes(ctx context.Context, id int64, cacheKey, specHash string) error {
+	if err := s.DB.CheckFence(ctx); err != nil {
+		return err
+	}
 	return s.DB.UpdateRun(ctx, id, store.RunUpdate{ContextHash: &cacheKey, SpecHash: &specHash})
 }
 
 // RecordDiagnostics implements pipeline.Store.
 func (s Store) RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagnostics) error {
+	if err := s.DB.CheckFence(ctx); err != nil {
+		return err
+	}
 	b, err := json.Marshal(diags)
 	if err != nil {
 		return fmt.Errorf("diagnostics: %w", err)
@@ -100,11 +114,17 @@ func (s Store) RecordDiagnostics(ctx context.Context, id int64, diags spec.Diagn
 
 // MarkPartial implements pipeline.Store.
 func (s Store) MarkPartial(ctx context.Context, id int64, p pipeline.Partial) error {
+	if err := s.DB.CheckFence(ctx); err != nil {
+		return err
+	}
 	return s.DB.SetPartialReason(ctx, id, p.Reason, p.Failed)
 }
 
 // AppendLogs implements pipeline.Store.
 func (s Store) AppendLogs(ctx context.Context, lines []pipeline.LogLine) error {
+	if err := s.DB.CheckFence(ctx); err != nil {
+		return err
+	}
 	rows := make([]store.RunLog, len(lines))
 	for i, l := range lines {
 		rows[i] = store.RunLog{RunID: l.RunID, Step: l.Step, Level: l.Level, Message: l.Message, At: l.At}

@@ -105,6 +105,8 @@ type buildWorker struct {
 	// jobs: a build whose context ends then was interrupted, not
 	// cancelled.
 	stopping *atomic.Bool
+	// onLost is WorkerConfig.OnLost.
+	onLost func(error)
 }
 
 // slotWait is how long a build waits when its installation's builds
@@ -120,7 +122,18 @@ var slotWait = 15 * time.Second
 func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error {
 	rctx, done := w.runContext(ctx)
 	defer done()
+	// The attempt's writes are fenced: once the job is rescued and handed
+	// to another worker, this attempt can no longer change the run.
+	rctx = store.WithFence(rctx, store.Fence{JobID: job.ID, Attempt: job.Attempt})
 	err := w.work(rctx, job)
+	if errors.Is(err, run.ErrSuperseded) && w.onLost != nil {
+		// The job is another attempt's now: returning would let River
+		// record this attempt's end over it (River's completion does not
+		// check the attempt). onLost ends the process (the bot's worker
+		// exits); without it (tests) the error is returned.
+		w.onLost(fmt.Errorf("run %d, job %d: %w", job.Args.RunID, job.ID, err))
+		<-ctx.Done()
+	}
 	if errors.Is(context.Cause(rctx), run.ErrInterrupted) {
 		// River makes a job that returns context.Canceled while its
 		// client stops available again at once, without counting the

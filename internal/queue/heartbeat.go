@@ -20,6 +20,7 @@ type heartbeat struct {
 	every  time.Duration
 	now    func() time.Time
 	log    *slog.Logger
+	onLost func(error)
 	cancel context.CancelFunc
 	done   chan struct{}
 }
@@ -53,8 +54,12 @@ func (h *heartbeat) loop(ctx context.Context) {
 			// This process was silent for too long (a long pause, a
 			// cut-off database) and its running jobs were given to other
 			// workers. It is alive again: it registers anew, and the
-			// attempts it still runs can no longer complete their jobs.
+			// attempts it still runs can no longer write (the store
+			// fences them) and, with onLost, the process goes.
 			h.log.ErrorContext(ctx, "this worker was declared lost and its running jobs were rescued elsewhere", "worker", h.id)
+			if h.onLost != nil {
+				h.onLost(err)
+			}
 			if err := h.db.RegisterWorker(ctx, h.id, h.now()); err != nil {
 				h.log.WarnContext(ctx, "could not register the worker again", "worker", h.id, logging.KeyErr, err)
 			}

@@ -82,6 +82,13 @@ type WorkerConfig struct {
 	// workers. Default 10s.
 	DeadAfter   time.Duration
 	RescueEvery time.Duration
+	// OnLost, when set, is called when this worker finds that it was
+	// declared lost (its heartbeat row is gone) or that one of its build
+	// attempts was superseded (store.ErrFenced): its running jobs belong to
+	// other workers now. The bot's worker exits (the service manager
+	// starts it again); without OnLost the worker registers again and the
+	// stale attempts end without writing (fenced).
+	OnLost func(error)
 	// Now is the clock of heartbeats and rescues; default time.Now.
 	Now func() time.Time
 	// ID names this worker in river_job.attempted_by and its heartbeat;
@@ -215,7 +222,7 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 		PollOnly:          pollOnly,
 	}
 	errs := []error{
-		addWorker(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log, stopping: &w.stopping}),
+		addWorker(workers, &buildWorker{runner: cfg.Runner, db: db, quota: cfg.BuildQuota, perInstallation: cfg.MaxBuildsPerInstallation, log: log, stopping: &w.stopping, onLost: cfg.OnLost}),
 		addWorker(workers, &rescueWorker{db: db, syncs: ins, deadAfter: cfg.DeadAfter, now: cfg.Now}),
 		addWorker(workers, &retentionWorker{db: db, artifacts: cfg.Artifacts, log: log}),
 		addWorker(workers, &reaperWorker{db: db, syncs: ins, abandonAfter: cfg.RescueAfter + time.Hour}),
@@ -266,7 +273,7 @@ func NewWorker(ins *Inserter, cfg WorkerConfig) (*Worker, error) {
 		return nil, fmt.Errorf("queue: %w", err)
 	}
 	w.client = c
-	w.hb = &heartbeat{db: db, id: c.ID(), every: cfg.HeartbeatEvery, now: cfg.Now, log: log}
+	w.hb = &heartbeat{db: db, id: c.ID(), every: cfg.HeartbeatEvery, now: cfg.Now, log: log, onLost: cfg.OnLost}
 	return w, nil
 }
 

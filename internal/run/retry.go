@@ -10,6 +10,13 @@ import "errors"
 // run CANCELLED.
 var ErrInterrupted = errors.New(ReasonInterrupted)
 
+// ErrSuperseded ends a build attempt whose job was taken away from its
+// worker: the worker was paused or cut off past WORKER_DEAD_AFTER, its job
+// was rescued and another worker now runs the run. The stale attempt must
+// write nothing more (the store refuses it, store.ErrFenced) and touch
+// none of the run's shared things (its image, its objects): it only stops.
+var ErrSuperseded = errors.New("this attempt was superseded: its job was rescued and is no longer this worker's")
+
 // Retry reasons: why a run that had started is being built again (the
 // run's retry reason, shown on its check run, and a line of its log).
 const (

@@ -11,14 +11,17 @@ import (
 // AddArtifact records an artifact of a run; recording the same name again
 // replaces the row (a retried upload).
 func (db *DB) AddArtifact(ctx context.Context, a *Artifact) error {
-	return db.withRetry(ctx, "add artifact", func(ctx context.Context) error {
+	return db.inTx(ctx, "add artifact", func(ctx context.Context, tx bun.Tx) error {
+		if err := db.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		a.ID = 0
 		a.CreatedAt = db.utcNow()
 		if a.ExpiresAt != nil {
 			t := a.ExpiresAt.UTC()
 			a.ExpiresAt = &t
 		}
-		_, err := db.Bun.NewInsert().Model(a).
+		_, err := tx.NewInsert().Model(a).
 			On("CONFLICT (run_id, name) DO UPDATE").
 			Set("type = EXCLUDED.type, object_key = EXCLUDED.object_key, location = EXCLUDED.location, size = EXCLUDED.size, sha256 = EXCLUDED.sha256, url = EXCLUDED.url, expires_at = EXCLUDED.expires_at").
 			Returning("id").Exec(ctx)

@@ -100,6 +100,9 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 // is already in is a no-op, so a resumed job can call it again.
 func (db *DB) EnterStep(ctx context.Context, id int64, step run.State) error {
 	return db.inTx(ctx, "enter step", func(ctx context.Context, tx bun.Tx) error {
+		if err := db.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		now := db.utcNow()
 		var r Run
 		if err := tx.NewSelect().Model(&r).Column("status", "step").Where("id = ?", id).Scan(ctx); err != nil {
@@ -162,6 +165,9 @@ func (db *DB) FinishWith(ctx context.Context, id int64, final run.State, reason 
 	}
 	status, stepStatus := run.StatusOf(final), run.StepEnd(final)
 	return db.inTx(ctx, "finish run", func(ctx context.Context, tx bun.Tx) error {
+		if err := db.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		now := db.utcNow()
 		var r Run
 		if err := tx.NewSelect().Model(&r).Column("status", "created_at", "superseded_by", "installation_id").Where("id = ?", id).Scan(ctx); err != nil {

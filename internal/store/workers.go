@@ -211,6 +211,9 @@ func (db *DB) rescueJob(ctx context.Context, tx bun.Tx, j lostJob, now time.Time
 // cancelled stays CANCELLED).
 func (db *DB) RestartRun(ctx context.Context, id int64, reason string) error {
 	return db.inTx(ctx, "restart run", func(ctx context.Context, tx bun.Tx) error {
+		if err := db.checkFence(ctx, tx); err != nil {
+			return err
+		}
 		ok, err := db.restartRun(ctx, tx, id, reason)
 		if err == nil && !ok {
 			err = fmt.Errorf("restart run %d: %w", id, ErrRunEnded)

@@ -55,6 +55,10 @@ type Server struct {
 	// brokenUploads is how many uploads still fail half-way with a 502,
 	// leaving a partial ("starter") asset, as GitHub can.
 	brokenUploads int
+	// outageUntil, outageHits and onRequest: see outage.go.
+	outageUntil time.Time
+	outageHits  int
+	onRequest   func(method, route string)
 }
 
 // Release is a release of the fake, with its assets.
@@ -376,6 +380,9 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	repo := params["owner"] + "/" + params["repo"]
+	if s.intercept(w, r.Method, route.Path) {
+		return
+	}
 	if f := s.fault(r.Method, route.Path); f != nil {
 		if f.Apply {
 			s.route(route.Path, params, repo, httptest.NewRecorder(), r)
