@@ -34,7 +34,7 @@ func (a *App) DeleteRelease(ctx context.Context, installationID int64, repo stri
 		return err
 	}
 	resp, err := c.Repositories.DeleteRelease(ctx, owner, name, id)
-	if err != nil && !(resp != nil && resp.StatusCode == http.StatusNotFound) {
+	if err != nil && (resp == nil || resp.StatusCode != http.StatusNotFound) {
 		return fmt.Errorf("delete release %d: %w", id, err)
 	}
 	return nil

@@ -71,7 +71,7 @@ func TestLogFloodKeepsHeadAndTail(t *testing.T) {
 		t.Errorf("kept %d bytes, over the limit %d", bytes, lim.MaxLogBytes)
 	}
 	// The marker says how much is missing, and comes before the tail.
-	var mark, lastLine int = -1, -1
+	mark, lastLine := -1, -1
 	for i, l := range st.logs {
 		if strings.Contains(l.Message, "lines omitted") {
 			mark = i

@@ -88,16 +88,7 @@ func SetOutputs(file string, src []byte, outs []Output) (_ []byte, err error) {
 	list := "[" + strings.Join(names, ", ") + "]"
 	lines := bytes.SplitAfter(src, []byte("\n"))
 	if key == nil {
-		for _, l := range lines {
-			if t := bytes.TrimRight(l, " \t\r\n"); bytes.Equal(t, []byte("...")) || bytes.HasPrefix(l, []byte("... ")) {
-				return nil, errors.New("set outputs: the spec ends with a document end marker (...); write outputs in the file instead")
-			}
-		}
-		out := append([]byte{}, src...)
-		if len(out) > 0 && out[len(out)-1] != '\n' {
-			out = append(out, '\n')
-		}
-		return append(out, "outputs: "+list+"\n"...), nil
+		return appendOutputs(src, lines, list)
 	}
 	// The value runs from the key's line to the line before the next
 	// top-level key (or the end): its lines become one line and blanks.
@@ -184,4 +175,19 @@ func offsetOf(src []byte, line, col int) int {
 		i += size
 	}
 	return -1
+}
+
+// appendOutputs adds a top-level outputs line at the end of a YAML spec
+// that has none.
+func appendOutputs(src []byte, lines [][]byte, list string) ([]byte, error) {
+	for _, l := range lines {
+		if t := bytes.TrimRight(l, " \t\r\n"); bytes.Equal(t, []byte("...")) || bytes.HasPrefix(l, []byte("... ")) {
+			return nil, errors.New("set outputs: the spec ends with a document end marker (...); write outputs in the file instead")
+		}
+	}
+	out := append([]byte{}, src...)
+	if len(out) > 0 && out[len(out)-1] != '\n' {
+		out = append(out, '\n')
+	}
+	return append(out, "outputs: "+list+"\n"...), nil
 }

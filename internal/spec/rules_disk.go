@@ -198,6 +198,20 @@ func readPartitionSize(s Size) (partitionSize, bool) {
 	}
 }
 
+// swapOverDisk reports (at path) a swap partition larger than the disk.
+func swapOverDisk(c *ruleCtx, path string, mount MountPoint, sz partitionSize, disk int64) bool {
+	if mount != "swap" || sz.rest {
+		return false
+	}
+	need := sz.bytes + int64(sz.percent/100*float64(disk))
+	if need <= disk {
+		return false
+	}
+	c.errorf(path, "make the swap smaller, or filesystem.diskSize larger",
+		"a swap of %s is larger than the %s disk (filesystem.diskSize)", humanBytes(need), humanBytes(disk))
+	return true
+}
+
 // rulePartitionsFit checks that the partitions fit on the disk and leave
 // room for the root file system: percentages add up to at most 100, at
 // most one partition takes the rest (rulePartitions), the root is not
@@ -240,13 +254,8 @@ func rulePartitionsFit(c *ruleCtx) {
 		default:
 			abs += sz.bytes
 		}
-		if hasDisk && p.Mount == "swap" && !sz.rest {
-			need := sz.bytes + int64(sz.percent/100*float64(disk))
-			if need > disk {
-				c.errorf(path, "make the swap smaller, or filesystem.diskSize larger",
-					"a swap of %s is larger than the %s disk (filesystem.diskSize)", humanBytes(need), humanBytes(disk))
-				overReported = true
-			}
+		if hasDisk && swapOverDisk(c, path, p.Mount, sz, disk) {
+			overReported = true
 		}
 	}
 	if len(fs.Partitions) == 0 {

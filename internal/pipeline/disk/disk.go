@@ -65,6 +65,57 @@ const (
 	tailBytes = mib
 )
 
+// layout sizes the ESP (the kernel and initramfs with room to spare), the
+// root (the rest of the asked size, or the file system with headroom) and
+// the disk, under the cap.
+func layout(asked, maxDisk, used int64, kernel, initrd string) (espSize, rootSize, diskSize int64, err error) {
+	kInfo, err := os.Stat(kernel)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("disk: %w", err)
+	}
+	iInfo, err := os.Stat(initrd)
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("disk: %w", err)
+	}
+	espSize = roundUp(max(espMin, 2*(kInfo.Size()+iInfo.Size())+32*mib), mib)
+	rootSize = roundUp(used+max(used/2, 1<<30), mib)
+	head := int64(firstPart + biosPart) // before the ESP
+	diskSize = head + espSize + rootSize + tailBytes
+	if asked > 0 {
+		rootSize = (asked - head - espSize - tailBytes) / mib * mib
+		if rootSize < used {
+			return 0, 0, 0, fmt.Errorf("disk: the asked size of %d bytes leaves %d bytes for the root file system (partition 3), which needs %d",
+				asked, max(rootSize, 0), used)
+		}
+		return espSize, rootSize, asked / sector * sector, nil
+	}
+	if diskSize > maxDisk {
+		if head+espSize+used+tailBytes > maxDisk {
+			return 0, 0, 0, fmt.Errorf("disk: the root file system (partition 3) needs %d bytes: the disk would be over the cap of %d", used, maxDisk)
+		}
+		rootSize = (maxDisk - head - espSize - tailBytes) / mib * mib
+		diskSize = head + espSize + rootSize + tailBytes
+	}
+	return espSize, rootSize, diskSize, nil
+}
+
+// failed removes what a failed build wrote and says when it ran out of
+// time; err nil is returned as is.
+func failed(ctx context.Context, req pipeline.DiskRequest, timeout time.Duration, err error) error {
+	if err == nil {
+		return nil
+	}
+	for _, p := range []string{req.Output, req.QCOW2, req.BootTestOutput} {
+		if p != "" {
+			_ = os.Remove(p)
+		}
+	}
+	if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
+		return fmt.Errorf("disk: not done within %s: %w", timeout, err)
+	}
+	return err
+}
+
 // Build writes req.Output (and req.QCOW2, req.BootTestOutput when asked).
 // Its work directory sits beside the output and is removed in every case;
 // a failed build leaves no output.
@@ -90,18 +141,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		return res, fmt.Errorf("disk work directory: %w", err)
 	}
 	defer os.RemoveAll(work)
-	defer func() {
-		if err != nil {
-			for _, p := range []string{req.Output, req.QCOW2, req.BootTestOutput} {
-				if p != "" {
-					_ = os.Remove(p)
-				}
-			}
-			if ctx.Err() != nil && errors.Is(err, context.DeadlineExceeded) {
-				err = fmt.Errorf("disk: not done within %s: %w", timeout, err)
-			}
-		}
-	}()
+	defer func() { err = failed(ctx, req, timeout, err) }()
 	captured := filepath.Join(work, "captured")
 	if err := os.Mkdir(captured, 0o700); err != nil {
 		return res, fmt.Errorf("disk work directory: %w", err)
@@ -151,32 +191,11 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 
 	// 2. Sizes: the ESP holds the kernel and initramfs with room to spare;
 	// the root gets the rest of the asked size, or the image with headroom.
-	kInfo, err := os.Stat(sys.Kernel)
+	espSize, rootSize, diskSize, err := layout(req.Size, maxDisk, used, sys.Kernel, sys.Initrd)
 	if err != nil {
-		return res, fmt.Errorf("disk: %w", err)
+		return res, err
 	}
-	iInfo, err := os.Stat(sys.Initrd)
-	if err != nil {
-		return res, fmt.Errorf("disk: %w", err)
-	}
-	espSize := roundUp(max(espMin, 2*(kInfo.Size()+iInfo.Size())+32*mib), mib)
-	rootSize := roundUp(used+max(used/2, 1<<30), mib)
 	head := int64(firstPart + biosPart) // before the ESP
-	diskSize := head + espSize + rootSize + tailBytes
-	if req.Size > 0 {
-		rootSize = (req.Size - head - espSize - tailBytes) / mib * mib
-		if rootSize < used {
-			return res, fmt.Errorf("disk: the asked size of %d bytes leaves %d bytes for the root file system (partition 3), which needs %d",
-				req.Size, max(rootSize, 0), used)
-		}
-		diskSize = req.Size / sector * sector
-	} else if diskSize > maxDisk {
-		if head+espSize+used+tailBytes > maxDisk {
-			return res, fmt.Errorf("disk: the root file system (partition 3) needs %d bytes: the disk would be over the cap of %d", used, maxDisk)
-		}
-		rootSize = (maxDisk - head - espSize - tailBytes) / mib * mib
-		diskSize = head + espSize + rootSize + tailBytes
-	}
 	if err := finishExt4(ctx, rootImg, rootSize); err != nil {
 		return res, err
 	}
@@ -204,22 +223,11 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	}
 
 	// 4. The disk: GPT, then the partitions at their offsets.
-	diskID, err := newGUID()
+	ids, err := newGUIDs(4)
 	if err != nil {
 		return res, fmt.Errorf("disk: %w", err)
 	}
-	espID, err := newGUID()
-	if err != nil {
-		return res, fmt.Errorf("disk: %w", err)
-	}
-	rootID, err := newGUID()
-	if err != nil {
-		return res, fmt.Errorf("disk: %w", err)
-	}
-	biosID, err := newGUID()
-	if err != nil {
-		return res, fmt.Errorf("disk: %w", err)
-	}
+	diskID, espID, rootID, biosID := ids[0], ids[1], ids[2], ids[3]
 	parts := []part{
 		{typ: typeBIOSBoot, id: biosID, name: "BIOS boot", first: firstPart / sector, size: biosPart / sector},
 		{typ: typeESP, id: espID, name: "ESP", first: head / sector, size: espSize / sector},

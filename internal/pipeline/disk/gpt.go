@@ -73,6 +73,19 @@ func newGUID() (GUID, error) {
 	return g, nil
 }
 
+// newGUIDs makes n random GUIDs.
+func newGUIDs(n int) ([]GUID, error) {
+	out := make([]GUID, n)
+	for i := range out {
+		g, err := newGUID()
+		if err != nil {
+			return nil, err
+		}
+		out[i] = g
+	}
+	return out, nil
+}
+
 // mixed is g as GPT stores it: the first three fields little-endian.
 func (g GUID) mixed() [16]byte {
 	var m [16]byte

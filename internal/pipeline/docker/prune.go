@@ -285,7 +285,7 @@ func (e *Engine) imageTree(ctx context.Context, opt PruneOptions, repos, ended, 
 	if err != nil {
 		return nil, fmt.Errorf("prune: list images: %w", err)
 	}
-	nodes := make(map[string]*imageNode, len(list))
+	nodes := make(imageNodes, len(list))
 	for _, s := range list {
 		if gone[s.ID] {
 			continue
@@ -301,43 +301,63 @@ func (e *Engine) imageTree(ctx context.Context, opt PruneOptions, repos, ended, 
 			}
 		}
 	}
-	// guard marks the ancestors of the images that are not the bot's:
-	// at first the tagged ones; then also the untagged ones that lie
-	// under none of the bot's images (the others are the layers of the
-	// bot's own builds, below its labels).
-	underBot := map[string]bool{}
-	guard := func(all bool) {
-		for _, n := range nodes {
-			if n.bot || (!all && len(tags(n)) == 0) || (all && underBot[n.ID]) {
-				continue
-			}
-			for p, depth := nodes[n.ParentID], 0; p != nil && !p.guarded && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
-				p.guarded = true
-			}
-		}
-	}
 	// The tagged images: the bot's by their tags; the superseded system
 	// images: untagged, with a system build's label no tagged system
 	// image of the bot carries any more.
+	live := map[string]bool{}
 	for _, n := range nodes {
 		n.bot = len(tags(n)) > 0 && ownedByTags(n, repos)
 		n.scoped = opt.Scope == "" || inScope(n.Labels, opt.Scope)
-	}
-	live := map[string]bool{}
-	for _, n := range nodes {
 		if n.bot && isSystemImage(n) {
 			live[n.Labels[pipeline.LabelSystemBuilt]] = true
 		}
 	}
-	guard(false)
+	underBot := map[string]bool{}
+	nodes.guard(false, underBot)
 	for _, n := range nodes {
 		if !n.guarded && staleSystem(n, live) {
 			n.bot, n.stale = true, true
 		}
 	}
-	// Down: an untagged image built on one of the bot's (its layer cache)
-	// is the bot's, unless an image that is not the bot's is built on it.
-	// Scope and staleness flow down too.
+	nodes.flowDown()
+	nodes.claimUnder(underBot)
+	nodes.pin(ended, used)
+	return nodes, nil
+}
+
+// imageNodes are the engine's images by ID.
+type imageNodes map[string]*imageNode
+
+// ancestors calls f on n's ancestors, nearest first, while f returns
+// true (and at most 4096 deep).
+func (nodes imageNodes) ancestors(n *imageNode, f func(p *imageNode) bool) {
+	for p, depth := nodes[n.ParentID], 0; p != nil && depth < 4096 && f(p); p, depth = nodes[p.ParentID], depth+1 {
+	}
+}
+
+// guard marks the ancestors of the images that are not the bot's: at
+// first (all false) the tagged ones; then also the untagged ones that lie
+// under none of the bot's images (the others are the layers of the bot's
+// own builds, below its labels).
+func (nodes imageNodes) guard(all bool, underBot map[string]bool) {
+	for _, n := range nodes {
+		if n.bot || (!all && len(tags(n)) == 0) || (all && underBot[n.ID]) {
+			continue
+		}
+		nodes.ancestors(n, func(p *imageNode) bool {
+			if p.guarded {
+				return false
+			}
+			p.guarded = true
+			return true
+		})
+	}
+}
+
+// flowDown: an untagged image built on one of the bot's (its layer cache)
+// is the bot's, unless an image that is not the bot's is built on it.
+// Scope and staleness flow down too.
+func (nodes imageNodes) flowDown() {
 	done := map[string]bool{}
 	var visit func(n *imageNode, depth int)
 	visit = func(n *imageNode, depth int) {
@@ -361,36 +381,57 @@ func (e *Engine) imageTree(ctx context.Context, opt PruneOptions, repos, ended, 
 	for _, n := range nodes {
 		visit(n, 0)
 	}
-	// Up: the untagged layers under one of the bot's images (the layers
-	// of its own build) are the bot's, unless an image that is not the
-	// bot's is built on them.
+}
+
+// claimUnder: the untagged layers under one of the bot's images (the
+// layers of its own build) are the bot's, unless an image that is not the
+// bot's is built on them.
+func (nodes imageNodes) claimUnder(underBot map[string]bool) {
 	for _, n := range nodes {
 		if !n.bot {
 			continue
 		}
-		for p, depth := nodes[n.ParentID], 0; p != nil && !underBot[p.ID] && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
+		nodes.ancestors(n, func(p *imageNode) bool {
+			if underBot[p.ID] {
+				return false
+			}
 			underBot[p.ID] = true
-		}
+			return true
+		})
 	}
-	guard(true)
+	nodes.guard(true, underBot)
 	for _, n := range nodes {
 		if !n.bot {
 			continue
 		}
-		for p, depth := nodes[n.ParentID], 0; p != nil && !p.bot && !p.guarded && len(tags(p)) == 0 && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
+		nodes.ancestors(n, func(p *imageNode) bool {
+			if p.bot || p.guarded || len(tags(p)) > 0 {
+				return false
+			}
 			p.bot = true
 			p.scoped = p.scoped || n.scoped
-		}
+			return true
+		})
 	}
+}
+
+// pin marks the images of runs not known to have ended, those a
+// container uses, and everything they are built on.
+func (nodes imageNodes) pin(ended, used map[string]bool) {
 	for _, n := range nodes {
 		key := n.Labels[pipeline.LabelRunKey]
-		if (key != "" && !ended[key]) || used[n.ID] {
-			for p, depth := n, 0; p != nil && !p.pinned && depth < 4096; p, depth = nodes[p.ParentID], depth+1 {
-				p.pinned = true
-			}
+		if (key == "" || ended[key]) && !used[n.ID] || n.pinned {
+			continue
 		}
+		n.pinned = true
+		nodes.ancestors(n, func(p *imageNode) bool {
+			if p.pinned {
+				return false
+			}
+			p.pinned = true
+			return true
+		})
 	}
-	return nodes, nil
 }
 
 // candidates are the bot's images that may be removed now: leaves (no

@@ -263,6 +263,30 @@ func under(name, dir string) bool {
 
 func (rw *rewriter) drop(reason string) { rw.found.Dropped[reason]++ }
 
+// emptiedEntry handles an entry in a directory that keeps only itself
+// (/boot's files are captured, not written).
+func (rw *rewriter) emptiedEntry(name, top string, hdr *tar.Header, body io.Reader) error {
+	if name == top {
+		mode := int64(emptied[top])
+		if hdr.Typeflag == tar.TypeDir {
+			mode = hdr.Mode & 0o7777
+		}
+		rw.index(name, &entry{typ: tar.TypeDir})
+		return rw.writeDir(name, mode, hdr)
+	}
+	if top == "boot" {
+		return rw.captureBoot(name, hdr, body)
+	}
+	rw.drop("inside an emptied directory")
+	return nil
+}
+
+// ownedName reports whether the step writes name itself (the image's
+// entry is dropped).
+func (rw *rewriter) ownedName(name string) bool {
+	return owned[name] || (rw.installed && installedOwned[name]) || name == markerUnit || name == markerWant || name == markerRC
+}
+
 func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 	name, ok := clean(hdr.Name)
 	if !ok || strings.ContainsRune(hdr.Name, 0) {
@@ -277,22 +301,10 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		return nil
 	}
 	top, _, _ := strings.Cut(name, "/")
-	if _, isEmptied := emptied[top]; isEmptied && !(rw.installed && top == "boot") {
-		if name == top {
-			mode := int64(emptied[top])
-			if hdr.Typeflag == tar.TypeDir {
-				mode = hdr.Mode & 0o7777
-			}
-			rw.index(name, &entry{typ: tar.TypeDir})
-			return rw.writeDir(name, mode, hdr)
-		}
-		if top == "boot" {
-			return rw.captureBoot(name, hdr, body)
-		}
-		rw.drop("inside an emptied directory")
-		return nil
+	if _, isEmptied := emptied[top]; isEmptied && (!rw.installed || top != "boot") {
+		return rw.emptiedEntry(name, top, hdr, body)
 	}
-	if owned[name] || (rw.installed && installedOwned[name]) || name == markerUnit || name == markerWant || name == markerRC {
+	if rw.ownedName(name) {
 		if rw.installed {
 			rw.drop("owned by the disk step")
 		} else {
