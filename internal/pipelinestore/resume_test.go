@@ -59,6 +59,13 @@ func newResumeRig(t *testing.T, db *store.DB) *resumeRig {
 
 func (g *resumeRig) worker(id string, b pipeline.ImageBuilder) *queue.Worker {
 	g.t.Helper()
+	return g.workerIn(context.Background(), id, b)
+}
+
+// workerIn starts a worker with ctx as its start context, as `bot worker`
+// does with the context its SIGTERM ends.
+func (g *resumeRig) workerIn(ctx context.Context, id string, b pipeline.ImageBuilder) *queue.Worker {
+	g.t.Helper()
 	p, err := pipeline.New(pipeline.Config{Store: Store{DB: g.db}, Renderer: cacheRenderer{}, Builder: b, ArtifactsDir: g.dir, Logger: quiet})
 	if err != nil {
 		g.t.Fatal(err)
@@ -67,7 +74,7 @@ func (g *resumeRig) worker(id string, b pipeline.ImageBuilder) *queue.Worker {
 	if err != nil {
 		g.t.Fatal(err)
 	}
-	if err := w.Start(context.Background()); err != nil {
+	if err := w.Start(ctx); err != nil {
 		g.t.Fatal(err)
 	}
 	return w
@@ -136,15 +143,36 @@ func (g *resumeRig) logged(id int64, s string) bool {
 // its job is available at once (the attempt is not counted), and the next
 // worker builds it from the start to COMPLETE.
 func TestGracefulStopResumesTheBuildElsewhere(t *testing.T) {
+	testGracefulStopResumes(t, false)
+}
+
+// `bot worker` starts its queue with the context that SIGTERM ends
+// (signal.NotifyContext), and only then calls Stop: that context ending
+// first must not reach the running builds as a cancel. (It did: River
+// derives its jobs' contexts from Start's, so SIGTERM ended every
+// in-flight run CANCELLED before Stop could mark the worker stopping.)
+func TestSignalBeforeStopResumesTheBuild(t *testing.T) {
+	testGracefulStopResumes(t, true)
+}
+
+func testGracefulStopResumes(t *testing.T, signalFirst bool) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
 		g := newResumeRig(t, db)
 		slow := &slowBuilder{block: true, started: make(chan struct{}, 1)}
-		w1 := g.worker("worker-1", slow)
+		sigCtx, signal := context.WithCancel(context.Background())
+		defer signal()
+		w1 := g.workerIn(sigCtx, "worker-1", slow)
 		id := g.push("sha1")
 		select {
 		case <-slow.started:
 		case <-time.After(30 * time.Second):
 			t.Fatal("the build never started")
+		}
+		if signalFirst {
+			signal()
+			// The main goroutine wakes on the signal and logs before it
+			// calls Stop: give the builds time to see the signal alone.
+			time.Sleep(500 * time.Millisecond)
 		}
 		stopCtx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
 		err := w1.Stop(stopCtx)

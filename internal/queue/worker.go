@@ -284,12 +284,16 @@ func periodic(period time.Duration, args river.JobArgs, opts *river.InsertOpts) 
 		&river.PeriodicJobOpts{RunOnStart: true})
 }
 
-// Start starts the workers and their heartbeat.
+// Start starts the workers and their heartbeat. ctx bounds the start
+// only: the workers run until Stop. (River derives its jobs' contexts
+// from the one given to its Start; were that ctx the one a SIGTERM ends,
+// the signal would reach every running build as a cancel before Stop
+// could mark them interrupted, and their runs would end CANCELLED.)
 func (w *Worker) Start(ctx context.Context) error {
 	if err := w.hb.start(ctx); err != nil {
 		return fmt.Errorf("start queue: heartbeat: %w", err)
 	}
-	if err := w.client.Start(ctx); err != nil {
+	if err := w.client.Start(context.WithoutCancel(ctx)); err != nil {
 		w.hb.stop()
 		return fmt.Errorf("start queue: %w", err)
 	}
