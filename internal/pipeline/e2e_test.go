@@ -205,6 +205,7 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 // package manager's error in the reason, and leaves no image behind.
 func TestFailingRunReportsThePackageManagersError(t *testing.T) {
 	eng := realEngine(t)
+	since := time.Now()
 	db := storetest.SQLite(t, nil)
 	ctx := context.Background()
 	src := []byte("base: debian\npackages: [linux-builder-no-such-package]\n")
@@ -217,7 +218,7 @@ func TestFailingRunReportsThePackageManagersError(t *testing.T) {
 	if rn.Status != run.StatusFailed || rn.Step != "FAILED" || !strings.Contains(rn.FailureReason, "Unable to locate package linux-builder-no-such-package") {
 		t.Fatalf("run %s/%s: %q", rn.Status, rn.Step, rn.FailureReason)
 	}
-	if c, i, err := eng.Leftovers(ctx, testRepo); err != nil || c != 0 || i != 0 {
+	if c, i, err := eng.Leftovers(ctx, testRepo, since); err != nil || c != 0 || i != 0 {
 		t.Fatalf("leftovers: %d containers, %d images (%v)", c, i, err)
 	}
 }
@@ -226,6 +227,7 @@ func TestFailingRunReportsThePackageManagersError(t *testing.T) {
 // run-labelled images and no temporary directories.
 func TestCancelMidBuildCleansUp(t *testing.T) {
 	eng := realEngine(t)
+	since := time.Now()
 	db := storetest.SQLite(t, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -273,7 +275,7 @@ func TestCancelMidBuildCleansUp(t *testing.T) {
 		}
 		time.Sleep(time.Second)
 	}
-	if c, i, err := eng.Leftovers(context.Background(), testRepo); err != nil || c != 0 || i != 0 {
+	if c, i, err := eng.Leftovers(context.Background(), testRepo, since); err != nil || c != 0 || i != 0 {
 		t.Fatalf("leftovers: %d containers, %d images (%v)", c, i, err)
 	}
 	entries, _ := filepath.Glob(filepath.Join(os.TempDir(), ".iso-work-*"))

@@ -326,18 +326,25 @@ func (e *Engine) Import(ctx context.Context, rootfs io.Reader, ref string, chang
 	return nil
 }
 
-// Leftovers counts the containers of builds and ISO exports, and the
-// images tagged in repo, for cleanup checks.
-func (e *Engine) Leftovers(ctx context.Context, repo string) (containers, images int, err error) {
+// Leftovers counts the containers of ISO exports created since since
+// (whole seconds: the engine records no finer), and the images tagged in
+// repo, for cleanup checks. since keeps a check to its own builds on an
+// engine that other tests, deployments or a crashed run share.
+func (e *Engine) Leftovers(ctx context.Context, repo string, since time.Time) (containers, images int, err error) {
 	cs, err := e.c.ContainerList(ctx, container.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("label", "io.linux-builder.export"))})
 	if err != nil {
 		return 0, 0, fmt.Errorf("list containers: %w", err)
+	}
+	for _, c := range cs {
+		if c.Created >= since.Unix() {
+			containers++
+		}
 	}
 	is, err := e.c.ImageList(ctx, image.ListOptions{All: true, Filters: filters.NewArgs(filters.Arg("reference", repo))})
 	if err != nil {
 		return 0, 0, fmt.Errorf("list images: %w", err)
 	}
-	return len(cs), len(is), nil
+	return containers, len(is), nil
 }
 
 // Credentials log in to a registry for Push.

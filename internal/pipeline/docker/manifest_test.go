@@ -76,7 +76,8 @@ func TestDpkgStatusFromImage(t *testing.T) {
 			t.Cleanup(func() {
 				_, _ = e.c.ImageRemove(context.Background(), ref, image.RemoveOptions{Force: true, PruneChildren: true})
 			})
-			before, _, err := e.Leftovers(ctx, "none")
+			since := time.Now()
+			before, _, err := e.Leftovers(ctx, "none", since)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +96,7 @@ func TestDpkgStatusFromImage(t *testing.T) {
 					t.Fatalf("DpkgStatus = %q, %v", got, err)
 				}
 			}
-			after, _, err := e.Leftovers(ctx, "none")
+			after, _, err := e.Leftovers(ctx, "none", since)
 			if err != nil || after > before {
 				t.Fatalf("containers left: %d → %d (%v)", before, after, err)
 			}
