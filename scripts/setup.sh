@@ -61,6 +61,23 @@ if ! docker info >/dev/null 2>&1; then
   echo "setup: the Docker engine does not answer (see /var/log/linux-builder-dockerd.log)" >&2
   exit 1
 fi
+# The engine's default bridge: dockerd makes docker0 only when it starts,
+# and containers on the default network fail ("could not find bridge
+# docker0") once the link is gone (seen here on 2026-12-01 with the engine
+# running). Put it back as the engine describes it rather than restarting
+# an engine that others may be using.
+bridge_name=$(docker network inspect bridge --format '{{index .Options "com.docker.network.bridge.name"}}' 2>/dev/null || true)
+if [ -n "$bridge_name" ] && ! ip link show "$bridge_name" >/dev/null 2>&1; then
+  subnet=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Subnet}}{{end}}')
+  gateway=$(docker network inspect bridge --format '{{range .IPAM.Config}}{{.Gateway}}{{end}}')
+  if [ -z "$gateway" ]; then
+    gateway=$(python3 -c 'import ipaddress,sys; print(next(ipaddress.ip_network(sys.argv[1]).hosts()))' "$subnet")
+  fi
+  echo "setup: the engine's bridge $bridge_name is missing: recreating it as $gateway/${subnet#*/}"
+  ip link add "$bridge_name" type bridge
+  ip addr add "$gateway/${subnet#*/}" dev "$bridge_name"
+  ip link set "$bridge_name" up
+fi
 
 # The offline base image the examples build FROM (no registry here).
 if ! docker image inspect debian:bookworm >/dev/null 2>&1; then
