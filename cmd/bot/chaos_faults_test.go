@@ -240,6 +240,8 @@ func (g *chaosRig) special(row *chaosRow, fault string) {
 		g.enospc(row)
 	case "postgres-restart":
 		g.postgresRestart(row)
+	case "dockerd-restart-BUILDING":
+		g.dockerdRestart(row)
 	default:
 		g.t.Fatalf("unknown fault %s", fault)
 	}
