@@ -107,10 +107,18 @@ func (d *privateDockerd) start() {
 	d.done = make(chan error, 1)
 	go func(cmd *exec.Cmd, done chan error) { done <- cmd.Wait() }(d.cmd, d.done)
 	for deadline := time.Now().Add(2 * time.Minute); ; time.Sleep(250 * time.Millisecond) {
-		if out, err := d.docker("version", "--format", "{{.Server.Version}}").CombinedOutput(); err == nil {
+		out, err := d.docker("version", "--format", "{{.Server.Version}}").CombinedOutput()
+		if err == nil {
 			d.up = time.Since(start)
 			return
-		} else if time.Now().After(deadline) {
+		}
+		select {
+		case werr := <-d.done:
+			d.done <- werr
+			d.g.t.Fatalf("dockerd-restart: the private dockerd exited: %v\n%s", werr, d.logTail())
+		default:
+		}
+		if time.Now().After(deadline) {
 			d.g.t.Fatalf("dockerd-restart: the private dockerd does not answer after 2m: %v: %s\n%s", err, out, d.logTail())
 		}
 	}
@@ -127,11 +135,21 @@ func (d *privateDockerd) logTail() string {
 	return strings.Join(lines[max(0, len(lines)-20):], "\n")
 }
 
-// kill9 kills dockerd at once (its containerd goes with it; the build's
-// container shim stays, as after a crash).
+// kill9 kills dockerd at once; its containerd dies with it (the build's
+// container shim stays, as after a crash). It returns once that
+// containerd is gone, as a service manager's restart delay would: a
+// dockerd started while it is still dying adopts it, and then times out
+// waiting for it.
 func (d *privateDockerd) kill9() {
+	pid, _ := os.ReadFile(filepath.Join(d.dir, "exec", "containerd", "containerd.pid"))
 	_ = d.cmd.Process.Kill()
 	<-d.done
+	proc := filepath.Join("/proc", strings.TrimSpace(string(pid)))
+	for deadline := time.Now().Add(time.Minute); len(pid) > 0 && time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if _, err := os.Stat(proc); err != nil {
+			return
+		}
+	}
 }
 
 // stop stops dockerd gracefully (a minute at most, then SIGKILL).
