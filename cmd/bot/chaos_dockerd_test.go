@@ -290,13 +290,7 @@ func (g *chaosRig) dockerdRestart(row *chaosRow) {
 	faultAt := time.Now()
 	d.start()
 	restart := d.up
-	waitFor(g.t, 5*time.Minute, fmt.Sprintf("run %d to be picked up again after the engine's loss", id), func() bool {
-		at, ok := priv.pickedUpAt(id, faultAt)
-		if ok {
-			row.recover = at.Sub(faultAt)
-		}
-		return ok
-	}, a)
+	priv.waitPickedUp(row, id, faultAt, a)
 	if r := priv.run(id); r.RetryReason != run.ReasonEngineLost || !priv.logged(id, run.ReasonEngineLost+" during BUILDING") {
 		g.t.Errorf("dockerd-restart: run %d retried with reason %q (logged: %v), want %q", id, r.RetryReason, priv.logged(id, run.ReasonEngineLost), run.ReasonEngineLost)
 	}
