@@ -11,9 +11,9 @@ import (
 	"github.com/linux-builder/linux-builder/internal/run"
 )
 
-// engineLostErr is what pipeline/docker returns when dockerd dies under a
+// errLostMidBuild is what pipeline/docker returns when dockerd dies under a
 // build.
-var engineLostErr = fmt.Errorf("%w: read build output: unexpected EOF", ErrEngineLost)
+var errLostMidBuild = fmt.Errorf("%w: read build output: unexpected EOF", ErrEngineLost)
 
 // noteReporter keeps the notes of the transitions it is told of.
 type noteReporter struct{ notes []string }
@@ -33,7 +33,7 @@ func attempt(n, max int) context.Context {
 // returns an error wrapping ErrEngineLost so the queue retries the job
 // (counting the attempt).
 func TestEngineLostRetriesTheRun(t *testing.T) {
-	b := &fakeBuilder{fail: engineLostErr}
+	b := &fakeBuilder{fail: errLostMidBuild}
 	p, st, _ := newTestPipeline(t, goodSpec, b, fakeISO{}, fakeBoot{})
 	notes := &noteReporter{}
 	p.cfg.Reporters = append(p.cfg.Reporters, notes)
@@ -60,7 +60,7 @@ func TestEngineLostOnTheLastAttemptFails(t *testing.T) {
 		want string
 	}{{"last of 3", attempt(3, 3), "in the build's last attempt (3 of 3)"}, {"no queue (bot build)", context.Background(), ""}} {
 		t.Run(tc.name, func(t *testing.T) {
-			p, st, _ := newTestPipeline(t, goodSpec, &fakeBuilder{fail: engineLostErr}, fakeISO{}, fakeBoot{})
+			p, st, _ := newTestPipeline(t, goodSpec, &fakeBuilder{fail: errLostMidBuild}, fakeISO{}, fakeBoot{})
 			if err := p.Run(tc.ctx, 1); err != nil {
 				t.Fatalf("Run returned %v: the run is over, the job must not be retried", err)
 			}
@@ -90,7 +90,7 @@ func TestBuildFailureIsNotRetried(t *testing.T) {
 // The ISO step's export cut by a lost engine retries the run; it does not
 // complete it partial (image only).
 func TestEngineLostInTheISOStepRetries(t *testing.T) {
-	iso := fakeISO{fail: fmt.Errorf("export image: %w", engineLostErr)}
+	iso := fakeISO{fail: fmt.Errorf("export image: %w", errLostMidBuild)}
 	p, st, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, iso, fakeBoot{})
 	err := p.Run(attempt(1, 3), 1)
 	if !errors.Is(err, ErrEngineLost) || st.state != run.Pending || st.partial != "" {
