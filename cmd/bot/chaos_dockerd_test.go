@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,8 +24,10 @@ import (
 // tests, other builds): it is never restarted. The fault starts a private
 // dockerd of its own instead — its own data root (under /var/tmp: overlay2
 // needs a real file system, not tmpfs), exec root, pid file and socket,
-// with no bridge and no iptables rules, so it touches neither the shared
-// engine's networks nor the host's firewall — and kills it under a build.
+// with no bridge and no iptables rules, in a network namespace of its own
+// (a dockerd told --bridge=none deletes the interface docker0 as it
+// starts: in the host's namespace that is the shared engine's bridge) —
+// and kills it under a build.
 
 // offlineSpec is a spec whose build needs no network: its packages are the
 // shared system image's, it has no SSH server, and its postInstall script
@@ -60,9 +63,11 @@ type privateDockerd struct {
 // its directory (its mounts first).
 func (g *chaosRig) startDockerd() (*privateDockerd, bool) {
 	g.t.Helper()
-	if _, err := exec.LookPath("dockerd"); err != nil {
-		g.need("dockerd-restart: no dockerd on PATH: %v", err)
-		return nil, false
+	for _, tool := range []string{"dockerd", "unshare"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			g.need("dockerd-restart: no %s on PATH: %v", tool, err)
+			return nil, false
+		}
 	}
 	if os.Geteuid() != 0 {
 		g.need("dockerd-restart: a private dockerd needs root")
@@ -94,7 +99,7 @@ func (d *privateDockerd) start() {
 		d.g.t.Fatal(err)
 	}
 	defer logf.Close()
-	d.cmd = exec.Command("dockerd", "--config-file", filepath.Join(d.dir, "daemon.json"),
+	d.cmd = exec.Command("unshare", "--net", "--", "dockerd", "--config-file", filepath.Join(d.dir, "daemon.json"),
 		"--data-root", filepath.Join(d.dir, "data"), "--exec-root", filepath.Join(d.dir, "exec"),
 		"--pidfile", filepath.Join(d.dir, "docker.pid"), "-H", d.host(),
 		"--bridge=none", "--iptables=false", "--ip6tables=false", "--ip-masq=false")
@@ -263,6 +268,14 @@ func systemTag(g *chaosRig, src string) string {
 // run.ReasonEngineLost and its retried job (the attempt counted) completes
 // it on the restarted engine.
 func (g *chaosRig) dockerdRestart(row *chaosRow) {
+	// The shared engine's bridge must outlive the private engine.
+	if _, err := net.InterfaceByName("docker0"); err == nil {
+		g.t.Cleanup(func() {
+			if _, err := net.InterfaceByName("docker0"); err != nil {
+				g.t.Errorf("dockerd-restart: the shared engine's bridge docker0 is gone after the private engine: %v", err)
+			}
+		})
+	}
 	d, ok := g.startDockerd()
 	if !ok {
 		return

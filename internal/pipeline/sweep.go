@@ -113,7 +113,6 @@ func (r *execution) interrupt(ctx context.Context) error {
 // the job, the attempt counted. The job's last attempt (or a run outside
 // the queue, which has no other) ends the run FAILED, naming the loss.
 func (r *execution) engineLost(ctx context.Context, cause error) error {
-	r.logs.Add(ctx, run.LogWarn, fmt.Sprintf("%s during %s: %v", run.ReasonEngineLost, r.state, cause))
 	a, queued := run.AttemptOf(ctx)
 	if !queued {
 		return r.end(ctx, stepFailed(fmt.Sprintf("the Docker engine was lost during %s: %v", r.state, cause), cause))
@@ -122,6 +121,7 @@ func (r *execution) engineLost(ctx context.Context, cause error) error {
 		return r.end(ctx, stepFailed(fmt.Sprintf("the Docker engine was lost during %s, in the build's last attempt (%d of %d): %v",
 			r.state, a.N, a.Max, cause), cause))
 	}
+	r.logs.Add(ctx, run.LogWarn, fmt.Sprintf("%s during %s: %v", run.ReasonEngineLost, r.state, cause))
 	return r.giveUp(ctx, run.ReasonEngineLost, cause)
 }
 
