@@ -3,7 +3,8 @@
 # builder and QEMU) on PostgreSQL, a shared artifact store and the fake
 # GitHub, with faults injected while runs build — kill -9 in every step and
 # during the release, SIGTERM, SIGSTOP/SIGCONT, GitHub answering 502, a full
-# DATA_DIR, a PostgreSQL restart — then checks that every run completed (or
+# DATA_DIR, a PostgreSQL restart, a private dockerd killed and restarted
+# under a build — then checks that every run completed (or
 # failed with its reason), was published, and left nothing behind. Prints
 # the table (fault, runs, completed, time to recover, time to COMPLETE,
 # leftovers). All traffic is on loopback; every wait is bounded.
@@ -13,8 +14,8 @@
 #   sudo bash scripts/chaos.sh --outage 2m          # GitHub's 502 window (default 2m)
 #
 # Needs root (a tmpfs for the DATA_DIR fault, a throw-away PostgreSQL
-# cluster run as the postgres user). The machine's PostgreSQL and Docker
-# engine are used but never restarted. CI runs a subset through
+# cluster run as the postgres user, a throw-away dockerd on /var/tmp). The
+# machine's PostgreSQL and Docker engine are used but never restarted. CI runs a subset through
 # `go test ./cmd/bot -run TestChaos` (CHAOS_FAULTS unset).
 set -euo pipefail
 cd "$(dirname "$0")/.."

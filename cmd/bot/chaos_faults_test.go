@@ -86,13 +86,7 @@ func (g *chaosRig) kill9(row *chaosRow, step run.State) {
 			return ok
 		}, b)
 	} else {
-		waitFor(g.t, 5*time.Minute, fmt.Sprintf("run %d to be picked up again", id), func() bool {
-			at, ok := g.pickedUpAt(id, faultAt)
-			if ok {
-				row.recover = at.Sub(faultAt)
-			}
-			return ok
-		}, b)
+		g.waitPickedUp(row, id, faultAt, b)
 	}
 	g.finish(row, id, sha, faultAt, 5*time.Minute, []string{dirB}, b)
 	b.stop(g.t)
@@ -109,6 +103,19 @@ func (g *chaosRig) kill9(row *chaosRow, step run.State) {
 		g.t.Errorf("%s: the killed worker left %v", row.fault, left)
 		row.leftovers = strings.TrimPrefix(row.leftovers+"; "+strings.Join(left, "; "), "none; ")
 	}
+}
+
+// waitPickedUp waits for run id to enter VALIDATING again after the fault
+// (at most 5 minutes) and records how long that took as row's recovery.
+func (g *chaosRig) waitPickedUp(row *chaosRow, id int64, faultAt time.Time, logs ...*worker) {
+	g.t.Helper()
+	waitFor(g.t, 5*time.Minute, fmt.Sprintf("run %d to be picked up again", id), func() bool {
+		at, ok := g.pickedUpAt(id, faultAt)
+		if ok {
+			row.recover = at.Sub(faultAt)
+		}
+		return ok
+	}, logs...)
 }
 
 // settle waits until the step is under way: in BUILDING until the build
@@ -182,13 +189,7 @@ func (g *chaosRig) sigterm(row *chaosRow) {
 		g.t.Errorf("after SIGTERM run %d is %s (%q), want %s with %q\n%s", id, r.Status, r.RetryReason, run.StatusPending, run.ReasonInterrupted, a.log())
 	}
 	a2 := g.startWorker(workerOpts{dataDir: dir})
-	waitFor(g.t, 5*time.Minute, fmt.Sprintf("run %d to be picked up again", id), func() bool {
-		at, ok := g.pickedUpAt(id, faultAt)
-		if ok {
-			row.recover = at.Sub(faultAt)
-		}
-		return ok
-	}, a2)
+	g.waitPickedUp(row, id, faultAt, a2)
 	row.details = "stopped with WORKER_STOP_GRACE=0s; the same worker restarted"
 	g.finish(row, id, sha, faultAt, 5*time.Minute, []string{dir}, a2)
 	a2.stop(g.t)
@@ -210,13 +211,7 @@ func (g *chaosRig) sigstop(row *chaosRow) {
 	}
 	faultAt := time.Now()
 	b := g.startWorker(workerOpts{dataDir: dirB})
-	waitFor(g.t, 5*time.Minute, fmt.Sprintf("run %d to be picked up again", id), func() bool {
-		at, ok := g.pickedUpAt(id, faultAt)
-		if ok {
-			row.recover = at.Sub(faultAt)
-		}
-		return ok
-	}, b)
+	g.waitPickedUp(row, id, faultAt, b)
 	g.waitStep(id, run.ISOGenerating, 10*time.Minute, b)
 	if err := a.cmd.Process.Signal(syscall.SIGCONT); err != nil {
 		g.t.Fatal(err)
@@ -240,6 +235,8 @@ func (g *chaosRig) special(row *chaosRow, fault string) {
 		g.enospc(row)
 	case "postgres-restart":
 		g.postgresRestart(row)
+	case "dockerd-restart-BUILDING":
+		g.dockerdRestart(row)
 	default:
 		g.t.Fatalf("unknown fault %s", fault)
 	}

@@ -46,6 +46,14 @@ What happens to a build:
           WORKER_DEAD_AFTER had its jobs rescued; when it resumes, its stale
           attempts' writes are refused (fenced) and it exits with status 75
           so that its service manager starts it again.
+  engine  dockerd restarted, crashed or its socket gone under a build, a
+          save or an export (the connection broke, or the call failed and the
+          engine then does not answer a Ping): the run goes back to queued
+          ("retrying after the Docker engine was lost") and its job is retried
+          with the attempt counted; the retried attempt waits up to 2 minutes
+          for the engine. Losing it in the last of the 3 attempts ends the run
+          FAILED, naming the loss. A RUN step that fails while the engine
+          answers is the build's own failure, never retried.
   cancel  only a user's cancel — the check run's Cancel button, /build cancel,
           a newer push to the same branch or pull request — ends a run
           CANCELLED; it is never retried.

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -99,6 +100,9 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 	res, err := r.p.cfg.Disk.Build(ctx, req, func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
+	}
+	if errors.Is(err, ErrEngineLost) {
+		return nil, err // the attempt is retried, not the run made partial
 	}
 	if err != nil {
 		return nil, r.partial(ctx, Partial{Reason: "disk image generation failed: " + err.Error(), Failed: true})

@@ -274,6 +274,22 @@ type SpecFetcher interface {
 // ErrSpecNotFound is returned by a SpecFetcher when the spec does not exist.
 var ErrSpecNotFound = errors.New("spec not found")
 
+// ErrEngineLost wraps a failure of the image builder's engine itself, not
+// of the build: the connection to the Docker engine was lost (dockerd
+// restarted or crashed, its socket went away) under a build, a save or an
+// export. The attempt is given up and the run retried
+// (run.ReasonEngineLost); a build's own failure (a RUN step that exits
+// non-zero) never wraps it.
+var ErrEngineLost = errors.New("the Docker engine was lost")
+
+// EngineWaiter is an image builder that can wait for its engine to answer
+// again (pipeline/docker): a retried attempt waits, up to
+// Config.EngineWait, for an engine that was lost to come back before it
+// starts over.
+type EngineWaiter interface {
+	WaitEngine(ctx context.Context, within time.Duration) error
+}
+
 // Pusher pushes a built image to a registry (pipeline/docker).
 type Pusher interface {
 	Push(ctx context.Context, imageID, ref string, log func(string)) error

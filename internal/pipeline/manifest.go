@@ -52,6 +52,9 @@ func (r *execution) recordManifest(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
+		if errors.Is(err, ErrEngineLost) {
+			return err
+		}
 		r.logs.Add(ctx, run.LogWarn, "no package manifest: "+err.Error())
 		return nil
 	}

@@ -73,6 +73,10 @@ type Config struct {
 	// 10 minutes), so an unchanged spec stays a cache hit in no time.
 	Index    IndexProber
 	IndexTTL time.Duration
+	// EngineWait bounds how long a retried attempt waits for a lost
+	// engine to answer again (a Builder that is an EngineWaiter) before
+	// it gives up as lost too; default 2 minutes.
+	EngineWait time.Duration
 }
 
 // Pipeline runs builds.
@@ -118,6 +122,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.IndexTTL == 0 {
 		cfg.IndexTTL = 10 * time.Minute
+	}
+	if cfg.EngineWait <= 0 {
+		cfg.EngineWait = 2 * time.Minute
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -229,6 +236,9 @@ func (p *Pipeline) Run(ctx context.Context, id int64) error {
 	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, logging.From(ctx), p.cfg.Now, p.cfg.Limits)
 	defer r.logs.Close()
 	if err := r.startOver(ctx); err != nil {
+		if errors.Is(err, ErrEngineLost) && ctx.Err() == nil {
+			return r.engineLost(ctx, err)
+		}
 		return err
 	}
 	return r.execute(ctx)
@@ -271,6 +281,9 @@ func (r *execution) execute(ctx context.Context) error {
 		}
 		err = r.stepTimedOut(ctx, sctx, err)
 		cancel()
+		if errors.Is(err, ErrEngineLost) && ctx.Err() == nil {
+			return r.engineLost(ctx, err)
+		}
 		var retry *errRetry
 		if errors.As(err, &retry) && ctx.Err() == nil {
 			r.logs.Add(ctx, run.LogWarn, retry.Error()+"; the job will be retried")
@@ -683,6 +696,9 @@ func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 	err := r.p.cfg.ISO.Build(ctx, req, func(line string) { r.logs.Add(ctx, run.LogInfo, line) })
 	if ctx.Err() != nil {
 		return "", "", ctx.Err()
+	}
+	if errors.Is(err, ErrEngineLost) {
+		return "", "", err // the attempt is retried, not the run made partial
 	}
 	// The image artifact first: the run has it whatever the ISO became.
 	if r.flat != nil {

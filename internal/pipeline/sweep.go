@@ -54,6 +54,9 @@ func (r *execution) startOver(ctx context.Context) error {
 	if r.rec.State == run.Pending && !r.rec.Retried {
 		return nil
 	}
+	if err := r.waitEngine(ctx); err != nil {
+		return err
+	}
 	if r.rec.State != run.Pending {
 		// Nobody restarted the run (River's own rescuer gave the job back,
 		// or an infrastructure failure ended the attempt).
@@ -101,20 +104,68 @@ func (r *execution) sweep(ctx context.Context) error {
 // check run) and the returned error asks the queue to retry it. A run the
 // user cancelled meanwhile stays CANCELLED.
 func (r *execution) interrupt(ctx context.Context) error {
+	return r.giveUp(ctx, run.ReasonInterrupted, run.ErrInterrupted)
+}
+
+// engineLost ends an attempt that lost the Docker engine (cause wraps
+// ErrEngineLost): like an interrupted one, the run goes back to PENDING
+// (run.ReasonEngineLost) and the returned error asks the queue to retry
+// the job, the attempt counted. The job's last attempt (or a run outside
+// the queue, which has no other) ends the run FAILED, naming the loss.
+func (r *execution) engineLost(ctx context.Context, cause error) error {
+	a, queued := run.AttemptOf(ctx)
+	if !queued {
+		return r.end(ctx, stepFailed(fmt.Sprintf("the Docker engine was lost during %s: %v", r.state, cause), cause))
+	}
+	if a.Last() {
+		return r.end(ctx, stepFailed(fmt.Sprintf("the Docker engine was lost during %s, in the build's last attempt (%d of %d): %v",
+			r.state, a.N, a.Max, cause), cause))
+	}
+	r.logs.Add(ctx, run.LogWarn, fmt.Sprintf("%s during %s: %v", run.ReasonEngineLost, r.state, cause))
+	return r.giveUp(ctx, run.ReasonEngineLost, cause)
+}
+
+// giveUp ends the attempt without ending the run: its image and partial
+// files are removed, the run is restarted in the store (PENDING, with
+// reason in its log and on its check run) and the returned error, which
+// wraps cause, asks the queue to retry it.
+func (r *execution) giveUp(ctx context.Context, reason string, cause error) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
 	defer cancel()
 	r.cleanup(wctx, run.Cancelled)
 	r.logs.Flush(wctx)
-	if err := r.p.cfg.Store.Restart(wctx, r.rec.ID, run.ReasonInterrupted); err != nil {
-		logging.From(ctx).WarnContext(ctx, "could not restart the interrupted run", logging.KeyErr, err)
-		return fmt.Errorf("run %d: %w", r.rec.ID, errors.Join(run.ErrInterrupted, err))
+	if err := r.p.cfg.Store.Restart(wctx, r.rec.ID, reason); err != nil {
+		logging.From(ctx).WarnContext(ctx, "could not restart the run for a retry", "reason", reason, logging.KeyErr, err)
+		return fmt.Errorf("run %d: %w", r.rec.ID, errors.Join(cause, err))
 	}
 	from := r.state
 	r.state = run.Pending
 	for _, rep := range r.p.cfg.Reporters {
-		rep.Transition(wctx, r.rec.ID, from, run.Pending, run.ReasonInterrupted)
+		rep.Transition(wctx, r.rec.ID, from, run.Pending, reason)
 	}
-	return fmt.Errorf("run %d: %w", r.rec.ID, run.ErrInterrupted)
+	return fmt.Errorf("run %d: %w", r.rec.ID, cause)
+}
+
+// waitEngine waits, up to Config.EngineWait, for the builder's engine to
+// answer before a retried attempt starts over: the attempt before may have
+// lost it (dockerd restarting). An engine still gone is lost for this
+// attempt too.
+func (r *execution) waitEngine(ctx context.Context) error {
+	w, ok := r.p.cfg.Builder.(EngineWaiter)
+	if !ok {
+		return nil
+	}
+	start := time.Now()
+	if err := w.WaitEngine(ctx, r.p.cfg.EngineWait); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return err
+	}
+	if took := time.Since(start); took > time.Second {
+		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("the Docker engine answered again after %s", took.Round(100*time.Millisecond)))
+	}
+	return nil
 }
 
 // SweepWorkDir removes what earlier processes on this machine left in the

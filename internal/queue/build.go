@@ -125,6 +125,9 @@ func (w *buildWorker) Work(ctx context.Context, job *river.Job[BuildArgs]) error
 	// The attempt's writes are fenced: once the job is rescued and handed
 	// to another worker, this attempt can no longer change the run.
 	rctx = store.WithFence(rctx, store.Fence{JobID: job.ID, Attempt: job.Attempt})
+	// The pipeline retries an attempt that lost the Docker engine, unless
+	// it is the job's last.
+	rctx = run.WithAttempt(rctx, run.Attempt{N: job.Attempt, Max: job.MaxAttempts})
 	err := w.work(rctx, job)
 	if errors.Is(err, run.ErrSuperseded) && w.onLost != nil {
 		// The job is another attempt's now: returning would let River

@@ -1,6 +1,9 @@
 package run
 
-import "errors"
+import (
+	"context"
+	"errors"
+)
 
 // ErrInterrupted ends a build attempt that was interrupted because its
 // worker is stopping (a deploy, SIGTERM): the run is not over. It starts
@@ -29,4 +32,30 @@ const (
 	// and nobody said why (River's own rescuer gave the job back, or the
 	// attempt failed on the infrastructure).
 	ReasonAttemptLost = "retrying: an earlier attempt stopped without ending the run"
+	// ReasonEngineLost: the Docker engine went away under the build
+	// (dockerd restarted or crashed, its socket gone); the attempt
+	// counts, and a run whose last attempt loses it fails.
+	ReasonEngineLost = "retrying after the Docker engine was lost"
 )
+
+// Attempt is which attempt of its job a build is: the N-th of at most
+// Max (N counts from 1).
+type Attempt struct{ N, Max int }
+
+// Last reports whether no attempt follows this one.
+func (a Attempt) Last() bool { return a.N >= a.Max }
+
+type attemptKey struct{}
+
+// WithAttempt tells the build that runs under ctx which attempt of its job
+// it is (the queue sets it).
+func WithAttempt(ctx context.Context, a Attempt) context.Context {
+	return context.WithValue(ctx, attemptKey{}, a)
+}
+
+// AttemptOf is the attempt ctx carries; ok is false outside a queue's
+// job (bot build runs once: no attempt follows).
+func AttemptOf(ctx context.Context) (a Attempt, ok bool) {
+	a, ok = ctx.Value(attemptKey{}).(Attempt)
+	return a, ok
+}

@@ -90,10 +90,10 @@ func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(
 		if err := e.CheckBuildNetwork(ctx, e.Network); err != nil {
 			log("build network: " + err.Error() + "; restoring its rules")
 			if err := e.PrepareBuildNetwork(ctx, e.Network); err != nil {
-				return "", fmt.Errorf("build network: %w", err)
+				return "", e.lost(ctx, fmt.Errorf("build network: %w", err))
 			}
 			if err := e.CheckBuildNetwork(ctx, e.Network); err != nil {
-				return "", err
+				return "", e.lost(ctx, err)
 			}
 		}
 	}
@@ -126,12 +126,32 @@ func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(
 	}
 	resp, err := e.c.ImageBuild(ctx, pr, opts)
 	if err != nil {
-		return "", fmt.Errorf("start build: %w", err)
+		return "", e.lost(ctx, fmt.Errorf("start build: %w", err))
 	}
 	defer resp.Body.Close()
+	imageID, err := readBuild(ctx, resp.Body, log)
+	if err != nil {
+		// A failed step is the build's own failure, unless the engine
+		// stopped (it kills the step) or died under it.
+		return "", e.lost(ctx, err)
+	}
+	if imageID == "" {
+		insp, err := e.c.ImageInspect(ctx, req.Tag)
+		if err != nil {
+			return "", e.lost(ctx, fmt.Errorf("build finished without an image: %w", err))
+		}
+		imageID = insp.ID
+	}
+	return imageID, nil
+}
+
+// readBuild reads a build's output stream to its end, passing every line
+// to log, and returns the image ID it announced, if any. An errorDetail
+// fails the build with the last lines of output in the error.
+func readBuild(ctx context.Context, body io.Reader, log func(string)) (string, error) {
 	tail := &lastLines{n: 15}
 	var imageID string
-	dec := json.NewDecoder(resp.Body)
+	dec := json.NewDecoder(body)
 	for {
 		var msg streamMessage
 		if err := dec.Decode(&msg); err != nil {
@@ -170,13 +190,6 @@ func (e *Engine) Build(ctx context.Context, req pipeline.BuildRequest, log func(
 	if ctx.Err() != nil {
 		return "", ctx.Err()
 	}
-	if imageID == "" {
-		insp, err := e.c.ImageInspect(ctx, req.Tag)
-		if err != nil {
-			return "", fmt.Errorf("build finished without an image: %w", err)
-		}
-		imageID = insp.ID
-	}
 	return imageID, nil
 }
 
@@ -203,11 +216,11 @@ func (m *streamMessage) failure() string {
 func (e *Engine) Save(ctx context.Context, imageID string, w io.Writer) error {
 	rc, err := e.c.ImageSave(ctx, []string{imageID})
 	if err != nil {
-		return fmt.Errorf("save image: %w", err)
+		return e.lost(ctx, fmt.Errorf("save image: %w", err))
 	}
 	defer rc.Close()
 	if _, err := io.Copy(w, rc); err != nil {
-		return fmt.Errorf("save image: %w", err)
+		return e.lost(ctx, fmt.Errorf("save image: %w", err))
 	}
 	return nil
 }
@@ -216,7 +229,7 @@ func (e *Engine) Save(ctx context.Context, imageID string, w io.Writer) error {
 // cache the next build of a similar spec reuses.
 func (e *Engine) Remove(ctx context.Context, imageID string) error {
 	if _, err := e.c.ImageRemove(ctx, imageID, image.RemoveOptions{Force: true, PruneChildren: false}); err != nil {
-		return fmt.Errorf("remove image: %w", err)
+		return e.lost(ctx, fmt.Errorf("remove image: %w", err))
 	}
 	return nil
 }
@@ -227,7 +240,7 @@ func (e *Engine) Export(ctx context.Context, imageID string, w io.Writer) error 
 	created, err := e.c.ContainerCreate(ctx, &container.Config{Image: imageID, Cmd: []string{"/bin/true"},
 		Labels: map[string]string{"io.linux-builder.export": "1"}}, nil, nil, nil, "")
 	if err != nil {
-		return fmt.Errorf("create export container: %w", err)
+		return e.lost(ctx, fmt.Errorf("create export container: %w", err))
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -236,11 +249,11 @@ func (e *Engine) Export(ctx context.Context, imageID string, w io.Writer) error 
 	}()
 	rc, err := e.c.ContainerExport(ctx, created.ID)
 	if err != nil {
-		return fmt.Errorf("export container: %w", err)
+		return e.lost(ctx, fmt.Errorf("export container: %w", err))
 	}
 	defer rc.Close()
 	if _, err := io.Copy(w, rc); err != nil {
-		return fmt.Errorf("export container: %w", err)
+		return e.lost(ctx, fmt.Errorf("export container: %w", err))
 	}
 	return nil
 }
@@ -253,7 +266,7 @@ func (e *Engine) ImageID(ctx context.Context, ref string) (string, error) {
 		return "", fmt.Errorf("the engine has no image %s (import it: bot base import %s)", ref, ref)
 	}
 	if err != nil {
-		return "", fmt.Errorf("inspect %s: %w", ref, err)
+		return "", e.lost(ctx, fmt.Errorf("inspect %s: %w", ref, err))
 	}
 	return insp.ID, nil
 }
@@ -266,7 +279,7 @@ func (e *Engine) InspectImage(ctx context.Context, ref string) (pipeline.ImageIn
 		return pipeline.ImageInfo{}, false, nil
 	}
 	if err != nil {
-		return pipeline.ImageInfo{}, false, fmt.Errorf("inspect %s: %w", ref, err)
+		return pipeline.ImageInfo{}, false, e.lost(ctx, fmt.Errorf("inspect %s: %w", ref, err))
 	}
 	info := pipeline.ImageInfo{ID: insp.ID, Architecture: insp.Architecture, OS: insp.Os, Variant: insp.Variant}
 	if insp.Created != "" {
@@ -310,7 +323,7 @@ func (e *Engine) HasImage(ctx context.Context, ref string) (bool, error) {
 	if cerrdefs.IsNotFound(err) {
 		return false, nil
 	}
-	return false, fmt.Errorf("inspect %s: %w", ref, err)
+	return false, e.lost(ctx, fmt.Errorf("inspect %s: %w", ref, err))
 }
 
 // Import creates image ref from a root file system tar stream.

@@ -28,7 +28,7 @@ func (e *Engine) DpkgStatus(ctx context.Context, imageID string, max int64) ([]b
 	created, err := e.c.ContainerCreate(ctx, &container.Config{Image: imageID, Cmd: []string{"/bin/true"},
 		Labels: map[string]string{"io.linux-builder.export": "1"}}, nil, nil, nil, "")
 	if err != nil {
-		return nil, fmt.Errorf("create manifest container: %w", err)
+		return nil, e.lost(ctx, fmt.Errorf("create manifest container: %w", err))
 	}
 	defer func() {
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Minute)
@@ -40,10 +40,14 @@ func (e *Engine) DpkgStatus(ctx context.Context, imageID string, max int64) ([]b
 		return nil, pipeline.ErrNoPackageDB
 	}
 	if err != nil {
-		return nil, fmt.Errorf("copy %s: %w", dpkgStatus, err)
+		return nil, e.lost(ctx, fmt.Errorf("copy %s: %w", dpkgStatus, err))
 	}
 	defer rc.Close()
-	return readOneFile(rc, max)
+	b, err := readOneFile(rc, max)
+	if err != nil && !errors.Is(err, pipeline.ErrNoPackageDB) {
+		return nil, e.lost(ctx, err)
+	}
+	return b, err
 }
 
 // readOneFile reads the first entry of a tar stream, which must be a
