@@ -37,7 +37,7 @@ func TestSignedChainMakesASecureBootISO(t *testing.T) {
 	files := isoFiles(t, out)
 	for k, v := range map[string]string{
 		"squashfs:usr/lib/shim/shimx64.efi.signed": "0 SHIM-SIGNED",
-		"iso:.disk/info":                           "Linux Builder live LINUXBUILDER\n",
+		"iso:.disk/info": "Linux Builder live LINUXBUILDER\n",
 	} {
 		if files[k] != v {
 			t.Errorf("%s = %q, want %q", k, files[k], v)
