@@ -143,7 +143,7 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 	for _, a := range arts {
 		byName[a.Name] = a
 	}
-	for _, name := range []string{"image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "spec.json", "packages.txt"} {
+	for _, name := range []string{"image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "boot-uefi-secureboot.log", "spec.json", "packages.txt"} {
 		a, ok := byName[name]
 		if !ok || a.Size == 0 || len(a.SHA256) != 64 {
 			t.Fatalf("artifact %s missing or empty: %+v", name, a)
@@ -161,10 +161,18 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 		!strings.Contains(string(b), "\nlive-boot\t") || !strings.Contains(string(b), "\nlinux-image-") {
 		t.Fatalf("packages.txt (%v):\n%.2000s", err, b)
 	}
-	for _, fw := range []string{"bios", "uefi"} {
+	for _, fw := range []string{"bios", "uefi", "uefi-secureboot"} {
 		b, err := os.ReadFile(byName["boot-"+fw+".log"].Location)
 		if err != nil || !strings.Contains(string(b), "LINUX-BUILDER-BOOT-OK run=") {
 			t.Fatalf("%s serial log has no marker (%v)", fw, err)
+		}
+		// Secure Boot was on, and enforced, for the one boot that asked
+		// for it: Debian's kernel says so, and GRUB ran locked down.
+		sb := fw == "uefi-secureboot"
+		for _, line := range []string{"secureboot: Secure boot enabled", pipeline.SecureBootGRUBLine} {
+			if strings.Contains(string(b), line) != sb {
+				t.Errorf("%s serial log: %q present = %v", fw, line, !sb)
+			}
 		}
 	}
 	steps, _ := db.Steps(ctx, id)

@@ -233,10 +233,6 @@ type DiskBuilder interface {
 type DiskResult struct {
 	Size     int64  // the disk's size (the raw file's apparent size)
 	RootUUID string // the root file system's UUID
-	// SecureBoot reports whether the disk's UEFI boot loader is the
-	// distribution's signed chain (shim, signed GRUB): false when it is
-	// unsigned (no signed chain in the image, or systemd-boot).
-	SecureBoot bool
 }
 
 // Firmware is how a test machine boots.

@@ -264,7 +264,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		}
 		log(fmt.Sprintf("disk: %s in %s", filepath.Base(req.QCOW2), time.Since(start).Round(100*time.Millisecond)))
 	}
-	return pipeline.DiskResult{Size: diskSize, RootUUID: fsUUID, SecureBoot: uefi.secure}, nil
+	return pipeline.DiskResult{Size: diskSize, RootUUID: fsUUID}, nil
 }
 
 // rootFS streams the image's export through the installed-system

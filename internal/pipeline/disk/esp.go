@@ -94,9 +94,8 @@ func makeLoader(ctx context.Context, work, volumeID string) (string, error) {
 // uefiLoader is what the ESP boots UEFI machines with, beside the kernel,
 // the initramfs and the grub.cfg BIOS's GRUB reads.
 type uefiLoader struct {
-	files  []efi.File
-	note   string // for the log
-	secure bool   // the distribution's signed chain: boots with Secure Boot
+	files []efi.File
+	note  string // for the log
 }
 
 // Boot loaders a spec may ask for (customization.bootloader).
@@ -143,7 +142,7 @@ func chooseUEFILoader(ctx context.Context, work, bootloader string, l iso.Loader
 			return uefiLoader{}, err
 		}
 		return uefiLoader{files: append(efi.SignedChain(l.Shim, l.GRUB, l.MokManager), efi.File{Src: cfg, Dst: efi.DebianGRUBConfig}),
-			note: "UEFI: the image's shim and signed GRUB (Secure Boot)", secure: true}, nil
+			note: "UEFI: the image's shim and signed GRUB (Secure Boot)"}, nil
 	}
 	loader, err := makeLoader(ctx, work, c.volumeID)
 	if err != nil {
