@@ -11,8 +11,9 @@
 // path the image names.
 //
 // Layout: GPT; partition 1, BIOS boot (GRUB's core.img; boot.img in the
-// protective MBR); partition 2, the ESP (GRUB's BOOTX64.EFI, the grub.cfg
-// both GRUBs read, the kernel and initramfs); partition 3, the root file
+// protective MBR); partition 2, the ESP (the UEFI boot loader: the
+// image's signed shim and GRUB, or its systemd-boot, or the host's GRUB;
+// the grub.cfg every GRUB reads, the kernel and initramfs: esp.go); partition 3, the root file
 // system (ext4, the discoverable partitions' x86-64 root type). fstab
 // mounts the ESP and the root by UUID.
 package disk
