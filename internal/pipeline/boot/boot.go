@@ -198,7 +198,9 @@ func waitForMarker(ctx, bctx context.Context, cancel context.CancelFunc, exited 
 				// machine will not reach the marker; do not wait for the
 				// timeout.
 				cancel()
-				<-exited
+				if err := <-exited; err != nil {
+					log(fmt.Sprintf("boot (%s): qemu stopped: %v", o.firmware, err))
+				}
 				return 0, fmt.Errorf("%w: %q on the console", ErrSecureBootRefused, refusal)
 			}
 			if found == 0 && watch.seen(needleMarker) {

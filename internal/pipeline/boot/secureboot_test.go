@@ -15,7 +15,7 @@ import (
 
 // secureBoot boots a stand-in ISO under UEFISecureBoot with qemu and
 // returns the result and the log.
-func secureBoot(t *testing.T, qemu string, timeout time.Duration) (time.Duration, error, string) {
+func secureBoot(t *testing.T, qemu string, timeout time.Duration) (time.Duration, string, error) {
 	t.Helper()
 	dir := t.TempDir()
 	iso := filepath.Join(dir, "linux.iso")
@@ -29,7 +29,7 @@ func secureBoot(t *testing.T, qemu string, timeout time.Duration) (time.Duration
 		func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() })
 	mu.Lock()
 	defer mu.Unlock()
-	return took, err, strings.Join(lines, "\n")
+	return took, strings.Join(lines, "\n"), err
 }
 
 // Secure Boot gets OVMF's secboot build with SMM (it refuses to run
@@ -37,7 +37,7 @@ func secureBoot(t *testing.T, qemu string, timeout time.Duration) (time.Duration
 // keys enrolled and Secure Boot on; plain UEFI keeps the plain build.
 func TestSecureBootMachine(t *testing.T) {
 	qemu := fakeQEMUSays(t, "secureboot: Secure boot enabled\\nLINUX-BUILDER-BOOT-OK run=5\\n", 0)
-	if _, err, log := secureBoot(t, qemu, 30*time.Second); err != nil {
+	if _, log, err := secureBoot(t, qemu, 30*time.Second); err != nil {
 		t.Fatalf("boot: %v\n%s", err, log)
 	} else {
 		for _, want := range []string{"-machine q35,smm=on ", "-global driver=cfi.pflash01,property=secure,value=on",
@@ -78,7 +78,7 @@ func TestSecureBootNeedsItsProof(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			start := time.Now()
-			_, err, log := secureBoot(t, fakeQEMUSays(t, tc.console, tc.stay), 60*time.Second)
+			_, log, err := secureBoot(t, fakeQEMUSays(t, tc.console, tc.stay), 60*time.Second)
 			if (tc.want == nil) != (err == nil) || (tc.want != nil && !errors.Is(err, tc.want)) {
 				t.Fatalf("err = %v, want %v\n%s", err, tc.want, log)
 			}
