@@ -175,6 +175,13 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 			}
 		}
 	}
+	watch.mu.Lock()
+	for _, l := range watch.lines {
+		if strings.Contains(l, "passed: marker after") || strings.HasPrefix(l, "boot tests:") || strings.Contains(l, "the kernel said") {
+			t.Log(l)
+		}
+	}
+	watch.mu.Unlock()
 	steps, _ := db.Steps(ctx, id)
 	var bootTook time.Duration
 	for _, s := range steps {
