@@ -135,10 +135,17 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 		t.Fatal(err)
 	}
 	rn, _ := db.Run(ctx, id)
+	arts, _ := db.Artifacts(ctx, id)
 	if rn.Status != run.StatusSuccess || rn.FailureReason != "" {
+		// The consoles say why a boot failed.
+		for _, a := range arts {
+			if a.Type == run.ArtifactBootLog {
+				b, _ := os.ReadFile(a.Location)
+				t.Logf("--- %s (tail) ---\n%s", a.Name, tail(b, 3000))
+			}
+		}
 		t.Fatalf("run %s (%s): %s", rn.Status, rn.Step, rn.FailureReason)
 	}
-	arts, _ := db.Artifacts(ctx, id)
 	byName := map[string]store.Artifact{}
 	for _, a := range arts {
 		byName[a.Name] = a
