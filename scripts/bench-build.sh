@@ -296,7 +296,9 @@ if want 1; then
   for repo in "$IMAGE_REPO" linux-builder linux-builder-system; do remove_repo_images "$repo"; done
   docker builder prune -f >/dev/null 2>&1 || say "docker builder prune failed"
   docker image inspect debian:bookworm >/dev/null # the base image stays
-  if bot_build row1-cold "$MINIMAL" && has_iso; then
+  # Row 4's boot proof is BIOS + UEFI, as issue 15 set it: the default
+  # set's Secure Boot boot is left out of the figure.
+  if bot_build row1-cold "$MINIMAL" --firmware bios,uefi && has_iso; then
     BUILT_MINIMAL=true LAST_SPEC="$MINIMAL"
     ROW1_MS=$(to_iso_ms) ROW1_BOOT_MS=$(boot_ms)
     FIG[1]="$(secs "$ROW1_MS") s"
@@ -338,7 +340,7 @@ fi
 if want 4; then
   if [ -n "$ROW1_BOOT_MS" ]; then
     ms="$ROW1_BOOT_MS" NOTE[4]="row 1's run"
-  elif DATA="$WORK/data-row4" bot_build row4-boot "$MINIMAL"; then
+  elif DATA="$WORK/data-row4" bot_build row4-boot "$MINIMAL" --firmware bios,uefi; then
     ms=$(boot_ms) NOTE[4]="its own run"
   else
     ms=""

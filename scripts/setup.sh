@@ -8,7 +8,9 @@ export PATH="/usr/local/go/bin:$PATH"
 
 # Linters for everything the renderer writes, PostgreSQL for the store, the
 # Docker engine and debootstrap for builds and offline base images, and the
-# ISO, disk-image (e2fsprogs, mtools, qemu-img) and boot-test tools; wrk, curl and openssl for the webhook load benchmark.
+# ISO, disk-image (e2fsprogs, mtools, qemu-img) and boot-test tools (ovmf: OVMF_CODE_4M.secboot.fd and
+# OVMF_VARS_4M.ms.fd for the Secure Boot boots too; grub-pc-bin: the ISO's BIOS El Torito image and hybrid
+# MBR); wrk, curl and openssl for the webhook load benchmark.
 APT_PACKAGES=(shellcheck zsh fish nftables iptables fail2ban postgresql postgresql-client
   docker.io debootstrap tar e2fsprogs squashfs-tools-ng xorriso mtools grub-common grub-pc-bin grub-efi-amd64-bin
   qemu-system-x86 qemu-utils ovmf wrk curl openssl)

@@ -19,15 +19,16 @@ import (
 // pipeline's disk step (DISK_GENERATING, for specs with outputs qcow2 or
 // raw) on its own.
 func newDiskCmd() *cobra.Command {
-	var out, qcow2, firmwares string
+	var out, qcow2, firmwares, bootloader string
 	var size int64
 	cmd := &cobra.Command{
 		Use:   "disk IMAGE",
 		Short: "Make a bootable GPT disk image (raw, optionally qcow2) of a built image and boot-test it",
 		Long: `Disk turns an image in the engine (e.g. linux-builder:42, kept by bot build)
 into a raw disk image: GPT with a BIOS boot partition, an EFI system partition
-(GRUB for UEFI and BIOS, the image's kernel and initramfs) and an ext4 root file
-system, mounted by UUID. The image is streamed from the engine, never unpacked
+(GRUB for BIOS; for UEFI the image's signed shim and GRUB, which boot with Secure
+Boot, or systemd-boot with --bootloader systemd-boot; the image's kernel and
+initramfs) and an ext4 root file system, mounted by UUID. The image is streamed from the engine, never unpacked
 or mounted on the host. --qcow2 converts it with qemu-img; --boot-test boots a
 copy under each firmware in QEMU until the marker appears.`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -39,13 +40,14 @@ copy under each firmware in QEMU until the marker appears.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var fws []pipeline.Firmware
 			for _, f := range strings.Split(firmwares, ",") {
-				switch f = strings.TrimSpace(f); f {
-				case "":
-				case "uefi", "bios":
-					fws = append(fws, pipeline.Firmware(f))
-				default:
-					return fmt.Errorf("%w: --boot-test %q: want uefi, bios or both", errUsage, f)
+				if f = strings.TrimSpace(f); f == "" {
+					continue
 				}
+				fw, ok := pipeline.ParseFirmware(f)
+				if !ok {
+					return fmt.Errorf("%w: --boot-test %q: want uefi, bios or uefi-secureboot, comma-separated", errUsage, f)
+				}
+				fws = append(fws, fw)
 			}
 			ctx := cmd.Context()
 			eng, err := docker.Connect(ctx)
@@ -54,7 +56,7 @@ copy under each firmware in QEMU until the marker appears.`,
 			}
 			defer eng.Close()
 			say := func(l string) { fmt.Fprintln(cmd.OutOrStdout(), l) }
-			req := pipeline.DiskRequest{Image: args[0], Output: out, QCOW2: qcow2, Size: size}
+			req := pipeline.DiskRequest{Image: args[0], Output: out, QCOW2: qcow2, Size: size, Bootloader: bootloader}
 			work := ""
 			if len(fws) > 0 {
 				if work, err = os.MkdirTemp(filepath.Dir(out), ".disk-boot-"); err != nil {
@@ -82,6 +84,7 @@ copy under each firmware in QEMU until the marker appears.`,
 	cmd.Flags().StringVarP(&out, "output", "o", "linux.raw", "raw disk image to write")
 	cmd.Flags().StringVar(&qcow2, "qcow2", "", "also write a qcow2 here")
 	cmd.Flags().Int64Var(&size, "size", 0, "disk size in bytes (default: the image's file system with headroom)")
-	cmd.Flags().StringVar(&firmwares, "boot-test", "", "boot-test under these firmwares, one after the other: uefi, bios or uefi,bios")
+	cmd.Flags().StringVar(&firmwares, "boot-test", "", "boot-test under these firmwares, one after the other: uefi, bios, uefi-secureboot, comma-separated")
+	cmd.Flags().StringVar(&bootloader, "bootloader", "grub", "UEFI boot loader: grub (the image's signed shim and GRUB when it has them) or systemd-boot (the image's); BIOS boots GRUB")
 	return cmd
 }

@@ -67,7 +67,8 @@ func (f *pipelineFlags) register(flags interface {
 	flags.Int64Var(&f.run.MaxLogBytes, "max-log-bytes", logBytes, "log bytes kept per run attempt (env RUN_LOG_MAX_BYTES), head and tail as for lines")
 	flags.BoolVar(&f.noISO, "no-iso", false, "build the image only (no ISO, no disk images, no boot test)")
 	flags.BoolVar(&f.noBoot, "no-boot-test", false, "do not boot-test the ISO and the disk images")
-	flags.StringVar(&f.firmwares, "firmware", "bios,uefi", "firmwares to boot-test the ISO with: bios, uefi or both (disk images boot with their spec's customization.firmware)")
+	flags.StringVar(&f.firmwares, "firmware", "bios,uefi,uefi-secureboot", "firmwares to boot-test the ISO with: bios, uefi, uefi-secureboot (UEFI with Secure Boot enforced; Debian specs only), comma-separated "+
+		"(disk images boot with their spec's customization.firmware, and with uefi-secureboot when it is listed here)")
 	flags.StringVar(&f.imageRepo, "image-repo", "linux-builder", "repository of local image tags (<repo>:<run id>); set DOCKER_IMAGE_REPO with DOCKER_USERNAME/DOCKER_PASSWORD (DOCKER_REGISTRY) to also push")
 	flags.IntVar(&f.bootTimeout, "boot-timeout", 300, "seconds a boot test may take")
 	flags.StringVar(&f.artifactStore, "artifact-store", os.Getenv("ARTIFACT_STORE"), "where artifacts live (env ARTIFACT_STORE): file:///abs/dir or s3://bucket?endpoint=URL&region=R&use_path_style=true (credentials from AWS_*); empty: <data-dir>/artifacts")
@@ -210,13 +211,12 @@ func dockerParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (fu
 			cfg.BootTimeout = secondsDuration(f.bootTimeout)
 			cfg.Firmwares = nil
 			for _, fw := range strings.Split(f.firmwares, ",") {
-				switch fw := pipeline.Firmware(strings.TrimSpace(fw)); fw {
-				case pipeline.BIOS, pipeline.UEFI:
-					cfg.Firmwares = append(cfg.Firmwares, fw)
-				default:
+				parsed, ok := pipeline.ParseFirmware(strings.TrimSpace(fw))
+				if !ok {
 					closeEng()
-					return nil, fmt.Errorf("%w: --firmware %q: want bios, uefi or both", errUsage, fw)
+					return nil, fmt.Errorf("%w: --firmware %q: want bios, uefi or uefi-secureboot, comma-separated", errUsage, fw)
 				}
+				cfg.Firmwares = append(cfg.Firmwares, parsed)
 			}
 		}
 	}

@@ -69,7 +69,11 @@ func (r *execution) bootTest(ctx context.Context, iso string, disk *diskBoot) (E
 	var what []string
 	if iso != "" {
 		what = append(what, "the ISO")
-		for _, fw := range r.p.cfg.Firmwares {
+		fws, skipped := isoFirmwares(r.spec, r.p.cfg.Firmwares)
+		for _, why := range skipped {
+			r.warnOnce(ctx, why)
+		}
+		for _, fw := range fws {
 			boots = append(boots, boot{fw: fw, media: iso})
 		}
 	}

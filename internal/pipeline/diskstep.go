@@ -64,18 +64,6 @@ type diskBoot struct {
 	firmwares []Firmware
 }
 
-// diskFirmwares are the firmwares the spec's disk must boot with.
-func diskFirmwares(f spec.Firmware) []Firmware {
-	var out []Firmware
-	if f.HasBIOS() {
-		out = append(out, BIOS)
-	}
-	if f.HasUEFI() {
-		out = append(out, UEFI)
-	}
-	return out
-}
-
 // makeDisk builds the disk images. A disk step that fails (or has no
 // builder) makes the run partial and the run goes on: the boot test still
 // boots the ISO.
@@ -89,7 +77,7 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 	}
 	raw := filepath.Join(work, "linux.raw")
 	defer os.Remove(raw)
-	req := DiskRequest{Image: r.image, Output: raw, Size: r.spec.DiskSizeBytes()}
+	req := DiskRequest{Image: r.image, Output: raw, Size: r.spec.DiskSizeBytes(), Bootloader: string(r.spec.Customization.Bootloader)}
 	if slices.Contains(r.spec.Outputs, spec.OutputQCOW2) {
 		req.QCOW2 = filepath.Join(r.dir, qcow2Name)
 	}
@@ -137,10 +125,15 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 			return nil, err
 		}
 	}
+	r.warnSecureBoot(ctx)
 	if req.BootTestOutput == "" {
 		return &diskBoot{}, nil // made, not to be booted
 	}
-	return &diskBoot{path: req.BootTestOutput, firmwares: diskFirmwares(r.spec.Customization.Firmware)}, nil
+	fws, skipped := diskFirmwares(r.spec, r.p.cfg.Firmwares)
+	for _, why := range skipped {
+		r.warnOnce(ctx, why)
+	}
+	return &diskBoot{path: req.BootTestOutput, firmwares: fws}, nil
 }
 
 // diskOutputs are the disk outputs the spec asks for.

@@ -135,15 +135,22 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 		t.Fatal(err)
 	}
 	rn, _ := db.Run(ctx, id)
+	arts, _ := db.Artifacts(ctx, id)
 	if rn.Status != run.StatusSuccess || rn.FailureReason != "" {
+		// The consoles say why a boot failed.
+		for _, a := range arts {
+			if a.Type == run.ArtifactBootLog {
+				b, _ := os.ReadFile(a.Location)
+				t.Logf("--- %s (tail) ---\n%s", a.Name, tail(b, 3000))
+			}
+		}
 		t.Fatalf("run %s (%s): %s", rn.Status, rn.Step, rn.FailureReason)
 	}
-	arts, _ := db.Artifacts(ctx, id)
 	byName := map[string]store.Artifact{}
 	for _, a := range arts {
 		byName[a.Name] = a
 	}
-	for _, name := range []string{"image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "spec.json", "packages.txt"} {
+	for _, name := range []string{"image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "boot-uefi-secureboot.log", "spec.json", "packages.txt"} {
 		a, ok := byName[name]
 		if !ok || a.Size == 0 || len(a.SHA256) != 64 {
 			t.Fatalf("artifact %s missing or empty: %+v", name, a)
@@ -161,12 +168,27 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 		!strings.Contains(string(b), "\nlive-boot\t") || !strings.Contains(string(b), "\nlinux-image-") {
 		t.Fatalf("packages.txt (%v):\n%.2000s", err, b)
 	}
-	for _, fw := range []string{"bios", "uefi"} {
+	for _, fw := range []string{"bios", "uefi", "uefi-secureboot"} {
 		b, err := os.ReadFile(byName["boot-"+fw+".log"].Location)
 		if err != nil || !strings.Contains(string(b), "LINUX-BUILDER-BOOT-OK run=") {
 			t.Fatalf("%s serial log has no marker (%v)", fw, err)
 		}
+		// Secure Boot was on, and enforced, for the one boot that asked
+		// for it: Debian's kernel says so, and GRUB ran locked down.
+		sb := fw == "uefi-secureboot"
+		for _, line := range []string{"secureboot: Secure boot enabled", pipeline.SecureBootGRUBLine} {
+			if strings.Contains(string(b), line) != sb {
+				t.Errorf("%s serial log: %q present = %v", fw, line, !sb)
+			}
+		}
 	}
+	watch.mu.Lock()
+	for _, l := range watch.lines {
+		if strings.Contains(l, "passed: marker after") || strings.HasPrefix(l, "boot tests:") || strings.Contains(l, "the kernel said") {
+			t.Log(l)
+		}
+	}
+	watch.mu.Unlock()
 	steps, _ := db.Steps(ctx, id)
 	var bootTook time.Duration
 	for _, s := range steps {

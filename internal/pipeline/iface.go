@@ -213,6 +213,10 @@ type DiskRequest struct {
 	// (BootTestSMBIOSFamily): on a user's machine the disk boots and stays
 	// up.
 	Marker string
+	// Bootloader is the UEFI boot loader the spec asks for
+	// (customization.bootloader): "grub" (the default when empty) or
+	// "systemd-boot". BIOS boots with GRUB either way.
+	Bootloader string
 	// BootTestOutput, with Marker, is where to write the copy of the
 	// disk the boot test boots: the same bytes as Output (the test's
 	// machine writes to its copy).
@@ -238,7 +242,24 @@ type Firmware string
 const (
 	BIOS Firmware = "bios"
 	UEFI Firmware = "uefi"
+	// UEFISecureBoot is UEFI with Secure Boot enforced: OVMF's secboot
+	// build with Microsoft's keys enrolled (Debian's ovmf), which loads
+	// only boot loaders signed by a key in its db (shim, signed by
+	// Microsoft, which loads the distribution's signed GRUB and kernel).
+	UEFISecureBoot Firmware = "uefi-secureboot"
 )
+
+// ParseFirmware reads a firmware's name.
+func ParseFirmware(s string) (Firmware, bool) {
+	switch f := Firmware(s); f {
+	case BIOS, UEFI, UEFISecureBoot:
+		return f, true
+	}
+	return "", false
+}
+
+// IsUEFI reports whether f boots with UEFI (OVMF), Secure Boot or not.
+func (f Firmware) IsUEFI() bool { return f == UEFI || f == UEFISecureBoot }
 
 // BootRequest asks for a boot test.
 type BootRequest struct {

@@ -82,9 +82,11 @@ func (r *execution) stepTimeout() time.Duration {
 	case run.BootTesting:
 		// Each boot has its own limit; the step's covers them all, one
 		// after the other at worst (MaxBoots at once).
-		boots := len(r.p.cfg.Firmwares)
+		iso, _ := isoFirmwares(r.spec, r.p.cfg.Firmwares)
+		boots := len(iso)
 		if r.wantsDisk() {
-			boots += len(diskFirmwares(r.spec.Customization.Firmware))
+			disk, _ := diskFirmwares(r.spec, r.p.cfg.Firmwares)
+			boots += len(disk)
 		}
 		return time.Duration(boots)*r.p.cfg.BootTimeout + time.Minute
 	}

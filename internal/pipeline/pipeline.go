@@ -49,8 +49,11 @@ type Config struct {
 	Artifacts ArtifactStore
 	// ImageRepo is the repository of built image tags: <repo>:<run id>.
 	ImageRepo string
-	// Firmwares to boot-test the ISO with; default BIOS and UEFI. A disk
-	// image boots with the firmwares of its spec's customization.firmware.
+	// Firmwares to boot-test the ISO with; default BIOS, UEFI and
+	// UEFISecureBoot (for specs with the signed chain only: secureboot.go).
+	// A disk image boots with the firmwares of its spec's
+	// customization.firmware, and with UEFISecureBoot when it is listed
+	// here and the disk boots with Secure Boot.
 	Firmwares []Firmware
 	// MaxBoots bounds the boots of a run running at once (the ISO's and
 	// the disk's together; the others wait); default the host's CPUs, at
@@ -108,7 +111,7 @@ func New(cfg Config) (*Pipeline, error) {
 		cfg.ImageRepo = "linux-builder"
 	}
 	if len(cfg.Firmwares) == 0 {
-		cfg.Firmwares = []Firmware{BIOS, UEFI}
+		cfg.Firmwares = []Firmware{BIOS, UEFI, UEFISecureBoot}
 	}
 	if cfg.MaxBoots <= 0 {
 		cfg.MaxBoots = max(runtime.NumCPU(), 2)
@@ -712,6 +715,7 @@ func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 	if err := r.addFileArtifact(ctx, "linux.iso", run.ArtifactISO); err != nil {
 		return "", "", err
 	}
+	r.warnSecureBoot(ctx)
 	return path, Next, nil
 }
 

@@ -221,7 +221,7 @@ func TestPipelineOutcomes(t *testing.T) {
 	}{
 		{name: "complete", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{},
 			want: run.Complete, steps: []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.BootTesting},
-			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "build.log", "SHA256SUMS"}},
+			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "boot-uefi-secureboot.log", "build.log", "SHA256SUMS"}},
 		{name: "invalid spec fails validation", spec: "base: debain\n", builder: &fakeBuilder{},
 			want: run.Failed, steps: []run.State{run.Validating}, reason: `unknown value "debain"`, diags: 1},
 		{name: "build failure", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("E: Unable to locate package nope")},

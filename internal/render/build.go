@@ -94,6 +94,7 @@ var builders = []builder{
 	{"mac", buildMAC},
 	{"kernel-hardening", buildSysctl},
 	{"kernel", buildKernel},
+	{"bootloader", buildBootloader},
 	{"updates", buildUpdates},
 	{"trim", buildTrim},
 	{"backup", buildBackup},

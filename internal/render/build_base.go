@@ -46,6 +46,9 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 	sys.addRaw(d.kernel(s)...)
 	sys.addRaw(d.live...)
 	sys.addRaw(d.initPkgs[s.Init]...)
+	if s.SignedBootChain() {
+		sys.addRaw(d.signedBoot...)
+	}
 	return &modelBuilder{
 		r: r, doc: doc, s: s, d: d, opts: opts, m: m, excluded: excluded,
 		sys: sys, feat: &packageSet{m: r.packages, base: s.Base, excluded: excluded, seen: sys.seen},
@@ -64,6 +67,16 @@ func buildKernel(b *modelBuilder) error {
 		m.Modules = append(m.Modules, string(mod))
 	}
 	m.Modules = uniq(m.Modules)
+	return nil
+}
+
+// buildBootloader installs systemd-boot when the spec asks for it: the
+// disk step boots UEFI machines with the image's own systemd-boot (GRUB
+// otherwise, and on BIOS; the ISO always boots with GRUB).
+func buildBootloader(b *modelBuilder) error {
+	if b.s.Customization.Bootloader == spec.BootSystemdBoot {
+		b.feature("customization.bootloader", "systemd-boot")
+	}
 	return nil
 }
 

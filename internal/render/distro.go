@@ -74,6 +74,10 @@ type distro struct {
 	// initramfsOnce, when set, builds the system image's initramfs once,
 	// after every package is in, instead of each time a package asks.
 	initramfsOnce *initramfsOnce
+	// signedBoot are the packages of the distribution's signed boot chain
+	// (spec.Spec.SignedBootChain): the ISO and disk steps take shim and
+	// the signed GRUB from the image they install.
+	signedBoot []string
 }
 
 // initramfsOnce: deferEnv prefixes the system image's install command so
@@ -172,6 +176,7 @@ var distros = map[spec.Base]*distro{
 		finish:         aptFinish,
 		noDocs:         aptNoDocs,
 		initramfsOnce:  initramfsToolsOnce,
+		signedBoot:     []string{"shim-signed", "grub-efi-amd64-signed"},
 	},
 	spec.BaseUbuntu: {
 		image:   func(r spec.Release, _ spec.InitSystem) string { return "ubuntu:" + string(r) },

@@ -49,8 +49,8 @@ const diskOnlyNote = "only in disk images (outputs: [qcow2] or [raw]): the live 
 
 // ruleDiskLayout refuses what a disk image would not honour today. The
 // disk step (internal/pipeline/disk) lays out one disk: GPT, a BIOS boot
-// partition, an EFI system partition with GRUB for BIOS and UEFI, and an
-// ext4 root of filesystem.diskSize (or the image with headroom). Any other
+// partition, an EFI system partition with GRUB for BIOS and GRUB or
+// systemd-boot for UEFI, and an ext4 root of filesystem.diskSize (or the image with headroom). Any other
 // layout the spec asks for would be left out silently: each is an error,
 // at its position, until the disk step makes it.
 func ruleDiskLayout(c *ruleCtx) {
@@ -82,9 +82,6 @@ func ruleDiskLayout(c *ruleCtx) {
 	}
 	if n, ok := sizeBytes(string(fs.DiskSize)); ok && n > MaxDiskImageBytes {
 		c.errorf("filesystem.diskSize", "make filesystem.diskSize 64G or less", "disk size %s is larger than the %s disk images are made up to", fs.DiskSize, humanBytes(MaxDiskImageBytes))
-	}
-	if c.s.Customization.Bootloader == BootSystemdBoot {
-		c.errorf("customization.bootloader", "use bootloader: grub", "systemd-boot is not built in disk images yet: they boot with GRUB on BIOS and UEFI")
 	}
 }
 
@@ -121,7 +118,8 @@ func ruleDiskOnly(c *ruleCtx) {
 }
 
 // ruleFirmware checks the boot loader against the firmware: systemd-boot
-// is a UEFI program.
+// is a UEFI program, and not signed for Secure Boot; the live ISO boots
+// with GRUB whatever the spec says.
 func ruleFirmware(c *ruleCtx) {
 	cu := c.s.Customization
 	if cu.Bootloader != BootSystemdBoot {
@@ -131,12 +129,23 @@ func ruleFirmware(c *ruleCtx) {
 	case FirmwareBIOS:
 		c.errorf("customization.bootloader", "use bootloader: grub, or firmware: uefi",
 			"systemd-boot is a UEFI boot loader and cannot boot with legacy BIOS (customization.firmware: bios)")
+		return
 	case FirmwareBoth:
 		if !c.s.HasDiskImage() {
 			return // ruleDiskOnly says the boot loader does not apply
 		}
 		c.warnf("customization.bootloader", "set customization.firmware: uefi to boot with systemd-boot alone",
 			"systemd-boot boots UEFI machines only; with firmware: both, BIOS machines boot with GRUB")
+	}
+	if !c.s.HasDiskImage() {
+		return
+	}
+	if c.s.SignedBootChain() {
+		c.warnf("customization.bootloader", "use bootloader: grub to boot with Secure Boot on",
+			"systemd-boot is not signed by %s: the disk image boots UEFI machines only with Secure Boot off (GRUB disks boot with it on)", distroName[c.s.Base])
+	}
+	if slices.Contains(c.s.Outputs, OutputISO) {
+		c.warnf("customization.bootloader", "", "the live ISO boots with GRUB on BIOS and UEFI; systemd-boot is the disk image's UEFI boot loader")
 	}
 }
 

@@ -165,7 +165,10 @@ var ruleCases = []struct {
 	{"disk-layout: quiet on an ISO", "base: debian\nfilesystem: {diskSize: 65G}", nil},
 
 	{"firmware: systemd-boot on BIOS", "base: debian\ncustomization: {bootloader: systemd-boot, firmware: bios}", []want{{SeverityError, "customization.bootloader", "cannot boot with legacy BIOS"}}},
-	{"firmware: systemd-boot on both in a disk image warns", "base: debian\noutputs: [raw]\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "BIOS machines boot with GRUB"}, {SeverityError, "customization.bootloader", "systemd-boot is not built in disk images yet"}}},
+	{"firmware: systemd-boot on both in a disk image warns", "base: debian\noutputs: [raw]\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "BIOS machines boot with GRUB"}, {SeverityWarning, "customization.bootloader", "only with Secure Boot off"}}},
+	{"firmware: systemd-boot on UEFI in a Debian disk image is not signed", "base: debian\noutputs: [qcow2]\ncustomization: {bootloader: systemd-boot, firmware: uefi}", []want{{SeverityWarning, "customization.bootloader", "systemd-boot is not signed by Debian"}}},
+	{"firmware: systemd-boot on UEFI in an Arch disk image says nothing of Secure Boot", "base: arch\noutputs: [qcow2]\ncustomization: {bootloader: systemd-boot, firmware: uefi}", nil},
+	{"firmware: systemd-boot with the ISO too says the ISO is GRUB", "base: debian\noutputs: [iso, raw]\ncustomization: {bootloader: systemd-boot, firmware: uefi}", []want{{SeverityWarning, "customization.bootloader", "only with Secure Boot off"}, {SeverityWarning, "customization.bootloader", "the live ISO boots with GRUB"}}},
 	{"firmware: grub on BIOS is quiet", "base: debian\ncustomization: {bootloader: grub, firmware: bios}", nil},
 
 	{"partitions-fit: percentages over 100", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /, size: 60%}\n    - {mount: /home, size: 50%}", []want{{SeverityError, "filesystem.partitions[1].size", "add up to 110%"}}},

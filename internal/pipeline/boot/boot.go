@@ -26,6 +26,10 @@ type Tester struct {
 	// OVMFCode and OVMFVars are the UEFI firmware images; defaults from
 	// Debian's ovmf package.
 	OVMFCode, OVMFVars string
+	// OVMFSecureCode and OVMFSecureVars are those of UEFISecureBoot: the
+	// secboot build (it needs SMM) and a variable store with Microsoft's
+	// keys enrolled and Secure Boot on; defaults from Debian's ovmf.
+	OVMFSecureCode, OVMFSecureVars string
 	// Memory in MiB; default 2048.
 	Memory int
 	// Accel is the QEMU accelerator; default tcg.
@@ -45,6 +49,15 @@ var _ pipeline.BootTester = (*Tester)(nil)
 
 // ErrNoMarker is returned when the system did not print its marker in time.
 var ErrNoMarker = errors.New("the boot marker did not appear")
+
+// ErrSecureBootRefused is returned when, under UEFISecureBoot, the
+// firmware, shim or GRUB said it refused to run a binary that is not
+// signed by a key it trusts: the medium does not boot with Secure Boot.
+var ErrSecureBootRefused = errors.New("secure boot refused a boot binary")
+
+// ErrSecureBootNotShown is returned when a UEFISecureBoot boot reached
+// its marker but neither the kernel nor GRUB said Secure Boot was on.
+var ErrSecureBootNotShown = errors.New("the console never said Secure Boot was enabled")
 
 // Boot boots req.ISO (or req.Disk) and returns how long the marker took to appear.
 func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(string)) (time.Duration, error) {
@@ -124,8 +137,13 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	}
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	return waitForMarker(ctx, bctx, cancel, exited, &serialWatch{path: serial, marker: []byte(req.Marker)}, waitOptions{
+	watch := newSerialWatch(serial, req.Marker, req.Firmware)
+	took, err := waitForMarker(ctx, bctx, cancel, exited, watch, waitOptions{
 		start: start, timeout: timeout, serial: serial, firmware: req.Firmware, log: log})
+	if err != nil || req.Firmware != pipeline.UEFISecureBoot {
+		return took, err
+	}
+	return took, watch.secureBootProof(log)
 }
 
 // waitOptions is what waitForMarker reports with.
@@ -148,11 +166,15 @@ func waitForMarker(ctx, bctx context.Context, cancel context.CancelFunc, exited 
 	for {
 		select {
 		case err := <-exited:
-			if found == 0 && watch.seen() {
+			watch.scan()
+			if found == 0 && watch.seen(needleMarker) {
 				found = time.Since(start)
 			}
 			if found > 0 {
 				return found, nil
+			}
+			if refusal := watch.refusal(); refusal != "" {
+				return 0, fmt.Errorf("%w: %q on the console", ErrSecureBootRefused, refusal)
 			}
 			if ctx.Err() != nil {
 				return 0, ctx.Err()
@@ -170,7 +192,18 @@ func waitForMarker(ctx, bctx context.Context, cancel context.CancelFunc, exited 
 				}
 				return 0, fmt.Errorf("%w: the console wrote more than %d bytes", ErrNoMarker, MaxSerialBytes)
 			}
-			if found == 0 && watch.seen() {
+			watch.scan()
+			if refusal := watch.refusal(); found == 0 && refusal != "" {
+				// The firmware (or shim, or GRUB) refused a binary: the
+				// machine will not reach the marker; do not wait for the
+				// timeout.
+				cancel()
+				if err := <-exited; err != nil {
+					log(fmt.Sprintf("boot (%s): qemu stopped: %v", o.firmware, err))
+				}
+				return 0, fmt.Errorf("%w: %q on the console", ErrSecureBootRefused, refusal)
+			}
+			if found == 0 && watch.seen(needleMarker) {
 				found = time.Since(start)
 				log(fmt.Sprintf("boot (%s): marker after %s; waiting for power-off", o.firmware, found.Round(100*time.Millisecond)))
 				// The system powers itself off; do not wait long for it.
@@ -237,15 +270,16 @@ func (t *Tester) args(fw pipeline.Firmware, priv string, media medium, serial st
 		args = append(args, "-smbios", "type=1,family="+pipeline.BootTestSMBIOSFamily)
 	}
 	args = append(args, "-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0")
-	if fw != pipeline.UEFI {
+	if !fw.IsUEFI() {
 		return args, nil
 	}
-	code, vars := t.OVMFCode, t.OVMFVars
-	if code == "" {
-		code = "/usr/share/OVMF/OVMF_CODE_4M.fd"
-	}
-	if vars == "" {
-		vars = "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	code, vars := t.firmwareImages(fw)
+	if fw == pipeline.UEFISecureBoot {
+		// The secboot build keeps its variables behind SMM (QEMU's
+		// README.Debian: it aborts without it), and the flash is secure
+		// so the guest's OS cannot write the variables (the keys) itself.
+		args[1] = "q35,smm=on"
+		args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
 	}
 	// The variable store is written to: give QEMU its own copy.
 	tmpVars := filepath.Join(priv, "ovmf-vars.fd")
@@ -258,6 +292,24 @@ func (t *Tester) args(fw pipeline.Firmware, priv string, media medium, serial st
 	}
 	return append(args, "-drive", "if=pflash,format=raw,readonly=on,file="+code, "-drive", "if=pflash,format=raw,file="+tmpVars), nil
 
+}
+
+// firmwareImages are the OVMF code and variable-store template of a UEFI
+// firmware.
+func (t *Tester) firmwareImages(fw pipeline.Firmware) (code, vars string) {
+	code, vars = t.OVMFCode, t.OVMFVars
+	defCode, defVars := "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
+	if fw == pipeline.UEFISecureBoot {
+		code, vars = t.OVMFSecureCode, t.OVMFSecureVars
+		defCode, defVars = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	}
+	if code == "" {
+		code = defCode
+	}
+	if vars == "" {
+		vars = defVars
+	}
+	return code, vars
 }
 
 // DiskWriteBytesPerSecond caps a booted disk's writes (QEMU's block
@@ -303,51 +355,6 @@ func copyCapped(src, dst string, max int64) error {
 // MaxSerialBytes caps a boot's console log: the image decides what its
 // console prints, and the log is kept and published.
 const MaxSerialBytes = 16 << 20
-
-// serialWatch looks for the marker in the console log, reading each byte
-// once (the log grows while the system boots).
-type serialWatch struct {
-	path   string
-	marker []byte
-	off    int64
-	tail   []byte
-}
-
-func (w *serialWatch) size() int64 {
-	info, err := os.Stat(w.path)
-	if err != nil {
-		return 0
-	}
-	return info.Size()
-}
-
-func (w *serialWatch) seen() bool {
-	f, err := os.Open(w.path)
-	if err != nil {
-		return false
-	}
-	defer f.Close()
-	buf := make([]byte, 64<<10)
-	for w.off < MaxSerialBytes {
-		n, err := f.ReadAt(buf, w.off)
-		if n > 0 {
-			chunk := append(w.tail, buf[:n]...)
-			if bytes.Contains(chunk, w.marker) {
-				return true
-			}
-			keep := len(w.marker) - 1
-			if keep > len(chunk) {
-				keep = len(chunk)
-			}
-			w.tail = append([]byte(nil), chunk[len(chunk)-keep:]...)
-			w.off += int64(n)
-		}
-		if err != nil {
-			return false
-		}
-	}
-	return false
-}
 
 func lastLine(path string) string {
 	f, err := os.Open(path)

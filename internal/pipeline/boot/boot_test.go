@@ -2,6 +2,7 @@ package boot
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,6 +18,13 @@ import (
 // directory is readable by nobody (QEMU's user when the test is root).
 func fakeQEMU(t *testing.T, marker string) string {
 	t.Helper()
+	return fakeQEMUSays(t, "booting\\n"+marker+"\\n", 0)
+}
+
+// fakeQEMUSays writes a script that prints console (printf's format: no
+// % and no ') on the console file, then stays up for stay seconds.
+func fakeQEMUSays(t *testing.T, console string, stay int) string {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "fake-qemu-")
 	if err != nil {
 		t.Fatal(err)
@@ -26,7 +34,10 @@ func fakeQEMU(t *testing.T, marker string) string {
 		t.Fatal(err)
 	}
 	script := "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in file:*) s=\"${a#file:}\";; esac; done\n" +
-		"printf 'booting\\n" + marker + "\\n' > \"$s\"\n"
+		"printf '" + console + "' > \"$s\"\n"
+	if stay > 0 {
+		script += fmt.Sprintf("sleep %d\n", stay)
+	}
 	path := filepath.Join(dir, "qemu")
 	if err := os.WriteFile(path, []byte(script), 0o755); err != nil {
 		t.Fatal(err)

@@ -11,8 +11,9 @@
 // path the image names.
 //
 // Layout: GPT; partition 1, BIOS boot (GRUB's core.img; boot.img in the
-// protective MBR); partition 2, the ESP (GRUB's BOOTX64.EFI, the grub.cfg
-// both GRUBs read, the kernel and initramfs); partition 3, the root file
+// protective MBR); partition 2, the ESP (the UEFI boot loader: the
+// image's signed shim and GRUB, or its systemd-boot, or the host's GRUB;
+// the grub.cfg every GRUB reads, the kernel and initramfs: esp.go); partition 3, the root file
 // system (ext4, the discoverable partitions' x86-64 root type). fstab
 // mounts the ESP and the root by UUID.
 package disk
@@ -30,6 +31,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipeline/efi"
 	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
 	"github.com/linux-builder/linux-builder/internal/proc"
 )
@@ -174,7 +176,8 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		}
 	}
 	sys, err := b.rootFS(ctx, req.Image, rootImg, captured, ext4Cap, rootUUID, iso.InstalledOptions{
-		Fstab: fstab, Marker: req.Marker, MountPoints: []string{"boot/efi"}, Limits: b.Limits})
+		Fstab: fstab, Marker: req.Marker, MountPoints: []string{"boot/efi"}, Limits: b.Limits,
+		MarkerReadsSMBIOS: req.Bootloader == bootSystemdBoot})
 	if err != nil {
 		return res, err
 	}
@@ -201,7 +204,8 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	}
 
 	// 3. The ESP.
-	loader, err := makeLoader(ctx, work, volumeID)
+	cfg := espConfig{volumeID: volumeID, rootUUID: fsUUID, cmdline: sys.Cmdline, name: "Linux Builder (" + sys.Hostname + ")"}
+	uefi, err := chooseUEFILoader(ctx, work, req.Bootloader, sys.Loaders, cfg)
 	if err != nil {
 		return res, err
 	}
@@ -209,16 +213,14 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	if err != nil {
 		return res, err
 	}
-	cfg := espConfig{volumeID: volumeID, rootUUID: fsUUID, cmdline: sys.Cmdline, name: "Linux Builder (" + sys.Hostname + ")"}
 	cfgPath := filepath.Join(work, "grub.cfg")
 	if err := os.WriteFile(cfgPath, []byte(grubConfig(cfg)), 0o644); err != nil {
 		return res, fmt.Errorf("EFI system partition: %w", err)
 	}
 	espImg := filepath.Join(work, "esp.fat")
-	if err := makeESP(ctx, espImg, espSize/sector, head/sector, fmt.Sprintf("%02X%02X%02X%02X", serial[0], serial[1], serial[2], serial[3]), []espFile{
-		{loader, "EFI/BOOT/BOOTX64.EFI"}, {cfgPath, espDir + "/grub.cfg"},
-		{sys.Kernel, espDir + "/vmlinuz"}, {sys.Initrd, espDir + "/initrd.img"},
-	}); err != nil {
+	if err := makeESP(ctx, espImg, espSize/sector, head/sector, fmt.Sprintf("%02X%02X%02X%02X", serial[0], serial[1], serial[2], serial[3]), append(uefi.files,
+		efi.File{Src: cfgPath, Dst: espDir + "/grub.cfg"}, efi.File{Src: sys.Kernel, Dst: espDir + "/vmlinuz"}, efi.File{Src: sys.Initrd, Dst: espDir + "/initrd.img"},
+	)); err != nil {
 		return res, err
 	}
 
@@ -254,8 +256,8 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	if err := os.Rename(tmp, req.Output); err != nil {
 		return res, fmt.Errorf("disk: %w", err)
 	}
-	log(fmt.Sprintf("disk: %s: GPT, BIOS boot and ESP %d MiB (GRUB for BIOS and UEFI, kernel %s), root ext4 %d MiB (UUID %s), %d MiB in all",
-		filepath.Base(req.Output), espSize/mib, sys.KernelName, rootSize/mib, fsUUID, diskSize/mib))
+	log(fmt.Sprintf("disk: %s: GPT, BIOS boot and ESP %d MiB (BIOS: GRUB; %s; kernel %s), root ext4 %d MiB (UUID %s), %d MiB in all",
+		filepath.Base(req.Output), espSize/mib, uefi.note, sys.KernelName, rootSize/mib, fsUUID, diskSize/mib))
 	if req.QCOW2 != "" {
 		start := time.Now()
 		if err := ConvertQCOW2(ctx, req.Output, req.QCOW2); err != nil {

@@ -54,72 +54,18 @@ func (w *lines) Log(_ context.Context, l pipeline.LogLine) {
 // The product's promise for disk images, end to end on the real engine:
 // minimal-debian with outputs: [qcow2, raw] goes through the pipeline,
 // which skips the ISO, makes linux.qcow2 and linux.raw.zst (with their
-// sha256) and boots the disk under UEFI (OVMF) and BIOS (SeaBIOS) at the
-// same time, each machine on its own copy, from its own GPT, ESP and GRUB
-// to the marker, which only the boot test's copy of the disk arms.
+// sha256) and boots the disk under UEFI (OVMF), BIOS (SeaBIOS) and UEFI
+// with Secure Boot enforced (OVMF's secboot build, Microsoft's keys), up
+// to two at a time, each machine on its own copy, from its own GPT, ESP
+// and GRUB (the image's signed shim and GRUB under UEFI) to the marker,
+// which only the boot test's copy of the disk arms.
 func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
-	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "grub-mkstandalone", "mformat", "mcopy", "e2fsck", "resize2fs", "tune2fs"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			need(t, "%s is not installed (scripts/setup.sh)", tool)
-		}
-	}
-	if _, err := os.Stat("/usr/share/OVMF/OVMF_CODE_4M.fd"); err != nil {
-		need(t, "OVMF is not installed (scripts/setup.sh)")
-	}
-	ctx := context.Background()
-	eng, err := docker.Connect(ctx)
-	if err != nil {
-		need(t, "docker: %v", err)
-	}
-	defer eng.Close()
-	if ok, err := eng.HasImage(ctx, "debian:bookworm"); err != nil || !ok {
-		need(t, "base image debian:bookworm missing (bot base import debian:bookworm): %v", err)
-	}
-
-	db := storetest.SQLite(t, nil)
-	r, err := render.New(linuxbuilder.Templates)
-	if err != nil {
-		t.Fatal(err)
-	}
-	repo := fmt.Sprintf("linux-builder-disk-test-%d", os.Getpid())
-	watch := &lines{}
-	dir := filepath.Join(t.TempDir(), "artifacts")
-	p, err := pipeline.New(pipeline.Config{
-		Store: pipelinestore.Store{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
-		ISO:  &iso.Builder{Exporter: eng}, // never called: the spec asks for no ISO
-		Disk: &disk.Builder{Exporter: eng}, Boot: &boot.Tester{}, BootTimeout: 600 * time.Second, MaxBoots: 2,
-		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: dir, ImageRepo: repo,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	src, err := os.ReadFile("../../../examples/minimal-debian.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
-	src, err = spec.SetOutputs("minimal-debian.yaml", src, []spec.Output{spec.OutputQCOW2, spec.OutputRaw})
-	if err != nil {
-		t.Fatal(err)
-	}
-	rr := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: "minimal-debian.yaml", SpecSource: string(src)}
-	if err := db.CreateRun(ctx, rr); err != nil {
-		t.Fatal(err)
-	}
-	start := time.Now()
-	if err := p.Run(ctx, rr.ID); err != nil {
-		t.Fatal(err)
-	}
-	took := time.Since(start)
-	rn, err := db.Run(ctx, rr.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	watch.mu.Lock()
-	log := strings.Join(watch.l, "\n")
-	watch.mu.Unlock()
-	if rn.Status != run.StatusSuccess || rn.PartialReason != "" {
-		t.Fatalf("run %s (%s; partial: %s)\n%s", rn.Status, rn.FailureReason, rn.PartialReason, tail(log, 8000))
-	}
+	d := runDiskSpec(t, src, []spec.Output{spec.OutputQCOW2, spec.OutputRaw})
+	ctx, db, rr, watch, log, took, dir := context.Background(), d.db, d.run, d.watch, d.log, d.took, d.dir
 	steps, err := db.Steps(ctx, rr.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -142,7 +88,7 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 		byName[a.Name] = a
 		t.Logf("artifact %s (%s): %d bytes, sha256 %s", a.Name, a.Type, a.Size, a.SHA256)
 	}
-	for _, name := range []string{"linux.qcow2", "linux.raw.zst", "image.tar.zst", "boot-disk-uefi.log", "boot-disk-bios.log"} {
+	for _, name := range []string{"linux.qcow2", "linux.raw.zst", "image.tar.zst", "boot-disk-uefi.log", "boot-disk-bios.log", "boot-disk-uefi-secureboot.log"} {
 		a, ok := byName[name]
 		if !ok {
 			t.Fatalf("no artifact %s", name)
@@ -196,13 +142,21 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 	}
 	t.Logf("disk: %d MiB; linux.raw.zst %d MB, linux.qcow2 %d MB", rawSize>>20, byName["linux.raw.zst"].Size/1e6, byName["linux.qcow2"].Size/1e6)
 
-	// Both firmwares booted the disk to the marker, from its ext4 root.
-	for _, fw := range []string{"uefi", "bios"} {
+	// Every firmware booted the disk to the marker, from its ext4 root;
+	// with Secure Boot on and enforced, through the image's signed shim
+	// and GRUB (GRUB ran locked down) and Debian's signed kernel.
+	for _, fw := range []string{"uefi", "bios", "uefi-secureboot"} {
 		console, err := os.ReadFile(byName["boot-disk-"+fw+".log"].Location)
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", rr.ID), "EXT4-fs (vda3)", "Kernel command line: BOOT_IMAGE=/EFI/linux-builder/vmlinuz root=UUID="} {
+		wants := []string{fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", rr.ID), "EXT4-fs (vda3)", "Kernel command line: BOOT_IMAGE=/EFI/linux-builder/vmlinuz root=UUID="}
+		if fw == "uefi-secureboot" {
+			wants = append(wants, "secureboot: Secure boot enabled", pipeline.SecureBootGRUBLine)
+		} else if strings.Contains(string(console), "Secure boot enabled") {
+			t.Errorf("%s: Secure Boot was on", fw)
+		}
+		for _, want := range wants {
 			if !strings.Contains(string(console), want) {
 				t.Errorf("%s: the console never said %q\n--- serial (tail) ---\n%s", fw, want, tail(string(console), 4000))
 			}
@@ -219,10 +173,89 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 		t.Errorf("the work directory is left (%v)", err)
 	}
 	for _, l := range watch.l {
-		if strings.HasPrefix(l, "boot tests:") {
+		if strings.HasPrefix(l, "boot tests:") || strings.Contains(l, "passed: marker after") {
 			t.Log(l)
 		}
 	}
+}
+
+// diskRun is a finished pipeline run of a disk spec.
+type diskRun struct {
+	db    *store.DB
+	run   *store.Run
+	watch *lines
+	log   string
+	took  time.Duration
+	dir   string // the artifacts directory
+}
+
+// runDiskSpec runs the pipeline on the real engine for src with outputs,
+// booting the disk under every firmware the pipeline picks (Config's
+// default set: BIOS, UEFI and UEFI with Secure Boot), and fails unless the
+// run succeeds without a partial result.
+func runDiskSpec(t *testing.T, src []byte, outputs []spec.Output) diskRun {
+	t.Helper()
+	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "grub-mkstandalone", "grub-mkimage", "mformat", "mcopy", "e2fsck", "resize2fs", "tune2fs"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			need(t, "%s is not installed (scripts/setup.sh)", tool)
+		}
+	}
+	for _, fd := range []string{"OVMF_CODE_4M.fd", "OVMF_CODE_4M.secboot.fd", "OVMF_VARS_4M.ms.fd"} {
+		if _, err := os.Stat("/usr/share/OVMF/" + fd); err != nil {
+			need(t, "OVMF is not installed (scripts/setup.sh): %v", err)
+		}
+	}
+	ctx := context.Background()
+	eng, err := docker.Connect(ctx)
+	if err != nil {
+		need(t, "docker: %v", err)
+	}
+	t.Cleanup(func() { eng.Close() })
+	if ok, err := eng.HasImage(ctx, "debian:bookworm"); err != nil || !ok {
+		need(t, "base image debian:bookworm missing (bot base import debian:bookworm): %v", err)
+	}
+
+	db := storetest.SQLite(t, nil)
+	r, err := render.New(linuxbuilder.Templates)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo := fmt.Sprintf("linux-builder-disk-test-%d", os.Getpid())
+	watch := &lines{}
+	dir := filepath.Join(t.TempDir(), "artifacts")
+	p, err := pipeline.New(pipeline.Config{
+		Store: pipelinestore.Store{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
+		ISO:  &iso.Builder{Exporter: eng}, // never called: the spec asks for no ISO
+		Disk: &disk.Builder{Exporter: eng}, Boot: &boot.Tester{}, BootTimeout: 600 * time.Second, MaxBoots: 2,
+		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: dir, ImageRepo: repo,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err = spec.SetOutputs("linux-build.yaml", src, outputs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rr := &store.Run{Trigger: run.TriggerCLI, Repo: "local", SpecPath: "linux-build.yaml", SpecSource: string(src)}
+	if err := db.CreateRun(ctx, rr); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := p.Run(ctx, rr.ID); err != nil {
+		t.Fatal(err)
+	}
+	took := time.Since(start)
+	rn, err := db.Run(ctx, rr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	watch.mu.Lock()
+	log := strings.Join(watch.l, "\n")
+	watch.mu.Unlock()
+	if rn.Status != run.StatusSuccess || rn.PartialReason != "" {
+		t.Fatalf("run %s (%s; partial: %s)\n%s", rn.Status, rn.FailureReason, rn.PartialReason, tail(log, 8000))
+	}
+	return diskRun{db: db, run: rr, watch: watch, log: log, took: took, dir: dir}
 }
 
 func tail(s string, n int) string {

@@ -251,10 +251,20 @@ func squashFiles(t *testing.T, sqfs string) map[string]string {
 
 func buildISO(t *testing.T, entries []ent, marker string) (string, error) {
 	t.Helper()
+	return buildISOLog(t, entries, marker, nil)
+}
+
+// buildISOLog is buildISO keeping the step's log lines in lines.
+func buildISOLog(t *testing.T, entries []ent, marker string, lines *[]string) (string, error) {
+	t.Helper()
 	run := t.TempDir()
 	out := filepath.Join(run, "linux.iso")
 	b := &Builder{Exporter: tarExporter{entries: entries}}
-	err := b.Build(context.Background(), pipeline.ISORequest{Image: "img", Output: out, VolumeID: "LINUXBUILDER", Marker: marker}, func(string) {})
+	err := b.Build(context.Background(), pipeline.ISORequest{Image: "img", Output: out, VolumeID: "LINUXBUILDER", Marker: marker}, func(l string) {
+		if lines != nil {
+			*lines = append(*lines, l)
+		}
+	})
 	left, _ := os.ReadDir(run)
 	for _, e := range left {
 		if e.Name() != "linux.iso" {

@@ -144,3 +144,43 @@ func TestRewriteInstalledBounds(t *testing.T) {
 		}
 	}
 }
+
+// A disk whose UEFI boot loader cannot read the boot-test signal
+// (systemd-boot) gets a drop-in that gates systemd's marker on the
+// machine's SMBIOS Family itself, replacing the image's own file of that
+// name; OpenRC's marker gets none (it stays unarmed there). The image's
+// boot loaders are captured from the stream.
+func TestRewriteInstalledMarkerReadsSMBIOS(t *testing.T) {
+	for _, init := range []string{"systemd", "openrc"} {
+		t.Run(init, func(t *testing.T) {
+			boot := strings.Replace(bootFiles, "INIT=systemd", "INIT="+init, 1)
+			sys, _, bodies, err := installedTar(t, image(append(signedChain(),
+				reg("etc/linux-builder/boot-files", boot), dir("etc/systemd/system/linux-builder-boot-marker.service.d"),
+				reg(markerSMBIOSDropIn, "[Unit]\nConditionKernelCommandLine=\n"), // the image's own: never kept
+				dir("usr/lib/systemd"), dir("usr/lib/systemd/boot"), dir("usr/lib/systemd/boot/efi"),
+				reg("usr/lib/systemd/boot/efi/systemd-bootx64.efi", "SD-BOOT"),
+			)...), InstalledOptions{Fstab: testFstab, Marker: "MARK-2", MarkerReadsSMBIOS: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			dropIn, ok := bodies[markerSMBIOSDropIn]
+			if init == "openrc" {
+				if ok {
+					t.Fatalf("openrc got the drop-in:\n%s", dropIn)
+				}
+				return
+			}
+			if !strings.Contains(dropIn, "ConditionKernelCommandLine=\nConditionFirmware=smbios-field(product_family = linux-builder-boot-test)\n") {
+				t.Errorf("drop-in:\n%s", dropIn)
+			}
+			for path, want := range map[string]string{sys.Loaders.SystemdBoot: "SD-BOOT", sys.Loaders.Shim: "SHIM-SIGNED", sys.Loaders.GRUB: "GRUB-SIGNED"} {
+				if b, err := os.ReadFile(path); err != nil || string(b) != want {
+					t.Errorf("captured %q (%v), want %q", b, err, want)
+				}
+			}
+			if bodies["usr/lib/systemd/boot/efi/systemd-bootx64.efi"] != "SD-BOOT" {
+				t.Error("systemd-boot is not in the installed system")
+			}
+		})
+	}
+}

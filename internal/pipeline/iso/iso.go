@@ -5,7 +5,8 @@
 // squashfs. The kernel and initramfs are taken from the stream as regular
 // files, with their names resolved inside the image's own namespace;
 // grub-mkrescue (xorriso) writes the ISO from a tree holding only files
-// this package created. The tools come from Debian's packages
+// this package created or captured; an image with the distribution's
+// signed shim and GRUB gets an ISO that boots with Secure Boot (signed.go). The tools come from Debian's packages
 // (squashfs-tools-ng, grub-common, grub-pc-bin, grub-efi-amd64-bin,
 // xorriso, mtools), installed by scripts/setup.sh, and run with a minimal
 // environment (internal/proc).
@@ -120,17 +121,37 @@ func (b *Builder) Build(ctx context.Context, req pipeline.ISORequest, log func(s
 	if err := os.WriteFile(filepath.Join(tree, "boot/grub/grub.cfg"), []byte(cfg), 0o644); err != nil {
 		return fmt.Errorf("grub.cfg: %w", err)
 	}
+	loaders, err := found.tree.loaders(b.Limits.withDefaults().MaxBootFile)
+	if err != nil {
+		return fmt.Errorf("boot loaders: %w", err)
+	}
 	start = time.Now()
 	tmpISO := req.Output + ".part"
 	defer os.Remove(tmpISO)
-	if out, err := proc.Command(ctx, "grub-mkrescue", "-o", tmpISO, tree, "--", "-volid", req.VolumeID).CombinedOutput(); err != nil {
-		return fmt.Errorf("grub-mkrescue: %w: %s", err, lastLines(out, 5))
+	how := "grub-mkrescue"
+	if loaders.Signed(true) {
+		how = "xorriso"
+		err = makeSignedISO(ctx, tree, tmpISO, req.VolumeID, loaders)
+	} else if out, mkErr := proc.Command(ctx, "grub-mkrescue", "-o", tmpISO, tree, "--", "-volid", req.VolumeID).CombinedOutput(); mkErr != nil {
+		err = fmt.Errorf("grub-mkrescue: %w: %s", mkErr, lastLines(out, 5))
+	}
+	if err != nil {
+		return err
 	}
 	if err := os.Rename(tmpISO, req.Output); err != nil {
 		return fmt.Errorf("iso: %w", err)
 	}
-	log(fmt.Sprintf("iso: grub-mkrescue in %s", time.Since(start).Round(100*time.Millisecond)))
+	log(fmt.Sprintf("iso: %s in %s; %s", how, time.Since(start).Round(100*time.Millisecond), uefiLoaderNote(loaders)))
 	return nil
+}
+
+// uefiLoaderNote says what the ISO's UEFI boot loader is.
+func uefiLoaderNote(l Loaders) string {
+	if l.Signed(true) {
+		return "UEFI boots the image's shim and signed GRUB (Secure Boot), BIOS the host's GRUB"
+	}
+	return "UEFI and BIOS boot the host's GRUB: the image has no signed shim and GRUB (Debian's shim-signed and grub-efi-amd64-signed), " +
+		"so UEFI machines boot the ISO only with Secure Boot off"
 }
 
 // squash streams the image's export through the rewriter into tar2sqfs.
@@ -227,21 +248,12 @@ set default=0
 
 search --no-floppy --set=root --label %s
 
-# The boot test's machine says so in its SMBIOS tables; only then is the
-# boot-test marker armed (on a user's machine it does nothing).
-set lb_test=
-if insmod smbios; then
-	if smbios --type 1 --get-string 0x1a --set lb_family; then
-		if [ "$lb_family" = "%s" ]; then set lb_test=%s; fi
-	fi
-fi
-export lb_test
-
+%s
 menuentry "Linux Builder live (%s)" {
 	linux /boot/vmlinuz %s $lb_test
 	initrd /boot/initrd.img
 }
-`, volid, pipeline.BootTestSMBIOSFamily, pipeline.BootTestParam, init, args)
+`, volid, pipeline.GRUBBootTestGate(), init, args)
 }
 
 func validVolumeID(s string) bool {

@@ -193,17 +193,23 @@ func (t tree) record(name string, required bool) (string, error) {
 // bootFile is the host path of the captured copy of the image's file
 // name (a /boot/<name> record value), resolved inside the image.
 func (t tree) bootFile(name string, max int64) (string, error) {
+	return t.capturedFile(name, "boot", max)
+}
+
+// capturedFile is the host path of the captured copy of the image's file
+// name, resolved inside the image, which must resolve inside dir.
+func (t tree) capturedFile(name, dir string, max int64) (string, error) {
 	e, resolved, err := t.resolve(strings.TrimPrefix(name, "/"))
 	if err != nil {
 		return "", err
 	}
 	switch {
-	case !under(resolved, "boot"):
-		return "", fmt.Errorf("resolves to /%s, outside /boot", resolved)
+	case !under(resolved, dir):
+		return "", fmt.Errorf("resolves to /%s, outside /%s", resolved, dir)
 	case e.tooBig:
 		return "", fmt.Errorf("/%s is %d bytes: over the limit of %d for a boot file (or of all of /boot)", resolved, e.size, max)
 	case e.size == 0 || e.capture == "":
-		return "", fmt.Errorf("/%s is empty", resolved)
+		return "", fmt.Errorf("/%s is empty, or not one of the files captured", resolved)
 	}
 	return e.capture, nil
 }

@@ -96,15 +96,17 @@ type entry struct {
 }
 
 // tree is the part of the image's namespace the ISO step resolves names
-// in: /etc, /etc/linux-builder and what is under it, and /boot with what
-// is under it. A resolution that leaves it finds nothing (fails closed).
+// in: /etc, /etc/linux-builder and what is under it, /boot with what is
+// under it, and the boot loaders' directories (loaders.go) with the
+// directories above them. A resolution that leaves it finds nothing
+// (fails closed).
 type tree struct {
 	entries map[string]*entry
 }
 
 // indexed reports whether name belongs in the tree.
 func indexed(name string) bool {
-	return name == "etc" || under(name, recordDir) || under(name, "boot")
+	return name == "etc" || under(name, recordDir) || under(name, "boot") || aboveLoaders(name) || underLoaders(name)
 }
 
 // Rewritten is what the rewriter found in the image.
@@ -358,7 +360,7 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		rw.index(name, e)
 		rw.seen[rw.key(name)] = tar.TypeReg
 		out := &tar.Header{Typeflag: tar.TypeReg, Name: name, Size: hdr.Size, Mode: hdr.Mode & 0o7777}
-		if rw.installed && top == "boot" {
+		if (rw.installed && top == "boot") || loaderFiles[name] {
 			return rw.writeCaptured(name, out, hdr, src, e)
 		}
 		return rw.write(out, hdr, src)
