@@ -4,7 +4,6 @@ import (
 	"archive/tar"
 	"fmt"
 	"io"
-	"path"
 	"strings"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
@@ -73,7 +72,7 @@ func RewriteInstalled(r io.Reader, w io.Writer, captureTo string, opt InstalledO
 		forced = append(forced, c)
 	}
 	if opt.Marker != "" {
-		forced = append(forced, path.Dir(markerWant), path.Dir(markerRC))
+		forced = append(forced, markerDirs()...)
 	}
 	var rec *records
 	found, err := rewriteAs(true, r, w, captureTo, opt.Limits, forced, func(found *Rewritten) ([]file, error) {
