@@ -37,20 +37,24 @@ func TestTheLiveMarkerIsInertOutsideTheBootTest(t *testing.T) {
 			if bodies[markerOpenRCLink] != "/"+markerOpenRC {
 				t.Errorf("the OpenRC marker is not in the default runlevel: %q", bodies[markerOpenRCLink])
 			}
-		case "runit":
+		case "runit", "s6":
 			// Without the parameter the service takes itself down (and
 			// sleeps should that fail): it never loops, never powers off.
-			body := bodies[markerRunitRun]
-			off := "if ! " + gate + "; then\n\tsv down . >/dev/null 2>&1\n\texec sleep 2147483647\nfi\n"
-			if i, j := strings.Index(body, off), strings.Index(body, "poweroff"); !strings.HasPrefix(body, "#!/bin/sh\n") || i < 0 || j < i {
-				t.Errorf("runit marker service does not check %s before powering off:\n%s", pipeline.BootTestParam, body)
+			dir, link, down := markerRunitDir, markerRunitLink, "sv down ."
+			if init == "s6" {
+				dir, link, down = markerS6Dir, markerS6Link, "s6-svc -d ."
 			}
-			if bodies[markerRunitLink] != "/"+markerRunitDir {
-				t.Errorf("the runit marker is not in the default runsvdir: %q", bodies[markerRunitLink])
+			body := bodies[dir+"/run"]
+			off := "if ! " + gate + "; then\n\t" + down + " >/dev/null 2>&1\n\texec sleep 2147483647\nfi\n"
+			if i, j := strings.Index(body, off), strings.Index(body, "poweroff"); !strings.HasPrefix(body, "#!/bin/sh\n") || i < 0 || j < i {
+				t.Errorf("%s marker service does not check %s before powering off:\n%s", init, pipeline.BootTestParam, body)
+			}
+			if bodies[link] != "/"+dir {
+				t.Errorf("the %s marker is not in the scan directory: %q", init, bodies[link])
 			}
 		}
 		for name := range bodies {
-			if strings.Contains(name, "boot-marker") && !ownedMarker(name) && name != markerRunitDir {
+			if strings.Contains(name, "boot-marker") && !ownedMarker(name) && name != markerRunitDir && name != markerS6Dir {
 				t.Errorf("%s: the rewriter would not drop the image's own %s", init, name)
 			}
 		}
@@ -89,12 +93,12 @@ func TestTheMarkerRefusesShellAndSpecifierCharacters(t *testing.T) {
 // which ones it supports and how to build without it; no marker (no boot
 // test) adds nothing for any init.
 func TestTheMarkerOfAnUnsupportedInit(t *testing.T) {
-	rec := &records{hostname: "h", init: "s6"}
-	if _, err := rec.liveFiles("LINUX-BUILDER-BOOT-OK run=1"); err == nil || !strings.Contains(err.Error(), "systemd, openrc, runit") ||
+	rec := &records{hostname: "h", init: "sysvinit"}
+	if _, err := rec.liveFiles("LINUX-BUILDER-BOOT-OK run=1"); err == nil || !strings.Contains(err.Error(), "systemd, openrc, runit, s6") ||
 		!strings.Contains(err.Error(), "--no-boot-test") {
-		t.Errorf("s6: %v", err)
+		t.Errorf("sysvinit: %v", err)
 	}
-	for _, init := range append(MarkerInits, "s6") {
+	for _, init := range append(MarkerInits, "sysvinit") {
 		rec.init = init
 		fs, err := rec.liveFiles("")
 		if err != nil || len(fs) != 3 {
@@ -116,11 +120,13 @@ func TestTheISOHasTheMarkerOnlyWhenBootTested(t *testing.T) {
 				reg("etc/sv/linux-builder-boot-marker/down", "IMAGE-OWN"),
 				// Debian's runit: /etc/service -> runit/runsvdir/current -> default.
 				dir("etc/runit"), dir("etc/runit/runsvdir"), dir("etc/runit/runsvdir/default"),
-				symlink("etc/runit/runsvdir/current", "default"), symlink("etc/service", "runit/runsvdir/current"))
+				symlink("etc/runit/runsvdir/current", "default"), symlink("etc/service", "runit/runsvdir/current"),
+				dir("etc/s6"), dir("etc/s6/scandir"), reg("etc/s6/sv/linux-builder-boot-marker/run", "IMAGE-OWN"))
 			want := map[string][]string{
 				"systemd": {markerUnit, markerWant},
 				"openrc":  {markerOpenRC, markerOpenRCLink},
 				"runit":   {markerRunitRun, markerRunitLink},
+				"s6":      {markerS6Run, markerS6Link},
 			}[init]
 			for _, marker := range []string{"LINUX-BUILDER-BOOT-OK run=5", ""} {
 				out, err := buildISO(t, entries, marker)
