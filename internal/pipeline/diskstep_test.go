@@ -77,15 +77,18 @@ func (f *fakeDisk) Build(_ context.Context, req DiskRequest, log func(string)) (
 	return DiskResult{Size: rawDiskSize, RootUUID: "0f0e"}, nil
 }
 
-// countingISO is an ISO builder that counts its builds.
+// countingISO is an ISO builder that counts its builds and keeps their
+// markers.
 type countingISO struct {
-	mu     sync.Mutex
-	builds int
+	mu      sync.Mutex
+	builds  int
+	markers []string
 }
 
 func (c *countingISO) Build(ctx context.Context, req ISORequest, log func(string)) error {
 	c.mu.Lock()
 	c.builds++
+	c.markers = append(c.markers, req.Marker)
 	c.mu.Unlock()
 	return fakeISO{}.Build(ctx, req, log)
 }
@@ -251,6 +254,13 @@ func TestDiskOutputs(t *testing.T) {
 			}
 			if iso.builds != tc.isoBuilds {
 				t.Errorf("%d ISO builds, want %d", iso.builds, tc.isoBuilds)
+			}
+			// The ISO has the marker only when it is boot-tested
+			// (--no-boot-test: none of its files, for any init).
+			for _, m := range iso.markers {
+				if want := map[bool]string{true: "LINUX-BUILDER-BOOT-OK run=1"}[tc.boot != nil]; m != want {
+					t.Errorf("ISO request with marker %q, want %q", m, want)
+				}
 			}
 			dir := filepath.Join(p.cfg.ArtifactsDir, "1")
 			if tc.boot != nil {

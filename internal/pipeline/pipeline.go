@@ -691,7 +691,12 @@ func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation is not configured; the run publishes the image only"})
 	}
 	path := filepath.Join(r.dir, "linux.iso")
-	req := ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER", Marker: r.marker()}
+	req := ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER"}
+	if r.p.cfg.Boot != nil {
+		// Only an ISO that is boot-tested gets the marker: without a boot
+		// test (--no-boot-test) the live system has none of its files.
+		req.Marker = r.marker()
+	}
 	spool := r.teeImage(ctx, &req)
 	if spool != nil {
 		defer spool.remove()

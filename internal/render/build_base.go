@@ -28,6 +28,7 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 		Hostname: hostname(s), Timezone: opts.Timezone, Locale: "C.UTF-8",
 		Env: d.env, Prepare: d.prepare, Refresh: d.refresh, Upgrade: d.upgrade, Install: d.install, Cleanup: d.cleanup,
 		Initramfs: d.initramfs, AdminGroup: d.adminGroup, RunitDir: d.runitDir, GrubDefaultDir: d.grubDefaultDir,
+		OwnS6: d.ownS6 && s.Init == spec.InitS6,
 	}
 	b := buildSpeedups(d, s.Defaults.Documentation)
 	m.Prepare, m.Install, m.SystemFiles, m.SystemCleanup, m.KeepIndex, m.Finish = b.prepare, b.install, b.files, b.cleanup, b.keepIndex, d.finish

@@ -31,6 +31,10 @@ type distro struct {
 	initramfs string
 	// initPkgs are the packages that make each init system PID 1.
 	initPkgs map[spec.InitSystem][]string
+	// ownS6 is set where the distribution packages s6 but neither
+	// s6-linux-init nor s6-rc (Debian): an s6 system gets Linux Builder's
+	// own stage 1 and scan directory (templates/context/s6-*.tmpl).
+	ownS6 bool
 	// adminGroup is the group whose members may use sudo.
 	adminGroup string
 	// runitDir is where enabled runit services are linked.
@@ -164,7 +168,9 @@ var distros = map[spec.Base]*distro{
 			spec.InitSystemd: {"systemd-sysv", "dbus"},
 			spec.InitOpenRC:  {"openrc", "sysvinit-core"},
 			spec.InitRunit:   {"runit-init"},
+			spec.InitS6:      {"s6"},
 		},
+		ownS6:      true,
 		adminGroup: "sudo", runitDir: "/etc/service",
 		sshService: "ssh", cronService: "cron", cronPkg: []string{"cron"},
 		updateCmd:      "apt-get update && apt-get -y upgrade",

@@ -148,6 +148,25 @@ func (f *fileSet) base() {
 	if slices.ContainsFunc(m.Users, func(u userModel) bool { return u.NoPasswdSudo }) {
 		f.raw(root+"etc/sudoers.d/20-linux-builder-users", sudoers(m.Users), 0o440)
 	}
+	if m.OwnS6 {
+		f.ownS6()
+	}
+}
+
+// ownS6 writes Linux Builder's s6 system (model.OwnS6): the stage 1 that
+// setup.sh links as /sbin/init, poweroff and reboot, s6-svscan's finish
+// script, and gettys on tty1 and the serial console.
+func (f *fileSet) ownS6() {
+	f.tmpl(root+libDir+"/s6/init", "s6-init.tmpl", 0o755)
+	f.tmpl(root+libDir+"/s6/shutdown", "s6-shutdown.tmpl", 0o755)
+	f.tmpl(root+"etc/s6/scandir/.s6-svscan/finish", "s6-finish.tmpl", 0o755)
+	for _, g := range []map[string]any{
+		{"TTY": "tty1", "Args": "--noclear", "Term": "linux", "Console": false},
+		{"TTY": "ttyS0", "Args": "-L --keep-baud 115200,57600,38400,9600", "Term": "vt220", "Console": true},
+	} {
+		g["Autologin"] = f.m.Autologin
+		f.tmplData(root+"etc/s6/sv/getty-"+g["TTY"].(string)+"/run", "s6-getty.tmpl", g, 0o755)
+	}
 }
 
 // tmplData renders template name over data into the file at path.
@@ -174,6 +193,10 @@ func (f *fileSet) serviceDefinition(name, desc, command string) {
 	case spec.InitRunit:
 		f.tmplData(root+"etc/sv/"+name+"/run", "oneshot.runit.tmpl", data, 0o755)
 	case spec.InitS6:
+		if f.m.OwnS6 {
+			f.tmplData(root+"etc/s6/sv/"+name+"/run", "oneshot.s6.tmpl", data, 0o755)
+			return
+		}
 		f.raw(root+"etc/s6-rc/source/"+name+"/type", []byte("oneshot\n"), 0o644)
 		f.raw(root+"etc/s6-rc/source/"+name+"/up", []byte(command+"\n"), 0o644)
 	}

@@ -51,6 +51,10 @@ type model struct {
 	SystemPackages, UserPkgs []string
 	Initramfs                string
 	AdminGroup, RunitDir     string
+	// OwnS6 is an s6 system on a distribution without s6-linux-init and
+	// s6-rc: Linux Builder's stage 1 makes s6-svscan PID 1 on a copy of
+	// /etc/s6/scandir, whose services live in /etc/s6/sv.
+	OwnS6                    bool
 	StarshipScript           bool
 	Services                 []string // enabled at boot, in order
 	BootTasks                bool

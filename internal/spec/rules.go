@@ -100,8 +100,9 @@ func ruleReleaseKnown(c *ruleCtx) {
 // initSupport says how well each distribution supports each init system.
 // Absent pairs are errors with the reason given in initUnsupported.
 var initSupport = map[Base]map[InitSystem]string{
-	BaseArch:     {InitSystemd: ""},
-	BaseDebian:   {InitSystemd: "", InitOpenRC: "Debian packages OpenRC, but many of its services ship only systemd units", InitRunit: "Debian packages runit-init, but many of its services ship only systemd units"},
+	BaseArch: {InitSystemd: ""},
+	BaseDebian: {InitSystemd: "", InitOpenRC: "Debian packages OpenRC, but many of its services ship only systemd units", InitRunit: "Debian packages runit-init, but many of its services ship only systemd units",
+		InitS6: "Debian packages s6 but not s6-linux-init or s6-rc: Linux Builder makes s6-svscan PID 1 with its own stage 1 (mounts, udev, gettys on tty1 and ttyS0, poweroff and reboot), and s6 service definitions are generated"},
 	BaseUbuntu:   {InitSystemd: ""},
 	BaseAlpine:   {InitOpenRC: "", InitS6: "Alpine packages s6 and s6-rc, but its services ship OpenRC scripts; s6 service definitions are generated", InitRunit: "Alpine packages runit, but its services ship OpenRC scripts; runit service definitions are generated"},
 	BaseFedora:   {InitSystemd: ""},
@@ -112,7 +113,7 @@ var initSupport = map[Base]map[InitSystem]string{
 
 var initUnsupported = map[Base]string{
 	BaseArch:     "Arch Linux ships only systemd (Artix is the Arch derivative with openrc, runit and s6)",
-	BaseDebian:   "Debian does not package an s6-based init",
+	BaseDebian:   "",
 	BaseUbuntu:   "Ubuntu supports only systemd",
 	BaseAlpine:   "Alpine does not ship systemd",
 	BaseFedora:   "Fedora supports only systemd",

@@ -36,7 +36,7 @@ func FuzzRewrite(f *testing.F) {
 	lim := Limits{MaxEntries: 10_000, MaxBytes: 1 << 20, MaxBootFile: 64 << 10, MaxBootTotal: 256 << 10, MaxBootFiles: 8}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
-		found, err := rewrite(bytes.NewReader(data), &out, t.TempDir(), lim, []string{"etc", "etc/local.d"}, func(found *Rewritten) ([]file, error) {
+		found, err := rewrite(bytes.NewReader(data), &out, t.TempDir(), lim, append([]string{"etc"}, markerDirs()...), func(found *Rewritten) ([]file, error) {
 			rec, err := readRecords(found.tree)
 			if err != nil {
 				rec = &records{hostname: "linux-builder", init: "openrc"}
@@ -104,7 +104,7 @@ func checkRewritten(t *testing.T, data []byte, ownFrom int) {
 	}
 	for i, name := range names {
 		fromImage := i < ownFrom
-		if fromImage && (owned[name] || name == markerUnit || name == markerWant || name == markerRC) {
+		if fromImage && (owned[name] || ownedMarker(name)) {
 			t.Fatalf("the image's own %q was kept", name)
 		}
 	}

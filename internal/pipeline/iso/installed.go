@@ -86,7 +86,7 @@ func RewriteInstalled(r io.Reader, w io.Writer, captureTo string, opt InstalledO
 		forced = append(forced, c)
 	}
 	if opt.Marker != "" {
-		forced = append(forced, path.Dir(markerWant), path.Dir(markerRC))
+		forced = append(forced, markerDirs()...)
 		if opt.MarkerReadsSMBIOS {
 			forced = append(forced, path.Dir(markerSMBIOSDropIn))
 		}

@@ -191,7 +191,7 @@ func (b *Builder) squash(ctx context.Context, image string, tee io.Writer, out s
 	}()
 	forced := []string{"etc"}
 	if marker != "" {
-		forced = append(forced, filepath.Dir(markerWant), filepath.Dir(markerRC))
+		forced = append(forced, markerDirs()...)
 	}
 	buf := bufio.NewWriterSize(stdin, 1<<20)
 	found, rwErr := rewrite(pr, buf, captured, b.Limits, forced, add)

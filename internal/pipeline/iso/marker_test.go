@@ -13,27 +13,49 @@ import (
 // and the ISO's GRUB adds that only on a machine whose SMBIOS family is
 // the boot test's.
 func TestTheLiveMarkerIsInertOutsideTheBootTest(t *testing.T) {
-	for _, init := range []string{"systemd", "openrc"} {
+	const gate = "grep -qw " + pipeline.BootTestParam + " /proc/cmdline"
+	for _, init := range MarkerInits {
 		rec := &records{hostname: "h", init: init}
 		fs, err := rec.liveFiles("LINUX-BUILDER-BOOT-OK run=1")
 		if err != nil {
 			t.Fatal(err)
 		}
-		var body string
+		bodies := map[string]string{}
 		for _, f := range fs {
-			if f.name == markerUnit || f.name == markerRC {
-				body = f.body
-			}
+			bodies[f.name] = f.body
 		}
 		switch init {
 		case "systemd":
-			if !strings.Contains(body, "\nConditionKernelCommandLine="+pipeline.BootTestParam+"\n") {
+			if body := bodies[markerUnit]; !strings.Contains(body, "\nConditionKernelCommandLine="+pipeline.BootTestParam+"\n") {
 				t.Errorf("systemd marker unit is not gated by %s:\n%s", pipeline.BootTestParam, body)
 			}
 		case "openrc":
-			gate := "grep -qw " + pipeline.BootTestParam + " /proc/cmdline || exit 0\n"
-			if i, j := strings.Index(body, gate), strings.Index(body, "poweroff"); i < 0 || j < i {
-				t.Errorf("OpenRC marker script does not check %s before powering off:\n%s", pipeline.BootTestParam, body)
+			body := bodies[markerOpenRC]
+			if i, j := strings.Index(body, gate+" || return 0\n"), strings.Index(body, "poweroff"); !strings.HasPrefix(body, "#!/sbin/openrc-run\n") || i < 0 || j < i {
+				t.Errorf("OpenRC marker service does not check %s before powering off:\n%s", pipeline.BootTestParam, body)
+			}
+			if bodies[markerOpenRCLink] != "/"+markerOpenRC {
+				t.Errorf("the OpenRC marker is not in the default runlevel: %q", bodies[markerOpenRCLink])
+			}
+		case "runit", "s6":
+			// Without the parameter the service takes itself down (and
+			// sleeps should that fail): it never loops, never powers off.
+			dir, link, down := markerRunitDir, markerRunitLink, "sv down ."
+			if init == "s6" {
+				dir, link, down = markerS6Dir, markerS6Link, "s6-svc -d ."
+			}
+			body := bodies[dir+"/run"]
+			off := "if ! " + gate + "; then\n\t" + down + " >/dev/null 2>&1\n\texec sleep 2147483647\nfi\n"
+			if i, j := strings.Index(body, off), strings.Index(body, "poweroff"); !strings.HasPrefix(body, "#!/bin/sh\n") || i < 0 || j < i {
+				t.Errorf("%s marker service does not check %s before powering off:\n%s", init, pipeline.BootTestParam, body)
+			}
+			if bodies[link] != "/"+dir {
+				t.Errorf("the %s marker is not in the scan directory: %q", init, bodies[link])
+			}
+		}
+		for name := range bodies {
+			if strings.Contains(name, "boot-marker") && !ownedMarker(name) && name != markerRunitDir && name != markerS6Dir {
+				t.Errorf("%s: the rewriter would not drop the image's own %s", init, name)
 			}
 		}
 	}
@@ -57,9 +79,103 @@ func TestTheLiveMarkerIsInertOutsideTheBootTest(t *testing.T) {
 // refused, for the live system as for the installed one.
 func TestTheMarkerRefusesShellAndSpecifierCharacters(t *testing.T) {
 	rec := &records{hostname: "h", init: "systemd"}
-	for _, m := range []string{"a'b", "a;b", "a$b", "a%nb", "a\nb"} {
-		if _, err := rec.liveFiles(m); err == nil {
-			t.Errorf("marker %q accepted", m)
+	for _, init := range MarkerInits {
+		rec.init = init
+		for _, m := range []string{"a'b", "a;b", "a$b", "a%nb", "a\nb", "a\\b", "a\"b", "a`b`", "a&b", "a|b", "a>b", "-e", "a\rb", "a\x00b", strings.Repeat("a", 129)} {
+			if _, err := rec.liveFiles(m); err == nil {
+				t.Errorf("%s: marker %q accepted", init, m)
+			}
 		}
+	}
+}
+
+// An init the marker does not support fails with a message that says
+// which ones it supports and how to build without it; no marker (no boot
+// test) adds nothing for any init.
+func TestTheMarkerOfAnUnsupportedInit(t *testing.T) {
+	rec := &records{hostname: "h", init: "sysvinit"}
+	if _, err := rec.liveFiles("LINUX-BUILDER-BOOT-OK run=1"); err == nil || !strings.Contains(err.Error(), "systemd, openrc, runit, s6") ||
+		!strings.Contains(err.Error(), "--no-boot-test") {
+		t.Errorf("sysvinit: %v", err)
+	}
+	for _, init := range append(MarkerInits, "sysvinit") {
+		rec.init = init
+		fs, err := rec.liveFiles("")
+		if err != nil || len(fs) != 3 {
+			t.Errorf("%s without a marker: %d files (%v)", init, len(fs), err)
+		}
+	}
+}
+
+// The real step, for each init the marker supports: the ISO built for a
+// boot test has the init's marker files in its squashfs, and the ISO
+// built without one (--no-boot-test) has none of any init's.
+func TestTheISOHasTheMarkerOnlyWhenBootTested(t *testing.T) {
+	for _, init := range MarkerInits {
+		t.Run(init, func(t *testing.T) {
+			entries := image(reg("etc/linux-builder/boot-files", strings.Replace(bootFiles, "INIT=systemd", "INIT="+init, 1)),
+				dir("etc/init.d"), dir("etc/runlevels"), dir("etc/runlevels/default"), dir("etc/sv"),
+				// An image's own marker files are dropped.
+				reg("etc/init.d/linux-builder-boot-marker", "IMAGE-OWN"),
+				reg("etc/sv/linux-builder-boot-marker/down", "IMAGE-OWN"),
+				// Debian's runit: /etc/service -> runit/runsvdir/current -> default.
+				dir("etc/runit"), dir("etc/runit/runsvdir"), dir("etc/runit/runsvdir/default"),
+				symlink("etc/runit/runsvdir/current", "default"), symlink("etc/service", "runit/runsvdir/current"),
+				dir("etc/s6"), dir("etc/s6/scandir"), reg("etc/s6/sv/linux-builder-boot-marker/run", "IMAGE-OWN"))
+			want := map[string][]string{
+				"systemd": {markerUnit, markerWant},
+				"openrc":  {markerOpenRC, markerOpenRCLink},
+				"runit":   {markerRunitRun, markerRunitLink},
+				"s6":      {markerS6Run, markerS6Link},
+			}[init]
+			for _, marker := range []string{"LINUX-BUILDER-BOOT-OK run=5", ""} {
+				out, err := buildISO(t, entries, marker)
+				if err != nil {
+					t.Fatal(err)
+				}
+				files := isoFiles(t, out)
+				for name, body := range files {
+					if strings.Contains(body, "IMAGE-OWN") {
+						t.Errorf("the image's own %s was kept", name)
+					}
+					if marker == "" && strings.Contains(name, "boot-marker") {
+						t.Errorf("without a boot test the live system has %s", name)
+					}
+				}
+				// The links of Debian's runit are left alone.
+				if files["squashfs:etc/service"] != "-> runit/runsvdir/current" || files["squashfs:etc/runit/runsvdir/current"] != "-> default" {
+					t.Errorf("/etc/service is %q, current %q", files["squashfs:etc/service"], files["squashfs:etc/runit/runsvdir/current"])
+				}
+				if marker == "" {
+					continue
+				}
+				for _, name := range want {
+					if body, ok := files["squashfs:"+name]; !ok || (!strings.HasPrefix(body, "-> /") && !strings.Contains(body, marker)) {
+						t.Errorf("the live system's %s is %q", name, body)
+					}
+				}
+			}
+		})
+	}
+}
+
+// An OpenRC image whose /etc/init.d is not a directory (the step does
+// not force it: Fedora's is a link) gets no ISO with a marker, and a
+// clear reason; a runit image whose default runsvdir is a link gets a
+// directory there.
+func TestTheMarkersDirectoriesInAHostileImage(t *testing.T) {
+	openrc := strings.Replace(bootFiles, "INIT=systemd", "INIT=openrc", 1)
+	_, err := buildISO(t, image(reg("etc/linux-builder/boot-files", openrc), symlink("etc/init.d", "rc.d/init.d")), "LINUX-BUILDER-BOOT-OK run=5")
+	if err == nil || !strings.Contains(err.Error(), "/etc/init.d is not a directory in the image") {
+		t.Errorf("openrc with /etc/init.d a link: %v", err)
+	}
+	runit := strings.Replace(bootFiles, "INIT=systemd", "INIT=runit", 1)
+	out, err := buildISO(t, image(reg("etc/linux-builder/boot-files", runit), symlink("etc/runit", "/tmp")), "LINUX-BUILDER-BOOT-OK run=5")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := isoFiles(t, out)
+	if files["squashfs:etc/runit"] != "dir" || files["squashfs:"+markerRunitLink] != "-> /"+markerRunitDir {
+		t.Errorf("etc/runit %q, the marker's link %q", files["squashfs:etc/runit"], files["squashfs:"+markerRunitLink])
 	}
 }

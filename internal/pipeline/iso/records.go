@@ -137,38 +137,6 @@ func (r *records) liveFiles(marker string) ([]file, error) {
 	return r.markerFiles(fs, marker)
 }
 
-// markerFiles appends to fs the boot-test marker for the system's init:
-// a unit (systemd) or a local.d script (OpenRC) that prints marker on the
-// serial console and powers the machine off, but only when the kernel
-// command line has BootTestParam, which the boot loader adds only on a
-// boot-test machine (pipeline.BootTestSMBIOSFamily). The ISO or disk a
-// user boots is the same file, and there the marker does nothing.
-func (r *records) markerFiles(fs []file, marker string) ([]file, error) {
-	if marker == "" {
-		return fs, nil
-	}
-	// The marker goes into a shell word and a unit file: no quoting,
-	// expansion, separator or systemd specifier (%) characters.
-	if strings.ContainsAny(marker, "'\"\\$`\n;&|<>%") {
-		return nil, fmt.Errorf("boot-test marker %q has shell characters", marker)
-	}
-	switch r.init {
-	case "systemd":
-		unit := "[Unit]\nDescription=Linux Builder boot test marker (runs only with " + BootTestParam + " on the kernel command line)\n" +
-			"ConditionKernelCommandLine=" + BootTestParam + "\nAfter=multi-user.target\n\n[Service]\nType=oneshot\n" +
-			"ExecStart=/bin/sh -c 'echo " + marker + " > /dev/ttyS0; systemctl --no-block poweroff'\n\n[Install]\nWantedBy=multi-user.target\n"
-		return append(fs,
-			file{name: markerUnit, mode: 0o644, typ: tar.TypeReg, body: unit},
-			file{name: markerWant, mode: 0o777, typ: tar.TypeSymlink, body: "/" + markerUnit}), nil
-	case "openrc":
-		script := "#!/bin/sh\n# Linux Builder boot test marker: runs only with " + BootTestParam + " on the kernel command line.\n" +
-			"grep -qw " + BootTestParam + " /proc/cmdline || exit 0\necho '" + marker + "' > /dev/ttyS0\npoweroff\n"
-		return append(fs, file{name: markerRC, mode: 0o755, typ: tar.TypeReg, body: script}), nil
-	default:
-		return nil, fmt.Errorf("the boot-test marker is not supported for init %q", r.init)
-	}
-}
-
 // record is a captured file under /etc/linux-builder, its name resolved
 // inside the image; required says whether its absence is an error.
 func (t tree) record(name string, required bool) (string, error) {

@@ -79,10 +79,7 @@ var owned = map[string]bool{".dockerenv": true, "etc/machine-id": true, "etc/hos
 var recordFiles = map[string]bool{recordDir + "/boot-files": true, recordDir + "/kernel-cmdline": true, recordDir + "/hostname": true}
 
 const (
-	recordDir  = "etc/linux-builder"
-	markerUnit = "etc/systemd/system/linux-builder-boot-marker.service"
-	markerWant = "etc/systemd/system/multi-user.target.wants/linux-builder-boot-marker.service"
-	markerRC   = "etc/local.d/zz-linux-builder-boot-marker.start"
+	recordDir = "etc/linux-builder"
 )
 
 // entry is what the rewriter remembers of one entry of the image.
@@ -286,7 +283,7 @@ func (rw *rewriter) emptiedEntry(name, top string, hdr *tar.Header, body io.Read
 // ownedName reports whether the step writes name itself (the image's
 // entry is dropped).
 func (rw *rewriter) ownedName(name string) bool {
-	return owned[name] || (rw.installed && installedOwned[name]) || name == markerUnit || name == markerWant || name == markerRC
+	return owned[name] || (rw.installed && installedOwned[name]) || ownedMarker(name)
 }
 
 func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
@@ -511,10 +508,15 @@ func (rw *rewriter) write(hdr *tar.Header, from *tar.Header, body io.Reader) err
 // add appends one of the ISO step's own files.
 func (rw *rewriter) add(f file) error {
 	for _, d := range parents(f.name) {
-		if rw.seen[rw.key(d)] != tar.TypeDir {
+		switch rw.seen[rw.key(d)] {
+		case tar.TypeDir:
+		case 0:
 			if err := rw.writeDir(d, 0o755, nil); err != nil {
 				return err
 			}
+		default:
+			// Not forced (see markerDirs): the image made it something else.
+			return fmt.Errorf("/%s is not a directory in the image: the step cannot add /%s", d, f.name)
 		}
 	}
 	if f.typ == tar.TypeDir {
