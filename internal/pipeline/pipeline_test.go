@@ -231,7 +231,7 @@ func TestPipelineOutcomes(t *testing.T) {
 			artifacts: []string{"spec.json", "image.tar.zst", "build.log", "SHA256SUMS"}, partial: "ISO generation failed: grub-mkrescue"},
 		{name: "boot failure is soft", spec: goodSpec, builder: &fakeBuilder{}, iso: fakeISO{}, boot: fakeBoot{fail: map[Firmware]bool{UEFI: true}},
 			want: run.Complete, steps: []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.BootTesting}, reason: "boot test (uefi) failed",
-			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "build.log", "SHA256SUMS"}, partial: "did not boot (uefi)"},
+			artifacts: []string{"spec.json", "image.tar.zst", "linux.iso", "boot-bios.log", "boot-uefi.log", "boot-uefi-secureboot.log", "build.log", "SHA256SUMS"}, partial: "did not boot (uefi)"},
 		{name: "no iso configured", spec: goodSpec, builder: &fakeBuilder{},
 			want: run.Complete, steps: []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating}, reason: "not configured", partial: "not configured"},
 		{name: "cache hit", spec: goodSpec, builder: &fakeBuilder{fail: errors.New("must not build")}, cache: true,
@@ -240,6 +240,9 @@ func TestPipelineOutcomes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p, st, rep := newTestPipeline(t, tc.spec, tc.builder, tc.iso, tc.boot)
+			// Every boot at once: which boots start before the first
+			// failure cancels the rest must not depend on the scheduler.
+			p.cfg.MaxBoots = 8
 			if tc.cache {
 				f := filepath.Join(t.TempDir(), "linux.iso")
 				if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
