@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -194,6 +195,9 @@ type execution struct {
 	spec *spec.Spec
 	// partialSoFar is what mark recorded (the reasons joined).
 	partialSoFar Partial
+	// markerNonce is the random part of this attempt's boot-test marker
+	// (crypto/rand.Text: 26 base32 characters, 128 bits).
+	markerNonce string
 }
 
 // errStep is a step failure with a reason for the user; the run fails but
@@ -235,7 +239,7 @@ func (p *Pipeline) Run(ctx context.Context, id int64) error {
 		logging.From(ctx).InfoContext(ctx, "run already ended", "state", rec.State)
 		return nil
 	}
-	r := &execution{p: p, rec: rec, state: run.Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id))}
+	r := &execution{p: p, rec: rec, state: run.Pending, dir: filepath.Join(p.cfg.ArtifactsDir, fmt.Sprint(id)), markerNonce: rand.Text()}
 	r.logs = newLogBuffer(p.cfg.Store, p.cfg.Reporters, id, logging.From(ctx), p.cfg.Now, p.cfg.Limits)
 	defer r.logs.Close()
 	if err := r.startOver(ctx); err != nil {
@@ -684,7 +688,15 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func (r *execution) marker() string { return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", r.rec.ID) }
+// marker is what the attempt's boot-tested systems print once booted:
+// the run and 128 random bits (markerNonce), the same for its ISO and disk image. The
+// boot test passes when the console shows it, so it must not be known
+// before the media are made: a spec's kernel parameters (which the kernel
+// echoes on the console) or an image's scripts could print a guessable
+// one without the system booting.
+func (r *execution) marker() string {
+	return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d %s", r.rec.ID, r.markerNonce)
+}
 
 func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 	if r.p.cfg.ISO == nil {

@@ -149,6 +149,12 @@ func ruleKernel(c *ruleCtx) {
 			"kernels are not compiled from source yet: every build installs %s's packaged kernel, which these flags would not change", distroName[c.s.Base])
 	}
 	ruleKernelVersion(c)
+	for i, p := range c.s.Defaults.KernelParams {
+		if ReservedKernelParam(string(p)) {
+			c.errorf(indexPath("defaults.kernelParams", i), "remove it",
+				"kernel parameter %q is reserved for Linux Builder's boot test (linux-builder.* and the console's Secure Boot line)", p)
+		}
+	}
 	seen := map[KernelModule]bool{}
 	for i, m := range k.Modules {
 		if seen[m] {

@@ -2,6 +2,17 @@ package spec
 
 import "strings"
 
+// ReservedKernelParam reports whether a kernel parameter is the boot
+// test's: the parameter that arms the boot-test marker (and any other in
+// Linux Builder's namespace), or one that spells the console line the
+// boot test takes as Secure Boot's proof (the kernel echoes its command
+// line on the console). A spec or an image that sets one could arm the
+// marker on users' machines or fake the proof.
+func ReservedKernelParam(p string) bool {
+	l := strings.ToLower(p)
+	return strings.Contains(l, "linux-builder") || strings.Contains(l, "secureboot:")
+}
+
 // kernelSeries is the kernel series each stable release packages (Debian's
 // linux-image-*, Ubuntu's GA linux-image-generic, Alpine's linux-lts): the
 // only version a pin can name on that release, since no kernel is compiled

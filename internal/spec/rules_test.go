@@ -207,6 +207,9 @@ var ruleCases = []struct {
 	{"users: password auth without a hash", "base: debian\nsecurityFeatures:\n  ssh: {enable: true, passwordAuth: true, fail2ban: true}", []want{{SeverityError, "securityFeatures.ssh.passwordAuth", "no user has one"}}},
 
 	{"kernel: parameters of the whole allowed set are quiet", "base: debian\ndefaults: {kernelParams: [\"console=ttyS0,115200n8\", \"netconsole=6665@10.0.0.1/eth0,6666@10.0.0.2/\", \"root=UUID=0a-1b\", \"a.b_c-d=e+f:g@h\"]}", nil},
+	{"kernel: the boot test's parameter is reserved", "base: debian\ndefaults: {kernelParams: [quiet, linux-builder.boot-test]}", []want{{SeverityError, "defaults.kernelParams[1]", "reserved"}}},
+	{"kernel: any linux-builder parameter is reserved", "base: debian\ndefaults: {kernelParams: [Linux-Builder.anything=1]}", []want{{SeverityError, "defaults.kernelParams[0]", "reserved"}}},
+	{"kernel: the kernel's Secure Boot line cannot be spelt", "base: debian\ndefaults: {kernelParams: [loglevel=6, \"x=secureboot:\", Secure, boot, enabled]}", []want{{SeverityError, "defaults.kernelParams[1]", "reserved"}}},
 	{"backup: destinations with dashes inside names are quiet", "base: debian\nbackup: {tool: restic, destinations: [\"sftp:back-up@host-1.example.com:/srv/re-stic\", /mnt/my-disk]}", nil},
 	{"dotfiles-host: a public host is quiet", "base: debian\ncustomization: {dotfiles: \"https://github.com/a/dots\"}", nil},
 	{"dotfiles-host: git@ on a public host is quiet", "base: debian\ncustomization: {dotfiles: {repo: \"git@gitlab.com:a/dots\"}}", nil},

@@ -70,6 +70,8 @@ func TestSecureBootNeedsItsProof(t *testing.T) {
 	}{
 		{"the kernel says so", "secureboot: Secure boot enabled\\nLINUX-BUILDER-BOOT-OK run=5\\n", 0, nil},
 		{"GRUB says so for a quiet kernel", pipeline.SecureBootGRUBLine + "\\nLINUX-BUILDER-BOOT-OK run=5\\n", 0, nil},
+		{"the kernel's command line spells the kernel's word", "[    0.000000] Command line: BOOT_IMAGE=/live/vmlinuz loglevel=6 x=secureboot: Secure boot enabled\\nLINUX-BUILDER-BOOT-OK run=5\\n", 0, ErrSecureBootNotShown},
+		{"the kernel's command line spells GRUB's word", "[    0.012345] Kernel command line: quiet " + pipeline.SecureBootGRUBLine + "\\nLINUX-BUILDER-BOOT-OK run=5\\n", 0, ErrSecureBootNotShown},
 		{"nobody says so", "LINUX-BUILDER-BOOT-OK run=5\\n", 0, ErrSecureBootNotShown},
 		{"the kernel says it was off", pipeline.SecureBootGRUBLine + "\\nsecureboot: Secure boot disabled\\nLINUX-BUILDER-BOOT-OK run=5\\n", 0, ErrSecureBootNotShown},
 		{"the firmware refuses the loader", "BdsDxe: failed to load Boot0001 \"UEFI QEMU DVD-ROM QM00001 \" from PciRoot(0x0)/Pci(0x1F,0x2)/Sata(0x0,0xFFFF,0x0): Access Denied\\n", 120, ErrSecureBootRefused},
@@ -86,5 +88,40 @@ func TestSecureBootNeedsItsProof(t *testing.T) {
 				t.Errorf("took %s: a refusal must not wait for the timeout", took)
 			}
 		})
+	}
+}
+
+// The console is read as it grows: a needle split between two reads, or
+// at the end of a line longer than maxLine, is still found; on the
+// kernel's echo of its command line only the marker counts.
+func TestSerialWatchReadsLines(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "serial.log")
+	w := newSerialWatch(path, "LINUX-BUILDER-BOOT-OK run=5 ABC", pipeline.UEFISecureBoot)
+	appendTo := func(s string) {
+		f, err := os.OpenFile(path, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.WriteString(s); err != nil {
+			t.Fatal(err)
+		}
+		f.Close()
+		w.scan()
+	}
+	appendTo("[    0.000000] Kernel command line: quiet x=secureboot: Secure boot enabled LINUX-BUILDER-BOOT-OK run=5 ABC\r\n")
+	if w.seen(needleKernelSB) || !w.seen(needleMarker) {
+		t.Fatalf("after the command line's echo: proof %v, marker %v", w.seen(needleKernelSB), w.seen(needleMarker))
+	}
+	appendTo("[    0.5] secureboot: Secure boot en")
+	if w.seen(needleKernelSB) {
+		t.Fatal("half a line is the proof")
+	}
+	appendTo("abled\r\n")
+	if !w.seen(needleKernelSB) {
+		t.Fatal("the kernel's line split between two reads was not found")
+	}
+	appendTo(strings.Repeat("x", 3*maxLine) + "bad shim signature")
+	if w.refusal() != "bad shim signature" {
+		t.Fatalf("a refusal at the end of a %d-byte line was not found: %q", 3*maxLine, w.refusal())
 	}
 }

@@ -28,15 +28,27 @@ const (
 var refusals = []string{"): Access Denied", "): Security Violation", "Verification failed: ", "bad shim signature", "prohibited by secure boot policy"}
 
 // serialWatch looks for its needles in the console log, reading each
-// byte once (the log grows while the system boots).
+// byte once (the log grows while the system boots), a line at a time.
+// The kernel echoes its command line on the console ("Command line: …",
+// "Kernel command line: …"), which a spec's kernel parameters or an
+// image's boot records write: on such a line only the marker (random,
+// unknown to them) counts, never Secure Boot's proof or a refusal.
 type serialWatch struct {
 	path    string
 	needles [][]byte
 	found   []bool
 	off     int64
-	tail    []byte
-	keep    int // the longest needle's length less one
+	line    []byte // the line being read, up to maxLine bytes
+	keep    int    // the longest needle's length less one
 }
+
+// maxLine is the longest line kept whole; a longer one (no kernel line
+// is: printk records are under 1 KiB) is checked in pieces that overlap
+// by the longest needle.
+const maxLine = 16 << 10
+
+// echoLine marks the kernel's echo of its command line.
+var echoLine = []byte("ommand line: ")
 
 // newSerialWatch watches path for marker and, under Secure Boot, for the
 // proof and the refusals.
@@ -53,6 +65,17 @@ func newSerialWatch(path, marker string, fw pipeline.Firmware) *serialWatch {
 	}
 	w.found = make([]bool, len(w.needles))
 	return w
+}
+
+// check looks for the needles in one line (or piece of a line).
+func (w *serialWatch) check(line []byte) {
+	echo := bytes.Contains(line, echoLine)
+	for i, needle := range w.needles {
+		if w.found[i] || (echo && i != needleMarker) {
+			continue
+		}
+		w.found[i] = bytes.Contains(line, needle)
+	}
 }
 
 func (w *serialWatch) size() int64 {
@@ -88,15 +111,25 @@ func (w *serialWatch) scan() {
 	for w.off < MaxSerialBytes {
 		n, err := f.ReadAt(buf, w.off)
 		if n > 0 {
-			chunk := append(w.tail, buf[:n]...)
-			for i, needle := range w.needles {
-				if !w.found[i] && bytes.Contains(chunk, needle) {
-					w.found[i] = true
-				}
-			}
-			keep := min(w.keep, len(chunk))
-			w.tail = append([]byte(nil), chunk[len(chunk)-keep:]...)
 			w.off += int64(n)
+			data := buf[:n]
+			for len(data) > 0 {
+				i := bytes.IndexByte(data, '\n')
+				if i < 0 {
+					w.line = append(w.line, data...)
+					break
+				}
+				w.line = append(w.line, data[:i]...)
+				w.check(w.line)
+				w.line = w.line[:0]
+				data = data[i+1:]
+			}
+			// The line so far: what precedes a needle in it is all there,
+			// a command line's echo included.
+			w.check(w.line)
+			if len(w.line) > maxLine {
+				w.line = append(w.line[:0], w.line[len(w.line)-w.keep:]...)
+			}
 		}
 		if err != nil {
 			return

@@ -70,16 +70,21 @@ const (
 // layout sizes the ESP (the kernel and initramfs with room to spare), the
 // root (the rest of the asked size, or the file system with headroom) and
 // the disk, under the cap.
-func layout(asked, maxDisk, used int64, kernel, initrd string) (espSize, rootSize, diskSize int64, err error) {
-	kInfo, err := os.Stat(kernel)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("disk: %w", err)
+// The boot loaders the ESP may hold (the image's, up to the /boot caps
+// each) count twice too: systemd-boot is copied under two names.
+func layout(asked, maxDisk, used int64, kernel, initrd string, loaders ...string) (espSize, rootSize, diskSize int64, err error) {
+	var files int64
+	for i, f := range append([]string{kernel, initrd}, loaders...) {
+		if f == "" && i >= 2 {
+			continue
+		}
+		info, err := os.Stat(f)
+		if err != nil {
+			return 0, 0, 0, fmt.Errorf("disk: %w", err)
+		}
+		files += info.Size()
 	}
-	iInfo, err := os.Stat(initrd)
-	if err != nil {
-		return 0, 0, 0, fmt.Errorf("disk: %w", err)
-	}
-	espSize = roundUp(max(espMin, 2*(kInfo.Size()+iInfo.Size())+32*mib), mib)
+	espSize = roundUp(max(espMin, 2*files+32*mib), mib)
 	rootSize = roundUp(used+max(used/2, 1<<30), mib)
 	head := int64(firstPart + biosPart) // before the ESP
 	diskSize = head + espSize + rootSize + tailBytes
@@ -192,9 +197,11 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		log(fmt.Sprintf("disk: dropped %d entries of the image: %s", sys.Dropped[reason], reason))
 	}
 
-	// 2. Sizes: the ESP holds the kernel and initramfs with room to spare;
+	// 2. Sizes: the ESP holds the kernel, the initramfs and the boot
+	// loaders with room to spare;
 	// the root gets the rest of the asked size, or the image with headroom.
-	espSize, rootSize, diskSize, err := layout(req.Size, maxDisk, used, sys.Kernel, sys.Initrd)
+	l := sys.Loaders
+	espSize, rootSize, diskSize, err := layout(req.Size, maxDisk, used, sys.Kernel, sys.Initrd, l.Shim, l.MokManager, l.GRUB, l.SystemdBoot)
 	if err != nil {
 		return res, err
 	}

@@ -438,3 +438,33 @@ func TestBuildRefusesSizes(t *testing.T) {
 		}
 	}
 }
+
+// The ESP holds the image's boot loaders besides the kernel and the
+// initramfs: an image whose shim or systemd-boot is large (each may be up
+// to the /boot caps) gets an ESP they fit in, not a disk step that fails
+// with mcopy's "disk full".
+func TestESPFitsTheBootLoaders(t *testing.T) {
+	dir := t.TempDir()
+	sized := func(name string, n int64) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(p, n); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	kernel, initrd := sized("vmlinuz", 10*mib), sized("initrd", 50*mib)
+	shim, grub := sized("shimx64.efi", 300*mib), sized("grubx64.efi", 100*mib)
+	esp, _, _, err := layout(0, defaultMaxDisk, 1<<30, kernel, initrd, shim, "", grub, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if need := int64(2 * (10 + 50 + 300 + 100) * mib); esp < need {
+		t.Fatalf("ESP of %d MiB for %d MiB of files copied twice", esp/mib, need/mib)
+	}
+	if _, _, _, err := layout(0, defaultMaxDisk, 1<<30, kernel, initrd, filepath.Join(dir, "gone.efi")); err == nil {
+		t.Fatal("a loader that is not there was sized")
+	}
+}

@@ -365,6 +365,15 @@ func TestHostileImages(t *testing.T) {
 		{name: "kernel-cmdline with a GRUB variable",
 			entries: func(h *host) []ent { return image(reg("etc/linux-builder/kernel-cmdline", "quiet $prefix\n")) },
 			fails:   "kernel-cmdline"},
+		{name: "kernel-cmdline arms the boot-test marker on users' machines",
+			entries: func(h *host) []ent {
+				return image(reg("etc/linux-builder/kernel-cmdline", "quiet linux-builder.boot-test\n"))
+			},
+			fails: "reserved"},
+		{name: "kernel-cmdline carries the boot test's words",
+			entries: func(h *host) []ent {
+				return image(reg("etc/linux-builder/kernel-cmdline", "loglevel=6 x=secureboot: Secure boot enabled Linux-Builder.x=1\n"))
+			}, fails: "reserved"},
 		{name: "the hostname record is a symlink to a host file",
 			entries: func(h *host) []ent { return image(symlink("etc/linux-builder/hostname", h.file)) }},
 		{name: "the hostname record is not a host name",

@@ -61,6 +61,12 @@ func markerDirs() []string {
 	return []string{path.Dir(markerWant), path.Dir(markerOpenRCLink), markerRunitDir, path.Dir(markerRunitLink), markerS6Dir, path.Dir(markerS6Link)}
 }
 
+// bootTestGate is the marker scripts' shell test of the boot-test signal:
+// it succeeds only when BootTestParam is one of the kernel's parameters,
+// whole (grep -w also took a.linux-builder.boot-test, a "." for any
+// character, and linux-builder.boot-test=0).
+const bootTestGate = "tr ' ' '\\n' </proc/cmdline | grep -qxF " + BootTestParam
+
 // markerText is what a marker may be: it goes into single-quoted shell
 // words and a unit file, so no quote, backslash, expansion, separator or
 // systemd specifier (%) character, and one line.
@@ -77,7 +83,7 @@ func (r *records) markerFiles(fs []file, marker string) ([]file, error) {
 	if !markerText.MatchString(marker) {
 		return nil, fmt.Errorf("boot-test marker %q: only letters, digits, spaces and . _ : = + , @ / - are allowed", clip(marker))
 	}
-	const gate = "grep -qw " + BootTestParam + " /proc/cmdline"
+	const gate = bootTestGate
 	switch r.init {
 	case "systemd":
 		unit := "[Unit]\nDescription=Linux Builder boot test marker (runs only with " + BootTestParam + " on the kernel command line)\n" +
@@ -116,7 +122,7 @@ func (r *records) markerFiles(fs []file, marker string) ([]file, error) {
 func supervised(dir, link, down, once, marker string) []file {
 	script := "#!/bin/sh\n# Linux Builder boot test marker: prints a line on the serial console and powers the\n" +
 		"# machine off, only with " + BootTestParam + " on the kernel command line.\nexec 2>&1\n" +
-		"if ! grep -qw " + BootTestParam + " /proc/cmdline; then\n\t" + down + " >/dev/null 2>&1\n\texec sleep 2147483647\nfi\n" +
+		"if ! " + bootTestGate + "; then\n\t" + down + " >/dev/null 2>&1\n\texec sleep 2147483647\nfi\n" +
 		once + " >/dev/null 2>&1\necho '" + marker + "' > /dev/ttyS0\nexec poweroff\n"
 	return []file{
 		{name: dir, mode: 0o755, typ: tar.TypeDir},

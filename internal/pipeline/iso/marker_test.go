@@ -1,6 +1,10 @@
 package iso
 
 import (
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -13,7 +17,7 @@ import (
 // and the ISO's GRUB adds that only on a machine whose SMBIOS family is
 // the boot test's.
 func TestTheLiveMarkerIsInertOutsideTheBootTest(t *testing.T) {
-	const gate = "grep -qw " + pipeline.BootTestParam + " /proc/cmdline"
+	const gate = bootTestGate // its behaviour: TestBootTestGateWantsTheWholeParameter
 	for _, init := range MarkerInits {
 		rec := &records{hostname: "h", init: init}
 		fs, err := rec.liveFiles("LINUX-BUILDER-BOOT-OK run=1")
@@ -177,5 +181,45 @@ func TestTheMarkersDirectoriesInAHostileImage(t *testing.T) {
 	files := isoFiles(t, out)
 	if files["squashfs:etc/runit"] != "dir" || files["squashfs:"+markerRunitLink] != "-> /"+markerRunitDir {
 		t.Errorf("etc/runit %q, the marker's link %q", files["squashfs:etc/runit"], files["squashfs:"+markerRunitLink])
+	}
+}
+
+// The attack: the marker's scripts looked for the boot-test parameter with
+// grep -w, where "." matches any character and a word may be part of a
+// parameter: a.linux-builder.boot-test, linux-builderXboot-test or
+// linux-builder.boot-test=0 (a spec's or an image's kernel parameters)
+// armed the marker on users' machines. The gate accepts the parameter
+// alone, as a whole word of the command line.
+func TestBootTestGateWantsTheWholeParameter(t *testing.T) {
+	for _, tc := range []struct {
+		cmdline string
+		armed   bool
+	}{
+		{"BOOT_IMAGE=/live/vmlinuz boot=live linux-builder.boot-test\n", true},
+		{"linux-builder.boot-test quiet\n", true},
+		{"quiet linux-builder.boot-test panic=10\n", true},
+		{"quiet\n", false},
+		{"quiet a=linux-builder.boot-test\n", false},
+		{"quiet linux-builderXboot-test\n", false},
+		{"quiet linux-builder.boot-test=0\n", false},
+		{"quiet xlinux-builder.boot-test\n", false},
+		{"", false},
+	} {
+		f := filepath.Join(t.TempDir(), "cmdline")
+		if err := os.WriteFile(f, []byte(tc.cmdline), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		script := strings.ReplaceAll(bootTestGate, "/proc/cmdline", f)
+		if script == bootTestGate {
+			t.Fatal("the gate does not read /proc/cmdline")
+		}
+		err := exec.Command("/bin/sh", "-c", script).Run()
+		var exit *exec.ExitError
+		if err != nil && !errors.As(err, &exit) {
+			t.Fatal(err)
+		}
+		if armed := err == nil; armed != tc.armed {
+			t.Errorf("command line %q: armed = %v, want %v", tc.cmdline, armed, tc.armed)
+		}
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"path"
 	"regexp"
 	"strings"
+
+	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
 // records are what the build left in /etc/linux-builder for this step,
@@ -101,6 +103,9 @@ func validCmdline(raw string) (string, error) {
 	for _, p := range params {
 		if !cmdlineParam.MatchString(p) {
 			return "", fmt.Errorf("parameter %q: only letters, digits and . _ , : = / + @ - are allowed", clip(p))
+		}
+		if spec.ReservedKernelParam(p) {
+			return "", fmt.Errorf("parameter %q is reserved for Linux Builder's boot test", clip(p))
 		}
 	}
 	return strings.Join(params, " "), nil
