@@ -91,7 +91,8 @@ FROM ${RUNTIME_IMAGE} AS runtime
 # What the worker runs besides the Docker Engine API (reached through the
 # socket; no docker CLI): tar2sqfs (squashfs-tools-ng), grub-mkrescue
 # with xorriso and mtools (BIOS and UEFI GRUB), QEMU and OVMF for the boot
-# test, iptables for the builds' network policy, CA certificates for
+# test, e2fsprogs, util-linux (mkswap) and qemu-utils (qemu-img) for disk
+# images, iptables for the builds' network policy, CA certificates for
 # GitHub, the artifact store and the registry. No loop devices or mounts:
 # the ISO step streams the image's export.
 RUN set -eu; \
@@ -100,7 +101,7 @@ RUN set -eu; \
     apt-get install -y -qq --no-install-recommends \
       ca-certificates tar squashfs-tools-ng xorriso mtools \
       grub-common grub-pc-bin grub-efi-amd64-bin \
-      qemu-system-x86 ovmf iptables >/dev/null; \
+      qemu-system-x86 ovmf iptables e2fsprogs util-linux qemu-utils >/dev/null; \
     rm -rf /var/lib/apt/lists/*; \
     useradd --uid 10001 --no-create-home --user-group --home-dir /var/lib/linux-builder --shell /usr/sbin/nologin linux-builder; \
     install -d -o linux-builder -g linux-builder -m 0750 /var/lib/linux-builder

@@ -57,10 +57,12 @@ docker run --rm --entrypoint linux-builder-webhook "$image" --version | grep -q 
 # The worker's host tools (internal/proc's callers) and the UEFI firmware.
 docker run --rm --entrypoint bash "$image" -c '
   set -e
-  for t in tar2sqfs grub-mkrescue xorriso mformat qemu-system-x86_64 iptables; do
+  for t in tar2sqfs grub-mkrescue grub-mkstandalone grub-mkimage xorriso mformat mcopy qemu-system-x86_64 qemu-img \
+    e2fsck resize2fs tune2fs mkswap iptables; do
     command -v "$t" >/dev/null || { echo "missing $t" >&2; exit 1; }
   done
   test -f /usr/share/OVMF/OVMF_CODE_4M.fd && test -f /usr/share/OVMF/OVMF_VARS_4M.fd
+  test -f /usr/share/OVMF/OVMF_CODE_4M.secboot.fd && test -f /usr/share/OVMF/OVMF_VARS_4M.ms.fd
   test -d /usr/lib/grub/i386-pc && test -d /usr/lib/grub/x86_64-efi
   test "$(id -u)" != 0' || fail "the runtime stage lacks a worker tool, or runs as root"
 

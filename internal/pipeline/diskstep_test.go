@@ -153,7 +153,7 @@ func newDiskPipeline(t *testing.T, src string, iso ISOBuilder, disk DiskBuilder,
 }
 
 func TestDiskOutputs(t *testing.T) {
-	const both = "base: debian\noutputs: [iso, qcow2, raw]\nfilesystem: {diskSize: 8G}\n"
+	const both = "base: debian\noutputs: [iso, qcow2, raw]\nfilesystem: {diskSize: 8G, partitions: [{mount: swap, size: 10%}]}\n"
 	tests := []struct {
 		name      string
 		spec      string
@@ -298,8 +298,8 @@ func TestDiskOutputs(t *testing.T) {
 			} else if !strings.HasPrefix(req.Marker, "LINUX-BUILDER-BOOT-OK run=1 ") || req.BootTestOutput == "" {
 				t.Errorf("disk request without the run's marker: %+v", req)
 			}
-			if strings.Contains(tc.spec, "8G") && req.Size != 8<<30 {
-				t.Errorf("disk size %d, want filesystem.diskSize's 8G", req.Size)
+			if strings.Contains(tc.spec, "8G") && (req.Size != 8<<30 || req.Swap != 8<<30/10) {
+				t.Errorf("disk size %d, swap %d; want filesystem.diskSize's 8G, and 10%% of it", req.Size, req.Swap)
 			}
 			if tc.disk.fail != nil {
 				return

@@ -207,6 +207,10 @@ type DiskRequest struct {
 	// Size is the disk's size in bytes (the spec's filesystem section);
 	// 0 sizes it from the image, with headroom, under the builder's cap.
 	Size int64
+	// Swap is the size in bytes of the swap partition (the spec's
+	// partition mounted as swap), 0 for none: partition 4, after the root,
+	// which gets that much less.
+	Swap int64
 	// Marker, when set, is the boot-test marker: the installed system
 	// prints it when its kernel command line arms it, which its boot
 	// loader does only on a machine with the boot test's SMBIOS signal

@@ -21,6 +21,23 @@ func Buildable(o Output) bool { return slices.Contains(buildableOutputs, o) }
 // artifact and the boot test's copies are read end to end.
 const MaxDiskImageBytes = int64(64) << 30
 
+// SwapBytes is the size of the disk image's swap partition (the one
+// partition mounted as swap, a size or a share of filesystem.diskSize), or
+// 0 for none. Validation refuses what this cannot size.
+func (s *Spec) SwapBytes() int64 {
+	for _, p := range s.Filesystem.Partitions {
+		if p.Mount != "swap" {
+			continue
+		}
+		sz, ok := readPartitionSize(p.Size)
+		if !ok || sz.rest {
+			return 0
+		}
+		return sz.bytes + int64(sz.percent/100*float64(s.DiskSizeBytes()))
+	}
+	return 0
+}
+
 // DiskSizeBytes is filesystem.diskSize in bytes, 0 when it is not set (the
 // disk step sizes the disk from the image).
 func (s *Spec) DiskSizeBytes() int64 {
@@ -50,8 +67,9 @@ const diskOnlyNote = "only in disk images (outputs: [qcow2] or [raw]): the live 
 // ruleDiskLayout refuses what a disk image would not honour today. The
 // disk step (internal/pipeline/disk) lays out one disk: GPT, a BIOS boot
 // partition, an EFI system partition with GRUB for BIOS and GRUB or
-// systemd-boot for UEFI, and an ext4 root of filesystem.diskSize (or the image with headroom). Any other
-// layout the spec asks for would be left out silently: each is an error,
+// systemd-boot for UEFI, an ext4 root of filesystem.diskSize (or the
+// image with headroom) less the swap, and the swap partition when one
+// partition is mounted as swap. Any other layout the spec asks for would be left out silently: each is an error,
 // at its position, until the disk step makes it.
 func ruleDiskLayout(c *ruleCtx) {
 	if !c.s.HasDiskImage() {
@@ -71,8 +89,31 @@ func ruleDiskLayout(c *ruleCtx) {
 	if fs.Snapshots {
 		c.errorf("filesystem.snapshots", "remove snapshots", "filesystem.snapshots is not built in disk images yet: %s", why)
 	}
-	if len(fs.Partitions) > 0 {
-		c.errorf("filesystem.partitions", "remove partitions (the root takes the disk)", "filesystem.partitions are not built in disk images yet: %s", why)
+	swaps := 0
+	for i, p := range fs.Partitions {
+		path := indexPath("filesystem.partitions", i)
+		switch {
+		case p.Mount == "/" && (p.Size == "rest" || p.Size == "100%"):
+			// The root takes what the others leave: the disk's layout.
+		case p.Mount == "swap":
+			swaps++
+			sz, ok := readPartitionSize(p.Size)
+			switch {
+			case swaps > 1:
+				c.errorf(path, "list one swap partition", "disk images have one swap partition; this is swap partition %d", swaps)
+			case ok && sz.rest:
+				c.errorf(path+".size", "give the swap a size, such as 2G", "a swap partition that takes the rest of the disk leaves nothing for the root file system")
+			case ok && sz.percent > 0 && fs.DiskSize == "":
+				c.errorf(path+".size", "give the swap a size such as 2G, or set filesystem.diskSize",
+					"a swap of %s of the disk needs filesystem.diskSize in disk images (without it the disk is sized from the image)", p.Size)
+			}
+		case p.Mount == "/":
+			c.errorf(path+".size", "use size: rest, or remove it",
+				"a / partition of %s is not built in disk images yet: the root takes what the ESP and the swap leave of filesystem.diskSize", p.Size)
+		default:
+			c.errorf(path, "remove it (the root takes the disk), or outputs: [iso]",
+				"partition %s is not built in disk images yet: disk images are laid out as GPT with an EFI system partition, an ext4 root and an optional swap partition for now", p.Mount)
+		}
 	}
 	if fs.LVM {
 		c.errorf("filesystem.lvm", "remove lvm", "filesystem.lvm is not built in disk images yet: %s", why)

@@ -457,14 +457,62 @@ func TestESPFitsTheBootLoaders(t *testing.T) {
 	}
 	kernel, initrd := sized("vmlinuz", 10*mib), sized("initrd", 50*mib)
 	shim, grub := sized("shimx64.efi", 300*mib), sized("grubx64.efi", 100*mib)
-	esp, _, _, err := layout(0, defaultMaxDisk, 1<<30, kernel, initrd, shim, "", grub, "")
+	esp, _, _, err := layout(0, defaultMaxDisk, 1<<30, 0, kernel, initrd, shim, "", grub, "")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if need := int64(2 * (10 + 50 + 300 + 100) * mib); esp < need {
 		t.Fatalf("ESP of %d MiB for %d MiB of files copied twice", esp/mib, need/mib)
 	}
-	if _, _, _, err := layout(0, defaultMaxDisk, 1<<30, kernel, initrd, filepath.Join(dir, "gone.efi")); err == nil {
+	if _, _, _, err := layout(0, defaultMaxDisk, 1<<30, 0, kernel, initrd, filepath.Join(dir, "gone.efi")); err == nil {
 		t.Fatal("a loader that is not there was sized")
+	}
+}
+
+// A spec's swap partition becomes partition 4, after the root, of the
+// Linux swap type, holding a swap area (mkswap's header, its UUID) that
+// fstab turns on by UUID; the root gets the asked size less the swap.
+func TestBuildAddsTheSwapPartition(t *testing.T) {
+	needTools(t, append(buildTools, "blkid")...)
+	dir := t.TempDir()
+	req := pipeline.DiskRequest{Image: "img", Output: filepath.Join(dir, "linux.raw"), Size: 1 << 30, Swap: 200 << 20}
+	var logs []string
+	res, err := (&Builder{Exporter: tarExporter{entries: image()}}).Build(context.Background(), req, func(l string) { logs = append(logs, l) })
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, strings.Join(logs, "\n"))
+	}
+	parts := readGPT(t, req.Output)
+	if len(parts) != 4 || parts[2].typ != typeLinuxX64 || parts[3].typ != typeSwap {
+		t.Fatalf("partitions %+v", parts)
+	}
+	swap := parts[3]
+	if swap.size != 200<<20 || swap.start != parts[2].start+parts[2].size || swap.start+swap.size+tailBytes != res.Size || res.Size != 1<<30 {
+		t.Fatalf("swap at %d, %d bytes; root ends at %d; disk %d bytes", swap.start, swap.size, parts[2].start+parts[2].size, res.Size)
+	}
+	area := extract(t, req.Output, swap.start, swap.size)
+	out, err := exec.Command("blkid", "-p", "-o", "export", area).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "TYPE=swap") || !strings.Contains(string(out), "LABEL=swap") {
+		t.Fatalf("blkid of partition 4: %v\n%s", err, out)
+	}
+	var uuid string
+	for _, l := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(l, "UUID="); ok {
+			uuid = v
+		}
+	}
+	root := extract(t, req.Output, parts[2].start, parts[2].size)
+	if fstab := debugfsCat(t, root, "/etc/fstab"); uuid == "" || !strings.Contains(fstab, "UUID="+uuid+"\tnone\tswap\tsw,nofail\t0\t0\n") {
+		t.Errorf("fstab does not turn on the swap (UUID %q):\n%s", uuid, fstab)
+	}
+
+	// A swap that leaves no room for the root is refused before anything
+	// is written.
+	req.Output = filepath.Join(dir, "too-small.raw")
+	req.Swap = 1<<30 - 100<<20
+	if _, err := (&Builder{Exporter: tarExporter{entries: image()}}).Build(context.Background(), req, func(string) {}); err == nil || !strings.Contains(err.Error(), "swap") {
+		t.Fatalf("a swap leaving no room for the root: %v", err)
+	}
+	if _, err := os.Stat(req.Output); !os.IsNotExist(err) {
+		t.Errorf("a refused disk left %s (%v)", req.Output, err)
 	}
 }
