@@ -78,6 +78,9 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 	raw := filepath.Join(work, "linux.raw")
 	defer os.Remove(raw)
 	req := DiskRequest{Image: r.image, Output: raw, Size: r.spec.DiskSizeBytes(), Swap: r.spec.SwapBytes(), Bootloader: string(r.spec.Customization.Bootloader)}
+	for _, dp := range r.spec.DiskPartitions() {
+		req.Partitions = append(req.Partitions, DiskPartition{Mount: dp.Mount, Size: dp.Bytes})
+	}
 	if slices.Contains(r.spec.Outputs, spec.OutputQCOW2) {
 		req.QCOW2 = filepath.Join(r.dir, qcow2Name)
 	}

@@ -207,9 +207,13 @@ type DiskRequest struct {
 	// Size is the disk's size in bytes (the spec's filesystem section);
 	// 0 sizes it from the image, with headroom, under the builder's cap.
 	Size int64
+	// Partitions are the file systems besides the root (the spec's
+	// partitions mounted at /home, /var…): each an ext4 partition after
+	// the root, in order, holding the image's files under its mount point.
+	Partitions []DiskPartition
 	// Swap is the size in bytes of the swap partition (the spec's
-	// partition mounted as swap), 0 for none: partition 4, after the root,
-	// which gets that much less.
+	// partition mounted as swap), 0 for none: the last partition, after
+	// the root and Partitions. The root gets what they leave.
 	Swap int64
 	// Marker, when set, is the boot-test marker: the installed system
 	// prints it when its kernel command line arms it, which its boot
@@ -225,6 +229,14 @@ type DiskRequest struct {
 	// disk the boot test boots: the same bytes as Output (the test's
 	// machine writes to its copy).
 	BootTestOutput string
+}
+
+// DiskPartition is a file system of a disk image besides the root.
+type DiskPartition struct {
+	// Mount is its absolute mount point (/home).
+	Mount string
+	// Size is its size in bytes.
+	Size int64
 }
 
 // DiskBuilder turns an image into a bootable GPT disk image with an EFI

@@ -2,6 +2,7 @@ package spec
 
 import (
 	"math"
+	"path"
 	"slices"
 	"strconv"
 	"strings"
@@ -36,6 +37,53 @@ func (s *Spec) SwapBytes() int64 {
 		return sz.bytes + int64(sz.percent/100*float64(s.DiskSizeBytes()))
 	}
 	return 0
+}
+
+// reservedMounts are the directories no partition of a disk image may be
+// mounted on: the root, the boot loader's and the ESP's, and the system's
+// own (what the initramfs and early boot need on the root, and the kernel's
+// file systems).
+var reservedMounts = []string{"/", "/boot", "/efi", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/dev", "/proc", "/sys", "/run", "/var/run", "/var/lock"}
+
+// ReservedMount reports whether m (absolute) is a mount point a disk
+// image's partition may not have: one of reservedMounts or below /boot,
+// /dev, /proc, /sys or /run.
+func ReservedMount(m string) bool {
+	c := path.Clean(m)
+	if slices.Contains(reservedMounts, c) {
+		return true
+	}
+	for _, d := range []string{"/boot/", "/dev/", "/proc/", "/sys/", "/run/"} {
+		if strings.HasPrefix(c+"/", d) {
+			return true
+		}
+	}
+	return false
+}
+
+// DiskPartition is a partition of the disk image besides the root and
+// the swap, sized.
+type DiskPartition struct {
+	Mount string
+	Bytes int64
+}
+
+// DiskPartitions are the disk image's partitions besides the root and the
+// swap, in the spec's order: their sizes, or shares of filesystem.diskSize.
+// Validation refuses what this cannot size.
+func (s *Spec) DiskPartitions() []DiskPartition {
+	var out []DiskPartition
+	for _, p := range s.Filesystem.Partitions {
+		if p.Mount == "swap" || p.Mount == "/" {
+			continue
+		}
+		sz, ok := readPartitionSize(p.Size)
+		if !ok || sz.rest {
+			continue
+		}
+		out = append(out, DiskPartition{Mount: string(p.Mount), Bytes: sz.bytes + int64(sz.percent/100*float64(s.DiskSizeBytes()))})
+	}
+	return out
 }
 
 // DiskSizeBytes is filesystem.diskSize in bytes, 0 when it is not set (the
@@ -89,6 +137,23 @@ func ruleDiskLayout(c *ruleCtx) {
 	if fs.Snapshots {
 		c.errorf("filesystem.snapshots", "remove snapshots", "filesystem.snapshots is not built in disk images yet: %s", why)
 	}
+	ruleDiskPartitions(c)
+	if fs.LVM {
+		c.errorf("filesystem.lvm", "remove lvm", "filesystem.lvm is not built in disk images yet: %s", why)
+	}
+	if fs.RAID != "none" {
+		c.errorf("filesystem.raid", "remove raid", "filesystem.raid %s is not built in disk images yet: %s", fs.RAID, why)
+	}
+	if n, ok := sizeBytes(string(fs.DiskSize)); ok && n > MaxDiskImageBytes {
+		c.errorf("filesystem.diskSize", "make filesystem.diskSize 64G or less", "disk size %s is larger than the %s disk images are made up to", fs.DiskSize, humanBytes(MaxDiskImageBytes))
+	}
+}
+
+// ruleDiskPartitions checks the partitions a disk image is laid out with:
+// ext4 file systems besides the root, of a size (the root takes the
+// rest), and one swap.
+func ruleDiskPartitions(c *ruleCtx) {
+	fs := c.s.Filesystem
 	swaps := 0
 	for i, p := range fs.Partitions {
 		path := indexPath("filesystem.partitions", i)
@@ -110,19 +175,24 @@ func ruleDiskLayout(c *ruleCtx) {
 		case p.Mount == "/":
 			c.errorf(path+".size", "use size: rest, or remove it",
 				"a / partition of %s is not built in disk images yet: the root takes what the ESP and the swap leave of filesystem.diskSize", p.Size)
+		case ReservedMount(string(p.Mount)):
+			c.errorf(path+".mount", "mount it elsewhere, such as /home, /var or /srv",
+				"a disk image cannot have a partition at %s: the boot loader's, the ESP's and the system's own directories stay on the root file system", p.Mount)
+		case p.FS != "" && p.FS != "ext4":
+			c.errorf(path+".fs", "use fs: ext4", "partition %s: %s is not built in disk images yet; their partitions are ext4 for now", p.Mount, p.FS)
 		default:
-			c.errorf(path, "remove it (the root takes the disk), or outputs: [iso]",
-				"partition %s is not built in disk images yet: disk images are laid out as GPT with an EFI system partition, an ext4 root and an optional swap partition for now", p.Mount)
+			sz, ok := readPartitionSize(p.Size)
+			switch {
+			case ok && sz.rest:
+				c.errorf(path+".size", "give it a size, such as 10G; the root takes the rest",
+					"partition %s cannot take the rest of the disk in disk images: the root file system does", p.Mount)
+			case ok && sz.percent > 0 && fs.DiskSize == "":
+				c.errorf(path+".size", "give it a size such as 10G, or set filesystem.diskSize",
+					"partition %s of %s of the disk needs filesystem.diskSize in disk images (without it the disk is sized from the image)", p.Mount, p.Size)
+			case ok && sz.bytes > 0 && sz.bytes < 16<<20:
+				c.errorf(path+".size", "make it 16M or more", "partition %s of %s is smaller than the 16M a disk image's file system needs", p.Mount, p.Size)
+			}
 		}
-	}
-	if fs.LVM {
-		c.errorf("filesystem.lvm", "remove lvm", "filesystem.lvm is not built in disk images yet: %s", why)
-	}
-	if fs.RAID != "none" {
-		c.errorf("filesystem.raid", "remove raid", "filesystem.raid %s is not built in disk images yet: %s", fs.RAID, why)
-	}
-	if n, ok := sizeBytes(string(fs.DiskSize)); ok && n > MaxDiskImageBytes {
-		c.errorf("filesystem.diskSize", "make filesystem.diskSize 64G or less", "disk size %s is larger than the %s disk images are made up to", fs.DiskSize, humanBytes(MaxDiskImageBytes))
 	}
 }
 

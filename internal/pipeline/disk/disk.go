@@ -27,15 +27,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/efi"
 	"github.com/linux-builder/linux-builder/internal/pipeline/iso"
 	"github.com/linux-builder/linux-builder/internal/proc"
+	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
 // Exporter streams an image's root file system as a tar.
@@ -70,11 +73,12 @@ const (
 )
 
 // layout sizes the ESP (the kernel and initramfs with room to spare), the
-// root (the rest of the asked size after the ESP and the swap, or the
-// file system with headroom) and the disk, under the cap.
+// root (the rest of the asked size after the ESP and the fixed-size
+// partitions, or the file system with headroom) and the disk, under the
+// cap.
 // The boot loaders the ESP may hold (the image's, up to the /boot caps
 // each) count twice too: systemd-boot is copied under two names.
-func layout(asked, maxDisk, used, swap int64, kernel, initrd string, loaders ...string) (espSize, rootSize, diskSize int64, err error) {
+func layout(asked, maxDisk, used, fixed int64, kernel, initrd string, loaders ...string) (espSize, rootSize, diskSize int64, err error) {
 	var files int64
 	for i, f := range append([]string{kernel, initrd}, loaders...) {
 		if f == "" && i >= 2 {
@@ -89,9 +93,9 @@ func layout(asked, maxDisk, used, swap int64, kernel, initrd string, loaders ...
 	espSize = roundUp(max(espMin, 2*files+32*mib), mib)
 	rootSize = roundUp(used+max(used/2, 1<<30), mib)
 	head := int64(firstPart + biosPart) // before the ESP
-	diskSize = head + espSize + rootSize + swap + tailBytes
+	diskSize = head + espSize + rootSize + fixed + tailBytes
 	if asked > 0 {
-		rootSize = (asked - head - espSize - swap - tailBytes) / mib * mib
+		rootSize = (asked - head - espSize - fixed - tailBytes) / mib * mib
 		if rootSize < used {
 			return 0, 0, 0, fmt.Errorf("disk: the asked size of %d bytes leaves %d bytes for the root file system (partition 3), which needs %d",
 				asked, max(rootSize, 0), used)
@@ -99,11 +103,11 @@ func layout(asked, maxDisk, used, swap int64, kernel, initrd string, loaders ...
 		return espSize, rootSize, asked / sector * sector, nil
 	}
 	if diskSize > maxDisk {
-		if head+espSize+used+swap+tailBytes > maxDisk {
-			return 0, 0, 0, fmt.Errorf("disk: the root file system (partition 3) needs %d bytes and the swap %d: the disk would be over the cap of %d", used, swap, maxDisk)
+		if head+espSize+used+fixed+tailBytes > maxDisk {
+			return 0, 0, 0, fmt.Errorf("disk: the root file system (partition 3) needs %d bytes and the other partitions and the swap %d: the disk would be over the cap of %d", used, fixed, maxDisk)
 		}
-		rootSize = (maxDisk - head - espSize - swap - tailBytes) / mib * mib
-		diskSize = head + espSize + rootSize + swap + tailBytes
+		rootSize = (maxDisk - head - espSize - fixed - tailBytes) / mib * mib
+		diskSize = head + espSize + rootSize + fixed + tailBytes
 	}
 	return espSize, rootSize, diskSize, nil
 }
@@ -139,10 +143,11 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	swap, err := checkRequest(req, maxDisk)
+	plan, err := checkRequest(req, maxDisk)
 	if err != nil {
 		return res, err
 	}
+	swap := plan.swap
 	work, err := os.MkdirTemp(filepath.Dir(req.Output), ".disk-work-")
 	if err != nil {
 		return res, fmt.Errorf("disk work directory: %w", err)
@@ -164,20 +169,17 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	}
 	volumeID := fmt.Sprintf("%02X%02X-%02X%02X", serial[0], serial[1], serial[2], serial[3])
 	fsUUID := strings.ToLower(rootUUID.String())
-	fstab, swapUUID, err := makeFstab(fsUUID, volumeID, swap)
-	if err != nil {
-		return res, err
-	}
 
-	// 1. The root file system, streamed from the export.
+	// 1. The file systems (the root's and the other partitions'),
+	// streamed from the export.
 	start := time.Now()
 	rootImg := filepath.Join(work, "root.ext4")
-	ext4Cap, err := rootCap(req.Size, maxDisk, swap)
+	fss, fstab, swapUUID, mountPoints, err := plan.prepare(work, req.Size, maxDisk, fileSystem{img: rootImg, uuid: rootUUID}, volumeID)
 	if err != nil {
 		return res, err
 	}
-	sys, err := b.rootFS(ctx, req.Image, rootImg, captured, ext4Cap, rootUUID, iso.InstalledOptions{
-		Fstab: fstab, Marker: req.Marker, MountPoints: []string{"boot/efi"}, Limits: b.Limits,
+	sys, err := b.writeFileSystems(ctx, req.Image, captured, fss, iso.InstalledOptions{
+		Fstab: fstab, Marker: req.Marker, MountPoints: mountPoints, Limits: b.Limits,
 		MarkerReadsSMBIOS: req.Bootloader == bootSystemdBoot})
 	if err != nil {
 		return res, err
@@ -187,23 +189,22 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		return res, fmt.Errorf("root file system: %w", err)
 	}
 	used := info.Size()
-	log(fmt.Sprintf("disk: root file system (ext4) of %d entries, %d MB, in %s (the image streamed, never unpacked)",
-		sys.Entries, used/1e6, time.Since(start).Round(100*time.Millisecond)))
-	for _, reason := range sortedKeys(sys.Dropped) {
-		log(fmt.Sprintf("disk: dropped %d entries of the image: %s", sys.Dropped[reason], reason))
-	}
+	logFileSystems(log, sys, fss, used, time.Since(start))
 
 	// 2. Sizes: the ESP holds the kernel, the initramfs and the boot
 	// loaders with room to spare;
 	// the root gets the rest of the asked size, or the image with headroom.
 	l := sys.Loaders
-	espSize, rootSize, diskSize, err := layout(req.Size, maxDisk, used, swap, sys.Kernel, sys.Initrd, l.Shim, l.MokManager, l.GRUB, l.SystemdBoot)
+	espSize, rootSize, diskSize, err := layout(req.Size, maxDisk, used, plan.fixed, sys.Kernel, sys.Initrd, l.Shim, l.MokManager, l.GRUB, l.SystemdBoot)
 	if err != nil {
 		return res, err
 	}
 	head := int64(firstPart + biosPart) // before the ESP
-	if err := finishExt4(ctx, rootImg, rootSize); err != nil {
-		return res, err
+	fss[0].size = rootSize
+	for _, f := range fss {
+		if err := finishExt4(ctx, f.img, f.size, f.what()); err != nil {
+			return res, err
+		}
 	}
 
 	// 3. The ESP.
@@ -228,27 +229,9 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	}
 
 	// 4. The disk: GPT, then the partitions at their offsets.
-	ids, err := newGUIDs(5)
+	parts, images, diskID, note, err := partitions(ctx, work, head, espSize, espImg, fss, swap, swapUUID)
 	if err != nil {
-		return res, fmt.Errorf("disk: %w", err)
-	}
-	diskID, espID, rootID, biosID, swapID := ids[0], ids[1], ids[2], ids[3], ids[4]
-	parts := []part{
-		{typ: typeBIOSBoot, id: biosID, name: "BIOS boot", first: firstPart / sector, size: biosPart / sector},
-		{typ: typeESP, id: espID, name: "ESP", first: head / sector, size: espSize / sector},
-		{typ: typeLinuxX64, id: rootID, name: "root", first: (head + espSize) / sector, size: rootSize / sector},
-	}
-	images := []string{"", espImg, rootImg}
-	swapNote := ""
-	if swap > 0 {
-		// The swap: mkswap's header on a file of its size (sparse).
-		swapImg := filepath.Join(work, "swap")
-		if err := makeSwap(ctx, swapImg, swap, swapUUID); err != nil {
-			return res, err
-		}
-		parts = append(parts, part{typ: typeSwap, id: swapID, name: "swap", first: (head + espSize + rootSize) / sector, size: swap / sector})
-		images = append(images, swapImg)
-		swapNote = fmt.Sprintf(", swap %d MiB (UUID %s)", swap/mib, swapUUID)
+		return res, err
 	}
 	tmp := req.Output + ".part"
 	defer os.Remove(tmp)
@@ -271,7 +254,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 		return res, fmt.Errorf("disk: %w", err)
 	}
 	log(fmt.Sprintf("disk: %s: GPT, BIOS boot and ESP %d MiB (BIOS: GRUB; %s; kernel %s), root ext4 %d MiB (UUID %s)%s, %d MiB in all",
-		filepath.Base(req.Output), espSize/mib, uefi.note, sys.KernelName, rootSize/mib, fsUUID, swapNote, diskSize/mib))
+		filepath.Base(req.Output), espSize/mib, uefi.note, sys.KernelName, rootSize/mib, fsUUID, note, diskSize/mib))
 	if req.QCOW2 != "" {
 		start := time.Now()
 		if err := ConvertQCOW2(ctx, req.Output, req.QCOW2); err != nil {
@@ -282,16 +265,21 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	return pipeline.DiskResult{Size: diskSize, RootUUID: fsUUID}, nil
 }
 
-// rootFS streams the image's export through the installed-system
-// rewriter into the ext4 writer.
-func (b *Builder) rootFS(ctx context.Context, image, out, captured string, maxBytes int64, uuid GUID, opt iso.InstalledOptions) (*iso.Installed, error) {
+// writeFileSystems streams the image's export through the
+// installed-system rewriter into the ext4 writers: fss[0] is the root's,
+// the others get the files under their mount points (split.go).
+func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, fss []fileSystem, opt iso.InstalledOptions) (*iso.Installed, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	f, err := os.OpenFile(out, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("root file system: %w", err)
+	files := make([]*os.File, len(fss))
+	for i, fs := range fss {
+		f, err := os.OpenFile(fs.img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", fs.what(), err)
+		}
+		defer f.Close()
+		files[i] = f
 	}
-	defer f.Close()
 
 	exportR, exportW := io.Pipe()
 	exported := make(chan error, 1)
@@ -300,37 +288,68 @@ func (b *Builder) rootFS(ctx context.Context, image, out, captured string, maxBy
 		exportW.CloseWithError(err)
 		exported <- err
 	}()
-	fsR, fsW := io.Pipe()
-	written := make(chan error, 1)
+	// One ext4 writer per file system, each reading its own stream.
+	writeErrs := make([]error, len(fss))
+	outs := make([]io.Writer, len(fss))
+	ins := make([]*io.PipeWriter, len(fss))
+	var wg sync.WaitGroup
+	for i, fs := range fss {
+		r, w := io.Pipe()
+		outs[i], ins[i] = w, w
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := writeExt4(r, files[i], fs.max, fs.what())
+			if err == nil {
+				err = patchSuperblock(files[i], fs.uuid, fs.label())
+			}
+			r.CloseWithError(errWriterStopped)
+			writeErrs[i] = err
+		}()
+	}
+	// The splitter between the rewriter and the writers.
+	mounts := make([]string, 0, len(fss)-1)
+	for _, fs := range fss[1:] {
+		mounts = append(mounts, fs.mount)
+	}
+	splitR, splitW := io.Pipe()
+	split := make(chan error, 1)
 	go func() {
-		err := writeExt4(fsR, f, maxBytes)
-		if err == nil {
-			err = patchSuperblock(f, uuid, "root")
+		err := splitTar(splitR, outs, mounts)
+		for _, w := range ins {
+			w.CloseWithError(err) // nil: EOF for the writer
 		}
-		fsR.CloseWithError(errWriterStopped)
-		written <- err
+		if err == nil {
+			err = errWriterStopped
+		}
+		splitR.CloseWithError(err)
+		split <- err
 	}()
-	buf := bufio.NewWriterSize(fsW, 1<<20)
+	buf := bufio.NewWriterSize(splitW, 1<<20)
 	sys, rwErr := iso.RewriteInstalled(exportR, buf, captured, opt)
 	if rwErr == nil {
 		rwErr = buf.Flush()
 	}
-	fsW.CloseWithError(rwErr) // nil: EOF for the writer
+	splitW.CloseWithError(rwErr) // nil: EOF for the splitter
 	exportR.CloseWithError(errors.New("the disk step stopped reading"))
 	if rwErr != nil {
 		cancel()
 	}
-	writeErr := <-written
+	splitErr := <-split
+	wg.Wait()
+	writeErr := errors.Join(writeErrs...)
 	exportErr := <-exported
 	switch {
 	case exportErr != nil && ctx.Err() == nil:
 		return nil, fmt.Errorf("export image: %w", exportErr)
-	case rwErr != nil && (writeErr == nil || !errors.Is(rwErr, errWriterStopped)):
-		// The rewriter's refusal is the cause; the writer only saw the
+	case rwErr != nil && (writeErr == nil || !errors.Is(rwErr, errWriterStopped)) && !errors.Is(rwErr, errCrossLink):
+		// The rewriter's refusal is the cause; the writers only saw the
 		// stream end.
 		return nil, fmt.Errorf("disk: %w", rwErr)
 	case writeErr != nil:
 		return nil, writeErr
+	case splitErr != nil && !errors.Is(splitErr, errWriterStopped):
+		return nil, fmt.Errorf("disk: %w", splitErr)
 	case rwErr != nil:
 		return nil, fmt.Errorf("disk: %w", rwErr)
 	}
@@ -373,29 +392,188 @@ func assemble(path string, size int64, diskID GUID, parts []part, images []strin
 	return nil
 }
 
-// checkRequest refuses a request the builder cannot honour and returns
-// the swap's size, in whole MiB.
-func checkRequest(req pipeline.DiskRequest, maxDisk int64) (swap int64, err error) {
-	if req.Size < 0 || req.Size > maxDisk {
-		return 0, fmt.Errorf("disk: size %d bytes is outside 0-%d (the cap)", req.Size, maxDisk)
-	}
-	if req.Swap < 0 || req.Swap > maxDisk-espMin {
-		return 0, fmt.Errorf("disk: swap of %d bytes is outside 0-%d (the cap less the smallest ESP)", req.Swap, maxDisk-espMin)
-	}
-	if req.Marker != "" && req.BootTestOutput == "" {
-		return 0, errors.New("disk: a boot-test marker without a boot-test output")
-	}
-	return roundUp(req.Swap, mib), nil
+// diskPlan is a checked request's partitions besides the root, sized in
+// whole MiB.
+type diskPlan struct {
+	swap  int64
+	parts []pipeline.DiskPartition // mount points cleaned: "home"
+	fixed int64                    // the swap and parts: what the root does not get
 }
 
-// makeFstab is the disk's fstab: the root, the ESP and, when swap is not
-// 0, the swap (whose new UUID it returns), by UUID. The ESP is nofail: a
-// system whose ESP is slow to appear (a loaded machine's udev) or gone
-// still boots; only boot loader updates need it. So is the swap.
-func makeFstab(rootUUID, volumeID string, swap int64) (fstab, swapUUID string, err error) {
+// minPartition is the smallest file system partition.
+const minPartition = 16 * mib
+
+// prepare sizes the root's writer (root.max), makes the other file
+// systems of the plan, the fstab, the swap's UUID and the mount points the
+// installed system must have.
+func (plan diskPlan) prepare(work string, asked, maxDisk int64, root fileSystem, volumeID string) (
+	fss []fileSystem, fstab, swapUUID string, mountPoints []string, err error) {
+	if root.max, err = rootCap(asked, maxDisk, plan.fixed); err != nil {
+		return nil, "", "", nil, err
+	}
+	if fss, err = plan.fileSystems(work, root); err != nil {
+		return nil, "", "", nil, err
+	}
+	if fstab, swapUUID, err = makeFstab(fss, volumeID, plan.swap); err != nil {
+		return nil, "", "", nil, err
+	}
+	mountPoints = []string{"boot/efi"}
+	for _, f := range fss[1:] {
+		mountPoints = append(mountPoints, f.mount)
+	}
+	return fss, fstab, swapUUID, mountPoints, nil
+}
+
+// logFileSystems says what the file systems hold and what the rewriter
+// dropped.
+func logFileSystems(log func(string), sys *iso.Installed, fss []fileSystem, used int64, took time.Duration) {
+	log(fmt.Sprintf("disk: root file system (ext4) of %d entries, %d MB, in %s (the image streamed, never unpacked)",
+		sys.Entries, used/1e6, took.Round(100*time.Millisecond)))
+	for _, f := range fss[1:] {
+		if info, err := os.Stat(f.img); err == nil {
+			log(fmt.Sprintf("disk: %s (ext4): %d MB of the image's files, in a %d MiB partition", f.what(), info.Size()/1e6, f.size/mib))
+		}
+	}
+	for _, reason := range sortedKeys(sys.Dropped) {
+		log(fmt.Sprintf("disk: dropped %d entries of the image: %s", sys.Dropped[reason], reason))
+	}
+}
+
+// partitions are the disk's partitions in order (BIOS boot, the ESP, the
+// root, the other file systems, the swap, made here) and the images
+// that fill them ("" for none), a new disk GUID, and a note for the log on
+// those after the root.
+func partitions(ctx context.Context, work string, head, espSize int64, espImg string, fss []fileSystem, swap int64, swapUUID string) (
+	parts []part, images []string, diskID GUID, note string, err error) {
+	ids, err := newGUIDs(5 + len(fss))
+	if err != nil {
+		return nil, nil, diskID, "", fmt.Errorf("disk: %w", err)
+	}
+	diskID, espID, rootID, biosID, swapID := ids[0], ids[1], ids[2], ids[3], ids[4]
+	parts = []part{
+		{typ: typeBIOSBoot, id: biosID, name: "BIOS boot", first: firstPart / sector, size: biosPart / sector},
+		{typ: typeESP, id: espID, name: "ESP", first: head / sector, size: espSize / sector},
+		{typ: typeLinuxX64, id: rootID, name: "root", first: (head + espSize) / sector, size: fss[0].size / sector},
+	}
+	images = []string{"", espImg, fss[0].img}
+	next := head + espSize + fss[0].size
+	for i, f := range fss[1:] {
+		parts = append(parts, part{typ: typeLinuxData, id: ids[5+i], name: f.label(), first: next / sector, size: f.size / sector})
+		images = append(images, f.img)
+		note += fmt.Sprintf(", /%s ext4 %d MiB (UUID %s)", f.mount, f.size/mib, strings.ToLower(f.uuid.String()))
+		next += f.size
+	}
+	if swap > 0 {
+		// The swap: mkswap's header on a file of its size (sparse).
+		swapImg := filepath.Join(work, "swap")
+		if err := makeSwap(ctx, swapImg, swap, swapUUID); err != nil {
+			return nil, nil, diskID, "", err
+		}
+		parts = append(parts, part{typ: typeSwap, id: swapID, name: "swap", first: next / sector, size: swap / sector})
+		images = append(images, swapImg)
+		note += fmt.Sprintf(", swap %d MiB (UUID %s)", swap/mib, swapUUID)
+	}
+	return parts, images, diskID, note, nil
+}
+
+// checkRequest refuses a request the builder cannot honour.
+func checkRequest(req pipeline.DiskRequest, maxDisk int64) (plan diskPlan, err error) {
+	if req.Size < 0 || req.Size > maxDisk {
+		return plan, fmt.Errorf("disk: size %d bytes is outside 0-%d (the cap)", req.Size, maxDisk)
+	}
+	if req.Swap < 0 || req.Swap > maxDisk-espMin {
+		return plan, fmt.Errorf("disk: swap of %d bytes is outside 0-%d (the cap less the smallest ESP)", req.Swap, maxDisk-espMin)
+	}
+	if req.Marker != "" && req.BootTestOutput == "" {
+		return plan, errors.New("disk: a boot-test marker without a boot-test output")
+	}
+	if len(req.Partitions) > maxPartitions {
+		return plan, fmt.Errorf("disk: %d partitions besides the root; at most %d", len(req.Partitions), maxPartitions)
+	}
+	plan.swap = roundUp(req.Swap, mib)
+	plan.fixed = plan.swap
+	seen := map[string]bool{}
+	for _, p := range req.Partitions {
+		m := cleanMount(p.Mount)
+		switch {
+		case !strings.HasPrefix(p.Mount, "/") || m == "" || spec.ReservedMount("/"+m):
+			return plan, fmt.Errorf("disk: partition %q: not a mount point a disk image can have (the root's, the ESP's and the system's own directories are not)", clip(p.Mount, 100))
+		case seen[m]:
+			return plan, fmt.Errorf("disk: partition /%s is listed twice", m)
+		case p.Size < minPartition || p.Size > maxDisk:
+			return plan, fmt.Errorf("disk: partition /%s of %d bytes is outside %d-%d", m, p.Size, minPartition, maxDisk)
+		}
+		seen[m] = true
+		size := roundUp(p.Size, mib)
+		plan.parts = append(plan.parts, pipeline.DiskPartition{Mount: m, Size: size})
+		plan.fixed += size
+	}
+	if plan.fixed > maxDisk-espMin {
+		return plan, fmt.Errorf("disk: the partitions besides the root take %d bytes, over the cap less the smallest ESP (%d)", plan.fixed, maxDisk-espMin)
+	}
+	return plan, nil
+}
+
+// maxPartitions bounds the file systems besides the root (a GPT has 128
+// entries; the spec allows 32 partitions).
+const maxPartitions = 32
+
+// fileSystem is one ext4 file system of the disk: the root's or another
+// partition's.
+type fileSystem struct {
+	mount string // "" for the root, else cleaned ("home", "var/log")
+	img   string // its image, in the work directory
+	uuid  GUID
+	size  int64 // its partition's size (the root's once laid out)
+	max   int64 // the writer's cap
+}
+
+func (f fileSystem) what() string {
+	if f.mount == "" {
+		return "root file system"
+	}
+	return "the /" + f.mount + " file system"
+}
+
+// label is the file system's and its partition's name: root, or the
+// mount point's last element, at most 16 bytes.
+func (f fileSystem) label() string {
+	if f.mount == "" {
+		return "root"
+	}
+	l := path.Base(f.mount)
+	if len(l) > 16 {
+		l = l[:16]
+	}
+	return l
+}
+
+// fileSystems are the root's file system and one for each partition of
+// the plan, with new UUIDs.
+func (plan diskPlan) fileSystems(work string, root fileSystem) ([]fileSystem, error) {
+	fss := []fileSystem{root}
+	for i, p := range plan.parts {
+		g, err := newGUID()
+		if err != nil {
+			return nil, fmt.Errorf("disk: %w", err)
+		}
+		fss = append(fss, fileSystem{mount: p.Mount, img: filepath.Join(work, fmt.Sprintf("part-%d.ext4", i+1)), uuid: g, size: p.Size, max: p.Size})
+	}
+	return fss, nil
+}
+
+// makeFstab is the disk's fstab: the root, the ESP, the other file
+// systems and, when swap is not 0, the swap (whose new UUID it returns),
+// by UUID. The ESP is nofail: a system whose ESP is slow to appear (a
+// loaded machine's udev) or gone still boots; only boot loader updates
+// need it. So is the swap.
+func makeFstab(fss []fileSystem, volumeID string, swap int64) (fstab, swapUUID string, err error) {
 	fstab = "# Generated by Linux Builder: the disk image's file systems, by UUID.\n" +
-		"UUID=" + rootUUID + "\t/\text4\terrors=remount-ro\t0\t1\n" +
+		"UUID=" + strings.ToLower(fss[0].uuid.String()) + "\t/\text4\terrors=remount-ro\t0\t1\n" +
 		"UUID=" + volumeID + "\t/boot/efi\tvfat\tumask=0077,nofail\t0\t2\n"
+	for _, f := range fss[1:] {
+		fstab += "UUID=" + strings.ToLower(f.uuid.String()) + "\t/" + f.mount + "\text4\tdefaults\t0\t2\n"
+	}
 	if swap == 0 {
 		return fstab, "", nil
 	}
@@ -408,14 +586,15 @@ func makeFstab(rootUUID, volumeID string, swap int64) (fstab, swapUUID string, e
 }
 
 // rootCap bounds the root file system's writer: what the asked size (or
-// the cap) leaves after the smallest ESP, the swap and the GPT.
-func rootCap(asked, maxDisk, swap int64) (int64, error) {
+// the cap) leaves after the smallest ESP, the other partitions and the
+// swap (fixed), and the GPT.
+func rootCap(asked, maxDisk, fixed int64) (int64, error) {
 	if asked == 0 {
-		return maxDisk - espMin - swap - firstPart - biosPart - tailBytes, nil
+		return maxDisk - espMin - fixed - firstPart - biosPart - tailBytes, nil
 	}
-	c := asked - espMin - swap - firstPart - biosPart - tailBytes
+	c := asked - espMin - fixed - firstPart - biosPart - tailBytes
 	if c <= 0 {
-		return 0, fmt.Errorf("disk: size %d bytes leaves no room for the root file system after the %d MiB ESP and the %d MiB swap", asked, espMin/mib, swap/mib)
+		return 0, fmt.Errorf("disk: size %d bytes leaves no room for the root file system after the %d MiB ESP and the %d MiB of the swap and the other partitions", asked, espMin/mib, fixed/mib)
 	}
 	return c, nil
 }

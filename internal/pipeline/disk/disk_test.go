@@ -427,7 +427,7 @@ func TestBuildRefusesSizes(t *testing.T) {
 		want string
 	}{
 		{100 << 20, "leaves no room"},
-		{260 << 20, "does not fit in"},
+		{260 << 20, "do not fit in"},
 		{1 << 50, "the cap"},
 	} {
 		dir := t.TempDir()
@@ -516,3 +516,111 @@ func TestBuildAddsTheSwapPartition(t *testing.T) {
 		t.Errorf("a refused disk left %s (%v)", req.Output, err)
 	}
 }
+
+// Partitions besides the root (/home, /var, and /var/log nested in it)
+// each get an ext4 file system holding the image's files under their
+// mount point, after the root and before the swap, mounted by UUID; the
+// mount points stay directories of the file system they are mounted on.
+func TestBuildSplitsThePartitions(t *testing.T) {
+	needTools(t, append(buildTools, "blkid")...)
+	dir := t.TempDir()
+	req := pipeline.DiskRequest{Image: "img", Output: filepath.Join(dir, "linux.raw"), Size: 2 << 30, Swap: 64 << 20,
+		Partitions: []pipeline.DiskPartition{{Mount: "/home", Size: 100 << 20}, {Mount: "/var", Size: 200 << 20}, {Mount: "/var/log/", Size: 50 << 20}}}
+	x := tarExporter{entries: image(
+		dirEnt("home"), dirEnt("home/alice"), reg("home/alice/notes", "ALICE"),
+		dirEnt("var"), dirEnt("var/lib"), reg("var/lib/state", "STATE"), dirEnt("var/log"), reg("var/log/syslog", "LOG"),
+		ent{name: "var/lib/same", typ: tar.TypeLink, link: "var/lib/state"},
+	)}
+	var logs []string
+	res, err := (&Builder{Exporter: x}).Build(context.Background(), req, func(l string) { logs = append(logs, l) })
+	if err != nil {
+		t.Fatalf("build: %v\n%s", err, strings.Join(logs, "\n"))
+	}
+	parts := readGPT(t, req.Output)
+	if len(parts) != 7 || parts[2].typ != typeLinuxX64 || parts[6].typ != typeSwap {
+		t.Fatalf("partitions %+v", parts)
+	}
+	for i, p := range parts[3:6] {
+		if p.typ != typeLinuxData || p.start != parts[2+i].start+parts[2+i].size {
+			t.Fatalf("partition %d: %+v after %+v", 4+i, p, parts[2+i])
+		}
+	}
+	if parts[6].start+parts[6].size+tailBytes != res.Size || res.Size != 2<<30 {
+		t.Fatalf("swap ends at %d; disk %d bytes", parts[6].start+parts[6].size, res.Size)
+	}
+	fsOf := func(p gptPart) (img, uuid string) {
+		img = extract(t, req.Output, p.start, p.size)
+		if out, err := exec.Command("e2fsck", "-f", "-n", img).CombinedOutput(); err != nil {
+			t.Fatalf("e2fsck: %v\n%s", err, out)
+		}
+		out, err := exec.Command("blkid", "-p", "-s", "UUID", "-o", "value", img).Output()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return img, strings.TrimSpace(string(out))
+	}
+	root, _ := fsOf(parts[2])
+	home, homeUUID := fsOf(parts[3])
+	varFS, varUUID := fsOf(parts[4])
+	logFS, logUUID := fsOf(parts[5])
+	for _, c := range []struct{ img, name, want string }{
+		{home, "/alice/notes", "ALICE"}, {varFS, "/lib/state", "STATE"}, {varFS, "/lib/same", "STATE"}, {logFS, "/syslog", "LOG"},
+	} {
+		if got := debugfsCat(t, c.img, c.name); got != c.want {
+			t.Errorf("%s in its partition: %q, want %q", c.name, got, c.want)
+		}
+	}
+	// Each file is in one file system only; mount points are directories
+	// of the file system they are mounted on.
+	for _, c := range []struct{ img, name, want string }{
+		{root, "/home/alice", "File not found"}, {root, "/var/lib", "File not found"}, {varFS, "/log/syslog", "File not found"},
+		{root, "/home", "Type: directory"}, {root, "/var", "Type: directory"}, {varFS, "/log", "Type: directory"},
+	} {
+		if st := debugfsStat(t, c.img, c.name); !strings.Contains(st, c.want) {
+			t.Errorf("%s: want %q:\n%s", c.name, c.want, st)
+		}
+	}
+	fstab := debugfsCat(t, root, "/etc/fstab")
+	for _, want := range []string{"UUID=" + homeUUID + "\t/home\text4\tdefaults\t0\t2\n", "UUID=" + varUUID + "\t/var\text4\tdefaults\t0\t2\n",
+		"UUID=" + logUUID + "\t/var/log\text4\tdefaults\t0\t2\n", "\tnone\tswap\t"} {
+		if !strings.Contains(fstab, want) {
+			t.Errorf("fstab lacks %q:\n%s", want, fstab)
+		}
+	}
+}
+
+// What a disk cannot hold is refused before anything is written: a hard
+// link from one partition to another, a partition on a system directory,
+// files over a partition's size.
+func TestBuildRefusesWhatPartitionsCannotHold(t *testing.T) {
+	needTools(t, buildTools...)
+	for _, tc := range []struct {
+		name    string
+		entries []ent
+		parts   []pipeline.DiskPartition
+		want    string
+	}{
+		{"a hard link between partitions", image(dirEnt("home"), reg("home/a", "A"), ent{name: "etc/a", typ: tar.TypeLink, link: "home/a"}),
+			[]pipeline.DiskPartition{{Mount: "/home", Size: 32 << 20}}, "hard link between two partitions"},
+		{"a partition on /etc", image(), []pipeline.DiskPartition{{Mount: "/etc", Size: 32 << 20}}, "not a mount point"},
+		{"a partition climbing out", image(), []pipeline.DiskPartition{{Mount: "/home/../etc", Size: 32 << 20}}, "not a mount point"},
+		{"a relative mount point", image(), []pipeline.DiskPartition{{Mount: "home", Size: 32 << 20}}, "not a mount point"},
+		{"the same mount twice", image(), []pipeline.DiskPartition{{Mount: "/srv", Size: 32 << 20}, {Mount: "/srv/", Size: 32 << 20}}, "listed twice"},
+		{"files over the partition's size", image(dirEnt("srv"), ent{name: "srv/big", typ: tar.TypeReg, body: strings.Repeat("x", 40<<20)}),
+			[]pipeline.DiskPartition{{Mount: "/srv", Size: 32 << 20}}, "the /srv file system (ext4): the image's files do not fit"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			req := pipeline.DiskRequest{Image: "img", Output: filepath.Join(dir, "linux.raw"), Partitions: tc.parts}
+			_, err := (&Builder{Exporter: tarExporter{entries: tc.entries}}).Build(context.Background(), req, func(string) {})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+			if left, _ := os.ReadDir(dir); len(left) != 0 {
+				t.Errorf("a refused disk left %d files", len(left))
+			}
+		})
+	}
+}
+
+func dirEnt(name string) ent { return dir(name) }

@@ -64,8 +64,9 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// With a swap partition (partition 4), which the system turns on.
-	src = append(src, "filesystem:\n  partitions: [{mount: swap, size: 256M}]\n"...)
+	// With a /home partition (partition 4), which the system mounts, and
+	// a swap partition (5), which it turns on.
+	src = append(src, "filesystem:\n  partitions: [{mount: /home, size: 128M}, {mount: swap, size: 256M}]\n"...)
 	d := runDiskSpec(t, src, []spec.Output{spec.OutputQCOW2, spec.OutputRaw})
 	ctx, db, rr, watch, log, took, dir := context.Background(), d.db, d.run, d.watch, d.log, d.took, d.dir
 	steps, err := db.Steps(ctx, rr.ID)
@@ -153,7 +154,7 @@ func TestMinimalDebianDiskBootsUnderUEFIAndBIOS(t *testing.T) {
 			t.Fatal(err)
 		}
 		wants := []string{fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", rr.ID), "EXT4-fs (vda3)", "Kernel command line: BOOT_IMAGE=/EFI/linux-builder/vmlinuz root=UUID=",
-			"k swap on /dev/vda4."} // the kernel's "Adding 262140k swap on /dev/vda4.  Priority:…"
+			"EXT4-fs (vda4)", "k swap on /dev/vda5."} // the kernel's "Adding 262140k swap on /dev/vda5.  Priority:…"
 		if fw == "uefi-secureboot" {
 			wants = append(wants, "secureboot: Secure boot enabled", pipeline.SecureBootGRUBLine)
 		} else if strings.Contains(string(console), "Secure boot enabled") {

@@ -38,14 +38,15 @@ const (
 )
 
 // writeExt4 writes the compact ext4 of the tar stream r into f, bounded
-// by maxBytes (tar2ext4 stops with an error past it).
-func writeExt4(r io.Reader, f *os.File, maxBytes int64) error {
+// by maxBytes (tar2ext4 stops with an error past it). what names the file
+// system in errors ("root file system", "the /home file system").
+func writeExt4(r io.Reader, f *os.File, maxBytes int64, what string) error {
 	if err := tar2ext4.ConvertTarToExt4(r, f, tar2ext4.MaximumDiskSize(maxBytes)); err != nil {
 		if strings.Contains(err.Error(), "exceeded maximum size") {
-			return fmt.Errorf("root file system (ext4): the image does not fit in %d bytes (the cap): %w", maxBytes, err)
+			return fmt.Errorf("%s (ext4): the image's files do not fit in %d bytes (the cap): %w", what, maxBytes, err)
 		}
 		// The writer's errors quote the image's names: clipped.
-		return fmt.Errorf("root file system (ext4): %s", clip(err.Error(), 200))
+		return fmt.Errorf("%s (ext4): %s", what, clip(err.Error(), 200))
 	}
 	return nil
 }
@@ -64,43 +65,43 @@ func clip(s string, n int) string {
 func patchSuperblock(f *os.File, uuid [16]byte, label string) error {
 	var sb [1024]byte
 	if _, err := f.ReadAt(sb[:], sbOffset); err != nil {
-		return fmt.Errorf("root file system (ext4): read the superblock: %w", err)
+		return fmt.Errorf("file system %s (ext4): read the superblock: %w", label, err)
 	}
 	if binary.LittleEndian.Uint16(sb[sbMagicOff:]) != ext4Magic {
-		return errors.New("root file system (ext4): no ext4 superblock where the writer put one")
+		return fmt.Errorf("file system %s (ext4): no ext4 superblock where the writer put one", label)
 	}
 	if len(label) > 16 {
-		return fmt.Errorf("root file system (ext4): label %q is over 16 bytes", label)
+		return fmt.Errorf("file system (ext4): label %q is over 16 bytes", label)
 	}
 	ro := binary.LittleEndian.Uint32(sb[sbROCompatOff:])
 	binary.LittleEndian.PutUint32(sb[sbROCompatOff:], ro&^roCompatRO)
 	copy(sb[sbUUIDOff:sbUUIDOff+16], uuid[:])
 	copy(sb[sbLabelOff:sbLabelOff+16], append([]byte(label), make([]byte, 16-len(label))...))
 	if _, err := f.WriteAt(sb[:], sbOffset); err != nil {
-		return fmt.Errorf("root file system (ext4): write the superblock: %w", err)
+		return fmt.Errorf("file system %s (ext4): write the superblock: %w", label, err)
 	}
 	return nil
 }
 
 // finishExt4 checks the file system in path, grows it to size bytes and
 // adds a journal.
-func finishExt4(ctx context.Context, path string, size int64) error {
+func finishExt4(ctx context.Context, path string, size int64, what string) error {
 	// e2fsck's exit status 1 is "errors corrected": the compact writer
 	// leaves counts e2fsck recomputes; anything above is a failure.
 	if out, err := proc.Command(ctx, "e2fsck", "-f", "-y", path).CombinedOutput(); err != nil {
 		var ee interface{ ExitCode() int }
 		if !errors.As(err, &ee) || ee.ExitCode() > 1 {
-			return fmt.Errorf("root file system (ext4): e2fsck: %w: %s", err, lastLines(out, 5))
+			return fmt.Errorf("%s (ext4): e2fsck: %w: %s", what, err, lastLines(out, 5))
 		}
 	}
 	if out, err := proc.Command(ctx, "resize2fs", path, fmt.Sprintf("%dK", size>>10)).CombinedOutput(); err != nil {
-		return fmt.Errorf("root file system (ext4): resize2fs to %d bytes: %w: %s", size, err, lastLines(out, 5))
+		return fmt.Errorf("%s (ext4): resize2fs to %d bytes: %w: %s", what, size, err, lastLines(out, 5))
 	}
 	if out, err := proc.Command(ctx, "tune2fs", "-j", path).CombinedOutput(); err != nil {
-		return fmt.Errorf("root file system (ext4): tune2fs -j (add a journal): %w: %s", err, lastLines(out, 5))
+		return fmt.Errorf("%s (ext4): tune2fs -j (add a journal): %w: %s", what, err, lastLines(out, 5))
 	}
 	if out, err := proc.Command(ctx, "e2fsck", "-f", "-n", path).CombinedOutput(); err != nil {
-		return fmt.Errorf("root file system (ext4): e2fsck after resizing: %w: %s", err, lastLines(out, 5))
+		return fmt.Errorf("%s (ext4): e2fsck after resizing: %w: %s", what, err, lastLines(out, 5))
 	}
 	return nil
 }

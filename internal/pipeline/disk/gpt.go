@@ -29,10 +29,11 @@ type GUID [16]byte
 
 // Partition type GUIDs.
 var (
-	typeESP      = mustGUID("C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
-	typeLinuxX64 = mustGUID("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709") // root (x86-64), the discoverable partitions spec
-	typeBIOSBoot = mustGUID("21686148-6449-6E6F-744E-656564454649")
-	typeSwap     = mustGUID("0657FD6D-A4AB-43C4-84E5-0933C84B4F4F")
+	typeESP       = mustGUID("C12A7328-F81F-11D2-BA4B-00A0C93EC93B")
+	typeLinuxX64  = mustGUID("4F68BCE3-E8CD-4DB1-96E7-FBCAF984B709") // root (x86-64), the discoverable partitions spec
+	typeBIOSBoot  = mustGUID("21686148-6449-6E6F-744E-656564454649")
+	typeSwap      = mustGUID("0657FD6D-A4AB-43C4-84E5-0933C84B4F4F")
+	typeLinuxData = mustGUID("0FC63DAF-8483-4772-8E79-3D69D8477DE4") // a file system mounted by fstab
 )
 
 func mustGUID(s string) GUID {
