@@ -289,10 +289,16 @@ func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, 
 		exported <- err
 	}()
 	// One ext4 writer per file system, each reading its own stream.
+	// The first writer to fail is the cause: the others fail because the
+	// splitter then stops.
 	writeErrs := make([]error, len(fss))
 	outs := make([]io.Writer, len(fss))
 	ins := make([]*io.PipeWriter, len(fss))
-	var wg sync.WaitGroup
+	var (
+		wg        sync.WaitGroup
+		firstOnce sync.Once
+		first     = -1
+	)
 	for i, fs := range fss {
 		r, w := io.Pipe()
 		outs[i], ins[i] = w, w
@@ -303,8 +309,11 @@ func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, 
 			if err == nil {
 				err = patchSuperblock(files[i], fs.uuid, fs.label())
 			}
-			r.CloseWithError(errWriterStopped)
+			if err != nil {
+				firstOnce.Do(func() { first = i })
+			}
 			writeErrs[i] = err
+			r.CloseWithError(errWriterStopped)
 		}()
 	}
 	// The splitter between the rewriter and the writers.
@@ -337,7 +346,10 @@ func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, 
 	}
 	splitErr := <-split
 	wg.Wait()
-	writeErr := errors.Join(writeErrs...)
+	var writeErr error
+	if first >= 0 {
+		writeErr = writeErrs[first]
+	}
 	exportErr := <-exported
 	switch {
 	case exportErr != nil && ctx.Err() == nil:
@@ -346,10 +358,12 @@ func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, 
 		// The rewriter's refusal is the cause; the writers only saw the
 		// stream end.
 		return nil, fmt.Errorf("disk: %w", rwErr)
+	case splitErr != nil && !errors.Is(splitErr, errWriterStopped):
+		// The splitter's refusal (a hard link between partitions); the
+		// writers saw their streams end with it.
+		return nil, fmt.Errorf("disk: %w", splitErr)
 	case writeErr != nil:
 		return nil, writeErr
-	case splitErr != nil && !errors.Is(splitErr, errWriterStopped):
-		return nil, fmt.Errorf("disk: %w", splitErr)
 	case rwErr != nil:
 		return nil, fmt.Errorf("disk: %w", rwErr)
 	}
