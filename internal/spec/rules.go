@@ -2,6 +2,7 @@ package spec
 
 import (
 	"fmt"
+	pathpkg "path"
 	"slices"
 )
 
@@ -218,10 +219,14 @@ func rulePartitions(c *ruleCtx) {
 	esp := false
 	for i, p := range fs.Partitions {
 		path := indexPath("filesystem.partitions", i)
-		if j, dup := seen[p.Mount]; dup {
+		key := p.Mount
+		if key != "swap" {
+			key = MountPoint(pathpkg.Clean(string(key)))
+		}
+		if j, dup := seen[key]; dup {
 			c.errorf(path+".mount", "", "mount point %s is used twice (first in partition %d)", p.Mount, j+1)
 		}
-		seen[p.Mount] = i
+		seen[key] = i
 		if p.Size == "rest" || p.Size == "100%" {
 			if rest >= 0 {
 				c.errorf(path+".size", "", "only one partition can take the rest of the disk (partition %d already does)", rest+1)
@@ -243,7 +248,9 @@ func rulePartitions(c *ruleCtx) {
 		}
 		esp = esp || isESP
 	}
-	if len(fs.Partitions) > 0 && !esp && c.s.Customization.Bootloader == BootSystemdBoot {
+	// A disk image's ESP is the disk step's own (ruleDiskPartitions
+	// refuses one in the list); an install's is listed.
+	if len(fs.Partitions) > 0 && !esp && c.s.Customization.Bootloader == BootSystemdBoot && !c.s.HasDiskImage() {
 		c.errorf("filesystem.partitions", "add {mount: /boot, size: 1G, fs: vfat} or {mount: /efi, size: 512M}",
 			"systemd-boot needs a vfat EFI system partition at /boot, /efi or /boot/efi, and none is listed")
 	}

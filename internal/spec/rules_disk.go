@@ -46,15 +46,13 @@ func (s *Spec) SwapBytes() int64 {
 var reservedMounts = []string{"/", "/boot", "/efi", "/etc", "/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/dev", "/proc", "/sys", "/run", "/var/run", "/var/lock"}
 
 // ReservedMount reports whether m (absolute) is a mount point a disk
-// image's partition may not have: one of reservedMounts or below /boot,
-// /dev, /proc, /sys or /run.
+// image's partition may not have: one of reservedMounts or below one (a
+// partition at /lib/modules or /etc/systemd/system would hide what early
+// boot reads from the root).
 func ReservedMount(m string) bool {
 	c := path.Clean(m)
-	if slices.Contains(reservedMounts, c) {
-		return true
-	}
-	for _, d := range []string{"/boot/", "/dev/", "/proc/", "/sys/", "/run/"} {
-		if strings.HasPrefix(c+"/", d) {
+	for _, r := range reservedMounts {
+		if c == r || (r != "/" && strings.HasPrefix(c, r+"/")) {
 			return true
 		}
 	}
@@ -157,6 +155,11 @@ func ruleDiskPartitions(c *ruleCtx) {
 	swaps := 0
 	for i, p := range fs.Partitions {
 		path := indexPath("filesystem.partitions", i)
+		if n, ok := readPartitionSize(p.Size); ok && n.percent > 0 && p.Mount != "swap" {
+			if b := int64(n.percent / 100 * float64(c.s.DiskSizeBytes())); b > 0 && b < minPartitionBytes {
+				c.errorf(path+".size", "make it 16M or more", "partition %s of %s of the disk is %s, smaller than the 16M a disk image's file system needs", p.Mount, p.Size, humanBytes(b))
+			}
+		}
 		switch {
 		case p.Mount == "/" && (p.Size == "rest" || p.Size == "100%"):
 			// The root takes what the others leave: the disk's layout.
@@ -189,10 +192,39 @@ func ruleDiskPartitions(c *ruleCtx) {
 			case ok && sz.percent > 0 && fs.DiskSize == "":
 				c.errorf(path+".size", "give it a size such as 10G, or set filesystem.diskSize",
 					"partition %s of %s of the disk needs filesystem.diskSize in disk images (without it the disk is sized from the image)", p.Mount, p.Size)
-			case ok && sz.bytes > 0 && sz.bytes < 16<<20:
+			case ok && sz.bytes > 0 && sz.bytes < minPartitionBytes:
 				c.errorf(path+".size", "make it 16M or more", "partition %s of %s is smaller than the 16M a disk image's file system needs", p.Mount, p.Size)
 			}
 		}
+	}
+	ruleDiskFits(c)
+}
+
+// minPartitionBytes is the smallest file system partition of a disk
+// image (internal/pipeline/disk's minPartition).
+const minPartitionBytes = 16 << 20
+
+// diskOverhead is what a disk image takes besides its partitions: the
+// smallest ESP, the BIOS boot partition, the alignment and the backup
+// GPT (internal/pipeline/disk), and the smallest root file system.
+const diskOverhead = (256+3)<<20 + minPartitionBytes
+
+// ruleDiskFits checks what the disk builder checks of the sizes: the
+// partitions besides the root and the swap leave room for the ESP and the
+// root, on filesystem.diskSize or, without it, under the 64G cap.
+func ruleDiskFits(c *ruleCtx) {
+	var fixed int64
+	for _, p := range c.s.DiskPartitions() {
+		fixed += p.Bytes
+	}
+	fixed += c.s.SwapBytes()
+	disk, what := c.s.DiskSizeBytes(), "the "+string(c.s.Filesystem.DiskSize)+" disk (filesystem.diskSize)"
+	if disk == 0 {
+		disk, what = MaxDiskImageBytes, "the "+humanBytes(MaxDiskImageBytes)+" disk images are made up to"
+	}
+	if fixed > 0 && fixed+diskOverhead > disk {
+		c.errorf("filesystem.partitions", "make the partitions smaller",
+			"the partitions besides the root take %s, leaving no room on %s for the ESP (256M) and the root file system", humanBytes(fixed), what)
 	}
 }
 

@@ -603,12 +603,13 @@ func makeFstab(fss []fileSystem, volumeID string, swap int64) (fstab, swapUUID s
 // the cap) leaves after the smallest ESP, the other partitions and the
 // swap (fixed), and the GPT.
 func rootCap(asked, maxDisk, fixed int64) (int64, error) {
-	if asked == 0 {
-		return maxDisk - espMin - fixed - firstPart - biosPart - tailBytes, nil
+	room := maxDisk
+	if asked > 0 {
+		room = asked
 	}
-	c := asked - espMin - fixed - firstPart - biosPart - tailBytes
+	c := room - espMin - fixed - firstPart - biosPart - tailBytes
 	if c <= 0 {
-		return 0, fmt.Errorf("disk: size %d bytes leaves no room for the root file system after the %d MiB ESP and the %d MiB of the swap and the other partitions", asked, espMin/mib, fixed/mib)
+		return 0, fmt.Errorf("disk: a disk of %d bytes leaves no room for the root file system after the %d MiB ESP and the %d MiB of the swap and the other partitions", room, espMin/mib, fixed/mib)
 	}
 	return c, nil
 }

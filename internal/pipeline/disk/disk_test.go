@@ -527,7 +527,7 @@ func TestBuildSplitsThePartitions(t *testing.T) {
 	req := pipeline.DiskRequest{Image: "img", Output: filepath.Join(dir, "linux.raw"), Size: 2 << 30, Swap: 64 << 20,
 		Partitions: []pipeline.DiskPartition{{Mount: "/home", Size: 100 << 20}, {Mount: "/var", Size: 200 << 20}, {Mount: "/var/log/", Size: 50 << 20}}}
 	x := tarExporter{entries: image(
-		dirEnt("home"), dirEnt("home/alice"), reg("home/alice/notes", "ALICE"),
+		ent{name: "home/", typ: tar.TypeDir, mode: 0o751}, dirEnt("home/alice"), reg("home/alice/notes", "ALICE"),
 		dirEnt("var"), dirEnt("var/lib"), reg("var/lib/state", "STATE"), dirEnt("var/log"), reg("var/log/syslog", "LOG"),
 		ent{name: "var/lib/same", typ: tar.TypeLink, link: "var/lib/state"},
 	)}
@@ -575,6 +575,8 @@ func TestBuildSplitsThePartitions(t *testing.T) {
 	for _, c := range []struct{ img, name, want string }{
 		{root, "/home/alice", "File not found"}, {root, "/var/lib", "File not found"}, {varFS, "/log/syslog", "File not found"},
 		{root, "/home", "Type: directory"}, {root, "/var", "Type: directory"}, {varFS, "/log", "Type: directory"},
+		// The partition's top directory is the mount point's.
+		{root, "/home", "Mode:  0751"}, {home, "/", "Mode:  0751"},
 	} {
 		if st := debugfsStat(t, c.img, c.name); !strings.Contains(st, c.want) {
 			t.Errorf("%s: want %q:\n%s", c.name, c.want, st)
@@ -603,6 +605,7 @@ func TestBuildRefusesWhatPartitionsCannotHold(t *testing.T) {
 		{"a hard link between partitions", image(dirEnt("home"), reg("home/a", "A"), ent{name: "etc/a", typ: tar.TypeLink, link: "home/a"}),
 			[]pipeline.DiskPartition{{Mount: "/home", Size: 32 << 20}}, "hard link between two partitions"},
 		{"a partition on /etc", image(), []pipeline.DiskPartition{{Mount: "/etc", Size: 32 << 20}}, "not a mount point"},
+		{"partitions leaving the root no room under the cap", image(), []pipeline.DiskPartition{{Mount: "/srv", Size: 256 << 20}}, "leaves no room for the root file system"},
 		{"a partition climbing out", image(), []pipeline.DiskPartition{{Mount: "/home/../etc", Size: 32 << 20}}, "not a mount point"},
 		{"a relative mount point", image(), []pipeline.DiskPartition{{Mount: "home", Size: 32 << 20}}, "not a mount point"},
 		{"the same mount twice", image(), []pipeline.DiskPartition{{Mount: "/srv", Size: 32 << 20}, {Mount: "/srv/", Size: 32 << 20}}, "listed twice"},
@@ -612,7 +615,7 @@ func TestBuildRefusesWhatPartitionsCannotHold(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			dir := t.TempDir()
 			req := pipeline.DiskRequest{Image: "img", Output: filepath.Join(dir, "linux.raw"), Partitions: tc.parts}
-			_, err := (&Builder{Exporter: tarExporter{entries: tc.entries}}).Build(context.Background(), req, func(string) {})
+			_, err := (&Builder{Exporter: tarExporter{entries: tc.entries}, MaxDiskBytes: 512 << 20}).Build(context.Background(), req, func(string) {})
 			if err == nil || !strings.Contains(err.Error(), tc.want) || strings.Count(err.Error(), "(ext4)") > 1 {
 				t.Fatalf("err = %v, want %q (once, not through a writer)", err, tc.want)
 			}

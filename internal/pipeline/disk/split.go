@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"slices"
 	"strings"
 )
 
@@ -15,7 +16,8 @@ import (
 // the ext4 writers. An entry under a partition's mount point goes to that
 // partition's stream with the mount point cut from its name; the rest,
 // and each mount point itself (a directory of the file system it is
-// mounted on), to the root's, or to the partition it is nested in. Names
+// mounted on, whose mode, owner and times its partition's top directory
+// gets too), to the root's, or to the partition it is nested in. Names
 // are the rewriter's: cleaned, relative, never from the host.
 
 // route is the stream, of mounts (cleaned, relative: "home", "var/log"),
@@ -66,6 +68,15 @@ func splitTar(r io.Reader, outs []io.Writer, mounts []string) error {
 				return fmt.Errorf("%w: /%s and /%s (%s)", errCrossLink, clip(hdr.Name, 100), clip(hdr.Linkname, 100), partName(mounts, i, j))
 			}
 			hdr.Linkname = target
+		}
+		if k := slices.Index(mounts, strings.TrimSuffix(hdr.Name, "/")); k >= 0 && hdr.Typeflag == tar.TypeDir {
+			// A mount point: its mode, owner and times are also those of
+			// its partition's top directory (the file system's root).
+			top := *hdr
+			top.Name = "./"
+			if err := tws[k+1].WriteHeader(&top); err != nil {
+				return fmt.Errorf("split the file systems: %s: %w", fsName(mounts, k), err)
+			}
 		}
 		hdr.Name = rel
 		tw := tws[i+1]
