@@ -22,3 +22,9 @@ var Migrations embed.FS
 //
 //go:embed examples/minimal-debian.yaml
 var Example []byte
+
+// AppManifest is app.yml: the GitHub App's name, permissions and events,
+// from which /setup builds the manifest it hands to GitHub.
+//
+//go:embed app.yml
+var AppManifest []byte

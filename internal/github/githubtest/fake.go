@@ -59,6 +59,8 @@ type Server struct {
 	outageUntil time.Time
 	outageHits  int
 	onRequest   func(method, route string)
+	// manifests are the App-manifest codes not yet converted (manifest.go).
+	manifests map[string]*ManifestApp
 }
 
 // Release is a release of the fake, with its assets.
@@ -370,6 +372,12 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	auth := r.Header.Get("Authorization")
 	appAuth := strings.HasPrefix(route.Path, "/app/") // the App's own endpoints take its JWT
 	switch {
+	case route.Path == manifestRoute:
+		// Unauthenticated by design: the code is the credential. A token
+		// sent here would be a token leaked to whoever serves the API.
+		if auth != "" {
+			s.t.Errorf("fake GitHub: %s %s is unauthenticated, got an Authorization header", r.Method, r.URL.Path)
+		}
 	case appAuth && !strings.HasPrefix(auth, "Bearer "):
 		s.t.Errorf("fake GitHub: %s %s needs the App's JWT (Bearer), got %q", r.Method, r.URL.Path, auth)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "A JSON web token could not be decoded"})
@@ -441,6 +449,7 @@ var routes = map[string]func(*Server, call){
 	"/repos/{owner}/{repo}/releases/{release_id}/assets":           (*Server).handleReleaseAssets,
 	"/repos/{owner}/{repo}/releases/assets/{asset_id}":             (*Server).handleDeleteReleaseAsset,
 	"/repos/{owner}/{repo}/releases/{release_id}":                  (*Server).handleRelease,
+	manifestRoute: (*Server).handleManifestConversion,
 }
 
 func (s *Server) route(path string, params map[string]string, repo string, w http.ResponseWriter, r *http.Request) {
