@@ -300,7 +300,8 @@ default <data-dir>/artifacts) and ARTIFACT_RETENTION (default 30d);
 RELEASE_KEEP (the bot's releases kept per branch; default all) and
 DOCKER_CACHE_BUDGET (default 20GiB; off) — see bot gc --help; COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
 per hour); WORKER_DEAD_AFTER (see bot worker --help: what happens to a
-build on stop, crash and cancel). See the README's "Running the GitHub App".`,
+build on stop, crash and cancel); SETUP_ENABLED=true with SETUP_TOKEN serves
+/setup (see bot setup --help). See the README's "Running the GitHub App".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := rs.Validate(); err != nil {
@@ -334,6 +335,10 @@ build on stop, crash and cancel). See the README's "Running the GitHub App".`,
 			rs.Apply(&wcfg)
 			app, err := webhook.New(wcfg)
 			if err != nil {
+				return err
+			}
+			// /setup, only with SETUP_ENABLED=true (setup.go).
+			if err := mountSetup(app, sf.dataDir, wcfg.Path); err != nil {
 				return err
 			}
 			if debugAddr != "" {
