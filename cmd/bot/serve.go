@@ -336,6 +336,12 @@ build on stop, crash and cancel). See the README's "Running the GitHub App".`,
 			if err != nil {
 				return err
 			}
+			// The run pages (the check runs' details_url) on the same address.
+			pages, err := newWeb(db, gh, ac.apiURL, nil)
+			if err != nil {
+				return err
+			}
+			pages.Register(app)
 			if debugAddr != "" {
 				// Profiles for operators, on their own (loopback) address.
 				go func() {

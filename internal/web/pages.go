@@ -147,6 +147,9 @@ type runView struct {
 	Steps     []stepView
 	Logs      []store.RunLog
 	LastLogID int64
+	// LastArtifactID is the newest artifact's id: the live stream
+	// resumes after it and LastLogID.
+	LastArtifactID int64
 	Artifacts []artifactView
 	BootLogs  []artifactView
 	Spec      []specLine
@@ -226,6 +229,7 @@ func (w *Web) runView(c *fiber.Ctx, v Viewer, r *store.Run) (*runView, error) {
 		view.LastLogID = logs[len(logs)-1].ID
 	}
 	for _, a := range arts {
+		view.LastArtifactID = max(view.LastArtifactID, a.ID)
 		av := artifactView{Name: a.Name, Type: string(a.Type), SHA256: a.SHA256, Size: a.Size}
 		if a.Key != "" {
 			av.URL = w.cfg.ArtifactURL(r.ID, a.Name)

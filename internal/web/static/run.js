@@ -11,8 +11,11 @@
   var log = document.getElementById("log");
   var note = document.getElementById("live-note");
   var maxLines = 5000;
-  var lastID = Number(root.dataset.after || "0");
-  var url = root.dataset.events + (lastID > 0 ? "?after=" + lastID : "");
+  // The page holds the log up to data-log and the artifacts up to
+  // data-artifact: the stream resumes after them (its event ids are
+  // LOG-ARTIFACT-STEP; steps are replayed, which is harmless).
+  var lastID = Number(root.dataset.log || "0");
+  var url = root.dataset.events + "?lastEventId=" + encodeURIComponent(lastID + "-" + Number(root.dataset.artifact || "0") + "-0");
   var es = new EventSource(url, { withCredentials: true });
 
   function parse(e) {
@@ -51,17 +54,30 @@
         li.querySelector(".duration").textContent = (Number(d.durationMs) / 1000).toFixed(1) + "s";
       }
     }
-    if (d.runStatus) { setStatus(d.runStatus); }
-    if (d.runStepTitle) { document.getElementById("step").textContent = d.runStepTitle; }
+  });
+
+  es.addEventListener("status", function (e) {
+    var d = parse(e);
+    if (!d) { return; }
+    if (d.status) { setStatus(d.status); }
+    if (d.step) {
+      var li = document.getElementById("step-" + d.step);
+      document.getElementById("step").textContent = li ? li.querySelector(".title").textContent : String(d.step);
+    }
   });
 
   es.addEventListener("artifact", function (e) {
     var d = parse(e);
     if (!d || !d.name) { return; }
     var body = document.querySelector("#artifacts tbody");
+    var rows = body.querySelectorAll("tr[data-name]");
+    for (var i = 0; i < rows.length; i++) {
+      if (rows[i].dataset.name === String(d.name)) { return; } // already listed
+    }
     var none = body.querySelector("tr.none");
     if (none) { body.removeChild(none); }
     var tr = document.createElement("tr");
+    tr.dataset.name = String(d.name);
     var name = document.createElement("td");
     if (d.url && String(d.url).charAt(0) === "/") {
       var a = document.createElement("a");
@@ -84,7 +100,9 @@
     var d = parse(e) || {};
     es.close();
     if (d.status) { setStatus(d.status); }
-    note.textContent = "The run is over. Reload for its artifacts and final durations.";
+    var li = document.getElementById("step-" + d.step);
+    document.getElementById("step").textContent = li ? li.querySelector(".title").textContent : String(d.step || "");
+    note.textContent = "The run is over.";
   });
 
   es.onerror = function () {
