@@ -341,6 +341,12 @@ build on stop, crash and cancel); SETUP_ENABLED=true with SETUP_TOKEN serves
 			if err := mountSetup(app, sf.dataDir, wcfg.Path); err != nil {
 				return err
 			}
+			// The run pages (the check runs' details_url) on the same address.
+			pages, err := newWeb(db, gh, ac.apiURL, nil)
+			if err != nil {
+				return err
+			}
+			pages.Register(app)
 			if debugAddr != "" {
 				// Profiles for operators, on their own (loopback) address.
 				go func() {

@@ -60,12 +60,7 @@ func (a *App) Permission(ctx context.Context, installationID int64, repo, user s
 	case err != nil:
 		return "", fmt.Errorf("permission of %s on %s: %w", user, repo, err)
 	}
-	a.perms.mu.Lock()
-	if a.perms.m == nil {
-		a.perms.m = map[string]permEntry{}
-	}
-	a.perms.m[key] = permEntry{perm, time.Now()}
-	a.perms.mu.Unlock()
+	a.perms.put(key, perm)
 	return perm, nil
 }
 
@@ -272,4 +267,55 @@ func (a *App) OpenSpecPR(ctx context.Context, installationID int64, p SpecPR) (s
 		return "", fmt.Errorf("open pull request: %w", err)
 	}
 	return open[0].GetHTMLURL(), nil
+}
+
+// RepoPrivate reports whether repo is private (or internal: not readable
+// by everyone), as installationID's token reads it. Answers are cached for
+// a minute, as permissions are: a repository made private stops being
+// shown to everyone within that time.
+func (a *App) RepoPrivate(ctx context.Context, installationID int64, repo string) (bool, error) {
+	key := fmt.Sprintf("repo|%d|%s", installationID, strings.ToLower(repo))
+	a.perms.mu.Lock()
+	if e, ok := a.perms.m[key]; ok && time.Since(e.at) < permissionTTL {
+		a.perms.mu.Unlock()
+		return e.perm != "public", nil
+	}
+	a.perms.mu.Unlock()
+	c, owner, name, err := a.repoClient(installationID, repo)
+	if err != nil {
+		return true, err
+	}
+	r, _, err := c.Repositories.Get(ctx, owner, name)
+	if err != nil {
+		return true, fmt.Errorf("repository %s: %w", repo, err)
+	}
+	vis := "private"
+	if !r.GetPrivate() && (r.GetVisibility() == "" || r.GetVisibility() == "public") {
+		vis = "public"
+	}
+	a.perms.put(key, vis)
+	return vis != "public", nil
+}
+
+// permCacheMax bounds the cache: past it, expired entries go, and if none
+// has, everything does (answers are a minute's convenience, not state).
+const permCacheMax = 10000
+
+func (c *permCache) put(key, v string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[string]permEntry{}
+	}
+	if len(c.m) >= permCacheMax {
+		for k, e := range c.m {
+			if time.Since(e.at) >= permissionTTL {
+				delete(c.m, k)
+			}
+		}
+		if len(c.m) >= permCacheMax {
+			clear(c.m)
+		}
+	}
+	c.m[key] = permEntry{v, time.Now()}
 }

@@ -33,13 +33,19 @@ type retentionWorker struct {
 	log       *slog.Logger
 }
 
-// Work drops idle quota buckets and deletes expired artifacts
-// (ExpireArtifacts).
+// Work drops idle quota buckets and expired web sessions, and deletes
+// expired artifacts (ExpireArtifacts).
 func (w *retentionWorker) Work(ctx context.Context, _ *river.Job[RetentionArgs]) error {
 	if n, err := w.db.PruneQuotaBuckets(ctx); err != nil {
 		return err
 	} else if n > 0 {
 		w.log.InfoContext(ctx, "retention: dropped idle quota buckets", "count", n)
+	}
+	// Expired web sessions go too (a bounded batch per pass).
+	if n, err := w.db.DeleteExpiredSessions(ctx, time.Now(), 10_000); err != nil {
+		return err
+	} else if n > 0 {
+		w.log.InfoContext(ctx, "retention: deleted expired web sessions", "count", n)
 	}
 	_, err := ExpireArtifacts(ctx, w.db, w.artifacts, w.log, time.Now(), false)
 	return err

@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/linux-builder/linux-builder/internal/run"
 )
@@ -56,5 +57,23 @@ func (db *DB) Logs(ctx context.Context, runID, afterID int64, limit int) ([]RunL
 	if err != nil {
 		return nil, fmt.Errorf("read logs of run %d: %w", runID, err)
 	}
+	return out, nil
+}
+
+// LastLogs returns the last limit lines of run runID's log (at most
+// 10000), oldest first: a page's tail.
+func (db *DB) LastLogs(ctx context.Context, runID int64, limit int) ([]RunLog, error) {
+	if limit <= 0 || limit > 10000 {
+		limit = 10000
+	}
+	var out []RunLog
+	err := db.withRetry(ctx, "read the log's tail", func(ctx context.Context) error {
+		out = nil
+		return db.Bun.NewSelect().Model(&out).Where("run_id = ?", runID).OrderExpr("id DESC").Limit(int64(limit)).Scan(ctx)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the log's tail of run %d: %w", runID, err)
+	}
+	slices.Reverse(out)
 	return out, nil
 }

@@ -56,6 +56,8 @@ type RunFilter struct {
 	Repo   string
 	Ref    string
 	Status run.Status
+	// Trigger selects runs started by one kind of event.
+	Trigger run.Trigger
 	// BeforeID pages backwards: only runs with a smaller id (the last id
 	// of the previous page).
 	BeforeID int64
@@ -82,6 +84,9 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 		}
 		if f.Status != "" {
 			q = q.Where("status = ?", f.Status)
+		}
+		if f.Trigger != "" {
+			q = q.Where("trigger = ?", f.Trigger)
 		}
 		if f.BeforeID > 0 {
 			q = q.Where("id < ?", f.BeforeID)

@@ -61,6 +61,9 @@ type Server struct {
 	onRequest   func(method, route string)
 	// manifests are the App-manifest codes not yet converted (manifest.go).
 	manifests map[string]*ManifestApp
+	// oauth and repos: see oauth.go.
+	oauth oauthState
+	repos map[string]bool // "owner/repo" (lower case) → private
 }
 
 // Release is a release of the fake, with its assets.
@@ -343,6 +346,9 @@ func (s *Server) Calls() []string {
 }
 
 func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
+	if s.serveOAuth(w, r) {
+		return
+	}
 	r.URL.Path = strings.TrimPrefix(strings.TrimPrefix(r.URL.Path, "/api/v3"), "/api/uploads")
 	if r.URL.RawPath != "" {
 		// An escaped slash (a tag like linux-build/abc-1) is one path
@@ -382,7 +388,11 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 		s.t.Errorf("fake GitHub: %s %s needs the App's JWT (Bearer), got %q", r.Method, r.URL.Path, auth)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "A JSON web token could not be decoded"})
 		return
-	case !appAuth && !strings.HasPrefix(auth, "token ") && !strings.HasPrefix(auth, "Bearer ghs_"):
+	case route.Path == "/user" && !strings.HasPrefix(auth, "Bearer gho_"):
+		s.t.Errorf("fake GitHub: %s %s needs a user token, got %q", r.Method, r.URL.Path, auth)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Requires authentication"})
+		return
+	case route.Path != "/user" && !appAuth && !strings.HasPrefix(auth, "token ") && !strings.HasPrefix(auth, "Bearer ghs_"):
 		s.t.Errorf("fake GitHub: %s %s needs an installation token, got %q", r.Method, r.URL.Path, auth)
 		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Requires authentication"})
 		return
@@ -449,7 +459,9 @@ var routes = map[string]func(*Server, call){
 	"/repos/{owner}/{repo}/releases/{release_id}/assets":           (*Server).handleReleaseAssets,
 	"/repos/{owner}/{repo}/releases/assets/{asset_id}":             (*Server).handleDeleteReleaseAsset,
 	"/repos/{owner}/{repo}/releases/{release_id}":                  (*Server).handleRelease,
-	manifestRoute: (*Server).handleManifestConversion,
+	manifestRoute:           (*Server).handleManifestConversion,
+	"/repos/{owner}/{repo}": (*Server).handleRepo,
+	"/user":                 (*Server).handleUser,
 }
 
 func (s *Server) route(path string, params map[string]string, repo string, w http.ResponseWriter, r *http.Request) {
