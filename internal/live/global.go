@@ -44,6 +44,8 @@ func newGlobalWatch(h *Hub) *globalWatch {
 
 func (g *globalWatch) loop() {
 	defer g.h.wg.Done()
+	g.h.pollers.Add(1)
+	defer g.h.pollers.Add(-1)
 	defer g.fan.retire()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()

@@ -290,3 +290,9 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// httpTransportIdle returns a func closing the default client's idle
+// connections (their goroutines are not the hub's).
+func httpTransportIdle() func() {
+	return func() { http.DefaultClient.CloseIdleConnections() }
+}

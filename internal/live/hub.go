@@ -86,6 +86,7 @@ type Hub struct {
 	watches map[int64]*watch
 	global  *globalWatch
 	wg      sync.WaitGroup // pollers
+	pollers atomic.Int64   // running pollers (tests)
 }
 
 // NewHub returns a hub over opt.Store. Close it to stop its pollers and

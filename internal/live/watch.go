@@ -55,6 +55,8 @@ func (w *watch) lowAt() int64 { return w.low.Load() }
 
 func (w *watch) loop() {
 	defer w.h.wg.Done()
+	w.h.pollers.Add(1)
+	defer w.h.pollers.Add(-1)
 	defer w.fan.retire()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
