@@ -36,6 +36,7 @@ func TestSSELineCommittedOutOfIDOrder(t *testing.T) {
 	if l := decode[LogData](t, cl.next(t, "log")); l.Message != "higher id, committed first" || l.ID <= first.ID {
 		t.Fatalf("first line sent %+v (the open transaction's id is %d)", l, first.ID)
 	}
+	time.Sleep(300 * time.Millisecond) // six polls: the lookback (1 s), not the next poll, finds it
 	if err := early.Commit(); err != nil {
 		t.Fatal(err)
 	}
