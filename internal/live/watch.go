@@ -25,8 +25,8 @@ type watch struct {
 
 	// The poller's own state.
 	statusSnap string
-	updatedAt  time.Time // the run's updated_at at the last steps read
-	stepsSkip  int       // polls since the last steps read
+	updatedAt  time.Time            // the run's updated_at at the last steps read
+	stepsSkip  int                  // polls since the last steps read
 	steps      map[run.State]string // step → snapshot sent
 	arts       map[int64]bool
 	logHigh    int64              // newest log id seen
