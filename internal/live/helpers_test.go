@@ -42,8 +42,11 @@ func startServer(t testing.TB, db *store.DB, c *storetest.Clock, opt Options) *s
 		opt.Interval = 50 * time.Millisecond
 	}
 	opt.ArtifactURL = artifactURL
+	// The hub's clock is the real one: the store's test clock is moved by
+	// the test's goroutine only (tests that need the two close set the
+	// store's to the real time first).
 	if opt.Now == nil {
-		opt.Now = func() time.Time { return c.Now() }
+		opt.Now = time.Now
 	}
 	hub, err := NewHub(opt)
 	if err != nil {

@@ -53,6 +53,7 @@ func readBuild(t *testing.T, conn *fws.Conn) BuildMessage {
 // may not see a run gets none of its messages.
 func TestWebSocketBroadcastsStepsAndCompletion(t *testing.T) {
 	storetest.ForEach(t, func(t *testing.T, db *store.DB, c *storetest.Clock) {
+		c.T = time.Now() // the global poller starts at the hub's (real) time
 		s := startServer(t, db, c, Options{})
 		all, _, err := s.dialWS(t, "all", s.base) // same origin
 		if err != nil {
