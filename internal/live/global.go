@@ -21,6 +21,7 @@ type globalWatch struct {
 	// again from since less the lookback (a writer whose clock is a
 	// little behind, a transaction committed late) and sends only runs
 	// whose status or step differs from what was sent.
+	start   time.Time // when the poller started
 	since   time.Time
 	afterID int64
 	sent    map[int64]sentRun
@@ -56,10 +57,12 @@ func (g *globalWatch) loop() {
 		case <-ctx.Done():
 		}
 	}()
-	// Start at the store's newest changes: what came before is history.
-	g.since = g.h.opt.Now().UTC().Add(-defaultGlobalLookback)
+	// What changed before the poller started is history; what changed
+	// since (the first subscriber is waiting) is sent at the first poll.
+	g.start = g.h.opt.Now().UTC()
+	g.since = g.start.Add(-defaultGlobalLookback)
 	ictx, icancel := context.WithTimeout(ctx, pollTimeout)
-	_, g.initErr = g.poll(ictx)
+	_, g.initErr = g.poll(ictx, true)
 	icancel()
 	close(g.ready)
 	if g.initErr != nil {
@@ -74,7 +77,7 @@ func (g *globalWatch) loop() {
 		case <-t.C:
 		}
 		pctx, pcancel := context.WithTimeout(ctx, pollTimeout)
-		evs, err := g.poll(pctx)
+		evs, err := g.poll(pctx, false)
 		pcancel()
 		switch {
 		case err != nil && ctx.Err() != nil:
@@ -96,7 +99,7 @@ func (g *globalWatch) loop() {
 // defaultGlobalRunsPerPoll; more are read at the next) and returns an
 // event per run whose status or step changed, with its artifacts once it
 // has ended.
-func (g *globalWatch) poll(ctx context.Context) ([]*Event, error) {
+func (g *globalWatch) poll(ctx context.Context, initial bool) ([]*Event, error) {
 	from := g.since.Add(-defaultGlobalLookback)
 	var fromID int64
 	var evs []*Event
@@ -114,6 +117,12 @@ func (g *globalWatch) poll(ctx context.Context) ([]*Event, error) {
 			}
 			snap := string(hd.Status) + "\x00" + string(hd.Step)
 			if prev, ok := g.sent[hd.ID]; ok && prev.snap == snap {
+				continue
+			}
+			if initial {
+				if hd.UpdatedAt.Before(g.start) {
+					g.sent[hd.ID] = sentRun{snap: snap, updatedAt: hd.UpdatedAt}
+				}
 				continue
 			}
 			g.sent[hd.ID] = sentRun{snap: snap, updatedAt: hd.UpdatedAt}
