@@ -64,7 +64,7 @@ func TestWebSocketBroadcastsStepsAndCompletion(t *testing.T) {
 			t.Fatal(err)
 		}
 		eventually(t, "both sockets subscribed", func() bool { return s.hub.Subscribers() == 2 })
-		c.Advance(time.Second) // after the poller's start: news, not history
+		c.Advance(time.Second)               // after the poller's start: news, not history
 		one, two := s.newRun(t), s.newRun(t) // ids 1 and 2
 		if one%2 != 1 || two != one+1 {
 			t.Fatalf("run ids %d, %d", one, two)
