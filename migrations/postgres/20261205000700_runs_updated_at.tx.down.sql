@@ -1,0 +1,1 @@
+DROP INDEX runs_updated_at_id;
