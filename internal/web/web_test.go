@@ -43,6 +43,12 @@ type site struct {
 
 func newSite(t *testing.T, db *store.DB, withOAuth bool) *site {
 	t.Helper()
+	return newSiteWith(t, db, withOAuth, nil)
+}
+
+// newSiteWith is newSite with more routes on its app (mount, when set).
+func newSiteWith(t *testing.T, db *store.DB, withOAuth bool, mount func(*fiber.App, *Web)) *site {
+	t.Helper()
 	fake := githubtest.New(t)
 	k, err := rsa.GenerateKey(rand.Reader, 2048)
 	if err != nil {
@@ -69,6 +75,9 @@ func newSite(t *testing.T, db *store.DB, withOAuth bool) *site {
 	}
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
 	w.Register(app)
+	if mount != nil {
+		mount(app, w)
+	}
 	go func() { _ = app.Listener(ln) }()
 	t.Cleanup(func() { _ = app.ShutdownWithTimeout(5 * time.Second) })
 	jar, err := cookiejar.New(nil)

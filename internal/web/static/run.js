@@ -79,16 +79,17 @@
     var tr = document.createElement("tr");
     tr.dataset.name = String(d.name);
     var name = document.createElement("td");
-    if (d.url && String(d.url).charAt(0) === "/") {
+    var href = sameOrigin(d.url);
+    if (href) {
       var a = document.createElement("a");
-      a.href = d.url;
+      a.href = href;
       a.textContent = d.name;
       name.appendChild(a);
     } else {
       name.textContent = d.name;
     }
     tr.appendChild(name);
-    [d.type, String(d.size || 0) + " B", d.sha256].forEach(function (v) {
+    [d.type, bytes(Number(d.size || 0)), d.sha256].forEach(function (v) {
       var td = document.createElement("td");
       td.textContent = v || "";
       tr.appendChild(td);
@@ -100,8 +101,7 @@
     var d = parse(e) || {};
     es.close();
     if (d.status) { setStatus(d.status); }
-    var li = document.getElementById("step-" + d.step);
-    document.getElementById("step").textContent = li ? li.querySelector(".title").textContent : String(d.step || "");
+    document.getElementById("step").textContent = finals[d.step] || String(d.step || "");
     note.textContent = "The run is over.";
   });
 
@@ -110,6 +110,26 @@
       note.textContent = "Live updates stopped. Reload the page to see the run's progress.";
     }
   };
+
+  var finals = { COMPLETE: "Complete", FAILED: "Failed", CANCELLED: "Cancelled" };
+
+  // bytes formats n as the page does (IEC units, one decimal).
+  function bytes(n) {
+    var units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    var i = 0;
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++; }
+    return (i === 0 ? String(n) : n.toFixed(1)) + " " + units[i];
+  }
+
+  // sameOrigin is u when it is a link to this server (the API's download
+  // route), else null: the stream's data never sends the browser elsewhere.
+  function sameOrigin(u) {
+    if (!u) { return null; }
+    try {
+      var parsed = new URL(String(u), window.location.href);
+      return parsed.origin === window.location.origin ? parsed.href : null;
+    } catch (err) { return null; }
+  }
 
   function setStatus(s) {
     var el = document.getElementById("status");
