@@ -47,7 +47,9 @@ func TestRunPageFollowsTheRunInABrowser(t *testing.T) {
 	db := storetest.Postgres(t, nil)
 	ctx := context.Background()
 	hub, err := live.NewHub(live.Options{Store: db, Logger: quiet, Interval: 100 * time.Millisecond,
-		ArtifactURL: func(id int64, name string) string { return fmt.Sprintf("/api/v1/builds/%d/artifacts/%s", id, url.PathEscape(name)) }})
+		ArtifactURL: func(id int64, name string) string {
+			return fmt.Sprintf("/api/v1/builds/%d/artifacts/%s", id, url.PathEscape(name))
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}

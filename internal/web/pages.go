@@ -150,13 +150,13 @@ type runView struct {
 	// LastArtifactID is the newest artifact's id: the live stream
 	// resumes after it and LastLogID.
 	LastArtifactID int64
-	Artifacts []artifactView
-	BootLogs  []artifactView
-	Spec      []specLine
-	Orphans   []spec.Diagnostic // diagnostics with no line in the source
-	Live      bool
-	EventsURL string
-	Links     []link
+	Artifacts      []artifactView
+	BootLogs       []artifactView
+	Spec           []specLine
+	Orphans        []spec.Diagnostic // diagnostics with no line in the source
+	Live           bool
+	EventsURL      string
+	Links          []link
 }
 
 type stepView struct {
