@@ -300,7 +300,11 @@ default <data-dir>/artifacts) and ARTIFACT_RETENTION (default 30d);
 RELEASE_KEEP (the bot's releases kept per branch; default all) and
 DOCKER_CACHE_BUDGET (default 20GiB; off) — see bot gc --help; COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
 per hour); WORKER_DEAD_AFTER (see bot worker --help: what happens to a
-build on stop, crash and cancel). See the README's "Running the GitHub App".`,
+build on stop, crash and cancel). The REST API (/api/v1, /build/…, /health)
+is served on the same address: API_RATE (each token's limit, default
+"10/s burst 20"; off), PUBLIC_URL (absolute links), OLLAMA_URL and
+OLLAMA_MODEL (builds from descriptions); tokens: bot token create. See the
+README's "Running the GitHub App" and "REST API".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := rs.Validate(); err != nil {
@@ -336,6 +340,13 @@ build on stop, crash and cancel). See the README's "Running the GitHub App".`,
 			if err != nil {
 				return err
 			}
+			// The REST API shares the webhook's app, address and server
+			// limits (see api.Register on timeouts and downloads).
+			closeAPI, err := serveAPI(ctx, app, db, q.ins, sf.dataDir, pf.artifactStore)
+			if err != nil {
+				return err
+			}
+			defer closeAPI()
 			if debugAddr != "" {
 				// Profiles for operators, on their own (loopback) address.
 				go func() {
