@@ -123,8 +123,8 @@ func New(cfg Config) (*API, error) {
 // KeepWriting), so a large ISO is never cut off while a client that
 // stops reading is still dropped.
 func (a *API) Register(app *fiber.App) {
-	app.Use(Prefix, a.Authenticate)
-	app.Use("/build", a.Authenticate)
+	app.Use(Prefix, closeOnRefusedBody, a.Authenticate)
+	app.Use("/build", closeOnRefusedBody, a.Authenticate)
 	cfg := huma.DefaultConfig("Linux Builder API", "1.0.0")
 	cfg.Info.Description = "Build Linux images from linux-build.yaml specs: start builds, follow them, download their artifacts. " +
 		"Every operation needs an API token (`bot token create`): `Authorization: Bearer lbt_…`."
@@ -144,6 +144,21 @@ func (a *API) Register(app *fiber.App) {
 	if a.cfg.Mount != nil {
 		a.cfg.Mount(a, app)
 	}
+}
+
+// closeOnRefusedBody closes the connection after an answer that may have
+// left the request's body unread (413, and 401/429 refusals made before
+// the body is looked at): what remains of it must not be read as the
+// connection's next request.
+func closeOnRefusedBody(c *fiber.Ctx) error {
+	err := c.Next()
+	switch c.Response().StatusCode() {
+	case fiber.StatusRequestEntityTooLarge, fiber.StatusUnauthorized, fiber.StatusTooManyRequests:
+		if len(c.Request().Header.Peek(fiber.HeaderContentLength)) > 0 || c.Request().Header.ContentLength() != 0 {
+			c.Context().SetConnectionClose()
+		}
+	}
+	return err
 }
 
 // OpenAPI is the huma API the operations are registered on, for the

@@ -22,7 +22,7 @@ const apiRepo = "api"
 
 type createBuildInput struct {
 	ContentType string   `header:"Content-Type"`
-	Outputs     []string `query:"outputs" doc:"Make these outputs instead of the spec's (iso, qcow2, raw), as bot build --outputs does." example:"iso,qcow2"`
+	Outputs     string `query:"outputs" maxLength:"64" pattern:"^[a-z0-9]+(,[a-z0-9]+)*$" doc:"Make these outputs instead of the spec's (iso, qcow2, raw; comma-separated), as bot build --outputs does." example:"iso,qcow2"`
 	RawBody     []byte
 }
 
@@ -45,12 +45,13 @@ func specRequestBody(prompt bool) *huma.RequestBody {
 	}
 	return &huma.RequestBody{Required: true, Description: desc, Content: map[string]*huma.MediaType{
 		"application/json": {Schema: &huma.Schema{Type: "object", Description: "A spec, or {\"prompt\": \"…\"}; see GET /api/v1/schema.", AdditionalProperties: true}},
-		"application/yaml": {Schema: &huma.Schema{Type: "string"}},
+		"application/yaml": {Schema: &huma.Schema{Type: "object", Description: "A spec: linux-build.yaml as it is.", AdditionalProperties: true}},
 	}}
 }
 
 // specProblemResponses documents the spec problems (400, 413, 422): the
-// diagnostics of bot validate --format json.
+// diagnostics of bot validate --format json. It is applied once huma has
+// registered op (which declares its own 422).
 func (a *API) specProblemResponses(op *huma.Operation) {
 	schema := a.huma.OpenAPI().Components.Schemas.Schema(reflectType[SpecProblem](), true, "SpecProblem")
 	if op.Responses == nil {
@@ -70,11 +71,10 @@ func (a *API) registerBuilds() {
 	op := huma.Operation{OperationID: "create-build", Method: http.MethodPost, Path: Prefix + "/builds", Tags: []string{"builds"},
 		Summary: "Start a build", Description: "Validates the spec and queues its build (scope build). A spec with errors is refused " +
 			"with its diagnostics (422); a malformed body with its position (400).",
-		DefaultStatus: http.StatusAccepted, RequestBody: specRequestBody(true), MaxBodyBytes: int64(a.cfg.MaxBody),
+		DefaultStatus: http.StatusAccepted, MaxBodyBytes: int64(a.cfg.MaxBody), SkipValidateBody: true, // parsed and validated here
 		Errors: errorsOf(http.StatusForbidden, http.StatusUnsupportedMediaType)}
-	a.specProblemResponses(&op)
 	huma.Register(a.huma, op, func(ctx context.Context, in *createBuildInput) (*createBuildOutput, error) {
-		r, err := a.createBuild(ctx, in.ContentType, in.RawBody, in.Outputs)
+		r, err := a.createBuild(ctx, in.ContentType, in.RawBody, splitList(in.Outputs))
 		if err != nil {
 			return nil, err
 		}
@@ -82,6 +82,7 @@ func (a *API) registerBuilds() {
 		return &createBuildOutput{Location: l.Self, Body: BuildCreated{ID: r.ID, Status: r.Status, Links: l}}, nil
 	})
 	a.setRequestBody(op.Method, op.Path, specRequestBody(true))
+	a.specProblemResponses(a.huma.OpenAPI().Paths[op.Path].Post)
 }
 
 // setRequestBody replaces the request body huma describes for a RawBody
@@ -150,4 +151,12 @@ func (a *API) generate(ctx context.Context, prompt string) (*ai.Result, error) {
 		return nil, huma.Error503ServiceUnavailable("the AI service failed; try again")
 	}
 	return res, nil
+}
+
+// splitList splits a comma-separated list ("" is none).
+func splitList(v string) []string {
+	if v == "" {
+		return nil
+	}
+	return strings.Split(v, ",")
 }

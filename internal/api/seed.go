@@ -107,11 +107,7 @@ func (a *API) seedStart(c *fiber.Ctx) error {
 	if err != nil {
 		return a.seedError(c, err)
 	}
-	var outputs []string
-	if o := c.Query("outputs"); o != "" {
-		outputs = strings.Split(o, ",")
-	}
-	r, err := a.createBuild(c.UserContext(), c.Get(fiber.HeaderContentType), body, outputs)
+	r, err := a.createBuild(c.UserContext(), c.Get(fiber.HeaderContentType), body, splitList(c.Query("outputs")))
 	if err != nil {
 		return a.seedError(c, err)
 	}

@@ -40,7 +40,7 @@ type schemaOutput struct{ Body json.RawMessage }
 func (a *API) registerSpecs() {
 	op := huma.Operation{OperationID: "validate-spec", Method: http.MethodPost, Path: Prefix + "/specs/validate", Tags: []string{"specs"},
 		Summary: "Validate a spec", Description: "The report of bot validate --format json: valid, counts, and each diagnostic's path, line, column, code, message and hint.",
-		MaxBodyBytes: int64(a.cfg.MaxBody), Errors: errorsOf(http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)}
+		MaxBodyBytes: int64(a.cfg.MaxBody), SkipValidateBody: true, Errors: errorsOf(http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType)}
 	huma.Register(a.huma, op, a.validate)
 	a.setRequestBody(op.Method, op.Path, specRequestBody(false))
 	huma.Register(a.huma, huma.Operation{OperationID: "generate-spec", Method: http.MethodPost, Path: Prefix + "/specs/generate", Tags: []string{"specs"},
