@@ -174,8 +174,7 @@ var publicPaths = map[string]bool{
 // problem writes an RFC 9457 problem (huma's ErrorModel) from a Fiber
 // handler.
 func problem(c *fiber.Ctx, status int, detail string) error {
-	c.Set(fiber.HeaderContentType, "application/problem+json")
-	return c.Status(status).JSON(&huma.ErrorModel{Title: httpStatusText(status), Status: status, Detail: detail})
+	return c.Status(status).JSON(&huma.ErrorModel{Title: httpStatusText(status), Status: status, Detail: detail}, "application/problem+json")
 }
 
 // problemFrom writes err as a problem: its own status when it has one,
@@ -183,8 +182,7 @@ func problem(c *fiber.Ctx, status int, detail string) error {
 func (a *API) problemFrom(c *fiber.Ctx, err error) error {
 	var se huma.StatusError
 	if errors.As(err, &se) {
-		c.Set(fiber.HeaderContentType, "application/problem+json")
-		return c.Status(se.GetStatus()).JSON(se)
+		return c.Status(se.GetStatus()).JSON(se, "application/problem+json")
 	}
 	a.cfg.Logger.ErrorContext(c.UserContext(), "api request failed", "path", c.Path(), "err", err)
 	return problem(c, fiber.StatusInternalServerError, "internal error")

@@ -203,6 +203,13 @@ func truncate(b []byte) string {
 	return string(b)
 }
 
+// with is e reporting to t (a subtest).
+func (e *env) with(t *testing.T) *env {
+	c := *e
+	c.t = t
+	return &c
+}
+
 // token makes a token of scope and returns it.
 func (e *env) token(name string, scope store.Scope) (string, *store.APIToken) {
 	e.t.Helper()
