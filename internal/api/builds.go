@@ -21,7 +21,7 @@ import (
 const apiRepo = "api"
 
 type createBuildInput struct {
-	ContentType string   `header:"Content-Type"`
+	ContentType string `header:"Content-Type"`
 	Outputs     string `query:"outputs" maxLength:"64" pattern:"^[a-z0-9]+(,[a-z0-9]+)*$" doc:"Make these outputs instead of the spec's (iso, qcow2, raw; comma-separated), as bot build --outputs does." example:"iso,qcow2"`
 	RawBody     []byte
 }

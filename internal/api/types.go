@@ -57,15 +57,15 @@ type Step struct {
 
 // Artifact is a file a build made.
 type Artifact struct {
-	Name        string           `json:"name"`
-	Type        run.ArtifactType `json:"type"`
-	Size        int64            `json:"size" doc:"Bytes."`
-	SHA256      string           `json:"sha256"`
-	URL         string           `json:"url,omitempty" doc:"Its download, from the artifact store (absent for an image pushed to a registry)."`
-	Location    string           `json:"location,omitempty" doc:"An image pushed to a registry: its reference."`
-	ReleaseURL  string           `json:"releaseUrl,omitempty" doc:"The release asset on GitHub, once published."`
-	ExpiresAt   *time.Time       `json:"expiresAt,omitempty" doc:"When the artifact store deletes it (ARTIFACT_RETENTION)."`
-	CreatedAt   time.Time        `json:"createdAt"`
+	Name       string           `json:"name"`
+	Type       run.ArtifactType `json:"type"`
+	Size       int64            `json:"size" doc:"Bytes."`
+	SHA256     string           `json:"sha256"`
+	URL        string           `json:"url,omitempty" doc:"Its download, from the artifact store (absent for an image pushed to a registry)."`
+	Location   string           `json:"location,omitempty" doc:"An image pushed to a registry: its reference."`
+	ReleaseURL string           `json:"releaseUrl,omitempty" doc:"The release asset on GitHub, once published."`
+	ExpiresAt  *time.Time       `json:"expiresAt,omitempty" doc:"When the artifact store deletes it (ARTIFACT_RETENTION)."`
+	CreatedAt  time.Time        `json:"createdAt"`
 }
 
 // Build is a build in full.

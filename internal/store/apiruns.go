@@ -69,5 +69,3 @@ func RunVisible(r *Run, tokenID int64, scope Scope) bool {
 	}
 	return r.APITokenID != nil && *r.APITokenID == tokenID && scope.Valid()
 }
-
-
