@@ -60,6 +60,10 @@ type Config struct {
 	// PublicURL (PUBLIC_URL, without a trailing slash) makes the links in
 	// answers absolute; empty: they are paths.
 	PublicURL string
+	// MaxGenerations bounds the descriptions turned into specs at once
+	// (each holds the model for up to minutes); more are answered 503
+	// with Retry-After. Default 2.
+	MaxGenerations int
 	// Rate is each token's rate limit (API_RATE); the zero Rate is none.
 	Rate Rate
 	// FailedAuthRate bounds failed authentications per client address
@@ -88,6 +92,8 @@ type API struct {
 	failures *limiter
 	touched  *touchCache
 	huma     huma.API
+	// generating holds a slot per generation in progress.
+	generating chan struct{}
 }
 
 // New checks cfg and returns the API.
@@ -107,11 +113,14 @@ func New(cfg Config) (*API, error) {
 	if cfg.StreamIdle <= 0 {
 		cfg.StreamIdle = 30 * time.Second
 	}
+	if cfg.MaxGenerations <= 0 {
+		cfg.MaxGenerations = 2
+	}
 	if cfg.FailedAuthRate.Limit == 0 {
 		cfg.FailedAuthRate = Rate{Limit: 5, Burst: 20}
 	}
 	return &API{cfg: cfg, tokens: newLimiter(cfg.Rate, cfg.Now), failures: newLimiter(cfg.FailedAuthRate, cfg.Now),
-		touched: &touchCache{last: map[int64]time.Time{}}}, nil
+		touched: &touchCache{last: map[int64]time.Time{}}, generating: make(chan struct{}, cfg.MaxGenerations)}, nil
 }
 
 // Register serves the API on app: /api/v1 and its description, and the

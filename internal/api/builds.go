@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/danielgtaylor/huma/v2"
 
@@ -133,11 +134,24 @@ func (a *API) createBuild(ctx context.Context, contentType string, body []byte, 
 	return r, nil
 }
 
-// generate turns a description into a valid spec.
+// generateTimeout bounds one description's generation, all attempts.
+const generateTimeout = 10 * time.Minute
+
+// generate turns a description into a valid spec, at most
+// MaxGenerations at once.
 func (a *API) generate(ctx context.Context, prompt string) (*ai.Result, error) {
 	if a.cfg.Generator == nil {
 		return nil, huma.Error503ServiceUnavailable("no AI service is configured (OLLAMA_URL)")
 	}
+	select {
+	case a.generating <- struct{}{}:
+		defer func() { <-a.generating }()
+	default:
+		return nil, huma.ErrorWithHeaders(huma.Error503ServiceUnavailable("the AI service is busy with other descriptions; try again"),
+			http.Header{"Retry-After": []string{"30"}})
+	}
+	ctx, cancel := context.WithTimeout(ctx, generateTimeout)
+	defer cancel()
 	res, err := a.cfg.Generator.GenerateLogged(ctx, prompt, nil)
 	var ge *ai.GenerateError
 	switch {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -242,12 +243,26 @@ func wantStatus(t *testing.T, resp *http.Response, body []byte, want int) {
 
 // fakeGenerator stands for Ollama: it answers a fixed spec.
 type fakeGenerator struct {
+	mu      sync.Mutex
 	yaml    string
 	err     error
 	prompts []string
+	// block, when set, holds every generation until it is closed.
+	block   chan struct{}
+	started chan struct{}
 }
 
-func (g *fakeGenerator) GenerateLogged(_ context.Context, prompt string, _ func(string)) (*ai.Result, error) {
+func (g *fakeGenerator) GenerateLogged(ctx context.Context, prompt string, _ func(string)) (*ai.Result, error) {
+	if g.block != nil {
+		g.started <- struct{}{}
+		select {
+		case <-g.block:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
 	g.prompts = append(g.prompts, prompt)
 	if g.err != nil {
 		return nil, g.err

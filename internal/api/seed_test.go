@@ -121,3 +121,40 @@ func TestPromptBuilds(t *testing.T) {
 		t.Fatalf("the model was asked %d times, want 5 (bad prompts never reach it)", n)
 	}
 }
+
+// TestGenerationsAreBounded: descriptions beyond MaxGenerations at once
+// are answered 503 with Retry-After, not queued behind the model.
+func TestGenerationsAreBounded(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t, nil), envOptions{})
+	tok, _ := e.token("ci", store.ScopeBuild)
+	e.gen.yaml = string(exampleYAML(t))
+	e.gen.block, e.gen.started = make(chan struct{}), make(chan struct{}, 2)
+	done := make(chan int, 2)
+	for i := 0; i < 2; i++ {
+		go func() {
+			req, _ := http.NewRequest("POST", e.base+"/api/v1/specs/generate", strings.NewReader(`{"prompt": "x"}`))
+			req.Header.Set("Authorization", "Bearer "+tok)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := e.client.Do(req)
+			if err != nil {
+				done <- 0
+				return
+			}
+			resp.Body.Close()
+			done <- resp.StatusCode
+		}()
+	}
+	<-e.gen.started
+	<-e.gen.started
+	resp, body := e.do("POST", "/api/v1/specs/generate", []byte(`{"prompt": "x"}`), reqOpts{token: tok})
+	wantStatus(t, resp, body, http.StatusServiceUnavailable)
+	if resp.Header.Get("Retry-After") == "" {
+		t.Fatal("503 without Retry-After")
+	}
+	close(e.gen.block)
+	for i := 0; i < 2; i++ {
+		if code := <-done; code != http.StatusOK {
+			t.Fatalf("a held generation ended %d", code)
+		}
+	}
+}
