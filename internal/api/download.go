@@ -50,28 +50,26 @@ func parseRange(h string, size int64) (byteRange, error) {
 	if !ok {
 		return byteRange{}, errRangeNotSatisfiable
 	}
-	switch {
-	case first == "": // the last N bytes
+	if first == "" { // the last N bytes
 		n, err := parseOffset(last)
 		if err != nil || n == 0 || size == 0 {
 			return byteRange{}, errRangeNotSatisfiable
 		}
 		n = min(n, size)
 		return byteRange{off: size - n, n: n, partial: true}, nil
-	default:
-		start, err := parseOffset(first)
-		if err != nil || start >= size {
+	}
+	start, err := parseOffset(first)
+	if err != nil || start >= size {
+		return byteRange{}, errRangeNotSatisfiable
+	}
+	end := size - 1
+	if last != "" {
+		if end, err = parseOffset(last); err != nil || end < start {
 			return byteRange{}, errRangeNotSatisfiable
 		}
-		end := size - 1
-		if last != "" {
-			if end, err = parseOffset(last); err != nil || end < start {
-				return byteRange{}, errRangeNotSatisfiable
-			}
-			end = min(end, size-1)
-		}
-		return byteRange{off: start, n: end - start + 1, partial: true}, nil
+		end = min(end, size-1)
 	}
+	return byteRange{off: start, n: end - start + 1, partial: true}, nil
 }
 
 // parseOffset reads a range's decimal number: digits only (no sign, no

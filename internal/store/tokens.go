@@ -70,11 +70,15 @@ func ValidTokenName(name string) error {
 		return fmt.Errorf("token name %q: 1 to %d characters", name, MaxTokenName)
 	}
 	for _, c := range name {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-') {
+		if !tokenNameRune(c) {
 			return fmt.Errorf("token name %q: letters, digits, '.', '_' and '-' only", name)
 		}
 	}
 	return nil
+}
+
+func tokenNameRune(c rune) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
 }
 
 // CreateToken records a token with the sha256 (hex) of its secret. A name
