@@ -188,3 +188,41 @@ func TestStalledDownloadIsDropped(t *testing.T) {
 	}
 	t.Logf("stalled client dropped after %d of %d bytes (%v)", n, size, err)
 }
+
+// TestSlowDownloadOutlivesTheWriteTimeout: a client that keeps taking
+// bytes, slowly, gets the whole artifact although it takes longer than the
+// server's 10-second write timeout (which would cut it off whole).
+func TestSlowDownloadOutlivesTheWriteTimeout(t *testing.T) {
+	e := newEnv(t, storetest.SQLite(t, nil), envOptions{streamIdle: 3 * time.Second})
+	tok, _ := e.token("ci", store.ScopeBuild)
+	id := e.start(tok)
+	const size = 24 << 20
+	data := e.addArtifact(id, "image.tar.zst", run.ArtifactImage, size)
+
+	conn, err := net.Dial("tcp", strings.TrimPrefix(e.base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if tc, ok := conn.(*net.TCPConn); ok {
+		_ = tc.SetReadBuffer(64 << 10)
+	}
+	fmt.Fprintf(conn, "GET /api/v1/builds/%d/artifacts/image.tar.zst HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", id, tok)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	start := time.Now()
+	var got bytes.Buffer
+	for got.Len() < size {
+		_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.CopyN(&got, resp.Body, 2<<20); err != nil {
+			t.Fatalf("after %d bytes in %s: %v", got.Len(), time.Since(start), err)
+		}
+		time.Sleep(time.Second) // 2 MiB a second: 12 seconds in all
+	}
+	if took := time.Since(start); took < 11*time.Second || sha(got.Bytes()) != sha(data) {
+		t.Fatalf("%d bytes in %s, sha256 equal: %v", got.Len(), took, sha(got.Bytes()) == sha(data))
+	}
+}
