@@ -174,7 +174,8 @@ func closeOnRefusedBody(c *fiber.Ctx) error {
 // operations another package adds (Register must have been called).
 func (a *API) OpenAPI() huma.API { return a.huma }
 
-// publicPaths are served without a token: the API's description.
+// publicPaths are served without a token: the API's description (and
+// the JSON Schemas of its bodies, under /schemas/, that answers link to).
 var publicPaths = map[string]bool{
 	Prefix + "/openapi.json": true, Prefix + "/openapi.yaml": true, Prefix + "/openapi-3.0.json": true,
 	Prefix + "/openapi-3.0.yaml": true, Prefix + "/docs": true,

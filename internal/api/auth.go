@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,7 +56,7 @@ func need(ctx context.Context, scope store.Scope) (*Caller, error) {
 // its rate is answered 429 with Retry-After. The caller travels in the
 // request's user context (CallerFrom).
 func (a *API) Authenticate(c *fiber.Ctx) error {
-	if publicPaths[c.Path()] {
+	if publicPaths[c.Path()] || strings.HasPrefix(c.Path(), Prefix+"/schemas/") {
 		return c.Next()
 	}
 	token := bearer(c.Get(fiber.HeaderAuthorization))
