@@ -85,6 +85,6 @@ Environment:
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return fmt.Errorf("%w: %w", errUsage, err) })
 	root.PersistentFlags().StringVar(&logOpts.Format, "log-format", logOpts.Format, "log format: text, json or auto (env LOG_FORMAT)")
 	root.PersistentFlags().StringVar(&logOpts.Level, "log-level", logOpts.Level, "log level: debug, info, warn, error (env LOG_LEVEL)")
-	root.AddCommand(newValidateCmd(), newSchemaCmd(), newRenderCmd(), newMigrateCmd(), newBuildCmd(), newBaseCmd(), newWorkerCmd(), newServeCmd(), newInstallationCmd(), newGenerateCmd(), newNetworkCmd(), newVersionCmd(), newRunsCmd(), newGCCmd(), newDiskCmd(), newSetupCmd())
+	root.AddCommand(newValidateCmd(), newSchemaCmd(), newRenderCmd(), newMigrateCmd(), newBuildCmd(), newBaseCmd(), newWorkerCmd(), newServeCmd(), newInstallationCmd(), newGenerateCmd(), newNetworkCmd(), newVersionCmd(), newRunsCmd(), newGCCmd(), newDiskCmd(), newSetupCmd(), newTokenCmd())
 	return root
 }

@@ -301,7 +301,13 @@ RELEASE_KEEP (the bot's releases kept per branch; default all) and
 DOCKER_CACHE_BUDGET (default 20GiB; off) — see bot gc --help; COMMAND_QUOTA and BUILD_QUOTA ("installation=N,repo=N,user=N"
 per hour); WORKER_DEAD_AFTER (see bot worker --help: what happens to a
 build on stop, crash and cancel); SETUP_ENABLED=true with SETUP_TOKEN serves
-/setup (see bot setup --help). See the README's "Running the GitHub App".`,
+/setup (see bot setup --help). The REST API (/api/v1, /build/…, /health),
+its live events (/api/v1/builds/{id}/events, /ws) and the run pages (/runs)
+are served on the same address: API_RATE (each token's limit, default
+"10/s burst 20"; off), PUBLIC_URL (absolute links, sign-in), GITHUB_CLIENT_ID
+and GITHUB_CLIENT_SECRET (sign-in with GitHub), OLLAMA_URL and OLLAMA_MODEL
+(builds from descriptions); tokens: bot token create. See the README's
+"Running the GitHub App", "REST API" and "Run pages".`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := rs.Validate(); err != nil {
@@ -347,6 +353,13 @@ build on stop, crash and cancel); SETUP_ENABLED=true with SETUP_TOKEN serves
 				return err
 			}
 			pages.Register(app)
+			// The REST API shares the webhook's app, address and server
+			// limits (see api.Register on timeouts and downloads).
+			closeAPI, err := serveAPI(ctx, app, db, q.ins, sf.dataDir, pf.artifactStore)
+			if err != nil {
+				return err
+			}
+			defer closeAPI()
 			if debugAddr != "" {
 				// Profiles for operators, on their own (loopback) address.
 				go func() {

@@ -90,21 +90,10 @@ func readSpec(stdin io.Reader, name string) ([]byte, error) {
 	return src, nil
 }
 
-type jsonReport struct {
-	Valid       bool              `json:"valid"`
-	Errors      int               `json:"errors"`
-	Warnings    int               `json:"warnings"`
-	Diagnostics []spec.Diagnostic `json:"diagnostics"`
-}
-
 func writeJSONReport(w io.Writer, ds spec.Diagnostics) error {
-	rep := jsonReport{Valid: !ds.HasErrors(), Errors: len(ds.Errors()), Warnings: len(ds.Warnings()), Diagnostics: ds}
-	if rep.Diagnostics == nil {
-		rep.Diagnostics = spec.Diagnostics{}
-	}
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
+	if err := enc.Encode(spec.NewReport(ds)); err != nil {
 		return fmt.Errorf("write report: %w", err)
 	}
 	return nil

@@ -31,6 +31,11 @@ type BuildArgs struct {
 	// specs (generated from descriptions); empty for specs from the
 	// repository.
 	SpecHash string `json:"spec_hash,omitempty" river:"unique"`
+	// APIRun is the run id of a run an API token asked for (0 for the
+	// others): each is its own build, never joined to another token's
+	// run of the same spec (which would answer one client with another's
+	// run).
+	APIRun int64 `json:"api_run,omitempty" river:"unique"`
 }
 
 // Kind is the job kind in river_job.
@@ -55,7 +60,7 @@ func (q *Inserter) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.
 	params := make([]river.InsertManyParams, len(runs), 2*len(runs))
 	for i, run := range runs {
 		params[i] = river.InsertManyParams{
-			Args:       BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger), SpecHash: inlineSpecHash(run)},
+			Args:       BuildArgs{RunID: run.ID, Repo: run.Repo, HeadSHA: run.HeadSHA, Trigger: string(run.Trigger), SpecHash: inlineSpecHash(run), APIRun: apiRun(run)},
 			InsertOpts: &river.InsertOpts{UniqueOpts: uniqueBuild, MaxAttempts: defaultAttempts},
 		}
 	}
@@ -84,6 +89,14 @@ func (q *Inserter) EnqueueBuilds(ctx context.Context, tx *sql.Tx, runs []*store.
 		}
 	}
 	return out, nil
+}
+
+// apiRun is the run's id when an API token asked for it, else 0.
+func apiRun(r *store.Run) int64 {
+	if r.APITokenID != nil {
+		return r.ID
+	}
+	return 0
 }
 
 func inlineSpecHash(run *store.Run) string {

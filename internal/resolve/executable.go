@@ -80,3 +80,8 @@ func executableContent(source []byte) []string {
 	}
 	return out
 }
+
+// ExecutableContent lists what in a generated spec runs code its author
+// (the model) chose: see executableContent. The REST API refuses to build
+// such a spec from a description until a person submits it as a spec.
+func ExecutableContent(source []byte) []string { return executableContent(source) }

@@ -152,3 +152,21 @@ func (ds Diagnostics) Error() string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// Report is the machine-readable result of validating specs: what `bot
+// validate --format json` prints and what the REST API answers.
+type Report struct {
+	Valid       bool        `json:"valid"`
+	Errors      int         `json:"errors"`
+	Warnings    int         `json:"warnings"`
+	Diagnostics Diagnostics `json:"diagnostics"`
+}
+
+// NewReport summarises ds (never a nil list of diagnostics).
+func NewReport(ds Diagnostics) Report {
+	rep := Report{Valid: !ds.HasErrors(), Errors: len(ds.Errors()), Warnings: len(ds.Warnings()), Diagnostics: ds}
+	if rep.Diagnostics == nil {
+		rep.Diagnostics = Diagnostics{}
+	}
+	return rep
+}

@@ -82,6 +82,10 @@ type Run struct {
 	// run; empty for a run on its first attempt. Check runs show it while
 	// the run is not over.
 	RetryReason string `bun:"retry_reason,notnull"`
+	// APITokenID is the API token that asked for the run (POST
+	// /api/v1/builds, a rebuild through the API); nil for the runs of
+	// GitHub and the CLI. A read or build token sees only its own runs.
+	APITokenID *int64 `bun:"api_token_id"`
 }
 
 // Outcome is what intake did with a delivery.

@@ -56,8 +56,10 @@ type RunFilter struct {
 	Repo   string
 	Ref    string
 	Status run.Status
-	// Trigger selects runs started by one kind of event.
+	// Trigger, when set, selects the runs it started.
 	Trigger run.Trigger
+	// APITokenID, when positive, selects the runs of that API token.
+	APITokenID int64
 	// BeforeID pages backwards: only runs with a smaller id (the last id
 	// of the previous page).
 	BeforeID int64
@@ -86,7 +88,10 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 			q = q.Where("status = ?", f.Status)
 		}
 		if f.Trigger != "" {
-			q = q.Where("trigger = ?", f.Trigger)
+			q = q.Where("? = ?", bun.Ident("trigger"), f.Trigger)
+		}
+		if f.APITokenID > 0 {
+			q = q.Where("api_token_id = ?", f.APITokenID)
 		}
 		if f.BeforeID > 0 {
 			q = q.Where("id < ?", f.BeforeID)
