@@ -26,7 +26,7 @@ type Counts interface {
 // changes: runs change state in many processes (receivers create them,
 // any worker runs them, the reaper and cancellations end them), so no
 // process's counters know how many runs wait or build now; the database
-// does, with one query over the runs not ended (a partial index), which
+// does, with one query over the runs not ended (an index on status), which
 // stays cheap however long the history. Runs ended are counted as they
 // end instead (linux_builder_pipeline_runs_ended_total): counting the
 // history at each scrape would grow with it.
