@@ -23,7 +23,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/freshness"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/logging"
-	"github.com/linux-builder/linux-builder/internal/metrics"
+	"github.com/linux-builder/linux-builder/internal/metrics/expose"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -289,7 +289,7 @@ func newServeCmd() *cobra.Command {
 		debugAddr string
 		// The receiver's settings, shared with cmd/webhook.
 		rs = webhook.SettingsFromEnv(os.Getenv, true)
-		ms = metrics.SettingsFromEnv(os.Getenv)
+		ms = expose.SettingsFromEnv(os.Getenv)
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",

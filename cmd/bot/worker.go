@@ -11,7 +11,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/logging"
-	"github.com/linux-builder/linux-builder/internal/metrics"
+	"github.com/linux-builder/linux-builder/internal/metrics/expose"
 )
 
 func newWorkerCmd() *cobra.Command {
@@ -20,7 +20,7 @@ func newWorkerCmd() *cobra.Command {
 		pf      pipelineFlags
 		workers int
 		migrate bool
-		ms      = metrics.SettingsFromEnv(os.Getenv)
+		ms      = expose.SettingsFromEnv(os.Getenv)
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",

@@ -13,8 +13,9 @@
 // counters resolved when the Metrics is made, so a delivery costs a few
 // atomic additions and no allocation.
 //
-// Handler serves the exposition; Settings says where (METRICS_ADDR, or the
-// main port behind METRICS_TOKEN).
+// Handler serves the exposition; package expose says where (METRICS_ADDR,
+// or the main port behind METRICS_TOKEN). The lean receiver uses
+// metrics/lean instead, which links no metrics library.
 package metrics
 
 import (

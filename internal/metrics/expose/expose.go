@@ -1,4 +1,9 @@
-package metrics
+// Package expose says where a process serves its Prometheus metrics
+// (METRICS_ADDR, or the main port behind METRICS_TOKEN) and guards them
+// with the bearer token. It imports no metrics library: the lean receiver
+// links it with its own small exposition (metrics/lean), the bot with
+// client_golang's (package metrics).
+package expose
 
 import (
 	"context"
@@ -84,12 +89,11 @@ func (e *Exposure) Wait() error {
 	return <-e.done
 }
 
-// Expose serves m's metrics as s says until ctx is done: on a listener of
+// Expose serves the metrics handler h as s says until ctx is done: on a listener of
 // its own (s.Addr), or on the main port (the Exposure's MainPort, for the
 // caller to mount; only when mainPort says the process has one). What it
 // does, or why it serves nothing, is logged.
-func (s *Settings) Expose(ctx context.Context, m *Metrics, log *slog.Logger, mainPort bool) (*Exposure, error) {
-	h := m.Handler()
+func (s *Settings) Expose(ctx context.Context, h http.Handler, log *slog.Logger, mainPort bool) (*Exposure, error) {
 	if s.Token != "" {
 		h = RequireToken(s.Token, h)
 	}

@@ -1,4 +1,4 @@
-package metrics_test
+package expose_test
 
 import (
 	"bytes"
@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/metrics"
+	"github.com/linux-builder/linux-builder/internal/metrics/expose"
 	"github.com/linux-builder/linux-builder/internal/metrics/metricstest"
 )
 
@@ -33,7 +34,7 @@ func TestSettings(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			s := metrics.SettingsFromEnv(func(k string) string { return tc.env[k] })
+			s := expose.SettingsFromEnv(func(k string) string { return tc.env[k] })
 			err := s.Validate()
 			switch {
 			case tc.want == "" && err != nil:
@@ -48,6 +49,8 @@ func TestSettings(t *testing.T) {
 	}
 }
 
+var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
+
 func logTo(b *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b, nil)) }
 
 // On the main port, /metrics asks for the bearer token: none, a wrong
@@ -55,8 +58,8 @@ func logTo(b *bytes.Buffer) *slog.Logger { return slog.New(slog.NewTextHandler(b
 // after it answer 401; the token answers the exposition.
 func TestMainPortNeedsTheToken(t *testing.T) {
 	var logs bytes.Buffer
-	s := &metrics.Settings{Token: token}
-	e, err := s.Expose(context.Background(), metrics.New(metrics.Options{Logger: quiet}), logTo(&logs), true)
+	s := &expose.Settings{Token: token}
+	e, err := s.Expose(context.Background(), metrics.New(metrics.Options{Logger: quiet}).Handler(), logTo(&logs), true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,8 +96,8 @@ func TestOwnListener(t *testing.T) {
 			var logs bytes.Buffer
 			ctx, cancel := context.WithCancel(context.Background())
 			defer cancel()
-			s := &metrics.Settings{Addr: "127.0.0.1:0", Token: tok}
-			e, err := s.Expose(ctx, metrics.New(metrics.Options{Logger: quiet}), logTo(&logs), true)
+			s := &expose.Settings{Addr: "127.0.0.1:0", Token: tok}
+			e, err := s.Expose(ctx, metrics.New(metrics.Options{Logger: quiet}).Handler(), logTo(&logs), true)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -158,11 +161,11 @@ func TestOwnListener(t *testing.T) {
 func TestOwnListenerAddressTaken(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first, err := (&metrics.Settings{Addr: "127.0.0.1:0"}).Expose(ctx, metrics.New(metrics.Options{Logger: quiet}), quiet, false)
+	first, err := (&expose.Settings{Addr: "127.0.0.1:0"}).Expose(ctx, metrics.New(metrics.Options{Logger: quiet}).Handler(), quiet, false)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = (&metrics.Settings{Addr: first.Addr.String()}).Expose(ctx, metrics.New(metrics.Options{Logger: quiet}), quiet, false)
+	_, err = (&expose.Settings{Addr: first.Addr.String()}).Expose(ctx, metrics.New(metrics.Options{Logger: quiet}).Handler(), quiet, false)
 	if err == nil || !strings.Contains(err.Error(), first.Addr.String()) {
 		t.Fatalf("second listener on the same address: %v", err)
 	}
@@ -173,16 +176,16 @@ func TestOwnListenerAddressTaken(t *testing.T) {
 func TestNotServedSaysSo(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
-		s        metrics.Settings
+		s        expose.Settings
 		mainPort bool
 		want     string
 	}{
-		{"neither", metrics.Settings{}, true, "set METRICS_ADDR"},
-		{"a token without a main port", metrics.Settings{Token: token}, false, "no main port"},
+		{"neither", expose.Settings{}, true, "set METRICS_ADDR"},
+		{"a token without a main port", expose.Settings{Token: token}, false, "no main port"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var logs bytes.Buffer
-			e, err := tc.s.Expose(context.Background(), metrics.New(metrics.Options{Logger: quiet}), logTo(&logs), tc.mainPort)
+			e, err := tc.s.Expose(context.Background(), metrics.New(metrics.Options{Logger: quiet}).Handler(), logTo(&logs), tc.mainPort)
 			if err != nil {
 				t.Fatal(err)
 			}
