@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/metrics"
+	"github.com/linux-builder/linux-builder/internal/metrics/lean"
 )
 
 // BenchmarkReceiveObserved is BenchmarkReceive with the real metrics
@@ -38,6 +39,25 @@ func must[T any](v T, err error) T {
 // event's label, the counter and the latency histogram.
 func BenchmarkObserverDelivery(b *testing.B) {
 	m := metrics.New(metrics.Options{Events: Events(), Outcomes: Outcomes()})
+	start := time.Now()
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			m.Delivery(eventLabel("push"), OutcomeQueued, true, time.Since(start))
+		}
+	})
+}
+
+// BenchmarkReceiveLean is BenchmarkReceive with the lean receiver's
+// metrics (metrics/lean) observing every delivery.
+func BenchmarkReceiveLean(b *testing.B) {
+	benchmarkReceive(b, func(c *Config) { c.Observer = lean.New(Events(), Outcomes()) })
+}
+
+// BenchmarkObserverDeliveryLean is BenchmarkObserverDelivery with
+// metrics/lean.
+func BenchmarkObserverDeliveryLean(b *testing.B) {
+	m := lean.New(Events(), Outcomes())
 	start := time.Now()
 	b.ReportAllocs()
 	b.RunParallel(func(pb *testing.PB) {
