@@ -23,6 +23,7 @@ import (
 	"github.com/linux-builder/linux-builder/internal/freshness"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/metrics/expose"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipelinestore"
 	"github.com/linux-builder/linux-builder/internal/queue"
@@ -41,6 +42,8 @@ type appConfig struct {
 	appID             int64
 	privateKey        []byte
 	apiURL, uploadURL string
+	// observer, when set, is told of every exchange with GitHub (metrics).
+	observer github.Observer
 }
 
 // appConfigFromEnv is the App of GITHUB_APP_ID (what `bot worker` uses).
@@ -84,7 +87,7 @@ func quotasFromEnv() (commands, builds store.Quota, err error) {
 }
 
 func (c appConfig) newApp() (*github.App, error) {
-	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL})
+	return github.NewApp(github.Config{AppID: c.appID, PrivateKey: c.privateKey, APIURL: c.apiURL, UploadURL: c.uploadURL, Observer: c.observer})
 }
 
 // queueParts are the two halves of the queue of serve and worker.
@@ -131,6 +134,9 @@ func startQueue(ctx context.Context, db *store.DB, dataDir string, pf pipelineFl
 		return nil, err
 	}
 	parts.close = func() { as.Close() }
+	if pf.metrics != nil {
+		as.SetObserver(pf.metrics)
+	}
 	wcfg := queue.WorkerConfig{Workers: workers, MaxBuildsPerInstallation: pf.perInstallation, BuildQuota: &builds, DeadAfter: deadAfter, Logger: slog.Default(), Artifacts: as, OnLost: exitLost}
 	var reporters []pipeline.Reporter
 	var fetcher pipeline.SpecFetcher
@@ -283,6 +289,7 @@ func newServeCmd() *cobra.Command {
 		debugAddr string
 		// The receiver's settings, shared with cmd/webhook.
 		rs = webhook.SettingsFromEnv(os.Getenv, true)
+		ms = expose.SettingsFromEnv(os.Getenv)
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -313,6 +320,9 @@ and GITHUB_CLIENT_SECRET (sign-in with GitHub), OLLAMA_URL and OLLAMA_MODEL
 			if err := rs.Validate(); err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
 			}
+			if err := validateMetrics(ms); err != nil {
+				return err
+			}
 			ac, err := appConfigFor(rs.AppID)
 			if err != nil {
 				return fmt.Errorf("%w: %w", errUsage, err)
@@ -325,6 +335,11 @@ and GITHUB_CLIENT_SECRET (sign-in with GitHub), OLLAMA_URL and OLLAMA_MODEL
 				return err
 			}
 			defer db.Close()
+			m, mexp, err := startMetrics(ctx, ms, db, true)
+			if err != nil {
+				return err
+			}
+			ac.observer, pf.metrics = m, m
 			gh, err := ac.newApp()
 			if err != nil {
 				return err
@@ -337,12 +352,13 @@ and GITHUB_CLIENT_SECRET (sign-in with GitHub), OLLAMA_URL and OLLAMA_MODEL
 			// Group commit: concurrent deliveries share a transaction.
 			committer := store.NewCommitter(db, q.ins, rs.Committers, rs.Batch)
 			defer committer.Close()
-			wcfg := webhook.Config{Store: db, Intake: committer, Logger: slog.Default()}
+			wcfg := webhook.Config{Store: db, Intake: committer, Logger: slog.Default(), Observer: m}
 			rs.Apply(&wcfg)
 			app, err := webhook.New(wcfg)
 			if err != nil {
 				return err
 			}
+			mountMetrics(app, mexp)
 			// /setup, only with SETUP_ENABLED=true (setup.go).
 			if err := mountSetup(app, sf.dataDir, wcfg.Path); err != nil {
 				return err
@@ -386,6 +402,7 @@ and GITHUB_CLIENT_SECRET (sign-in with GitHub), OLLAMA_URL and OLLAMA_MODEL
 		},
 	}
 	rs.Register(cmd.Flags())
+	ms.Register(cmd.Flags())
 	redactDefault(cmd, "database-url")
 	sf.registerDataDir(cmd)
 	pf.register(cmd.Flags())

@@ -12,6 +12,7 @@ import (
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/artifacts"
+	"github.com/linux-builder/linux-builder/internal/metrics"
 	"github.com/linux-builder/linux-builder/internal/mirror"
 	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
@@ -42,6 +43,9 @@ type pipelineFlags struct {
 	// cacheBudget every hour (gc.go).
 	janitor     bool
 	cacheBudget int64
+	// metrics, set by serve and worker (not a flag), observes the
+	// pipeline and the artifact store.
+	metrics *metrics.Metrics
 }
 
 func (f *pipelineFlags) register(flags interface {
@@ -140,6 +144,9 @@ func newPipeline(ctx context.Context, db *store.DB, dataDir string, f pipelineFl
 		Artifacts:    pipelinestore.Artifacts{Store: as, Fence: db.CheckFence},
 		ImageRepo:    f.imageRepo,
 		KeepImage:    f.keepImage,
+	}
+	if f.metrics != nil {
+		cfg.Observer = f.metrics
 	}
 	closeEngine, err := engineParts(ctx, f, &cfg)
 	if err != nil {

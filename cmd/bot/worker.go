@@ -11,6 +11,7 @@ import (
 
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/metrics/expose"
 )
 
 func newWorkerCmd() *cobra.Command {
@@ -19,6 +20,7 @@ func newWorkerCmd() *cobra.Command {
 		pf      pipelineFlags
 		workers int
 		migrate bool
+		ms      = expose.SettingsFromEnv(os.Getenv)
 	)
 	cmd := &cobra.Command{
 		Use:   "worker",
@@ -66,6 +68,9 @@ images and containers (labelled io.linux-builder.run-key).`,
 			if err != nil {
 				return err
 			}
+			if err := validateMetrics(ms); err != nil {
+				return err
+			}
 			ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
 			db, err := sf.openMigrated(ctx, migrate)
@@ -73,7 +78,13 @@ images and containers (labelled io.linux-builder.run-key).`,
 				return err
 			}
 			defer db.Close()
-			gh, appID := workerApp()
+			// A worker has no main port: its metrics are on METRICS_ADDR.
+			m, _, err := startMetrics(ctx, ms, db, false)
+			if err != nil {
+				return err
+			}
+			pf.metrics = m
+			gh, appID := workerAppObserved(m)
 			q, err := startQueue(ctx, db, sf.dataDir, pf, workers, gh, appID)
 			if err != nil {
 				return err
@@ -91,14 +102,20 @@ images and containers (labelled io.linux-builder.run-key).`,
 	pf.register(cmd.Flags())
 	cmd.Flags().IntVar(&workers, "workers", 1, "builds this process runs at once")
 	cmd.Flags().BoolVar(&migrate, "migrate", false, "apply pending migrations at start")
+	ms.Register(cmd.Flags())
 	return cmd
 }
 
 // workerApp is the GitHub App when it is configured: it fetches GitHub
 // runs' specs and decides deferred deliveries. A worker without it can
 // still build CLI and API runs.
-func workerApp() (*github.App, int64) {
+func workerApp() (*github.App, int64) { return workerAppObserved(nil) }
+
+// workerAppObserved is workerApp whose exchanges with GitHub obs is told
+// of (nil: none).
+func workerAppObserved(obs github.Observer) (*github.App, int64) {
 	ac, err := appConfigFromEnv()
+	ac.observer = obs
 	if err != nil {
 		slog.Warn("GitHub App not configured: runs from GitHub cannot fetch their spec, pull requests and commands wait for a worker that has it", "reason", err)
 		return nil, 0

@@ -7,7 +7,9 @@
 //
 // Configuration: the flags and environment variables of webhook.Settings
 // (the same as `bot serve`'s, read the same way; MIGRATE defaults to
-// false here), LOG_FORMAT and LOG_LEVEL, and GOGC (default 50, see main).
+// false here) and of expose.Settings (METRICS_ADDR, METRICS_TOKEN: its
+// deliveries and their latency, by metrics/lean), LOG_FORMAT and LOG_LEVEL, and GOGC
+// (default 50, see main).
 // DATABASE_URL must name PostgreSQL: the receiver shares it with the
 // workers, and links no SQLite. --version prints the build.
 package main
@@ -25,9 +27,13 @@ import (
 	"runtime/debug"
 	"syscall"
 
+	"github.com/gofiber/fiber/v2/middleware/adaptor"
+
 	linuxbuilder "github.com/linux-builder/linux-builder"
 	"github.com/linux-builder/linux-builder/internal/buildinfo"
 	"github.com/linux-builder/linux-builder/internal/logging"
+	"github.com/linux-builder/linux-builder/internal/metrics/expose"
+	"github.com/linux-builder/linux-builder/internal/metrics/lean"
 	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/webhook"
@@ -66,8 +72,10 @@ const program = "linux-builder-webhook"
 // prints the build to stdout and returns) and serves until ctx is done.
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	rs := webhook.SettingsFromEnv(os.Getenv, false)
+	ms := expose.SettingsFromEnv(os.Getenv)
 	fs := flag.NewFlagSet(program, flag.ContinueOnError)
 	rs.Register(fs)
+	ms.Register(fs)
 	// The usage text shows the database URL's default without its password
 	// (a mistyped flag prints the usage into the deployment's logs).
 	if f := fs.Lookup("database-url"); f != nil {
@@ -87,13 +95,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	if err := rs.Validate(); err != nil {
 		return err
 	}
+	if err := ms.Validate(); err != nil {
+		return err
+	}
 	if rs.DatabaseURL == "" {
 		return errors.New("DATABASE_URL (--database-url) is required: the receiver records deliveries in the PostgreSQL database its workers share")
 	}
-	return serve(ctx, rs)
+	return serve(ctx, rs, ms)
 }
 
-func serve(ctx context.Context, rs *webhook.Settings) error {
+func serve(ctx context.Context, rs *webhook.Settings, ms *expose.Settings) error {
 	db, err := store.Open(ctx, store.Config{URL: rs.DatabaseURL})
 	if err != nil {
 		return err
@@ -110,11 +121,22 @@ func serve(ctx context.Context, rs *webhook.Settings) error {
 	}
 	committer := store.NewCommitter(db, q, rs.Committers, rs.Batch)
 	defer committer.Close()
-	cfg := webhook.Config{Store: db, Intake: committer, Logger: slog.Default(), LeanMemory: true}
+	// The receiver's metrics are its deliveries and their latency (the
+	// database's gauges are the workers'), written by metrics/lean: no
+	// metrics library (client_golang cost 3.7 MiB of RSS).
+	m := lean.New(webhook.Events(), webhook.Outcomes())
+	mexp, err := ms.Expose(ctx, m, slog.Default(), true)
+	if err != nil {
+		return err
+	}
+	cfg := webhook.Config{Store: db, Intake: committer, Logger: slog.Default(), LeanMemory: true, Observer: m}
 	rs.Apply(&cfg)
 	app, err := webhook.New(cfg)
 	if err != nil {
 		return err
+	}
+	if mexp.MainPort != nil {
+		app.Get("/metrics", adaptor.HTTPHandler(mexp.MainPort))
 	}
 	ln, err := net.Listen("tcp", rs.Addr)
 	if err != nil {

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/linux-builder/linux-builder/internal/metrics/metricstest"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 	"github.com/linux-builder/linux-builder/internal/webhook"
@@ -33,6 +34,8 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	t.Setenv("MIGRATE", "true")
 	t.Setenv("HOST", "127.0.0.1")
 	t.Setenv("PORT", port)
+	t.Setenv("METRICS_TOKEN", metricsToken)
+	t.Setenv("METRICS_ADDR", "")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- run(ctx, nil, io.Discard) }()
@@ -79,6 +82,7 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	if code := send(webhook.Sign("s3cret", body)); code != 200 {
 		t.Fatalf("redelivery: %d", code)
 	}
+	checkMetrics(t, base)
 	cancel()
 	if err := <-done; err != nil {
 		t.Fatalf("shutdown: %v", err)
@@ -93,10 +97,54 @@ func TestReceiverRecordsAndQueues(t *testing.T) {
 	}
 }
 
+const metricsToken = "receiver-metrics-token-0123"
+
+// checkMetrics scrapes the receiver's /metrics (on its port, behind
+// METRICS_TOKEN) after TestReceiverRecordsAndQueues's three deliveries.
+func checkMetrics(t *testing.T, base string) {
+	t.Helper()
+	get := func(token string) *http.Response {
+		req, _ := http.NewRequest(http.MethodGet, base+"/metrics", nil)
+		if token != "" {
+			req.Header.Set("Authorization", "Bearer "+token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, tok := range []string{"", "not-the-token-not-the-token"} {
+		resp := get(tok)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized {
+			t.Fatalf("/metrics with token %q: %d", tok, resp.StatusCode)
+		}
+	}
+	resp := get(metricsToken)
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("/metrics: %d", resp.StatusCode)
+	}
+	s := metricstest.Parse(t, resp.Header.Get("Content-Type"), resp.Body)
+	for outcome, want := range map[string]float64{"unauthorized": 1, "queued": 1, "duplicate": 1, "replay": 0} {
+		if got := s.Must(t, "linux_builder_webhook_deliveries_total", "event=push", "outcome="+outcome); got != want {
+			t.Errorf("push deliveries %s: %v, want %v", outcome, got, want)
+		}
+	}
+	if got := s.Must(t, "linux_builder_webhook_intake_seconds"); got != 2 {
+		t.Errorf("%v latencies, want 2 (the acknowledged deliveries)", got)
+	}
+	// The receiver has no database gauges: those are the workers'.
+	if _, ok := s["linux_builder_runs_active"]; ok {
+		t.Error("the receiver exports the database's gauges")
+	}
+}
+
 // The receiver refuses to start, with an error naming what is missing,
 // without a secret, the app's id or a database.
 func TestReceiverRefusesToStart(t *testing.T) {
-	ok := map[string]string{"GITHUB_WEBHOOK_SECRET": "x", "GITHUB_APP_ID": "9", "DATABASE_URL": "", "INTAKE_BATCH": ""}
+	ok := map[string]string{"GITHUB_WEBHOOK_SECRET": "x", "GITHUB_APP_ID": "9", "DATABASE_URL": "", "INTAKE_BATCH": "", "METRICS_TOKEN": "", "METRICS_ADDR": ""}
 	tests := []struct {
 		name string
 		env  map[string]string
@@ -110,6 +158,8 @@ func TestReceiverRefusesToStart(t *testing.T) {
 		{name: "no database", env: map[string]string{}, want: "DATABASE_URL"},
 		{name: "bad batch", env: map[string]string{"INTAKE_BATCH": "many"}, want: "INTAKE_BATCH"},
 		{name: "bad replay window", env: map[string]string{"WEBHOOK_REPLAY_WINDOW": "a day"}, want: "WEBHOOK_REPLAY_WINDOW"},
+		{name: "weak metrics token", env: map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x", "METRICS_TOKEN": "abc"}, want: "METRICS_TOKEN"},
+		{name: "bad metrics address", env: map[string]string{"DATABASE_URL": "postgres://x@127.0.0.1:1/x", "METRICS_ADDR": "nowhere"}, want: "METRICS_ADDR"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,6 +21,15 @@ const maxServerCopy = 5 << 30
 // file store, stream the bytes. Like Put, a failed Copy leaves nothing
 // visible under dst; copying again is safe.
 func (s *Store) Copy(ctx context.Context, dst, src string) (Object, error) {
+	obj, err := s.copy(ctx, dst, src)
+	if err == nil {
+		s.stored("copy", obj)
+	}
+	return obj, err
+}
+
+// copy is Copy, untold.
+func (s *Store) copy(ctx context.Context, dst, src string) (Object, error) {
 	if err := ValidKey(dst); err != nil {
 		return Object{}, s.wrap("copy", dst, &Error{Kind: KindBadKey, Err: err})
 	}
@@ -42,7 +51,7 @@ func (s *Store) Copy(ctx context.Context, dst, src string) (Object, error) {
 			return Object{}, err
 		}
 		defer r.Close()
-		obj, err := s.Put(ctx, dst, r)
+		obj, err := s.put(ctx, dst, r)
 		if err != nil {
 			return Object{}, err
 		}

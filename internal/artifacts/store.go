@@ -34,6 +34,25 @@ type Store struct {
 	dir         string // the file store's root
 	partSize    int
 	concurrency int
+	obs         Observer
+}
+
+// Observer is told of every object stored (metrics).
+type Observer interface {
+	// ArtifactStored reports an object of size bytes stored by op: "put"
+	// (Put, PutFile) or "copy" (Copy).
+	ArtifactStored(op string, size int64)
+}
+
+// SetObserver makes o the store's Observer. Call it before the store is
+// used.
+func (s *Store) SetObserver(o Observer) { s.obs = o }
+
+// stored tells the observer, if any, of obj stored by op.
+func (s *Store) stored(op string, obj Object) {
+	if s.obs != nil {
+		s.obs.ArtifactStored(op, obj.Size)
+	}
 }
 
 // String is the store's URL without secrets.
@@ -59,6 +78,15 @@ func (s *Store) Check(ctx context.Context) error {
 // the bytes written. On any error, nothing is visible under key that was not
 // there before (an existing object is replaced only by a complete one).
 func (s *Store) Put(ctx context.Context, key string, r io.Reader) (Object, error) {
+	obj, err := s.put(ctx, key, r)
+	if err == nil {
+		s.stored("put", obj)
+	}
+	return obj, err
+}
+
+// put is Put, untold: Copy tells of its own.
+func (s *Store) put(ctx context.Context, key string, r io.Reader) (Object, error) {
 	if err := ValidKey(key); err != nil {
 		return Object{}, s.wrap("put", key, &Error{Kind: KindBadKey, Err: err})
 	}

@@ -36,6 +36,9 @@ type Config struct {
 	// RetryBackoff is the first delay before a server error is retried
 	// (it doubles each time); default 1 s.
 	RetryBackoff time.Duration
+	// Observer, when set, is told of every exchange with GitHub (metrics:
+	// calls by route and status, the rate limit left).
+	Observer Observer
 }
 
 // App is an authenticated GitHub App.
@@ -56,6 +59,11 @@ func NewApp(cfg Config) (*App, error) {
 	base := http.DefaultTransport
 	if cfg.HTTPClient != nil && cfg.HTTPClient.Transport != nil {
 		base = cfg.HTTPClient.Transport
+	}
+	if cfg.Observer != nil {
+		// Innermost: the App's JWT calls, installation tokens, the
+		// installations' calls and each of their retries pass here.
+		base = newObserveTransport(base, cfg.Observer, cfg.APIURL, cfg.UploadURL)
 	}
 	apps, err := ghinstallation.NewAppsTransport(base, cfg.AppID, cfg.PrivateKey)
 	if err != nil {

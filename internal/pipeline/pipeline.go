@@ -81,6 +81,9 @@ type Config struct {
 	// engine to answer again (a Builder that is an EngineWaiter) before
 	// it gives up as lost too; default 2 minutes.
 	EngineWait time.Duration
+	// Observer, when set, is told of steps, cache lookups and runs ended
+	// (metrics).
+	Observer Observer
 }
 
 // Pipeline runs builds.
@@ -129,6 +132,9 @@ func New(cfg Config) (*Pipeline, error) {
 	}
 	if cfg.EngineWait <= 0 {
 		cfg.EngineWait = 2 * time.Minute
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	log := cfg.Logger
 	if log == nil {
@@ -264,6 +270,7 @@ func (r *execution) execute(ctx context.Context) error {
 		var ev Event
 		var err error
 		sctx, cancel := r.stepContext(ctx)
+		started := time.Now()
 		switch r.state {
 		case run.Pending:
 			ev = Next
@@ -288,6 +295,9 @@ func (r *execution) execute(ctx context.Context) error {
 		}
 		err = r.stepTimedOut(ctx, sctx, err)
 		cancel()
+		if r.state != run.Pending {
+			r.p.cfg.Observer.StepFinished(r.state, stepOutcome(ctx, err), time.Since(started))
+		}
 		if errors.Is(err, ErrEngineLost) && ctx.Err() == nil {
 			return r.engineLost(ctx, err)
 		}
@@ -388,6 +398,7 @@ func (r *execution) end(ctx context.Context, cause error) error {
 	if err != nil {
 		return fmt.Errorf("finish run %d: %w", r.rec.ID, err)
 	}
+	r.p.cfg.Observer.RunEnded(run.StatusOf(final))
 	from := r.state
 	r.state = final
 	for _, rep := range r.p.cfg.Reporters {
@@ -520,12 +531,14 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 		return nil, "", fmt.Errorf("record context hash: %w", err)
 	}
 	if r.rec.NoCache {
+		r.p.cfg.Observer.CacheLookup(CacheLookupBypassed)
 		r.logs.Add(ctx, run.LogInfo, "a fresh build was asked for: no earlier run's artifacts and no cached layer are used")
 		return bctx, Next, nil
 	}
 	cached, err := r.p.cfg.Store.CachedArtifacts(ctx, key)
 	switch {
 	case errors.Is(err, ErrNoCache):
+		r.p.cfg.Observer.CacheLookup(CacheLookupMiss)
 		return bctx, Next, nil
 	case err != nil:
 		return nil, "", fmt.Errorf("cache lookup: %w", err)
@@ -536,9 +549,11 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 	}
 	arts, err := r.adoptCached(ctx, cached.Artifacts, have)
 	if err != nil {
+		r.p.cfg.Observer.CacheLookup(CacheLookupUnusable)
 		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("cache of run %d is not usable (%v): building", cached.Run, err))
 		return bctx, Next, nil
 	}
+	r.p.cfg.Observer.CacheLookup(CacheLookupHit)
 	r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("cache hit: run %d built the same context; reusing its %d artifacts", cached.Run, len(arts)))
 	if cached.PartialReason != "" {
 		if err := r.partial(ctx, Partial{Reason: cached.PartialReason}); err != nil {

@@ -48,6 +48,12 @@ const (
 	QueueMaintenance = "maintenance"
 )
 
+// Names lists every queue the bot's jobs go to: River's default one
+// (builds) and the others above.
+func Names() []string {
+	return []string{river.QueueDefault, QueueEvents, QueueReports, QueuePublish, QueuePrompts, QueueMaintenance}
+}
+
 // defaultAttempts is how often a build (and a periodic job) is tried.
 const defaultAttempts = 3
 

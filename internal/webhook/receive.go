@@ -20,8 +20,9 @@ import (
 // receive answers one delivery, step by step: its headers, its body
 // within the budget, the signature over the raw bytes, what it asks for
 // (decide), the installation's suspension, the durable intake, and only
-// then the answer.
-func receive(cfg *Config, c *fiber.Ctx) error {
+// then the answer. It sets *outcome when the delivery is answered with an
+// outcome its status code does not tell (see Observer).
+func receive(cfg *Config, c *fiber.Ctx, outcome *string) error {
 	// Headers first: nothing of a compressed, unsigned or oversized body
 	// is read.
 	sig, ref := precheck(cfg, c)
@@ -42,6 +43,7 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	}
 	r := newReceived(cfg, c, body)
 	if r.event == "ping" {
+		*outcome = OutcomePing
 		return c.Status(fiber.StatusOK).SendString("pong")
 	}
 	in, later := r.decide(ctx)
@@ -55,7 +57,7 @@ func receive(cfg *Config, c *fiber.Ctx) error {
 	if later != nil {
 		return later.answer(c)
 	}
-	return r.answer(ctx, c, in, res)
+	return r.answer(ctx, c, in, res, outcome)
 }
 
 // received is a delivery whose signature holds, being decided and
@@ -178,12 +180,15 @@ func (r *received) intake(ctx context.Context, in store.Intent) (store.IntakeRes
 // answer acknowledges a recorded delivery: 200 for a duplicate or a
 // replay (recorded, nothing started), else 202 with its run or its
 // outcome.
-func (r *received) answer(ctx context.Context, c *fiber.Ctx, in store.Intent, res store.IntakeResult) error {
+func (r *received) answer(ctx context.Context, c *fiber.Ctx, in store.Intent, res store.IntakeResult, outcome *string) error {
 	log := r.cfg.Logger
+	*outcome = outcomeLabel(in.Outcome)
 	if res.Duplicate {
+		*outcome = OutcomeDuplicate
 		return c.Status(fiber.StatusOK).SendString("already received")
 	}
 	if res.ReplayOf != "" {
+		*outcome = OutcomeReplay
 		// Acknowledged, so GitHub does not retry; recorded; nothing started.
 		log.WarnContext(ctx, "a delivered payload came again under a new delivery id", r.with("replay_of", res.ReplayOf)...)
 		return c.Status(fiber.StatusOK).SendString("already received as delivery " + res.ReplayOf)

@@ -85,6 +85,9 @@ type Config struct {
 	// its requests (fasthttp's ReduceMemoryUsage): less memory under many
 	// connections for a little more CPU. The lean receiver sets it.
 	LeanMemory bool
+	// Observer, when set, is told of every request to Path once it is
+	// answered (metrics).
+	Observer Observer
 
 	installs *installCache
 	// bodies and smallBodies are the body budgets (body.go).
@@ -161,7 +164,14 @@ func New(cfg Config) (*fiber.App, error) {
 		}
 		return c.SendString("ready")
 	})
-	app.Post(cfg.Path, func(c *fiber.Ctx) error { return receive(&cfg, c) })
+	if cfg.Observer != nil {
+		app.Post(cfg.Path, func(c *fiber.Ctx) error { return observed(&cfg, c) })
+	} else {
+		app.Post(cfg.Path, func(c *fiber.Ctx) error {
+			var outcome string
+			return receive(&cfg, c, &outcome)
+		})
+	}
 	return app, nil
 }
 

@@ -64,7 +64,14 @@ type Server struct {
 	// oauth and repos: see oauth.go.
 	oauth oauthState
 	repos map[string]bool // "owner/repo" (lower case) → private
+	// rateUsed counts the requests of the rate-limit window the fake
+	// reports in GitHub's X-RateLimit-* headers (limit RateLimit).
+	rateUsed int
 }
+
+// RateLimit is the hourly request limit the fake reports: each request
+// answered lowers X-RateLimit-Remaining by one, as on GitHub.
+const RateLimit = 5000
 
 // Release is a release of the fake, with its assets.
 type Release struct {
@@ -358,7 +365,17 @@ func (s *Server) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	s.calls = append(s.calls, r.Method+" "+r.URL.Path)
+	s.rateUsed++
+	used := s.rateUsed
 	s.mu.Unlock()
+	// GitHub's rate-limit headers, on every answer (a fault's own headers
+	// replace them).
+	h := w.Header()
+	h.Set("X-RateLimit-Limit", strconv.Itoa(RateLimit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(max(RateLimit-used, 0)))
+	h.Set("X-RateLimit-Used", strconv.Itoa(used))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
+	h.Set("X-RateLimit-Resource", "core")
 	route, params, err := s.router.FindRoute(r)
 	if err != nil {
 		s.t.Errorf("fake GitHub: %s %s is not in GitHub's OpenAPI description: %v", r.Method, r.URL.Path, err)
