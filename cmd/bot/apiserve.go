@@ -2,27 +2,41 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/gofiber/fiber/v2"
 
 	linuxbuilder "github.com/linux-builder/linux-builder"
+	"github.com/linux-builder/linux-builder/internal/access"
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/api"
+	"github.com/linux-builder/linux-builder/internal/github"
+	"github.com/linux-builder/linux-builder/internal/live"
 	"github.com/linux-builder/linux-builder/internal/store"
+	"github.com/linux-builder/linux-builder/internal/web"
 )
 
-// serveAPI puts the REST API on app (the webhook's): API_RATE, PUBLIC_URL,
-// OLLAMA_URL and OLLAMA_MODEL from the environment, the artifact store of
-// --artifact-store. It returns what releases the artifact store.
-func serveAPI(ctx context.Context, app *fiber.App, db *store.DB, jobs store.Jobs, dataDir, artifactStore string) (func(), error) {
+// serveFace puts the web face on app (the webhook's, so one address serves
+// /webhook and all of it): the REST API with the seed's routes (API_RATE,
+// PUBLIC_URL, OLLAMA_URL, OLLAMA_MODEL; the artifact store of
+// --artifact-store), the run events (/api/v1/builds/{id}/events, /ws), and
+// the run pages with sign-in (newWeb). One rule decides who reads which
+// run for all of them (access.Access). It returns what stops the live
+// streams and releases the artifact store, to call before the server
+// shuts down.
+func serveFace(ctx context.Context, app *fiber.App, db *store.DB, jobs store.Jobs, gh *github.App, apiURL, dataDir, artifactStore string) (func(), error) {
 	rate, err := api.ParseRate(os.Getenv("API_RATE"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
 	}
+	public := strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/")
 	as, err := openArtifacts(ctx, artifactStore, dataDir)
 	if err != nil {
 		return nil, err
@@ -32,12 +46,117 @@ func serveAPI(ctx context.Context, app *fiber.App, db *store.DB, jobs store.Jobs
 		as.Close()
 		return nil, err
 	}
-	a, err := api.New(api.Config{Store: db, Jobs: jobs, Artifacts: as, Generator: gen, Rate: rate,
-		PublicURL: strings.TrimSuffix(os.Getenv("PUBLIC_URL"), "/"), Logger: slog.Default()})
+	rules := &access.Access{GitHub: gh, TokenOf: apiTokenOf, Logger: slog.Default()}
+	pages, err := newWeb(db, rules, apiURL)
 	if err != nil {
 		as.Close()
 		return nil, err
 	}
+	artifactURL := func(id int64, name string) string {
+		return fmt.Sprintf("%s%s/builds/%d/artifacts/%s", public, api.Prefix, id, url.PathEscape(name))
+	}
+	hub, err := live.NewHub(live.Options{Store: db, Logger: slog.Default(), ArtifactURL: artifactURL})
+	if err != nil {
+		as.Close()
+		return nil, err
+	}
+	a, err := api.New(api.Config{Store: db, Jobs: jobs, Artifacts: as, Generator: gen, Rate: rate, PublicURL: public,
+		Access: rules, Session: pages.Viewer, Logger: slog.Default(),
+		Mount: func(a *api.API, app *fiber.App) { mountLive(a, app, hub, db, rules, pages, public) }})
+	if err != nil {
+		hub.Close()
+		as.Close()
+		return nil, err
+	}
 	a.Register(app)
-	return func() { as.Close() }, nil
+	pages.Register(app)
+	// Open streams end when the server stops (they would hold up its
+	// shutdown otherwise).
+	go func() {
+		<-ctx.Done()
+		hub.Close()
+	}()
+	return func() { hub.Close(); as.Close() }, nil
+}
+
+// apiTokenOf is the API token that started r (0: none).
+func apiTokenOf(r *store.Run) int64 {
+	if r.APITokenID == nil {
+		return 0
+	}
+	return *r.APITokenID
+}
+
+// mountLive serves a run's Server-Sent Events under the API (behind its
+// tokens, or a run page's session cookie) and the WebSocket at /ws, both
+// with the API's rule of who reads which run.
+func mountLive(a *api.API, app *fiber.App, hub *live.Hub, db *store.DB, rules *access.Access, pages *web.Web, public string) {
+	sse, err := hub.SSE(live.SSEOptions{Authorize: func(c *fiber.Ctx, id int64) error {
+		if _, err := a.VisibleRun(c.UserContext(), id); err != nil {
+			return fmt.Errorf("%w: %w", live.ErrNotVisible, err)
+		}
+		return nil
+	}})
+	if err != nil {
+		panic("live SSE: " + err.Error()) // only a nil Authorize fails
+	}
+	app.Get(api.Prefix+"/builds/:id/events", sse)
+	var origins []string
+	if public != "" {
+		origins = []string{public}
+	}
+	ws, err := hub.WebSocket(live.WSOptions{AllowedOrigins: origins, Authorize: func(c *fiber.Ctx) (func(int64) bool, error) {
+		v, err := a.ViewerOf(c, pages.Viewer)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", live.ErrNotVisible, err)
+		}
+		return newRunSight(db, rules, v).canSee, nil
+	}})
+	if err != nil {
+		panic("live WebSocket: " + err.Error())
+	}
+	app.Get("/ws", ws)
+}
+
+// runSight is one WebSocket connection's answers to "may it see run N",
+// remembered for a minute (at most 1,024 runs): the socket asks for every
+// message, and a run's visibility needs the store and GitHub.
+type runSight struct {
+	db    *store.DB
+	rules *access.Access
+	v     access.Viewer
+	mu    sync.Mutex
+	seen  map[int64]sightEntry
+}
+
+type sightEntry struct {
+	ok bool
+	at time.Time
+}
+
+func newRunSight(db *store.DB, rules *access.Access, v access.Viewer) *runSight {
+	return &runSight{db: db, rules: rules, v: v, seen: map[int64]sightEntry{}}
+}
+
+func (s *runSight) canSee(id int64) bool {
+	s.mu.Lock()
+	if e, ok := s.seen[id]; ok && time.Since(e.at) < time.Minute {
+		s.mu.Unlock()
+		return e.ok
+	}
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	r, err := s.db.Run(ctx, id)
+	ok := err == nil && s.rules.CanRead(ctx, s.v, r)
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return false // not remembered: the store may answer next time
+	}
+	s.mu.Lock()
+	if len(s.seen) >= 1024 {
+		clear(s.seen)
+	}
+	s.seen[id] = sightEntry{ok, time.Now()}
+	s.mu.Unlock()
+	return ok
 }

@@ -363,19 +363,14 @@ and GITHUB_CLIENT_SECRET (sign-in with GitHub), OLLAMA_URL and OLLAMA_MODEL
 			if err := mountSetup(app, sf.dataDir, wcfg.Path); err != nil {
 				return err
 			}
-			// The run pages (the check runs' details_url) on the same address.
-			pages, err := newWeb(db, gh, ac.apiURL, nil)
-			if err != nil {
-				return err
-			}
-			pages.Register(app)
-			// The REST API shares the webhook's app, address and server
+			// The REST API, its live events and the run pages (the check
+			// runs' details_url) share the webhook's app, address and server
 			// limits (see api.Register on timeouts and downloads).
-			closeAPI, err := serveAPI(ctx, app, db, q.ins, sf.dataDir, pf.artifactStore)
+			closeFace, err := serveFace(ctx, app, db, q.ins, gh, ac.apiURL, sf.dataDir, pf.artifactStore)
 			if err != nil {
 				return err
 			}
-			defer closeAPI()
+			defer closeFace()
 			if debugAddr != "" {
 				// Profiles for operators, on their own (loopback) address.
 				go func() {

@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/linux-builder/linux-builder/internal/access"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/web"
@@ -16,14 +17,13 @@ import (
 // OAuth client) are set, with PUBLIC_URL the address browsers use;
 // without them only public repositories' runs are shown. GITHUB_URL is
 // GitHub's web host (default: derived from GITHUB_API_URL, else
-// https://github.com). tokenOf tells which API token started a run (nil
-// without the API).
-func newWeb(db *store.DB, gh *github.App, apiURL string, tokenOf func(*store.Run) int64) (*web.Web, error) {
+// https://github.com). rules decide who reads which run.
+func newWeb(db *store.DB, rules *access.Access, apiURL string) (*web.Web, error) {
 	webURL := strings.TrimSuffix(os.Getenv("GITHUB_URL"), "/")
 	if webURL == "" {
 		webURL = github.WebURLFor(apiURL)
 	}
-	cfg := web.Config{Store: db, Access: &web.Access{GitHub: gh, TokenOf: tokenOf, Logger: slog.Default()},
+	cfg := web.Config{Store: db, Access: rules,
 		PublicURL: os.Getenv("PUBLIC_URL"), GitHubURL: webURL, Logger: slog.Default()}
 	id, secret := os.Getenv("GITHUB_CLIENT_ID"), os.Getenv("GITHUB_CLIENT_SECRET")
 	switch {

@@ -13,6 +13,7 @@ import (
 	"github.com/danielgtaylor/huma/v2/adapters/humafiber"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/linux-builder/linux-builder/internal/access"
 	"github.com/linux-builder/linux-builder/internal/ai"
 	"github.com/linux-builder/linux-builder/internal/artifacts"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -80,9 +81,19 @@ type Config struct {
 	// Fiber app, for what another package serves on the same app behind
 	// the same tokens (Server-Sent Events, the WebSocket, run pages): use
 	// a.Authenticate, a.VisibleRun and a.OpenAPI.
-	Mount  func(a *API, app *fiber.App)
-	Logger *slog.Logger
-	Now    func() time.Time
+	Mount func(a *API, app *fiber.App)
+	// Access, when set, decides who reads which run (the run pages' rule:
+	// public repositories' runs for everyone, private ones for people
+	// GitHub lets read them, API runs for their token); without it a
+	// token reads its own runs and an admin token every run. Changing a
+	// run (cancel, rebuild) always needs its own token or an admin's.
+	Access *access.Access
+	// Session, when set with Access, is the person a request's session
+	// cookie signed in (the run pages'): a browser's reads of one build
+	// (its state, log, events, artifacts) need no token.
+	Session func(c *fiber.Ctx) access.Viewer
+	Logger  *slog.Logger
+	Now     func() time.Time
 }
 
 // API is the REST API; Register puts it on a Fiber app.

@@ -3,7 +3,9 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -12,11 +14,17 @@ import (
 	"github.com/danielgtaylor/huma/v2"
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/linux-builder/linux-builder/internal/access"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
-// Caller is the token a request was made with.
+// Caller is who made a request: an API token, or — on the run-scoped
+// reads a browser makes from a run page (see browserReads) — a person
+// signed in with GitHub (Login) or nobody (both empty), who read what
+// access.Access lets them and change nothing.
 type Caller struct {
+	// Login is the person signed in with GitHub (no token).
+	Login   string
 	TokenID int64
 	Name    string
 	Scope   store.Scope
@@ -60,6 +68,9 @@ func (a *API) Authenticate(c *fiber.Ctx) error {
 		return c.Next()
 	}
 	token := bearer(c.Get(fiber.HeaderAuthorization))
+	if token == "" && c.Get(fiber.HeaderAuthorization) == "" && a.browserRead(c) {
+		return a.asBrowser(c)
+	}
 	if token == "" {
 		return a.unauthorised(c, "an API token is required: Authorization: Bearer <token> (bot token create)")
 	}
@@ -141,11 +152,100 @@ func (a *API) VisibleRun(ctx context.Context, id int64) (*store.Run, error) {
 		return nil, buildNotFound()
 	case err != nil:
 		return nil, a.internal(ctx, "read run", err)
-	case !store.RunVisible(r, c.TokenID, c.Scope):
+	case !a.canRead(ctx, c, r):
 		return nil, buildNotFound()
 	}
 	return r, nil
 }
 
+// canRead is the one rule of who reads a run (access.Access) when the
+// API is configured with it; otherwise a token reads its own runs (and an
+// admin token every run).
+func (a *API) canRead(ctx context.Context, c *Caller, r *store.Run) bool {
+	if a.cfg.Access == nil {
+		return c.TokenID != 0 && store.RunVisible(r, c.TokenID, c.Scope)
+	}
+	return a.cfg.Access.CanRead(ctx, access.Viewer{Login: c.Login, TokenID: c.TokenID, Admin: c.TokenID != 0 && c.Scope == store.ScopeAdmin}, r)
+}
+
+// OwnedRun is run id when the caller may change it (cancel, rebuild): a
+// run its own token started, or any run with an admin token. Reading a
+// run (a public repository's, say) is not enough to act on it.
+func (a *API) OwnedRun(ctx context.Context, id int64) (*store.Run, error) {
+	r, err := a.VisibleRun(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if c := CallerFrom(ctx); c.TokenID == 0 || !store.RunVisible(r, c.TokenID, c.Scope) {
+		return nil, huma.Error403Forbidden("only the token that started this build, or an admin token, may change it")
+	}
+	return r, nil
+}
+
+// browserReads are the reads a run page makes from the browser, with its
+// session cookie and no token: a build's state, its log, its events and
+// its artifacts. Nothing else is served without a token, and nothing
+// these routes do changes anything (GET and HEAD only).
+var browserReads = regexp.MustCompile(`^` + regexp.QuoteMeta(Prefix) + `/builds/[0-9]{1,19}(/logs|/events|/artifacts/[^/]{1,255})?$`)
+
+func (a *API) browserRead(c *fiber.Ctx) bool {
+	if a.cfg.Access == nil || a.cfg.Session == nil {
+		return false
+	}
+	m := c.Method()
+	return (m == fiber.MethodGet || m == fiber.MethodHead) && browserReads.MatchString(c.Path())
+}
+
+// asBrowser serves a browser's read as its session's person (or as
+// nobody), within a rate limit per person or address.
+func (a *API) asBrowser(c *fiber.Ctx) error {
+	v := a.cfg.Session(c)
+	key := "addr:" + c.IP()
+	if v.SignedIn() {
+		key = "user:" + v.Login
+	}
+	if ok, wait := a.tokens.allow(key); !ok {
+		c.Set(fiber.HeaderRetryAfter, retryAfter(wait))
+		return problem(c, fiber.StatusTooManyRequests, "too many requests; try again later")
+	}
+	c.SetUserContext(WithCaller(c.UserContext(), &Caller{Login: v.Login, Scope: store.ScopeRead}))
+	return c.Next()
+}
+
 // buildNotFound is the one answer for an unknown run and a hidden one.
 func buildNotFound() error { return huma.Error404NotFound("no such build") }
+
+// ViewerOf is who a request outside the API's routes (the WebSocket) is:
+// the holder of its bearer token, or else the person session(c) says (the
+// run pages' cookie; nobody without one). A token that is not a live
+// token is an error (and counts against the address's failed attempts).
+func (a *API) ViewerOf(c *fiber.Ctx, session func(*fiber.Ctx) access.Viewer) (access.Viewer, error) {
+	raw := c.Get(fiber.HeaderAuthorization)
+	if raw == "" {
+		if session == nil {
+			return access.Viewer{}, nil
+		}
+		return session(c), nil
+	}
+	fail := func() (access.Viewer, error) {
+		if ok, _ := a.failures.allow("addr:" + c.IP()); !ok {
+			return access.Viewer{}, errors.New("too many failed authentications from this address")
+		}
+		return access.Viewer{}, errors.New("the API token is not valid")
+	}
+	token := bearer(raw)
+	if token == "" || !wellFormed(token) {
+		return fail()
+	}
+	hash := HashToken(token)
+	t, err := a.cfg.Store.TokenByHash(c.UserContext(), hash)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return fail()
+	case err != nil:
+		return access.Viewer{}, fmt.Errorf("token lookup: %w", err)
+	case !hashesEqual(t.SecretSHA256, hash) || !t.Scope.Valid():
+		return fail()
+	}
+	return access.Viewer{TokenID: t.ID, Admin: t.Scope == store.ScopeAdmin}, nil
+}

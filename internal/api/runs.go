@@ -148,7 +148,7 @@ func (a *API) cancelBuild(ctx context.Context, in *buildIDInput) (*createdOutput
 	if err != nil {
 		return nil, err
 	}
-	r, err := a.VisibleRun(ctx, in.ID)
+	r, err := a.OwnedRun(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}
@@ -172,7 +172,7 @@ func (a *API) rebuild(ctx context.Context, in *buildIDInput) (*createdOutput, er
 	if err != nil {
 		return nil, err
 	}
-	prev, err := a.VisibleRun(ctx, in.ID)
+	prev, err := a.OwnedRun(ctx, in.ID)
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/subtle"
+	"github.com/linux-builder/linux-builder/internal/access"
 	"net/url"
 	"strings"
 	"time"
@@ -28,7 +29,7 @@ const (
 
 func (w *Web) login(c *fiber.Ctx) error {
 	if w.cfg.OAuth == nil {
-		return w.message(c, Viewer{}, fiber.StatusNotFound, "Sign-in is off", "This server has no GitHub OAuth client configured.")
+		return w.message(c, access.Viewer{}, fiber.StatusNotFound, "Sign-in is off", "This server has no GitHub OAuth client configured.")
 	}
 	state := rand.Text()
 	next := safeNext(c.Query("next"))
@@ -47,29 +48,29 @@ func (w *Web) callback(c *fiber.Ctx) error {
 	state, nextEsc, _ := strings.Cut(kept, "|")
 	got := c.Query("state")
 	if state == "" || got == "" || subtle.ConstantTimeCompare([]byte(state), []byte(got)) != 1 {
-		return w.message(c, Viewer{}, fiber.StatusForbidden, "Sign-in refused",
+		return w.message(c, access.Viewer{}, fiber.StatusForbidden, "Sign-in refused",
 			"This sign-in did not start here, or it took longer than 10 minutes. Sign in again.")
 	}
 	if e := c.Query("error"); e != "" {
-		return w.message(c, Viewer{}, fiber.StatusForbidden, "Sign-in cancelled", "GitHub said: "+e+".")
+		return w.message(c, access.Viewer{}, fiber.StatusForbidden, "Sign-in cancelled", "GitHub said: "+e+".")
 	}
 	code := c.Query("code")
 	if code == "" || len(code) > 256 {
-		return w.message(c, Viewer{}, fiber.StatusBadRequest, "Sign-in refused", "GitHub's answer had no code.")
+		return w.message(c, access.Viewer{}, fiber.StatusBadRequest, "Sign-in refused", "GitHub's answer had no code.")
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 20*time.Second)
 	defer cancel()
 	u, err := w.cfg.OAuth.SignIn(ctx, code, w.cfg.PublicURL+"/auth/callback")
 	if err != nil {
 		w.cfg.Logger.Warn("web: sign-in with GitHub failed", logging.KeyErr, err)
-		return w.message(c, Viewer{}, fiber.StatusBadGateway, "Sign-in failed", "GitHub did not confirm who you are. Sign in again.")
+		return w.message(c, access.Viewer{}, fiber.StatusBadGateway, "Sign-in failed", "GitHub did not confirm who you are. Sign in again.")
 	}
 	secret := rand.Text() + rand.Text()
 	now := w.cfg.Now()
 	s := &store.WebSession{ID: store.SessionID(secret), Login: u.Login, UserID: u.ID, CSRF: rand.Text(), CreatedAt: now, ExpiresAt: now.Add(w.cfg.SessionTTL)}
 	if err := w.cfg.Store.CreateSession(ctx, s); err != nil {
 		w.cfg.Logger.Error("web: record a session", logging.KeyErr, err)
-		return w.message(c, Viewer{}, fiber.StatusServiceUnavailable, "Sign-in failed", "The server could not record your sign-in. Try again.")
+		return w.message(c, access.Viewer{}, fiber.StatusServiceUnavailable, "Sign-in failed", "The server could not record your sign-in. Try again.")
 	}
 	c.Cookie(&fiber.Cookie{Name: w.sessionCookie(), Value: secret, Path: "/", MaxAge: int(w.cfg.SessionTTL / time.Second),
 		HTTPOnly: true, Secure: w.secure, SameSite: fiber.CookieSameSiteLaxMode})
@@ -86,7 +87,7 @@ func (w *Web) logout(c *fiber.Ctx) error {
 	if subtle.ConstantTimeCompare([]byte(c.FormValue("csrf")), []byte(v.CSRF)) != 1 {
 		return w.message(c, v, fiber.StatusForbidden, "Sign-out refused", "The form's token is not this session's. Reload the page and sign out again.")
 	}
-	if err := w.cfg.Store.DeleteSession(c.UserContext(), v.secret); err != nil {
+	if err := w.cfg.Store.DeleteSession(c.UserContext(), v.Session); err != nil {
 		w.cfg.Logger.Error("web: delete a session", logging.KeyErr, err)
 		return w.message(c, v, fiber.StatusServiceUnavailable, "Sign-out failed", "The server could not end your session. Try again.")
 	}

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/linux-builder/linux-builder/internal/access"
 	"html/template"
 	"net/url"
 	"strconv"
@@ -209,7 +210,7 @@ func (w *Web) run(c *fiber.Ctx) error {
 	return w.render(c, fiber.StatusOK, "run.html", view)
 }
 
-func (w *Web) runView(c *fiber.Ctx, v Viewer, r *store.Run) (*runView, error) {
+func (w *Web) runView(c *fiber.Ctx, v access.Viewer, r *store.Run) (*runView, error) {
 	ctx := c.UserContext()
 	steps, err := w.cfg.Store.Steps(ctx, r.ID)
 	if err != nil {

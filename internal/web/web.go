@@ -13,6 +13,7 @@ import (
 	"embed"
 	"errors"
 	"fmt"
+	"github.com/linux-builder/linux-builder/internal/access"
 	"html/template"
 	"io/fs"
 	"log/slog"
@@ -44,7 +45,7 @@ type Store interface {
 // Config configures the pages.
 type Config struct {
 	Store  Store
-	Access *Access
+	Access *access.Access
 	// OAuth signs people in; nil: no sign-in (only public repositories'
 	// runs are shown, and admins' tokens read the API).
 	OAuth *github.OAuth
@@ -175,25 +176,25 @@ func (w *Web) sessionCookie() string {
 	return "lb_session"
 }
 
-// Viewer is who the request's session cookie signed in (the zero Viewer
+// access.Viewer is who the request's session cookie signed in (the zero access.Viewer
 // when none). The API adds its token to it.
-func (w *Web) Viewer(c *fiber.Ctx) Viewer {
+func (w *Web) Viewer(c *fiber.Ctx) access.Viewer {
 	secret := c.Cookies(w.sessionCookie())
 	if secret == "" || len(secret) > 128 {
-		return Viewer{}
+		return access.Viewer{}
 	}
 	s, err := w.cfg.Store.Session(c.UserContext(), secret, w.cfg.Now())
 	if err != nil {
 		if !errors.Is(err, store.ErrNotFound) {
 			w.cfg.Logger.Warn("web: read a session", "err", err)
 		}
-		return Viewer{}
+		return access.Viewer{}
 	}
-	return Viewer{Login: s.Login, UserID: s.UserID, CSRF: s.CSRF, secret: secret}
+	return access.Viewer{Login: s.Login, UserID: s.UserID, CSRF: s.CSRF, Session: secret}
 }
 
 // CanRead reports whether v may read r (see Access).
-func (w *Web) CanRead(ctx context.Context, v Viewer, r *store.Run) bool {
+func (w *Web) CanRead(ctx context.Context, v access.Viewer, r *store.Run) bool {
 	return w.cfg.Access.CanRead(ctx, v, r)
 }
 
@@ -214,19 +215,19 @@ type message struct {
 	Title, Text string
 }
 
-func (w *Web) message(c *fiber.Ctx, v Viewer, code int, title, text string) error {
+func (w *Web) message(c *fiber.Ctx, v access.Viewer, code int, title, text string) error {
 	return w.render(c, code, "message.html", message{page: w.page(v, c), Title: title, Text: text})
 }
 
 // page is what every page's layout shows: who is signed in, the sign-in
 // link, the sign-out form's token.
 type page struct {
-	Viewer  Viewer
+	Viewer  access.Viewer
 	SignIn  string // the sign-in link ("" when sign-in is off)
 	HasAuth bool
 }
 
-func (w *Web) page(v Viewer, c *fiber.Ctx) page {
+func (w *Web) page(v access.Viewer, c *fiber.Ctx) page {
 	p := page{Viewer: v, HasAuth: w.cfg.OAuth != nil}
 	if p.HasAuth && !v.SignedIn() {
 		p.SignIn = "/auth/login?" + url.Values{"next": {string(c.Request().URI().RequestURI())}}.Encode()

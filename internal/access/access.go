@@ -1,4 +1,7 @@
-package web
+// Package access decides who reads which run, for the run pages, the REST
+// API and the live event streams alike. It imports the store's row types
+// and nothing that serves anything.
+package access
 
 import (
 	"context"
@@ -20,8 +23,9 @@ type Viewer struct {
 	// for a token of scope admin, which reads every run.
 	TokenID int64
 	Admin   bool
-	// secret is the session cookie's value (sign-out deletes its row).
-	secret string
+	// Session is the session cookie's secret (sign-out deletes its row);
+	// empty without a session.
+	Session string
 }
 
 // SignedIn reports whether a person signed in.
@@ -78,7 +82,7 @@ func (a *Access) canReadRepo(ctx context.Context, v Viewer, inst int64, repo str
 	}
 	private, err := a.GitHub.RepoPrivate(ctx, inst, repo)
 	if err != nil {
-		a.logger().Warn("web: cannot tell whether a repository is public; its runs stay hidden", "repo", repo, logging.KeyErr, err)
+		a.logger().Warn("access: cannot tell whether a repository is public; its runs stay hidden", "repo", repo, logging.KeyErr, err)
 		return false
 	}
 	if !private {
@@ -89,7 +93,7 @@ func (a *Access) canReadRepo(ctx context.Context, v Viewer, inst int64, repo str
 	}
 	perm, err := a.GitHub.Permission(ctx, inst, repo, v.Login)
 	if err != nil {
-		a.logger().Warn("web: cannot read a person's permission; the run stays hidden", "repo", repo, "login", v.Login, logging.KeyErr, err)
+		a.logger().Warn("access: cannot read a person's permission; the run stays hidden", "repo", repo, "login", v.Login, logging.KeyErr, err)
 		return false
 	}
 	switch perm {
