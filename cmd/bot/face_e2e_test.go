@@ -167,6 +167,9 @@ func TestWebFaceBuildsAndServesAnISO(t *testing.T) {
 func tokenCreate(t *testing.T, dir string) string {
 	t.Helper()
 	var out, errb bytes.Buffer
+	if code := runContext(context.Background(), []string{"migrate", "up", "--database-url", "", "--data-dir", dir}, strings.NewReader(""), io.Discard, &errb); code != 0 {
+		t.Fatalf("bot migrate up: exit %d\n%s", code, errb.String())
+	}
 	if code := runContext(context.Background(), []string{"token", "create", "--name", "e2e", "--scope", "build", "--database-url", "", "--data-dir", dir},
 		strings.NewReader(""), &out, &errb); code != 0 {
 		t.Fatalf("bot token create: exit %d\n%s", code, errb.String())
