@@ -5,7 +5,7 @@
 // html/template and usable without JavaScript; a small script follows a
 // running build over the API's Server-Sent Events. People sign in with
 // GitHub (the App's OAuth client); who may read which run is decided by
-// Access. The check run's details_url is a run page.
+// access.Access. The check run's details_url is a run page.
 package web
 
 import (
@@ -176,7 +176,7 @@ func (w *Web) sessionCookie() string {
 	return "lb_session"
 }
 
-// access.Viewer is who the request's session cookie signed in (the zero access.Viewer
+// Viewer is who the request's session cookie signed in (the zero Viewer
 // when none). The API adds its token to it.
 func (w *Web) Viewer(c *fiber.Ctx) access.Viewer {
 	secret := c.Cookies(w.sessionCookie())
@@ -193,7 +193,7 @@ func (w *Web) Viewer(c *fiber.Ctx) access.Viewer {
 	return access.Viewer{Login: s.Login, UserID: s.UserID, CSRF: s.CSRF, Session: secret}
 }
 
-// CanRead reports whether v may read r (see Access).
+// CanRead reports whether v may read r (see access.Access).
 func (w *Web) CanRead(ctx context.Context, v access.Viewer, r *store.Run) bool {
 	return w.cfg.Access.CanRead(ctx, v, r)
 }
