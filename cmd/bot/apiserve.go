@@ -106,11 +106,24 @@ func mountLive(a *api.API, app *fiber.App, hub *live.Hub, db *store.DB, rules *a
 		origins = []string{public}
 	}
 	ws, err := hub.WebSocket(live.WSOptions{AllowedOrigins: origins, Authorize: func(c *fiber.Ctx) (func(int64) bool, error) {
+		// A token or a run page's session: a socket hears of every run's
+		// changes, so nobody's is refused (401).
+		header := c.Get(fiber.HeaderAuthorization)
 		v, err := a.ViewerOf(c, pages.Viewer)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %w", live.ErrNotVisible, err)
 		}
-		return newRunSight(db, rules, v).canSee, nil
+		var still func(context.Context) bool
+		switch {
+		case header != "":
+			still = func(ctx context.Context) bool { return a.TokenLive(ctx, header) }
+		case v.SignedIn():
+			secret := v.Session
+			still = func(ctx context.Context) bool { _, err := db.Session(ctx, secret, time.Now()); return err == nil }
+		default:
+			return nil, fmt.Errorf("%w: the WebSocket needs an API token or a signed-in session", live.ErrNotVisible)
+		}
+		return newRunSight(db, rules, v, still).canSee, nil
 	}})
 	if err != nil {
 		panic("live WebSocket: " + err.Error())
@@ -120,13 +133,18 @@ func mountLive(a *api.API, app *fiber.App, hub *live.Hub, db *store.DB, rules *a
 
 // runSight is one WebSocket connection's answers to "may it see run N",
 // remembered for a minute (at most 1,024 runs): the socket asks for every
-// message, and a run's visibility needs the store and GitHub.
+// message, and a run's visibility needs the store and GitHub. Every
+// minute it also asks whether the socket's token or session still is
+// (still): once revoked or signed out, the socket hears of nothing more.
 type runSight struct {
-	db    *store.DB
-	rules *access.Access
-	v     access.Viewer
-	mu    sync.Mutex
-	seen  map[int64]sightEntry
+	db      *store.DB
+	rules   *access.Access
+	v       access.Viewer
+	still   func(context.Context) bool
+	mu      sync.Mutex
+	seen    map[int64]sightEntry
+	checked time.Time
+	revoked bool
 }
 
 type sightEntry struct {
@@ -134,24 +152,37 @@ type sightEntry struct {
 	at time.Time
 }
 
-func newRunSight(db *store.DB, rules *access.Access, v access.Viewer) *runSight {
-	return &runSight{db: db, rules: rules, v: v, seen: map[int64]sightEntry{}}
+func newRunSight(db *store.DB, rules *access.Access, v access.Viewer, still func(context.Context) bool) *runSight {
+	return &runSight{db: db, rules: rules, v: v, still: still, seen: map[int64]sightEntry{}, checked: time.Now()}
 }
 
 func (s *runSight) canSee(id int64) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	s.mu.Lock()
+	if !s.revoked && time.Since(s.checked) >= time.Minute {
+		s.checked = time.Now()
+		s.mu.Unlock()
+		live := s.still(ctx)
+		s.mu.Lock()
+		if !live {
+			s.revoked = true
+		}
+	}
+	if s.revoked {
+		s.mu.Unlock()
+		return false
+	}
 	if e, ok := s.seen[id]; ok && time.Since(e.at) < time.Minute {
 		s.mu.Unlock()
 		return e.ok
 	}
 	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
 	r, err := s.db.Run(ctx, id)
-	ok := err == nil && s.rules.CanRead(ctx, s.v, r)
 	if err != nil && !errors.Is(err, store.ErrNotFound) {
 		return false // not remembered: the store may answer next time
 	}
+	ok := err == nil && s.rules.CanRead(ctx, s.v, r)
 	s.mu.Lock()
 	if len(s.seen) >= 1024 {
 		clear(s.seen)

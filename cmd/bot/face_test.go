@@ -17,6 +17,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 
+	"github.com/linux-builder/linux-builder/internal/access"
 	"github.com/linux-builder/linux-builder/internal/api"
 	"github.com/linux-builder/linux-builder/internal/github"
 	"github.com/linux-builder/linux-builder/internal/github/githubtest"
@@ -154,10 +155,47 @@ func TestWebFaceOneRule(t *testing.T) {
 		{"a made-up session is nobody", "GET", b(priv, ""), "", "forged-session-secret-0123456789", 404},
 		{"a bad token is not a session's fallback", "GET", b(pub, ""), "lbt_not-a-real-token", mona, 401},
 		{"the WebSocket refuses a bad token", "GET", "/ws", "lbt_not-a-real-token", "", 401},
+		{"and nobody (a socket hears of every run)", "GET", "/ws", "", "", 401},
 	}
 	for _, c := range cases {
 		if got := send(c.method, c.path, c.token, c.cookie); got != c.want {
 			t.Errorf("%s: %s %s: %d, want %d", c.name, c.method, c.path, got, c.want)
 		}
+	}
+}
+
+// A WebSocket's token or session is asked again every minute: once it is
+// revoked (or signed out) the socket hears of nothing more, although it
+// could read the run a moment before.
+func TestRunSightForgetsARevokedViewer(t *testing.T) {
+	db := storetest.SQLite(t, nil)
+	ctx := context.Background()
+	owner := int64(3)
+	r := &store.Run{Trigger: run.TriggerAPI, Repo: "api", SpecSource: "name: x\n", APITokenID: &owner}
+	if err := db.CreateRun(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	live := true
+	rules := &access.Access{TokenOf: apiTokenOf}
+	s := newRunSight(db, rules, access.Viewer{TokenID: owner}, func(context.Context) bool { return live })
+	if !s.canSee(r.ID) {
+		t.Fatal("the token's own run is not seen")
+	}
+	live = false // bot token revoke
+	if !s.canSee(r.ID) {
+		t.Fatal("asked again within the minute")
+	}
+	s.checked = time.Now().Add(-time.Minute)
+	if s.canSee(r.ID) {
+		t.Error("a revoked token's socket still sees its run")
+	}
+	live = true
+	s.checked = time.Now().Add(-time.Minute)
+	if s.canSee(r.ID) {
+		t.Error("a socket once revoked sees again")
+	}
+	other := newRunSight(db, rules, access.Viewer{TokenID: owner + 1}, func(context.Context) bool { return true })
+	if other.canSee(r.ID) || other.canSee(999) {
+		t.Error("another token's socket sees the run (or an unknown one)")
 	}
 }

@@ -24,7 +24,9 @@ func newWeb(db *store.DB, rules *access.Access, apiURL string) (*web.Web, error)
 		webURL = github.WebURLFor(apiURL)
 	}
 	cfg := web.Config{Store: db, Access: rules,
-		PublicURL: os.Getenv("PUBLIC_URL"), GitHubURL: webURL, Logger: slog.Default()}
+		PublicURL: os.Getenv("PUBLIC_URL"), GitHubURL: webURL, Logger: slog.Default(),
+		// The runs list's page links work on every replica.
+		CursorSecret: []byte(os.Getenv("GITHUB_WEBHOOK_SECRET"))}
 	id, secret := os.Getenv("GITHUB_CLIENT_ID"), os.Getenv("GITHUB_CLIENT_SECRET")
 	switch {
 	case id != "" && secret != "":

@@ -29,6 +29,7 @@ type Store interface {
 	Steps(ctx context.Context, id int64) ([]store.RunStep, error)
 	Artifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
 	Logs(ctx context.Context, runID, afterID int64, limit int) ([]store.RunLog, error)
+	LastLogs(ctx context.Context, runID int64, limit int) ([]store.RunLog, error)
 	StartRun(ctx context.Context, r *store.Run, jobs store.Jobs) error
 	CancelRun(ctx context.Context, id int64, reason string, jobs store.Jobs) (bool, error)
 	TokenByHash(ctx context.Context, secretSHA256 string) (*store.APIToken, error)
@@ -101,6 +102,9 @@ type API struct {
 	cfg      Config
 	tokens   *limiter
 	failures *limiter
+	// browsers limits the reads run pages make without a token, per
+	// person or address (apart from the tokens' buckets).
+	browsers *limiter
 	touched  *touchCache
 	huma     huma.API
 	// generating holds a slot per generation in progress.
@@ -130,7 +134,7 @@ func New(cfg Config) (*API, error) {
 	if cfg.FailedAuthRate.Limit == 0 {
 		cfg.FailedAuthRate = Rate{Limit: 5, Burst: 20}
 	}
-	return &API{cfg: cfg, tokens: newLimiter(cfg.Rate, cfg.Now), failures: newLimiter(cfg.FailedAuthRate, cfg.Now),
+	return &API{cfg: cfg, tokens: newLimiter(cfg.Rate, cfg.Now), failures: newLimiter(cfg.FailedAuthRate, cfg.Now), browsers: newLimiter(cfg.Rate, cfg.Now),
 		touched: &touchCache{last: map[int64]time.Time{}}, generating: make(chan struct{}, cfg.MaxGenerations)}, nil
 }
 

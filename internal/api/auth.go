@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/netip"
 	"regexp"
 	"strconv"
 	"strings"
@@ -101,7 +102,7 @@ func (a *API) Authenticate(c *fiber.Ctx) error {
 // unauthorised answers 401, or 429 when the client address has failed
 // too often (a bound on the lookups a guesser makes us do).
 func (a *API) unauthorised(c *fiber.Ctx, detail string) error {
-	if ok, wait := a.failures.allow("addr:" + c.IP()); !ok {
+	if ok, wait := a.failures.allow("addr:" + addrKey(c.IP())); !ok {
 		c.Set(fiber.HeaderRetryAfter, retryAfter(wait))
 		return problem(c, fiber.StatusTooManyRequests, "too many failed authentications from this address")
 	}
@@ -200,11 +201,13 @@ func (a *API) browserRead(c *fiber.Ctx) bool {
 // nobody), within a rate limit per person or address.
 func (a *API) asBrowser(c *fiber.Ctx) error {
 	v := a.cfg.Session(c)
-	key := "addr:" + c.IP()
+	key := "addr:" + addrKey(c.IP())
 	if v.SignedIn() {
 		key = "user:" + v.Login
 	}
-	if ok, wait := a.tokens.allow(key); !ok {
+	// Browsers have a limiter of their own: a flood of addresses fills
+	// (and so prunes) its buckets, never the tokens'.
+	if ok, wait := a.browsers.allow(key); !ok {
 		c.Set(fiber.HeaderRetryAfter, retryAfter(wait))
 		return problem(c, fiber.StatusTooManyRequests, "too many requests; try again later")
 	}
@@ -228,7 +231,7 @@ func (a *API) ViewerOf(c *fiber.Ctx, session func(*fiber.Ctx) access.Viewer) (ac
 		return session(c), nil
 	}
 	fail := func() (access.Viewer, error) {
-		if ok, _ := a.failures.allow("addr:" + c.IP()); !ok {
+		if ok, _ := a.failures.allow("addr:" + addrKey(c.IP())); !ok {
 			return access.Viewer{}, errors.New("too many failed authentications from this address")
 		}
 		return access.Viewer{}, errors.New("the API token is not valid")
@@ -248,4 +251,30 @@ func (a *API) ViewerOf(c *fiber.Ctx, session func(*fiber.Ctx) access.Viewer) (ac
 		return fail()
 	}
 	return access.Viewer{TokenID: t.ID, Admin: t.Scope == store.ScopeAdmin}, nil
+}
+
+// addrKey is a client address as a rate limit's key: an IPv4 address, or
+// an IPv6 address's /64 (one host has a whole /64 to choose from).
+func addrKey(ip string) string {
+	a, err := netip.ParseAddr(ip)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return ip
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return ip
+	}
+	return p.String()
+}
+
+// TokenLive reports whether the Authorization header header still carries
+// a live token (not revoked): long-lived connections ask it again.
+func (a *API) TokenLive(ctx context.Context, header string) bool {
+	token := bearer(header)
+	if token == "" || !wellFormed(token) {
+		return false
+	}
+	hash := HashToken(token)
+	t, err := a.cfg.Store.TokenByHash(ctx, hash)
+	return err == nil && hashesEqual(t.SecretSHA256, hash) && t.Scope.Valid()
 }

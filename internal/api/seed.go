@@ -184,7 +184,7 @@ func (a *API) seedStatus(c *fiber.Ctx) error {
 	if err != nil {
 		return a.seedError(c, err)
 	}
-	logs, err := a.cfg.Store.Logs(ctx, r.ID, 0, 10000)
+	logs, err := a.cfg.Store.LastLogs(ctx, r.ID, seedLogLines)
 	if err != nil {
 		return a.seedError(c, a.internal(ctx, "read logs", err))
 	}

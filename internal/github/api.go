@@ -47,21 +47,28 @@ func (a *App) Permission(ctx context.Context, installationID int64, repo, user s
 		return e.perm, nil
 	}
 	a.perms.mu.Unlock()
-	c, owner, name, err := a.repoClient(installationID, repo)
+	// Concurrent misses of one key ask GitHub once.
+	v, err, _ := a.asks.Do(key, func() (any, error) {
+		c, owner, name, err := a.repoClient(installationID, repo)
+		if err != nil {
+			return "", err
+		}
+		lvl, resp, err := c.Repositories.GetPermissionLevel(ctx, owner, name, user)
+		perm := lvl.GetPermission()
+		switch {
+		case err != nil && resp != nil && resp.StatusCode == http.StatusNotFound:
+			// Not a collaborator (or no such user): no permission.
+			perm = "none"
+		case err != nil:
+			return "", fmt.Errorf("permission of %s on %s: %w", user, repo, err)
+		}
+		a.perms.put(key, perm)
+		return perm, nil
+	})
 	if err != nil {
 		return "", err
 	}
-	lvl, resp, err := c.Repositories.GetPermissionLevel(ctx, owner, name, user)
-	perm := lvl.GetPermission()
-	switch {
-	case err != nil && resp != nil && resp.StatusCode == http.StatusNotFound:
-		// Not a collaborator (or no such user): no permission.
-		perm = "none"
-	case err != nil:
-		return "", fmt.Errorf("permission of %s on %s: %w", user, repo, err)
-	}
-	a.perms.put(key, perm)
-	return perm, nil
+	return v.(string), nil
 }
 
 // PullRequest returns pull request number of repo.
@@ -281,20 +288,27 @@ func (a *App) RepoPrivate(ctx context.Context, installationID int64, repo string
 		return e.perm != "public", nil
 	}
 	a.perms.mu.Unlock()
-	c, owner, name, err := a.repoClient(installationID, repo)
+	// Concurrent misses of one repository ask GitHub once.
+	v, err, _ := a.asks.Do(key, func() (any, error) {
+		c, owner, name, err := a.repoClient(installationID, repo)
+		if err != nil {
+			return "", err
+		}
+		r, _, err := c.Repositories.Get(ctx, owner, name)
+		if err != nil {
+			return "", fmt.Errorf("repository %s: %w", repo, err)
+		}
+		vis := "private"
+		if !r.GetPrivate() && (r.GetVisibility() == "" || r.GetVisibility() == "public") {
+			vis = "public"
+		}
+		a.perms.put(key, vis)
+		return vis, nil
+	})
 	if err != nil {
 		return true, err
 	}
-	r, _, err := c.Repositories.Get(ctx, owner, name)
-	if err != nil {
-		return true, fmt.Errorf("repository %s: %w", repo, err)
-	}
-	vis := "private"
-	if !r.GetPrivate() && (r.GetVisibility() == "" || r.GetVisibility() == "public") {
-		vis = "public"
-	}
-	a.perms.put(key, vis)
-	return vis != "public", nil
+	return v.(string) != "public", nil
 }
 
 // permCacheMax bounds the cache: past it, expired entries go, and if none

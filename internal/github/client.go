@@ -21,6 +21,7 @@ import (
 
 	"github.com/bradleyfalzon/ghinstallation/v2"
 	gh "github.com/google/go-github/v88/github"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config configures the App client.
@@ -49,6 +50,8 @@ type App struct {
 	mu      sync.Mutex
 	clients map[int64]*gh.Client
 	perms   permCache
+	// asks merges concurrent lookups of one permission or repository.
+	asks singleflight.Group
 }
 
 // NewApp checks the key and prepares the App transport.

@@ -67,7 +67,8 @@ type RunFilter struct {
 	Limit int
 }
 
-// ListRuns returns runs, newest first.
+// ListRuns returns runs, newest first, without their Spec, SpecSource,
+// Diagnostics and PackageUpdates (read one run for them).
 func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	limit := f.Limit
 	if limit <= 0 {
@@ -77,7 +78,11 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	var runs []Run
 	err := db.withRetry(ctx, "list runs", func(ctx context.Context) error {
 		runs = nil
-		q := db.Bun.NewSelect().Model(&runs).OrderExpr("id DESC").Limit(int64(limit))
+		// A list's rows leave out the large columns (the spec as written
+		// and resolved, up to 256 KiB each, its diagnostics and a
+		// rebuild's package updates): Run(id) has them.
+		q := db.Bun.NewSelect().Model(&runs).ExcludeColumn("spec", "spec_source", "diagnostics", "package_updates").
+			OrderExpr("id DESC").Limit(int64(limit))
 		if f.Repo != "" {
 			q = q.Where("repo = ?", f.Repo)
 		}

@@ -22,10 +22,16 @@ import (
 // cookie, its sha256 in the store). /auth/logout (a form with the
 // session's CSRF token) ends it.
 
-const (
-	stateCookie = "lb_oauth"
-	stateTTL    = 10 * time.Minute
-)
+const stateTTL = 10 * time.Minute
+
+// stateCookie is the sign-in state's cookie: __Host- (Secure, path /, this
+// host only: a sibling subdomain cannot plant one) on https.
+func (w *Web) stateCookie() (name, path string) {
+	if w.secure {
+		return "__Host-lb_oauth", "/"
+	}
+	return "lb_oauth", "/auth"
+}
 
 func (w *Web) login(c *fiber.Ctx) error {
 	if w.cfg.OAuth == nil {
@@ -33,7 +39,8 @@ func (w *Web) login(c *fiber.Ctx) error {
 	}
 	state := rand.Text()
 	next := safeNext(c.Query("next"))
-	c.Cookie(&fiber.Cookie{Name: stateCookie, Value: state + "|" + url.QueryEscape(next), Path: "/auth",
+	name, path := w.stateCookie()
+	c.Cookie(&fiber.Cookie{Name: name, Value: state + "|" + url.QueryEscape(next), Path: path,
 		MaxAge: int(stateTTL / time.Second), HTTPOnly: true, Secure: w.secure, SameSite: fiber.CookieSameSiteLaxMode})
 	return c.Redirect(w.cfg.OAuth.AuthorizeURL(state, w.cfg.PublicURL+"/auth/callback"), fiber.StatusFound)
 }
@@ -42,9 +49,10 @@ func (w *Web) callback(c *fiber.Ctx) error {
 	if w.cfg.OAuth == nil {
 		return fiber.ErrNotFound
 	}
-	kept := c.Cookies(stateCookie)
+	name, path := w.stateCookie()
+	kept := c.Cookies(name)
 	// The state is used once, whatever happens next.
-	c.Cookie(&fiber.Cookie{Name: stateCookie, Value: "", Path: "/auth", MaxAge: -1, HTTPOnly: true, Secure: w.secure, SameSite: fiber.CookieSameSiteLaxMode})
+	c.Cookie(&fiber.Cookie{Name: name, Value: "", Path: path, MaxAge: -1, HTTPOnly: true, Secure: w.secure, SameSite: fiber.CookieSameSiteLaxMode})
 	state, nextEsc, _ := strings.Cut(kept, "|")
 	got := c.Query("state")
 	if state == "" || got == "" || subtle.ConstantTimeCompare([]byte(state), []byte(got)) != 1 {

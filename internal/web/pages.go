@@ -57,15 +57,30 @@ var (
 
 func (w *Web) runs(c *fiber.Ctx) error {
 	v := w.Viewer(c)
-	f, err := listFilter(c)
+	f, err := w.listFilter(c)
 	if err != nil {
 		return w.message(c, v, fiber.StatusBadRequest, "Bad filter", err.Error())
 	}
 	view := listView{page: w.page(v, c), Repo: f.Repo, Status: string(f.Status), Trigger: string(f.Trigger), Statuses: statuses, Triggers: triggers,
 		Filtered: f.Repo != "" || f.Status != "" || f.Trigger != ""}
+	// A repository's runs share its visibility: one the viewer may not
+	// read lists as a repository without runs (no scan, no page link that
+	// would tell its runs' ids or how many match).
+	if f.Repo != "" {
+		newest, err := w.cfg.Store.ListRuns(c.UserContext(), store.RunFilter{Repo: f.Repo, Limit: 1})
+		if err != nil {
+			w.cfg.Logger.Error("web: list runs", "err", err)
+			return w.message(c, v, fiber.StatusServiceUnavailable, "Runs unavailable", "The database did not answer. Try again.")
+		}
+		if len(newest) == 1 && !w.CanRead(c.UserContext(), v, &newest[0]) {
+			return w.render(c, fiber.StatusOK, "runs.html", view)
+		}
+	}
 	// Read pages of the store until a page of runs the viewer may see is
 	// full, within scanPages reads: a viewer who sees few runs gets a
-	// short page and a link to go on, never an unbounded scan.
+	// short page and a link to go on, never an unbounded scan. The link's
+	// cursor is sealed (cursor.go): it may point past runs the viewer may
+	// not read, whose ids it must not tell.
 	last := int64(0)
 	for range scanPages {
 		rows, err := w.cfg.Store.ListRuns(c.UserContext(), f)
@@ -92,7 +107,7 @@ func (w *Web) runs(c *fiber.Ctx) error {
 		f.BeforeID = last
 	}
 	if last > 0 {
-		q := url.Values{"before": {strconv.FormatInt(last, 10)}}
+		q := url.Values{"before": {w.sealCursor(last)}}
 		for k, val := range map[string]string{"repo": view.Repo, "status": view.Status, "trigger": view.Trigger} {
 			if val != "" {
 				q.Set(k, val)
@@ -104,7 +119,7 @@ func (w *Web) runs(c *fiber.Ctx) error {
 }
 
 // listFilter reads the list's query, refusing what is not a filter.
-func listFilter(c *fiber.Ctx) (store.RunFilter, error) {
+func (w *Web) listFilter(c *fiber.Ctx) (store.RunFilter, error) {
 	f := store.RunFilter{Limit: pageSize, Repo: strings.TrimSpace(c.Query("repo"))}
 	if len(f.Repo) > 200 {
 		return f, errors.New("repo: at most 200 characters (owner/name)")
@@ -122,9 +137,9 @@ func listFilter(c *fiber.Ctx) (store.RunFilter, error) {
 		f.Trigger = run.Trigger(t)
 	}
 	if b := c.Query("before"); b != "" {
-		id, err := strconv.ParseInt(b, 10, 64)
-		if err != nil || id <= 0 {
-			return f, fmt.Errorf("before %q: want a run id", b)
+		id, err := w.openCursor(b)
+		if err != nil {
+			return f, errors.New("before: not a page link of this server (or an old one); start again from the first page")
 		}
 		f.BeforeID = id
 	}

@@ -10,6 +10,7 @@ package web
 
 import (
 	"context"
+	"crypto/cipher"
 	"embed"
 	"errors"
 	"fmt"
@@ -62,6 +63,10 @@ type Config struct {
 	// EventsURL is the run's Server-Sent Events stream the page follows;
 	// nil: /api/v1/builds/<id>/events.
 	EventsURL func(runID int64) string
+	// CursorSecret keys the runs list's sealed page links (the webhook
+	// secret: every replica opens every replica's links); empty: a random
+	// key per process.
+	CursorSecret []byte
 	// SessionTTL is how long a sign-in lasts (default 12h).
 	SessionTTL time.Duration
 	Logger     *slog.Logger
@@ -71,6 +76,7 @@ type Config struct {
 // Web serves the pages.
 type Web struct {
 	cfg    Config
+	cursor cipher.AEAD
 	tmpl   map[string]*template.Template
 	secure bool
 }
@@ -111,7 +117,11 @@ func New(cfg Config) (*Web, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	w := &Web{cfg: cfg, tmpl: map[string]*template.Template{}, secure: strings.HasPrefix(cfg.PublicURL, "https://")}
+	aead, err := newCursorAEAD(cfg.CursorSecret)
+	if err != nil {
+		return nil, err
+	}
+	w := &Web{cfg: cfg, cursor: aead, tmpl: map[string]*template.Template{}, secure: strings.HasPrefix(cfg.PublicURL, "https://")}
 	for _, page := range []string{"runs.html", "run.html", "message.html"} {
 		t, err := template.New("layout.html").Funcs(funcs).ParseFS(assets, "templates/layout.html", "templates/"+page)
 		if err != nil {

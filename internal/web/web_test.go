@@ -433,12 +433,31 @@ func testList(t *testing.T, db *store.DB) {
 			t.Errorf("public run %d missing", id)
 		}
 	}
-	for _, bad := range []string{"/runs?status=WHATEVER", "/runs?trigger=x", "/runs?before=-3", "/runs?repo=" + strings.Repeat("a", 300)} {
+	// A private repository's runs, asked for by name, list as none: no
+	// page link tells their ids or how many there are (more than the
+	// four pages a request scans).
+	for range 4*pageSize - len(secret) + 1 {
+		s.addRun("octo/secret", nil)
+	}
+	code, body := s.get("/runs?repo=octo/secret")
+	if code != http.StatusOK || strings.Contains(body, `class="next"`) || strings.Contains(body, `href="/runs/`) {
+		t.Errorf("a private repository's list: %d, with a page link or runs:\n%s", code, body)
+	}
+	// Page links are sealed: no run id in them, and a made-up one is refused.
+	_, body = s.get("/runs?status=PENDING")
+	m := regexp.MustCompile(`class="next" href="/runs\?before=([^"&]+)`).FindStringSubmatch(body)
+	if m == nil {
+		t.Fatalf("no page link:\n%s", body)
+	}
+	if regexp.MustCompile(`^[0-9]+$`).MatchString(m[1]) || len(m[1]) < 20 {
+		t.Errorf("the page link's cursor %q shows a run id", m[1])
+	}
+	for _, bad := range []string{"/runs?status=WHATEVER", "/runs?trigger=x", "/runs?before=-3", "/runs?before=12", "/runs?before=" + m[1][:len(m[1])-2] + "AA", "/runs?repo=" + strings.Repeat("a", 300)} {
 		if code, _ := s.get(bad); code != http.StatusBadRequest {
 			t.Errorf("%s: %d, want 400", bad, code)
 		}
 	}
-	code, body := s.get("/runs?status=PENDING&trigger=push&repo=octo/public")
+	code, body = s.get("/runs?status=PENDING&trigger=push&repo=octo/public")
 	if code != http.StatusOK || !strings.Contains(body, `<option value="PENDING" selected>`) {
 		t.Errorf("filters: %d", code)
 	}
