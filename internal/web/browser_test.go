@@ -98,9 +98,14 @@ func TestRunPageFollowsTheRunInABrowser(t *testing.T) {
 	waitFor(t, bctx, `document.getElementById("live-note").textContent.indexOf("follows") >= 0`)
 
 	// The worker moves on: a step change, log lines, an artifact, the end.
+	changed := time.Now()
 	if err := db.EnterStep(ctx, r.ID, run.Building); err != nil {
 		t.Fatal(err)
 	}
+	waitFor(t, bctx, `document.getElementById("step-BUILDING").className === "step step-running"`)
+	// The figure issue 17 asks for (the hub polls every 100 ms here, 300 ms
+	// by default; the wait polls the page every 10 ms).
+	t.Logf("a step change in the store reached the browser's page in %s", time.Since(changed).Round(time.Millisecond))
 	if err := db.AppendLogs(ctx, []store.RunLog{
 		{RunID: r.ID, Step: run.Building, Level: run.LogInfo, Message: "Step 1/9 : FROM linux-builder-system", At: time.Now()},
 		{RunID: r.ID, Step: run.Building, Level: run.LogWarn, Message: "<b>not bold</b>", At: time.Now()},
@@ -170,6 +175,6 @@ func waitFor(t *testing.T, ctx context.Context, cond string) {
 			html, _ := chromedp.Run(ctx, chromedp.OuterHTML("main"))
 			t.Fatalf("the page never showed %s; it has:\n%s", cond, html)
 		}
-		time.Sleep(100 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond)
 	}
 }
