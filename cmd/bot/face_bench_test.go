@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -18,9 +14,6 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/api"
-	"github.com/linux-builder/linux-builder/internal/github"
-	"github.com/linux-builder/linux-builder/internal/github/githubtest"
-	"github.com/linux-builder/linux-builder/internal/queue"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
@@ -37,21 +30,8 @@ import (
 func BenchmarkGetBuildAt200PerSecond(b *testing.B) {
 	db := storetest.Postgres(b, nil)
 	ctx := context.Background()
-	fake := githubtest.New(b)
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		b.Fatal(err)
-	}
-	gh, err := github.NewApp(github.Config{AppID: 1, APIURL: fake.APIURL(),
-		PrivateKey: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})})
-	if err != nil {
-		b.Fatal(err)
-	}
+	fake, gh, ins := faceParts(b, db)
 	quietLog := slog.New(slog.NewTextHandler(io.Discard, nil))
-	ins, err := queue.NewInserter(db, queue.InserterConfig{Logger: quietLog})
-	if err != nil {
-		b.Fatal(err)
-	}
 	b.Setenv("API_RATE", "off")
 	b.Setenv("PUBLIC_URL", "")
 	app, err := webhook.New(webhook.Config{Secret: "s", Store: db, Intake: store.NewCommitter(db, ins, 1, 1), Logger: quietLog})

@@ -2,10 +2,6 @@ package main
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"io"
 	"log/slog"
@@ -27,26 +23,29 @@ import (
 	"github.com/linux-builder/linux-builder/internal/store/storetest"
 )
 
+// faceParts are what serveFace is given besides the store: the fake
+// GitHub, the App on it and the queue's insert side.
+func faceParts(tb testing.TB, db *store.DB) (*githubtest.Server, *github.App, *queue.Inserter) {
+	tb.Helper()
+	fake := githubtest.New(tb)
+	gh, err := github.NewApp(github.Config{AppID: 1, APIURL: fake.APIURL(), PrivateKey: githubtest.PrivateKey(tb)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ins, err := queue.NewInserter(db, queue.InserterConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return fake, gh, ins
+}
+
 // The web face has one rule of who reads which run, for the API, its
 // event streams and the pages alike (serveFace wires them): these are the
 // attacks on it.
 func TestWebFaceOneRule(t *testing.T) {
 	db := storetest.SQLite(t, nil)
 	ctx := context.Background()
-	fake := githubtest.New(t)
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gh, err := github.NewApp(github.Config{AppID: 1, APIURL: fake.APIURL(),
-		PrivateKey: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ins, err := queue.NewInserter(db, queue.InserterConfig{Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	fake, gh, ins := faceParts(t, db)
 	t.Setenv("API_RATE", "off")
 	t.Setenv("PUBLIC_URL", "")
 	fctx, stop := context.WithCancel(ctx)

@@ -2,10 +2,6 @@ package web
 
 import (
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"github.com/linux-builder/linux-builder/internal/access"
 	"io"
@@ -50,12 +46,7 @@ func newSite(t *testing.T, db *store.DB, withOAuth bool) *site {
 func newSiteWith(t *testing.T, db *store.DB, withOAuth bool, mount func(*fiber.App, *Web)) *site {
 	t.Helper()
 	fake := githubtest.New(t)
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
-	gh, err := github.NewApp(github.Config{AppID: 1, PrivateKey: key, APIURL: fake.APIURL()})
+	gh, err := github.NewApp(github.Config{AppID: 1, PrivateKey: githubtest.PrivateKey(t), APIURL: fake.APIURL()})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,9 +10,13 @@ package githubtest
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/rsa"
 	"crypto/sha256"
+	"crypto/x509"
 	"encoding/hex"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"net/http"
@@ -675,4 +679,15 @@ func (a *Asset) json(base string, rel *Release) map[string]any {
 		"content_type":         "application/octet-stream",
 		"browser_download_url": fmt.Sprintf("https://github.com/%s/releases/download/%s/%s", rel.Repo, rel.Tag, a.Name),
 		"url":                  fmt.Sprintf("%s/api/v3/repos/%s/releases/assets/%d", base, rel.Repo, a.ID)}
+}
+
+// PrivateKey is a fresh RSA key in PEM, as GitHub hands an App's out: the
+// key of an App the fake authenticates.
+func PrivateKey(t testing.TB) []byte {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 }
