@@ -25,7 +25,7 @@ const Prefix = "/api/v1"
 // Store is what the API reads and writes in the store.
 type Store interface {
 	Run(ctx context.Context, id int64) (*store.Run, error)
-	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	ListRunSummaries(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Steps(ctx context.Context, id int64) ([]store.RunStep, error)
 	Artifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
 	Logs(ctx context.Context, runID, afterID int64, limit int) ([]store.RunLog, error)

@@ -107,7 +107,7 @@ func (a *API) listBuilds(ctx context.Context, in *listBuildsInput) (*listBuildsO
 	if c.Scope != store.ScopeAdmin {
 		f.APITokenID = c.TokenID
 	}
-	runs, err := a.cfg.Store.ListRuns(ctx, f)
+	runs, err := a.cfg.Store.ListRunSummaries(ctx, f)
 	if err != nil {
 		return nil, a.internal(ctx, "list runs", err)
 	}

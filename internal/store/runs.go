@@ -67,9 +67,19 @@ type RunFilter struct {
 	Limit int
 }
 
-// ListRuns returns runs, newest first, without their Spec, SpecSource,
-// Diagnostics and PackageUpdates (read one run for them).
+// ListRuns returns runs, newest first.
 func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
+	return db.listRuns(ctx, f, false)
+}
+
+// ListRunSummaries is ListRuns without the runs' large columns: Spec,
+// SpecSource (up to 256 KiB each) and Diagnostics are empty (read one run
+// for them). Lists served to the web use it.
+func (db *DB) ListRunSummaries(ctx context.Context, f RunFilter) ([]Run, error) {
+	return db.listRuns(ctx, f, true)
+}
+
+func (db *DB) listRuns(ctx context.Context, f RunFilter, summaries bool) ([]Run, error) {
 	limit := f.Limit
 	if limit <= 0 {
 		limit = 50
@@ -78,11 +88,10 @@ func (db *DB) ListRuns(ctx context.Context, f RunFilter) ([]Run, error) {
 	var runs []Run
 	err := db.withRetry(ctx, "list runs", func(ctx context.Context) error {
 		runs = nil
-		// A list's rows leave out the large columns (the spec as written
-		// and resolved, up to 256 KiB each, its diagnostics and a
-		// rebuild's package updates): Run(id) has them.
-		q := db.Bun.NewSelect().Model(&runs).ExcludeColumn("spec", "spec_source", "diagnostics", "package_updates").
-			OrderExpr("id DESC").Limit(int64(limit))
+		q := db.Bun.NewSelect().Model(&runs).OrderExpr("id DESC").Limit(int64(limit))
+		if summaries {
+			q = q.ExcludeColumn("spec", "spec_source", "diagnostics")
+		}
 		if f.Repo != "" {
 			q = q.Where("repo = ?", f.Repo)
 		}

@@ -67,7 +67,7 @@ func (w *Web) runs(c *fiber.Ctx) error {
 	// read lists as a repository without runs (no scan, no page link that
 	// would tell its runs' ids or how many match).
 	if f.Repo != "" {
-		newest, err := w.cfg.Store.ListRuns(c.UserContext(), store.RunFilter{Repo: f.Repo, Limit: 1})
+		newest, err := w.cfg.Store.ListRunSummaries(c.UserContext(), store.RunFilter{Repo: f.Repo, Limit: 1})
 		if err != nil {
 			w.cfg.Logger.Error("web: list runs", "err", err)
 			return w.message(c, v, fiber.StatusServiceUnavailable, "Runs unavailable", "The database did not answer. Try again.")
@@ -83,7 +83,7 @@ func (w *Web) runs(c *fiber.Ctx) error {
 	// not read, whose ids it must not tell.
 	last := int64(0)
 	for range scanPages {
-		rows, err := w.cfg.Store.ListRuns(c.UserContext(), f)
+		rows, err := w.cfg.Store.ListRunSummaries(c.UserContext(), f)
 		if err != nil {
 			w.cfg.Logger.Error("web: list runs", "err", err)
 			return w.message(c, v, fiber.StatusServiceUnavailable, "Runs unavailable", "The database did not answer. Try again.")

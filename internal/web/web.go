@@ -34,7 +34,7 @@ var assets embed.FS
 // Store is what the pages read and the sign-in writes.
 type Store interface {
 	Run(ctx context.Context, id int64) (*store.Run, error)
-	ListRuns(ctx context.Context, f store.RunFilter) ([]store.Run, error)
+	ListRunSummaries(ctx context.Context, f store.RunFilter) ([]store.Run, error)
 	Steps(ctx context.Context, id int64) ([]store.RunStep, error)
 	LastLogs(ctx context.Context, runID int64, limit int) ([]store.RunLog, error)
 	Artifacts(ctx context.Context, runID int64) ([]store.Artifact, error)
