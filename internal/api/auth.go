@@ -75,19 +75,13 @@ func (a *API) Authenticate(c *fiber.Ctx) error {
 	if token == "" {
 		return a.unauthorised(c, "an API token is required: Authorization: Bearer <token> (bot token create)")
 	}
-	if !wellFormed(token) {
-		return a.unauthorised(c, "the API token is not valid")
-	}
-	hash := HashToken(token)
-	t, err := a.cfg.Store.TokenByHash(c.UserContext(), hash)
+	t, err := a.liveToken(c.UserContext(), token)
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, errTokenInvalid):
 		return a.unauthorised(c, "the API token is not valid")
 	case err != nil:
 		a.cfg.Logger.ErrorContext(c.UserContext(), "api: token lookup", "err", err)
 		return problem(c, fiber.StatusServiceUnavailable, "the store is unavailable; try again")
-	case !hashesEqual(t.SecretSHA256, hash) || !t.Scope.Valid():
-		return a.unauthorised(c, "the API token is not valid")
 	}
 	if ok, wait := a.tokens.allow("token:" + strconv.FormatInt(t.ID, 10)); !ok {
 		c.Set(fiber.HeaderRetryAfter, retryAfter(wait))
@@ -236,19 +230,12 @@ func (a *API) ViewerOf(c *fiber.Ctx, session func(*fiber.Ctx) access.Viewer) (ac
 		}
 		return access.Viewer{}, errors.New("the API token is not valid")
 	}
-	token := bearer(raw)
-	if token == "" || !wellFormed(token) {
-		return fail()
-	}
-	hash := HashToken(token)
-	t, err := a.cfg.Store.TokenByHash(c.UserContext(), hash)
+	t, err := a.liveToken(c.UserContext(), bearer(raw))
 	switch {
-	case errors.Is(err, store.ErrNotFound):
+	case errors.Is(err, errTokenInvalid):
 		return fail()
 	case err != nil:
-		return access.Viewer{}, fmt.Errorf("token lookup: %w", err)
-	case !hashesEqual(t.SecretSHA256, hash) || !t.Scope.Valid():
-		return fail()
+		return access.Viewer{}, err
 	}
 	return access.Viewer{TokenID: t.ID, Admin: t.Scope == store.ScopeAdmin}, nil
 }
@@ -270,11 +257,29 @@ func addrKey(ip string) string {
 // TokenLive reports whether the Authorization header header still carries
 // a live token (not revoked): long-lived connections ask it again.
 func (a *API) TokenLive(ctx context.Context, header string) bool {
-	token := bearer(header)
+	_, err := a.liveToken(ctx, bearer(header))
+	return err == nil
+}
+
+// errTokenInvalid is a token that is no live token: malformed, unknown,
+// revoked or of no scope.
+var errTokenInvalid = errors.New("the API token is not valid")
+
+// liveToken is token's row when it is a live token; errTokenInvalid when
+// it is not, another error when the store cannot tell.
+func (a *API) liveToken(ctx context.Context, token string) (*store.APIToken, error) {
 	if token == "" || !wellFormed(token) {
-		return false
+		return nil, errTokenInvalid
 	}
 	hash := HashToken(token)
 	t, err := a.cfg.Store.TokenByHash(ctx, hash)
-	return err == nil && hashesEqual(t.SecretSHA256, hash) && t.Scope.Valid()
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, errTokenInvalid
+	case err != nil:
+		return nil, fmt.Errorf("token lookup: %w", err)
+	case !hashesEqual(t.SecretSHA256, hash) || !t.Scope.Valid():
+		return nil, errTokenInvalid
+	}
+	return t, nil
 }

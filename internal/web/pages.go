@@ -29,14 +29,17 @@ const (
 	tailLines = 500
 )
 
+// durationText is a step's or a run's duration as pages show it.
+func durationText(ms int64) string {
+	return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String()
+}
+
 var funcs = template.FuncMap{
-	"bytes": func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
-	"duration": func(ms int64) string {
-		return (time.Duration(ms) * time.Millisecond).Round(100 * time.Millisecond).String()
-	},
-	"when":  func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
-	"short": run.ShortSHA,
-	"lower": strings.ToLower,
+	"bytes":    func(n int64) string { return humanize.IBytes(uint64(max(n, 0))) },
+	"duration": durationText,
+	"when":     func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
+	"short":    run.ShortSHA,
+	"lower":    strings.ToLower,
 }
 
 // listView is the runs list.
@@ -282,7 +285,7 @@ func stepViews(r *store.Run, steps []store.RunStep) []stepView {
 		if s, ok := got[st]; ok {
 			sv.Status = string(s.Status)
 			if s.FinishedAt != nil {
-				sv.Duration = (time.Duration(s.DurationMS) * time.Millisecond).Round(100 * time.Millisecond).String()
+				sv.Duration = durationText(s.DurationMS)
 			}
 		} else if r.Status.Terminal() {
 			sv.Status = string(run.StepSkipped)
