@@ -28,8 +28,10 @@ const SecureBootGRUBLine = "Linux Builder: GRUB runs under UEFI Secure Boot"
 // that reads the boot-test signal: it sets $lb_test to BootTestParam only
 // on a machine whose SMBIOS System Family is BootTestSMBIOSFamily (GRUB's
 // smbios command, built into the host's GRUB images and Debian's signed
-// ones), for the menu entries to add to the kernel command line. It also
-// prints SecureBootGRUBLine when GRUB runs locked down.
+// ones), for the menu entries to add to the kernel command line. On that
+// machine the menu does not wait either (timeout 0: nobody is there to
+// choose; a user's machine keeps the menu's timeout). It also prints
+// SecureBootGRUBLine when GRUB runs locked down.
 func GRUBBootTestGate() string {
 	return `# The boot test's machine says so in its SMBIOS tables; only then is the
 # boot-test marker armed (on a user's machine it does nothing).
@@ -38,6 +40,9 @@ if insmod smbios; then
 	if smbios --type 1 --get-string 0x1a --set lb_family; then
 		if [ "$lb_family" = "` + BootTestSMBIOSFamily + `" ]; then set lb_test=` + BootTestParam + `; fi
 	fi
+fi
+if [ -n "$lb_test" ]; then
+	set timeout=0
 fi
 export lb_test
 # GRUB is locked down when shim verified it, which it does only with UEFI

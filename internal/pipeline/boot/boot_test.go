@@ -157,3 +157,34 @@ func TestBootSignalsTheBootTestOnlyWhenTesting(t *testing.T) {
 		}
 	}
 }
+
+// The marker is the pass: a machine that printed it is stopped at once
+// rather than waited for while it powers off. The fake stays up for a
+// minute after the marker; the boot must end long before that, and well
+// before the 20 seconds the power-off used to be given.
+func TestBootStopsTheMachineAtTheMarker(t *testing.T) {
+	const marker = "LINUX-BUILDER-BOOT-OK run=4"
+	qemu := fakeQEMUSays(t, "booting\\n"+marker+"\\n", 60)
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "linux.iso")
+	if err := os.WriteFile(iso, []byte("iso"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var lines []string
+	logf := func(l string) { mu.Lock(); lines = append(lines, l); mu.Unlock() }
+	start := time.Now()
+	took, err := (&Tester{QEMU: qemu}).Boot(context.Background(), pipeline.BootRequest{ISO: iso, Marker: marker, Firmware: pipeline.BIOS,
+		SerialLog: filepath.Join(dir, "boot.log"), Timeout: 90 * time.Second}, logf)
+	if err != nil {
+		t.Fatalf("boot: %v; log %q", err, lines)
+	}
+	if wall := time.Since(start); wall > 10*time.Second {
+		t.Fatalf("the boot took %s after a marker at %s: the machine was not stopped at the marker", wall, took)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !strings.Contains(strings.Join(lines, "\n"), "stopping the machine") {
+		t.Fatalf("the log does not say the machine was stopped: %q", lines)
+	}
+}

@@ -69,10 +69,16 @@ func TestTheLiveMarkerIsInertOutsideTheBootTest(t *testing.T) {
 		"smbios --type 1 --get-string 0x1a --set lb_family",
 		`if [ "$lb_family" = "` + pipeline.BootTestSMBIOSFamily + `" ]; then set lb_test=` + pipeline.BootTestParam + "; fi",
 		"linux /boot/vmlinuz boot=live components console=tty0 console=ttyS0,115200n8 panic=10 quiet $lb_test\n",
+		// The test machine does not wait at the menu; a user's does.
+		"set timeout=3\n",
+		"if [ -n \"$lb_test\" ]; then\n\tset timeout=0\nfi\n",
 	} {
 		if !strings.Contains(cfg, want) {
 			t.Errorf("grub.cfg lacks %q:\n%s", want, cfg)
 		}
+	}
+	if strings.Count(cfg, "set timeout=") != 2 || strings.Index(cfg, "set timeout=0") < strings.Index(cfg, "set timeout=3") {
+		t.Errorf("grub.cfg's menu timeout is not 3 s with 0 s only on the boot test's machine:\n%s", cfg)
 	}
 	if strings.Contains(cfg, "linux-builder.boot-test ") || strings.Count(cfg, pipeline.BootTestParam) != 1 {
 		t.Errorf("grub.cfg arms the marker unconditionally:\n%s", cfg)
