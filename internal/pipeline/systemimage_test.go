@@ -96,7 +96,9 @@ func TestNewSpecReusesTheSystemImage(t *testing.T) {
 		// and stderr interleave at random.
 		"ls /etc/dpkg/dpkg.cfg.d/ /var/lib/apt/lists/ 2>&1; "+
 			"test -e /usr/share/man/man1/jq.1.gz && echo man=yes || echo man=no; "+
-			"test -e /usr/share/doc/jq/copyright && echo copyright=yes || echo copyright=no; command -v jq").Output()
+			"test -e /usr/share/doc/jq/copyright && echo copyright=yes || echo copyright=no; command -v jq; "+
+			// The initramfs is zstd (magic 28 b5 2f fd), not gzip's fallback.
+			"for f in /boot/initrd.img-*; do echo initrd=$(od -An -tx1 -N4 \"$f\" | tr -d ' '); done").Output()
 	if err != nil {
 		t.Fatalf("docker run: %v\n%s", err, out)
 	}
@@ -108,6 +110,9 @@ func TestNewSpecReusesTheSystemImage(t *testing.T) {
 	if !strings.Contains(text, "90linux-builder-nodoc") || !strings.Contains(text, "\nman=no\n") ||
 		!strings.Contains(text, "\ncopyright=yes\n") || !strings.Contains(text, "/usr/bin/jq") {
 		t.Errorf("the final image's documentation setting or packages:\n%s", text)
+	}
+	if !strings.Contains(text, "\ninitrd=28b52ffd\n") {
+		t.Errorf("the initramfs is not zstd-compressed (initramfs-tools fell back to gzip?):\n%s", text)
 	}
 }
 

@@ -24,7 +24,10 @@ type distro struct {
 	base []string
 	// kernel returns the kernel packages for the spec.
 	kernel func(s *spec.Spec) []string
-	// live are the initramfs and live-boot packages.
+	// live are the initramfs and live-boot packages. initramfs-tools
+	// needs zstd's binary for its default COMPRESS=zstd; without it the
+	// initramfs falls back to gzip, which a booting kernel unpacks several
+	// times slower (3.5 s of every boot under TCG).
 	live []string
 	// initramfs is "initramfs-tools", "dracut" or "mkinitfs": which live
 	// support files to write.
@@ -162,7 +165,7 @@ var distros = map[spec.Base]*distro{
 		kernel: func(s *spec.Spec) []string {
 			return []string{"linux-image-" + kernelArchSuffix(s, "amd64", "arm64")}
 		},
-		live:      []string{"live-boot", "live-boot-initramfs-tools", "initramfs-tools"},
+		live:      []string{"live-boot", "live-boot-initramfs-tools", "initramfs-tools", "zstd"},
 		initramfs: "initramfs-tools",
 		initPkgs: map[spec.InitSystem][]string{
 			spec.InitSystemd: {"systemd-sysv", "dbus"},
@@ -197,7 +200,7 @@ var distros = map[spec.Base]*distro{
 			}
 			return []string{"linux-image-generic"}
 		},
-		live:       []string{"live-boot", "live-boot-initramfs-tools", "initramfs-tools"},
+		live:       []string{"live-boot", "live-boot-initramfs-tools", "initramfs-tools", "zstd"},
 		initramfs:  "initramfs-tools",
 		initPkgs:   map[spec.InitSystem][]string{spec.InitSystemd: {"systemd-sysv", "dbus"}},
 		adminGroup: "sudo", runitDir: "/etc/service",
