@@ -96,6 +96,12 @@ func mountLive(a *api.API, app *fiber.App, hub *live.Hub, db *store.DB, rules *a
 			return fmt.Errorf("%w: %w", live.ErrNotVisible, err)
 		}
 		return nil
+	}, Owner: func(c *fiber.Ctx) string {
+		caller := api.CallerFrom(c.UserContext())
+		if caller == nil {
+			return api.OwnerKey(c.IP(), 0, "")
+		}
+		return api.OwnerKey(c.IP(), caller.TokenID, caller.Login)
 	}})
 	if err != nil {
 		panic("live SSE: " + err.Error()) // only a nil Authorize fails
@@ -123,13 +129,21 @@ func mountLive(a *api.API, app *fiber.App, hub *live.Hub, db *store.DB, rules *a
 		default:
 			return nil, fmt.Errorf("%w: the WebSocket needs an API token or a signed-in session", live.ErrNotVisible)
 		}
+		c.Locals(wsOwnerLocal, api.OwnerKey(c.IP(), v.TokenID, v.Login))
 		return newRunSight(db, rules, v, still).canSee, nil
+	}, Owner: func(c *fiber.Ctx) string {
+		owner, _ := c.Locals(wsOwnerLocal).(string)
+		return owner
 	}})
 	if err != nil {
 		panic("live WebSocket: " + err.Error())
 	}
 	app.Get("/ws", ws)
 }
+
+// wsOwnerLocal holds, between the WebSocket's Authorize and Owner hooks,
+// whom the socket counts against (api.OwnerKey).
+const wsOwnerLocal = "bot.wsOwner"
 
 // runSight is one WebSocket connection's answers to "may it see run N",
 // remembered for a minute (at most 1,024 runs): the socket asks for every

@@ -240,6 +240,19 @@ func (a *API) ViewerOf(c *fiber.Ctx, session func(*fiber.Ctx) access.Viewer) (ac
 	return access.Viewer{TokenID: t.ID, Admin: t.Scope == store.ScopeAdmin}, nil
 }
 
+// OwnerKey is who a live stream or socket counts against (the live hub's
+// cap per owner): the token, else the signed-in person, else the client's
+// address (an IPv6 /64).
+func OwnerKey(ip string, tokenID int64, login string) string {
+	switch {
+	case tokenID != 0:
+		return "token:" + strconv.FormatInt(tokenID, 10)
+	case login != "":
+		return "user:" + login
+	}
+	return "addr:" + addrKey(ip)
+}
+
 // addrKey is a client address as a rate limit's key: an IPv4 address, or
 // an IPv6 address's /64 (one host has a whole /64 to choose from).
 func addrKey(ip string) string {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/gofiber/fiber/v2"
+
 	"github.com/linux-builder/linux-builder/internal/store"
 )
 
@@ -31,6 +33,7 @@ const (
 	DefaultQueue              = 64
 	DefaultMaxPerRun          = 2000
 	DefaultMaxSubscribers     = 10000
+	DefaultMaxPerOwner        = 32
 	DefaultLogLinesPerPoll    = 4000
 	minInterval               = 50 * time.Millisecond
 	maxInterval               = 2 * time.Second
@@ -59,6 +62,11 @@ type Options struct {
 	// the hub (SSE streams and WebSockets together); beyond them
 	// Subscribe returns ErrTooManySubscribers (503).
 	MaxPerRun, MaxSubscribers int
+	// MaxPerOwner caps the SSE streams and WebSockets one owner (a token,
+	// a signed-in person, an address: SSEOptions.Owner, WSOptions.Owner)
+	// has open at once, so that one caller cannot take every slot of the
+	// hub from the others; beyond it the request gets 429.
+	MaxPerOwner int
 	// LogLinesPerPoll bounds the log lines one poll of a run reads; a
 	// run that printed more is caught up over the next polls.
 	LogLinesPerPoll int
@@ -70,6 +78,9 @@ type Options struct {
 
 // ErrTooManySubscribers is returned by Subscribe beyond the caps.
 var ErrTooManySubscribers = errors.New("too many live subscribers")
+
+// ErrOwnerLimit is returned by claim beyond Options.MaxPerOwner.
+var ErrOwnerLimit = errors.New("too many live connections for one caller")
 
 // ErrClosed is returned by Subscribe once the hub is closed.
 var ErrClosed = errors.New("live hub closed")
@@ -87,6 +98,9 @@ type Hub struct {
 	global  *globalWatch
 	wg      sync.WaitGroup // pollers
 	pollers atomic.Int64   // running pollers (tests)
+
+	ownersMu sync.Mutex
+	owners   map[string]int // open streams and sockets per owner
 }
 
 // NewHub returns a hub over opt.Store. Close it to stop its pollers and
@@ -119,13 +133,16 @@ func NewHub(opt Options) (*Hub, error) {
 	if opt.MaxSubscribers <= 0 {
 		opt.MaxSubscribers = DefaultMaxSubscribers
 	}
+	if opt.MaxPerOwner <= 0 {
+		opt.MaxPerOwner = DefaultMaxPerOwner
+	}
 	if opt.LogLinesPerPoll <= 0 {
 		opt.LogLinesPerPoll = DefaultLogLinesPerPoll
 	}
 	if opt.Now == nil {
 		opt.Now = time.Now
 	}
-	return &Hub{opt: opt, log: opt.Logger, watches: map[int64]*watch{}}, nil
+	return &Hub{opt: opt, log: opt.Logger, watches: map[int64]*watch{}, owners: map[string]int{}}, nil
 }
 
 // Close ends every subscription and waits for the pollers to stop.
@@ -161,6 +178,47 @@ func (h *Hub) Watched() int {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.watches)
+}
+
+// claim counts one more open stream or socket of owner against
+// MaxPerOwner; release (once) gives it back. The map holds only owners
+// with something open, so it is bounded by the hub's other caps.
+func (h *Hub) claim(owner string) (release func(), err error) {
+	h.ownersMu.Lock()
+	defer h.ownersMu.Unlock()
+	if n := h.owners[owner]; n >= h.opt.MaxPerOwner {
+		return nil, fmt.Errorf("%w: %d open, at most %d", ErrOwnerLimit, n, h.opt.MaxPerOwner)
+	}
+	h.owners[owner]++
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			h.ownersMu.Lock()
+			defer h.ownersMu.Unlock()
+			if h.owners[owner]--; h.owners[owner] <= 0 {
+				delete(h.owners, owner)
+			}
+		})
+	}, nil
+}
+
+// ownerFull reports whether owner has MaxPerOwner open (a check before a
+// WebSocket upgrade, so that the refusal is a 429, not a close).
+func (h *Hub) ownerFull(owner string) bool {
+	h.ownersMu.Lock()
+	defer h.ownersMu.Unlock()
+	return h.owners[owner] >= h.opt.MaxPerOwner
+}
+
+// ownerOf is the owner key of a request: owner(c), or the client's
+// address when there is no owner hook or it has no answer.
+func ownerOf(c *fiber.Ctx, owner func(*fiber.Ctx) string) string {
+	if owner != nil {
+		if k := owner(c); k != "" {
+			return k
+		}
+	}
+	return "addr:" + c.IP()
 }
 
 // reserve counts one more subscriber against the total cap.

@@ -35,6 +35,10 @@ type SSEOptions struct {
 	// WriteTimeout bounds each write to the client (default 10 s); a
 	// client that does not take the bytes in time is cut off.
 	WriteTimeout time.Duration
+	// Owner names who the request is for the per-owner cap
+	// (Options.MaxPerOwner), asked after Authorize: a token, a person.
+	// nil or "": the client's address.
+	Owner func(c *fiber.Ctx) string
 }
 
 // SSE returns the handler of GET /api/v1/builds/{id}/events: the run's
@@ -95,19 +99,30 @@ func (h *Hub) serveSSE(c *fiber.Ctx, opt *SSEOptions) error {
 		h.log.ErrorContext(ctx, "live: read run", logging.KeyRun, id, logging.KeyErr, err)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "store unavailable"})
 	}
+	release, err := h.claim(ownerOf(c, opt.Owner))
+	if err != nil {
+		return ownerLimited(c)
+	}
 	var sub *Subscription
 	if !head.Status.Terminal() {
 		if sub, err = h.Subscribe(ctx, id); err != nil {
+			release()
 			return h.subscribeFailed(c, id, err)
 		}
 	}
 	c.Set(fiber.HeaderContentType, "text/event-stream")
 	c.Set(fiber.HeaderCacheControl, "no-cache")
 	c.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-	s := &sseStream{h: h, opt: opt, runID: id, cur: cur, from: cur, sub: sub, conn: c.Context().Conn(),
+	s := &sseStream{h: h, opt: opt, runID: id, cur: cur, from: cur, sub: sub, release: release, conn: c.Context().Conn(),
 		log: h.log.With(logging.KeyRun, id)}
 	c.Context().SetBodyStreamWriter(s.run)
 	return nil
+}
+
+// ownerLimited answers a caller over its cap of open streams and sockets.
+func ownerLimited(c *fiber.Ctx) error {
+	c.Set(fiber.HeaderRetryAfter, "5")
+	return c.Status(fiber.StatusTooManyRequests).JSON(fiber.Map{"error": "too many live streams open with these credentials; close one and try again"})
 }
 
 func (h *Hub) subscribeFailed(c *fiber.Ctx, id int64, err error) error {
@@ -131,9 +146,11 @@ type sseStream struct {
 	cur   Cursor // the id of the last event written
 	from  Cursor // where the client started
 	sub   *Subscription
-	conn  net.Conn
-	w     *bufio.Writer
-	log   *slog.Logger
+	// release gives back the owner's slot (Hub.claim) when the stream ends.
+	release func()
+	conn    net.Conn
+	w       *bufio.Writer
+	log     *slog.Logger
 
 	status   string
 	steps    map[string]string // step → snapshot written
@@ -148,6 +165,9 @@ func (e errWrite) Error() string { return "write to client: " + e.err.Error() }
 func (e errWrite) Unwrap() error { return e.err }
 
 func (s *sseStream) run(w *bufio.Writer) {
+	if s.release != nil {
+		defer s.release()
+	}
 	if s.sub != nil {
 		defer s.sub.Close()
 	}

@@ -32,10 +32,15 @@ type WSOptions struct {
 	// often the server pings (default 30 s): a client that answers no
 	// ping within two intervals is cut off.
 	WriteTimeout, PingInterval time.Duration
+	// Owner names who the request is for the per-owner cap
+	// (Options.MaxPerOwner), asked after Authorize: a token, a person.
+	// nil or "": the client's address.
+	Owner func(c *fiber.Ctx) string
 }
 
 const (
 	wsCanSeeKey  = "live.canSee"
+	wsOwnerKey   = "live.owner"
 	wsReadLimit  = 4 << 10
 	wsCloseAfter = time.Second
 )
@@ -92,7 +97,15 @@ func (h *Hub) WebSocket(opt WSOptions) (fiber.Handler, error) {
 			c.Set(fiber.HeaderRetryAfter, "5")
 			return c.Status(fiber.StatusServiceUnavailable).JSON(fiber.Map{"error": "too many live connections; try again later"})
 		}
+		// The owner's slot is taken after the upgrade (serveWS), where
+		// it is given back for sure; this early look answers 429 instead
+		// of upgrading only to close.
+		owner := ownerOf(c, opt.Owner)
+		if h.ownerFull(owner) {
+			return ownerLimited(c)
+		}
 		c.Locals(wsCanSeeKey, canSee)
+		c.Locals(wsOwnerKey, owner)
 		return upgrade(c)
 	}, nil
 }
@@ -117,9 +130,17 @@ func originOK(c *fiber.Ctx, allowed map[string]bool) bool {
 func (h *Hub) serveWS(c *websocket.Conn, opt *WSOptions) {
 	conn := c.Conn // c is recycled when this returns; goroutines use conn
 	canSee, _ := c.Locals(wsCanSeeKey).(func(int64) bool)
-	if canSee == nil {
+	owner, _ := c.Locals(wsOwnerKey).(string)
+	if canSee == nil || owner == "" {
 		return
 	}
+	release, err := h.claim(owner)
+	if err != nil {
+		msg := fws.FormatCloseMessage(fws.CloseTryAgainLater, "too many live connections with these credentials")
+		_ = conn.WriteControl(fws.CloseMessage, msg, time.Now().Add(wsCloseAfter))
+		return
+	}
+	defer release()
 	ctx, cancel := context.WithTimeout(context.Background(), pollTimeout)
 	sub, err := h.SubscribeAll(ctx)
 	cancel()
