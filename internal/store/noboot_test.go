@@ -127,3 +127,24 @@ func TestRerunKeepsNoBootTest(t *testing.T) {
 		}
 	}
 }
+
+// The lists carry the flag: ListRunSummaries leaves out the large
+// columns only, and ListRuns (the rebuilds' reads) every column.
+func TestListsCarryNoBootTest(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
+		ctx := context.Background()
+		for _, asked := range []bool{true, false} {
+			if err := db.CreateRun(ctx, &store.Run{Trigger: run.TriggerAPI, Repo: "api", NoBootTest: asked}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		sums, err := db.ListRunSummaries(ctx, store.RunFilter{Repo: "api"})
+		if err != nil || len(sums) != 2 || sums[0].NoBootTest || !sums[1].NoBootTest {
+			t.Fatalf("summaries %+v, %v: want the newest without the flag, the other with it", sums, err)
+		}
+		full, err := db.ListRuns(ctx, store.RunFilter{Repo: "api"})
+		if err != nil || len(full) != 2 || full[0].NoBootTest || !full[1].NoBootTest {
+			t.Fatalf("runs %+v, %v", full, err)
+		}
+	})
+}
