@@ -24,6 +24,7 @@ const apiRepo = "api"
 type createBuildInput struct {
 	ContentType string `header:"Content-Type"`
 	Outputs     string `query:"outputs" maxLength:"64" pattern:"^[a-z0-9]+(,[a-z0-9]+)*$" doc:"Make these outputs instead of the spec's (iso, qcow2, raw; comma-separated), as bot build --outputs does." example:"iso,qcow2"`
+	NoBootTest  bool   `query:"noBootTest" doc:"Do not boot-test the ISO and disk images (as bot build --no-boot-test does, for this build alone): they get no boot-test marker and the build is not partial for it. Rebuilds keep it."`
 	RawBody     []byte
 }
 
@@ -75,7 +76,7 @@ func (a *API) registerBuilds() {
 		DefaultStatus: http.StatusAccepted, MaxBodyBytes: int64(a.cfg.MaxBody), SkipValidateBody: true, // parsed and validated here
 		Errors: errorsOf(http.StatusForbidden, http.StatusUnsupportedMediaType)}
 	huma.Register(a.huma, op, func(ctx context.Context, in *createBuildInput) (*createBuildOutput, error) {
-		r, err := a.createBuild(ctx, in.ContentType, in.RawBody, splitList(in.Outputs))
+		r, err := a.createBuild(ctx, in.ContentType, in.RawBody, buildOptions{Outputs: splitList(in.Outputs), NoBootTest: in.NoBootTest})
 		if err != nil {
 			return nil, err
 		}
@@ -98,9 +99,17 @@ func (a *API) setRequestBody(method, path string, body *huma.RequestBody) {
 	}
 }
 
+// buildOptions are what a request asks of a build besides its spec.
+type buildOptions struct {
+	// Outputs replace the spec's (none: the spec's own).
+	Outputs []string
+	// NoBootTest asks for no boot test (store.Run.NoBootTest).
+	NoBootTest bool
+}
+
 // createBuild starts a build of the spec in body, or of one generated
 // from the description in it, for the request's token.
-func (a *API) createBuild(ctx context.Context, contentType string, body []byte, outputs []string) (*store.Run, error) {
+func (a *API) createBuild(ctx context.Context, contentType string, body []byte, opts buildOptions) (*store.Run, error) {
 	caller, err := need(ctx, store.ScopeBuild)
 	if err != nil {
 		return nil, err
@@ -109,7 +118,7 @@ func (a *API) createBuild(ctx context.Context, contentType string, body []byte, 
 	if err != nil {
 		return nil, err
 	}
-	r := &store.Run{Trigger: run.TriggerAPI, Repo: apiRepo, RequestedBy: "token:" + caller.Name, APITokenID: &caller.TokenID}
+	r := &store.Run{Trigger: run.TriggerAPI, Repo: apiRepo, RequestedBy: "token:" + caller.Name, APITokenID: &caller.TokenID, NoBootTest: opts.NoBootTest}
 	if req.prompt != "" {
 		gen, err := a.generate(ctx, req.prompt)
 		if err != nil {
@@ -122,7 +131,7 @@ func (a *API) createBuild(ctx context.Context, contentType string, body []byte, 
 		req.src, req.file = gen.YAML, yamlFile
 		r.Prompt = req.prompt
 	}
-	src, _, err := checkSpec(req.file, req.src, outputs)
+	src, _, err := checkSpec(req.file, req.src, opts.Outputs)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +139,7 @@ func (a *API) createBuild(ctx context.Context, contentType string, body []byte, 
 	if err := a.cfg.Store.StartRun(ctx, r, a.cfg.Jobs); err != nil {
 		return nil, a.internal(ctx, "start run", err)
 	}
-	a.cfg.Logger.InfoContext(ctx, "api: build queued", "run", r.ID, "token", caller.Name, "prompt", r.Prompt != "")
+	a.cfg.Logger.InfoContext(ctx, "api: build queued", "run", r.ID, "token", caller.Name, "prompt", r.Prompt != "", "no_boot_test", r.NoBootTest)
 	return r, nil
 }
 

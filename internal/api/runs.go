@@ -83,7 +83,7 @@ func (a *API) registerRuns() {
 		Summary: "Cancel a build", Description: "A waiting build ends now; a running one stops and ends CANCELLED (scope build). 409 when it is over.",
 		DefaultStatus: http.StatusAccepted, Errors: errorsOf(http.StatusForbidden, http.StatusNotFound, http.StatusConflict, http.StatusUnprocessableEntity)}, a.cancelBuild)
 	huma.Register(a.huma, huma.Operation{OperationID: "rebuild-build", Method: http.MethodPost, Path: Prefix + "/builds/{id}/rebuild", Tags: []string{"builds"},
-		Summary: "Build again", Description: "A new build of the same spec, built fresh (no cache), for this token (scope build).",
+		Summary: "Build again", Description: "A new build of the same spec, built fresh (no cache), for this token (scope build); it keeps the build's noBootTest.",
 		DefaultStatus: http.StatusAccepted, Errors: errorsOf(http.StatusForbidden, http.StatusNotFound, http.StatusUnprocessableEntity)}, a.rebuild)
 	huma.Register(a.huma, huma.Operation{OperationID: "get-build-logs", Method: http.MethodGet, Path: Prefix + "/builds/{id}/logs", Tags: []string{"builds"},
 		Summary: "Read a build's log", Description: "Lines in order, a page at a time: pass next as after.",

@@ -107,7 +107,14 @@ func (a *API) seedStart(c *fiber.Ctx) error {
 	if err != nil {
 		return a.seedError(c, err)
 	}
-	r, err := a.createBuild(c.UserContext(), c.Get(fiber.HeaderContentType), body, splitList(c.Query("outputs")))
+	opts := buildOptions{Outputs: splitList(c.Query("outputs"))}
+	if v := c.Query("noBootTest"); v != "" {
+		// As huma reads /api/v1's query booleans.
+		if opts.NoBootTest, err = strconv.ParseBool(v); err != nil {
+			return problem(c, fiber.StatusUnprocessableEntity, fmt.Sprintf("noBootTest: %q is not a boolean (true or false)", v))
+		}
+	}
+	r, err := a.createBuild(c.UserContext(), c.Get(fiber.HeaderContentType), body, opts)
 	if err != nil {
 		return a.seedError(c, err)
 	}

@@ -74,6 +74,7 @@ type Build struct {
 	FailureReason string            `json:"failureReason,omitempty"`
 	PartialReason string            `json:"partialReason,omitempty" doc:"Why a successful build has the image only."`
 	RetryReason   string            `json:"retryReason,omitempty"`
+	NoBootTest    bool              `json:"noBootTest" doc:"Whether the build asked for no boot test (POST /api/v1/builds?noBootTest=true): its media are not booted."`
 	Prompt        string            `json:"prompt,omitempty" doc:"The description its spec was generated from."`
 	SpecPath      string            `json:"specPath"`
 	Warnings      []string          `json:"warnings"`
@@ -105,7 +106,7 @@ func (a *API) artifact(runID int64, x store.Artifact) Artifact {
 }
 
 func (a *API) build(r *store.Run, steps []store.RunStep, arts []store.Artifact) *Build {
-	b := &Build{BuildSummary: a.summary(r), FailureReason: r.FailureReason, PartialReason: r.PartialReason, RetryReason: r.RetryReason,
+	b := &Build{BuildSummary: a.summary(r), FailureReason: r.FailureReason, PartialReason: r.PartialReason, RetryReason: r.RetryReason, NoBootTest: r.NoBootTest,
 		Prompt: r.Prompt, SpecPath: r.SpecPath, Warnings: r.Warnings, Diagnostics: []spec.Diagnostic{}, Steps: []Step{}, Artifacts: []Artifact{}}
 	if b.Warnings == nil {
 		b.Warnings = []string{}

@@ -23,6 +23,10 @@ type bootOutcome struct {
 	stopped bool
 }
 
+// noBootTestLine is what the log of a run that asked for no boot test
+// says in BOOT_TESTING.
+const noBootTestLine = "boot test skipped: the build asked for none (noBootTest)"
+
 // boot is one boot of the boot test: the ISO, or the disk image, under
 // one firmware.
 type boot struct {
@@ -63,8 +67,14 @@ func serialLogName(b boot) string {
 // own sparse copy of the boot-test disk (the machine writes to it),
 // removed afterwards. Each boot's console log, even a partial one, is
 // kept as an artifact. A failed boot makes the run partial, naming the
-// boots that failed (not those stopped because of them).
+// boots that failed (not those stopped because of them). A run that asked
+// for no boot test boots nothing and is not partial for it: it has what
+// it asked for (its media have no marker: makeISO, makeDisk).
 func (r *execution) bootTest(ctx context.Context, iso string, disk *diskBoot) (Event, error) {
+	if r.rec.NoBootTest {
+		r.logs.Add(ctx, run.LogInfo, noBootTestLine)
+		return Next, nil
+	}
 	var boots []boot
 	var what []string
 	if iso != "" {

@@ -58,7 +58,7 @@ func (r *execution) skipUnwanted(ctx context.Context, next run.State) (run.State
 }
 
 // diskBoot is the boot-test copy of the run's disk, and the firmwares
-// that boot it (none, without a boot tester).
+// that boot it (none, without a boot tester or a boot test).
 type diskBoot struct {
 	path      string
 	firmwares []Firmware
@@ -84,7 +84,7 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 	if slices.Contains(r.spec.Outputs, spec.OutputQCOW2) {
 		req.QCOW2 = filepath.Join(r.dir, qcow2Name)
 	}
-	if r.p.cfg.Boot != nil {
+	if r.bootTested() {
 		req.Marker = r.marker()
 		req.BootTestOutput = filepath.Join(work, "boot-test.raw")
 	}

@@ -341,13 +341,13 @@ func TestDiskOutputs(t *testing.T) {
 func TestDiskOutputsCacheKey(t *testing.T) {
 	withDisk := "base: debian\noutputs: [iso, qcow2]\n"
 	p, st := newDiskPipeline(t, withDisk, fakeISO{}, &fakeDisk{}, fakeBoot{})
-	keyISO := tenantKey(0, p.cacheKey("h1", []spec.Output{spec.OutputISO}))
-	keyDisk := tenantKey(0, p.cacheKey("h1", []spec.Output{spec.OutputISO, spec.OutputQCOW2}))
+	keyISO := tenantKey(0, p.cacheKey("h1", []spec.Output{spec.OutputISO}, false))
+	keyDisk := tenantKey(0, p.cacheKey("h1", []spec.Output{spec.OutputISO, spec.OutputQCOW2}, false))
 	if keyISO == keyDisk {
 		t.Fatal("[iso] and [iso, qcow2] share a cache key")
 	}
 	noDisk, _ := newDiskPipeline(t, withDisk, fakeISO{}, nil, fakeBoot{})
-	if noDisk.cacheKey("h1", []spec.Output{spec.OutputISO, spec.OutputQCOW2}) == p.cacheKey("h1", []spec.Output{spec.OutputISO, spec.OutputQCOW2}) {
+	if noDisk.cacheKey("h1", []spec.Output{spec.OutputISO, spec.OutputQCOW2}, false) == p.cacheKey("h1", []spec.Output{spec.OutputISO, spec.OutputQCOW2}, false) {
 		t.Error("a pipeline without a disk builder shares the key of one with")
 	}
 

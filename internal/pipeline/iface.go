@@ -15,10 +15,14 @@ type RunRecord struct {
 	ID    int64
 	State run.State // the current step, or the terminal state
 	// NoCache asks for a fresh build: no cached artifacts, no layer cache.
-	NoCache  bool
-	Repo     string
-	SpecPath string // for diagnostics: linux-build.yaml, examples/x.yaml
-	SpecSrc  []byte // the spec as the user wrote it; empty until fetched
+	NoCache bool
+	// NoBootTest asks for no boot test: the ISO and disk images get no
+	// boot-test marker and BOOT_TESTING boots nothing, whatever the
+	// pipeline's Boot (POST /api/v1/builds?noBootTest=true).
+	NoBootTest bool
+	Repo       string
+	SpecPath   string // for diagnostics: linux-build.yaml, examples/x.yaml
+	SpecSrc    []byte // the spec as the user wrote it; empty until fetched
 	// InstallationID and HeadSHA say where to fetch the spec from for runs
 	// that came from GitHub.
 	InstallationID int64

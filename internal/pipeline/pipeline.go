@@ -146,9 +146,13 @@ func New(cfg Config) (*Pipeline, error) {
 // cacheKey is the build context hash qualified by the outputs this
 // pipeline produces for a spec asking for outputs: a run that asked for
 // the ISO alone never satisfies one that asks for a disk image too (the
-// resolved spec, and so the context hash, differ as well).
-func (p *Pipeline) cacheKey(contextHash string, outputs []spec.Output) string {
+// resolved spec, and so the context hash, differ as well). A run that
+// asked for no boot test (noBootTest) is keyed apart: its ISO and disk
+// images have no boot-test marker, so its artifacts never answer a
+// boot-tested run, nor a boot-tested run's answer it.
+func (p *Pipeline) cacheKey(contextHash string, outputs []spec.Output, noBootTest bool) string {
 	key := contextHash
+	boot := p.cfg.Boot != nil && !noBootTest
 	disk := false
 	if !slices.Equal(outputs, []spec.Output{spec.OutputISO}) && len(outputs) > 0 {
 		names := make([]string, len(outputs))
@@ -160,17 +164,20 @@ func (p *Pipeline) cacheKey(contextHash string, outputs []spec.Output) string {
 	}
 	if disk && p.cfg.Disk != nil {
 		key += "+disk"
-		if p.cfg.Boot != nil {
+		if boot {
 			key += "+disk-boot"
 		}
 	}
 	if p.cfg.ISO != nil {
 		key += "+iso"
-		if p.cfg.Boot != nil {
+		if boot {
 			for _, fw := range p.cfg.Firmwares {
 				key += "+" + string(fw)
 			}
 		}
+	}
+	if noBootTest {
+		key += "+no-boot-test"
 	}
 	if p.cfg.PushRepo != "" {
 		key += "+push:" + p.cfg.PushRepo
@@ -512,7 +519,7 @@ func (r *execution) generate(ctx context.Context, doc *spec.Document, diags spec
 	r.logs.Add(ctx, run.LogInfo, "build context "+bctx.ContextHash())
 	// The cache key is the context plus what this pipeline makes of it:
 	// an image-only run must not satisfy a later run that wants an ISO.
-	key := tenantKey(r.rec.InstallationID, r.p.cacheKey(bctx.ContextHash(), doc.Spec.Outputs))
+	key := tenantKey(r.rec.InstallationID, r.p.cacheKey(bctx.ContextHash(), doc.Spec.Outputs, r.rec.NoBootTest))
 	// The base image is named by tag in the context; its identity joins
 	// the key, so a re-imported base (security updates) is a new build.
 	if id, err := r.baseImageID(ctx, bctx); err != nil {
@@ -713,15 +720,22 @@ func (r *execution) marker() string {
 	return fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d %s", r.rec.ID, r.markerNonce)
 }
 
+// bootTested reports whether the run's media are boot-tested: the
+// pipeline has a boot tester and the run did not ask for no boot test.
+func (r *execution) bootTested() bool {
+	return r.p.cfg.Boot != nil && !r.rec.NoBootTest
+}
+
 func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 	if r.p.cfg.ISO == nil {
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation is not configured; the run publishes the image only"})
 	}
 	path := filepath.Join(r.dir, "linux.iso")
 	req := ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER"}
-	if r.p.cfg.Boot != nil {
+	if r.bootTested() {
 		// Only an ISO that is boot-tested gets the marker: without a boot
-		// test (--no-boot-test) the live system has none of its files.
+		// test (--no-boot-test, or a run that asked for none) the live
+		// system has none of its files.
 		req.Marker = r.marker()
 	}
 	spool := r.teeImage(ctx, &req)

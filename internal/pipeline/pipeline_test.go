@@ -248,7 +248,7 @@ func TestPipelineOutcomes(t *testing.T) {
 				if err := os.WriteFile(f, []byte("old"), 0o644); err != nil {
 					t.Fatal(err)
 				}
-				st.cache[tenantKey(0, p.cacheKey("h1", []spec.Output{spec.OutputISO}))] = []Artifact{{Name: "linux.iso", Type: run.ArtifactISO, Path: f}}
+				st.cache[tenantKey(0, p.cacheKey("h1", []spec.Output{spec.OutputISO}, false))] = []Artifact{{Name: "linux.iso", Type: run.ArtifactISO, Path: f}}
 			}
 			if err := p.Run(context.Background(), 1); err != nil {
 				t.Fatal(err)
@@ -387,7 +387,7 @@ func TestImageDigestComputedWhileStreaming(t *testing.T) {
 func TestCacheKeyDependsOnOutputs(t *testing.T) {
 	imageOnly, _, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, nil, nil)
 	withISO, _, _ := newTestPipeline(t, goodSpec, &fakeBuilder{}, fakeISO{}, fakeBoot{})
-	if imageOnly.cacheKey("h", nil) == withISO.cacheKey("h", nil) {
+	if imageOnly.cacheKey("h", nil, false) == withISO.cacheKey("h", nil, false) {
 		t.Fatal("image-only and ISO builds share a cache key")
 	}
 }

@@ -155,3 +155,22 @@ func TestStoreFinishQueuesReleasesAndReadsLogs(t *testing.T) {
 		}
 	})
 }
+
+// A run's NoBootTest reaches the pipeline's record (and its absence
+// does: a run that did not ask is boot-tested).
+func TestLoadRunCarriesNoBootTest(t *testing.T) {
+	storetest.ForEach(t, func(t *testing.T, db *store.DB, _ *storetest.Clock) {
+		ctx := context.Background()
+		s := Store{DB: db}
+		for _, asked := range []bool{true, false} {
+			rn := &store.Run{Trigger: run.TriggerAPI, Repo: "api", SpecPath: "linux-build.yaml", NoBootTest: asked}
+			if err := db.CreateRun(ctx, rn); err != nil {
+				t.Fatal(err)
+			}
+			rec, err := s.LoadRun(ctx, rn.ID)
+			if err != nil || rec.NoBootTest != asked {
+				t.Fatalf("run asking NoBootTest %v loads as %+v (%v)", asked, rec, err)
+			}
+		}
+	})
+}

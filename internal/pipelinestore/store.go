@@ -47,7 +47,7 @@ func (s Store) LoadRun(ctx context.Context, id int64) (*pipeline.RunRecord, erro
 	if final, ok := run.FinalState(r.Status); ok {
 		state = final
 	}
-	rec := &pipeline.RunRecord{ID: r.ID, State: state, NoCache: r.NoCache, Repo: r.Repo, SpecPath: r.SpecPath, SpecSrc: []byte(r.SpecSource),
+	rec := &pipeline.RunRecord{ID: r.ID, State: state, NoCache: r.NoCache, NoBootTest: r.NoBootTest, Repo: r.Repo, SpecPath: r.SpecPath, SpecSrc: []byte(r.SpecSource),
 		Distro: spec.Base(r.Distro), CreatedAt: r.CreatedAt, HeadSHA: r.HeadSHA, Retried: r.RetryReason != ""}
 	if r.InstallationID != nil {
 		rec.InstallationID = *r.InstallationID

@@ -68,6 +68,10 @@ type Run struct {
 	// NoCache asks for a fresh build: no earlier run's artifacts, no
 	// layer of the engine's cache (Rerun sets it; bot build --no-cache).
 	NoCache bool `bun:"no_cache,notnull"`
+	// NoBootTest asks for no boot test (POST /api/v1/builds?noBootTest=true):
+	// the ISO and disk images get no boot-test marker and are not booted.
+	// A rebuild of the run keeps it (Rerun).
+	NoBootTest bool `bun:"no_boot_test,notnull"`
 	// ReportedFinal is set once GitHub shows the run's conclusion.
 	ReportedFinal bool `bun:"reported_final,notnull"`
 	// DefaultBranch is the repository's default branch when the run was
@@ -184,11 +188,13 @@ type Installation struct {
 // retry what failed, never to be given the same result again. A rerun of
 // a spec generated from a description keeps the description (Prompt): it
 // is still that experiment (its report shows it, and RELEASE_KEEP groups
-// it with the other generated specs, not with the branch's builds).
+// it with the other generated specs, not with the branch's builds). It
+// keeps the run's NoBootTest too: the rebuild is the build that was asked
+// for, again.
 func (r *Run) Rerun(by string) *Run {
 	return &Run{
 		Trigger: run.TriggerRerun, InstallationID: r.InstallationID, Repo: r.Repo, Ref: r.Ref, HeadSHA: r.HeadSHA,
 		Number: r.Number, RequestedBy: by, SpecPath: r.SpecPath, Distro: r.Distro, SpecSource: r.SpecSource, Prompt: r.Prompt,
-		NoCache: true, DefaultBranch: r.DefaultBranch,
+		NoCache: true, NoBootTest: r.NoBootTest, DefaultBranch: r.DefaultBranch,
 	}
 }

@@ -183,7 +183,14 @@ type stepView struct {
 	Title    string
 	Status   string // a run.StepStatus
 	Duration string
+	// Note says why a step does not do what its title says (the boot
+	// test of a run that asked for none).
+	Note string
 }
+
+// noBootTestNote is the boot-test step's note on the page of a run that
+// asked for no boot test (noBootTest).
+const noBootTestNote = "skipped on request: the build asked for no boot test"
 
 type artifactView struct {
 	Name, Type, SHA256, URL string
@@ -289,6 +296,9 @@ func stepViews(r *store.Run, steps []store.RunStep) []stepView {
 			}
 		} else if r.Status.Terminal() {
 			sv.Status = string(run.StepSkipped)
+		}
+		if st == run.BootTesting && r.NoBootTest {
+			sv.Note = noBootTestNote
 		}
 		out = append(out, sv)
 	}

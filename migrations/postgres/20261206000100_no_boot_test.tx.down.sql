@@ -1,0 +1,1 @@
+ALTER TABLE runs DROP COLUMN no_boot_test;
