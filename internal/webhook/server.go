@@ -61,10 +61,15 @@ type Config struct {
 	// An installation's own spec path (store.Installation.SpecPath)
 	// takes precedence.
 	SpecPath string
-	Store    Store
-	Intake   Intaker
-	Logger   *slog.Logger
-	Now      func() time.Time
+	// TrustedProxies are the reverse proxies (addresses, CIDR ranges)
+	// whose ProxyHeader is the client's address (Fiber's c.IP()); from
+	// anyone else the header is ignored. None: c.IP() is the peer.
+	TrustedProxies []string
+	ProxyHeader    string
+	Store          Store
+	Intake         Intaker
+	Logger         *slog.Logger
+	Now            func() time.Time
 	// MaxBody is the largest body accepted (default MaxBody): a larger
 	// one is answered 413 before it is read.
 	MaxBody int
@@ -94,6 +99,17 @@ type Config struct {
 	bodies, smallBodies *semaphore.Weighted
 	// bufs keeps large bodies' buffers for reuse (bufpool.go).
 	bufs *bufPool
+}
+
+// proxyHeader is the header c.IP() reads: none without trusted proxies.
+func proxyHeader(cfg Config) string {
+	if len(cfg.TrustedProxies) == 0 {
+		return ""
+	}
+	if cfg.ProxyHeader == "" {
+		return "X-Real-IP"
+	}
+	return cfg.ProxyHeader
 }
 
 // New returns the Fiber app serving the webhook, /healthz and /readyz
@@ -142,6 +158,13 @@ func New(cfg Config) (*fiber.App, error) {
 		// idle that long is closed too.
 		ReadTimeout:  10 * time.Second,
 		WriteTimeout: 10 * time.Second,
+		// Behind a reverse proxy the client's address is the header the
+		// proxy sets, believed only from the proxies named (and only a
+		// valid IP; anything else falls back to the peer).
+		EnableTrustedProxyCheck: len(cfg.TrustedProxies) > 0,
+		TrustedProxies:          cfg.TrustedProxies,
+		ProxyHeader:             proxyHeader(cfg),
+		EnableIPValidation:      true,
 		ErrorHandler: func(c *fiber.Ctx, err error) error {
 			var fe *fiber.Error
 			if errors.As(err, &fe) {

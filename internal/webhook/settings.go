@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -27,6 +29,8 @@ import (
 //	--webhook-body-budget    WEBHOOK_BODY_BUDGET      32 MiB
 //	--webhook-max-conns      WEBHOOK_MAX_CONNS        4096
 //	--webhook-replay-window  WEBHOOK_REPLAY_WINDOW    24h (0: off)
+//	--trusted-proxies        TRUSTED_PROXIES          none
+//	--proxy-header           PROXY_HEADER             X-Real-IP
 type Settings struct {
 	Secret       string
 	AppID        int64
@@ -40,6 +44,12 @@ type Settings struct {
 	BodyBudget   int64
 	MaxConns     int
 	ReplayWindow time.Duration
+	// TrustedProxies are the reverse proxies (addresses or CIDR ranges,
+	// comma-separated) whose ProxyHeader names the client: every
+	// per-address limit (failed sign-ins, browsers' rate, live streams)
+	// keys on the client's address, which behind a proxy is the proxy's.
+	TrustedProxies string
+	ProxyHeader    string
 	// envErr is the first environment value that did not parse
 	// (reported by Validate: flags are registered before anything can
 	// fail).
@@ -62,7 +72,11 @@ type FlagSet interface {
 func SettingsFromEnv(getenv func(string) string, migrate bool) *Settings {
 	s := &Settings{Secret: getenv("GITHUB_WEBHOOK_SECRET"), Path: "/webhook", SpecPath: "linux-build.yaml",
 		DatabaseURL: getenv("DATABASE_URL"), Migrate: migrate, Committers: 2, Batch: 256,
-		BodyBudget: DefaultBodyBudget, MaxConns: DefaultMaxConns, ReplayWindow: DefaultReplayWindow}
+		BodyBudget: DefaultBodyBudget, MaxConns: DefaultMaxConns, ReplayWindow: DefaultReplayWindow,
+		TrustedProxies: getenv("TRUSTED_PROXIES"), ProxyHeader: "X-Real-IP"}
+	if v := getenv("PROXY_HEADER"); v != "" {
+		s.ProxyHeader = v
+	}
 	fail := func(err error) {
 		if s.envErr == nil {
 			s.envErr = err
@@ -134,6 +148,41 @@ func (s *Settings) Register(fs FlagSet) {
 	fs.Int64Var(&s.BodyBudget, "webhook-body-budget", s.BodyBudget, "bytes of request bodies held in memory at once, at least 25 MiB (env WEBHOOK_BODY_BUDGET)")
 	fs.IntVar(&s.MaxConns, "webhook-max-conns", s.MaxConns, "open connections (env WEBHOOK_MAX_CONNS)")
 	fs.DurationVar(&s.ReplayWindow, "webhook-replay-window", s.ReplayWindow, "how long a delivered body is remembered against replays; 0: off (env WEBHOOK_REPLAY_WINDOW)")
+	fs.StringVar(&s.TrustedProxies, "trusted-proxies", s.TrustedProxies, "reverse proxies (addresses or CIDR ranges, comma-separated) whose --proxy-header names the client (env TRUSTED_PROXIES)")
+	fs.StringVar(&s.ProxyHeader, "proxy-header", s.ProxyHeader, "the header a trusted proxy sets to the client's address; the proxy must overwrite it, not append to it (env PROXY_HEADER)")
+}
+
+// proxies parses TrustedProxies: each an IP address or a CIDR range.
+func (s *Settings) proxies() ([]string, error) {
+	var out []string
+	for _, p := range strings.Split(s.TrustedProxies, ",") {
+		p = strings.TrimSpace(p)
+		if p == "" {
+			continue
+		}
+		if _, err := netip.ParsePrefix(p); err != nil {
+			if _, err := netip.ParseAddr(p); err != nil {
+				return nil, fmt.Errorf("--trusted-proxies (TRUSTED_PROXIES): %q is neither an IP address nor a CIDR range such as 10.0.0.0/8", p)
+			}
+		}
+		out = append(out, p)
+	}
+	return out, nil
+}
+
+// validProxyHeader refuses a header a client could forge past the proxy
+// or that is not a header name. X-Forwarded-For is refused: proxies append
+// to it, and the client's own value comes first, where Fiber reads it.
+func validProxyHeader(h string) error {
+	if h == "" || len(h) > 64 || strings.ContainsFunc(h, func(r rune) bool {
+		return !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+	}) {
+		return fmt.Errorf("--proxy-header (PROXY_HEADER) %q: want a header name such as X-Real-IP", h)
+	}
+	if strings.EqualFold(h, "X-Forwarded-For") {
+		return errors.New("--proxy-header (PROXY_HEADER) X-Forwarded-For: proxies append to it and its first address is the client's to choose; have the proxy set X-Real-IP (nginx: proxy_set_header X-Real-IP $remote_addr) and use that")
+	}
+	return nil
 }
 
 // Validate reports an environment value that did not parse, then what is
@@ -152,7 +201,10 @@ func (s *Settings) Validate() error {
 		return fmt.Errorf("--webhook-body-budget %d, --webhook-max-conns %d, --webhook-replay-window %s: want positive numbers and a duration of 0 or more",
 			s.BodyBudget, s.MaxConns, s.ReplayWindow)
 	}
-	return nil
+	if _, err := s.proxies(); err != nil {
+		return err
+	}
+	return validProxyHeader(s.ProxyHeader)
 }
 
 // Apply sets cfg's receiver settings (secret, app id, paths, limits) from
@@ -163,4 +215,6 @@ func (s *Settings) Apply(cfg *Config) {
 	if s.ReplayWindow == 0 {
 		cfg.ReplayWindow = -1 // Config: negative is off, 0 the default
 	}
+	cfg.TrustedProxies, _ = s.proxies() // Validate refused a bad one
+	cfg.ProxyHeader = s.ProxyHeader
 }
