@@ -1,8 +1,11 @@
 package pipeline_test
 
 import (
+	"archive/tar"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -32,7 +35,9 @@ import (
 //   - s6: the run script setup.sh wrote makes the keys and starts sshd,
 //     from an empty /run as at boot.
 //
-// Two containers of the same image make different keys.
+// Two containers of the same image make different keys, and no layer of
+// the image (docker save's, as a push or the saved artifact carries them)
+// has a key.
 func TestSpecImageHasNoSSHHostKeys(t *testing.T) {
 	eng := realEngine(t)
 	db := storetest.SQLite(t, nil)
@@ -109,6 +114,11 @@ func TestSpecImageHasNoSSHHostKeys(t *testing.T) {
 				}
 				return "\n" + string(out)
 			}
+			// Pushed or saved, the image carries every layer: none has a
+			// key, not only the flattened view.
+			if keys := layerHostKeys(t, image); len(keys) > 0 {
+				t.Errorf("the image's layers hold SSH host keys: %v", keys)
+			}
 			first := run()
 			t.Logf("a container of the image:%s", first)
 			for _, want := range append([]string{"\nkeys-in-image=0\n", "\nkeys-made=3\n"}, tc.want...) {
@@ -121,6 +131,59 @@ func TestSpecImageHasNoSSHHostKeys(t *testing.T) {
 			}
 		})
 	}
+}
+
+// layerHostKeys lists the SSH host keys in the layers of image, as docker
+// save writes them: "<layer>: <name>" (whiteouts, which only hide a lower
+// layer's file, are not keys).
+func layerHostKeys(t *testing.T, image string) []string {
+	t.Helper()
+	cmd := exec.Command("docker", "save", image)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	layers := 0
+	outer := tar.NewReader(out)
+	for {
+		hdr, err := outer.Next()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatalf("docker save %s: %v", image, err)
+		}
+		if !strings.HasSuffix(hdr.Name, "layer.tar") {
+			continue
+		}
+		layers++
+		inner := tar.NewReader(outer)
+		for {
+			h, err := inner.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				t.Fatalf("docker save %s: layer %s: %v", image, hdr.Name, err)
+			}
+			if name := strings.TrimPrefix(h.Name, "./"); strings.HasPrefix(name, "etc/ssh/ssh_host_") {
+				keys = append(keys, hdr.Name+": "+name)
+			}
+		}
+	}
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("docker save %s: %v\n%s", image, err, stderr.String())
+	}
+	if layers < 3 {
+		t.Fatalf("docker save %s: %d layers", image, layers)
+	}
+	return keys
 }
 
 // publicKey is the ed25519 public key a container printed.

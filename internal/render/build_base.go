@@ -32,7 +32,7 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 	}
 	b := buildSpeedups(d, s.Defaults.Documentation)
 	m.Prepare, m.Install, m.SystemFiles, m.SystemCleanup, m.KeepIndex = b.prepare, b.install, b.files, b.cleanup, b.keepIndex
-	m.Finish = removeHostKeys
+	m.Finish, m.RemoveHostKeys = removeHostKeys, removeHostKeys
 	if d.finish != "" {
 		m.Finish = d.finish + " && " + removeHostKeys
 	}

@@ -17,10 +17,13 @@ func buildSSH(b *modelBuilder) error {
 	return nil
 }
 
-// removeHostKeys ends every image's last RUN (model.Finish): the SSH host
-// keys a package made when it was installed (Debian's openssh-server does)
-// or a postInstall script made would be every machine's, and anyone's who
-// downloads the image. Each machine makes its own at boot (buildHostKeys).
+// removeHostKeys removes the SSH host keys a package made when it was
+// installed (Debian's openssh-server does) or a postInstall script made:
+// they would be every machine's, and anyone's who downloads the image.
+// Each layer that may make them ends with it (the package layer's RUN,
+// setup.sh, the postInstall runner), since a pushed or saved image carries
+// every layer, and so does the last RUN (model.Finish). Each machine makes
+// its own at boot (buildHostKeys).
 const removeHostKeys = "rm -f /etc/ssh/ssh_host_*"
 
 // hostKeygenService is Linux Builder's service that makes a machine's SSH

@@ -32,7 +32,8 @@ var labelRe = regexp.MustCompile(`io\.linux-builder\.(base|init)="([a-z0-9]+)"`)
 // No image carries SSH host keys (every machine booting a published image
 // would share them, and so would anyone who downloads it): for every
 // example and render-test spec on every distribution, the Dockerfile's
-// last RUN, after the setup and the postInstall scripts, removes them.
+// last RUN, after the setup and the postInstall scripts, removes them, and
+// no layer keeps them either.
 // Each machine makes its own at boot, before its SSH server starts, by
 // its init's means: a systemd unit ordered before the SSH service and its
 // socket, an OpenRC service before the SSH service, or (runit, s6) the SSH
@@ -65,6 +66,23 @@ func TestImagesCarryNoSSHHostKeys(t *testing.T) {
 				last := runs[len(runs)-1]
 				if !strings.Contains(last, "rm -f /etc/ssh/ssh_host_*") {
 					t.Errorf("the last RUN does not remove the SSH host keys: %q", last)
+				}
+				// Nor does any layer keep them: a pushed or saved image
+				// carries every layer. Those that may make them (packages,
+				// setup, postInstall scripts) end by removing them.
+				for _, run := range runs {
+					if strings.Contains(run, "linux-builder/") {
+						continue // setup.sh or the postInstall runner: below
+					}
+					if !strings.HasSuffix(run, "rm -f /etc/ssh/ssh_host_*") {
+						t.Errorf("a RUN keeps the SSH host keys in its layer: %q", run)
+					}
+				}
+				for _, script := range []string{"setup.sh", "run-post-install.sh"} {
+					body := strings.TrimSuffix(string(c.File(root+libDir+"/"+script).Data), "\n")
+					if !regexp.MustCompile(`\nrm -f /etc/ssh/ssh_host_\*(\nlog "setup done")?$`).MatchString(body) {
+						t.Errorf("%s does not end by removing the SSH host keys:\n%s", script, body[max(0, len(body)-300):])
+					}
 				}
 				if setup := strings.Index(df, "linux-builder/setup.sh\"]"); setup < 0 || setup > strings.LastIndex(df, last) ||
 					strings.LastIndex(df, "run-post-install.sh") > strings.LastIndex(df, last) {

@@ -47,8 +47,9 @@ type model struct {
 	// it as they install.
 	InitramfsDefer, InitramfsBuild string
 	// Finish is the last RUN: it removes the build-only settings, and the
-	// SSH host keys packages or scripts made (removeHostKeys).
-	Finish string
+	// SSH host keys packages or scripts made (RemoveHostKeys, which every
+	// layer that may make them runs as well).
+	Finish, RemoveHostKeys string
 	// SSHService is the distribution's SSH server service. HostKeygen is
 	// how a machine makes its own SSH host keys at boot, before that
 	// service starts: "service" (systemd, OpenRC: Linux Builder's
