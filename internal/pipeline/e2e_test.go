@@ -183,6 +183,14 @@ func TestEndToEndMinimalDebian(t *testing.T) {
 		if err != nil || !strings.Contains(string(b), "LINUX-BUILDER-BOOT-OK run=") {
 			t.Fatalf("%s serial log has no marker (%v)", fw, err)
 		}
+		// The image has no SSH host keys: the machine starts making its
+		// own early (systemd's status line shows the unit's description;
+		// ssh.service, after it, and the marker, after multi-user.target,
+		// come once systemd stopped writing status lines to the console
+		// the serial getty holds).
+		if !strings.Contains(string(b), "this machine's SSH host keys") {
+			t.Errorf("%s serial log: linux-builder-ssh-keygen.service did not start", fw)
+		}
 		// Secure Boot was on, and enforced, for the one boot that asked
 		// for it: Debian's kernel says so, and GRUB ran locked down.
 		sb := fw == "uefi-secureboot"

@@ -31,7 +31,12 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 		OwnS6: d.ownS6 && s.Init == spec.InitS6,
 	}
 	b := buildSpeedups(d, s.Defaults.Documentation)
-	m.Prepare, m.Install, m.SystemFiles, m.SystemCleanup, m.KeepIndex, m.Finish = b.prepare, b.install, b.files, b.cleanup, b.keepIndex, d.finish
+	m.Prepare, m.Install, m.SystemFiles, m.SystemCleanup, m.KeepIndex = b.prepare, b.install, b.files, b.cleanup, b.keepIndex
+	m.Finish, m.RemoveHostKeys = removeHostKeys, removeHostKeys
+	if d.finish != "" {
+		m.Finish = d.finish + " && " + removeHostKeys
+	}
+	buildHostKeys(d, m)
 	if d.initramfsOnce != nil {
 		m.InitramfsDefer, m.InitramfsBuild = d.initramfsOnce.deferEnv, d.initramfsOnce.build
 	}

@@ -17,6 +17,51 @@ func buildSSH(b *modelBuilder) error {
 	return nil
 }
 
+// removeHostKeys removes the SSH host keys a package made when it was
+// installed (Debian's openssh-server does) or a postInstall script made:
+// they would be every machine's, and anyone's who downloads the image.
+// Each layer that may make them ends with it (the package layer's RUN,
+// setup.sh, the postInstall runner), since a pushed or saved image carries
+// every layer, and so does the last RUN (model.Finish). Each machine makes
+// its own at boot (buildHostKeys).
+const removeHostKeys = "rm -f /etc/ssh/ssh_host_*"
+
+// hostKeygenService is Linux Builder's service that makes a machine's SSH
+// host keys at boot (systemd and OpenRC).
+const hostKeygenService = "linux-builder-ssh-keygen"
+
+// buildHostKeys decides how a machine makes its own SSH host keys at boot,
+// before its SSH server starts (ssh-keygen -A makes the missing ones). It
+// applies to every image, SSH enabled or not: the keys are removed from
+// every image, and a package may enable an SSH server by itself (Debian's
+// openssh-server does), which would then find none.
+//
+//   - systemd and OpenRC: Linux Builder's service, ordered before the SSH
+//     service (and its socket), doing nothing where sshd is not installed;
+//   - runit and s6: supervisors start every service at once, so a separate
+//     one-shot would race sshd (and Debian's runit service takes itself
+//     down for good when its sshd -t check fails). The SSH service's run
+//     script makes the keys itself, first: setup.sh adds ssh-keygen -A to
+//     the one it wrote or the distribution's (Debian's runit one), unless
+//     it makes them already (Void's);
+//   - none where the distribution's own service makes them
+//     (distro.makesHostKeys).
+func buildHostKeys(d *distro, m *model) {
+	m.SSHService = d.sshService
+	init := spec.InitSystem(m.Init)
+	switch {
+	case d.makesHostKeys == init:
+	case init == spec.InitSystemd || init == spec.InitOpenRC:
+		m.HostKeygen = "service"
+	case init == spec.InitRunit:
+		m.HostKeygen, m.SSHRunScript = "run-script", "/etc/sv/"+d.sshService+"/run"
+	case m.OwnS6:
+		m.HostKeygen, m.SSHRunScript = "run-script", "/etc/s6/sv/"+d.sshService+"/run"
+	case init == spec.InitS6:
+		m.HostKeygen, m.SSHRunScript = "run-script", "/etc/s6-rc/source/"+d.sshService+"/run"
+	}
+}
+
 // buildFirewall decides the firewall's rule set: the allowed ports merged
 // per protocol, SSH's port opened, forwarding accepted for container
 // engines. Every backend but ufw is loaded by the boot task.

@@ -45,7 +45,13 @@ type distro struct {
 	// sshService and cronService are the service names; cronPkg is the cron
 	// daemon's package for non-systemd inits.
 	sshService, cronService string
-	cronPkg                 []string
+	// makesHostKeys is the init system under which the distribution's own
+	// SSH service makes the missing host keys before sshd starts (Arch's
+	// sshdgenkeys.service and Fedora's sshd-keygen@.service, both pulled
+	// in by sshd.service; Alpine's OpenRC sshd script): the renderer adds
+	// no key generation there (see buildHostKeys).
+	makesHostKeys spec.InitSystem
+	cronPkg       []string
 	// updateCmd upgrades the system (automatic updates job).
 	updateCmd string
 	// upgrade, when set, upgrades the base image's own packages in the
@@ -234,9 +240,10 @@ var distros = map[spec.Base]*distro{
 		initPkgs:   map[spec.InitSystem][]string{spec.InitSystemd: {"systemd", "systemd-sysvcompat"}},
 		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
 		sshService: "sshd", cronService: "cronie", cronPkg: []string{"cronie"},
-		updateCmd:   "pacman -Syu --noconfirm",
-		starshipPkg: true,
-		noDocs:      noDocs{prepare: `sed -i '/^\[options\]/a NoExtract = usr/share/doc/* usr/share/man/* usr/share/info/* usr/share/locale/* !usr/share/locale/locale.alias' /etc/pacman.conf`},
+		makesHostKeys: spec.InitSystemd,
+		updateCmd:     "pacman -Syu --noconfirm",
+		starshipPkg:   true,
+		noDocs:        noDocs{prepare: `sed -i '/^\[options\]/a NoExtract = usr/share/doc/* usr/share/man/* usr/share/info/* usr/share/locale/* !usr/share/locale/locale.alias' /etc/pacman.conf`},
 	},
 	spec.BaseAlpine: {
 		image:   func(r spec.Release, _ spec.InitSystem) string { return "alpine:" + string(r) },
@@ -260,9 +267,10 @@ var distros = map[spec.Base]*distro{
 		},
 		adminGroup: "wheel", runitDir: "/etc/service",
 		sshService: "sshd", cronService: "crond", cronPkg: []string{"busybox-openrc"},
-		updateCmd:   "apk upgrade -U",
-		upgrade:     "apk upgrade",
-		starshipPkg: true,
+		makesHostKeys: spec.InitOpenRC,
+		updateCmd:     "apk upgrade -U",
+		upgrade:       "apk upgrade",
+		starshipPkg:   true,
 	},
 	spec.BaseFedora: {
 		image:   func(r spec.Release, _ spec.InitSystem) string { return "fedora:" + string(r) },
@@ -279,6 +287,7 @@ var distros = map[spec.Base]*distro{
 		initPkgs:   map[spec.InitSystem][]string{spec.InitSystemd: {"systemd"}},
 		adminGroup: "wheel", runitDir: "/etc/runit/runsvdir/default",
 		sshService: "sshd", cronService: "crond", cronPkg: []string{"cronie"},
+		makesHostKeys:  spec.InitSystemd,
 		updateCmd:      "dnf -y upgrade --refresh",
 		upgrade:        "dnf -y upgrade",
 		selfUpdates:    "dnf-automatic",

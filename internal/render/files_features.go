@@ -73,11 +73,19 @@ func (f *fileSet) kernel() {
 }
 
 // security writes the SSH server's and fail2ban's configuration, the
-// firewall's rules and the boot task that loads them (and the tuning).
+// service that makes the machine's SSH host keys, the firewall's rules and
+// the boot task that loads them (and the tuning).
 func (f *fileSet) security() {
 	m := f.m
 	if m.SSH != nil {
 		f.tmpl(root+"etc/ssh/sshd_config.d/10-linux-builder.conf", "sshd.conf.tmpl", 0o644)
+	}
+	if m.HostKeygen == "service" {
+		if spec.InitSystem(m.Init) == spec.InitSystemd {
+			f.tmpl(root+"etc/systemd/system/"+hostKeygenService+".service", "ssh-keygen.service.tmpl", 0o644)
+		} else {
+			f.tmpl(root+"etc/init.d/"+hostKeygenService, "ssh-keygen.openrc.tmpl", 0o755)
+		}
 	}
 	if m.Fail2ban != nil {
 		f.tmpl(root+"etc/fail2ban/jail.local", "jail.local.tmpl", 0o644)

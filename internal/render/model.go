@@ -46,8 +46,18 @@ type model struct {
 	// InitramfsBuild then builds it once; both empty where packages build
 	// it as they install.
 	InitramfsDefer, InitramfsBuild string
-	// Finish is the last RUN: it removes the build-only settings.
-	Finish                   string
+	// Finish is the last RUN: it removes the build-only settings, and the
+	// SSH host keys packages or scripts made (RemoveHostKeys, which every
+	// layer that may make them runs as well).
+	Finish, RemoveHostKeys string
+	// SSHService is the distribution's SSH server service. HostKeygen is
+	// how a machine makes its own SSH host keys at boot, before that
+	// service starts: "service" (systemd, OpenRC: Linux Builder's
+	// hostKeygenService, ordered before it), "run-script" (runit, s6:
+	// SSHRunScript, the service's run script, makes them first) or "" (the
+	// distribution's own service makes them).
+	SSHService, HostKeygen, SSHRunScript string
+
 	SystemPackages, UserPkgs []string
 	Initramfs                string
 	AdminGroup, RunitDir     string

@@ -45,10 +45,13 @@ var dataInit = map[string]map[spec.Base]string{
 
 // foreground are commands that run known daemons in the foreground, for
 // init systems whose service definitions the distributions do not ship
-// (s6 everywhere, runit on Alpine and Debian for some daemons).
+// (s6 everywhere, runit on Alpine and Debian for some daemons). ssh is
+// Debian's and Ubuntu's name, whose sshd refuses to start without its
+// privilege separation directory, /run/sshd: their own service definitions
+// make it, and /run is empty at boot.
 var foreground = map[string]string{
 	"sshd":           "/usr/sbin/sshd -D -e",
-	"ssh":            "/usr/sbin/sshd -D -e",
+	"ssh":            "/bin/sh -c 'mkdir -p /run/sshd && exec /usr/sbin/sshd -D -e'",
 	"fail2ban":       "fail2ban-server -xf start",
 	"crond":          "crond -f",
 	"cronie":         "crond -n",

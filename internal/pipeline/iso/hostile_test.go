@@ -448,3 +448,78 @@ func without(entries []ent, prefix string) []ent {
 	}
 	return out
 }
+
+// hostKeyImage is an image whose build left SSH host keys in (a
+// postInstall script made them again after the Dockerfile removed them):
+// a private and a public key, a key that is a symbolic link to another,
+// a hard link and symbolic links elsewhere naming the key, a directory
+// under a host key's name, beside the SSH server's configuration.
+func hostKeyImage() []ent {
+	return image(
+		dir("etc/ssh"), reg("etc/ssh/sshd_config", "Include /etc/ssh/sshd_config.d/*.conf\n"),
+		ent{name: "etc/ssh/ssh_host_ed25519_key", typ: tar.TypeReg, body: "HOST-PRIVATE-KEY", mode: 0o600},
+		reg("etc/ssh/ssh_host_ed25519_key.pub", "ssh-ed25519 AAAA-HOST-PUBLIC-KEY"),
+		symlink("etc/ssh/ssh_host_rsa_key", "ssh_host_ed25519_key"),
+		dir("etc/ssh/ssh_host_keys.d"), reg("etc/ssh/ssh_host_keys.d/old", "HOST-PRIVATE-KEY"),
+		dir("root"), hardlink("root/stolen", "etc/ssh/ssh_host_ed25519_key"),
+		symlink("root/absolute", "/etc/ssh/ssh_host_ed25519_key"),
+		symlink("root/relative", "../../../etc/ssh/./ssh_host_ed25519_key"),
+		symlink("root/config", "/etc/ssh/sshd_config"),
+	)
+}
+
+// checkNoHostKeys fails when an installed or live system's entries (name
+// → body, "-> target" for links) hold a host key or a link to one, or
+// lost the SSH server's configuration.
+func checkNoHostKeys(t *testing.T, files map[string]string, prefix string) {
+	t.Helper()
+	for name, body := range files {
+		n := strings.TrimPrefix(name, prefix)
+		if strings.HasPrefix(n, "etc/ssh/ssh_host_") || strings.Contains(body, "HOST-PRIVATE-KEY") ||
+			strings.Contains(body, "HOST-PUBLIC-KEY") || strings.Contains(body, "ssh_host_") ||
+			n == "root/stolen" || n == "root/absolute" || n == "root/relative" {
+			t.Errorf("%s is in the system: %q", name, body)
+		}
+	}
+	if !strings.Contains(files[prefix+"etc/ssh/sshd_config"], "Include /etc/ssh/sshd_config.d/*.conf") ||
+		!strings.HasSuffix(files[prefix+"root/config"], "/etc/ssh/sshd_config") {
+		t.Errorf("the SSH server's configuration or a link to it is gone: %q, %q",
+			files[prefix+"etc/ssh/sshd_config"], files[prefix+"root/config"])
+	}
+}
+
+// droppedHostKeys is the reason the steps give for the host keys.
+const droppedHostKeys = "dropped 8 entries of the image: an SSH host key or a link to one"
+
+// No SSH host key of the image reaches the live system, by any name or
+// link: each machine makes its own at boot.
+func TestHostKeysAreLeftOut(t *testing.T) {
+	var lines []string
+	out, err := buildISOLog(t, hostKeyImage(), "", &lines)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkNoHostKeys(t, isoFiles(t, out), "squashfs:")
+	if log := strings.Join(lines, "\n"); !strings.Contains(log, "iso: "+droppedHostKeys) {
+		t.Errorf("the log does not say why the host keys were dropped:\n%s", log)
+	}
+}
+
+// The installed system (the disk step's) leaves them out as well.
+func TestInstalledSystemHasNoHostKeys(t *testing.T) {
+	sys, hdrs, bodies, err := installedTar(t, hostKeyImage(), InstalledOptions{Fstab: testFstab})
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for name, h := range hdrs {
+		files[name] = bodies[name]
+		if h.Typeflag == tar.TypeSymlink || h.Typeflag == tar.TypeLink {
+			files[name] = "-> " + h.Linkname
+		}
+	}
+	checkNoHostKeys(t, files, "")
+	if reason := strings.TrimPrefix(droppedHostKeys, "dropped 8 entries of the image: "); sys.Dropped[reason] != 8 {
+		t.Errorf("dropped %v; want 8 for %q", sys.Dropped, reason)
+	}
+}

@@ -27,6 +27,8 @@ import (
 //   - the files the ISO owns (machine-id, hostname, hosts, the boot-test
 //     marker) are dropped from the image and appended by the rewriter, and
 //     the directories above them are forced to be directories;
+//   - SSH host keys (/etc/ssh/ssh_host_*) and links naming one are dropped:
+//     each machine makes its own at boot (see hostKey);
 //   - regular files under /boot (the kernel and initramfs) are captured,
 //     with size and count caps, into files the rewriter creates itself; the
 //     three records under /etc/linux-builder are kept in memory (64 KiB
@@ -73,6 +75,38 @@ var emptied = map[string]os.FileMode{"boot": 0o755, "dev": 0o755, "proc": 0o555,
 
 // owned are the files the ISO step writes itself; the image's are dropped.
 var owned = map[string]bool{".dockerenv": true, "etc/machine-id": true, "etc/hostname": true, "etc/hosts": true}
+
+// hostKeyPrefix names the SSH host keys. The spec image's build removes
+// them (internal/render: removeHostKeys), and every machine makes its own
+// at boot; a postInstall script could make them again, and every machine
+// booting the image would then share them with anyone who downloads it.
+const hostKeyPrefix = "etc/ssh/ssh_host_"
+
+// droppedHostKey is the reason the rewriter gives for them.
+const droppedHostKey = "an SSH host key or a link to one"
+
+// hostKey reports whether an entry is an SSH host key (or anything under
+// a directory of such a name), or a link to one: a hard link whose target
+// is one, a symbolic link whose target names one once resolved lexically
+// from the link's directory (the image's other links are not followed: a
+// link the check misses names, on a machine, the key that machine made).
+func hostKey(name string, hdr *tar.Header) bool {
+	switch {
+	case strings.HasPrefix(name, hostKeyPrefix):
+		return true
+	case hdr.Typeflag == tar.TypeLink:
+		target, _ := clean(hdr.Linkname)
+		return strings.HasPrefix(target, hostKeyPrefix)
+	case hdr.Typeflag == tar.TypeSymlink:
+		target := hdr.Linkname
+		if !path.IsAbs(target) {
+			target = path.Join(path.Dir(name), target)
+		}
+		// Cleaned from the root: ".." there stays there, as on a machine.
+		return strings.HasPrefix(path.Clean("/" + target)[1:], hostKeyPrefix)
+	}
+	return false
+}
 
 // records are the files under /etc/linux-builder the ISO step reads; only
 // they are kept in memory.
@@ -309,6 +343,10 @@ func (rw *rewriter) entry(hdr *tar.Header, body io.Reader) error {
 		} else {
 			rw.drop("owned by the ISO step")
 		}
+		return nil
+	}
+	if hostKey(name, hdr) {
+		rw.drop(droppedHostKey)
 		return nil
 	}
 	if rw.forceDirs[name] && hdr.Typeflag != tar.TypeDir {
