@@ -27,8 +27,9 @@ import (
 //
 //   - systemd: the linux-builder-ssh-keygen unit is enabled and ordered
 //     before ssh.service and ssh.socket; sshd's own check (ssh.service's
-//     ExecStartPre) fails until the unit's command made the keys, and
-//     then passes;
+//     ExecStartPre) fails until the unit's command made the ECDSA and
+//     Ed25519 keys, and then passes; the -rsa unit, after ssh.service,
+//     makes the 3072-bit RSA key;
 //   - runit: Debian's own ssh run script (through its invoke-run
 //     interpreter, as runsv starts it) makes the keys, passes its sshd -t
 //     check and starts sshd;
@@ -58,13 +59,20 @@ func TestSpecImageHasNoSSHHostKeys(t *testing.T) {
 		want   []string
 	}{
 		{init: "systemd", spec: string(base) + remake,
-			script: "echo enabled=$(systemctl is-enabled linux-builder-ssh-keygen.service)\n" +
+			// The units' commands run as systemd would run them: their
+			// quotes parsed (eval), $$ a literal $.
+			script: "echo enabled=$(systemctl is-enabled linux-builder-ssh-keygen.service linux-builder-ssh-keygen-rsa.service | tr '\\n' ' ')\n" +
 				"echo before=$(sed -n 's/^Before=//p' /etc/systemd/system/linux-builder-ssh-keygen.service)\n" +
+				"echo rsa-after=$(sed -n 's/^After=//p' /etc/systemd/system/linux-builder-ssh-keygen-rsa.service)\n" +
 				"mkdir -p /run/sshd\n" +
 				"/usr/sbin/sshd -t >/dev/null 2>&1; echo sshd-t-without-keys=$?\n" +
-				"$(sed -n 's/^ExecStart=//p' /etc/systemd/system/linux-builder-ssh-keygen.service)\n" +
-				"/usr/sbin/sshd -t; echo sshd-t-with-keys=$?\n",
-			want: []string{"\nenabled=enabled\n", "\nbefore=ssh.service ssh.socket ", "\nsshd-t-without-keys=1\n", "\nsshd-t-with-keys=0\n"}},
+				`eval "$(sed -n 's/^ExecStart=//p' /etc/systemd/system/linux-builder-ssh-keygen.service | sed 's/[$][$]/$/g')"; echo unit=$?` + "\n" +
+				"/usr/sbin/sshd -t; echo sshd-t-with-keys=$?\n" +
+				"echo keys-before-rsa=$(ls /etc/ssh | grep -c '^ssh_host_.*_key$')\n" +
+				`eval "$(sed -n 's/^ExecStart=//p' /etc/systemd/system/linux-builder-ssh-keygen-rsa.service | sed 's/[$][$]/$/g')"; echo rsa-unit=$?` + "\n" +
+				"ssh-keygen -l -f /etc/ssh/ssh_host_rsa_key.pub | cut -d' ' -f1\n",
+			want: []string{"\nenabled=enabled enabled\n", "\nbefore=ssh.service ssh.socket ", "\nrsa-after=local-fs.target ssh.service\n",
+				"\nsshd-t-without-keys=1\n", "\nunit=0\n", "\nsshd-t-with-keys=0\n", "\nkeys-before-rsa=2\n", "\nrsa-unit=0\n", "\n3072\n"}},
 		{init: "runit", spec: "name: debian-runit-ssh\nbase: debian\nrelease: bookworm\ninit: runit\n" +
 			"securityFeatures:\n  ssh: {enable: true}\n" + remake,
 			script: "echo line2=$(sed -n 2p /etc/sv/ssh/run)\n" +

@@ -38,6 +38,9 @@ const hostKeygenService = "linux-builder-ssh-keygen"
 //
 //   - systemd and OpenRC: Linux Builder's service, ordered before the SSH
 //     service (and its socket), doing nothing where sshd is not installed;
+//     on systemd it makes the ECDSA and Ed25519 keys, and a second one the
+//     RSA key after the server started (slow under emulation: the boot
+//     does not wait for it);
 //   - runit and s6: supervisors start every service at once, so a separate
 //     one-shot would race sshd (and Debian's runit service takes itself
 //     down for good when its sshd -t check fails). The SSH service's run

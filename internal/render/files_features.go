@@ -83,6 +83,7 @@ func (f *fileSet) security() {
 	if m.HostKeygen == "service" {
 		if spec.InitSystem(m.Init) == spec.InitSystemd {
 			f.tmpl(root+"etc/systemd/system/"+hostKeygenService+".service", "ssh-keygen.service.tmpl", 0o644)
+			f.tmpl(root+"etc/systemd/system/"+hostKeygenService+"-rsa.service", "ssh-keygen-rsa.service.tmpl", 0o644)
 		} else {
 			f.tmpl(root+"etc/init.d/"+hostKeygenService, "ssh-keygen.openrc.tmpl", 0o755)
 		}

@@ -128,7 +128,9 @@ func checkHostKeygen(t *testing.T, c *Context, base spec.Base, init spec.InitSys
 		}
 		u := string(unit.Data)
 		for _, want := range []string{
-			"\nExecStart=/usr/bin/ssh-keygen -A\n",
+			// ECDSA and Ed25519 before the server; RSA, slow under
+			// emulation, after it (the unit below).
+			`ExecStart=/bin/sh -c 'for t in ecdsa ed25519; do k=/etc/ssh/ssh_host_$${t}_key; [ -e "$$k" ] || ssh-keygen -q -t "$$t" -N "" -f "$$k" || exit 1; done'` + "\n",
 			// Before the service (Debian's runs sshd -t first, which fails
 			// without keys) and its socket; without the default
 			// dependencies, which order a service after sockets.target,
@@ -143,6 +145,28 @@ func checkHostKeygen(t *testing.T, c *Context, base spec.Base, init spec.InitSys
 		}
 		if !strings.Contains(setup, "\nenable_service 'linux-builder-ssh-keygen'\n") {
 			t.Error("setup.sh does not enable linux-builder-ssh-keygen")
+		}
+		rsa := c.File(root + "etc/systemd/system/linux-builder-ssh-keygen-rsa.service")
+		if rsa == nil {
+			t.Fatal("no linux-builder-ssh-keygen-rsa.service")
+		}
+		r := string(rsa.Data)
+		for _, want := range []string{
+			"\nAfter=local-fs.target " + svc + ".service\n",
+			// No default dependencies: multi-user.target (and so the boot
+			// test's marker) does not wait for the slow key.
+			"\nDefaultDependencies=no\n",
+			"\nConditionPathExists=!/etc/ssh/ssh_host_rsa_key\n",
+			"\nExecStart=ssh-keygen -q -t rsa -b 3072 -N \"\" -f /etc/ssh/ssh_host_rsa_key\n",
+			"\nExecStartPost=-systemctl --no-block try-reload-or-restart " + svc + ".service\n",
+			"\nWantedBy=multi-user.target\n",
+		} {
+			if !strings.Contains(r, want) {
+				t.Errorf("linux-builder-ssh-keygen-rsa.service lacks %q:\n%s", want, r)
+			}
+		}
+		if !strings.Contains(setup, "\nenable_service 'linux-builder-ssh-keygen-rsa'\n") {
+			t.Error("setup.sh does not enable linux-builder-ssh-keygen-rsa")
 		}
 	case spec.InitOpenRC:
 		if openrc == nil {
