@@ -31,7 +31,7 @@ import (
 // run for all of them (access.Access). It returns what stops the live
 // streams and releases the artifact store, to call before the server
 // shuts down.
-func serveFace(ctx context.Context, app *fiber.App, db *store.DB, jobs store.Jobs, gh *github.App, apiURL, dataDir, artifactStore string) (func(), error) {
+func serveFace(ctx context.Context, app *fiber.App, db *store.DB, jobs store.Jobs, gh *github.App, apiURL, dataDir, artifactStore string, maxConns int) (func(), error) {
 	rate, err := api.ParseRate(os.Getenv("API_RATE"))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", errUsage, err)
@@ -55,7 +55,7 @@ func serveFace(ctx context.Context, app *fiber.App, db *store.DB, jobs store.Job
 	artifactURL := func(id int64, name string) string {
 		return fmt.Sprintf("%s%s/builds/%d/artifacts/%s", public, api.Prefix, id, url.PathEscape(name))
 	}
-	hub, err := live.NewHub(live.Options{Store: db, Logger: slog.Default(), ArtifactURL: artifactURL})
+	hub, err := live.NewHub(live.Options{Store: db, Logger: slog.Default(), ArtifactURL: artifactURL, MaxSubscribers: liveCap(maxConns)})
 	if err != nil {
 		as.Close()
 		return nil, err
@@ -85,6 +85,17 @@ func apiTokenOf(r *store.Run) int64 {
 		return 0
 	}
 	return *r.APITokenID
+}
+
+// liveCap is how many live streams and sockets the hub holds at once: at
+// most half the server's connections (--webhook-max-conns), since each SSE
+// stream holds a connection for its whole life. Many callers filling the
+// hub then still leave room for GitHub's deliveries and everything else.
+func liveCap(maxConns int) int {
+	if maxConns <= 0 {
+		return live.DefaultMaxSubscribers
+	}
+	return min(max(maxConns/2, 1), live.DefaultMaxSubscribers)
 }
 
 // mountLive serves a run's Server-Sent Events under the API (behind its

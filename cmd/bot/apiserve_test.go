@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/live"
 )
 
 // TestServeServesTheAPI: bot serve answers /webhook, /api/v1 and the seed's
@@ -68,5 +70,20 @@ func TestServeServesTheAPI(t *testing.T) {
 	}
 	if code, _ := get("/webhook", ""); code != 405 && code != 404 {
 		t.Fatalf("GET /webhook: %d", code)
+	}
+}
+
+// Every SSE stream holds one of the server's connections for its life:
+// the hub holds at most half of them, so callers filling the hub (many
+// addresses, each within its own cap) still leave GitHub's deliveries and
+// the pages connections to use.
+func TestLiveStreamsLeaveConnectionsForEverythingElse(t *testing.T) {
+	for _, tc := range []struct{ conns, want int }{
+		{conns: 4096, want: 2048}, {conns: 100, want: 50}, {conns: 1, want: 1},
+		{conns: 1 << 20, want: live.DefaultMaxSubscribers}, {conns: 0, want: live.DefaultMaxSubscribers},
+	} {
+		if got := liveCap(tc.conns); got != tc.want || (tc.conns > 1 && got >= tc.conns) {
+			t.Errorf("liveCap(%d) = %d, want %d (below the connections)", tc.conns, got, tc.want)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func BenchmarkGetBuildAt200PerSecond(b *testing.B) {
 	}
 	sctx, stop := context.WithCancel(ctx)
 	defer stop()
-	closeFace, err := serveFace(sctx, app, db, ins, gh, fake.APIURL(), b.TempDir(), "")
+	closeFace, err := serveFace(sctx, app, db, ins, gh, fake.APIURL(), b.TempDir(), "", 0)
 	if err != nil {
 		b.Fatal(err)
 	}

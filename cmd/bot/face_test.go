@@ -51,7 +51,7 @@ func TestWebFaceOneRule(t *testing.T) {
 	fctx, stop := context.WithCancel(ctx)
 	defer stop()
 	app := fiber.New(fiber.Config{DisableStartupMessage: true})
-	closeFace, err := serveFace(fctx, app, db, ins, gh, fake.APIURL(), t.TempDir(), "")
+	closeFace, err := serveFace(fctx, app, db, ins, gh, fake.APIURL(), t.TempDir(), "", 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -363,10 +363,16 @@ and GITHUB_CLIENT_SECRET (sign-in with GitHub), OLLAMA_URL and OLLAMA_MODEL
 			if err := mountSetup(app, sf.dataDir, wcfg.Path); err != nil {
 				return err
 			}
+			if strings.HasPrefix(os.Getenv("PUBLIC_URL"), "https://") && strings.TrimSpace(rs.TrustedProxies) == "" {
+				// TLS ends in front of the bot, so every client may share
+				// the proxy's address and its per-address limits.
+				slog.Warn("PUBLIC_URL is https but TRUSTED_PROXIES is empty: behind a reverse proxy every client has the proxy's address, " +
+					"and the per-address limits (failed token attempts, browsers' rate, live streams) are shared by all; set TRUSTED_PROXIES (see README)")
+			}
 			// The REST API, its live events and the run pages (the check
 			// runs' details_url) share the webhook's app, address and server
 			// limits (see api.Register on timeouts and downloads).
-			closeFace, err := serveFace(ctx, app, db, q.ins, gh, ac.apiURL, sf.dataDir, pf.artifactStore)
+			closeFace, err := serveFace(ctx, app, db, q.ins, gh, ac.apiURL, sf.dataDir, pf.artifactStore, wcfg.MaxConns)
 			if err != nil {
 				return err
 			}

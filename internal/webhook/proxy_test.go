@@ -20,6 +20,7 @@ func TestClientAddressBehindATrustedProxy(t *testing.T) {
 		proxies []string
 		header  string // the Config's ProxyHeader
 		send    map[string]string
+		lines   []string // X-Real-IP lines, one header each
 		want    string
 	}{
 		{name: "no proxies: the header is the client's to forge", send: map[string]string{"X-Real-IP": "203.0.113.7"}, want: "127.0.0.1"},
@@ -27,6 +28,11 @@ func TestClientAddressBehindATrustedProxy(t *testing.T) {
 		{name: "a trusted range", proxies: []string{"127.0.0.0/8"}, send: map[string]string{"X-Real-IP": "2001:db8::1"}, want: "2001:db8::1"},
 		{name: "an untrusted peer's header is ignored", proxies: []string{"10.0.0.0/8"}, send: map[string]string{"X-Real-IP": "203.0.113.7"}, want: "127.0.0.1"},
 		{name: "not an address: the peer", proxies: []string{"127.0.0.1"}, send: map[string]string{"X-Real-IP": "evil"}, want: "127.0.0.1"},
+		// A proxy that appends (a comma, or a line of its own after the
+		// client's): the client's first address would win; the peer does.
+		{name: "a list in the header: the peer", proxies: []string{"127.0.0.1"}, send: map[string]string{"X-Real-IP": "6.6.6.6, 203.0.113.9"}, want: "127.0.0.1"},
+		{name: "junk then an address: the peer", proxies: []string{"127.0.0.1"}, send: map[string]string{"X-Real-IP": "junk, 6.6.6.6"}, want: "127.0.0.1"},
+		{name: "two header lines: the peer", proxies: []string{"127.0.0.1"}, lines: []string{"6.6.6.6", "203.0.113.9"}, want: "127.0.0.1"},
 		{name: "another header named", proxies: []string{"127.0.0.1"}, header: "CF-Connecting-IP",
 			send: map[string]string{"X-Real-IP": "198.51.100.1", "CF-Connecting-IP": "203.0.113.9"}, want: "203.0.113.9"},
 	}
@@ -50,6 +56,9 @@ func TestClientAddressBehindATrustedProxy(t *testing.T) {
 			}
 			for k, v := range tc.send {
 				req.Header.Set(k, v)
+			}
+			for _, v := range tc.lines {
+				req.Header.Add("X-Real-IP", v)
 			}
 			resp, err := http.DefaultClient.Do(req)
 			if err != nil {

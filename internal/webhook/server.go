@@ -17,6 +17,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/netip"
+	"strings"
 	"time"
 
 	"github.com/gofiber/fiber/v2"
@@ -112,6 +114,25 @@ func proxyHeader(cfg Config) string {
 	return cfg.ProxyHeader
 }
 
+// soleClientAddress keeps the proxy's header only when it is one header
+// line holding one IP address; otherwise it is removed, and c.IP() is the
+// peer (the proxy). Fiber believes the first address of the first line,
+// which a client chooses wherever a proxy appends to the header (a comma
+// or another line) rather than setting it.
+func soleClientAddress(c *fiber.Ctx, header string) {
+	h := &c.Request().Header
+	vals := h.PeekAll(header)
+	if len(vals) == 0 {
+		return
+	}
+	if len(vals) == 1 {
+		if _, err := netip.ParseAddr(strings.TrimSpace(string(vals[0]))); err == nil {
+			return
+		}
+	}
+	h.Del(header)
+}
+
 // New returns the Fiber app serving the webhook, /healthz and /readyz
 // (503 while the database is unreachable or its schema not current). It
 // refuses to start without a secret: an unsigned endpoint would build
@@ -173,6 +194,13 @@ func New(cfg Config) (*fiber.App, error) {
 			return c.Status(fiber.StatusInternalServerError).SendString("internal error")
 		},
 	})
+	if len(cfg.TrustedProxies) > 0 {
+		header := proxyHeader(cfg)
+		app.Use(func(c *fiber.Ctx) error {
+			soleClientAddress(c, header)
+			return c.Next()
+		})
+	}
 	app.Use(recoverPanics(cfg.Logger))
 	app.Get("/healthz", func(c *fiber.Ctx) error { return c.SendString("ok") })
 	app.Get("/readyz", func(c *fiber.Ctx) error {
