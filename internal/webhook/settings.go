@@ -175,7 +175,7 @@ func (s *Settings) proxies() ([]string, error) {
 // to it, and the client's own value comes first, where Fiber reads it.
 func validProxyHeader(h string) error {
 	if h == "" || len(h) > 64 || strings.ContainsFunc(h, func(r rune) bool {
-		return !(r == '-' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z')
+		return r != '-' && (r < '0' || r > '9') && (r < 'a' || r > 'z') && (r < 'A' || r > 'Z')
 	}) {
 		return fmt.Errorf("--proxy-header (PROXY_HEADER) %q: want a header name such as X-Real-IP", h)
 	}
