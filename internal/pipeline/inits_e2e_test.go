@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipeline/disk"
 	"github.com/linux-builder/linux-builder/internal/pipeline/docker"
 	"github.com/linux-builder/linux-builder/internal/run"
 	"github.com/linux-builder/linux-builder/internal/store"
@@ -22,11 +23,11 @@ import (
 // LINUX_BUILDER_TEST_INITS (comma-separated) picks some of them.
 var initSpecs = []string{"systemd", "openrc", "runit", "s6"}
 
-var markerAfter = regexp.MustCompile(`boot test \(([a-z0-9 -]+)\) passed: marker after (\S+)`)
+var markerAfter = regexp.MustCompile(`boot test \(([a-z0-9 ,-]+)\) passed: marker after (\S+)`)
 
-// Every init Linux Builder supports on Debian builds into an image and an
-// ISO that boots to its boot-test marker under BIOS and UEFI (booted at
-// the same time, as every run's are). Each row of the table the issue's
+// Every init Linux Builder supports on Debian builds into an image, an
+// ISO and a qcow2 disk image that each boot to the boot-test marker under
+// BIOS and UEFI (booted two at a time, as every run's are). Each row of the table the issue's
 // closing note asks for is logged: output × firmware × init → booted,
 // time to marker, image size. Each init's system image is the engine's
 // layer cache after the first run (see the timings in README.md).
@@ -57,7 +58,7 @@ func bootOneInit(t *testing.T, eng *docker.Engine, init string) ([]string, func(
 	t.Helper()
 	db := storetest.SQLite(t, nil)
 	ctx := context.Background()
-	src := []byte(fmt.Sprintf("name: debian-%s\nbase: debian\nrelease: bookworm\ninit: %s\n", init, init))
+	src := []byte(fmt.Sprintf("name: debian-%s\nbase: debian\nrelease: bookworm\ninit: %s\noutputs: [iso, qcow2]\n", init, init))
 	watch := &logWatch{}
 	// OpenRC's boot (sysvinit, then every LSB script) took 4 of the
 	// default 5 minutes under TCG on a loaded machine: the boots get 10.
@@ -67,6 +68,8 @@ func bootOneInit(t *testing.T, eng *docker.Engine, init string) ([]string, func(
 		// chain, which does not depend on the init (the minimal-debian
 		// test and the boot package's tests boot it).
 		c.Firmwares = []pipeline.Firmware{pipeline.BIOS, pipeline.UEFI}
+		c.Disk = &disk.Builder{Exporter: eng}
+		c.MaxBoots = 2
 	})
 	id := createRun(t, db, "debian-"+init+".yaml", src)
 	start := time.Now()
@@ -93,17 +96,21 @@ func bootOneInit(t *testing.T, eng *docker.Engine, init string) ([]string, func(
 		after[m[1]] = m[2]
 	}
 	var rows []string
-	for _, fw := range []string{"bios", "uefi"} {
-		b, err := os.ReadFile(byName["boot-"+fw+".log"].Location)
-		booted := err == nil && strings.Contains(string(b), fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", id))
-		rows = append(rows, fmt.Sprintf("%-6s %-5s %-8s %-6s %-10s %.0f MB", "iso", fw, init, map[bool]string{true: "yes", false: "no"}[booted],
-			orDash(after[fw]), float64(byName["linux.iso"].Size)/1e6))
-		if !booted {
-			t.Errorf("%s: the %s serial log has no marker (%v):\n%s", init, fw, err, tail(b, 3000))
-		}
-		// LINUX_BUILDER_TEST_LOGS keeps the serial logs (a directory).
-		if dir := os.Getenv("LINUX_BUILDER_TEST_LOGS"); dir != "" && err == nil {
-			_ = os.WriteFile(filepath.Join(dir, "boot-"+init+"-"+fw+".log"), b, 0o644)
+	for _, out := range []struct{ name, log, boot, artifact string }{
+		{"iso", "boot-", "", "linux.iso"}, {"qcow2", "boot-disk-", "disk, ", "linux.qcow2"},
+	} {
+		for _, fw := range []string{"bios", "uefi"} {
+			b, err := os.ReadFile(byName[out.log+fw+".log"].Location)
+			booted := err == nil && strings.Contains(string(b), fmt.Sprintf("LINUX-BUILDER-BOOT-OK run=%d", id))
+			rows = append(rows, fmt.Sprintf("%-6s %-5s %-8s %-6s %-10s %.0f MB", out.name, fw, init, map[bool]string{true: "yes", false: "no"}[booted],
+				orDash(after[out.boot+fw]), float64(byName[out.artifact].Size)/1e6))
+			if !booted {
+				t.Errorf("%s: the %s %s serial log has no marker (%v):\n%s", init, out.name, fw, err, tail(b, 3000))
+			}
+			// LINUX_BUILDER_TEST_LOGS keeps the serial logs (a directory).
+			if dir := os.Getenv("LINUX_BUILDER_TEST_LOGS"); dir != "" && err == nil {
+				_ = os.WriteFile(filepath.Join(dir, out.log+init+"-"+fw+".log"), b, 0o644)
+			}
 		}
 	}
 	if rn.Status != run.StatusSuccess || rn.FailureReason != "" {

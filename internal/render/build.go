@@ -106,6 +106,7 @@ var builders = []builder{
 	{"shell", buildShell},
 	{"users", func(b *modelBuilder) error { return buildUsers(b.m, b.s, b.opts, b.feature) }},
 	{"services", buildServices},
+	{"installer", buildInstaller},
 	{"packages", buildPackages},
 	{"post-install", buildPostInstall},
 }

@@ -89,7 +89,7 @@ func (r *Renderer) files(m *model) ([]File, error) {
 	f := &fileSet{r: r, m: m}
 	for _, write := range []func(*fileSet){
 		(*fileSet).system, (*fileSet).base, (*fileSet).shell, (*fileSet).kernel, (*fileSet).security,
-		(*fileSet).schedule, (*fileSet).network, (*fileSet).postInstall,
+		(*fileSet).schedule, (*fileSet).network, (*fileSet).installer, (*fileSet).postInstall,
 	} {
 		write(f)
 	}

@@ -92,6 +92,12 @@ type model struct {
 	GrubDefaultDir           string
 	// Theme is the GTK theme the desktop's users get, or nil.
 	Theme *themeModel
+	// Installer is linux-builder-install's configuration, or nil when the
+	// live ISO carries no installer (build_install.go).
+	Installer *installerModel
+	// InstallEnv is exported by the spec's package layer (CRYPTSETUP=y:
+	// the initramfs it rebuilds carries cryptsetup), or "".
+	InstallEnv string
 }
 
 // themeModel is display.theme as GTK and the desktops read it.

@@ -43,6 +43,7 @@ var rules = []rule{
 	{"bootloader", ruleBootloader},
 	{"disk-only", ruleDiskOnly},
 	{"disk-layout", ruleDiskLayout},
+	{"installer", ruleInstaller},
 	{"post-install", rulePostInstall},
 	{"package-names", rulePackageNames},
 	{"users", ruleUsers},
@@ -280,6 +281,9 @@ func ruleLUKSBoot(c *ruleCtx) {
 	}
 	switch {
 	case !grub || c.hasBootPartition():
+	case c.s.HasInstaller() && !c.s.HasDiskImage():
+		// linux-builder-install, the only way to an encrypted system from
+		// such a spec, always makes an unencrypted /boot partition.
 	case fs.Encryption == EncLUKS2:
 		hint := "add an unencrypted /boot partition, or use luks1"
 		if cu.Firmware.HasBIOS() {

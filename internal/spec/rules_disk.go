@@ -107,6 +107,10 @@ func (s *Spec) HasDiskImage() bool {
 	return slices.Contains(s.Outputs, OutputQCOW2) || slices.Contains(s.Outputs, OutputRaw)
 }
 
+// installerDiskOnlyNote ends the disk-only rule's warnings for a spec
+// whose live ISO carries linux-builder-install.
+const installerDiskOnlyNote = "only in disk images (outputs: [qcow2] or [raw]): linux-builder-install uses the whole target disk"
+
 // diskOnlyNote ends the disk-only rule's warnings.
 const diskOnlyNote = "only in disk images (outputs: [qcow2] or [raw]): the live ISO runs from a read-only squashfs and boots with GRUB on BIOS and UEFI"
 
@@ -240,11 +244,20 @@ func ruleDiskOnly(c *ruleCtx) {
 		return
 	}
 	where := diskOnlyNote
+	installer := c.s.HasInstaller()
 	var set []string
 	for _, f := range filesystemFields {
+		if installer && f != "diskSize" {
+			// linux-builder-install honours it, or ruleInstaller says
+			// where it does not.
+			continue
+		}
 		if c.set("filesystem." + f) {
 			set = append(set, "filesystem."+f)
 		}
+	}
+	if installer {
+		where = installerDiskOnlyNote
 	}
 	if len(set) == 1 {
 		c.warnf("filesystem", "", "%s takes effect %s", set[0], where)
@@ -252,10 +265,10 @@ func ruleDiskOnly(c *ruleCtx) {
 		c.warnf("filesystem", "", "%s and %s take effect %s", strings.Join(set[:len(set)-1], ", "), set[len(set)-1], where)
 	}
 	cu := c.s.Customization
-	if c.set("customization.bootloader") {
+	if c.set("customization.bootloader") && !installer { // ruleInstaller says what installs boot with
 		c.warnf("customization.bootloader", "", "bootloader %s takes effect %s", cu.Bootloader, where)
 	}
-	if c.set("customization.firmware") {
+	if c.set("customization.firmware") && !installer {
 		c.warnf("customization.firmware", "", "firmware %s takes effect %s", cu.Firmware, where)
 	}
 }

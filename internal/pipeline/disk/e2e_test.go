@@ -199,6 +199,13 @@ type diskRun struct {
 // run succeeds without a partial result.
 func runDiskSpec(t *testing.T, src []byte, outputs []spec.Output) diskRun {
 	t.Helper()
+	return runSpec(t, src, outputs, nil)
+}
+
+// runSpec is runDiskSpec booting the ISO (when outputs has it) with
+// firmwares, or with the pipeline's default set when nil.
+func runSpec(t *testing.T, src []byte, outputs []spec.Output, firmwares []pipeline.Firmware) diskRun {
+	t.Helper()
 	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "grub-mkstandalone", "grub-mkimage", "mformat", "mcopy", "e2fsck", "resize2fs", "tune2fs"} {
 		if _, err := exec.LookPath(tool); err != nil {
 			need(t, "%s is not installed (scripts/setup.sh)", tool)
@@ -229,8 +236,9 @@ func runDiskSpec(t *testing.T, src []byte, outputs []spec.Output) diskRun {
 	dir := filepath.Join(t.TempDir(), "artifacts")
 	p, err := pipeline.New(pipeline.Config{
 		Store: pipelinestore.Store{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
-		ISO:  &iso.Builder{Exporter: eng}, // never called: the spec asks for no ISO
+		ISO:  &iso.Builder{Exporter: eng},
 		Disk: &disk.Builder{Exporter: eng}, Boot: &boot.Tester{}, BootTimeout: 600 * time.Second, MaxBoots: 2,
+		Firmwares: firmwares,
 		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: dir, ImageRepo: repo,
 	})
 	if err != nil {

@@ -1,0 +1,257 @@
+package disk_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/spec"
+)
+
+// The installer, end to end: minimal-debian asking for a btrfs root with
+// zstd compression on LUKS2 and a swap partition goes through the
+// pipeline (its live ISO boot-tested under UEFI). The ISO then boots in
+// QEMU with a blank 8 GiB disk and lb.install=/dev/vda on the kernel
+// command line, the passphrase handed over as a file (QEMU's fw_cfg);
+// linux-builder-install lays the disk out, encrypts the root, copies the
+// system and installs GRUB for BIOS and UEFI, and powers off. The
+// installed disk then boots under UEFI with Secure Boot enforced and
+// under BIOS: the test types the passphrase at the initramfs's prompt on
+// the serial console, and the system says, before its marker, that its
+// root is btrfs with zstd on a LUKS2 volume and that its swap (encrypted
+// with a key of the boot) is on.
+func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
+	for _, tool := range []string{"xorriso"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			need(t, "%s is not installed (scripts/setup.sh)", tool)
+		}
+	}
+	src, err := os.ReadFile("../../../examples/minimal-debian.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	src = append(src, "filesystem:\n  root: btrfs\n  compression: zstd\n  encryption: luks2\n  partitions: [{mount: swap, size: 256M}]\n"...)
+	d := runSpec(t, src, []spec.Output{spec.OutputISO}, []pipeline.Firmware{pipeline.UEFI})
+	arts, err := d.db.Artifacts(context.Background(), d.run.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var isoPath string
+	for _, a := range arts {
+		if a.Name == "linux.iso" {
+			isoPath = a.Location
+		}
+	}
+	if isoPath == "" {
+		t.Fatal("no linux.iso")
+	}
+	t.Logf("ISO built and boot-tested in %s", d.took.Round(time.Second))
+
+	dir := t.TempDir()
+	kernel, initrd := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
+	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", isoPath,
+		"-extract", "/boot/vmlinuz", kernel, "-extract", "/boot/initrd.img", initrd).CombinedOutput(); err != nil {
+		t.Fatalf("xorriso: %v\n%s", err, out)
+	}
+	diskPath := filepath.Join(dir, "disk.raw")
+	if err := os.WriteFile(diskPath, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Truncate(diskPath, 8<<30); err != nil {
+		t.Fatal(err)
+	}
+	const passphrase = "correct horse battery staple"
+	keyPath := filepath.Join(dir, "install.key")
+	if err := os.WriteFile(keyPath, []byte(passphrase), 0o600); err != nil {
+		t.Fatal(err)
+	}
+
+	start := time.Now()
+	install := runQEMU(t, qemuRun{
+		name: "install", cpus: 2, timeout: 25 * time.Minute,
+		args: []string{
+			"-drive", "file=" + diskPath + ",format=raw,if=virtio",
+			"-drive", "file=" + isoPath + ",media=cdrom,readonly=on",
+			"-kernel", kernel, "-initrd", initrd,
+			"-append", "boot=live components console=ttyS0,115200n8 lb.install=/dev/vda " +
+				"lb.install.keyfile=/sys/firmware/qemu_fw_cfg/by_name/opt/linux-builder/install-key/raw",
+			"-fw_cfg", "name=opt/linux-builder/install-key,file=" + keyPath,
+		},
+	})
+	t.Logf("install: %s", time.Since(start).Round(time.Second))
+	if !strings.Contains(install, "linux-builder-install: done") {
+		t.Fatalf("the installer did not finish\n--- serial (tail) ---\n%s", tail(install, 6000))
+	}
+	if strings.Contains(install, passphrase) {
+		t.Error("the passphrase was printed on the console")
+	}
+
+	marker := regexp.MustCompile(fmt.Sprintf(`LINUX-BUILDER-BOOT-OK run=%d \S+`, d.run.ID))
+	var wg sync.WaitGroup
+	consoles := map[pipeline.Firmware]string{}
+	var mu sync.Mutex
+	for _, fw := range []pipeline.Firmware{pipeline.UEFISecureBoot, pipeline.BIOS} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			copyPath := filepath.Join(dir, "boot-"+string(fw)+".raw")
+			if out, err := exec.Command("cp", "--sparse=always", diskPath, copyPath).CombinedOutput(); err != nil {
+				t.Errorf("copy the disk: %v: %s", err, out)
+				return
+			}
+			args := []string{"-drive", "file=" + copyPath + ",format=raw,if=virtio",
+				"-smbios", "type=1,family=" + pipeline.BootTestSMBIOSFamily}
+			if fw == pipeline.UEFISecureBoot {
+				vars := filepath.Join(dir, "vars-"+string(fw)+".fd")
+				b, err := os.ReadFile("/usr/share/OVMF/OVMF_VARS_4M.ms.fd")
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				if err := os.WriteFile(vars, b, 0o600); err != nil {
+					t.Error(err)
+					return
+				}
+				args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on",
+					"-drive", "if=pflash,format=raw,readonly=on,file=/usr/share/OVMF/OVMF_CODE_4M.secboot.fd",
+					"-drive", "if=pflash,format=raw,file="+vars)
+			}
+			start := time.Now()
+			console := runQEMU(t, qemuRun{
+				name: "boot " + string(fw), cpus: 1, timeout: 15 * time.Minute, smm: fw == pipeline.UEFISecureBoot,
+				args: args, answer: map[string]string{"Please unlock disk": passphrase + "\n"},
+				until: marker,
+			})
+			t.Logf("boot %s: %s", fw, time.Since(start).Round(time.Second))
+			mu.Lock()
+			consoles[fw] = console
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	for fw, console := range consoles {
+		facts := map[string]string{}
+		for _, l := range strings.Split(console, "\n") {
+			l = strings.TrimRight(l, "\r")
+			if rest, ok := strings.CutPrefix(l, "linux-builder-facts: "); ok {
+				k, v, _ := strings.Cut(rest, " ")
+				if k == "swap" {
+					v = facts[k] + v + ";"
+				}
+				facts[k] = v
+			}
+		}
+		t.Logf("%s facts: %q", fw, facts)
+		if !marker.MatchString(console) {
+			t.Errorf("%s: the installed system never printed its marker\n--- serial (tail) ---\n%s", fw, tail(console, 6000))
+			continue
+		}
+		root := strings.Fields(facts["root"])
+		if len(root) != 3 || root[0] != "btrfs" || !strings.HasPrefix(root[1], "/dev/mapper/lbroot") ||
+			!strings.Contains(root[2], "compress=zstd") || !strings.Contains(root[2], "subvol=/@") {
+			t.Errorf("%s: root is %q, want btrfs on /dev/mapper/lbroot with compress=zstd, subvolume @", fw, facts["root"])
+		}
+		if facts["root-crypt"] != "LUKS2" {
+			t.Errorf("%s: the root's encryption is %q, want LUKS2", fw, facts["root-crypt"])
+		}
+		if !strings.Contains(facts["swap"], "/dev/") || !strings.Contains(facts["swap"], "partition") {
+			t.Errorf("%s: swap %q, want a partition on", fw, facts["swap"])
+		}
+		if fw == pipeline.UEFISecureBoot && !strings.Contains(console, "secureboot: Secure boot enabled") {
+			t.Errorf("%s: the kernel never said Secure Boot was on", fw)
+		}
+		if strings.Contains(console, passphrase) {
+			t.Errorf("%s: the passphrase was echoed on the console", fw)
+		}
+	}
+}
+
+// qemuRun is one machine of the install test.
+type qemuRun struct {
+	name    string
+	cpus    int
+	timeout time.Duration
+	smm     bool
+	args    []string
+	// answer types a value on the serial console each time its key
+	// appears there.
+	answer map[string]string
+	// until ends the run (the machine is killed) once the console matches.
+	until *regexp.Regexp
+}
+
+// runQEMU runs a TCG machine with its serial console on stdio until it
+// powers off, until matches, or the timeout, and returns the console.
+func runQEMU(t *testing.T, r qemuRun) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
+	defer cancel()
+	machine := "q35"
+	if r.smm {
+		machine = "q35,smm=on"
+	}
+	args := append([]string{"-machine", machine, "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", fmt.Sprint(r.cpus),
+		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "stdio",
+		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}, r.args...)
+	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("%s: %v", r.name, err)
+	}
+	var console bytes.Buffer
+	rd := bufio.NewReader(stdout)
+	answered := map[string]int{}
+	buf := make([]byte, 4096)
+	for {
+		n, err := rd.Read(buf)
+		console.Write(buf[:n])
+		if console.Len() > 64<<20 {
+			t.Errorf("%s: over 64 MiB of console", r.name)
+			break
+		}
+		text := console.String()
+		for key, value := range r.answer {
+			if c := strings.Count(text, key); c > answered[key] {
+				answered[key] = c
+				if _, err := io.WriteString(stdin, value); err != nil {
+					t.Errorf("%s: type on the console: %v", r.name, err)
+				}
+			}
+		}
+		if r.until != nil && r.until.MatchString(text) {
+			break
+		}
+		if err != nil {
+			break
+		}
+	}
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+	if ctx.Err() != nil {
+		t.Errorf("%s: not done within %s", r.name, r.timeout)
+	}
+	if stderr.Len() > 0 {
+		t.Logf("%s: qemu: %s", r.name, tail(stderr.String(), 2000))
+	}
+	return console.String()
+}

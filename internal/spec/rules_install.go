@@ -1,0 +1,77 @@
+package spec
+
+import (
+	"slices"
+)
+
+// HasInstaller reports whether the spec's live ISO carries
+// linux-builder-install, which installs the system on a disk laid out as
+// the filesystem section says: the Debian family on x86_64 (live-boot's
+// read-only root to copy from, initramfs-tools with cryptsetup, GRUB for
+// BIOS and UEFI), with a root file system the installer makes.
+func (s *Spec) HasInstaller() bool {
+	return installerBase(s) && slices.Contains(InstallerRootFS, s.Filesystem.Root)
+}
+
+// installerBase reports whether the spec's live ISO can carry the
+// installer, whatever its root file system.
+func installerBase(s *Spec) bool {
+	return slices.Contains(s.Outputs, OutputISO) &&
+		(s.Base == BaseDebian || s.Base == BaseUbuntu) && s.Architecture == ArchX8664
+}
+
+// InstallerRootFS are the root file systems linux-builder-install makes.
+var InstallerRootFS = []FSType{FSExt4, FSBtrfs, FSXFS, FSF2FS}
+
+// InstallerCompression are the compress= algorithms of btrfs.
+var InstallerCompression = []Compression{"zstd", "lzo", "zlib"}
+
+// installerOwnMounts are the partitions the installer lays out itself:
+// the root takes the rest of the disk, /boot is ext4 of 1G (unencrypted:
+// GRUB reads the kernel there), the ESP 512M.
+var installerOwnMounts = []MountPoint{"/", "/boot", "/boot/efi", "/efi"}
+
+// ruleInstaller says, at its position, what of the filesystem section an
+// install (linux-builder-install on the live ISO) does not honour; nothing
+// is left out silently. It says nothing when there is no installer: the
+// disk-only rule covers those specs.
+func ruleInstaller(c *ruleCtx) {
+	s := c.s
+	if !installerBase(s) {
+		return
+	}
+	fs := s.Filesystem
+	if !slices.Contains(InstallerRootFS, fs.Root) {
+		c.warnf("filesystem.root", "use root: ext4, btrfs, xfs or f2fs",
+			"linux-builder-install does not make a %s root yet: the live ISO carries no installer", fs.Root)
+		return
+	}
+	if fs.LVM {
+		c.warnf("filesystem.lvm", "remove lvm", "linux-builder-install does not make LVM volumes yet: installs put the root file system on its partition")
+	}
+	if fs.RAID != "none" && fs.RAID != "" {
+		c.warnf("filesystem.raid", "remove raid", "linux-builder-install does not make RAID arrays yet: installs use one disk")
+	}
+	if s.Customization.Bootloader == BootSystemdBoot {
+		c.warnf("customization.bootloader", "", "linux-builder-install installs GRUB (BIOS and UEFI); systemd-boot is the disk images' UEFI boot loader")
+	}
+	for i, p := range fs.Partitions {
+		path := indexPath("filesystem.partitions", i)
+		switch {
+		case p.Mount == "swap":
+			continue
+		case slices.Contains(installerOwnMounts, p.Mount):
+			if p.Mount != "/" {
+				c.warnf(path, "", "linux-builder-install lays out %s itself (the ESP 512M at /boot/efi, /boot ext4 1G); this entry applies to disk images only", p.Mount)
+			}
+			continue
+		}
+		if p.FS != "" && p.FS != "ext4" {
+			c.warnf(path+".fs", "use fs: ext4", "linux-builder-install makes the partition %s ext4, not %s", p.Mount, p.FS)
+		}
+		if fs.Encryption != EncNone && fs.Encryption != "" {
+			c.errorf(path, "remove the partition (its files go on the encrypted root), or remove encryption",
+				"partition %s would be left unencrypted by linux-builder-install, which encrypts the root and the swap only", p.Mount)
+		}
+	}
+}
