@@ -55,6 +55,9 @@ func (r *Renderer) newModelBuilder(doc *spec.Document, opts Options) (*modelBuil
 	if s.SignedBootChain() {
 		sys.addRaw(d.signedBoot...)
 	}
+	if s.HasInstaller() {
+		sys.addRaw(d.installer...)
+	}
 	return &modelBuilder{
 		r: r, doc: doc, s: s, d: d, opts: opts, m: m, excluded: excluded,
 		sys: sys, feat: &packageSet{m: r.packages, base: s.Base, excluded: excluded, seen: sys.seen},

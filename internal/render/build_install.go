@@ -28,6 +28,11 @@ type installerModel struct {
 	Partitions []spec.Partition
 	// Firmware is bios, uefi or both: the boot loaders installed.
 	Firmware string
+	// ConsoleUser is the live system's console user (a spec without
+	// users): logged in automatically and sudo without a password on the
+	// live system; the installer takes both away on an installed one and
+	// gives the account a password, or keeps it locked.
+	ConsoleUser string
 	// SystemdUnit adds the service that installs unattended from the
 	// kernel command line (lb.install=DEV).
 	SystemdUnit bool
@@ -53,6 +58,7 @@ func (i *installerModel) Conf() string {
 	}
 	kv("LB_PARTITIONS", strings.Join(parts, "\n"))
 	kv("LB_FIRMWARE", i.Firmware)
+	kv("LB_CONSOLE_USER", i.ConsoleUser)
 	return b.String()
 }
 
@@ -100,10 +106,9 @@ func buildInstaller(b *modelBuilder) error {
 			in.Partitions = append(in.Partitions, p)
 		}
 	}
-	pkgs := []string{"dosfstools", "fdisk", "grub-pc-bin"}
-	if s.Base == spec.BaseUbuntu {
-		pkgs = append(pkgs, "grub-efi-amd64-bin")
-	}
+	// The partitioning and boot loader tools are the system image's
+	// (distro.installer); the file system's and encryption's are here.
+	var pkgs []string
 	if p := installerFSPackage[fs.Root]; p != "" {
 		pkgs = append(pkgs, p)
 	}
@@ -119,6 +124,9 @@ func buildInstaller(b *modelBuilder) error {
 	if in.SystemdUnit {
 		b.enable("linux-builder-install", "linux-builder-boot-facts")
 	}
+	// The users builder ran: Autologin is the console user of a spec
+	// without users.
+	in.ConsoleUser = b.m.Autologin
 	b.m.Installer = in
 	return nil
 }

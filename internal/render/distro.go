@@ -91,6 +91,11 @@ type distro struct {
 	// (spec.Spec.SignedBootChain): the ISO and disk steps take shim and
 	// the signed GRUB from the image they install.
 	signedBoot []string
+	// installer are the packages linux-builder-install always needs
+	// (spec.Spec.HasInstaller): part of the system image, which specs of
+	// a distribution share; the root file system's and encryption's tools
+	// are the spec's own packages.
+	installer []string
 }
 
 // initramfsOnce: deferEnv prefixes the system image's install command so
@@ -192,6 +197,7 @@ var distros = map[spec.Base]*distro{
 		noDocs:         aptNoDocs,
 		initramfsOnce:  initramfsToolsOnce,
 		signedBoot:     []string{"shim-signed", "grub-efi-amd64-signed"},
+		installer:      []string{"dosfstools", "fdisk", "grub-pc-bin"},
 	},
 	spec.BaseUbuntu: {
 		image:   func(r spec.Release, _ spec.InitSystem) string { return "ubuntu:" + string(r) },
@@ -220,6 +226,7 @@ var distros = map[spec.Base]*distro{
 		finish:         aptFinish,
 		noDocs:         aptNoDocs,
 		initramfsOnce:  initramfsToolsOnce,
+		installer:      []string{"dosfstools", "fdisk", "grub-pc-bin", "grub-efi-amd64-bin"},
 	},
 	spec.BaseArch: {
 		image:   func(spec.Release, spec.InitSystem) string { return "archlinux:latest" },

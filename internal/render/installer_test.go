@@ -43,7 +43,12 @@ func TestInstallerFollowsTheFilesystemSection(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			c := renderYAML(t, tc.yaml, Options{})
+			// What the build installs: the system image's packages
+			// (system/Dockerfile) and the spec's.
 			docker := string(c.File("Dockerfile").Data)
+			if f := c.File("system/Dockerfile"); f != nil {
+				docker += string(f.Data)
+			}
 			if len(tc.conf) > 0 {
 				f := c.File("rootfs/etc/linux-builder/install.conf")
 				if f == nil {
@@ -121,6 +126,18 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(source, "blob"), bytes.Repeat([]byte("x"), 40<<20), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// The live medium's kernel and initramfs, which an install copies.
+	writeMedium := func(medium string) {
+		if err := os.MkdirAll(filepath.Join(medium, "boot"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{"vmlinuz", "initrd.img"} {
+			if err := os.WriteFile(filepath.Join(medium, "boot", f), []byte(f), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	writeMedium(filepath.Join(dir, "medium"))
 	// Each disk is sparse but for a pattern over its first and last 8 MiB,
 	// where partition tables, signatures and file systems start.
 	pattern := bytes.Repeat([]byte("linux-builder!"), (8<<20)/14)
@@ -171,10 +188,11 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 			}
 		}
 	}
+	medium := filepath.Join(dir, "medium")
 	install := func(t *testing.T, conf string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command("/bin/sh", append([]string{script}, args...)...)
-		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+conf, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+filepath.Join(dir, "medium"))
+		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+conf, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+medium)
 		cmd.Stdin = nil
 		out, err := cmd.CombinedOutput()
 		if err == nil {
@@ -258,6 +276,49 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		}
 		out = install(t, encrypted, "--disk", dev, "--yes", "--key-file", empty)
 		if !strings.Contains(out, "empty.key is empty") {
+			t.Errorf("got %s", out)
+		}
+		unchanged(t, backing)
+	})
+	t.Run("the live medium", func(t *testing.T) {
+		dev, _ := loop(t, 3<<30)
+		if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev).CombinedOutput(); err != nil {
+			t.Fatalf("mkfs: %v: %s", err, out)
+		}
+		mnt := t.TempDir()
+		if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+		writeMedium(mnt)
+		cmd := exec.Command("/bin/sh", script, "--disk", dev, "--yes")
+		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+plain, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+mnt)
+		out, err := cmd.CombinedOutput()
+		if err == nil || !strings.Contains(string(out), dev+" holds the live system") {
+			t.Errorf("%v: %s", err, out)
+		}
+	})
+	t.Run("a link to the disk", func(t *testing.T) {
+		// /dev/disk/by-id/... names: the checks see the device itself.
+		dev, backing := loop(t, 64<<20)
+		link := filepath.Join(t.TempDir(), "by-id-disk")
+		if err := os.Symlink(dev, link); err != nil {
+			t.Fatal(err)
+		}
+		out := install(t, plain, "--disk", link, "--yes")
+		if !strings.Contains(out, dev+" is too small") {
+			t.Errorf("got %s", out)
+		}
+		unchanged(t, backing)
+	})
+	t.Run("an empty password file", func(t *testing.T) {
+		dev, backing := loop(t, 3<<30)
+		empty := filepath.Join(dir, "empty.password")
+		if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := install(t, plain, "--disk", dev, "--yes", "--password-file", empty)
+		if !strings.Contains(out, "empty.password is empty") {
 			t.Errorf("got %s", out)
 		}
 		unchanged(t, backing)

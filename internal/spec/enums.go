@@ -354,7 +354,7 @@ func init() {
 		"a kernel config assignment such as CONFIG_BPF_JIT=y", 256, reKernelFlag)
 	pattern[KernelModule]("Kernel module name.", "a kernel module name (lower-case letters, digits, _ and -)", 64, reModule)
 	pattern[KernelParam]("Kernel command-line parameter, key or key=value.", "a kernel parameter (key or key=value of letters, digits and . _ , : = / + @ -)", 256, reKernelParam)
-	pattern[MountPoint]("Absolute mount point, or swap.", "an absolute mount point or swap", 256, reMount)
+	pattern[MountPoint]("Absolute mount point, or swap.", "an absolute mount point (no . or .. in it) or swap", 256, reMount)
 	pattern[Size]("Size: a number with K, M, G or T (512M, 20G, 1.5T), a percentage (50%), or rest.",
 		"a size such as 512M, 20G, 50% or rest", 16, reSize)
 	pattern[DiskSize]("Size: a number with K, M, G or T (20G, 1.5T); binary units (G is GiB).",

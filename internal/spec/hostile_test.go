@@ -57,6 +57,11 @@ func hostileInputs() map[string]struct {
 		"utf-16":                 {[]byte("\xff\xfeb\x00a\x00s\x00e\x00"), CodeEncoding, Pos{1, 1}},
 		"many nodes":             {[]byte("base: debian\nx: [" + strings.Repeat("1,", 30000) + "1]\n"), CodeTooLarge, Pos{2, 39995}},
 		"long line":              {[]byte("base: debian\nname: " + strings.Repeat("a", 200000) + "\n"), CodePattern, Pos{2, 7}},
+		// Mount points that name another: the installer and fstab would
+		// mount over / or /boot.
+		"mount point /..":     {[]byte("base: debian\nfilesystem:\n  partitions:\n    - {mount: /.., size: 1G}\n"), CodePattern, Pos{4, 15}},
+		"mount point /./boot": {[]byte("base: debian\nfilesystem:\n  partitions:\n    - {mount: /./boot, size: 1G}\n"), CodePattern, Pos{4, 15}},
+		"mount point /var/..": {[]byte("base: debian\nfilesystem:\n  partitions:\n    - {mount: /var/.., size: 1G}\n"), CodePattern, Pos{4, 15}},
 	}
 }
 

@@ -154,7 +154,7 @@ func ruleKernel(c *ruleCtx) {
 	for i, p := range c.s.Defaults.KernelParams {
 		if ReservedKernelParam(string(p)) {
 			c.errorf(indexPath("defaults.kernelParams", i), "remove it",
-				"kernel parameter %q is reserved for Linux Builder's boot test (linux-builder.* and the console's Secure Boot line)", p)
+				"kernel parameter %q is reserved for Linux Builder: linux-builder.* and the console's Secure Boot line are the boot test's, lb.install* the installer's (given at one boot, never built in: the live system would erase the disk at every boot)", p)
 		}
 	}
 	seen := map[KernelModule]bool{}

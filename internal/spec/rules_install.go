@@ -52,6 +52,9 @@ func ruleInstaller(c *ruleCtx) {
 	if fs.RAID != "none" && fs.RAID != "" {
 		c.warnf("filesystem.raid", "remove raid", "linux-builder-install does not make RAID arrays yet: installs use one disk")
 	}
+	if fs.Root == FSF2FS && fs.Compression != "none" && fs.Compression != "" {
+		c.warnf("filesystem.compression", "remove compression", "linux-builder-install makes f2fs without compression (it compresses btrfs only)")
+	}
 	if s.Customization.Bootloader == BootSystemdBoot {
 		c.warnf("customization.bootloader", "", "linux-builder-install installs GRUB (BIOS and UEFI); systemd-boot is the disk images' UEFI boot loader")
 	}
@@ -61,9 +64,16 @@ func ruleInstaller(c *ruleCtx) {
 		case p.Mount == "swap":
 			continue
 		case slices.Contains(installerOwnMounts, p.Mount):
-			if p.Mount != "/" {
+			switch {
+			case p.Mount != "/":
 				c.warnf(path, "", "linux-builder-install lays out %s itself (the ESP 512M at /boot/efi, /boot ext4 1G); this entry applies to disk images only", p.Mount)
+			case p.Size != "rest":
+				c.warnf(path+".size", "", "linux-builder-install gives the root the rest of the disk; size %s applies to disk images only", p.Size)
 			}
+			continue
+		case fs.Root == FSBtrfs && (p.Mount == "/home" || p.Mount == "/.snapshots" && fs.Snapshots):
+			c.errorf(path, "remove the partition: the btrfs root's subvolume holds "+string(p.Mount),
+				"partition %s would be mounted over the btrfs root's subvolume %s, which linux-builder-install mounts there", p.Mount, map[MountPoint]string{"/home": "@home", "/.snapshots": "@snapshots"}[p.Mount])
 			continue
 		}
 		if p.FS != "" && p.FS != "ext4" {

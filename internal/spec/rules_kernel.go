@@ -7,10 +7,12 @@ import "strings"
 // Linux Builder's namespace), or one that spells the console line the
 // boot test takes as Secure Boot's proof (the kernel echoes its command
 // line on the console). A spec or an image that sets one could arm the
-// marker on users' machines or fake the proof.
+// marker on users' machines or fake the proof. The installer's parameters
+// (lb.install=DEV, lb.install.*) are reserved too: on the live system's
+// every boot they would erase that disk.
 func ReservedKernelParam(p string) bool {
 	l := strings.ToLower(p)
-	return strings.Contains(l, "linux-builder") || strings.Contains(l, "secureboot:")
+	return strings.Contains(l, "linux-builder") || strings.Contains(l, "secureboot:") || strings.HasPrefix(l, "lb.install")
 }
 
 // kernelSeries is the kernel series each stable release packages (Debian's

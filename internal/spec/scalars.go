@@ -108,8 +108,10 @@ var (
 	// pasted into grub.cfg and into a double-quoted GRUB_CMDLINE_LINUX_DEFAULT
 	// that a shell reads, so no space, quote, $, `, \, ;, {, } or line break.
 	reKernelParam = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_.\-]*(=[A-Za-z0-9_.,:/+@\-=]*)?$`)
-	// reMount is an absolute mount point or "swap".
-	reMount = regexp.MustCompile(`^(swap|/|(/[A-Za-z0-9_.\-]+)+)$`)
+	// reMount is an absolute mount point or "swap": no part of it is "."
+	// or ".." (/./boot is /boot, /.. is /, /var/.. is /: installers and
+	// fstab would take such a point for another).
+	reMount = regexp.MustCompile(`^(swap|/|(/([A-Za-z0-9_\-][A-Za-z0-9_.\-]*|\.[A-Za-z0-9_\-][A-Za-z0-9_.\-]*|\.\.[A-Za-z0-9_.\-]+))+)$`)
 	// reSize is a partition size: 512M, 20G, 1.5T, 100%, rest.
 	reSize = regexp.MustCompile(`^([0-9]+(\.[0-9]+)?[KMGT](i?B)?|[0-9]{1,3}%|rest)$`)
 	// reDiskSize is an absolute size: 20G, 1.5T.

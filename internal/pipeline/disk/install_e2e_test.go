@@ -72,8 +72,17 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 		t.Fatal(err)
 	}
 	const passphrase = "correct horse battery staple"
+	// The key file ends with a newline, as an editor writes it: the
+	// passphrase typed at boot has none.
 	keyPath := filepath.Join(dir, "install.key")
-	if err := os.WriteFile(keyPath, []byte(passphrase), 0o600); err != nil {
+	if err := os.WriteFile(keyPath, []byte(passphrase+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// minimal-debian has no users: its console user logs in without a
+	// password on the live system; installed, it gets this one.
+	const password = "installed-system password"
+	pwPath := filepath.Join(dir, "install.password")
+	if err := os.WriteFile(pwPath, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 
@@ -85,16 +94,20 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 			"-drive", "file=" + isoPath + ",media=cdrom,readonly=on",
 			"-kernel", kernel, "-initrd", initrd,
 			"-append", "boot=live components console=ttyS0,115200n8 lb.install=/dev/vda " +
-				"lb.install.keyfile=/sys/firmware/qemu_fw_cfg/by_name/opt/linux-builder/install-key/raw",
+				"lb.install.keyfile=/sys/firmware/qemu_fw_cfg/by_name/opt/linux-builder/install-key/raw " +
+				"lb.install.passwordfile=/sys/firmware/qemu_fw_cfg/by_name/opt/linux-builder/install-password/raw",
 			"-fw_cfg", "name=opt/linux-builder/install-key,file=" + keyPath,
+			"-fw_cfg", "name=opt/linux-builder/install-password,file=" + pwPath,
 		},
 	})
 	t.Logf("install: %s", time.Since(start).Round(time.Second))
 	if !strings.Contains(install, "linux-builder-install: done") {
 		t.Fatalf("the installer did not finish\n--- serial (tail) ---\n%s", tail(install, 6000))
 	}
-	if strings.Contains(install, passphrase) {
-		t.Error("the passphrase was printed on the console")
+	for _, secret := range []string{passphrase, password} {
+		if strings.Contains(install, secret) {
+			t.Errorf("%q was printed on the installer's console", secret)
+		}
 	}
 
 	marker := regexp.MustCompile(fmt.Sprintf(`LINUX-BUILDER-BOOT-OK run=%d \S+`, d.run.ID))
@@ -167,6 +180,14 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 		}
 		if !strings.Contains(facts["swap"], "/dev/") || !strings.Contains(facts["swap"], "partition") {
 			t.Errorf("%s: swap %q, want a partition on", fw, facts["swap"])
+		}
+		// The live system's autologin and password-less sudo stay on the
+		// live system: installed, the console user has the password given.
+		if got, want := facts["console-user"], "live password=P autologin=no sudo-nopasswd=no"; got != want {
+			t.Errorf("%s: console user %q, want %q", fw, got, want)
+		}
+		if !strings.HasPrefix(strings.Fields(facts["swap"] + " x")[0], "/dev/dm-") {
+			t.Errorf("%s: swap %q, want the encrypted swap (a /dev/dm- device)", fw, facts["swap"])
 		}
 		if fw == pipeline.UEFISecureBoot && !strings.Contains(console, "secureboot: Secure boot enabled") {
 			t.Errorf("%s: the kernel never said Secure Boot was on", fw)

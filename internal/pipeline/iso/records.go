@@ -105,7 +105,7 @@ func validCmdline(raw string) (string, error) {
 			return "", fmt.Errorf("parameter %q: only letters, digits and . _ , : = / + @ - are allowed", clip(p))
 		}
 		if spec.ReservedKernelParam(p) {
-			return "", fmt.Errorf("parameter %q is reserved for Linux Builder's boot test", clip(p))
+			return "", fmt.Errorf("parameter %q is reserved for Linux Builder (its boot test's, or the installer's lb.install*)", clip(p))
 		}
 	}
 	return strings.Join(params, " "), nil
