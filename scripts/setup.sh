@@ -10,11 +10,12 @@ export PATH="/usr/local/go/bin:$PATH"
 # Docker engine and debootstrap for builds and offline base images, and the
 # ISO, disk-image (e2fsprogs, mtools, qemu-img) and boot-test tools (ovmf: OVMF_CODE_4M.secboot.fd and
 # OVMF_VARS_4M.ms.fd for the Secure Boot boots too; grub-pc-bin: the ISO's BIOS El Torito image and hybrid
-# MBR); fdisk (sfdisk) for the installer's refusal tests; wrk, curl and openssl for the webhook load
+# MBR); fdisk (sfdisk), dosfstools, btrfs-progs, cryptsetup-bin and grub2-common (grub-install): the tools
+# linux-builder-install checks for before its refusal tests run; wrk, curl and openssl for the webhook load
 # benchmark; chromium for the run pages' browser test.
 APT_PACKAGES=(shellcheck zsh fish nftables iptables fail2ban postgresql postgresql-client
   docker.io debootstrap tar e2fsprogs squashfs-tools-ng xorriso mtools grub-common grub-pc-bin grub-efi-amd64-bin
-  qemu-system-x86 qemu-utils ovmf fdisk wrk curl openssl chromium)
+  qemu-system-x86 qemu-utils ovmf fdisk dosfstools btrfs-progs cryptsetup-bin grub2-common wrk curl openssl chromium)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -33,6 +33,9 @@ type installerModel struct {
 	// live system; the installer takes both away on an installed one and
 	// gives the account a password, or keeps it locked.
 	ConsoleUser string
+	// Init is the init system (the installed machine's identity is made
+	// at first boot on systemd, by the installer elsewhere).
+	Init string
 	// SystemdUnit adds the service that installs unattended from the
 	// kernel command line (lb.install=DEV).
 	SystemdUnit bool
@@ -59,6 +62,7 @@ func (i *installerModel) Conf() string {
 	kv("LB_PARTITIONS", strings.Join(parts, "\n"))
 	kv("LB_FIRMWARE", i.Firmware)
 	kv("LB_CONSOLE_USER", i.ConsoleUser)
+	kv("LB_INIT", i.Init)
 	return b.String()
 }
 
@@ -127,6 +131,7 @@ func buildInstaller(b *modelBuilder) error {
 	// The users builder ran: Autologin is the console user of a spec
 	// without users.
 	in.ConsoleUser = b.m.Autologin
+	in.Init = string(s.Init)
 	b.m.Installer = in
 	return nil
 }

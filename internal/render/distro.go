@@ -92,7 +92,7 @@ type distro struct {
 	// the signed GRUB from the image they install.
 	signedBoot []string
 	// installer are the packages linux-builder-install always needs
-	// (spec.Spec.HasInstaller): part of the system image, which specs of
+	// (spec.Spec.HasInstaller; grub2-common has grub-install): part of the system image, which specs of
 	// a distribution share; the root file system's and encryption's tools
 	// are the spec's own packages.
 	installer []string
@@ -197,7 +197,7 @@ var distros = map[spec.Base]*distro{
 		noDocs:         aptNoDocs,
 		initramfsOnce:  initramfsToolsOnce,
 		signedBoot:     []string{"shim-signed", "grub-efi-amd64-signed"},
-		installer:      []string{"dosfstools", "fdisk", "grub-pc-bin"},
+		installer:      []string{"dosfstools", "fdisk", "grub-pc-bin", "grub2-common"},
 	},
 	spec.BaseUbuntu: {
 		image:   func(r spec.Release, _ spec.InitSystem) string { return "ubuntu:" + string(r) },
@@ -226,7 +226,7 @@ var distros = map[spec.Base]*distro{
 		finish:         aptFinish,
 		noDocs:         aptNoDocs,
 		initramfsOnce:  initramfsToolsOnce,
-		installer:      []string{"dosfstools", "fdisk", "grub-pc-bin", "grub-efi-amd64-bin"},
+		installer:      []string{"dosfstools", "fdisk", "grub-pc-bin", "grub-efi-amd64-bin", "grub2-common"},
 	},
 	spec.BaseArch: {
 		image:   func(spec.Release, spec.InitSystem) string { return "archlinux:latest" },

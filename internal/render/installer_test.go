@@ -323,9 +323,30 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		}
 		unchanged(t, backing)
 	})
+	t.Run("the only account without a password", func(t *testing.T) {
+		// The spec has no users: the installed console user needs one.
+		dev, backing := loop(t, 3<<30)
+		out := install(t, plain, "--disk", dev, "--yes")
+		if !strings.Contains(out, "no password for live") || !strings.Contains(out, "nothing was written") {
+			t.Errorf("got %s", out)
+		}
+		twoLines := filepath.Join(dir, "two-lines.password")
+		if err := os.WriteFile(twoLines, []byte("secret\nmore\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out = install(t, plain, "--disk", dev, "--yes", "--password-file", twoLines)
+		if !strings.Contains(out, "more than one line") {
+			t.Errorf("got %s", out)
+		}
+		unchanged(t, backing)
+	})
 	t.Run("not confirmed", func(t *testing.T) {
 		dev, backing := loop(t, 3<<30)
-		out := install(t, plain, "--disk", dev)
+		password := filepath.Join(dir, "good.password")
+		if err := os.WriteFile(password, []byte("secret\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out := install(t, plain, "--disk", dev, "--password-file", password)
 		if !strings.Contains(out, "not confirmed") {
 			t.Errorf("got %s", out)
 		}

@@ -31,8 +31,8 @@ func TestDefaultSpecHasNoKnownPassword(t *testing.T) {
 					// The installer sets the password its operator gives
 					// (typed twice, or a password file), and nothing else.
 					const operators = `printf '%s:%s\n' "$u" "$(cat "$pw")" | chpasswd -R "$TARGET"`
-					if n := strings.Count(string(f.Data), "chpasswd"); n != 1 || !strings.Contains(string(f.Data), operators) {
-						t.Errorf("%s: chpasswd %d times, want once, as %s", f.Path, n, operators)
+					if n := strings.Count(string(f.Data), "| chpasswd"); n != 1 || !strings.Contains(string(f.Data), operators) {
+						t.Errorf("%s: runs chpasswd %d times, want once, as %s", f.Path, n, operators)
 					}
 					continue
 				}

@@ -55,13 +55,18 @@ func ruleInstaller(c *ruleCtx) {
 	if fs.Root == FSF2FS && fs.Compression != "none" && fs.Compression != "" {
 		c.warnf("filesystem.compression", "remove compression", "linux-builder-install makes f2fs without compression (it compresses btrfs only)")
 	}
+	if s.Init == InitS6 && fs.Encryption != EncNone && fs.Encryption != "" && slices.ContainsFunc(fs.Partitions, func(p Partition) bool { return p.Mount == "swap" }) {
+		c.warnf("filesystem.partitions", "", "on s6, an installed system does not open its encrypted swap (its boot mounts file systems and swaps on, without crypttab): the swap stays off")
+	}
 	if s.Customization.Bootloader == BootSystemdBoot {
 		c.warnf("customization.bootloader", "", "linux-builder-install installs GRUB (BIOS and UEFI); systemd-boot is the disk images' UEFI boot loader")
 	}
 	for i, p := range fs.Partitions {
 		path := indexPath("filesystem.partitions", i)
+		sz, sized := readPartitionSize(p.Size)
 		switch {
 		case p.Mount == "swap":
+			// A swap taking the rest is rulePartitions's error.
 			continue
 		case slices.Contains(installerOwnMounts, p.Mount):
 			switch {
@@ -70,6 +75,13 @@ func ruleInstaller(c *ruleCtx) {
 			case p.Size != "rest":
 				c.warnf(path+".size", "", "linux-builder-install gives the root the rest of the disk; size %s applies to disk images only", p.Size)
 			}
+			continue
+		case ReservedMount(string(p.Mount)):
+			c.errorf(path+".mount", "mount it elsewhere, such as /home, /var or /srv",
+				"linux-builder-install cannot make a partition at %s: the boot loader's and the system's own directories stay on the root file system (and /boot)", p.Mount)
+			continue
+		case sized && sz.bytes > 0 && sz.bytes < minPartitionBytes:
+			c.errorf(path+".size", "make it 16M or more", "partition %s of %s is smaller than the 16M its file system needs", p.Mount, p.Size)
 			continue
 		case fs.Root == FSBtrfs && (p.Mount == "/home" || p.Mount == "/.snapshots" && fs.Snapshots):
 			c.errorf(path, "remove the partition: the btrfs root's subvolume holds "+string(p.Mount),
