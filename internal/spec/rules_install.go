@@ -62,38 +62,44 @@ func ruleInstaller(c *ruleCtx) {
 		c.warnf("customization.bootloader", "", "linux-builder-install installs GRUB (BIOS and UEFI); systemd-boot is the disk images' UEFI boot loader")
 	}
 	for i, p := range fs.Partitions {
-		path := indexPath("filesystem.partitions", i)
-		sz, sized := readPartitionSize(p.Size)
+		ruleInstallerPartition(c, indexPath("filesystem.partitions", i), p)
+	}
+}
+
+// ruleInstallerPartition says what linux-builder-install makes of one
+// entry of filesystem.partitions.
+func ruleInstallerPartition(c *ruleCtx, path string, p Partition) {
+	fs := c.s.Filesystem
+	sz, sized := readPartitionSize(p.Size)
+	switch {
+	case p.Mount == "swap":
+		// A swap taking the rest is rulePartitions's error.
+		return
+	case slices.Contains(installerOwnMounts, p.Mount):
 		switch {
-		case p.Mount == "swap":
-			// A swap taking the rest is rulePartitions's error.
-			continue
-		case slices.Contains(installerOwnMounts, p.Mount):
-			switch {
-			case p.Mount != "/":
-				c.warnf(path, "", "linux-builder-install lays out %s itself (the ESP 512M at /boot/efi, /boot ext4 1G); this entry applies to disk images only", p.Mount)
-			case p.Size != "rest":
-				c.warnf(path+".size", "", "linux-builder-install gives the root the rest of the disk; size %s applies to disk images only", p.Size)
-			}
-			continue
-		case ReservedMount(string(p.Mount)):
-			c.errorf(path+".mount", "mount it elsewhere, such as /home, /var or /srv",
-				"linux-builder-install cannot make a partition at %s: the boot loader's and the system's own directories stay on the root file system (and /boot)", p.Mount)
-			continue
-		case sized && sz.bytes > 0 && sz.bytes < minPartitionBytes:
-			c.errorf(path+".size", "make it 16M or more", "partition %s of %s is smaller than the 16M its file system needs", p.Mount, p.Size)
-			continue
-		case fs.Root == FSBtrfs && (p.Mount == "/home" || p.Mount == "/.snapshots" && fs.Snapshots):
-			c.errorf(path, "remove the partition: the btrfs root's subvolume holds "+string(p.Mount),
-				"partition %s would be mounted over the btrfs root's subvolume %s, which linux-builder-install mounts there", p.Mount, map[MountPoint]string{"/home": "@home", "/.snapshots": "@snapshots"}[p.Mount])
-			continue
+		case p.Mount != "/":
+			c.warnf(path, "", "linux-builder-install lays out %s itself (the ESP 512M at /boot/efi, /boot ext4 1G); this entry applies to disk images only", p.Mount)
+		case p.Size != "rest":
+			c.warnf(path+".size", "", "linux-builder-install gives the root the rest of the disk; size %s applies to disk images only", p.Size)
 		}
-		if p.FS != "" && p.FS != "ext4" {
-			c.warnf(path+".fs", "use fs: ext4", "linux-builder-install makes the partition %s ext4, not %s", p.Mount, p.FS)
-		}
-		if fs.Encryption != EncNone && fs.Encryption != "" {
-			c.errorf(path, "remove the partition (its files go on the encrypted root), or remove encryption",
-				"partition %s would be left unencrypted by linux-builder-install, which encrypts the root and the swap only", p.Mount)
-		}
+		return
+	case ReservedMount(string(p.Mount)):
+		c.errorf(path+".mount", "mount it elsewhere, such as /home, /var or /srv",
+			"linux-builder-install cannot make a partition at %s: the boot loader's and the system's own directories stay on the root file system (and /boot)", p.Mount)
+		return
+	case sized && sz.bytes > 0 && sz.bytes < minPartitionBytes:
+		c.errorf(path+".size", "make it 16M or more", "partition %s of %s is smaller than the 16M its file system needs", p.Mount, p.Size)
+		return
+	case fs.Root == FSBtrfs && (p.Mount == "/home" || p.Mount == "/.snapshots" && fs.Snapshots):
+		c.errorf(path, "remove the partition: the btrfs root's subvolume holds "+string(p.Mount),
+			"partition %s would be mounted over the btrfs root's subvolume %s, which linux-builder-install mounts there", p.Mount, map[MountPoint]string{"/home": "@home", "/.snapshots": "@snapshots"}[p.Mount])
+		return
+	}
+	if p.FS != "" && p.FS != "ext4" {
+		c.warnf(path+".fs", "use fs: ext4", "linux-builder-install makes the partition %s ext4, not %s", p.Mount, p.FS)
+	}
+	if fs.Encryption != EncNone && fs.Encryption != "" {
+		c.errorf(path, "remove the partition (its files go on the encrypted root), or remove encryption",
+			"partition %s would be left unencrypted by linux-builder-install, which encrypts the root and the swap only", p.Mount)
 	}
 }
