@@ -278,6 +278,16 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		if !strings.Contains(out, "empty.key is empty") {
 			t.Errorf("got %s", out)
 		}
+		// Saved on Windows: a passphrase ending in a carriage return
+		// could never be typed at the boot prompt.
+		crlf := filepath.Join(dir, "crlf.key")
+		if err := os.WriteFile(crlf, []byte("secret\r\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		out = install(t, encrypted, "--disk", dev, "--yes", "--key-file", crlf)
+		if !strings.Contains(out, "crlf.key: a control character") {
+			t.Errorf("got %s", out)
+		}
 		unchanged(t, backing)
 	})
 	t.Run("the live medium", func(t *testing.T) {
