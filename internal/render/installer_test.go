@@ -189,6 +189,15 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		}
 	}
 	medium := filepath.Join(dir, "medium")
+	// secret writes a key or password file and returns its path.
+	secret := func(t *testing.T, name, data string) string {
+		t.Helper()
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(data), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
 	install := func(t *testing.T, conf string, args ...string) string {
 		t.Helper()
 		cmd := exec.Command("/bin/sh", append([]string{script}, args...)...)
@@ -270,20 +279,14 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		if !strings.Contains(out, "missing.key is missing") {
 			t.Errorf("got %s", out)
 		}
-		empty := filepath.Join(dir, "empty.key")
-		if err := os.WriteFile(empty, nil, 0o600); err != nil {
-			t.Fatal(err)
-		}
+		empty := secret(t, "empty.key", "")
 		out = install(t, encrypted, "--disk", dev, "--yes", "--key-file", empty)
 		if !strings.Contains(out, "empty.key is empty") {
 			t.Errorf("got %s", out)
 		}
 		// Saved on Windows: a passphrase ending in a carriage return
 		// could never be typed at the boot prompt.
-		crlf := filepath.Join(dir, "crlf.key")
-		if err := os.WriteFile(crlf, []byte("secret\r\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		crlf := secret(t, "crlf.key", "secret\r\n")
 		out = install(t, encrypted, "--disk", dev, "--yes", "--key-file", crlf)
 		if !strings.Contains(out, "crlf.key: a control character") {
 			t.Errorf("got %s", out)
@@ -323,10 +326,7 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 	})
 	t.Run("an empty password file", func(t *testing.T) {
 		dev, backing := loop(t, 3<<30)
-		empty := filepath.Join(dir, "empty.password")
-		if err := os.WriteFile(empty, []byte("\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		empty := secret(t, "empty.password", "\n")
 		out := install(t, plain, "--disk", dev, "--yes", "--password-file", empty)
 		if !strings.Contains(out, "empty.password is empty") {
 			t.Errorf("got %s", out)
@@ -340,10 +340,7 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		if !strings.Contains(out, "no password for live") || !strings.Contains(out, "nothing was written") {
 			t.Errorf("got %s", out)
 		}
-		twoLines := filepath.Join(dir, "two-lines.password")
-		if err := os.WriteFile(twoLines, []byte("secret\nmore\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		twoLines := secret(t, "two-lines.password", "secret\nmore\n")
 		out = install(t, plain, "--disk", dev, "--yes", "--password-file", twoLines)
 		if !strings.Contains(out, "more than one line") {
 			t.Errorf("got %s", out)
@@ -352,10 +349,7 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 	})
 	t.Run("not confirmed", func(t *testing.T) {
 		dev, backing := loop(t, 3<<30)
-		password := filepath.Join(dir, "good.password")
-		if err := os.WriteFile(password, []byte("secret\n"), 0o600); err != nil {
-			t.Fatal(err)
-		}
+		password := secret(t, "good.password", "secret\n")
 		out := install(t, plain, "--disk", dev, "--password-file", password)
 		if !strings.Contains(out, "not confirmed") {
 			t.Errorf("got %s", out)
