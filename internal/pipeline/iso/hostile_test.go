@@ -370,6 +370,10 @@ func TestHostileImages(t *testing.T) {
 				return image(reg("etc/linux-builder/kernel-cmdline", "quiet linux-builder.boot-test\n"))
 			},
 			fails: "reserved"},
+		{name: "kernel-cmdline erases a disk at every boot (the installer's lb.install)",
+			entries: func(h *host) []ent {
+				return image(reg("etc/linux-builder/kernel-cmdline", "quiet LB.Install=/dev/sda\n"))
+			}, fails: "reserved"},
 		{name: "kernel-cmdline carries the boot test's words",
 			entries: func(h *host) []ent {
 				return image(reg("etc/linux-builder/kernel-cmdline", "loglevel=6 x=secureboot: Secure boot enabled Linux-Builder.x=1\n"))
