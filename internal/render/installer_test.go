@@ -167,6 +167,20 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		t.Cleanup(func() { _ = exec.Command("losetup", "-d", dev).Run() })
 		return dev, backing
 	}
+	// mountedLoop is a loop disk holding one ext4 file system, mounted.
+	mountedLoop := func(t *testing.T) (dev, mnt string) {
+		t.Helper()
+		dev, _ = loop(t, 3<<30)
+		if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev).CombinedOutput(); err != nil {
+			t.Fatalf("mkfs: %v: %s", err, out)
+		}
+		mnt = t.TempDir()
+		if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
+			t.Fatalf("mount: %v: %s", err, out)
+		}
+		t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+		return dev, mnt
+	}
 	unchanged := func(t *testing.T, backing string) {
 		t.Helper()
 		f, err := os.Open(backing)
@@ -252,15 +266,7 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		}
 	})
 	t.Run("mounted", func(t *testing.T) {
-		dev, _ := loop(t, 3<<30)
-		if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev).CombinedOutput(); err != nil {
-			t.Fatalf("mkfs: %v: %s", err, out)
-		}
-		mnt := t.TempDir()
-		if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
-			t.Fatalf("mount: %v: %s", err, out)
-		}
-		t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+		dev, mnt := mountedLoop(t)
 		out := install(t, plain, "--disk", dev, "--yes")
 		if !strings.Contains(out, dev+" is mounted") || !strings.Contains(out, "nothing was written") {
 			t.Errorf("got %s", out)
@@ -294,15 +300,7 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		unchanged(t, backing)
 	})
 	t.Run("the live medium", func(t *testing.T) {
-		dev, _ := loop(t, 3<<30)
-		if out, err := exec.Command("mkfs.ext4", "-q", "-F", dev).CombinedOutput(); err != nil {
-			t.Fatalf("mkfs: %v: %s", err, out)
-		}
-		mnt := t.TempDir()
-		if out, err := exec.Command("mount", dev, mnt).CombinedOutput(); err != nil {
-			t.Fatalf("mount: %v: %s", err, out)
-		}
-		t.Cleanup(func() { _ = exec.Command("umount", mnt).Run() })
+		dev, mnt := mountedLoop(t)
 		writeMedium(mnt)
 		cmd := exec.Command("/bin/sh", script, "--disk", dev, "--yes")
 		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+plain, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+mnt)
