@@ -31,7 +31,8 @@ type installerModel struct {
 	// ConsoleUser is the live system's console user (a spec without
 	// users): logged in automatically and sudo without a password on the
 	// live system; the installer takes both away on an installed one and
-	// gives the account a password, or keeps it locked.
+	// gives the account the password its operator gives (it refuses to
+	// install without one).
 	ConsoleUser string
 	// Init is the init system (the installed machine's identity is made
 	// at first boot on systemd, by the installer elsewhere).

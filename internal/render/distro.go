@@ -92,8 +92,9 @@ type distro struct {
 	// the signed GRUB from the image they install.
 	signedBoot []string
 	// installer are the packages linux-builder-install always needs
-	// (spec.Spec.HasInstaller; grub2-common has grub-install): part of the system image, which specs of
-	// a distribution share; the root file system's and encryption's tools
+	// (spec.Spec.HasInstaller; grub2-common has grub-install and
+	// update-grub): part of the system image, which specs of a
+	// distribution share; the root file system's and encryption's tools
 	// are the spec's own packages.
 	installer []string
 }
