@@ -19,7 +19,8 @@ import (
 // pipeline's disk step (DISK_GENERATING, for specs with outputs qcow2 or
 // raw) on its own.
 func newDiskCmd() *cobra.Command {
-	var out, qcow2, firmwares, bootloader string
+	var out, qcow2, firmwares, bootloader, rootFS, compression string
+	var snapshots bool
 	var size int64
 	cmd := &cobra.Command{
 		Use:   "disk IMAGE",
@@ -28,7 +29,9 @@ func newDiskCmd() *cobra.Command {
 into a raw disk image: GPT with a BIOS boot partition, an EFI system partition
 (GRUB for BIOS; for UEFI the image's signed shim and GRUB, which boot with Secure
 Boot, or systemd-boot with --bootloader systemd-boot; the image's kernel and
-initramfs) and an ext4 root file system, mounted by UUID. The image is streamed from the engine, never unpacked
+initramfs) and an ext4 root file system (or btrfs with --root btrfs: subvolumes
+@ and @home, made by mkfs.btrfs in a sandboxed container of the bot's tools
+image), mounted by UUID. The image is streamed from the engine, never unpacked
 or mounted on the host. --qcow2 converts it with qemu-img; --boot-test boots a
 copy under each firmware in QEMU until the marker appears.`,
 		Args: func(_ *cobra.Command, args []string) error {
@@ -56,7 +59,8 @@ copy under each firmware in QEMU until the marker appears.`,
 			}
 			defer eng.Close()
 			say := func(l string) { fmt.Fprintln(cmd.OutOrStdout(), l) }
-			req := pipeline.DiskRequest{Image: args[0], Output: out, QCOW2: qcow2, Size: size, Bootloader: bootloader}
+			req := pipeline.DiskRequest{Image: args[0], Output: out, QCOW2: qcow2, Size: size, Bootloader: bootloader,
+				RootFS: rootFS, Compression: compression, Snapshots: snapshots}
 			work := ""
 			if len(fws) > 0 {
 				if work, err = os.MkdirTemp(filepath.Dir(out), ".disk-boot-"); err != nil {
@@ -66,7 +70,7 @@ copy under each firmware in QEMU until the marker appears.`,
 				req.Marker = fmt.Sprintf("LINUX-BUILDER-BOOT-OK disk=%d", time.Now().Unix())
 				req.BootTestOutput = filepath.Join(work, "boot-test.raw")
 			}
-			if _, err := (&disk.Builder{Exporter: eng}).Build(ctx, req, say); err != nil {
+			if _, err := (&disk.Builder{Exporter: eng, Tools: eng}).Build(ctx, req, say); err != nil {
 				return err
 			}
 			for _, fw := range fws {
@@ -86,5 +90,8 @@ copy under each firmware in QEMU until the marker appears.`,
 	cmd.Flags().Int64Var(&size, "size", 0, "disk size in bytes (default: the image's file system with headroom)")
 	cmd.Flags().StringVar(&firmwares, "boot-test", "", "boot-test under these firmwares, one after the other: uefi, bios, uefi-secureboot, comma-separated")
 	cmd.Flags().StringVar(&bootloader, "bootloader", "grub", "UEFI boot loader: grub (the image's signed shim and GRUB when it has them) or systemd-boot (the image's); BIOS boots GRUB")
+	cmd.Flags().StringVar(&rootFS, "root", "ext4", "root file system: ext4 or btrfs")
+	cmd.Flags().StringVar(&compression, "compression", "", "btrfs compression: zstd, lzo or zlib")
+	cmd.Flags().BoolVar(&snapshots, "snapshots", false, "btrfs: an @snapshots subvolume at /.snapshots")
 	return cmd
 }

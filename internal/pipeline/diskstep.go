@@ -78,8 +78,14 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 	raw := filepath.Join(work, "linux.raw")
 	defer os.Remove(raw)
 	req := DiskRequest{Image: r.image, Output: raw, Size: r.spec.DiskSizeBytes(), Swap: r.spec.SwapBytes(), Bootloader: string(r.spec.Customization.Bootloader)}
+	if fs := r.spec.Filesystem; fs.Root == spec.FSBtrfs {
+		req.RootFS, req.Snapshots = string(fs.Root), fs.Snapshots
+		if fs.Compression != "" && fs.Compression != "none" {
+			req.Compression = string(fs.Compression)
+		}
+	}
 	for _, dp := range r.spec.DiskPartitions() {
-		req.Partitions = append(req.Partitions, DiskPartition{Mount: dp.Mount, Size: dp.Bytes})
+		req.Partitions = append(req.Partitions, DiskPartition{Mount: dp.Mount, Size: dp.Bytes, FS: dp.FS})
 	}
 	if slices.Contains(r.spec.Outputs, spec.OutputQCOW2) {
 		req.QCOW2 = filepath.Join(r.dir, qcow2Name)

@@ -211,6 +211,13 @@ type DiskRequest struct {
 	// Size is the disk's size in bytes (the spec's filesystem section);
 	// 0 sizes it from the image, with headroom, under the builder's cap.
 	Size int64
+	// RootFS is the root file system: "ext4" (the default when empty) or
+	// "btrfs" (the spec's filesystem.root), with Compression (btrfs's
+	// compress=: zstd, lzo or zlib; "" none) and Snapshots (an
+	// @snapshots subvolume at /.snapshots).
+	RootFS      string
+	Compression string
+	Snapshots   bool
 	// Partitions are the file systems besides the root (the spec's
 	// partitions mounted at /home, /var…): each an ext4 partition after
 	// the root, in order, holding the image's files under its mount point.
@@ -241,6 +248,9 @@ type DiskPartition struct {
 	Mount string
 	// Size is its size in bytes.
 	Size int64
+	// FS is its file system: "ext4" (the default when empty) or "btrfs"
+	// (uncompressed, without subvolumes).
+	FS string
 }
 
 // DiskBuilder turns an image into a bootable GPT disk image with an EFI

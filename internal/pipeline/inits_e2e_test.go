@@ -68,7 +68,7 @@ func bootOneInit(t *testing.T, eng *docker.Engine, init string) ([]string, func(
 		// chain, which does not depend on the init (the minimal-debian
 		// test and the boot package's tests boot it).
 		c.Firmwares = []pipeline.Firmware{pipeline.BIOS, pipeline.UEFI}
-		c.Disk = &disk.Builder{Exporter: eng}
+		c.Disk = &disk.Builder{Exporter: eng, Tools: eng}
 		c.MaxBoots = 2
 	})
 	id := createRun(t, db, "debian-"+init+".yaml", src)

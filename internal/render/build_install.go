@@ -78,6 +78,7 @@ var installerFSPackage = map[spec.FSType]string{
 // its position (spec/rules_install.go), never skipped silently.
 func buildInstaller(b *modelBuilder) error {
 	s := b.s
+	buildDiskImage(b)
 	if !s.HasInstaller() {
 		return nil
 	}
@@ -127,7 +128,8 @@ func buildInstaller(b *modelBuilder) error {
 	b.feat.addRaw(pkgs...)
 	in.SystemdUnit = s.Init == spec.InitSystemd
 	if in.SystemdUnit {
-		b.enable("linux-builder-install", "linux-builder-boot-facts")
+		b.enable("linux-builder-install")
+		b.bootFacts()
 	}
 	// The users builder ran: Autologin is the console user of a spec
 	// without users.
@@ -137,12 +139,45 @@ func buildInstaller(b *modelBuilder) error {
 	return nil
 }
 
+// buildDiskImage gives a system that a disk image holds what its layout
+// needs: btrfs-progs for a btrfs root or partition (its initramfs hook,
+// its tools), and on systemd the boot facts the boot test reads.
+func buildDiskImage(b *modelBuilder) {
+	s := b.s
+	if !s.HasDiskImage() {
+		return
+	}
+	btrfs := s.Filesystem.Root == spec.FSBtrfs
+	for _, p := range s.DiskPartitions() {
+		btrfs = btrfs || p.FS == string(spec.FSBtrfs)
+	}
+	if btrfs {
+		b.feat.addRaw("btrfs-progs")
+	}
+	if s.Init == spec.InitSystemd {
+		b.bootFacts()
+	}
+}
+
+// bootFacts puts the boot-facts service on the system (under the boot
+// test only, it prints what an installed system or a disk image runs on).
+func (b *modelBuilder) bootFacts() {
+	if !b.m.BootFacts {
+		b.m.BootFacts = true
+		b.enable("linux-builder-boot-facts")
+	}
+}
+
 // installer writes linux-builder-install, its configuration, the boot-test
 // gate its grub.cfg includes (the installed system's marker is armed only
 // under the boot test, as the ISO's is) and, on systemd, the services that
 // install unattended (lb.install=DEV) and print what the installed system
 // booted on under the boot test.
 func (f *fileSet) installer() {
+	if f.m.BootFacts {
+		f.tmpl(root+libDir+"/boot-facts", "boot-facts.tmpl", 0o755)
+		f.tmpl(root+"etc/systemd/system/linux-builder-boot-facts.service", "boot-facts.service.tmpl", 0o644)
+	}
 	in := f.m.Installer
 	if in == nil {
 		return
@@ -150,7 +185,6 @@ func (f *fileSet) installer() {
 	f.tmpl(root+"usr/local/sbin/linux-builder-install", "linux-builder-install.tmpl", 0o755)
 	f.raw(root+etcDir+"/install.conf", []byte(in.Conf()), 0o644)
 	f.raw(root+libDir+"/grub-boot-test-gate.cfg", []byte(pipeline.GRUBBootTestGate()), 0o644)
-	f.tmpl(root+libDir+"/boot-facts", "boot-facts.tmpl", 0o755)
 	if f.m.InstallEnv != "" {
 		// Later initramfs builds (a postInstall script's, a kernel
 		// upgrade's on the live image) keep cryptsetup in too.
@@ -159,6 +193,5 @@ func (f *fileSet) installer() {
 	}
 	if in.SystemdUnit {
 		f.tmpl(root+"etc/systemd/system/linux-builder-install.service", "linux-builder-install.service.tmpl", 0o644)
-		f.tmpl(root+"etc/systemd/system/linux-builder-boot-facts.service", "boot-facts.service.tmpl", 0o644)
 	}
 }

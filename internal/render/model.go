@@ -95,6 +95,9 @@ type model struct {
 	// Installer is linux-builder-install's configuration, or nil when the
 	// live ISO carries no installer (build_install.go).
 	Installer *installerModel
+	// BootFacts puts the boot-facts service on a systemd system (an
+	// installer's or a disk image's).
+	BootFacts bool
 	// InstallEnv is exported by the spec's package layer (CRYPTSETUP=y:
 	// the initramfs it rebuilds carries cryptsetup), or "".
 	InstallEnv string

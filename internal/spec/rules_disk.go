@@ -64,6 +64,7 @@ func ReservedMount(m string) bool {
 type DiskPartition struct {
 	Mount string
 	Bytes int64
+	FS    string // ext4 or btrfs (the partition's fs, else the root's)
 }
 
 // DiskPartitions are the disk image's partitions besides the root and the
@@ -79,7 +80,11 @@ func (s *Spec) DiskPartitions() []DiskPartition {
 		if !ok || sz.rest {
 			continue
 		}
-		out = append(out, DiskPartition{Mount: string(p.Mount), Bytes: sz.bytes + int64(sz.percent/100*float64(s.DiskSizeBytes()))})
+		fs := string(p.FS)
+		if fs == "" {
+			fs = string(s.Filesystem.Root)
+		}
+		out = append(out, DiskPartition{Mount: string(p.Mount), Bytes: sz.bytes + int64(sz.percent/100*float64(s.DiskSizeBytes())), FS: fs})
 	}
 	return out
 }
@@ -100,6 +105,9 @@ func joinOutputNames() string {
 	}
 	return strings.Join(names, " and ")
 }
+
+// DiskRootFS are the root file systems disk images are made with.
+var DiskRootFS = []FSType{FSExt4, FSBtrfs}
 
 // HasDiskImage reports whether the spec asks for a qcow2 or raw disk
 // image, where the filesystem section and the boot loader apply.
@@ -125,20 +133,16 @@ func ruleDiskLayout(c *ruleCtx) {
 	if !c.s.HasDiskImage() {
 		return
 	}
-	const why = "disk images are laid out as GPT with an EFI system partition and an ext4 root for now"
+	const why = "disk images are laid out as GPT with an EFI system partition and an ext4 or btrfs root for now"
 	fs := c.s.Filesystem
-	if fs.Root != FSExt4 {
-		c.errorf("filesystem.root", "use root: ext4, or outputs: [iso]", "filesystem.root %s is not built in disk images yet: %s", fs.Root, why)
+	if !slices.Contains(DiskRootFS, fs.Root) {
+		c.errorf("filesystem.root", "use root: ext4 or btrfs, or outputs: [iso] (its installer makes "+string(fs.Root)+")", "filesystem.root %s is not built in disk images yet: %s", fs.Root, why)
 	}
 	if fs.Encryption != EncNone {
 		c.errorf("filesystem.encryption", "remove encryption, or outputs: [iso]", "filesystem.encryption %s is not built in disk images yet: %s, unencrypted", fs.Encryption, why)
 	}
-	if fs.Compression != "none" {
-		c.errorf("filesystem.compression", "remove compression", "filesystem.compression %s is not built in disk images yet: %s", fs.Compression, why)
-	}
-	if fs.Snapshots {
-		c.errorf("filesystem.snapshots", "remove snapshots", "filesystem.snapshots is not built in disk images yet: %s", why)
-	}
+	// Compression and snapshots on a root without them are rulesFS's
+	// errors; btrfs makes both.
 	ruleDiskPartitions(c)
 	if fs.LVM {
 		c.errorf("filesystem.lvm", "remove lvm", "filesystem.lvm is not built in disk images yet: %s", why)
@@ -148,6 +152,20 @@ func ruleDiskLayout(c *ruleCtx) {
 	}
 	if n, ok := sizeBytes(string(fs.DiskSize)); ok && n > MaxDiskImageBytes {
 		c.errorf("filesystem.diskSize", "make filesystem.diskSize 64G or less", "disk size %s is larger than the %s disk images are made up to", fs.DiskSize, humanBytes(MaxDiskImageBytes))
+	}
+}
+
+// ruleDiskSwap checks the swap partition of a disk image, the n-th.
+func ruleDiskSwap(c *ruleCtx, path string, p Partition, n int) {
+	sz, ok := readPartitionSize(p.Size)
+	switch {
+	case n > 1:
+		c.errorf(path, "list one swap partition", "disk images have one swap partition; this is swap partition %d", n)
+	case ok && sz.rest:
+		c.errorf(path+".size", "give the swap a size, such as 2G", "a swap partition that takes the rest of the disk leaves nothing for the root file system")
+	case ok && sz.percent > 0 && c.s.Filesystem.DiskSize == "":
+		c.errorf(path+".size", "give the swap a size such as 2G, or set filesystem.diskSize",
+			"a swap of %s of the disk needs filesystem.diskSize in disk images (without it the disk is sized from the image)", p.Size)
 	}
 }
 
@@ -169,24 +187,20 @@ func ruleDiskPartitions(c *ruleCtx) {
 			// The root takes what the others leave: the disk's layout.
 		case p.Mount == "swap":
 			swaps++
-			sz, ok := readPartitionSize(p.Size)
-			switch {
-			case swaps > 1:
-				c.errorf(path, "list one swap partition", "disk images have one swap partition; this is swap partition %d", swaps)
-			case ok && sz.rest:
-				c.errorf(path+".size", "give the swap a size, such as 2G", "a swap partition that takes the rest of the disk leaves nothing for the root file system")
-			case ok && sz.percent > 0 && fs.DiskSize == "":
-				c.errorf(path+".size", "give the swap a size such as 2G, or set filesystem.diskSize",
-					"a swap of %s of the disk needs filesystem.diskSize in disk images (without it the disk is sized from the image)", p.Size)
-			}
+			ruleDiskSwap(c, path, p, swaps)
 		case p.Mount == "/":
 			c.errorf(path+".size", "use size: rest, or remove it",
 				"a / partition of %s is not built in disk images yet: the root takes what the ESP and the swap leave of filesystem.diskSize", p.Size)
 		case ReservedMount(string(p.Mount)):
 			c.errorf(path+".mount", "mount it elsewhere, such as /home, /var or /srv",
 				"a disk image cannot have a partition at %s: the boot loader's, the ESP's and the system's own directories stay on the root file system", p.Mount)
-		case p.FS != "" && p.FS != "ext4":
-			c.errorf(path+".fs", "use fs: ext4", "partition %s: %s is not built in disk images yet; their partitions are ext4 for now", p.Mount, p.FS)
+		case fs.Root == FSBtrfs && (p.Mount == "/home" || p.Mount == "/.snapshots" && fs.Snapshots):
+			if !c.s.HasInstaller() { // the installer's rule says the same
+				c.errorf(path, "remove the partition: the btrfs root's subvolume holds "+string(p.Mount),
+					"partition %s would be mounted over the btrfs root's subvolume %s, which a disk image mounts there", p.Mount, map[MountPoint]string{"/home": "@home", "/.snapshots": "@snapshots"}[p.Mount])
+			}
+		case p.FS != "" && p.FS != "ext4" && p.FS != "btrfs":
+			c.errorf(path+".fs", "use fs: ext4 or btrfs", "partition %s: %s is not built in disk images yet; their partitions are ext4 or btrfs for now", p.Mount, p.FS)
 		default:
 			sz, ok := readPartitionSize(p.Size)
 			switch {

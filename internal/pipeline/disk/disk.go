@@ -29,6 +29,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -55,6 +56,9 @@ type Builder struct {
 	MaxDiskBytes int64
 	// Timeout bounds one build; default 30 minutes.
 	Timeout time.Duration
+	// Tools makes the file systems the builder has no writer of its own
+	// for (btrfs), in a sandbox; nil: ext4 only.
+	Tools Tools
 }
 
 var _ pipeline.DiskBuilder = (*Builder)(nil)
@@ -143,7 +147,7 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	plan, err := checkRequest(req, maxDisk)
+	plan, err := checkRequest(req, maxDisk, b.Tools)
 	if err != nil {
 		return res, err
 	}
@@ -173,23 +177,31 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	// 1. The file systems (the root's and the other partitions'),
 	// streamed from the export.
 	start := time.Now()
-	rootImg := filepath.Join(work, "root.ext4")
-	fss, fstab, swapUUID, mountPoints, err := plan.prepare(work, req.Size, maxDisk, fileSystem{img: rootImg, uuid: rootUUID}, volumeID)
+	root := fileSystem{kind: plan.rootFS, img: filepath.Join(work, "root."+plan.rootFS), uuid: rootUUID,
+		compression: req.Compression, snapshots: req.Snapshots}
+	fss, fstab, swapUUID, mountPoints, err := plan.prepare(work, req.Size, maxDisk, root, volumeID)
 	if err != nil {
 		return res, err
 	}
+	defer func() {
+		// A tool still running ends before the work directory goes.
+		for _, f := range fss {
+			if f.job != nil {
+				f.job.stop()
+			}
+		}
+	}()
 	sys, err := b.writeFileSystems(ctx, req.Image, captured, fss, iso.InstalledOptions{
 		Fstab: fstab, Marker: req.Marker, MountPoints: mountPoints, Limits: b.Limits,
-		MarkerReadsSMBIOS: req.Bootloader == bootSystemdBoot})
+		MarkerReadsSMBIOS: req.Bootloader == bootSystemdBoot}, log)
 	if err != nil {
 		return res, err
 	}
-	info, err := os.Stat(rootImg)
-	if err != nil {
-		return res, fmt.Errorf("root file system: %w", err)
+	used := fss[0].used
+	if used > fss[0].max {
+		return res, fmt.Errorf("disk: the root file system's files take %d bytes, over the %d the disk leaves it", used, fss[0].max)
 	}
-	used := info.Size()
-	logFileSystems(log, sys, fss, used, time.Since(start))
+	logFileSystems(log, sys, fss, time.Since(start))
 
 	// 2. Sizes: the ESP holds the kernel, the initramfs and the boot
 	// loaders with room to spare;
@@ -202,13 +214,21 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	head := int64(firstPart + biosPart) // before the ESP
 	fss[0].size = rootSize
 	for _, f := range fss {
+		if f.job != nil {
+			start := time.Now()
+			if err := f.job.finish(f.size); err != nil {
+				return res, err
+			}
+			log(fmt.Sprintf("disk: %s (btrfs%s) made in %s", f.what(), f.btrfsNote(), time.Since(start).Round(100*time.Millisecond)))
+			continue
+		}
 		if err := finishExt4(ctx, f.img, f.size, f.what()); err != nil {
 			return res, err
 		}
 	}
 
 	// 3. The ESP.
-	cfg := espConfig{volumeID: volumeID, rootUUID: fsUUID, cmdline: sys.Cmdline, name: "Linux Builder (" + sys.Hostname + ")"}
+	cfg := espConfig{volumeID: volumeID, rootUUID: fsUUID, rootflags: fss[0].rootflags(), cmdline: sys.Cmdline, name: "Linux Builder (" + sys.Hostname + ")"}
 	uefi, err := chooseUEFILoader(ctx, work, req.Bootloader, sys.Loaders, cfg)
 	if err != nil {
 		return res, err
@@ -253,8 +273,8 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 	if err := os.Rename(tmp, req.Output); err != nil {
 		return res, fmt.Errorf("disk: %w", err)
 	}
-	log(fmt.Sprintf("disk: %s: GPT, BIOS boot and ESP %d MiB (BIOS: GRUB; %s; kernel %s), root ext4 %d MiB (UUID %s)%s, %d MiB in all",
-		filepath.Base(req.Output), espSize/mib, uefi.note, sys.KernelName, rootSize/mib, fsUUID, note, diskSize/mib))
+	log(fmt.Sprintf("disk: %s: GPT, BIOS boot and ESP %d MiB (BIOS: GRUB; %s; kernel %s), root %s %d MiB (UUID %s)%s, %d MiB in all",
+		filepath.Base(req.Output), espSize/mib, uefi.note, sys.KernelName, plan.rootFS, rootSize/mib, fsUUID, note, diskSize/mib))
 	if req.QCOW2 != "" {
 		start := time.Now()
 		if err := ConvertQCOW2(ctx, req.Output, req.QCOW2); err != nil {
@@ -266,13 +286,20 @@ func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(
 }
 
 // writeFileSystems streams the image's export through the
-// installed-system rewriter into the ext4 writers: fss[0] is the root's,
-// the others get the files under their mount points (split.go).
-func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, fss []fileSystem, opt iso.InstalledOptions) (*iso.Installed, error) {
+// installed-system rewriter into the file systems' writers: fss[0] is the
+// root's, the others get the files under their mount points (split.go).
+// It sets each one's used bytes; a btrfs file system's tool (its job) is
+// left waiting for its size.
+func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, fss []fileSystem, opt iso.InstalledOptions, log func(string)) (*iso.Installed, error) {
+	jobCtx := ctx // the tools outlive the streaming
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	files := make([]*os.File, len(fss))
 	for i, fs := range fss {
+		if fs.kind == fsBtrfs {
+			fss[i].job = startBtrfs(jobCtx, b.Tools, fs, log)
+			continue
+		}
 		f, err := os.OpenFile(fs.img, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", fs.what(), err)
@@ -288,7 +315,7 @@ func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, 
 		exportW.CloseWithError(err)
 		exported <- err
 	}()
-	// One ext4 writer per file system, each reading its own stream.
+	// One writer per file system, each reading its own stream.
 	// The first writer to fail is the cause: the others fail because the
 	// splitter then stops.
 	writeErrs := make([]error, len(fss))
@@ -305,9 +332,20 @@ func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, 
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			err := writeExt4(r, files[i], fs.max, fs.what())
-			if err == nil {
-				err = patchSuperblock(files[i], fs.uuid, fs.label())
+			var err error
+			if j := fss[i].job; j != nil {
+				fss[i].used, err = j.stream(ctx, r)
+			} else {
+				err = writeExt4(r, files[i], fs.max, fs.what())
+				if err == nil {
+					err = patchSuperblock(files[i], fs.uuid, fs.label())
+				}
+				if err == nil {
+					var info os.FileInfo
+					if info, err = files[i].Stat(); err == nil {
+						fss[i].used = info.Size()
+					}
+				}
 			}
 			if err != nil {
 				firstOnce.Do(func() { first = i })
@@ -370,9 +408,9 @@ func (b *Builder) writeFileSystems(ctx context.Context, image, captured string, 
 	return sys, nil
 }
 
-// errWriterStopped is what the rewriter's writes get once the ext4
-// writer has returned.
-var errWriterStopped = errors.New("the ext4 writer stopped reading")
+// errWriterStopped is what the rewriter's writes get once a file
+// system's writer has returned.
+var errWriterStopped = errors.New("the file system writer stopped reading")
 
 // assemble writes the disk to path: a sparse file of size bytes, the GPT,
 // each partition's image at its offset ("": none), and GRUB's BIOS boot
@@ -409,9 +447,10 @@ func assemble(path string, size int64, diskID GUID, parts []part, images []strin
 // diskPlan is a checked request's partitions besides the root, sized in
 // whole MiB.
 type diskPlan struct {
-	swap  int64
-	parts []pipeline.DiskPartition // mount points cleaned: "home"
-	fixed int64                    // the swap and parts: what the root does not get
+	rootFS string // fsExt4 or fsBtrfs
+	swap   int64
+	parts  []pipeline.DiskPartition // mount points cleaned: "home"
+	fixed  int64                    // the swap and parts: what the root does not get
 }
 
 // minPartition is the smallest file system partition.
@@ -440,13 +479,15 @@ func (plan diskPlan) prepare(work string, asked, maxDisk int64, root fileSystem,
 
 // logFileSystems says what the file systems hold and what the rewriter
 // dropped.
-func logFileSystems(log func(string), sys *iso.Installed, fss []fileSystem, used int64, took time.Duration) {
-	log(fmt.Sprintf("disk: root file system (ext4) of %d entries, %d MB, in %s (the image streamed, never unpacked)",
-		sys.Entries, used/1e6, took.Round(100*time.Millisecond)))
+func logFileSystems(log func(string), sys *iso.Installed, fss []fileSystem, took time.Duration) {
+	how := "the image streamed, never unpacked"
+	if fss[0].kind == fsBtrfs {
+		how = "the image streamed to the sandboxed file system tools, never unpacked on the host"
+	}
+	log(fmt.Sprintf("disk: root file system (%s) of %d entries, %d MB, in %s (%s)",
+		fss[0].kind, sys.Entries, fss[0].used/1e6, took.Round(100*time.Millisecond), how))
 	for _, f := range fss[1:] {
-		if info, err := os.Stat(f.img); err == nil {
-			log(fmt.Sprintf("disk: %s (ext4): %d MB of the image's files, in a %d MiB partition", f.what(), info.Size()/1e6, f.size/mib))
-		}
+		log(fmt.Sprintf("disk: %s (%s): %d MB of the image's files, in a %d MiB partition", f.what(), f.kind, f.used/1e6, f.size/mib))
 	}
 	for _, reason := range sortedKeys(sys.Dropped) {
 		log(fmt.Sprintf("disk: dropped %d entries of the image: %s", sys.Dropped[reason], reason))
@@ -474,7 +515,7 @@ func partitions(ctx context.Context, work string, head, espSize int64, espImg st
 	for i, f := range fss[1:] {
 		parts = append(parts, part{typ: typeLinuxData, id: ids[5+i], name: f.label(), first: next / sector, size: f.size / sector})
 		images = append(images, f.img)
-		note += fmt.Sprintf(", /%s ext4 %d MiB (UUID %s)", f.mount, f.size/mib, strings.ToLower(f.uuid.String()))
+		note += fmt.Sprintf(", /%s %s %d MiB (UUID %s)", f.mount, f.kind, f.size/mib, strings.ToLower(f.uuid.String()))
 		next += f.size
 	}
 	if swap > 0 {
@@ -491,7 +532,7 @@ func partitions(ctx context.Context, work string, head, espSize int64, espImg st
 }
 
 // checkRequest refuses a request the builder cannot honour.
-func checkRequest(req pipeline.DiskRequest, maxDisk int64) (plan diskPlan, err error) {
+func checkRequest(req pipeline.DiskRequest, maxDisk int64, tools Tools) (plan diskPlan, err error) {
 	if req.Size < 0 || req.Size > maxDisk {
 		return plan, fmt.Errorf("disk: size %d bytes is outside 0-%d (the cap)", req.Size, maxDisk)
 	}
@@ -500,6 +541,9 @@ func checkRequest(req pipeline.DiskRequest, maxDisk int64) (plan diskPlan, err e
 	}
 	if req.Marker != "" && req.BootTestOutput == "" {
 		return plan, errors.New("disk: a boot-test marker without a boot-test output")
+	}
+	if plan.rootFS, err = checkRootFS(req, tools); err != nil {
+		return plan, err
 	}
 	if len(req.Partitions) > maxPartitions {
 		return plan, fmt.Errorf("disk: %d partitions besides the root; at most %d", len(req.Partitions), maxPartitions)
@@ -518,8 +562,18 @@ func checkRequest(req pipeline.DiskRequest, maxDisk int64) (plan diskPlan, err e
 			return plan, fmt.Errorf("disk: partition /%s of %d bytes is outside %d-%d", m, p.Size, minPartition, maxDisk)
 		}
 		seen[m] = true
+		switch p.FS {
+		case "", fsExt4:
+			p.FS = fsExt4
+		case fsBtrfs:
+			if tools == nil {
+				return plan, fmt.Errorf("disk: partition /%s: btrfs needs the file system tools (a Docker engine), which this builder was not given", m)
+			}
+		default:
+			return plan, fmt.Errorf("disk: partition /%s: file system %q is not made in disk images (ext4 and btrfs are)", m, clip(p.FS, 20))
+		}
 		size := roundUp(p.Size, mib)
-		plan.parts = append(plan.parts, pipeline.DiskPartition{Mount: m, Size: size})
+		plan.parts = append(plan.parts, pipeline.DiskPartition{Mount: m, Size: size, FS: p.FS})
 		plan.fixed += size
 	}
 	if plan.fixed > maxDisk-espMin {
@@ -532,14 +586,75 @@ func checkRequest(req pipeline.DiskRequest, maxDisk int64) (plan diskPlan, err e
 // entries; the spec allows 32 partitions).
 const maxPartitions = 32
 
-// fileSystem is one ext4 file system of the disk: the root's or another
+// fileSystem is one file system of the disk: the root's or another
 // partition's.
 type fileSystem struct {
+	kind  string // fsExt4 or fsBtrfs
 	mount string // "" for the root, else cleaned ("home", "var/log")
 	img   string // its image, in the work directory
 	uuid  GUID
 	size  int64 // its partition's size (the root's once laid out)
 	max   int64 // the writer's cap
+	used  int64 // what the image's files take in it (the compact ext4's size, or btrfs's unpacked files)
+	// btrfs: compress= (zstd, lzo, zlib or ""), the @snapshots
+	// subvolume, and the tool making it.
+	compression string
+	snapshots   bool
+	job         *btrfsJob
+}
+
+// The file systems a disk image can have.
+const (
+	fsExt4  = "ext4"
+	fsBtrfs = "btrfs"
+)
+
+// btrfsCompression are the compress= algorithms of a btrfs disk image.
+var btrfsCompression = []string{"zstd", "lzo", "zlib"}
+
+// checkRootFS is the request's root file system, refused when the
+// builder cannot make it.
+func checkRootFS(req pipeline.DiskRequest, tools Tools) (string, error) {
+	switch req.RootFS {
+	case "", fsExt4:
+		if req.Compression != "" || req.Snapshots {
+			return "", errors.New("disk: compression and snapshots are btrfs's: the root file system is ext4")
+		}
+		return fsExt4, nil
+	case fsBtrfs:
+		if tools == nil {
+			return "", errors.New("disk: a btrfs root needs the file system tools (a Docker engine), which this builder was not given")
+		}
+		if req.Compression != "" && !slices.Contains(btrfsCompression, req.Compression) {
+			return "", fmt.Errorf("disk: btrfs compression %q is none of %s", clip(req.Compression, 20), strings.Join(btrfsCompression, ", "))
+		}
+		return fsBtrfs, nil
+	}
+	return "", fmt.Errorf("disk: root file system %q is not made in disk images (ext4 and btrfs are)", clip(req.RootFS, 20))
+}
+
+// rootflags are the root's mount options on the kernel command line: a
+// btrfs root is its @ subvolume.
+func (f fileSystem) rootflags() string {
+	if f.kind == fsBtrfs && f.mount == "" {
+		return "subvol=@"
+	}
+	return ""
+}
+
+// btrfsNote says how a btrfs file system is laid out, for the log.
+func (f fileSystem) btrfsNote() string {
+	var n string
+	if f.mount == "" {
+		n = ", subvolumes @ and @home"
+		if f.snapshots {
+			n = ", subvolumes @, @home and @snapshots"
+		}
+	}
+	if f.compression != "" {
+		n += ", compress=" + f.compression
+	}
+	return n
 }
 
 func (f fileSystem) what() string {
@@ -571,7 +686,7 @@ func (plan diskPlan) fileSystems(work string, root fileSystem) ([]fileSystem, er
 		if err != nil {
 			return nil, fmt.Errorf("disk: %w", err)
 		}
-		fss = append(fss, fileSystem{mount: p.Mount, img: filepath.Join(work, fmt.Sprintf("part-%d.ext4", i+1)), uuid: g, size: p.Size, max: p.Size})
+		fss = append(fss, fileSystem{kind: p.FS, mount: p.Mount, img: filepath.Join(work, fmt.Sprintf("part-%d.%s", i+1, p.FS)), uuid: g, size: p.Size, max: p.Size})
 	}
 	return fss, nil
 }
@@ -582,11 +697,30 @@ func (plan diskPlan) fileSystems(work string, root fileSystem) ([]fileSystem, er
 // loaded machine's udev) or gone still boots; only boot loader updates
 // need it. So is the swap.
 func makeFstab(fss []fileSystem, volumeID string, swap int64) (fstab, swapUUID string, err error) {
-	fstab = "# Generated by Linux Builder: the disk image's file systems, by UUID.\n" +
-		"UUID=" + strings.ToLower(fss[0].uuid.String()) + "\t/\text4\terrors=remount-ro\t0\t1\n" +
-		"UUID=" + volumeID + "\t/boot/efi\tvfat\tumask=0077,nofail\t0\t2\n"
+	root := strings.ToLower(fss[0].uuid.String())
+	fstab = "# Generated by Linux Builder: the disk image's file systems, by UUID.\n"
+	if fss[0].kind == fsBtrfs {
+		// As linux-builder-install lays a btrfs root out: the system in
+		// @, /home in @home, /.snapshots in @snapshots.
+		compress := ""
+		if c := fss[0].compression; c != "" {
+			compress = ",compress=" + c
+		}
+		fstab += "UUID=" + root + "\t/\tbtrfs\tsubvol=@" + compress + "\t0\t0\n" +
+			"UUID=" + root + "\t/home\tbtrfs\tsubvol=@home" + compress + "\t0\t0\n"
+		if fss[0].snapshots {
+			fstab += "UUID=" + root + "\t/.snapshots\tbtrfs\tsubvol=@snapshots\t0\t0\n"
+		}
+	} else {
+		fstab += "UUID=" + root + "\t/\text4\terrors=remount-ro\t0\t1\n"
+	}
+	fstab += "UUID=" + volumeID + "\t/boot/efi\tvfat\tumask=0077,nofail\t0\t2\n"
 	for _, f := range fss[1:] {
-		fstab += "UUID=" + strings.ToLower(f.uuid.String()) + "\t/" + f.mount + "\text4\tdefaults\t0\t2\n"
+		pass := "2"
+		if f.kind == fsBtrfs {
+			pass = "0" // btrfs checks itself at mount; fsck.btrfs does nothing
+		}
+		fstab += "UUID=" + strings.ToLower(f.uuid.String()) + "\t/" + f.mount + "\t" + f.kind + "\tdefaults\t0\t" + pass + "\n"
 	}
 	if swap == 0 {
 		return fstab, "", nil

@@ -237,7 +237,7 @@ func runSpec(t *testing.T, src []byte, outputs []spec.Output, firmwares []pipeli
 	p, err := pipeline.New(pipeline.Config{
 		Store: pipelinestore.Store{DB: db}, Renderer: r.ForPipeline(render.Options{}), Builder: eng,
 		ISO:  &iso.Builder{Exporter: eng},
-		Disk: &disk.Builder{Exporter: eng}, Boot: &boot.Tester{}, BootTimeout: 600 * time.Second, MaxBoots: 2,
+		Disk: &disk.Builder{Exporter: eng, Tools: eng}, Boot: &boot.Tester{}, BootTimeout: 600 * time.Second, MaxBoots: 2,
 		Firmwares: firmwares,
 		Reporters: []pipeline.Reporter{watch}, ArtifactsDir: dir, ImageRepo: repo,
 	})

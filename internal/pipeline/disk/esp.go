@@ -36,8 +36,10 @@ var grubModules = []string{"part_gpt", "fat", "search", "search_fs_uuid", "norma
 type espConfig struct {
 	volumeID string // the ESP's FAT serial, XXXX-XXXX
 	rootUUID string // the root file system's UUID
-	cmdline  string // the spec's kernel parameters (validated)
-	name     string // the menu entry's name
+	// rootflags are the root's mount options ("subvol=@"), or "".
+	rootflags string
+	cmdline   string // the spec's kernel parameters (validated)
+	name      string // the menu entry's name
 }
 
 // grubEmbedded is the configuration inside BOOTX64.EFI: find the ESP by
@@ -50,7 +52,11 @@ func grubEmbedded(volumeID string) string {
 // kernelArgs are the kernel parameters of the ESP's boot entries: the
 // root by UUID, the serial console, and the spec's parameters.
 func kernelArgs(c espConfig) string {
-	args := "root=UUID=" + c.rootUUID + " ro console=tty0 console=ttyS0,115200n8 panic=10"
+	args := "root=UUID=" + c.rootUUID + " ro"
+	if c.rootflags != "" {
+		args += " rootflags=" + c.rootflags
+	}
+	args += " console=tty0 console=ttyS0,115200n8 panic=10"
 	if c.cmdline != "" {
 		args += " " + c.cmdline
 	}

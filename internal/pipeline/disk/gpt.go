@@ -201,10 +201,16 @@ func copyInto(f *os.File, off int64, src string, max int64) error {
 	if info.Size() > max {
 		return fmt.Errorf("%d bytes do not fit in the partition's %d", info.Size(), max)
 	}
+	return copyReaderInto(f, off, in)
+}
+
+// copyReaderInto copies r into f at byte off, leaving runs of zeros as
+// holes (f's own bytes there must be zeros already: a sparse file).
+func copyReaderInto(f *os.File, off int64, r io.Reader) error {
 	buf := make([]byte, 1<<20)
 	zero := make([]byte, 64<<10)
 	for pos := int64(0); ; {
-		n, err := io.ReadFull(in, buf)
+		n, err := io.ReadFull(r, buf)
 		for i := 0; i < n; i += len(zero) {
 			chunk := buf[i:min(i+len(zero), n)]
 			if !isZero(chunk, zero) {
