@@ -170,6 +170,11 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 			t.Errorf("%s: the installed system never printed its marker\n--- serial (tail) ---\n%s", fw, tail(console, 6000))
 			continue
 		}
+		// The facts end with "end": a line cut short (the serial line
+		// hung up under them, as a getty starting does) is an error.
+		if _, ok := facts["end"]; !ok {
+			t.Errorf("%s: the facts stop before their end line: %q", fw, facts)
+		}
 		root := strings.Fields(facts["root"])
 		if len(root) != 3 || root[0] != "btrfs" || !strings.HasPrefix(root[1], "/dev/mapper/lbroot") ||
 			!strings.Contains(root[2], "compress=zstd") || !strings.Contains(root[2], "subvol=/@") {
