@@ -5,6 +5,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -12,8 +13,9 @@ import (
 // a btrfs root compressed with zstd, with snapshots, and a /srv partition
 // (btrfs too: the root's file system by default) and a swap. The file
 // systems are made by mkfs.btrfs in the sandboxed tools container, from
-// the image's stream; the disk then boots under UEFI, BIOS and UEFI with
-// Secure Boot, and the system says from inside what it mounted: its root
+// the image's stream; the disk then boots under BIOS and under UEFI with
+// Secure Boot (the signed GRUB reads the btrfs /boot; plain UEFI boots
+// the same loaders, as the ext4 disk's test shows), and the system says from inside what it mounted: its root
 // is the @ subvolume with compress=zstd, /home is @home, /.snapshots is
 // @snapshots, /srv is its own btrfs, and the swap is on.
 func TestBtrfsDiskBootsWithItsSubvolumes(t *testing.T) {
@@ -22,7 +24,7 @@ func TestBtrfsDiskBootsWithItsSubvolumes(t *testing.T) {
 		t.Fatal(err)
 	}
 	src = append(src, "filesystem:\n  root: btrfs\n  compression: zstd\n  snapshots: true\n  partitions: [{mount: /srv, size: 128M}, {mount: swap, size: 256M}]\n"...)
-	d := runDiskSpec(t, src, []spec.Output{spec.OutputQCOW2})
+	d := runSpec(t, src, []spec.Output{spec.OutputQCOW2}, []pipeline.Firmware{pipeline.BIOS, pipeline.UEFISecureBoot})
 	arts, err := d.db.Artifacts(t.Context(), d.run.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -42,7 +44,7 @@ func TestBtrfsDiskBootsWithItsSubvolumes(t *testing.T) {
 			t.Log(l)
 		}
 	}
-	for _, fw := range []string{"uefi", "bios", "uefi-secureboot"} {
+	for _, fw := range []string{"bios", "uefi-secureboot"} {
 		console, ok := logs[fw]
 		if !ok {
 			t.Fatalf("no boot-disk-%s.log", fw)

@@ -202,8 +202,8 @@ func runDiskSpec(t *testing.T, src []byte, outputs []spec.Output) diskRun {
 	return runSpec(t, src, outputs, nil)
 }
 
-// runSpec is runDiskSpec booting the ISO (when outputs has it) with
-// firmwares, or with the pipeline's default set when nil.
+// runSpec is runDiskSpec booting what it builds (the ISO, the disk) under
+// firmwares, or under the pipeline's default set when nil.
 func runSpec(t *testing.T, src []byte, outputs []spec.Output, firmwares []pipeline.Firmware) diskRun {
 	t.Helper()
 	for _, tool := range []string{"qemu-system-x86_64", "qemu-img", "grub-mkstandalone", "grub-mkimage", "mformat", "mcopy", "e2fsck", "resize2fs", "tune2fs"} {

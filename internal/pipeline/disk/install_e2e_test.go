@@ -1,11 +1,8 @@
 package disk_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +13,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipeline/boot/boottest"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
 
@@ -59,18 +57,9 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 	t.Logf("ISO built and boot-tested in %s", d.took.Round(time.Second))
 
 	dir := t.TempDir()
-	kernel, initrd := filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
-	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", isoPath,
-		"-extract", "/boot/vmlinuz", kernel, "-extract", "/boot/initrd.img", initrd).CombinedOutput(); err != nil {
-		t.Fatalf("xorriso: %v\n%s", err, out)
-	}
+	kernel, initrd := boottest.LiveKernel(t, isoPath, dir)
 	diskPath := filepath.Join(dir, "disk.raw")
-	if err := os.WriteFile(diskPath, nil, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Truncate(diskPath, 8<<30); err != nil {
-		t.Fatal(err)
-	}
+	boottest.BlankDisk(t, diskPath, 8<<30)
 	const passphrase = "correct horse battery staple"
 	// The key file ends with a newline, as an editor writes it: the
 	// passphrase typed at boot has none.
@@ -87,9 +76,9 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 	}
 
 	start := time.Now()
-	install := runQEMU(t, qemuRun{
-		name: "install", cpus: 2, timeout: 25 * time.Minute,
-		args: []string{
+	install := boottest.Run(t, boottest.Machine{
+		Name: "install", CPUs: 2, Timeout: 25 * time.Minute,
+		Args: []string{
 			"-drive", "file=" + diskPath + ",format=raw,if=virtio",
 			"-drive", "file=" + isoPath + ",media=cdrom,readonly=on",
 			"-kernel", kernel, "-initrd", initrd,
@@ -141,10 +130,10 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 					"-drive", "if=pflash,format=raw,file="+vars)
 			}
 			start := time.Now()
-			console := runQEMU(t, qemuRun{
-				name: "boot " + string(fw), cpus: 1, timeout: 15 * time.Minute, smm: fw == pipeline.UEFISecureBoot,
-				args: args, answer: map[string]string{"Please unlock disk": passphrase + "\n"},
-				until: marker,
+			console := boottest.Run(t, boottest.Machine{
+				Name: "boot " + string(fw), CPUs: 1, Timeout: 15 * time.Minute, SMM: fw == pipeline.UEFISecureBoot,
+				Args: args, Answer: map[string]string{"Please unlock disk": passphrase + "\n"},
+				Until: marker,
 			})
 			t.Logf("boot %s: %s", fw, time.Since(start).Round(time.Second))
 			mu.Lock()
@@ -201,83 +190,4 @@ func TestInstallerInstallsAnEncryptedBtrfsSystemThatBoots(t *testing.T) {
 			t.Errorf("%s: the passphrase was echoed on the console", fw)
 		}
 	}
-}
-
-// qemuRun is one machine of the install test.
-type qemuRun struct {
-	name    string
-	cpus    int
-	timeout time.Duration
-	smm     bool
-	args    []string
-	// answer types a value on the serial console each time its key
-	// appears there.
-	answer map[string]string
-	// until ends the run (the machine is killed) once the console matches.
-	until *regexp.Regexp
-}
-
-// runQEMU runs a TCG machine with its serial console on stdio until it
-// powers off, until matches, or the timeout, and returns the console.
-func runQEMU(t *testing.T, r qemuRun) string {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), r.timeout)
-	defer cancel()
-	machine := "q35"
-	if r.smm {
-		machine = "q35,smm=on"
-	}
-	args := append([]string{"-machine", machine, "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", fmt.Sprint(r.cpus),
-		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "stdio",
-		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}, r.args...)
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("%s: %v", r.name, err)
-	}
-	var console bytes.Buffer
-	rd := bufio.NewReader(stdout)
-	answered := map[string]int{}
-	buf := make([]byte, 4096)
-	for {
-		n, err := rd.Read(buf)
-		console.Write(buf[:n])
-		if console.Len() > 64<<20 {
-			t.Errorf("%s: over 64 MiB of console", r.name)
-			break
-		}
-		text := console.String()
-		for key, value := range r.answer {
-			if c := strings.Count(text, key); c > answered[key] {
-				answered[key] = c
-				if _, err := io.WriteString(stdin, value); err != nil {
-					t.Errorf("%s: type on the console: %v", r.name, err)
-				}
-			}
-		}
-		if r.until != nil && r.until.MatchString(text) {
-			break
-		}
-		if err != nil {
-			break
-		}
-	}
-	_ = cmd.Process.Kill()
-	_ = cmd.Wait()
-	if ctx.Err() != nil {
-		t.Errorf("%s: not done within %s", r.name, r.timeout)
-	}
-	if stderr.Len() > 0 {
-		t.Logf("%s: qemu: %s", r.name, tail(stderr.String(), 2000))
-	}
-	return console.String()
 }
