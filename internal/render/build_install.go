@@ -126,9 +126,11 @@ func buildInstaller(b *modelBuilder) error {
 		b.m.InstallEnv = "CRYPTSETUP=y"
 	}
 	b.feat.addRaw(pkgs...)
+	// The unattended install is a service of every init: a systemd unit,
+	// or the init's one-shot service around install-unattended.
 	in.SystemdUnit = s.Init == spec.InitSystemd
+	b.enable("linux-builder-install")
 	if in.SystemdUnit {
-		b.enable("linux-builder-install")
 		b.bootFacts()
 	}
 	// The users builder ran: Autologin is the console user of a spec
@@ -170,9 +172,10 @@ func (b *modelBuilder) bootFacts() {
 
 // installer writes linux-builder-install, its configuration, the boot-test
 // gate its grub.cfg includes (the installed system's marker is armed only
-// under the boot test, as the ISO's is) and, on systemd, the services that
-// install unattended (lb.install=DEV) and print what the installed system
-// booted on under the boot test.
+// under the boot test, as the ISO's is), the service that installs
+// unattended (lb.install=DEV) as the init runs services and, on systemd,
+// the one that prints what the installed system booted on under the boot
+// test.
 func (f *fileSet) installer() {
 	if f.m.BootFacts {
 		f.tmpl(root+libDir+"/boot-facts", "boot-facts.tmpl", 0o755)
@@ -193,5 +196,8 @@ func (f *fileSet) installer() {
 	}
 	if in.SystemdUnit {
 		f.tmpl(root+"etc/systemd/system/linux-builder-install.service", "linux-builder-install.service.tmpl", 0o644)
+		return
 	}
+	f.tmpl(root+libDir+"/install-unattended", "linux-builder-install-unattended.tmpl", 0o755)
+	f.serviceDefinition("linux-builder-install", "the unattended install from the live system (lb.install= on the kernel command line)", "/"+libDir+"/install-unattended")
 }

@@ -37,8 +37,15 @@ func TestInstallerFollowsTheFilesystemSection(t *testing.T) {
 			[]string{"rootfs/usr/local/sbin/linux-builder-install"}},
 		{"no installer for a zfs root", "base: debian\nfilesystem: {root: zfs, partitions: [{mount: /boot, size: 1G, fs: ext4}]}", nil, nil, []string{"grub-pc-bin"}, nil,
 			[]string{"rootfs/usr/local/sbin/linux-builder-install"}},
-		{"no unattended service on openrc", "base: debian\ninit: openrc", []string{"LB_ROOT_FS='ext4'"}, nil, nil,
-			[]string{"rootfs/usr/local/sbin/linux-builder-install"}, []string{"rootfs/etc/systemd/system/linux-builder-install.service"}},
+		{"an openrc service installs unattended", "base: debian\ninit: openrc", []string{"LB_ROOT_FS='ext4'", "LB_INIT='openrc'"}, nil, nil,
+			[]string{"rootfs/usr/local/sbin/linux-builder-install", "rootfs/usr/local/lib/linux-builder/install-unattended", "rootfs/etc/init.d/linux-builder-install"},
+			[]string{"rootfs/etc/systemd/system/linux-builder-install.service"}},
+		{"a runit service installs unattended", "base: debian\ninit: runit", []string{"LB_INIT='runit'"}, nil, nil,
+			[]string{"rootfs/usr/local/lib/linux-builder/install-unattended", "rootfs/etc/sv/linux-builder-install/run"},
+			[]string{"rootfs/etc/systemd/system/linux-builder-install.service"}},
+		{"an s6 service installs unattended", "base: debian\ninit: s6", []string{"LB_INIT='s6'"}, nil, nil,
+			[]string{"rootfs/usr/local/lib/linux-builder/install-unattended", "rootfs/etc/s6/sv/linux-builder-install/run"},
+			[]string{"rootfs/etc/systemd/system/linux-builder-install.service"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
