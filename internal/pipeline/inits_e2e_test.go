@@ -29,8 +29,9 @@ var initSpecs = []string{"openrc", "runit", "s6"}
 var markerAfter = regexp.MustCompile(`boot test \(([a-z0-9 ,-]+)\) passed: marker after (\S+)`)
 
 // fullInitTable (LINUX_BUILDER_TEST_FULL=1) makes the whole table: every
-// init, systemd's too, boots under BIOS and UEFI, and every installed disk
-// boots. By default (CI), systemd is left to the end-to-end tests of this
+// init, systemd's too, boots under BIOS and UEFI, and every init but
+// systemd installs itself and its disk boots (the disk package's install
+// test installs systemd's). By default (CI), systemd is left to the end-to-end tests of this
 // package and of disk, which boot its ISO and disk images under every
 // firmware; the other inits alternate UEFI and BIOS (what comes before the
 // init, firmware, boot loader, kernel and initramfs, does not depend on
@@ -187,7 +188,8 @@ func installUnattended(t *testing.T, iso string, id int64, init, up string, fw p
 	// handed over as a file (QEMU's fw_cfg), as an unattended install
 	// must.
 	pwPath := filepath.Join(dir, "install.password")
-	if err := os.WriteFile(pwPath, []byte("installed-system password\n"), 0o600); err != nil {
+	const password = "installed-system password"
+	if err := os.WriteFile(pwPath, []byte(password+"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -206,6 +208,9 @@ func installUnattended(t *testing.T, iso string, id int64, init, up string, fw p
 	t.Logf("%s: unattended install: %s", init, installTook.Round(time.Second))
 	if strings.Contains(console, "LINUX-BUILDER-BOOT-OK") {
 		t.Fatalf("%s: a user's boot of the published ISO printed the boot-test marker:\n%s", init, boottest.Tail(console, 3000))
+	}
+	if strings.Contains(console, password) {
+		t.Errorf("%s: the console user's password was printed on the console", init)
 	}
 	if !strings.Contains(console, up) {
 		t.Errorf("%s: the console never showed %q", init, up)

@@ -219,14 +219,23 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		}
 		return p
 	}
+	// The installer's lock (one install at a time), here rather than in
+	// the host's /run; a refused install leaves none behind.
+	lock := filepath.Join(dir, "install.lock")
+	lockEnv := "LB_INSTALL_LOCK=" + lock
 	install := func(t *testing.T, conf string, args ...string) string {
 		t.Helper()
+		_, err := os.Stat(lock)
+		held := err == nil
 		cmd := exec.Command("/bin/sh", append([]string{script}, args...)...)
-		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+conf, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+medium)
+		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+conf, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+medium, lockEnv)
 		cmd.Stdin = nil
 		out, err := cmd.CombinedOutput()
 		if err == nil {
 			t.Fatalf("the installer succeeded:\n%s", out)
+		}
+		if _, err := os.Stat(lock); (err == nil) != held {
+			t.Errorf("the lock was held before: %v; after: %v", held, err == nil)
 		}
 		return string(out)
 	}
@@ -310,7 +319,7 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		dev, mnt := mountedLoop(t)
 		writeMedium(mnt)
 		cmd := exec.Command("/bin/sh", script, "--disk", dev, "--yes")
-		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+plain, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+mnt)
+		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+plain, "LB_INSTALL_SOURCE="+source, "LB_INSTALL_MEDIUM="+mnt, lockEnv)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), dev+" holds the live system") {
 			t.Errorf("%v: %s", err, out)
@@ -361,9 +370,25 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		}
 		unchanged(t, backing)
 	})
+	t.Run("another install running", func(t *testing.T) {
+		// The unattended install holds the lock: a user's sudo (or the
+		// service run again) stops before any check, and leaves the
+		// other's lock and disk alone.
+		if err := os.Mkdir(lock, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		defer os.Remove(lock)
+		dev, backing := loop(t, 3<<30)
+		password := secret(t, "good.password", "secret\n")
+		out := install(t, plain, "--disk", dev, "--yes", "--password-file", password)
+		if !strings.Contains(out, "another linux-builder-install is running") {
+			t.Errorf("got %s", out)
+		}
+		unchanged(t, backing)
+	})
 	t.Run("not live", func(t *testing.T) {
 		cmd := exec.Command("/bin/sh", script, "--disk", "/dev/null", "--yes")
-		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+plain, "LB_INSTALL_SOURCE="+filepath.Join(dir, "nowhere"))
+		cmd.Env = append(os.Environ(), "LB_INSTALL_CONF="+plain, "LB_INSTALL_SOURCE="+filepath.Join(dir, "nowhere"), lockEnv)
 		out, err := cmd.CombinedOutput()
 		if err == nil || !strings.Contains(string(out), "run me on the live system") {
 			t.Errorf("%v: %s", err, out)
