@@ -10,12 +10,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/linux-builder/linux-builder/internal/proc"
 )
 
 // Machine is one TCG machine.
@@ -50,7 +51,7 @@ func Run(t testing.TB, m Machine) string {
 	args := append([]string{"-machine", machine, "-accel", "tcg", "-cpu", "max", "-m", "2048", "-smp", fmt.Sprint(max(m.CPUs, 1)),
 		"-display", "none", "-monitor", "none", "-no-reboot", "-serial", "stdio",
 		"-netdev", "user,id=n0,restrict=on", "-device", "virtio-net-pci,netdev=n0"}, m.Args...)
-	cmd := exec.CommandContext(ctx, "qemu-system-x86_64", args...)
+	cmd := proc.Command(ctx, "qemu-system-x86_64", args...)
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func Tail(s string, n int) string {
 func LiveKernel(t testing.TB, iso, dir string) (kernel, initrd string) {
 	t.Helper()
 	kernel, initrd = filepath.Join(dir, "vmlinuz"), filepath.Join(dir, "initrd.img")
-	if out, err := exec.Command("xorriso", "-osirrox", "on", "-indev", iso,
+	if out, err := proc.Command(context.Background(), "xorriso", "-osirrox", "on", "-indev", iso,
 		"-extract", "/boot/vmlinuz", kernel, "-extract", "/boot/initrd.img", initrd).CombinedOutput(); err != nil {
 		t.Fatalf("xorriso: %v\n%s", err, out)
 	}
