@@ -18,8 +18,12 @@ type installerModel struct {
 	RootFS string
 	// Compression is btrfs's compress= algorithm, or "".
 	Compression string
-	// Snapshots adds the @snapshots subvolume (btrfs).
+	// Snapshots adds the @snapshots subvolume (btrfs), or leaves a fifth
+	// of the volume group free for snapshots (LVM).
 	Snapshots bool
+	// LVM puts the root and the swap in a volume group on the root
+	// partition (in LUKS when encrypted).
+	LVM bool
 	// Encryption is none, luks1 or luks2.
 	Encryption string
 	// Swap is the swap partition's size (2G, 10%), or "".
@@ -28,6 +32,9 @@ type installerModel struct {
 	Partitions []spec.Partition
 	// Firmware is bios, uefi or both: the boot loaders installed.
 	Firmware string
+	// Bootloader is UEFI's boot loader: grub, or systemd-boot (BIOS
+	// machines boot with GRUB).
+	Bootloader string
 	// ConsoleUser is the live system's console user (a spec without
 	// users): logged in automatically and sudo without a password on the
 	// live system; the installer takes both away on an installed one and
@@ -54,6 +61,11 @@ func (i *installerModel) Conf() string {
 		snap = "1"
 	}
 	kv("LB_SNAPSHOTS", snap)
+	lvm := ""
+	if i.LVM {
+		lvm = "1"
+	}
+	kv("LB_LVM", lvm)
 	kv("LB_ENCRYPTION", i.Encryption)
 	kv("LB_SWAP", i.Swap)
 	var parts []string
@@ -62,6 +74,7 @@ func (i *installerModel) Conf() string {
 	}
 	kv("LB_PARTITIONS", strings.Join(parts, "\n"))
 	kv("LB_FIRMWARE", i.Firmware)
+	kv("LB_BOOTLOADER", i.Bootloader)
 	kv("LB_CONSOLE_USER", i.ConsoleUser)
 	kv("LB_INIT", i.Init)
 	return b.String()
@@ -87,7 +100,9 @@ func buildInstaller(b *modelBuilder) error {
 		RootFS:     string(fs.Root),
 		Encryption: string(fs.Encryption),
 		Firmware:   string(s.Customization.Firmware),
-		Snapshots:  fs.Snapshots && fs.Root == spec.FSBtrfs,
+		Bootloader: string(s.Customization.Bootloader),
+		Snapshots:  fs.Snapshots && (fs.Root == spec.FSBtrfs || fs.LVM),
+		LVM:        fs.LVM,
 	}
 	if in.RootFS == "" {
 		in.RootFS = string(spec.FSExt4)
@@ -97,6 +112,11 @@ func buildInstaller(b *modelBuilder) error {
 	}
 	if in.Firmware == "" {
 		in.Firmware = string(spec.FirmwareBoth)
+	}
+	if !s.InstallsSystemdBoot() {
+		// GRUB, also when the spec asks for systemd-boot on a system
+		// without systemd's kernel-install (spec/rules_install.go says so).
+		in.Bootloader = string(spec.BootGRUB)
 	}
 	if fs.Root == spec.FSBtrfs && slices.Contains(spec.InstallerCompression, fs.Compression) {
 		in.Compression = string(fs.Compression)
@@ -117,6 +137,11 @@ func buildInstaller(b *modelBuilder) error {
 	var pkgs []string
 	if p := installerFSPackage[fs.Root]; p != "" {
 		pkgs = append(pkgs, p)
+	}
+	if in.LVM {
+		// lvm2 brings the initramfs's hook that activates the root's
+		// volume group.
+		pkgs = append(pkgs, "lvm2")
 	}
 	if in.Encryption != string(spec.EncNone) {
 		pkgs = append(pkgs, "cryptsetup", "cryptsetup-initramfs")
@@ -188,6 +213,11 @@ func (f *fileSet) installer() {
 	f.tmpl(root+"usr/local/sbin/linux-builder-install", "linux-builder-install.tmpl", 0o755)
 	f.raw(root+etcDir+"/install.conf", []byte(in.Conf()), 0o644)
 	f.raw(root+libDir+"/grub-boot-test-gate.cfg", []byte(pipeline.GRUBBootTestGate()), 0o644)
+	if in.Bootloader == string(spec.BootSystemdBoot) && in.SystemdUnit {
+		// The installer's drop-in for the marker and the boot facts of a
+		// system systemd-boot boots.
+		f.raw(root+libDir+"/boot-test-smbios.conf", []byte(pipeline.SystemdSMBIOSGate("this installed system's UEFI boot loader (systemd-boot)")), 0o644)
+	}
 	if f.m.InstallEnv != "" {
 		// Later initramfs builds (a postInstall script's, a kernel
 		// upgrade's on the live image) keep cryptsetup in too.

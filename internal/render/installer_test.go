@@ -29,6 +29,16 @@ func TestInstallerFollowsTheFilesystemSection(t *testing.T) {
 			[]string{"LB_ROOT_FS='ext4'", "LB_ENCRYPTION='none'", "LB_PARTITIONS='/home 20G'", "LB_COMPRESSION=''"},
 			[]string{"'grub-pc-bin'"}, []string{"cryptsetup", "CRYPTSETUP", "'btrfs-progs'"},
 			[]string{"rootfs/usr/local/sbin/linux-builder-install"}, []string{"rootfs/etc/initramfs-tools/conf.d/90-linux-builder-cryptsetup"}},
+		{"systemd-boot for UEFI", "base: debian\ncustomization: {bootloader: systemd-boot}",
+			[]string{"LB_BOOTLOADER='systemd-boot'", "LB_FIRMWARE='both'"}, []string{"'systemd-boot'", "'grub-pc-bin'"}, nil,
+			[]string{"rootfs/usr/local/lib/linux-builder/boot-test-smbios.conf"}, nil},
+		{"systemd-boot needs systemd's kernel-install: GRUB on openrc", "base: debian\ninit: openrc\ncustomization: {bootloader: systemd-boot, firmware: uefi}",
+			[]string{"LB_BOOTLOADER='grub'", "LB_FIRMWARE='uefi'"}, nil, nil, nil, []string{"rootfs/usr/local/lib/linux-builder/boot-test-smbios.conf"}},
+		{"lvm on luks with snapshots room", "base: debian\nfilesystem: {lvm: true, snapshots: true, encryption: luks2, partitions: [{mount: swap, size: 1G}]}",
+			[]string{"LB_LVM='1'", "LB_SNAPSHOTS='1'", "LB_ENCRYPTION='luks2'", "LB_SWAP='1G'"}, []string{"'lvm2'", "'cryptsetup-initramfs'"}, nil, nil, nil},
+		{"no lvm2 without lvm", "base: debian", []string{"LB_LVM=''", "LB_SNAPSHOTS=''"}, nil, []string{"'lvm2'"}, nil, nil},
+		{"GRUB by default", "base: debian", []string{"LB_BOOTLOADER='grub'"}, nil, []string{"'systemd-boot'"}, nil,
+			[]string{"rootfs/usr/local/lib/linux-builder/boot-test-smbios.conf"}},
 		{"xfs on ubuntu builds GRUB for UEFI itself", "base: ubuntu\nfilesystem: {root: xfs}\ncustomization: {firmware: uefi}",
 			[]string{"LB_ROOT_FS='xfs'", "LB_FIRMWARE='uefi'"}, []string{"'xfsprogs'", "'grub-efi-amd64-bin'"}, nil, nil, nil},
 		{"no installer without an ISO", "base: debian\noutputs: [qcow2]", nil, nil, []string{"grub-pc-bin"}, nil,
@@ -249,6 +259,36 @@ func TestInstallerRefusesBeforeWriting(t *testing.T) {
 		if !strings.Contains(out, "/dev/null is not a block device") {
 			t.Errorf("got %s", out)
 		}
+	})
+	t.Run("systemd-boot missing", func(t *testing.T) {
+		// A UEFI install with systemd-boot needs the live system's
+		// systemd-boot and its bootctl and kernel-install: without them
+		// (this host has no systemd-boot EFI binary) nothing is written.
+		if _, err := os.Stat("/usr/lib/systemd/boot/efi/systemd-bootx64.efi"); err == nil {
+			t.Fatal("this host has systemd-boot: the refusal cannot be seen here")
+		}
+		conf := filepath.Join(dir, "sdboot.conf")
+		body := strings.Replace(string(c.File("rootfs/etc/linux-builder/install.conf").Data), "LB_BOOTLOADER='grub'", "LB_BOOTLOADER='systemd-boot'", 1)
+		if !strings.Contains(body, "LB_BOOTLOADER='systemd-boot'") {
+			t.Fatalf("install.conf has no LB_BOOTLOADER='grub':\n%s", body)
+		}
+		if err := os.WriteFile(conf, []byte(strings.Replace(body, "LB_ENCRYPTION='luks2'", "LB_ENCRYPTION='none'", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		dev, backing := loop(t, 3<<30)
+		out := install(t, conf, "--disk", dev, "--yes")
+		if !strings.Contains(out, "nothing was written") || (!strings.Contains(out, "systemd-boot") && !strings.Contains(out, "bootctl") && !strings.Contains(out, "kernel-install")) {
+			t.Errorf("got %s", out)
+		}
+		unchanged(t, backing)
+		// An unknown boot loader is refused too.
+		if err := os.WriteFile(conf, []byte(strings.Replace(body, "LB_BOOTLOADER='systemd-boot'", "LB_BOOTLOADER='lilo'", 1)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if out := install(t, conf, "--disk", dev, "--yes"); !strings.Contains(out, "unknown boot loader lilo") {
+			t.Errorf("got %s", out)
+		}
+		unchanged(t, backing)
 	})
 	t.Run("too small", func(t *testing.T) {
 		dev, backing := loop(t, 64<<20)

@@ -289,33 +289,39 @@ func ruleDiskOnly(c *ruleCtx) {
 
 // ruleFirmware checks the boot loader against the firmware: systemd-boot
 // is a UEFI program, and not signed for Secure Boot; the live ISO boots
-// with GRUB whatever the spec says.
+// with GRUB whatever the spec says. The boot loader applies to disk images
+// and to the systems linux-builder-install installs.
 func ruleFirmware(c *ruleCtx) {
 	cu := c.s.Customization
 	if cu.Bootloader != BootSystemdBoot {
 		return
 	}
-	switch cu.Firmware {
-	case FirmwareBIOS:
+	if cu.Firmware == FirmwareBIOS {
 		c.errorf("customization.bootloader", "use bootloader: grub, or firmware: uefi",
 			"systemd-boot is a UEFI boot loader and cannot boot with legacy BIOS (customization.firmware: bios)")
 		return
-	case FirmwareBoth:
-		if !c.s.HasDiskImage() {
-			return // ruleDiskOnly says the boot loader does not apply
-		}
-		c.warnf("customization.bootloader", "set customization.firmware: uefi to boot with systemd-boot alone",
-			"systemd-boot boots UEFI machines only; with firmware: both, BIOS machines boot with GRUB")
 	}
-	if !c.s.HasDiskImage() {
-		return
+	var what string
+	switch disk, install := c.s.HasDiskImage(), c.s.InstallsSystemdBoot(); {
+	case disk && install:
+		what = "the disk image and installed systems"
+	case disk:
+		what = "the disk image"
+	case install:
+		what = "installed systems (linux-builder-install)"
+	default:
+		return // ruleDiskOnly says the boot loader does not apply
+	}
+	if cu.Firmware == FirmwareBoth {
+		c.warnf("customization.bootloader", "set customization.firmware: uefi to boot with systemd-boot alone",
+			"systemd-boot boots UEFI machines only; with firmware: both, BIOS machines boot %s with GRUB", what)
 	}
 	if c.s.SignedBootChain() {
 		c.warnf("customization.bootloader", "use bootloader: grub to boot with Secure Boot on",
-			"systemd-boot is not signed by %s: the disk image boots UEFI machines only with Secure Boot off (GRUB disks boot with it on)", distroName[c.s.Base])
+			"systemd-boot is not signed by %s: UEFI machines boot %s only with Secure Boot off (with GRUB, with it on)", distroName[c.s.Base], what)
 	}
 	if slices.Contains(c.s.Outputs, OutputISO) {
-		c.warnf("customization.bootloader", "", "the live ISO boots with GRUB on BIOS and UEFI; systemd-boot is the disk image's UEFI boot loader")
+		c.warnf("customization.bootloader", "", "the live ISO boots with GRUB on BIOS and UEFI; systemd-boot is the UEFI boot loader of %s", what)
 	}
 }
 

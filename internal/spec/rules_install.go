@@ -13,6 +13,15 @@ func (s *Spec) HasInstaller() bool {
 	return installerBase(s) && slices.Contains(InstallerRootFS, s.Filesystem.Root)
 }
 
+// InstallsSystemdBoot reports whether linux-builder-install boots UEFI
+// machines with systemd-boot: the spec asks for it, and the system has
+// systemd's kernel-install, which puts the kernel and its entry on the ESP
+// (at the install and at every kernel upgrade). Other installs use GRUB.
+func (s *Spec) InstallsSystemdBoot() bool {
+	return s.HasInstaller() && s.Customization.Bootloader == BootSystemdBoot && s.Init == InitSystemd &&
+		s.Customization.Firmware != FirmwareBIOS
+}
+
 // installerBase reports whether the spec's live ISO can carry the
 // installer, whatever its root file system.
 func installerBase(s *Spec) bool {
@@ -46,20 +55,18 @@ func ruleInstaller(c *ruleCtx) {
 			"linux-builder-install does not make a %s root yet: the live ISO carries no installer", fs.Root)
 		return
 	}
-	if fs.LVM {
-		c.warnf("filesystem.lvm", "remove lvm", "linux-builder-install does not make LVM volumes yet: installs put the root file system on its partition")
-	}
 	if fs.RAID != "none" && fs.RAID != "" {
 		c.warnf("filesystem.raid", "remove raid", "linux-builder-install does not make RAID arrays yet: installs use one disk")
 	}
 	if fs.Root == FSF2FS && fs.Compression != "none" && fs.Compression != "" {
 		c.warnf("filesystem.compression", "remove compression", "linux-builder-install makes f2fs without compression (it compresses btrfs only)")
 	}
-	if s.Init == InitS6 && fs.Encryption != EncNone && fs.Encryption != "" && slices.ContainsFunc(fs.Partitions, func(p Partition) bool { return p.Mount == "swap" }) {
+	if s.Init == InitS6 && fs.Encryption != EncNone && fs.Encryption != "" && !fs.LVM && slices.ContainsFunc(fs.Partitions, func(p Partition) bool { return p.Mount == "swap" }) {
 		c.warnf("filesystem.partitions", "", "on s6, an installed system does not open its encrypted swap (its boot mounts file systems and swaps on, without crypttab): the swap stays off")
 	}
-	if s.Customization.Bootloader == BootSystemdBoot {
-		c.warnf("customization.bootloader", "", "linux-builder-install installs GRUB (BIOS and UEFI); systemd-boot is the disk images' UEFI boot loader")
+	if s.Customization.Bootloader == BootSystemdBoot && s.Init != InitSystemd {
+		c.warnf("customization.bootloader", "use bootloader: grub, or init: systemd",
+			"linux-builder-install puts systemd-boot on the ESP with systemd's kernel-install, which a system with init %s lacks: installed systems boot UEFI machines with GRUB", s.Init)
 	}
 	for i, p := range fs.Partitions {
 		ruleInstallerPartition(c, indexPath("filesystem.partitions", i), p)

@@ -159,11 +159,25 @@ var ruleCases = []struct {
 	{"disk-only: the boot loader on an ISO", "base: arch\ncustomization: {bootloader: grub, firmware: uefi}", []want{{SeverityWarning, "customization.bootloader", "bootloader grub takes effect only"}, {SeverityWarning, "customization.firmware", "firmware uefi takes effect only"}}},
 	{"disk-only: an installer ISO notes the disk size only", "base: debian\nfilesystem: {root: xfs, diskSize: 20G}\ncustomization: {bootloader: grub, firmware: uefi}", []want{{SeverityWarning, "filesystem", "filesystem.diskSize takes effect only in disk images (outputs: [qcow2] or [raw]): linux-builder-install uses the whole target disk"}}},
 	{"installer: btrfs with zstd on LUKS2 with swap is quiet", "base: debian\nfilesystem: {root: btrfs, compression: zstd, snapshots: true, encryption: luks2, partitions: [{mount: swap, size: 2G}]}", nil},
-	{"installer: lvm and raid are not made", "base: debian\nfilesystem: {root: xfs, lvm: true, raid: raid1}", []want{{SeverityWarning, "filesystem.lvm", "does not make LVM"}, {SeverityWarning, "filesystem.raid", "does not make RAID"}}},
+	// linux-builder-install makes LVM (the root and the swap as logical
+	// volumes), not RAID.
+	{"installer: raid is not made", "base: debian\nfilesystem: {root: xfs, lvm: true, raid: raid1}", []want{{SeverityWarning, "filesystem.raid", "does not make RAID"}}},
+	{"installer: lvm is made", "base: debian\nfilesystem: {root: ext4, lvm: true, encryption: luks2, snapshots: true, partitions: [{mount: swap, size: 1G}]}", nil},
 	{"installer: an encrypted system's other partition", "base: debian\nfilesystem:\n  encryption: luks2\n  partitions: [{mount: /home, size: 20G}, {mount: swap, size: 1G}]", []want{{SeverityError, "filesystem.partitions[0]", "left unencrypted"}}},
 	{"installer: zfs has no installer", "base: debian\nfilesystem: {root: zfs, partitions: [{mount: /boot, size: 1G, fs: ext4}]}", []want{{SeverityWarning, "filesystem.root", "does not make a zfs root"}}},
 	{"installer: its own /boot and ESP", "base: debian\nfilesystem:\n  partitions: [{mount: /boot/efi, size: 1G}, {mount: /srv, size: 2G, fs: xfs}]", []want{{SeverityWarning, "filesystem.partitions[0]", "lays out /boot/efi itself"}, {SeverityWarning, "filesystem.partitions[1].fs", "makes the partition /srv ext4"}}},
-	{"installer: systemd-boot", "base: debian\ncustomization: {bootloader: systemd-boot, firmware: uefi}", []want{{SeverityWarning, "customization.bootloader", "installs GRUB"}}},
+	// linux-builder-install boots UEFI machines with systemd-boot too:
+	// unsigned, so without Secure Boot, and not the live ISO's.
+	{"installer: systemd-boot", "base: debian\ncustomization: {bootloader: systemd-boot, firmware: uefi}", []want{
+		{SeverityWarning, "customization.bootloader", "UEFI machines boot installed systems (linux-builder-install) only with Secure Boot off"},
+		{SeverityWarning, "customization.bootloader", "the live ISO boots with GRUB"}}},
+	{"installer: systemd-boot needs systemd", "base: debian\ninit: openrc\ncustomization: {bootloader: systemd-boot, firmware: uefi}", []want{
+		{SeverityWarning, "init", "possible but unusual"},
+		{SeverityWarning, "customization.bootloader", "which a system with init openrc lacks: installed systems boot UEFI machines with GRUB"}}},
+	{"installer: systemd-boot on both firmwares", "base: debian\ncustomization: {bootloader: systemd-boot, firmware: both}", []want{
+		{SeverityWarning, "customization.bootloader", "BIOS machines boot installed systems (linux-builder-install) with GRUB"},
+		{SeverityWarning, "customization.bootloader", "only with Secure Boot off"},
+		{SeverityWarning, "customization.bootloader", "the live ISO boots with GRUB"}}},
 	{"installer: a btrfs root's /home is its subvolume", "base: debian\nfilesystem: {root: btrfs, snapshots: true, partitions: [{mount: /home, size: 20G}, {mount: /.snapshots, size: 5G}]}", []want{{SeverityError, "filesystem.partitions[0]", "over the btrfs root's subvolume @home"}, {SeverityError, "filesystem.partitions[1]", "subvolume @snapshots"}}},
 	{"installer: f2fs is made without compression", "base: debian\nfilesystem: {root: f2fs, compression: lz4}", []want{{SeverityWarning, "filesystem.compression", "f2fs without compression"}}},
 	{"installer: the root takes the rest", "base: debian\nfilesystem: {partitions: [{mount: /, size: 10G}]}", []want{{SeverityWarning, "filesystem.partitions[0].size", "the rest of the disk"}}},
@@ -196,7 +210,7 @@ var ruleCases = []struct {
 	{"disk-layout: quiet on an ISO", "base: debian\nfilesystem: {diskSize: 65G}", nil},
 
 	{"firmware: systemd-boot on BIOS", "base: debian\ncustomization: {bootloader: systemd-boot, firmware: bios}", []want{{SeverityError, "customization.bootloader", "cannot boot with legacy BIOS"}}},
-	{"firmware: systemd-boot on both in a disk image warns", "base: debian\noutputs: [raw]\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "BIOS machines boot with GRUB"}, {SeverityWarning, "customization.bootloader", "only with Secure Boot off"}}},
+	{"firmware: systemd-boot on both in a disk image warns", "base: debian\noutputs: [raw]\ncustomization: {bootloader: systemd-boot}", []want{{SeverityWarning, "customization.bootloader", "BIOS machines boot the disk image with GRUB"}, {SeverityWarning, "customization.bootloader", "only with Secure Boot off"}}},
 	{"firmware: systemd-boot on UEFI in a Debian disk image is not signed", "base: debian\noutputs: [qcow2]\ncustomization: {bootloader: systemd-boot, firmware: uefi}", []want{{SeverityWarning, "customization.bootloader", "systemd-boot is not signed by Debian"}}},
 	{"firmware: systemd-boot on UEFI in an Arch disk image says nothing of Secure Boot", "base: arch\noutputs: [qcow2]\ncustomization: {bootloader: systemd-boot, firmware: uefi}", nil},
 	{"firmware: systemd-boot with the ISO too says the ISO is GRUB", "base: debian\noutputs: [iso, raw]\ncustomization: {bootloader: systemd-boot, firmware: uefi}", []want{{SeverityWarning, "customization.bootloader", "only with Secure Boot off"}, {SeverityWarning, "customization.bootloader", "the live ISO boots with GRUB"}}},

@@ -4,9 +4,13 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 	"github.com/linux-builder/linux-builder/internal/spec"
 	"github.com/linux-builder/linux-builder/internal/store"
 )
@@ -16,14 +20,22 @@ import (
 // parameters; GRUB is not on that path: the kernel command line has no
 // BOOT_IMAGE=, which only GRUB adds) and BIOS machines with GRUB, the
 // spec's parameters in both. systemd-boot is not signed: the disk is not
-// booted with Secure Boot, and the run says why.
-func TestSystemdBootDiskBootsUEFIWithSystemdBootAndBIOSWithGRUB(t *testing.T) {
+// booted with Secure Boot, and the run says why. The same spec's live ISO
+// installs a system that boots the same way: linux-builder-install puts
+// systemd-boot on the ESP with the installed system's own bootctl and
+// kernel-install (as its kernel upgrades will), and GRUB for BIOS.
+func TestSystemdBootBootsUEFIDisksAndInstallsAndGRUBBootsBIOS(t *testing.T) {
+	for _, tool := range []string{"xorriso"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			need(t, "%s is not installed (scripts/setup.sh)", tool)
+		}
+	}
 	src, err := os.ReadFile("../../../examples/minimal-debian.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
 	src = append(src, []byte("customization:\n  bootloader: systemd-boot\ndefaults:\n  kernelParams: [lb.loader-test=1]\n")...)
-	d := runDiskSpec(t, src, []spec.Output{spec.OutputRaw})
+	d := runDiskSpec(t, src, []spec.Output{spec.OutputISO, spec.OutputRaw})
 	arts, err := d.db.Artifacts(context.Background(), d.run.ID)
 	if err != nil {
 		t.Fatal(err)
@@ -77,5 +89,49 @@ func TestSystemdBootDiskBootsUEFIWithSystemdBootAndBIOSWithGRUB(t *testing.T) {
 		if strings.HasPrefix(l, "boot tests:") || strings.Contains(l, "marker after") {
 			t.Log(l)
 		}
+	}
+
+	// The install: minimal-debian has no users, so its console user gets
+	// the password given.
+	iso, ok := byName["linux.iso"]
+	if !ok {
+		t.Fatal("no linux.iso")
+	}
+	dir := t.TempDir()
+	pwPath := filepath.Join(dir, "install.password")
+	if err := os.WriteFile(pwPath, []byte("installed-system password\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	diskPath := installFromISO(t, iso.Location, dir, 6<<30, map[string]string{"passwordfile": pwPath})
+	install := readFile(t, filepath.Join(dir, "install.log"))
+	for _, want := range []string{"linux-builder-install: systemd-boot for UEFI", "linux-builder-install: GRUB for BIOS"} {
+		if !strings.Contains(install, want) {
+			t.Errorf("the install never said %q\n--- serial (tail) ---\n%s", want, tail(install, 4000))
+		}
+	}
+	if strings.Contains(install, "GRUB for UEFI") {
+		t.Error("the install put GRUB on the ESP")
+	}
+	marker := regexp.MustCompile(fmt.Sprintf(`LINUX-BUILDER-BOOT-OK run=%d \S+`, d.run.ID))
+	consoles := bootInstalled(t, dir, diskPath, []pipeline.Firmware{pipeline.UEFI, pipeline.BIOS}, nil, marker)
+	for fw, console := range consoles {
+		if !marker.MatchString(console) {
+			t.Errorf("installed, %s: no marker\n--- serial (tail) ---\n%s", fw, tail(console, 6000))
+			continue
+		}
+		// The boot facts run under the boot test only: systemd-boot
+		// cannot say so on the command line, the SMBIOS gate does.
+		facts := bootFacts(console)
+		if _, ok := facts["end"]; !ok || !strings.HasPrefix(facts["root"], "ext4 /dev/vda") || facts["install-service"] != "disabled" {
+			t.Errorf("installed, %s: facts %q, want an ext4 root on /dev/vda, the install service disabled and the end line", fw, facts)
+		}
+		_, cmdline, _ := strings.Cut(console, "Kernel command line: ")
+		cmdline, _, _ = strings.Cut(cmdline, "\n")
+		grub := fw == pipeline.BIOS
+		if !strings.Contains(cmdline, "root=") || !strings.Contains(cmdline, " lb.loader-test=1") ||
+			strings.HasPrefix(cmdline, "BOOT_IMAGE=") != grub {
+			t.Errorf("installed, %s: kernel command line %q (booted by GRUB: want %v)", fw, cmdline, grub)
+		}
+		t.Logf("installed, %s: kernel command line %q", fw, cmdline)
 	}
 }

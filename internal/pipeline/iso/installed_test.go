@@ -165,13 +165,17 @@ func TestRewriteInstalledMarkerReadsSMBIOS(t *testing.T) {
 			}
 			dropIn, ok := bodies[markerSMBIOSDropIn]
 			if init == "openrc" {
-				if ok {
+				if ok || bodies[factsSMBIOSDropIn] != "" {
 					t.Fatalf("openrc got the drop-in:\n%s", dropIn)
 				}
 				return
 			}
 			if !strings.Contains(dropIn, "ConditionKernelCommandLine=\nConditionFirmware=smbios-field(product_family = linux-builder-boot-test)\n") {
 				t.Errorf("drop-in:\n%s", dropIn)
+			}
+			// The boot facts print under the boot test only: the same gate.
+			if facts := bodies[factsSMBIOSDropIn]; facts != dropIn {
+				t.Errorf("the boot facts' drop-in is %q, want the marker's", facts)
 			}
 			for path, want := range map[string]string{sys.Loaders.SystemdBoot: "SD-BOOT", sys.Loaders.Shim: "SHIM-SIGNED", sys.Loaders.GRUB: "GRUB-SIGNED"} {
 				if b, err := os.ReadFile(path); err != nil || string(b) != want {
