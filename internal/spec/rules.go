@@ -250,8 +250,9 @@ func rulePartitions(c *ruleCtx) {
 		esp = esp || isESP
 	}
 	// A disk image's ESP is the disk step's own (ruleDiskPartitions
-	// refuses one in the list); an install's is listed.
-	if len(fs.Partitions) > 0 && !esp && c.s.Customization.Bootloader == BootSystemdBoot && !c.s.HasDiskImage() {
+	// refuses one in the list), as linux-builder-install's is; another
+	// install's is listed.
+	if len(fs.Partitions) > 0 && !esp && c.s.Customization.Bootloader == BootSystemdBoot && !c.s.HasDiskImage() && !c.s.HasInstaller() {
 		c.errorf("filesystem.partitions", "add {mount: /boot, size: 1G, fs: vfat} or {mount: /efi, size: 512M}",
 			"systemd-boot needs a vfat EFI system partition at /boot, /efi or /boot/efi, and none is listed")
 	}

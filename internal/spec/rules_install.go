@@ -55,6 +55,16 @@ func ruleInstaller(c *ruleCtx) {
 			"linux-builder-install does not make a %s root yet: the live ISO carries no installer", fs.Root)
 		return
 	}
+	if fs.LVM && fs.Snapshots && fs.Root != FSBtrfs {
+		c.warnf("filesystem.snapshots", "", "linux-builder-install makes no thin pool: it leaves a fifth of the volume group free for classic LVM snapshots (lvcreate --snapshot)")
+	}
+	if fs.LVM && slices.ContainsFunc(fs.Partitions, func(p Partition) bool { return p.Mount == "swap" }) {
+		if fs.Encryption != EncNone && fs.Encryption != "" {
+			c.warnf("filesystem.partitions", "", "with lvm, linux-builder-install makes the swap a logical volume in the encrypted root: it is encrypted with the root's key, not a new key at each boot")
+		} else {
+			c.warnf("filesystem.partitions", "", "with lvm, linux-builder-install makes the swap a logical volume of the volume group, not a partition")
+		}
+	}
 	if fs.RAID != "none" && fs.RAID != "" {
 		c.warnf("filesystem.raid", "remove raid", "linux-builder-install does not make RAID arrays yet: installs use one disk")
 	}

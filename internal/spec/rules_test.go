@@ -77,7 +77,7 @@ var ruleCases = []struct {
 	{"partitions: swap with ext4", "base: debian\nfilesystem:\n  partitions:\n    - {mount: swap, size: 1G, fs: ext4}", []want{{SeverityError, "filesystem.partitions[0].fs", "fs: swap"}}},
 	{"partitions: ESP not vfat", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /efi, size: 1G, fs: ext4}", []want{{SeverityError, "filesystem.partitions[0].fs", "must be vfat"}}},
 	{"partitions: root fs mismatch", "base: debian\nfilesystem:\n  root: btrfs\n  partitions:\n    - {mount: /, size: rest, fs: xfs}", []want{{SeverityError, "filesystem.partitions[0].fs", "filesystem.root is btrfs"}}},
-	{"partitions: systemd-boot without ESP", "base: debian\ncustomization: {bootloader: systemd-boot}\nfilesystem:\n  partitions:\n    - {mount: /, size: rest}", []want{{SeverityError, "filesystem.partitions", "EFI system partition"}}},
+	{"partitions: systemd-boot without ESP", "base: arch\ncustomization: {bootloader: systemd-boot}\nfilesystem:\n  partitions:\n    - {mount: /, size: rest}", []want{{SeverityError, "filesystem.partitions", "EFI system partition"}}},
 	{"partitions: vfat elsewhere warns", "base: debian\nfilesystem:\n  partitions:\n    - {mount: /data, size: 1G, fs: vfat}", []want{{SeverityWarning, "filesystem.partitions[0].fs", "no permissions"}}},
 
 	{"luks-boot: luks2 with grub and no /boot", "base: arch\nfilesystem: {encryption: luks2}", []want{{SeverityError, "filesystem.encryption", "GRUB cannot unlock LUKS2"}}},
@@ -162,7 +162,16 @@ var ruleCases = []struct {
 	// linux-builder-install makes LVM (the root and the swap as logical
 	// volumes), not RAID.
 	{"installer: raid is not made", "base: debian\nfilesystem: {root: xfs, lvm: true, raid: raid1}", []want{{SeverityWarning, "filesystem.raid", "does not make RAID"}}},
-	{"installer: lvm is made", "base: debian\nfilesystem: {root: ext4, lvm: true, encryption: luks2, snapshots: true, partitions: [{mount: swap, size: 1G}]}", nil},
+	{"installer: lvm is made", "base: debian\nfilesystem: {root: ext4, lvm: true}", nil},
+	{"installer: lvm's swap and snapshots", "base: debian\nfilesystem: {root: ext4, lvm: true, encryption: luks2, snapshots: true, partitions: [{mount: swap, size: 1G}]}", []want{
+		{SeverityWarning, "filesystem.snapshots", "no thin pool"},
+		{SeverityWarning, "filesystem.partitions", "encrypted with the root's key"}}},
+	{"installer: lvm's plain swap", "base: debian\nfilesystem: {root: xfs, lvm: true, partitions: [{mount: swap, size: 1G}]}", []want{
+		{SeverityWarning, "filesystem.partitions", "a logical volume of the volume group"}}},
+	// The installer makes its own ESP: systemd-boot needs none listed.
+	{"installer: systemd-boot with a swap and no ESP listed", "base: debian\ncustomization: {bootloader: systemd-boot, firmware: uefi}\nfilesystem: {partitions: [{mount: swap, size: 1G}]}", []want{
+		{SeverityWarning, "customization.bootloader", "only with Secure Boot off"},
+		{SeverityWarning, "customization.bootloader", "the live ISO boots with GRUB"}}},
 	{"installer: an encrypted system's other partition", "base: debian\nfilesystem:\n  encryption: luks2\n  partitions: [{mount: /home, size: 20G}, {mount: swap, size: 1G}]", []want{{SeverityError, "filesystem.partitions[0]", "left unencrypted"}}},
 	{"installer: zfs has no installer", "base: debian\nfilesystem: {root: zfs, partitions: [{mount: /boot, size: 1G, fs: ext4}]}", []want{{SeverityWarning, "filesystem.root", "does not make a zfs root"}}},
 	{"installer: its own /boot and ESP", "base: debian\nfilesystem:\n  partitions: [{mount: /boot/efi, size: 1G}, {mount: /srv, size: 2G, fs: xfs}]", []want{{SeverityWarning, "filesystem.partitions[0]", "lays out /boot/efi itself"}, {SeverityWarning, "filesystem.partitions[1].fs", "makes the partition /srv ext4"}}},
