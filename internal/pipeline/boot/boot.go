@@ -291,15 +291,25 @@ func (t *Tester) args(fw pipeline.Firmware, priv string, media medium, serial st
 
 }
 
+// DefaultFirmwareImages are Debian's OVMF code and variable-store
+// template for a UEFI firmware: with Secure Boot, the code that enforces
+// it and variables with Microsoft's keys enrolled (which turn it on);
+// without, variables with no keys.
+func DefaultFirmwareImages(fw pipeline.Firmware) (code, vars string) {
+	if fw == pipeline.UEFISecureBoot {
+		return "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+	}
+	return "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
+}
+
 // firmwareImages are the OVMF code and variable-store template of a UEFI
-// firmware.
+// firmware: the Tester's, else DefaultFirmwareImages.
 func (t *Tester) firmwareImages(fw pipeline.Firmware) (code, vars string) {
 	code, vars = t.OVMFCode, t.OVMFVars
-	defCode, defVars := "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
 	if fw == pipeline.UEFISecureBoot {
 		code, vars = t.OVMFSecureCode, t.OVMFSecureVars
-		defCode, defVars = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
 	}
+	defCode, defVars := DefaultFirmwareImages(fw)
 	if code == "" {
 		code = defCode
 	}

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/linux-builder/linux-builder/internal/pipeline"
+	"github.com/linux-builder/linux-builder/internal/pipeline/boot"
 	"github.com/linux-builder/linux-builder/internal/pipeline/boot/boottest"
 	"github.com/linux-builder/linux-builder/internal/spec"
 )
@@ -191,18 +192,11 @@ func bootInstalled(t *testing.T, dir, diskPath string, fws []pipeline.Firmware, 
 			}
 			args := []string{"-drive", "file=" + copyPath + ",format=raw,if=virtio",
 				"-smbios", "type=1,family=" + pipeline.BootTestSMBIOSFamily}
-			// Secure Boot: the code that enforces it and the variables with
-			// Microsoft's keys enrolled (which turn it on); plain UEFI: no
-			// keys.
-			code, varsFrom := "", ""
-			switch fw {
-			case pipeline.UEFISecureBoot:
-				code, varsFrom = "/usr/share/OVMF/OVMF_CODE_4M.secboot.fd", "/usr/share/OVMF/OVMF_VARS_4M.ms.fd"
+			if fw == pipeline.UEFISecureBoot {
 				args = append(args, "-global", "driver=cfi.pflash01,property=secure,value=on")
-			case pipeline.UEFI:
-				code, varsFrom = "/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"
 			}
-			if code != "" {
+			if fw != pipeline.BIOS {
+				code, varsFrom := boot.DefaultFirmwareImages(fw)
 				vars := filepath.Join(dir, "vars-"+string(fw)+".fd")
 				b, err := os.ReadFile(varsFrom)
 				if err != nil {
