@@ -125,8 +125,12 @@ func startBtrfs(ctx context.Context, tools Tools, fs fileSystem, log func(string
 	go func() {
 		err := j.read(outR)
 		outR.CloseWithError(errors.New("the disk step stopped reading"))
-		if runErr := <-ran; runErr != nil {
-			err = runErr // the tool's failure is the cause
+		// The tool's failure is the cause, unless the reader refused
+		// what it sent first: the tool's error is then only the closed
+		// output (a failed tool closes the output with its error, so
+		// the reader's error says it too).
+		if runErr := <-ran; runErr != nil && err == nil {
+			err = runErr
 		}
 		j.err = err
 		close(j.done)
@@ -171,6 +175,16 @@ func (j *btrfsJob) read(out io.Reader) error {
 	}
 	if _, err := tr.Next(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("%s (btrfs): the tool sent more than fs.img (%v)", j.fs.what(), err)
+	}
+	// tar pads its archive to a whole record after the end marker: read
+	// to the output's end (a record at most) so that the tool's last
+	// writes are not refused, which would fail a finished image.
+	rest, err := io.Copy(io.Discard, io.LimitReader(br, tarRecord+1))
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s (btrfs): the tool's output after its image: %w", j.fs.what(), err)
+	case rest > tarRecord:
+		return fmt.Errorf("%s (btrfs): the tool sent more than a tar record after its image", j.fs.what())
 	}
 	return nil
 }
