@@ -14,6 +14,8 @@ func TestDiskUsage(t *testing.T) {
 		{[]string{"disk"}, "disk needs one IMAGE"},
 		{[]string{"disk", "a", "b"}, "disk needs one IMAGE"},
 		{[]string{"disk", "img", "--boot-test", "efi"}, `--boot-test "efi"`},
+		{[]string{"disk", "img", "--from-iso", "linux.iso"}, "disk --from-iso takes no IMAGE"},
+		{[]string{"disk", "--from-iso", "linux.iso", "--boot-test", "bios"}, "--boot-test needs IMAGE"},
 	} {
 		code, _, stderr := runBot(t, "", tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) {

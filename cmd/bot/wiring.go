@@ -211,7 +211,7 @@ func dockerParts(ctx context.Context, f pipelineFlags, cfg *pipeline.Config) (fu
 		cfg.ISO = &iso.Builder{Exporter: eng, Limits: iso.Limits{MaxBytes: f.run.MaxImageBytes}}
 		// The disk step reads the image as the ISO step does; its disks
 		// are at most the spec's cap.
-		cfg.Disk = &disk.Builder{Exporter: eng, Tools: eng, Limits: iso.Limits{MaxBytes: f.run.MaxImageBytes}, MaxDiskBytes: spec.MaxDiskImageBytes,
+		cfg.Disk = &disk.Builder{Exporter: eng, Tools: eng, Installer: &boot.Tester{}, Limits: iso.Limits{MaxBytes: f.run.MaxImageBytes}, MaxDiskBytes: spec.MaxDiskImageBytes,
 			Timeout: f.run.DiskTimeout}
 		if !f.noBoot {
 			cfg.Boot = &boot.Tester{}

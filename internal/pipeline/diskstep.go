@@ -28,9 +28,17 @@ const (
 	rawZstName = "linux.raw.zst"
 )
 
-// wantsISO reports whether the run's spec asks for the ISO (runs whose
-// spec is not known yet do).
+// wantsISO reports whether the run makes the ISO: its spec asks for it
+// (runs whose spec is not known yet do), or its disk image is installed
+// from it (spec.DiskByInstall).
 func (r *execution) wantsISO() bool {
+	return r.publishesISO() || r.spec.DiskByInstall() // spec nil: publishesISO
+}
+
+// publishesISO reports whether the run's spec asks for the ISO: an ISO
+// made only to install the disk image from is scratch, neither an
+// artifact nor boot-tested (the installed disk is).
+func (r *execution) publishesISO() bool {
 	return r.spec == nil || slices.Contains(r.spec.Outputs, spec.OutputISO)
 }
 
@@ -77,7 +85,23 @@ func (r *execution) makeDisk(ctx context.Context) (*diskBoot, error) {
 	}
 	raw := filepath.Join(work, "linux.raw")
 	defer os.Remove(raw)
-	req := DiskRequest{Image: r.image, Output: raw, Size: r.spec.DiskSizeBytes(), Swap: r.spec.SwapBytes(), Bootloader: string(r.spec.Customization.Bootloader)}
+	req := DiskRequest{Image: r.image, Output: raw, Size: r.spec.DiskImageBytes(), Swap: r.spec.SwapBytes(), Bootloader: string(r.spec.Customization.Bootloader)}
+	if r.spec.DiskByInstall() {
+		if r.installISO == "" {
+			return nil, r.partial(ctx, Partial{Reason: "the disk image is installed from the live ISO, which was not made; the run publishes no " + strings.Join(r.diskOutputs(), " or "), Failed: true})
+		}
+		req.ISO = r.installISO
+		if !r.publishesISO() {
+			defer os.Remove(r.installISO) // scratch: the disk is what was asked for
+		}
+		fs := r.spec.Filesystem
+		size := string(fs.DiskSize)
+		if size == "" {
+			size = fmt.Sprintf("%dG (filesystem.diskSize's default here)", req.Size>>30)
+		}
+		r.logs.Add(ctx, run.LogInfo, fmt.Sprintf("disk: %s %s root%s: the disk image is installed from the live ISO by linux-builder-install in a virtual machine, on a disk of %s",
+			map[bool]string{true: "an", false: "a"}[fs.Root == spec.FSExt4 || fs.Root == spec.FSXFS || fs.Root == spec.FSF2FS], fs.Root, map[bool]string{true: " on LVM"}[fs.LVM], size))
+	}
 	if fs := r.spec.Filesystem; fs.Root == spec.FSBtrfs {
 		req.RootFS, req.Snapshots = string(fs.Root), fs.Snapshots
 		if fs.Compression != "" && fs.Compression != "none" {

@@ -204,6 +204,14 @@ func TestDiskOutputs(t *testing.T) {
 			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
 			artifacts: []string{"SHA256SUMS", "build.log", "image.tar.zst", "linux.iso", "spec.json"},
 			partial:   "disk image generation failed: mkfs: no space; the boot test is not configured; the ISO was not booted", failed: true, isoBuilds: 1},
+		{name: "an xfs root: installed from an ISO made for it, neither published nor booted", spec: "base: debian\noutputs: [qcow2]\nfilesystem: {root: xfs}\n", iso: true, disk: &fakeDisk{}, boot: &watchBoot{}, maxBoots: 2,
+			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
+			artifacts: []string{"SHA256SUMS", "boot-disk-bios.log", "boot-disk-uefi-secureboot.log", "boot-disk-uefi.log", "build.log", "image.tar.zst", "linux.qcow2", "spec.json"},
+			isoBuilds: 1, bootsSeen: 3, most: 2, logHas: "the live ISO is made to install the disk image from, and not published"},
+		{name: "lvm with the ISO asked for: the published ISO is installed from", spec: "base: ubuntu\noutputs: [iso, raw]\nfilesystem: {lvm: true, diskSize: 12G}\ncustomization: {firmware: bios}\n", iso: true, disk: &fakeDisk{}, boot: &watchBoot{}, maxBoots: 2,
+			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
+			artifacts: []string{"SHA256SUMS", "boot-bios.log", "boot-disk-bios.log", "boot-uefi.log", "build.log", "image.tar.zst", "linux.iso", "linux.raw.zst", "spec.json"},
+			isoBuilds: 1, bootsSeen: 3, most: 2, logHas: "an ext4 root on LVM: the disk image is installed from the live ISO by linux-builder-install"},
 		{name: "no disk builder: partial", spec: "base: debian\noutputs: [iso, raw]\n", iso: true, boot: &watchBoot{},
 			steps:     []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting},
 			artifacts: []string{"SHA256SUMS", "boot-bios.log", "boot-uefi-secureboot.log", "boot-uefi.log", "build.log", "image.tar.zst", "linux.iso", "spec.json"},
@@ -301,6 +309,24 @@ func TestDiskOutputs(t *testing.T) {
 			if strings.Contains(tc.spec, "8G") && (req.Size != 8<<30 || req.Swap != 8<<30/10) {
 				t.Errorf("disk size %d, swap %d; want filesystem.diskSize's 8G, and 10%% of it", req.Size, req.Swap)
 			}
+			// A disk the spec's layout needs installed is installed from
+			// the run's ISO (the published one, or the scratch one, gone
+			// with the work directory); other disks are not.
+			byInstall := strings.Contains(tc.spec, "xfs") || strings.Contains(tc.spec, "lvm")
+			switch {
+			case byInstall && !publishesISO(tc.spec) && req.ISO != filepath.Join(dir, "work", "install.iso"):
+				t.Errorf("disk installed from %q, want the scratch ISO", req.ISO)
+			case byInstall && publishesISO(tc.spec) && req.ISO != filepath.Join(dir, "linux.iso"):
+				t.Errorf("disk installed from %q, want the published ISO", req.ISO)
+			case !byInstall && req.ISO != "":
+				t.Errorf("a disk the builder lays out is installed from %q", req.ISO)
+			}
+			if want := map[bool]int64{true: spec.DefaultInstallDiskBytes}[byInstall]; byInstall && !strings.Contains(tc.spec, "diskSize") && req.Size != want {
+				t.Errorf("disk size %d, want the installed disk's default %d", req.Size, want)
+			}
+			if strings.Contains(tc.spec, "12G") && req.Size != 12<<30 {
+				t.Errorf("disk size %d, want 12G", req.Size)
+			}
 			if tc.disk.fail != nil {
 				return
 			}
@@ -334,6 +360,8 @@ func TestDiskOutputs(t *testing.T) {
 		})
 	}
 }
+
+func publishesISO(src string) bool { return strings.Contains(src, "outputs: [iso") }
 
 // The cache key tells the outputs apart: a run that made the ISO alone
 // does not satisfy a spec that asks for a qcow2 too, which builds; a run

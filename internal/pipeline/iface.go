@@ -240,6 +240,14 @@ type DiskRequest struct {
 	// disk the boot test boots: the same bytes as Output (the test's
 	// machine writes to its copy).
 	BootTestOutput string
+	// ISO, when set, is the run's live ISO, which carries
+	// linux-builder-install: the disk is then installed from it in a
+	// virtual machine (unattended, on a blank disk of Size bytes) and laid
+	// out as the installer lays out a disk, for what the builder does not
+	// lay out itself (spec.DiskByInstall: xfs and f2fs roots, LVM). The
+	// layout fields above are then the ISO's installer's, and the ISO's
+	// marker (armed by the same SMBIOS signal) is the installed system's.
+	ISO string
 }
 
 // DiskPartition is a file system of a disk image besides the root.

@@ -211,6 +211,9 @@ type execution struct {
 	// markerNonce is the random part of this attempt's boot-test marker
 	// (crypto/rand.Text: 26 base32 characters, 128 bits).
 	markerNonce string
+	// installISO is the live ISO the disk image is installed from
+	// (spec.DiskByInstall), once made: the published one or a scratch one.
+	installISO string
 }
 
 // errStep is a step failure with a reason for the user; the run fails but
@@ -731,6 +734,15 @@ func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation is not configured; the run publishes the image only"})
 	}
 	path := filepath.Join(r.dir, "linux.iso")
+	if !r.publishesISO() {
+		// Made only to install the disk image from (spec.DiskByInstall):
+		// scratch, removed once the run ends.
+		if err := os.MkdirAll(filepath.Join(r.dir, "work"), 0o750); err != nil {
+			return "", "", fmt.Errorf("work directory: %w", err)
+		}
+		path = filepath.Join(r.dir, "work", "install.iso")
+		r.logs.Add(ctx, run.LogInfo, "the spec's outputs do not include iso: the live ISO is made to install the disk image from, and not published")
+	}
 	req := ISORequest{Image: r.image, Output: path, VolumeID: "LINUXBUILDER"}
 	if r.bootTested() {
 		// Only an ISO that is boot-tested gets the marker: without a boot
@@ -757,6 +769,12 @@ func (r *execution) makeISO(ctx context.Context) (string, Event, error) {
 	}
 	if err != nil {
 		return "", SoftFail, r.partial(ctx, Partial{Reason: "ISO generation failed: " + err.Error(), Failed: true})
+	}
+	if r.spec != nil && r.spec.DiskByInstall() {
+		r.installISO = path
+	}
+	if !r.publishesISO() {
+		return "", Next, nil
 	}
 	if err := r.addFileArtifact(ctx, "linux.iso", run.ArtifactISO); err != nil {
 		return "", "", err

@@ -10,9 +10,11 @@
 package proc
 
 import (
+	"bytes"
 	"context"
 	"os"
 	"os/exec"
+	"strings"
 	"syscall"
 	"time"
 )
@@ -64,4 +66,14 @@ func AsNobody(cmd *exec.Cmd) bool {
 	}
 	cmd.SysProcAttr.Credential = &syscall.Credential{Uid: Nobody, Gid: Nobody, Groups: []uint32{}}
 	return true
+}
+
+// LastLines is the last n lines of a tool's output, joined with " | "
+// (invalid UTF-8 as "?"): what an error says the tool said.
+func LastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimSpace(string(bytes.ToValidUTF8(b, []byte("?")))), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, " | ")
 }

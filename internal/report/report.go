@@ -57,14 +57,15 @@ func reportOf(rn *store.Run, steps []store.RunStep, arts []store.Artifact, publi
 		r.Duration = time.Duration(rn.BuildDuration) * time.Millisecond
 	}
 	var failedStep run.State
-	r.Steps, failedStep = checklist(rn, steps, outputSteps(rn))
+	outputs := outputSteps(rn)
+	r.Steps, failedStep = checklist(rn, steps, outputs)
 	for _, s := range r.Steps {
 		if s.Name == failedStep {
 			r.LogStep = s.Label
 		}
 	}
 	if rn.PartialReason != "" {
-		markSoftFailure(r.Steps, hasType(arts, run.ArtifactISO), hasType(arts, run.ArtifactDisk))
+		markSoftFailure(r.Steps, isoMade(steps, arts, outputs), hasType(arts, run.ArtifactDisk))
 	}
 	for _, a := range arts {
 		if a.Type == run.ArtifactImageRef {
@@ -157,6 +158,25 @@ func markSoftFailure(steps []render.StepReport, iso, disk bool) {
 			}
 		}
 	}
+}
+
+// isoMade reports whether the run's ISO step made its ISO: the ISO
+// artifact, or, for a spec that does not publish the ISO (the ISO is made
+// only to install its disk image from), the disk step entered (a failed
+// ISO ends the run before it).
+func isoMade(steps []store.RunStep, arts []store.Artifact, outputs map[run.State]bool) bool {
+	if hasType(arts, run.ArtifactISO) {
+		return true
+	}
+	if outputs[run.ISOGenerating] {
+		return false
+	}
+	for _, s := range steps {
+		if s.Step == run.DiskGenerating {
+			return true
+		}
+	}
+	return false
 }
 
 func hasType(arts []store.Artifact, t run.ArtifactType) bool {

@@ -93,3 +93,37 @@ func TestChecklistOfPartialRuns(t *testing.T) {
 		})
 	}
 }
+
+// A spec whose disk image is installed from an ISO it does not publish
+// (an xfs root, outputs: [qcow2]) has its ISO step shown as it went: done
+// when the disk step was entered after it (there is no ISO artifact to
+// tell), failed when the run ended there.
+func TestChecklistOfAnISOMadeOnlyToInstallFrom(t *testing.T) {
+	disk := []store.Artifact{{Name: "linux.qcow2", Type: run.ArtifactDisk, Size: 1 << 20, SHA256: strings.Repeat("b", 64)}}
+	withDisk := []run.State{run.Validating, run.Generating, run.Building, run.ISOGenerating, run.DiskGenerating, run.BootTesting}
+	cases := []struct {
+		name            string
+		reason          string
+		entered         []run.State
+		arts            []store.Artifact
+		iso, disk, boot run.StepStatus
+	}{
+		{"the installed disk did not boot", "the disk image did not boot (bios)", withDisk, disk, "done", "done", "failed"},
+		{"the ISO to install from failed", "ISO generation failed: no space left on device", withDisk[:4], nil, "failed", "skipped", "skipped"},
+		{"the install failed", "disk image generation failed: disk: installing the system from the live ISO: linux-builder-install: error: …", withDisk, nil, "done", "failed", "done"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			rn, steps := partialRun(run.StatusSuccess, tc.reason, tc.entered...)
+			rn.Spec = `{"outputs":["qcow2"],"filesystem":{"root":"xfs"}}`
+			rep, _ := reportOf(rn, steps, tc.arts, "")
+			states := map[run.State]run.StepStatus{}
+			for _, s := range rep.Steps {
+				states[s.Name] = s.State
+			}
+			if states[run.ISOGenerating] != tc.iso || states[run.DiskGenerating] != tc.disk || states[run.BootTesting] != tc.boot {
+				t.Errorf("ISO step %q, disk step %q, boot test %q; want %q, %q, %q", states[run.ISOGenerating], states[run.DiskGenerating], states[run.BootTesting], tc.iso, tc.disk, tc.boot)
+			}
+		})
+	}
+}

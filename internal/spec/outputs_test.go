@@ -110,3 +110,44 @@ func FuzzSetOutputs(f *testing.F) {
 		}
 	})
 }
+
+// Which disk images are installed from the live ISO, and on what disk.
+func TestDiskByInstall(t *testing.T) {
+	tests := []struct {
+		yaml      string
+		byInstall bool
+		installer bool  // the ISO carries linux-builder-install
+		size      int64 // DiskImageBytes
+	}{
+		{"base: debian\noutputs: [qcow2]\nfilesystem: {root: xfs}", true, true, DefaultInstallDiskBytes},
+		{"base: ubuntu\noutputs: [raw]\nfilesystem: {root: f2fs, diskSize: 20G}", true, true, 20 << 30},
+		{"base: debian\noutputs: [raw]\nfilesystem: {lvm: true}", true, true, DefaultInstallDiskBytes},
+		{"base: debian\noutputs: [raw]\nfilesystem: {root: btrfs, lvm: true, diskSize: 10G}", true, true, 10 << 30},
+		// The disk step lays these out itself.
+		{"base: debian\noutputs: [raw]\nfilesystem: {root: btrfs}", false, false, 0},
+		{"base: debian\noutputs: [iso, raw]\nfilesystem: {root: ext4, diskSize: 4G}", false, true, 4 << 30},
+		// No disk image: the ISO's installer only.
+		{"base: debian\nfilesystem: {root: xfs}", false, true, 0},
+		// Refused by the rules: encrypted, no installer, no installer's fs.
+		{"base: debian\noutputs: [qcow2]\nfilesystem: {root: xfs, encryption: luks2}", false, false, 0},
+		{"base: arch\noutputs: [qcow2]\nfilesystem: {root: xfs}", false, false, 0},
+		{"base: debian\narchitecture: aarch64\noutputs: [qcow2]\nfilesystem: {lvm: true}", false, false, 0},
+		{"base: debian\noutputs: [qcow2]\nfilesystem: {root: bcachefs, lvm: true}", false, false, 0},
+	}
+	for _, tc := range tests {
+		doc, diags := Parse("spec.yaml", []byte(tc.yaml))
+		if doc.Spec == nil {
+			t.Fatalf("%q: %s", tc.yaml, diags.Error())
+		}
+		s := doc.Spec
+		if got := s.DiskByInstall(); got != tc.byInstall {
+			t.Errorf("%q: DiskByInstall = %v, want %v", tc.yaml, got, tc.byInstall)
+		}
+		if got := s.HasInstaller(); got != tc.installer {
+			t.Errorf("%q: HasInstaller = %v, want %v", tc.yaml, got, tc.installer)
+		}
+		if got := s.DiskImageBytes(); got != tc.size {
+			t.Errorf("%q: DiskImageBytes = %d, want %d", tc.yaml, got, tc.size)
+		}
+	}
+}

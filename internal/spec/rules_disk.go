@@ -133,22 +133,41 @@ func ruleDiskLayout(c *ruleCtx) {
 	if !c.s.HasDiskImage() {
 		return
 	}
-	const why = "disk images are laid out as GPT with an EFI system partition and an ext4 or btrfs root for now"
+	const why = "disk images are laid out as GPT with an EFI system partition and an ext4 or btrfs root, or installed from the live ISO by linux-builder-install (xfs and f2fs roots, LVM) on Debian and Ubuntu x86-64"
 	fs := c.s.Filesystem
-	if !slices.Contains(DiskRootFS, fs.Root) {
-		c.errorf("filesystem.root", "use root: ext4 or btrfs, or outputs: [iso] (its installer makes "+string(fs.Root)+")", "filesystem.root %s is not built in disk images yet: %s", fs.Root, why)
+	byInstall := c.s.DiskByInstall()
+	switch {
+	case slices.Contains(DiskRootFS, fs.Root), byInstall:
+	case slices.Contains(DiskInstallRootFS, fs.Root) && !installerCapable(c.s):
+		c.errorf("filesystem.root", "use root: ext4 or btrfs",
+			"filesystem.root %s: a disk image with an %s root is installed from the live ISO by linux-builder-install, which only Debian and Ubuntu x86-64 systems carry", fs.Root, fs.Root)
+	case slices.Contains(DiskInstallRootFS, fs.Root):
+		// Encrypted: the encryption's own error below says why.
+	default:
+		c.errorf("filesystem.root", "use root: ext4, btrfs, xfs or f2fs, or outputs: [iso]", "filesystem.root %s is not built in disk images yet: %s", fs.Root, why)
 	}
-	if fs.Encryption != EncNone {
-		c.errorf("filesystem.encryption", "remove encryption, or outputs: [iso]", "filesystem.encryption %s is not built in disk images yet: %s, unencrypted", fs.Encryption, why)
+	if fs.Encryption != EncNone && fs.Encryption != "" {
+		hint := "remove encryption, or outputs: [iso]"
+		if c.s.HasInstaller() {
+			hint = "remove encryption, or outputs: [iso] (its linux-builder-install encrypts the root with a passphrase of your own)"
+		}
+		c.errorf("filesystem.encryption", hint, "filesystem.encryption %s is not built in disk images: a passphrase or key baked into a published image would protect nothing; disk images are unencrypted", fs.Encryption)
 	}
-	// Compression and snapshots on a root without them are rulesFS's
-	// errors; btrfs makes both.
-	ruleDiskPartitions(c)
-	if fs.LVM {
-		c.errorf("filesystem.lvm", "remove lvm", "filesystem.lvm is not built in disk images yet: %s", why)
+	if byInstall {
+		// The installer lays the disk out (ESP 512M, /boot 1G, the
+		// partitions, the swap, the root taking the rest): ruleInstaller
+		// says what it does not honour, at its position.
+		ruleDiskFits(c)
+	} else {
+		// Compression and snapshots on a root without them are rulesFS's
+		// errors; btrfs makes both.
+		ruleDiskPartitions(c)
 	}
-	if fs.RAID != "none" {
-		c.errorf("filesystem.raid", "remove raid", "filesystem.raid %s is not built in disk images yet: %s", fs.RAID, why)
+	if fs.LVM && !byInstall && !installerCapable(c.s) {
+		c.errorf("filesystem.lvm", "remove lvm", "filesystem.lvm: a disk image with LVM is installed from the live ISO by linux-builder-install, which only Debian and Ubuntu x86-64 systems carry")
+	}
+	if fs.RAID != "none" && fs.RAID != "" {
+		c.errorf("filesystem.raid", "remove raid", "filesystem.raid %s is not built in disk images yet: disk images are one disk", fs.RAID)
 	}
 	if n, ok := sizeBytes(string(fs.DiskSize)); ok && n > MaxDiskImageBytes {
 		c.errorf("filesystem.diskSize", "make filesystem.diskSize 64G or less", "disk size %s is larger than the %s disk images are made up to", fs.DiskSize, humanBytes(MaxDiskImageBytes))
@@ -227,6 +246,11 @@ const minPartitionBytes = 16 << 20
 // GPT (internal/pipeline/disk), and the smallest root file system.
 const diskOverhead = (256+3)<<20 + minPartitionBytes
 
+// installOverhead is what linux-builder-install's layout takes besides
+// the listed partitions and the swap: the BIOS boot partition, the ESP
+// (512M), /boot (1G), the alignment, and the smallest root file system.
+const installOverhead = (1+512+1024+3)<<20 + minPartitionBytes
+
 // ruleDiskFits checks what the disk builder checks of the sizes: the
 // partitions besides the root and the swap leave room for the ESP and the
 // root, on filesystem.diskSize or, without it, under the 64G cap.
@@ -236,13 +260,20 @@ func ruleDiskFits(c *ruleCtx) {
 		fixed += p.Bytes
 	}
 	fixed += c.s.SwapBytes()
+	overhead, own := int64(diskOverhead), "the ESP (256M)"
+	if c.s.DiskByInstall() {
+		overhead, own = installOverhead, "linux-builder-install's ESP (512M) and /boot (1G)"
+	}
 	disk, what := c.s.DiskSizeBytes(), "the "+string(c.s.Filesystem.DiskSize)+" disk (filesystem.diskSize)"
-	if disk == 0 {
+	switch {
+	case disk == 0 && c.s.DiskByInstall():
+		disk, what = c.s.DiskImageBytes(), "the "+humanBytes(c.s.DiskImageBytes())+" disk an installed disk image gets without filesystem.diskSize"
+	case disk == 0:
 		disk, what = MaxDiskImageBytes, "the "+humanBytes(MaxDiskImageBytes)+" disk images are made up to"
 	}
-	if fixed > 0 && fixed+diskOverhead > disk {
-		c.errorf("filesystem.partitions", "make the partitions smaller",
-			"the partitions besides the root take %s, leaving no room on %s for the ESP (256M) and the root file system", humanBytes(fixed), what)
+	if fixed > 0 && fixed+overhead > disk {
+		c.errorf("filesystem.partitions", "make the partitions smaller, or filesystem.diskSize larger",
+			"the partitions besides the root take %s, leaving no room on %s for %s and the root file system", humanBytes(fixed), what, own)
 	}
 }
 

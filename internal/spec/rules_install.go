@@ -25,8 +25,47 @@ func (s *Spec) InstallsSystemdBoot() bool {
 // installerBase reports whether the spec's live ISO can carry the
 // installer, whatever its root file system.
 func installerBase(s *Spec) bool {
-	return slices.Contains(s.Outputs, OutputISO) &&
-		(s.Base == BaseDebian || s.Base == BaseUbuntu) && s.Architecture == ArchX8664
+	return (slices.Contains(s.Outputs, OutputISO) || s.DiskByInstall()) && installerCapable(s)
+}
+
+// installerCapable reports whether the spec's system can carry
+// linux-builder-install (Debian and Ubuntu on x86-64).
+func installerCapable(s *Spec) bool {
+	return (s.Base == BaseDebian || s.Base == BaseUbuntu) && s.Architecture == ArchX8664
+}
+
+// DiskInstallRootFS are the root file systems a disk image gets only by
+// installation: the disk step has no lossless writer of its own for them
+// (mkfs.xfs's protofile and sload.f2fs lose extended attributes, hard
+// links or owners), so the image is installed from the live ISO instead.
+var DiskInstallRootFS = []FSType{FSXFS, FSF2FS}
+
+// DefaultInstallDiskBytes is the size of a disk image made by
+// installation when filesystem.diskSize is not set: 8G (the raw file and
+// the qcow2 are sparse: their unused part costs nothing).
+const DefaultInstallDiskBytes = int64(8) << 30
+
+// DiskByInstall reports whether the spec's disk images are made by
+// installing the system from its live ISO in a virtual machine
+// (linux-builder-install, unattended, on a blank disk): an xfs or f2fs
+// root, or LVM (device-mapper, which the disk step does not use), on a
+// system that carries the installer. Such an image is laid out as
+// linux-builder-install lays out a disk. Encrypted disk images are not
+// made either way (a key baked into a published image protects nothing).
+func (s *Spec) DiskByInstall() bool {
+	fs := s.Filesystem
+	return s.HasDiskImage() && installerCapable(s) && (fs.Encryption == EncNone || fs.Encryption == "") &&
+		slices.Contains(InstallerRootFS, fs.Root) && (slices.Contains(DiskInstallRootFS, fs.Root) || fs.LVM)
+}
+
+// DiskImageBytes is the size of the disk the disk step makes: the
+// spec's filesystem.diskSize, else for an installed image
+// DefaultInstallDiskBytes, else 0 (sized from the image).
+func (s *Spec) DiskImageBytes() int64 {
+	if n := s.DiskSizeBytes(); n > 0 || !s.DiskByInstall() {
+		return n
+	}
+	return DefaultInstallDiskBytes
 }
 
 // InstallerRootFS are the root file systems linux-builder-install makes.

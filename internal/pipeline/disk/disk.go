@@ -59,6 +59,10 @@ type Builder struct {
 	// Tools makes the file systems the builder has no writer of its own
 	// for (btrfs), in a sandbox; nil: ext4 only.
 	Tools Tools
+	// Installer installs the disks the builder does not lay out itself
+	// (pipeline.DiskRequest.ISO) from the live ISO in a virtual machine;
+	// nil: such requests fail.
+	Installer Installer
 }
 
 var _ pipeline.DiskBuilder = (*Builder)(nil)
@@ -133,20 +137,29 @@ func failed(ctx context.Context, req pipeline.DiskRequest, timeout time.Duration
 	return err
 }
 
+// limits are the disk cap and a build's time limit, defaults applied.
+func (b *Builder) limits() (maxDisk int64, timeout time.Duration) {
+	maxDisk, timeout = b.MaxDiskBytes, b.Timeout
+	if maxDisk <= 0 {
+		maxDisk = defaultMaxDisk
+	}
+	if timeout <= 0 {
+		timeout = 30 * time.Minute
+	}
+	return maxDisk, timeout
+}
+
 // Build writes req.Output (and req.QCOW2, req.BootTestOutput when asked).
 // Its work directory sits beside the output and is removed in every case;
 // a failed build leaves no output.
 func (b *Builder) Build(ctx context.Context, req pipeline.DiskRequest, log func(string)) (res pipeline.DiskResult, err error) {
-	maxDisk := b.MaxDiskBytes
-	if maxDisk <= 0 {
-		maxDisk = defaultMaxDisk
-	}
-	timeout := b.Timeout
-	if timeout <= 0 {
-		timeout = 30 * time.Minute
-	}
+	maxDisk, timeout := b.limits()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if req.ISO != "" {
+		res, err = b.buildByInstall(ctx, req, maxDisk, log)
+		return res, failed(ctx, req, timeout, err)
+	}
 	plan, err := checkRequest(req, maxDisk, b.Tools)
 	if err != nil {
 		return res, err

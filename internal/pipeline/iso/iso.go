@@ -268,13 +268,7 @@ func validVolumeID(s string) bool {
 	return true
 }
 
-func lastLines(b []byte, n int) string {
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, " | ")
-}
+func lastLines(b []byte, n int) string { return proc.LastLines(b, n) }
 
 // maxTrailer bounds the bytes after the end of an export's tar.
 const maxTrailer = 1 << 20
