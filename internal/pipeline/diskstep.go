@@ -32,7 +32,9 @@ const (
 // (runs whose spec is not known yet do), or its disk image is installed
 // from it (spec.DiskByInstall).
 func (r *execution) wantsISO() bool {
-	return r.publishesISO() || r.spec.DiskByInstall() // spec nil: publishesISO
+	// spec nil: publishesISO. Without a disk builder there is no disk to
+	// install (makeDisk makes the run partial).
+	return r.publishesISO() || (r.p.cfg.Disk != nil && r.spec.DiskByInstall())
 }
 
 // publishesISO reports whether the run's spec asks for the ISO: an ISO

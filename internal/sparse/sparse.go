@@ -49,13 +49,17 @@ func Copy(src, dst string) (err error) {
 			data = off // no SEEK_DATA here: read it all
 		}
 		end, err := in.Seek(data, unix.SEEK_HOLE)
-		if err != nil || end > info.Size() {
-			end = info.Size()
+		if err != nil || end > info.Size() || end <= data {
+			end = info.Size() // read the rest: every pass moves forward
 		}
 		if err := copyRange(in, out, data, end); err != nil {
 			return err
 		}
 		off = end
+	}
+	// A file that changed size while it was copied is no copy of it.
+	if now, err := in.Stat(); err != nil || now.Size() != info.Size() {
+		return fmt.Errorf("copy of %s: it changed size while it was copied", src)
 	}
 	return out.Truncate(info.Size())
 }

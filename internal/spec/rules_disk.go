@@ -34,7 +34,7 @@ func (s *Spec) SwapBytes() int64 {
 		if !ok || sz.rest {
 			return 0
 		}
-		return sz.bytes + int64(sz.percent/100*float64(s.DiskSizeBytes()))
+		return sz.bytes + int64(sz.percent/100*float64(s.DiskImageBytes()))
 	}
 	return 0
 }
@@ -84,7 +84,7 @@ func (s *Spec) DiskPartitions() []DiskPartition {
 		if fs == "" {
 			fs = string(s.Filesystem.Root)
 		}
-		out = append(out, DiskPartition{Mount: string(p.Mount), Bytes: sz.bytes + int64(sz.percent/100*float64(s.DiskSizeBytes())), FS: fs})
+		out = append(out, DiskPartition{Mount: string(p.Mount), Bytes: sz.bytes + int64(sz.percent/100*float64(s.DiskImageBytes())), FS: fs})
 	}
 	return out
 }
@@ -152,6 +152,9 @@ func ruleDiskLayout(c *ruleCtx) {
 			hint = "remove encryption, or outputs: [iso] (its linux-builder-install encrypts the root with a passphrase of your own)"
 		}
 		c.errorf("filesystem.encryption", hint, "filesystem.encryption %s is not built in disk images: a passphrase or key baked into a published image would protect nothing; disk images are unencrypted", fs.Encryption)
+	}
+	if byInstall && c.s.DiskImageBytes() < MinInstallDiskBytes {
+		c.errorf("filesystem.diskSize", "make filesystem.diskSize 2G or more", "a disk image installed by linux-builder-install needs 2G or more (its ESP and /boot take 1.5G); %s is too small", fs.DiskSize)
 	}
 	if byInstall {
 		// The installer lays the disk out (ESP 512M, /boot 1G, the

@@ -45,6 +45,10 @@ var DiskInstallRootFS = []FSType{FSXFS, FSF2FS}
 // the qcow2 are sparse: their unused part costs nothing).
 const DefaultInstallDiskBytes = int64(8) << 30
 
+// MinInstallDiskBytes is the smallest disk an installed disk image is
+// made on (internal/pipeline/disk's minInstallDisk).
+const MinInstallDiskBytes = int64(2) << 30
+
 // DiskByInstall reports whether the spec's disk images are made by
 // installing the system from its live ISO in a virtual machine
 // (linux-builder-install, unattended, on a blank disk): an xfs or f2fs
@@ -104,22 +108,34 @@ func ruleInstaller(c *ruleCtx) {
 			c.warnf("filesystem.partitions", "", "with lvm, linux-builder-install makes the swap a logical volume of the volume group, not a partition")
 		}
 	}
-	if fs.RAID != "none" && fs.RAID != "" {
+	if fs.RAID != "none" && fs.RAID != "" && !s.HasDiskImage() { // disk images: ruleDiskLayout's error
 		c.warnf("filesystem.raid", "remove raid", "linux-builder-install does not make RAID arrays yet: installs use one disk")
 	}
 	if fs.Root == FSF2FS && fs.Compression != "none" && fs.Compression != "" {
-		c.warnf("filesystem.compression", "remove compression", "linux-builder-install makes f2fs without compression (it compresses btrfs only)")
+		installerLimit(c, "filesystem.compression", "remove compression", "linux-builder-install makes f2fs without compression (it compresses btrfs only)")
 	}
 	if s.Init == InitS6 && fs.Encryption != EncNone && fs.Encryption != "" && !fs.LVM && slices.ContainsFunc(fs.Partitions, func(p Partition) bool { return p.Mount == "swap" }) {
 		c.warnf("filesystem.partitions", "", "on s6, an installed system does not open its encrypted swap (its boot mounts file systems and swaps on, without crypttab): the swap stays off")
 	}
 	if s.Customization.Bootloader == BootSystemdBoot && s.Init != InitSystemd {
-		c.warnf("customization.bootloader", "use bootloader: grub, or init: systemd",
+		installerLimit(c, "customization.bootloader", "use bootloader: grub, or init: systemd",
 			"linux-builder-install puts systemd-boot on the ESP with systemd's kernel-install, which a system with init %s lacks: installed systems boot UEFI machines with GRUB", s.Init)
 	}
 	for i, p := range fs.Partitions {
 		ruleInstallerPartition(c, indexPath("filesystem.partitions", i), p)
 	}
+}
+
+// installerLimit says what linux-builder-install does not honour: a
+// warning for installs from the live ISO, an error when the spec's disk
+// images are installed by it (the published disk would differ from the
+// spec).
+func installerLimit(c *ruleCtx, path, hint, format string, args ...any) {
+	if c.s.DiskByInstall() {
+		c.errorf(path, hint, format+"; this spec's disk images are installed by it", args...)
+		return
+	}
+	c.warnf(path, hint, format, args...)
 }
 
 // ruleInstallerPartition says what linux-builder-install makes of one
@@ -133,8 +149,12 @@ func ruleInstallerPartition(c *ruleCtx, path string, p Partition) {
 		return
 	case slices.Contains(installerOwnMounts, p.Mount):
 		switch {
+		case p.Mount != "/" && c.s.DiskByInstall():
+			installerLimit(c, path, "remove the entry", "linux-builder-install lays out %s itself (the ESP 512M at /boot/efi, /boot ext4 1G)", p.Mount)
 		case p.Mount != "/":
 			c.warnf(path, "", "linux-builder-install lays out %s itself (the ESP 512M at /boot/efi, /boot ext4 1G); this entry applies to disk images only", p.Mount)
+		case p.Size != "rest" && c.s.DiskByInstall():
+			installerLimit(c, path+".size", "use size: rest", "linux-builder-install gives the root the rest of the disk, not %s", p.Size)
 		case p.Size != "rest":
 			c.warnf(path+".size", "", "linux-builder-install gives the root the rest of the disk; size %s applies to disk images only", p.Size)
 		}
@@ -151,8 +171,9 @@ func ruleInstallerPartition(c *ruleCtx, path string, p Partition) {
 			"partition %s would be mounted over the btrfs root's subvolume %s, which linux-builder-install mounts there", p.Mount, map[MountPoint]string{"/home": "@home", "/.snapshots": "@snapshots"}[p.Mount])
 		return
 	}
+	// A partition without fs: has the root's (normalize).
 	if p.FS != "" && p.FS != "ext4" {
-		c.warnf(path+".fs", "use fs: ext4", "linux-builder-install makes the partition %s ext4, not %s", p.Mount, p.FS)
+		installerLimit(c, path+".fs", "use fs: ext4", "linux-builder-install makes the partition %s ext4, not %s", p.Mount, p.FS)
 	}
 	if fs.Encryption != EncNone && fs.Encryption != "" {
 		c.errorf(path, "remove the partition (its files go on the encrypted root), or remove encryption",

@@ -75,8 +75,11 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	// QEMU runs the built system, a stranger's code, under TCG, which is
 	// no security boundary: it runs as nobody (when the bot is root) with
 	// its seccomp sandbox, in a directory of its own holding what it
-	// reads and writes; the console log is copied out afterwards.
-	priv, err := os.MkdirTemp("", "linux-builder-boot-")
+	// reads and writes; the console log is copied out afterwards. The
+	// directory stays the bot's (mode 0711): QEMU's user may write the
+	// files it was given, never replace one (a link to a host file the
+	// bot would then read or chown).
+	priv, err := privateDir("linux-builder-boot-")
 	if err != nil {
 		return 0, fmt.Errorf("boot directory: %w", err)
 	}
@@ -115,10 +118,13 @@ func (t *Tester) Boot(ctx context.Context, req pipeline.BootRequest, log func(st
 	if !proc.AsNobody(cmd) {
 		log(fmt.Sprintf("boot (%s): the bot is not root: QEMU runs as the bot's own user", req.Firmware))
 	} else {
-		// The directory and the variable store become QEMU's; the ISO (a
+		// The console log and the variable store become QEMU's; the ISO (a
 		// hard link of the published artifact) stays the bot's, read-only.
 		// A disk is the boot test's own copy, which the machine writes.
-		owned := []string{priv, filepath.Join(priv, "ovmf-vars.fd")}
+		if err := newFile(serial); err != nil {
+			return 0, fmt.Errorf("console log: %w", err)
+		}
+		owned := []string{serial, filepath.Join(priv, "ovmf-vars.fd")}
 		if media.disk {
 			owned = append(owned, media.path)
 		}
@@ -317,6 +323,29 @@ func (t *Tester) firmwareImages(fw pipeline.Firmware) (code, vars string) {
 		vars = defVars
 	}
 	return code, vars
+}
+
+// privateDir makes a machine's directory: the bot's, which QEMU's user
+// (nobody) may enter but not change.
+func privateDir(prefix string) (string, error) {
+	dir, err := os.MkdirTemp("", prefix)
+	if err != nil {
+		return "", err
+	}
+	if err := os.Chmod(dir, 0o711); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
+// newFile makes an empty file (mode 0600) for QEMU to write.
+func newFile(path string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	return f.Close()
 }
 
 // DiskWriteBytesPerSecond caps a booted disk's writes (QEMU's block

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 	"unicode"
 
@@ -29,7 +30,22 @@ const maxLiveBootFile = 512 << 20
 // installer is carried by Debian's and Ubuntu's systems only) with the
 // unattended install on the machine's one virtio disk, as a disk image
 // (its console user stays as on the live system), on the serial console.
-const installCmdline = "boot=live components console=ttyS0,115200n8 lb.install=/dev/vda lb.install.image"
+// A kernel that panics reboots, which ends the machine (-no-reboot).
+const installCmdline = "boot=live components console=ttyS0,115200n8 panic=10 lb.install=/dev/vda lb.install.image"
+
+// Install deadlines: the whole install (less when the caller's context
+// ends sooner: installMargin is left for the disk's conversion and the
+// run's report), and the live system's first installer line (a system
+// that never starts the installer is stopped then, not waited for).
+const (
+	installTimeout    = 30 * time.Minute
+	installMargin     = 5 * time.Minute
+	installTooLateMsg = "the install did not finish within %s"
+)
+
+// installFirstLine is how long the live system has to print its first
+// installer line (a variable for tests).
+var installFirstLine = 10 * time.Minute
 
 // installerPrefix starts every line linux-builder-install prints.
 const installerPrefix = "linux-builder-install: "
@@ -50,30 +66,41 @@ const maxInstallLogLines = 200
 // directory as nobody.
 func (t *Tester) InstallDisk(ctx context.Context, iso, disk string, size int64, log func(string)) error {
 	qemu, mem, accel := t.machineDefaults()
-	priv, err := os.MkdirTemp("", "linux-builder-install-")
+	// The directory is the bot's (0711): QEMU's user writes the files it
+	// was given and the boot files' directory, and can replace none of
+	// them by a link to a host file the bot would then read or chown.
+	priv, err := privateDir("linux-builder-install-")
 	if err != nil {
 		return fmt.Errorf("install directory: %w", err)
 	}
 	defer os.RemoveAll(priv)
 	asNobody := os.Geteuid() == 0
-	if asNobody {
-		if err := os.Chown(priv, proc.Nobody, proc.Nobody); err != nil {
-			return fmt.Errorf("install directory: %w", err)
-		}
-	}
 	media := filepath.Join(priv, "linux.iso")
 	if err := linkOrCopy(iso, media, false); err != nil {
 		return fmt.Errorf("install directory: %w", err)
 	}
-	kernel, initrd, err := extractLiveBoot(ctx, media, priv)
+	bootDir := filepath.Join(priv, "boot")
+	if err := os.Mkdir(bootDir, 0o700); err != nil {
+		return fmt.Errorf("install directory: %w", err)
+	}
+	diskPath, serial := filepath.Join(priv, "disk.raw"), filepath.Join(priv, "serial.log")
+	if err := blankDisk(diskPath, size); err != nil {
+		return fmt.Errorf("install disk: %w", err)
+	}
+	if err := newFile(serial); err != nil {
+		return fmt.Errorf("install console: %w", err)
+	}
+	if asNobody {
+		for _, p := range []string{bootDir, diskPath, serial} {
+			if err := os.Chown(p, proc.Nobody, proc.Nobody); err != nil {
+				return fmt.Errorf("install directory: %w", err)
+			}
+		}
+	}
+	kernel, initrd, err := extractLiveBoot(ctx, media, bootDir)
 	if err != nil {
 		return err
 	}
-	diskPath := filepath.Join(priv, "disk.raw")
-	if err := blankDisk(diskPath, size, asNobody); err != nil {
-		return fmt.Errorf("install disk: %w", err)
-	}
-	serial := filepath.Join(priv, "serial.log")
 	args := []string{"-machine", "q35", "-accel", accel, "-m", fmt.Sprint(mem), "-smp", fmt.Sprint(t.cpus(1)),
 		"-nographic", "-no-reboot", "-monitor", "none", "-display", "none",
 		"-sandbox", "on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny",
@@ -81,7 +108,14 @@ func (t *Tester) InstallDisk(ctx context.Context, iso, disk string, size int64, 
 		"-drive", "file=" + diskPath + ",format=raw,if=virtio,throttling.bps-write=" + fmt.Sprint(InstallWriteBytesPerSecond),
 		"-drive", "file=" + media + ",media=cdrom,readonly=on",
 		"-kernel", kernel, "-initrd", initrd, "-append", installCmdline}
-	ictx, cancel := context.WithCancel(ctx)
+	limit := installTimeout
+	if d, ok := ctx.Deadline(); ok {
+		limit = min(limit, time.Until(d)-installMargin)
+	}
+	if limit <= 0 {
+		return fmt.Errorf("no time left for the install (the step's limit is too close)")
+	}
+	ictx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
 	cmd := proc.Command(ictx, qemu, args...)
 	if asNobody {
@@ -107,6 +141,13 @@ wait:
 			break wait
 		case <-tick.C:
 			lines.scan()
+			if lines.logged == 0 && time.Since(start) > installFirstLine {
+				cancel()
+				if err := <-exited; err != nil {
+					log(fmt.Sprintf("install: qemu stopped: %v", err))
+				}
+				return fmt.Errorf("the live system printed no installer line within %s%s", installFirstLine, clean(lastLine(serial), 300))
+			}
 			if lines.read > MaxSerialBytes {
 				cancel()
 				if err := <-exited; err != nil {
@@ -121,15 +162,17 @@ wait:
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("the install did not finish: %w", ctx.Err())
+	case ictx.Err() != nil:
+		return fmt.Errorf(installTooLateMsg+"%s", limit.Round(time.Second), clean(lastLine(serial), 300))
 	case lines.failure != "":
 		return fmt.Errorf("linux-builder-install: %s", lines.failure)
 	case !lines.done:
-		return fmt.Errorf("the install did not finish: qemu exited (%v) %s%s", qemuErr, lastLine(serial), qemuOutput(out.Bytes()))
+		return fmt.Errorf("the install did not finish: qemu exited (%v) %s%s", qemuErr, clean(lastLine(serial), 300), qemuOutput(out.Bytes()))
 	case qemuErr != nil:
 		return fmt.Errorf("the install finished, but qemu exited with %v%s", qemuErr, qemuOutput(out.Bytes()))
 	}
 	log(fmt.Sprintf("install: done in %s", time.Since(start).Round(100*time.Millisecond)))
-	if err := moveDisk(diskPath, disk); err != nil {
+	if err := moveDisk(diskPath, disk, size); err != nil {
 		return fmt.Errorf("install disk: %w", err)
 	}
 	return nil
@@ -178,9 +221,8 @@ func extractLiveBoot(ctx context.Context, iso, dir string) (kernel, initrd strin
 	return kernel, initrd, nil
 }
 
-// blankDisk makes a sparse file of size bytes at path, the machine's
-// (nobody's) when asNobody.
-func blankDisk(path string, size int64, asNobody bool) error {
+// blankDisk makes a sparse file of size bytes at path.
+func blankDisk(path string, size int64) error {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		return err
@@ -189,30 +231,44 @@ func blankDisk(path string, size int64, asNobody bool) error {
 		f.Close()
 		return err
 	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if asNobody {
-		return os.Chown(path, proc.Nobody, proc.Nobody)
-	}
-	return nil
+	return f.Close()
 }
 
 // moveDisk moves the machine's disk to dst, the bot's again: a rename, or
-// a sparse copy to another file system.
-func moveDisk(src, dst string) error {
+// a sparse copy to another file system. The disk must still be the file
+// the machine was given: a regular file of size bytes with one link
+// (opened without following a link).
+func moveDisk(src, dst string, size int64) error {
+	f, err := os.OpenFile(src, os.O_RDONLY|syscall.O_NOFOLLOW, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return err
+	}
+	st, ok := info.Sys().(*syscall.Stat_t)
+	switch {
+	case !info.Mode().IsRegular() || !ok || st.Nlink != 1:
+		return errors.New("the machine's disk is no longer the regular file it was given")
+	case info.Size() != size:
+		return fmt.Errorf("the machine's disk is %d bytes, not the %d it was given", info.Size(), size)
+	}
 	if err := os.Rename(src, dst); err != nil {
 		if err := sparse.Copy(src, dst); err != nil {
 			_ = os.Remove(dst)
 			return err
 		}
+		return os.Chmod(dst, 0o600)
 	}
+	// The renamed file is the one opened: the bot's again.
 	if os.Geteuid() == 0 {
-		if err := os.Chown(dst, 0, 0); err != nil {
+		if err := f.Chown(0, 0); err != nil {
 			return err
 		}
 	}
-	return os.Chmod(dst, 0o600)
+	return f.Chmod(0o600)
 }
 
 // installLines reads the install's console as it grows and copies the
@@ -289,7 +345,7 @@ func (l *installLines) line(b []byte) {
 		l.log("install: " + msg)
 	} else if l.logged == maxInstallLogLines {
 		l.logged++
-		l.log(fmt.Sprintf("install: (the installer's lines after %d are in its console only)", maxInstallLogLines))
+		l.log(fmt.Sprintf("install: (the installer's lines after %d are not shown)", maxInstallLogLines))
 	}
 }
 

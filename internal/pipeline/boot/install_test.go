@@ -9,6 +9,9 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
+
+	"github.com/linux-builder/linux-builder/internal/pipeline"
 )
 
 // liveISO makes a small ISO with what InstallDisk reads of a live ISO:
@@ -238,10 +241,126 @@ func TestInstallDiskBoundsTheConsole(t *testing.T) {
 	if n := strings.Count(log.String(), "\n") + 1; n > maxInstallLogLines+3 {
 		t.Errorf("the log got %d lines, over %d", n, maxInstallLogLines+3)
 	}
-	if !strings.Contains(log.String(), "lines after 200 are in its console only") {
+	if !strings.Contains(log.String(), "lines after 200 are not shown") {
 		t.Errorf("the log does not say its lines were cut:\n%s", log.String()[:500])
 	}
 	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
 		t.Errorf("a stopped install left %s", out)
+	}
+}
+
+// asRoot is for the attacks of a machine that escaped into QEMU, which
+// runs as nobody only when the bot is root (CI runs the tests as root).
+func asRoot(t *testing.T) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("CI runs the tests as root: QEMU's own user is what this test attacks from")
+		}
+		t.Skip("needs root: QEMU runs as nobody only when the bot is root")
+	}
+}
+
+// attackQEMU writes a QEMU (run as nobody) that runs attack, a shell
+// snippet with $s the console file and $d the virtio disk, then says the
+// install is done.
+func attackQEMU(t *testing.T, attack string) string {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "fake-qemu-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	script := "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in file:*) s=\"${a#file:}\";; file=*,format=raw,if=virtio*) d=\"${a#file=}\"; d=\"${d%%,*}\";; esac; done\n" +
+		attack + "\nprintf 'linux-builder-install: done\\nmarker\\n' >> \"$s\" 2>/dev/null\nexit 0\n"
+	qemu := filepath.Join(dir, "qemu")
+	if err := os.WriteFile(qemu, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return qemu
+}
+
+// A machine that escaped into QEMU cannot make the bot chown, chmod,
+// read or publish a host file by putting a link where its disk or its
+// console log was: the machine's directory is the bot's.
+func TestInstallDiskDoesNotFollowTheMachinesLinks(t *testing.T) {
+	asRoot(t)
+	iso := liveISO(t, goodLiveISO)
+	const size = 64 << 20
+	host := filepath.Join(t.TempDir(), "host-file")
+	if err := os.WriteFile(host, bytes.Repeat([]byte("HOST SECRET\n"), size/12+1)[:size], 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// The console says done first: the disk is then moved, and published.
+	qemu := attackQEMU(t, "printf 'linux-builder-install: done\\n' > \"$s\"; rm -f \"$d\"; ln -s "+host+" \"$d\"")
+	out := filepath.Join(t.TempDir(), "disk.raw")
+	var log lines
+	err := (&Tester{QEMU: qemu}).InstallDisk(context.Background(), iso, out, size, log.add)
+	info, statErr := os.Stat(host)
+	if statErr != nil || info.Mode().Perm() != 0o644 {
+		t.Errorf("the host file was changed: %v, %v", info.Mode(), statErr)
+	}
+	if strings.Contains(log.String(), "HOST SECRET") || (err != nil && strings.Contains(err.Error(), "HOST SECRET")) {
+		t.Errorf("the host file was read: %v\n%s", err, log.String())
+	}
+	if err == nil {
+		b, readErr := os.ReadFile(out)
+		if readErr != nil || bytes.Contains(b, []byte("HOST SECRET")) {
+			t.Errorf("the published disk is the host file (%v)", readErr)
+		}
+		if l, _ := os.Lstat(out); l != nil && l.Mode()&os.ModeSymlink != 0 {
+			t.Error("the published disk is a link")
+		}
+	}
+}
+
+// The same for a boot: its console log, copied out for the run, is the
+// machine's, never a host file it links to.
+func TestBootDoesNotFollowTheMachinesLinks(t *testing.T) {
+	asRoot(t)
+	host := filepath.Join(t.TempDir(), "host-file")
+	if err := os.WriteFile(host, []byte("HOST SECRET\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	qemu := attackQEMU(t, "rm -f \"$s\"; ln -s "+host+" \"$s\"")
+	dir := t.TempDir()
+	iso := filepath.Join(dir, "linux.iso")
+	if err := os.WriteFile(iso, []byte("iso"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	serial := filepath.Join(dir, "boot-bios.log")
+	_, _ = (&Tester{QEMU: qemu}).Boot(context.Background(), pipeline.BootRequest{ISO: iso, Marker: "marker", Firmware: pipeline.BIOS,
+		SerialLog: serial, Timeout: 30 * time.Second}, func(string) {})
+	b, _ := os.ReadFile(serial)
+	if bytes.Contains(b, []byte("HOST SECRET")) {
+		t.Errorf("the run's console log is the host file:\n%s", b)
+	}
+}
+
+// A live system that never starts the installer (a kernel that hangs, an
+// image without the service) is stopped once it has been quiet too long,
+// with the console's last line, well before the step's own limit.
+func TestInstallDiskStopsAMachineThatNeverInstalls(t *testing.T) {
+	defer func(d time.Duration) { installFirstLine = d }(installFirstLine)
+	installFirstLine = time.Second
+	iso := liveISO(t, goodLiveISO)
+	qemu := attackQEMU(t, "printf 'Kernel panic - not syncing: \\033[1mVFS\\000\\n' > \"$s\"; sleep 60")
+	out := filepath.Join(t.TempDir(), "disk.raw")
+	start := time.Now()
+	err := (&Tester{QEMU: qemu}).InstallDisk(context.Background(), iso, out, 64<<20, func(string) {})
+	if err == nil || !strings.Contains(err.Error(), "printed no installer line within 1s; last console line: Kernel panic - not syncing: [1mVFS") {
+		t.Fatalf("err = %v", err)
+	}
+	if strings.ContainsAny(err.Error(), "\x00\x1b") {
+		t.Errorf("the reason has the console's control characters: %q", err)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("stopped after %s", took)
+	}
+	if _, statErr := os.Stat(out); !os.IsNotExist(statErr) {
+		t.Errorf("left %s", out)
 	}
 }
