@@ -21,18 +21,26 @@ func fakeQEMU(t *testing.T, marker string) string {
 	return fakeQEMUSays(t, "booting\\n"+marker+"\\n", 0)
 }
 
-// fakeQEMUSays writes a script that prints console (printf's format: no
-// % and no ') on the console file, then stays up for stay seconds.
-func fakeQEMUSays(t *testing.T, console string, stay int) string {
+// fakeQEMUDir is a directory for a fake QEMU, removed after the test,
+// of mode (QEMU runs as nobody when the test is root).
+func fakeQEMUDir(t *testing.T, mode os.FileMode) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "fake-qemu-")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
+	if err := os.Chmod(dir, mode); err != nil {
 		t.Fatal(err)
 	}
+	return dir
+}
+
+// fakeQEMUSays writes a script that prints console (printf's format: no
+// % and no ') on the console file, then stays up for stay seconds.
+func fakeQEMUSays(t *testing.T, console string, stay int) string {
+	t.Helper()
+	dir := fakeQEMUDir(t, 0o755)
 	script := "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in file:*) s=\"${a#file:}\";; esac; done\n" +
 		"printf '" + console + "' > \"$s\"\n"
 	if stay > 0 {

@@ -57,14 +57,7 @@ var goodLiveISO = map[string]string{"boot/vmlinuz": "kernel", "boot/initrd.img":
 // its arguments beside itself, and exits with status exit.
 func fakeInstallQEMU(t *testing.T, console string, write bool, exit int) (qemu, argsFile string) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "fake-qemu-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o777); err != nil {
-		t.Fatal(err)
-	}
+	dir := fakeQEMUDir(t, 0o777)
 	argsFile = filepath.Join(dir, "args")
 	script := "#!/bin/sh\nprintf '%s\\n' \"$@\" > " + argsFile + "\n" +
 		"for a in \"$@\"; do case \"$a\" in file:*) s=\"${a#file:}\";; file=*,format=raw,if=virtio*) d=\"${a#file=}\"; d=\"${d%%,*}\";; esac; done\n" +
@@ -216,14 +209,7 @@ func TestInstallDiskReadsOnlyTheISOsOwnBootFiles(t *testing.T) {
 // bounded like a boot's.
 func TestInstallDiskBoundsTheConsole(t *testing.T) {
 	iso := liveISO(t, goodLiveISO)
-	dir, err := os.MkdirTemp("", "fake-qemu-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := fakeQEMUDir(t, 0o755)
 	qemu := filepath.Join(dir, "qemu")
 	script := "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in file:*) s=\"${a#file:}\";; esac; done\n" +
 		"yes 'linux-builder-install: still going' | head -c 20000000 > \"$s\"\nsleep 60\n"
@@ -232,7 +218,7 @@ func TestInstallDiskBoundsTheConsole(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "disk.raw")
 	var log lines
-	err = (&Tester{QEMU: qemu}).InstallDisk(context.Background(), iso, out, 64<<20, log.add)
+	err := (&Tester{QEMU: qemu}).InstallDisk(context.Background(), iso, out, 64<<20, log.add)
 	if err == nil || !strings.Contains(err.Error(), "console wrote more than") {
 		t.Fatalf("err = %v, want the console's bound", err)
 	}
@@ -266,14 +252,7 @@ func asRoot(t *testing.T) {
 // install is done.
 func attackQEMU(t *testing.T, attack string) string {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "fake-qemu-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	dir := fakeQEMUDir(t, 0o755)
 	script := "#!/bin/sh\nfor a in \"$@\"; do case \"$a\" in file:*) s=\"${a#file:}\";; file=*,format=raw,if=virtio*) d=\"${a#file=}\"; d=\"${d%%,*}\";; esac; done\n" +
 		attack + "\nprintf 'linux-builder-install: done\\nmarker\\n' >> \"$s\" 2>/dev/null\nexit 0\n"
 	qemu := filepath.Join(dir, "qemu")
